@@ -1,0 +1,1 @@
+print("terraseg-bench: not implemented yet")

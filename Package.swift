@@ -1,0 +1,61 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Data flows one way: raster -> patches -> tensors -> model -> scores -> stitched raster.
+// See DESIGN.md for where each concept lives.
+let package = Package(
+    name: "TerraSeg",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "terraseg", targets: ["terraseg"]),
+        .library(name: "GeoRaster", targets: ["GeoRaster"]),
+        .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "Models", targets: ["Models"]),
+        .executable(name: "terraseg-bench", targets: ["terraseg-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+    ],
+    targets: [
+        // C libraries. Only GeoRaster imports CGDAL; only Engine/DNNL imports CDNNL.
+        .systemLibrary(
+            name: "CGDAL", path: "Sources/CGDAL", pkgConfig: "gdal",
+            providers: [.apt(["libgdal-dev"])]),
+        .systemLibrary(
+            name: "CDNNL", path: "Sources/CDNNL",
+            providers: [.apt(["libdnnl-dev"])]),
+
+        .target(
+            name: "GeoRaster",
+            dependencies: ["CGDAL", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "Engine",
+            dependencies: ["CDNNL", .product(name: "Numerics", package: "swift-numerics")]),
+        .target(
+            name: "Models",
+            dependencies: ["Engine", .product(name: "Numerics", package: "swift-numerics")]),
+        .executableTarget(
+            name: "terraseg",
+            dependencies: [
+                "GeoRaster",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
+        // Release-only benchmark executable; never timed inside tests.
+        .executableTarget(
+            name: "terraseg-bench", dependencies: [
+                "Engine", "Models",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/TerraSegBench"),
+
+        .target(name: "TestSupport", dependencies: ["GeoRaster"], path: "Tests/TestSupport"),
+        .testTarget(name: "GeoRasterTests", dependencies: ["GeoRaster", "TestSupport"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+    ]
+)

@@ -1,0 +1,83 @@
+import CGDAL
+
+/// A coordinate reference system as reported by GDAL: WKT, and the EPSG code when GDAL can
+/// identify one.
+public struct SpatialReference: Hashable, Sendable, Codable {
+    /// WKT 1 (GDAL's default export), as written into files.
+    public var wkt: String
+    /// e.g. "WGS 84 / UTM zone 15N"
+    public var name: String?
+    /// Authority code, e.g. 32615, when known.
+    public var epsg: Int?
+    public var isGeographic: Bool
+    /// Linear unit name of a projected CRS, e.g. "metre".
+    public var linearUnits: String?
+
+    public init(wkt: String, name: String? = nil, epsg: Int? = nil, isGeographic: Bool = false, linearUnits: String? = nil) {
+        self.wkt = wkt
+        self.name = name
+        self.epsg = epsg
+        self.isGeographic = isGeographic
+        self.linearUnits = linearUnits
+    }
+
+    /// Reads an OGRSpatialReferenceH without taking ownership.
+    init?(handle: OGRSpatialReferenceH?) {
+        guard let handle else { return nil }
+        var wktPtr: UnsafeMutablePointer<CChar>? = nil
+        guard OSRExportToWkt(handle, &wktPtr) == OGRERR_NONE, let wktPtr else { return nil }
+        defer { ts_cpl_free(wktPtr) }
+        wkt = String(cString: wktPtr)
+        name = OSRGetName(handle).map { String(cString: $0) }
+        isGeographic = OSRIsGeographic(handle) != 0
+        if OSRIsProjected(handle) != 0 {
+            var unit: UnsafeMutablePointer<CChar>? = nil
+            _ = OSRGetLinearUnits(handle, &unit)
+            linearUnits = unit.map { String(cString: $0) }
+        }
+        // Identify without modifying the caller's object.
+        epsg = nil
+        if let clone = OSRClone(handle) {
+            defer { OSRDestroySpatialReference(clone) }
+            GDALRuntime.resetError()
+            _ = OSRAutoIdentifyEPSG(clone)
+            GDALRuntime.resetError()
+            if let auth = OSRGetAuthorityName(clone, nil), String(cString: auth) == "EPSG",
+               let code = OSRGetAuthorityCode(clone, nil) {
+                epsg = Int(String(cString: code))
+            }
+        }
+    }
+
+    /// A CRS from "EPSG:4326", a WKT string, or anything OSRSetFromUserInput accepts.
+    public init(userInput: String) throws {
+        GDALRuntime.ensureInitialized()
+        guard let handle = OSRNewSpatialReference(nil) else {
+            throw RasterError(.invalidArgument, path: userInput, problem: "could not allocate a spatial reference")
+        }
+        defer { OSRDestroySpatialReference(handle) }
+        GDALRuntime.resetError()
+        guard OSRSetFromUserInput(handle, userInput) == OGRERR_NONE, let me = SpatialReference(handle: handle) else {
+            throw RasterError(.invalidArgument, path: userInput, problem: "not a coordinate reference system GDAL understands",
+                              gdalMessage: GDALRuntime.lastErrorMessage(), hint: "Use a form like EPSG:32615 or a WKT string")
+        }
+        self = me
+    }
+
+    /// "EPSG:32615" when known, else the CRS name, else "custom CRS".
+    public var shortName: String {
+        if let epsg { return "EPSG:\(epsg)" }
+        return name ?? "custom CRS"
+    }
+
+    /// Whether two CRSs describe the same system (GDAL's OSRIsSame, ignoring axis order
+    /// conventions), falling back to comparing WKT.
+    public func isSame(as other: SpatialReference) -> Bool {
+        if wkt == other.wkt { return true }
+        if let a = epsg, let b = other.epsg { return a == b }
+        GDALRuntime.ensureInitialized()
+        guard let h1 = OSRNewSpatialReference(wkt), let h2 = OSRNewSpatialReference(other.wkt) else { return false }
+        defer { OSRDestroySpatialReference(h1); OSRDestroySpatialReference(h2) }
+        return OSRIsSame(h1, h2) != 0
+    }
+}

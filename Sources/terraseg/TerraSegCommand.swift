@@ -1,0 +1,31 @@
+import ArgumentParser
+import Foundation
+import GeoRaster
+import Logging
+
+/// The version printed by `terraseg --version` and written into model bundles.
+let terrasegVersion = "0.1.0"
+
+@main
+struct TerraSegCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "terraseg",
+        abstract: "Semantic segmentation of satellite scenes: read rasters, train U-Nets, write georeferenced land-cover maps.",
+        version: "terraseg \(terrasegVersion) (GDAL \(GDALRuntime.version))",
+        subcommands: [Info.self])
+}
+
+/// Options every subcommand shares.
+struct GlobalOptions: ParsableArguments {
+    @Flag(name: .shortAndLong, help: "Print debug messages, including GDAL's warnings.")
+    var verbose = false
+
+    func bootstrapLogging() {
+        let level: Logger.Level = verbose ? .debug : .notice
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}
