@@ -245,10 +245,13 @@ public final class Dataset: RasterSource {
                              inside: Window, dc: Int, dr: Int, W: Int) {
         let isFloat = band.dataType.isFloatingPoint
         guard band.nodata != nil || isFloat else { return }
-        let nd = band.nodata.map { Float($0) }
-        let ndIsNaN = nd?.isNaN ?? false
-        // A nodata value the type cannot hold (e.g. -9999 on Byte) never matches.
-        let ndUsable: Float? = nd.flatMap { v in ndIsNaN ? nil : (Double(v) == band.nodata! ? v : nil) }
+        // Float32 bands compare with nodata rounded to Float32 (as GDAL's nodata mask does);
+        // on integer bands a nodata value the type cannot hold (e.g. -9999 on Byte) never matches.
+        var ndUsable: Float? = nil
+        if let nd = band.nodata, !nd.isNaN {
+            let f = Float(nd)
+            if band.dataType == .float32 || Double(f) == nd { ndUsable = f }
+        }
         for r in 0..<inside.height {
             let o = (r + dr) * W + dc
             let p = plane + o, m = valid + o

@@ -12,6 +12,10 @@ public struct SpatialReference: Hashable, Sendable, Codable {
     public var isGeographic: Bool
     /// Linear unit name of a projected CRS, e.g. "metre".
     public var linearUnits: String?
+    /// For a CRS without an authority code: the closest EPSG entry GDAL finds and its
+    /// confidence in percent (`gdalsrsinfo -e`); `epsg` is set only when that reaches 90.
+    public var closestEPSG: Int?
+    public var matchConfidence: Int?
 
     public init(wkt: String, name: String? = nil, epsg: Int? = nil, isGeographic: Bool = false, linearUnits: String? = nil) {
         self.wkt = wkt
@@ -47,6 +51,23 @@ public struct SpatialReference: Hashable, Sendable, Codable {
                 epsg = Int(String(cString: code))
             }
         }
+        if epsg == nil {
+            var count: Int32 = 0
+            var confidences: UnsafeMutablePointer<Int32>? = nil
+            GDALRuntime.resetError()
+            if let matches = OSRFindMatches(handle, nil, &count, &confidences) {
+                defer { OSRFreeSRSArray(matches); ts_cpl_free(confidences) }
+                for i in 0..<Int(count) {
+                    guard let m = matches[i], let auth = OSRGetAuthorityName(m, nil), String(cString: auth) == "EPSG",
+                          let code = OSRGetAuthorityCode(m, nil), let value = Int(String(cString: code)) else { continue }
+                    closestEPSG = value
+                    matchConfidence = confidences.map { Int($0[i]) }
+                    if (matchConfidence ?? 0) >= 90 { epsg = value }
+                    break
+                }
+            }
+            GDALRuntime.resetError()
+        }
     }
 
     /// A CRS from "EPSG:4326", a WKT string, or anything OSRSetFromUserInput accepts.
@@ -67,7 +88,20 @@ public struct SpatialReference: Hashable, Sendable, Codable {
     /// "EPSG:32615" when known, else the CRS name, else "custom CRS".
     public var shortName: String {
         if let epsg { return "EPSG:\(epsg)" }
-        return name ?? "custom CRS"
+        if let name, name != "unnamed", !name.isEmpty { return name }
+        return "custom CRS"
+    }
+
+    /// One line for people: "EPSG:32119 (NAD83 / North Carolina)" or
+    /// "custom CRS (closest EPSG:32119, 70 % match)".
+    public var summary: String {
+        if let epsg {
+            if let name, name != "unnamed" { return "EPSG:\(epsg) (\(name))" }
+            return "EPSG:\(epsg)"
+        }
+        var s = shortName
+        if let c = closestEPSG { s += " (closest EPSG:\(c), \(matchConfidence ?? 0) % match)" }
+        return s
     }
 
     /// Whether two CRSs describe the same system (GDAL's OSRIsSame, ignoring axis order

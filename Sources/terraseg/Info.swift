@@ -36,13 +36,16 @@ extension TerraSegCommand {
 enum InfoText {
     static func render(_ info: RasterInfo) -> String {
         var lines: [String] = []
-        lines.append("File:        \(info.path)")
+        let files = Array(Set(info.bands.map(\.path))).sorted()
+        if files.count > 1 {
+            lines.append("Files:       \(files.count) stacked on one grid, bands in the order given")
+        } else {
+            lines.append("File:        \(info.path)")
+        }
         lines.append("Driver:      \(info.driver)")
         lines.append("Size:        \(info.width) × \(info.height) pixels, \(info.bandCount) band\(info.bandCount == 1 ? "" : "s")")
         if let crs = info.crs {
-            var s = crs.shortName
-            if let name = crs.name, crs.epsg != nil { s += " (\(name))" }
-            lines.append("CRS:         \(s)")
+            lines.append("CRS:         \(crs.summary)")
         } else if info.gcpCount > 0 {
             lines.append("CRS:         none on the grid; \(info.gcpCount) GCPs in \(info.gcpCRS?.shortName ?? "an unknown CRS")")
         } else {
