@@ -168,8 +168,10 @@ public final class Dataset: RasterSource {
                 let origin = vals.baseAddress!.advanced(by: dr * W + dc)
                 if fast {
                     var map = selection.map { Int32($0) }
-                    try rasterIO(inside, into: UnsafeMutableRawPointer(origin), type: GDT_Float32, bandMap: &map,
-                                 pixelSpace: 4, lineSpace: 4 * W, bandSpace: 4 * W * H, band: nil)
+                    try map.withUnsafeMutableBufferPointer { bandMap in
+                        try rasterIO(inside, into: UnsafeMutableRawPointer(origin), type: GDT_Float32, bandMap: bandMap.baseAddress,
+                                     pixelSpace: 4, lineSpace: 4 * W, bandSpace: 4 * W * H, band: nil, count: bandMap.count)
+                    }
                     for (pos, b) in selection.enumerated() {
                         markInvalid(band: info.bands[b - 1], plane: vals.baseAddress! + pos * W * H, valid: valid.baseAddress!, inside: inside, dc: dc, dr: dr, W: W)
                     }
@@ -206,7 +208,7 @@ public final class Dataset: RasterSource {
     /// GDALDatasetRasterIOEx (band map) or GDALRasterIOEx (one band) for a read of `window`.
     private func rasterIO(_ window: Window, into buffer: UnsafeMutableRawPointer, type: GDALDataType,
                           bandMap: UnsafeMutablePointer<Int32>?, pixelSpace: Int, lineSpace: Int,
-                          bandSpace: Int, band: Int?, count: Int? = nil) throws {
+                          bandSpace: Int, band: Int?, count: Int = 1) throws {
         var extra = GDALRasterIOExtraArg()
         ts_init_rasterio_extra_arg(&extra)
         GDALRuntime.resetError()
@@ -221,22 +223,13 @@ public final class Dataset: RasterSource {
         } else {
             err = GDALDatasetRasterIOEx(handle, GF_Read, Int32(window.column), Int32(window.row), Int32(window.width), Int32(window.height),
                                         buffer, Int32(window.width), Int32(window.height), type,
-                                        Int32(count ?? 0), bandMap, GSpacing(pixelSpace), GSpacing(lineSpace), GSpacing(bandSpace), &extra)
+                                        Int32(count), bandMap, GSpacing(pixelSpace), GSpacing(lineSpace), GSpacing(bandSpace), &extra)
         }
         if err != CE_None {
             throw RasterError(.readFailed, path: info.path, band: band,
                               problem: "reading \(window) failed",
                               gdalMessage: GDALRuntime.lastErrorMessage(),
                               hint: "The file may be truncated or corrupt; check it with `gdalinfo -checksum`")
-        }
-    }
-
-    private func rasterIO(_ window: Window, into buffer: UnsafeMutableRawPointer, type: GDALDataType,
-                          bandMap: inout [Int32], pixelSpace: Int, lineSpace: Int, bandSpace: Int, band: Int?) throws {
-        let n = bandMap.count
-        try bandMap.withUnsafeMutableBufferPointer {
-            try rasterIO(window, into: buffer, type: type, bandMap: $0.baseAddress, pixelSpace: pixelSpace,
-                         lineSpace: lineSpace, bandSpace: bandSpace, band: band, count: n)
         }
     }
 
