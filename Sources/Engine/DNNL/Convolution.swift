@@ -1,0 +1,197 @@
+import CDNNL
+
+/// Geometry of a 2-D convolution or transposed convolution (square kernels).
+public struct ConvGeometry: Hashable, Sendable {
+    public var inputChannels: Int
+    public var outputChannels: Int
+    public var kernel: Int
+    public var stride: Int
+    public var padding: Int
+    /// PyTorch convention: 1 means no dilation (oneDNN gets `dilation - 1`).
+    public var dilation: Int
+    public var bias: Bool
+    /// ConvTranspose2d: weight stored (I, O, kH, kW) as in PyTorch.
+    public var transposed: Bool
+
+    public init(inputChannels: Int, outputChannels: Int, kernel: Int, stride: Int = 1,
+                padding: Int = 0, dilation: Int = 1, bias: Bool = true, transposed: Bool = false) {
+        self.inputChannels = inputChannels; self.outputChannels = outputChannels
+        self.kernel = kernel; self.stride = stride; self.padding = padding
+        self.dilation = dilation; self.bias = bias; self.transposed = transposed
+    }
+
+    /// Shape of the weight parameter: (O, I, k, k), or (I, O, k, k) when transposed.
+    public var weightShape: Shape {
+        transposed ? Shape(inputChannels, outputChannels, kernel, kernel)
+                   : Shape(outputChannels, inputChannels, kernel, kernel)
+    }
+
+    public func outputSize(_ size: Int) -> Int {
+        let span = dilation * (kernel - 1) + 1
+        if transposed { return (size - 1) * stride - 2 * padding + span }
+        return (size + 2 * padding - span) / stride + 1
+    }
+    public func outputShape(_ input: Shape) -> Shape {
+        Shape(input.n, outputChannels, outputSize(input.h), outputSize(input.w))
+    }
+
+    /// Right padding so oneDNN's shape arithmetic matches `outputSize` exactly.
+    func paddingRight(_ inSize: Int) -> Int {
+        let span = dilation * (kernel - 1) + 1
+        if transposed { return padding }  // stride-exact for the transposed case we support
+        let out = outputSize(inSize)
+        return (out - 1) * stride + span - inSize - padding
+    }
+}
+
+/// oneDNN convolution / deconvolution forward, backward-data and backward-weights.
+/// Primitives are created on first use for an input shape and layout, then reused; weights are
+/// reordered into each primitive's preferred layout only when the parameter's version changes.
+public final class ConvolutionKernel {
+    public let geometry: ConvGeometry
+    /// Let oneDNN pick the backward-weights algorithm (`dnnl_convolution_auto`, i.e. Winograd
+    /// where it has one); direct otherwise.
+    public var autoAlgorithmForWeights: Bool
+
+    private final class Plan {
+        let inShape: Shape, inLayout: Layout, outLayout: Layout, training: Bool
+        let fwd: Primitive
+        let fwdSrc: Operand, fwdWeights: Operand, fwdDst: Memory
+        let biasMemory: Memory?
+        var bwdData: (prim: Primitive, weights: Operand, dst: Memory, src: Memory)?
+        var bwdWeights: (prim: Primitive, src: Operand, diffDst: Operand, diffWeights: ResultOperand, diffBias: Memory?)?
+        init(inShape: Shape, inLayout: Layout, outLayout: Layout, training: Bool, fwd: Primitive,
+             fwdSrc: Operand, fwdWeights: Operand, fwdDst: Memory, biasMemory: Memory?) {
+            self.inShape = inShape; self.inLayout = inLayout; self.outLayout = outLayout
+            self.training = training; self.fwd = fwd; self.fwdSrc = fwdSrc
+            self.fwdWeights = fwdWeights; self.fwdDst = fwdDst; self.biasMemory = biasMemory
+        }
+    }
+    private var plan: Plan?
+
+    public init(_ geometry: ConvGeometry, autoAlgorithmForWeights: Bool = true) {
+        self.geometry = geometry
+        self.autoAlgorithmForWeights = autoAlgorithmForWeights
+    }
+
+    private var deconv: Int32 { geometry.transposed ? 1 : 0 }
+    private var userWeightsDesc: MemoryDesc {
+        let g = geometry
+        let logical = Shape(g.outputChannels, g.inputChannels, g.kernel, g.kernel)
+        return MemoryDesc(logical, tag: g.transposed ? dnnl_iohw : dnnl_oihw)
+    }
+    private var fwdAlg: dnnl_alg_kind_t { geometry.transposed ? dnnl_deconvolution_direct : dnnl_convolution_direct }
+    private func forwardDesc(_ prop: dnnl_prop_kind_t, _ src: MemoryDesc, _ dst: MemoryDesc) -> PrimitiveDesc {
+        let g = geometry
+        var s = src.raw, d = dst.raw
+        var w = MemoryDesc.any(Shape(g.outputChannels, g.inputChannels, g.kernel, g.kernel)).raw
+        var b = g.bias ? MemoryDesc.vector(g.outputChannels).raw : MemoryDesc.zero.raw
+        var desc = dnnl_convolution_desc_t()
+        dnnlCheck(ts_conv_forward_desc(deconv, &desc, prop, fwdAlg, &s, &w, &b, &d,
+                                       g.stride, g.dilation - 1, g.padding, g.paddingRight(Int(src.raw.dims.2))),
+                  "convolution_forward_desc_init")
+        return PrimitiveDesc(&desc, "convolution forward")
+    }
+
+    private func makePlan(input: Tensor, outLayout: Layout, training: Bool) -> Plan {
+        let g = geometry
+        precondition(input.shape.c == g.inputChannels, "conv expects \(g.inputChannels) input channels, got \(input.shape)")
+        let outShape = g.outputShape(input.shape)
+        let pd = forwardDesc(training ? dnnl_forward_training : dnnl_forward_inference,
+                             input.memoryDesc, MemoryDesc(outShape, outLayout))
+        return Plan(inShape: input.shape, inLayout: input.layout, outLayout: outLayout, training: training,
+                    fwd: Primitive(pd),
+                    fwdSrc: Operand(user: input.memoryDesc, wanted: pd.md(dnnl_query_src_md)),
+                    fwdWeights: Operand(user: userWeightsDesc, wanted: pd.md(dnnl_query_weights_md)),
+                    fwdDst: Memory(pd.md(dnnl_query_dst_md)),
+                    biasMemory: g.bias ? Memory(MemoryDesc.vector(g.outputChannels)) : nil)
+    }
+
+    private func weights(_ op: Operand, _ p: Parameter) -> Memory {
+        if op.needsReorder {
+            if op.version != p.version { _ = op.prepare(p.value.raw); op.version = p.version }
+            return op.memory
+        }
+        return op.memory.bind(p.value.raw)
+    }
+
+    /// Implementation names chosen by oneDNN (for profiles): forward, backward-data, backward-weights.
+    public var implementations: [String] {
+        guard let plan else { return [] }
+        return [plan.fwd.desc.implementation, plan.bwdData?.prim.desc.implementation ?? "-",
+                plan.bwdWeights?.prim.desc.implementation ?? "-"]
+    }
+
+    /// output = conv(input, weight) + bias.
+    /// input (N, I, H, W) any layout; weight (O, I, k, k); output (N, O, H', W') in its own layout.
+    public func forward(input: Tensor, weight: Parameter, bias: Parameter?, output: Tensor, training: Bool) {
+        precondition(output.shape == geometry.outputShape(input.shape), "conv output shape")
+        if plan == nil || plan!.inShape != input.shape || plan!.inLayout != input.layout
+            || plan!.outLayout != output.layout || plan!.training != training {
+            plan = makePlan(input: input, outLayout: output.layout, training: training)
+        }
+        let p = plan!
+        var args: [(Int32, Memory)] = [
+            (DNNL_ARG_SRC, p.fwdSrc.prepare(input.raw)),
+            (DNNL_ARG_WEIGHTS, weights(p.fwdWeights, weight)),
+            (DNNL_ARG_DST, p.fwdDst.bind(output.raw)),
+        ]
+        if let bm = p.biasMemory, let bias { args.append((DNNL_ARG_BIAS, bm.bind(bias.value.raw))) }
+        p.fwd.execute(args)
+    }
+
+    /// dInput = conv_backward_data(dOutput, weight). Call after `forward` for the same shapes.
+    public func backwardData(dOutput: Tensor, weight: Parameter, dInput: Tensor) {
+        guard let p = plan, p.training else { preconditionFailure("conv backward needs a training forward first") }
+        precondition(dInput.shape == p.inShape)
+        if p.bwdData == nil {
+            let g = geometry
+            var ds = dInput.memoryDesc.raw, dd = dOutput.memoryDesc.raw
+            var w = MemoryDesc.any(Shape(g.outputChannels, g.inputChannels, g.kernel, g.kernel)).raw
+            var desc = dnnl_convolution_desc_t()
+            dnnlCheck(ts_conv_backward_data_desc(deconv, &desc, fwdAlg, &ds, &w, &dd, g.stride, g.dilation - 1,
+                                                 g.padding, g.paddingRight(p.inShape.h)),
+                      "convolution_backward_data_desc_init")
+            let pd = PrimitiveDesc(&desc, hint: p.fwd.desc, "convolution backward data")
+            p.bwdData = (Primitive(pd), Operand(user: userWeightsDesc, wanted: pd.md(dnnl_query_weights_md)),
+                         Memory(pd.md(dnnl_query_diff_dst_md)), Memory(pd.md(dnnl_query_diff_src_md)))
+        }
+        let b = p.bwdData!
+        b.prim.execute([(DNNL_ARG_DIFF_DST, b.dst.bind(dOutput.raw)),
+                        (DNNL_ARG_WEIGHTS, weights(b.weights, weight)),
+                        (DNNL_ARG_DIFF_SRC, b.src.bind(dInput.raw))])
+    }
+
+    /// weight.grad = dL/dW, bias.grad = dL/db (overwritten). input is the forward's input.
+    public func backwardWeights(input: Tensor, dOutput: Tensor, weight: Parameter, bias: Parameter?) {
+        guard let p = plan, p.training else { preconditionFailure("conv backward needs a training forward first") }
+        if p.bwdWeights == nil {
+            let g = geometry
+            var s = MemoryDesc.any(p.inShape).raw
+            var dd = dOutput.memoryDesc.raw
+            var dw = MemoryDesc.any(Shape(g.outputChannels, g.inputChannels, g.kernel, g.kernel)).raw
+            var db = g.bias ? MemoryDesc.vector(g.outputChannels).raw : MemoryDesc.zero.raw
+            let alg = geometry.transposed ? dnnl_deconvolution_direct
+                : (autoAlgorithmForWeights ? dnnl_convolution_auto : dnnl_convolution_direct)
+            var desc = dnnl_convolution_desc_t()
+            dnnlCheck(ts_conv_backward_weights_desc(deconv, &desc, alg, &s, &dw, &db, &dd,
+                                                    g.stride, g.dilation - 1, g.padding, g.paddingRight(p.inShape.h)),
+                      "convolution_backward_weights_desc_init")
+            let pd = PrimitiveDesc(&desc, hint: p.fwd.desc, "convolution backward weights")
+            p.bwdWeights = (Primitive(pd),
+                            Operand(user: input.memoryDesc, wanted: pd.md(dnnl_query_src_md)),
+                            Operand(user: dOutput.memoryDesc, wanted: pd.md(dnnl_query_diff_dst_md)),
+                            ResultOperand(produced: pd.md(dnnl_query_diff_weights_md), user: userWeightsDesc),
+                            g.bias ? Memory(MemoryDesc.vector(g.outputChannels)) : nil)
+        }
+        let b = p.bwdWeights!
+        var args: [(Int32, Memory)] = [
+            (DNNL_ARG_SRC, b.src.prepare(input.raw)),
+            (DNNL_ARG_DIFF_DST, b.diffDst.prepare(dOutput.raw)),
+            (DNNL_ARG_DIFF_WEIGHTS, b.diffWeights.target(weight.grad.raw)),
+        ]
+        if let m = b.diffBias, let bias { args.append((DNNL_ARG_DIFF_BIAS, m.bind(bias.grad.raw))) }
+        b.prim.execute(args)
+        b.diffWeights.finish(weight.grad.raw)
+    }
+}

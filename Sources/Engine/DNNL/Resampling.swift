@@ -1,0 +1,49 @@
+import CDNNL
+
+/// oneDNN ×factor resampling: `.linear` (bilinear, half-pixel centres, i.e. PyTorch
+/// align_corners=False) or `.nearest`. Backward is used for nearest; the bilinear ×2
+/// backward has a faster hand-written kernel (Native/Upsample.swift).
+public final class ResamplingKernel {
+    public enum Algorithm: Sendable { case linear, nearest }
+    public let algorithm: Algorithm
+    public let factor: Int
+    private var key: (Shape, Layout)?
+    private var fwd: (Primitive, Memory, Memory)?
+    private var bwd: (Primitive, Memory, Memory)?
+
+    public init(_ algorithm: Algorithm, factor: Int = 2) {
+        self.algorithm = algorithm; self.factor = factor
+    }
+    private var alg: dnnl_alg_kind_t { algorithm == .linear ? dnnl_resampling_linear : dnnl_resampling_nearest }
+
+    /// input (N, C, H, W), output (N, C, fH, fW), same layout.
+    public func forward(input: Tensor, output: Tensor) {
+        if key == nil || key!.0 != input.shape || key!.1 != input.layout {
+            key = (input.shape, input.layout); bwd = nil
+            var s = input.memoryDesc.raw, d = output.memoryDesc.raw
+            var factors: [Float] = [Float(factor), Float(factor)]
+            var desc = dnnl_resampling_desc_t()
+            dnnlCheck(dnnl_resampling_forward_desc_init(&desc, dnnl_forward_training, alg, &factors, &s, &d),
+                      "dnnl_resampling_forward_desc_init")
+            let pd = PrimitiveDesc(&desc, "resampling forward")
+            fwd = (Primitive(pd), Memory(input.memoryDesc), Memory(output.memoryDesc))
+        }
+        let f = fwd!
+        f.0.execute([(DNNL_ARG_SRC, f.1.bind(input.raw)), (DNNL_ARG_DST, f.2.bind(output.raw))])
+    }
+
+    public func backward(dOutput: Tensor, dInput: Tensor) {
+        guard let f = fwd else { preconditionFailure("resampling backward before forward") }
+        if bwd == nil {
+            var s = dInput.memoryDesc.raw, d = dOutput.memoryDesc.raw
+            var factors: [Float] = [Float(factor), Float(factor)]
+            var desc = dnnl_resampling_desc_t()
+            dnnlCheck(dnnl_resampling_backward_desc_init(&desc, alg, &factors, &s, &d),
+                      "dnnl_resampling_backward_desc_init")
+            let pd = PrimitiveDesc(&desc, hint: f.0.desc, "resampling backward")
+            bwd = (Primitive(pd), Memory(dOutput.memoryDesc), Memory(dInput.memoryDesc))
+        }
+        let b = bwd!
+        b.0.execute([(DNNL_ARG_DIFF_DST, b.1.bind(dOutput.raw)), (DNNL_ARG_DIFF_SRC, b.2.bind(dInput.raw))])
+    }
+}

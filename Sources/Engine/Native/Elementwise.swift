@@ -1,0 +1,130 @@
+// Hand-written memory-bound kernels: channel concat/split, add, dropout, softmax.
+
+public enum ChannelConcat {
+    /// output (N, C1+C2+…, H, W) = [inputs...] along channels. All tensors share one layout;
+    /// in a blocked layout every input but the last must have a multiple of 16 channels, so
+    /// each input is one contiguous slab per image (a plain copy, no reorder).
+    public static func forward(inputs: [Tensor], output: Tensor) {
+        let slabs = check(inputs, output)
+        let out = UncheckedSendable(output.data)
+        let ptrs = UncheckedSendable(inputs.map { $0.data })
+        let total = slabs.reduce(0, +)
+        parallelFor(output.shape.n * inputs.count) { range in
+            for job in range {
+                let n = job / slabs.count, t = job % slabs.count
+                let before = slabs[..<t].reduce(0, +)
+                (out.value + n * total + before).update(from: ptrs.value[t] + n * slabs[t], count: slabs[t])
+            }
+        }
+    }
+
+    /// The backward of concat: splits dOutput into the per-input gradients.
+    public static func backward(dOutput: Tensor, dInputs: [Tensor]) {
+        let slabs = check(dInputs, dOutput)
+        let src = UncheckedSendable(dOutput.data)
+        let ptrs = UncheckedSendable(dInputs.map { $0.data })
+        let total = slabs.reduce(0, +)
+        parallelFor(dOutput.shape.n * dInputs.count) { range in
+            for job in range {
+                let n = job / slabs.count, t = job % slabs.count
+                let before = slabs[..<t].reduce(0, +)
+                (ptrs.value[t] + n * slabs[t]).update(from: src.value + n * total + before, count: slabs[t])
+            }
+        }
+    }
+
+    public static func outputShape(_ inputs: [Shape]) -> Shape {
+        var s = inputs[0]
+        s.c = inputs.reduce(0) { $0 + $1.c }
+        return s
+    }
+
+    private static func check(_ parts: [Tensor], _ whole: Tensor) -> [Int] {
+        let layout = whole.layout
+        precondition(layout != .nhwc, "channel concat supports nchw and nChw16c")
+        precondition(whole.shape == outputShape(parts.map(\.shape)), "concat shapes")
+        for (i, p) in parts.enumerated() {
+            precondition(p.layout == layout, "concat inputs must share the output's layout")
+            if i < parts.count - 1 { precondition(p.shape.c % layout.channelBlock == 0, "blocked concat needs C % 16 == 0") }
+        }
+        return parts.map { $0.paddedChannels * $0.shape.h * $0.shape.w }
+    }
+}
+
+public enum Elementwise {
+    /// output = a + b (same shape and layout).
+    public static func add(_ a: Tensor, _ b: Tensor, into output: Tensor) {
+        precondition(a.matches(b.shape, b.layout) && output.matches(a.shape, a.layout))
+        let pa = UncheckedSendable(a.data), pb = UncheckedSendable(b.data), po = UncheckedSendable(output.data)
+        parallelFor(a.physicalCount, minChunk: 1 << 14) { r in
+            for i in r { po.value[i] = pa.value[i] + pb.value[i] }
+        }
+    }
+    /// a += b.
+    public static func accumulate(_ b: Tensor, into a: Tensor) { add(a, b, into: a) }
+
+    /// output = input · mask where mask holds 0 or 1/(1−p) per element.
+    public static func multiply(_ input: Tensor, _ mask: UnsafeMutablePointer<Float>, into output: Tensor) {
+        let pa = UncheckedSendable(input.data), pm = UncheckedSendable(mask), po = UncheckedSendable(output.data)
+        parallelFor(input.physicalCount, minChunk: 1 << 14) { r in
+            for i in r { po.value[i] = pa.value[i] * pm.value[i] }
+        }
+    }
+}
+
+/// Softmax and log-softmax over channels of plain NCHW tensors (used at the network's edge).
+public enum ChannelSoftmax {
+    /// output[n, :, p] = softmax(input[n, :, p]) (or log-softmax).
+    public static func forward(input: Tensor, output: Tensor, log: Bool = false) {
+        precondition(input.layout == .nchw && output.matches(input.shape, .nchw))
+        let s = input.shape, hw = s.h * s.w
+        let x = UncheckedSendable(input.data), y = UncheckedSendable(output.data)
+        parallelFor(s.n * hw, minChunk: 1024) { range in
+            for job in range {
+                let n = job / hw, p = job % hw
+                let base = n * s.c * hw + p
+                var m = -Float.infinity
+                for c in 0..<s.c { m = max(m, x.value[base + c * hw]) }
+                var sum: Float = 0
+                for c in 0..<s.c { sum += _exp(x.value[base + c * hw] - m) }
+                let lse = m + _log(sum)
+                for c in 0..<s.c {
+                    let v = x.value[base + c * hw] - lse
+                    y.value[base + c * hw] = log ? v : _exp(v)
+                }
+            }
+        }
+    }
+
+    /// dInput from dOutput and the forward's output:
+    /// softmax: dx = y · (dy − Σ y·dy); log-softmax: dx = dy − exp(y) · Σ dy.
+    public static func backward(output: Tensor, dOutput: Tensor, dInput: Tensor, log: Bool = false) {
+        let s = output.shape, hw = s.h * s.w
+        let y = UncheckedSendable(output.data), dy = UncheckedSendable(dOutput.data), dx = UncheckedSendable(dInput.data)
+        parallelFor(s.n * hw, minChunk: 1024) { range in
+            for job in range {
+                let n = job / hw, p = job % hw
+                let base = n * s.c * hw + p
+                var dot: Float = 0
+                for c in 0..<s.c {
+                    let i = base + c * hw
+                    dot += log ? dy.value[i] : y.value[i] * dy.value[i]
+                }
+                for c in 0..<s.c {
+                    let i = base + c * hw
+                    dx.value[i] = log ? dy.value[i] - _exp(y.value[i]) * dot : y.value[i] * (dy.value[i] - dot)
+                }
+            }
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+@usableFromInline func _exp(_ x: Float) -> Float { expf(x) }
+@usableFromInline func _log(_ x: Float) -> Float { logf(x) }
+#else
+import Darwin
+@usableFromInline func _exp(_ x: Float) -> Float { expf(x) }
+@usableFromInline func _log(_ x: Float) -> Float { logf(x) }
+#endif

@@ -1,0 +1,159 @@
+/// Float32 tensors of shape (N, C, H, W) over 64-byte-aligned storage.
+///
+/// A tensor's *layout* says how its logical (n, c, h, w) elements sit in memory:
+/// - `.nchw`: plain row-major, what the outside world (rasters, losses, checkpoints) sees;
+/// - `.nhwc`: channels innermost;
+/// - `.nChw16c`: oneDNN's blocked layout, channels split in blocks of 16 stored innermost,
+///   the channel count padded up to a multiple of 16 (padding is kept at zero).
+/// Layers keep whatever layout the fast kernels prefer and only reorder at the edges.
+public enum Layout: Sendable, Hashable, CustomStringConvertible {
+    case nchw
+    case nhwc
+    case nChw16c
+
+    /// Channels per block (1 for plain layouts).
+    @inlinable public var channelBlock: Int { self == .nChw16c ? 16 : 1 }
+
+    public var description: String {
+        switch self {
+        case .nchw: return "nchw"
+        case .nhwc: return "nhwc"
+        case .nChw16c: return "nChw16c"
+        }
+    }
+}
+
+/// Logical tensor shape (N, C, H, W).
+public struct Shape: Sendable, Hashable, CustomStringConvertible {
+    public var n: Int, c: Int, h: Int, w: Int
+    @inlinable public init(_ n: Int, _ c: Int, _ h: Int, _ w: Int) {
+        self.n = n; self.c = c; self.h = h; self.w = w
+    }
+    /// Number of logical elements.
+    @inlinable public var count: Int { n * c * h * w }
+    public var description: String { "(\(n), \(c), \(h), \(w))" }
+}
+
+/// Owns one 64-byte-aligned, zero-initialised allocation of Float32s and frees it in deinit.
+public final class Storage: @unchecked Sendable {
+    public let pointer: UnsafeMutablePointer<Float>
+    public let capacity: Int
+
+    public init(capacity: Int) {
+        self.capacity = capacity
+        let raw = UnsafeMutableRawPointer.allocate(
+            byteCount: max(capacity, 16) * MemoryLayout<Float>.stride, alignment: 64)
+        pointer = raw.bindMemory(to: Float.self, capacity: max(capacity, 16))
+        pointer.initialize(repeating: 0, count: max(capacity, 16))
+    }
+    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+}
+
+/// A Float32 (N, C, H, W) tensor. Reference semantics: layers own their output and gradient
+/// tensors and overwrite them on every call, so a tensor returned by a layer stays valid
+/// until that layer runs again.
+public final class Tensor: @unchecked Sendable {
+    public let shape: Shape
+    public let layout: Layout
+    public let storage: Storage
+
+    /// Allocates a zero-filled tensor.
+    public init(shape: Shape, layout: Layout = .nchw) {
+        self.shape = shape
+        self.layout = layout
+        self.storage = Storage(capacity: Tensor.physicalCount(shape, layout))
+    }
+
+    /// Makes a plain NCHW tensor from row-major values.
+    public convenience init(shape: Shape, values: [Float]) {
+        precondition(values.count == shape.count, "expected \(shape.count) values for \(shape)")
+        self.init(shape: shape, layout: .nchw)
+        values.withUnsafeBufferPointer { storage.pointer.update(from: $0.baseAddress!, count: values.count) }
+    }
+
+    /// Number of Float32s in memory (includes blocked-layout channel padding).
+    @inlinable public static func physicalCount(_ s: Shape, _ layout: Layout) -> Int {
+        let b = layout.channelBlock
+        return s.n * ((s.c + b - 1) / b) * b * s.h * s.w
+    }
+
+    @inlinable public var physicalCount: Int { Tensor.physicalCount(shape, layout) }
+    /// Channels in memory: C rounded up to the layout's channel block.
+    @inlinable public var paddedChannels: Int {
+        let b = layout.channelBlock
+        return (shape.c + b - 1) / b * b
+    }
+    @inlinable public var data: UnsafeMutablePointer<Float> { storage.pointer }
+    @inlinable public var buffer: UnsafeMutableBufferPointer<Float> {
+        UnsafeMutableBufferPointer(start: storage.pointer, count: physicalCount)
+    }
+
+    /// True when `other` has the same shape and layout (so buffers can be reused).
+    @inlinable public func matches(_ shape: Shape, _ layout: Layout) -> Bool {
+        self.shape == shape && self.layout == layout
+    }
+
+    /// Memory offset of logical element (n, c, h, w).
+    @inlinable public func offset(_ n: Int, _ c: Int, _ h: Int, _ w: Int) -> Int {
+        let s = shape
+        switch layout {
+        case .nchw: return ((n * s.c + c) * s.h + h) * s.w + w
+        case .nhwc: return ((n * s.h + h) * s.w + w) * s.c + c
+        case .nChw16c:
+            let cb = paddedChannels / 16
+            return (((n * cb + c / 16) * s.h + h) * s.w + w) * 16 + c % 16
+        }
+    }
+
+    /// The view used by spatial kernels: memory is [outer][h][w][inner] for every layout.
+    @inlinable public var spatialView: SpatialView {
+        switch layout {
+        case .nchw: return SpatialView(outer: shape.n * shape.c, h: shape.h, w: shape.w, inner: 1)
+        case .nhwc: return SpatialView(outer: shape.n, h: shape.h, w: shape.w, inner: shape.c)
+        case .nChw16c:
+            return SpatialView(outer: shape.n * paddedChannels / 16, h: shape.h, w: shape.w, inner: 16)
+        }
+    }
+
+    /// Logical values in plain NCHW order (a copy; for tests, losses and checkpoints).
+    public func nchwValues() -> [Float] {
+        if layout == .nchw { return Array(UnsafeBufferPointer(start: data, count: shape.count)) }
+        var out = [Float](repeating: 0, count: shape.count)
+        let s = shape
+        var i = 0
+        for n in 0..<s.n { for c in 0..<s.c { for h in 0..<s.h { for w in 0..<s.w {
+            out[i] = data[offset(n, c, h, w)]; i += 1
+        } } } }
+        return out
+    }
+
+    /// Overwrites the tensor from plain NCHW values (blocked padding stays zero).
+    public func setNCHW(_ values: [Float]) {
+        precondition(values.count == shape.count)
+        let s = shape
+        var i = 0
+        for n in 0..<s.n { for c in 0..<s.c { for h in 0..<s.h { for w in 0..<s.w {
+            data[offset(n, c, h, w)] = values[i]; i += 1
+        } } } }
+    }
+
+    /// Fills every element (including padding) with zero.
+    public func zero() { data.update(repeating: 0, count: physicalCount) }
+}
+
+/// [outer][h][w][inner] view of a tensor's memory, shared by every layout: spatial kernels
+/// (pooling, upsampling, unpooling) are written once against it and vectorise over `inner`.
+public struct SpatialView: Sendable, Equatable {
+    public var outer: Int, h: Int, w: Int, inner: Int
+    @inlinable public init(outer: Int, h: Int, w: Int, inner: Int) {
+        self.outer = outer; self.h = h; self.w = w; self.inner = inner
+    }
+    @inlinable public var planeStride: Int { h * w * inner }
+}
+
+/// Reuses `existing` when it already has the wanted shape and layout, otherwise allocates.
+/// This is how every layer keeps its buffers between steps.
+@inlinable public func reuse(_ existing: Tensor?, _ shape: Shape, _ layout: Layout) -> Tensor {
+    if let t = existing, t.matches(shape, layout) { return t }
+    return Tensor(shape: shape, layout: layout)
+}
