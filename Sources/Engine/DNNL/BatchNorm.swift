@@ -75,7 +75,7 @@ public final class BatchNormKernel {
     /// dInput, dScale, dShift from dOutput (gradient of the post-ReLU output when fused).
     /// mean/variance are the batch statistics written by the training forward.
     public func backward(input: Tensor, dOutput: Tensor, dInput: Tensor,
-                         scale: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
+                         scale: UnsafeMutablePointer<Float>, shift: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
                          variance: UnsafeMutablePointer<Float>,
                          dScale: UnsafeMutablePointer<Float>, dShift: UnsafeMutablePointer<Float>) {
         guard let p = plan, p.training, p.shape == input.shape else { preconditionFailure("batch norm backward needs a training forward") }
@@ -92,7 +92,7 @@ public final class BatchNormKernel {
         let b = p.bwd!
         var args: [(Int32, Memory)] = [
             (DNNL_ARG_SRC, p.src.bind(input.raw)), (DNNL_ARG_DIFF_DST, b.diffDst.bind(dOutput.raw)),
-            (DNNL_ARG_SCALE, p.scale.bind(scale)), (DNNL_ARG_MEAN, p.mean.bind(mean)),
+            (DNNL_ARG_SCALE, p.scale.bind(scale)), (DNNL_ARG_SHIFT, p.shift.bind(shift)), (DNNL_ARG_MEAN, p.mean.bind(mean)),
             (DNNL_ARG_VARIANCE, p.variance.bind(variance)), (DNNL_ARG_DIFF_SRC, b.diffSrc.bind(dInput.raw)),
             (DNNL_ARG_DIFF_SCALE, b.diffScale.bind(dScale)), (DNNL_ARG_DIFF_SHIFT, b.diffShift.bind(dShift)),
         ]

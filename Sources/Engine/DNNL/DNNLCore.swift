@@ -150,7 +150,11 @@ final class Primitive {
     func execute(_ args: [(Int32, Memory)]) {
         var list = args.map { dnnl_exec_arg_t(arg: $0.0, memory: $0.1.handle) }
         let ctx = DNNLContext.shared
-        dnnlCheck(dnnl_primitive_execute(handle, ctx.stream, Int32(list.count), &list), "dnnl_primitive_execute")
+        let status = dnnl_primitive_execute(handle, ctx.stream, Int32(list.count), &list)
+        if status != dnnl_success {
+            let wanted = (0..<300).filter { !desc.md(dnnl_query_exec_arg_md, Int32($0)).isZero }
+            dnnlCheck(status, "dnnl_primitive_execute(\(desc.implementation), given args \(args.map(\.0)), primitive uses \(wanted))")
+        }
         dnnlCheck(dnnl_stream_wait(ctx.stream), "dnnl_stream_wait")
     }
 }
