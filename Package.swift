@@ -34,6 +34,7 @@ let package = Package(
             dependencies: ["CGDAL", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Tiling", dependencies: ["GeoRaster"]),
         .target(name: "Metrics"),
+        .target(name: "Inference", dependencies: ["GeoRaster", "Tiling", "Metrics"]),
         .target(
             name: "Engine",
             dependencies: ["CDNNL", .product(name: "Numerics", package: "swift-numerics")]),
@@ -43,7 +44,7 @@ let package = Package(
         .executableTarget(
             name: "terraseg",
             dependencies: [
-                "GeoRaster",
+                "GeoRaster", "Tiling", "Metrics", "Inference",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -60,6 +61,7 @@ let package = Package(
         .testTarget(name: "GeoRasterTests", dependencies: ["GeoRaster", "TestSupport"]),
         .testTarget(name: "TilingTests", dependencies: ["Tiling", "GeoRaster", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "GeoRaster", "Metrics", "TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),

@@ -14,9 +14,9 @@ public struct ConfusionMatrix: Codable, Hashable, Sendable {
     public subscript(truth: Int, predicted: Int) -> Int { counts[truth * classCount + predicted] }
 
     /// Adds one pixel; indices outside 0..<K are ignored (ignore values, nodata).
-    public mutating func add(truth: Int, predicted: Int) {
+    public mutating func add(truth: Int, predicted: Int, count: Int = 1) {
         guard truth >= 0, truth < classCount, predicted >= 0, predicted < classCount else { return }
-        counts[truth * classCount + predicted] += 1
+        counts[truth * classCount + predicted] += count
     }
 
     /// Adds paired buffers of class indices; negative or out-of-range entries are skipped.
@@ -93,6 +93,24 @@ public struct ConfusionMatrix: Codable, Hashable, Sendable {
 /// Scores of one evaluation, ready to print or encode as JSON.
 public struct SegmentationReport: Codable, Sendable {
     public struct ClassScore: Codable, Sendable {
+        enum CodingKeys: String, CodingKey {
+            case index, value, name, referencePixels = "reference_pixels", predictedPixels = "predicted_pixels"
+            case precision, recall, f1, iou
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(index, forKey: .index)
+            try c.encode(value, forKey: .value)
+            try c.encode(name, forKey: .name)
+            try c.encode(referencePixels, forKey: .referencePixels)
+            try c.encode(predictedPixels, forKey: .predictedPixels)
+            try c.encode(precision.isNaN ? nil : precision, forKey: .precision)
+            try c.encode(recall.isNaN ? nil : recall, forKey: .recall)
+            try c.encode(f1.isNaN ? nil : f1, forKey: .f1)
+            try c.encode(iou.isNaN ? nil : iou, forKey: .iou)
+        }
+
         public var index: Int
         public var value: Int
         public var name: String
@@ -112,6 +130,23 @@ public struct SegmentationReport: Codable, Sendable {
     public var classes: [ClassScore]
     /// Rows: reference class, columns: predicted class, in `classes` order.
     public var confusionMatrix: [[Int]]
+
+    enum CodingKeys: String, CodingKey {
+        case pixels, overallAccuracy = "overall_accuracy", kappa, meanIoU = "mean_iou", meanF1 = "mean_f1"
+        case classes, confusionMatrix = "confusion_matrix"
+    }
+
+    /// NaN scores (a class absent from both maps) are written as null.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(pixels, forKey: .pixels)
+        try c.encode(overallAccuracy.isNaN ? nil : overallAccuracy, forKey: .overallAccuracy)
+        try c.encode(kappa.isNaN ? nil : kappa, forKey: .kappa)
+        try c.encode(meanIoU.isNaN ? nil : meanIoU, forKey: .meanIoU)
+        try c.encode(meanF1.isNaN ? nil : meanF1, forKey: .meanF1)
+        try c.encode(classes, forKey: .classes)
+        try c.encode(confusionMatrix, forKey: .confusionMatrix)
+    }
 
     /// `values[i]` and `names[i]` describe class index i.
     public init(matrix m: ConfusionMatrix, values: [Int], names: [String]) {
