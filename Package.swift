@@ -9,6 +9,8 @@ let package = Package(
     products: [
         .executable(name: "terraseg", targets: ["terraseg"]),
         .library(name: "GeoRaster", targets: ["GeoRaster"]),
+        .library(name: "Tiling", targets: ["Tiling"]),
+        .library(name: "Metrics", targets: ["Metrics"]),
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "Models", targets: ["Models"]),
         .executable(name: "terraseg-bench", targets: ["terraseg-bench"]),
@@ -30,6 +32,9 @@ let package = Package(
         .target(
             name: "GeoRaster",
             dependencies: ["CGDAL", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Tiling", dependencies: ["GeoRaster"]),
+        .target(name: "Metrics"),
+        .target(name: "Inference", dependencies: ["GeoRaster", "Tiling", "Metrics"]),
         .target(
             name: "Engine",
             dependencies: ["CDNNL", .product(name: "Numerics", package: "swift-numerics")]),
@@ -39,7 +44,7 @@ let package = Package(
         .executableTarget(
             name: "terraseg",
             dependencies: [
-                "GeoRaster",
+                "GeoRaster", "Tiling", "Metrics", "Inference",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -54,6 +59,9 @@ let package = Package(
 
         .target(name: "TestSupport", dependencies: ["GeoRaster"], path: "Tests/TestSupport"),
         .testTarget(name: "GeoRasterTests", dependencies: ["GeoRaster", "TestSupport"]),
+        .testTarget(name: "TilingTests", dependencies: ["Tiling", "GeoRaster", "TestSupport"]),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "GeoRaster", "Metrics", "TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),

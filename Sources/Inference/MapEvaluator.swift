@@ -1,0 +1,81 @@
+import Foundation
+import GeoRaster
+import Metrics
+
+/// Compares a class map with a reference label raster on the same grid, streaming both in
+/// strips: confusion matrix, overall accuracy, kappa, per-class precision, recall, F1, IoU.
+public enum MapEvaluator {
+    public struct Result: Encodable, Sendable {
+        public var prediction: String
+        public var labels: String
+        public var ignoredValues: [Int]
+        /// Reference pixels skipped: label nodata, masked, or an ignore value.
+        public var ignoredPixels: Int
+        /// Labelled pixels where the prediction is nodata (not counted in the scores).
+        public var unpredictedPixels: Int
+        public var report: SegmentationReport
+
+        enum CodingKeys: String, CodingKey {
+            case prediction, labels, ignoredValues = "ignored_values", ignoredPixels = "ignored_pixels"
+            case unpredictedPixels = "unpredicted_pixels", report
+        }
+    }
+
+    public static func evaluate(prediction: String, labels: String, ignore: [Int] = [],
+                                predictionBand: Int = 1, labelBand: Int = 1) throws -> Result {
+        let pred = try Dataset(path: prediction)
+        let ref = try Dataset(path: labels)
+        let diffs = pred.info.grid.differences(from: ref.info.grid)
+        if !diffs.isEmpty {
+            throw RasterError(.gridMismatch, path: labels,
+                              problem: "not on the grid of the prediction \(prediction): " + diffs.joined(separator: "; "),
+                              hint: "Evaluate on the same grid: predict on the label raster's grid, or resample the labels with `gdalwarp -r near` onto the map's grid")
+        }
+        _ = try pred.resolveBands([predictionBand])
+        _ = try ref.resolveBands([labelBand])
+        let ignoreSet = Set(ignore)
+        let w = pred.info.width, h = pred.info.height
+        var dense = [Int](repeating: 0, count: 256 * 256)
+        var sparse: [Int64: Int] = [:]
+        var ignored = 0, unpredicted = 0
+        var pb = RasterBlock(), lb = RasterBlock()
+        let rowsPerStrip = max(1, 1_048_576 / max(1, w))
+        for row in stride(from: 0, to: h, by: rowsPerStrip) {
+            let win = Window(column: 0, row: row, width: w, height: min(rowsPerStrip, h - row))
+            try pred.read(window: win, bands: [predictionBand], into: &pb)
+            try ref.read(window: win, bands: [labelBand], into: &lb)
+            for i in 0..<win.pixelCount {
+                let lv = lb.values[i]
+                guard lb.valid[i] != 0 else { ignored += 1; continue }
+                guard lv == lv.rounded() else {
+                    throw RasterError(.invalidArgument, path: labels, band: labelBand,
+                                      problem: "value \(lv) at column \(i % w), row \(row + i / w) is not a class value",
+                                      hint: "A label raster holds integer class values")
+                }
+                let t = Int(lv)
+                if ignoreSet.contains(t) { ignored += 1; continue }
+                guard pb.valid[i] != 0 else { unpredicted += 1; continue }
+                let p = Int(pb.values[i])
+                if t >= 0, t < 256, p >= 0, p < 256 {
+                    dense[t * 256 + p] += 1
+                } else {
+                    sparse[Int64(t) << 32 | Int64(UInt32(truncatingIfNeeded: p)), default: 0] += 1
+                }
+            }
+        }
+        // Classes: every value seen in the reference or the prediction.
+        var pairs: [(Int, Int, Int)] = []
+        for t in 0..<256 { for p in 0..<256 where dense[t * 256 + p] > 0 { pairs.append((t, p, dense[t * 256 + p])) } }
+        for (k, n) in sparse { pairs.append((Int(k >> 32), Int(Int32(truncatingIfNeeded: k)), n)) }
+        let values = Array(Set(pairs.flatMap { [$0.0, $0.1] })).sorted()
+        let index = Dictionary(uniqueKeysWithValues: values.enumerated().map { ($1, $0) })
+        var matrix = ConfusionMatrix(classCount: max(1, values.count))
+        for (t, p, n) in pairs { matrix.add(truth: index[t]!, predicted: index[p]!, count: n) }
+        let categories = pred.info.bands[predictionBand - 1].categoryNames
+        let names = values.map { v in v >= 0 && v < categories.count && !categories[v].isEmpty ? categories[v] : "class \(v)" }
+        return Result(prediction: prediction, labels: labels, ignoredValues: ignore.sorted(), ignoredPixels: ignored,
+                      unpredictedPixels: unpredicted,
+                      report: SegmentationReport(matrix: matrix, values: values.isEmpty ? [0] : values,
+                                                 names: names.isEmpty ? ["none"] : names))
+    }
+}
