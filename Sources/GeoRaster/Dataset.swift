@@ -38,7 +38,13 @@ public final class Dataset: RasterSource {
         info = Dataset.readInfo(h, path: path)
     }
 
-    deinit { GDALClose(handle) }
+    /// A /vsimem file this dataset owns (e.g. rasterised labels), deleted when it closes.
+    var removeOnClose: String?
+
+    deinit {
+        GDALClose(handle)
+        if let removeOnClose { VSIUnlink(removeOnClose) }
+    }
 
     // MARK: - Info
 

@@ -1,3 +1,4 @@
+import Foundation
 import CGDAL
 
 /// A coordinate reference system as reported by GDAL: WKT, and the EPSG code when GDAL can
@@ -112,6 +113,20 @@ public struct SpatialReference: Hashable, Sendable, Codable {
         GDALRuntime.ensureInitialized()
         guard let h1 = OSRNewSpatialReference(wkt), let h2 = OSRNewSpatialReference(other.wkt) else { return false }
         defer { OSRDestroySpatialReference(h1); OSRDestroySpatialReference(h2) }
-        return OSRIsSame(h1, h2) != 0
+        if OSRIsSame(h1, h2) != 0 { return true }
+        // Same projection maths under different names (e.g. an unnamed LCC with GRS80 and
+        // EPSG:3358): identical PROJ definitions place pixels identically.
+        return SpatialReference.proj4(h1).map { $0 == SpatialReference.proj4(h2) } ?? false
+    }
+
+    static func proj4(_ h: OGRSpatialReferenceH) -> String? {
+        var p: UnsafeMutablePointer<CChar>? = nil
+        GDALRuntime.resetError()
+        defer { ts_cpl_free(p); GDALRuntime.resetError() }
+        guard OSRExportToProj4(h, &p) == OGRERR_NONE, let p else { return nil }
+        // Identity datum shifts and flags that do not move pixels are dropped.
+        let neutral: Set<String> = ["+no_defs", "+type=crs", "+towgs84=0,0,0", "+towgs84=0,0,0,0,0,0,0", "+wktext"]
+        let tokens = String(cString: p).split(separator: " ").map(String.init).filter { !$0.isEmpty && !neutral.contains($0) }
+        return tokens.isEmpty ? nil : tokens.sorted().joined(separator: " ")
     }
 }

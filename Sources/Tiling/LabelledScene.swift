@@ -1,0 +1,113 @@
+import Foundation
+import GeoRaster
+
+/// One training example: a normalised image patch and its class indices.
+public struct Patch: Sendable {
+    public var window: Window
+    public var channels: Int
+    /// channels × height × width, normalised; invalid pixels are 0.
+    public var image: [Float]
+    /// height × width class indices; -1 where the pixel is excluded from loss and metrics
+    /// (image nodata, label nodata or ignore value).
+    public var target: [Int32]
+
+    public init(window: Window = Window(width: 0, height: 0), channels: Int = 0) {
+        self.window = window
+        self.channels = channels
+        image = [Float](repeating: 0, count: channels * window.pixelCount)
+        target = [Int32](repeating: -1, count: window.pixelCount)
+    }
+
+    public var size: Int { window.width }
+}
+
+/// Where a training patch lies, and which set it belongs to.
+public struct PatchRef: Hashable, Sendable, Codable {
+    public var scene: Int
+    public var window: Window
+    public var role: SplitRole
+    /// Fraction of the patch's pixels that are valid and labelled.
+    public var labelledFraction: Double
+}
+
+/// A scene and its labels on the same grid, read window by window (never whole).
+public final class LabelledScene {
+    public let name: String
+    public let image: any RasterSource
+    public let labels: any RasterSource
+    public let bands: [Int]
+    public let classMap: ClassMap
+    private var imageBlock = RasterBlock()
+    private var labelBlock = RasterBlock()
+
+    public var width: Int { image.info.width }
+    public var height: Int { image.info.height }
+    public var labelPath: String { labels.info.path }
+
+    public init(name: String? = nil, image: any RasterSource, labels: any RasterSource, bands: [Int]? = nil,
+                classMap: ClassMap) throws {
+        self.image = image
+        self.labels = labels
+        self.bands = try image.resolveBands(bands)
+        self.classMap = classMap
+        self.name = name ?? URL(fileURLWithPath: image.info.bands[0].path).deletingPathExtension().lastPathComponent
+        let diffs = image.info.grid.differences(from: labels.info.grid)
+        if !diffs.isEmpty {
+            throw RasterError(.gridMismatch, path: labels.info.path,
+                              problem: "the labels are not on the grid of the image \(image.info.path): " + diffs.joined(separator: "; "),
+                              hint: "Resample the labels onto the image grid with nearest neighbour, e.g. `gdalwarp -r near -tr <pixel size> -te <image bounds> -t_srs <image CRS>`")
+        }
+    }
+
+    /// Reads `window` into `patch`: image bands normalised (invalid → 0), labels as class
+    /// indices with -1 wherever the image or the label is invalid or ignored.
+    public func readPatch(_ window: Window, normalizer: Normalizer?, into patch: inout Patch) throws {
+        try image.read(window: window, bands: bands, into: &imageBlock)
+        try labels.read(window: window, bands: [1], into: &labelBlock)
+        if let normalizer { normalizer.apply(to: &imageBlock) }
+        patch.window = window
+        patch.channels = bands.count
+        patch.image = imageBlock.values
+        try imageBlock.valid.withUnsafeBufferPointer { valid in
+            try classMap.classIndices(labels: labelBlock, labelPath: labelPath, invalid: valid, into: &patch.target)
+        }
+    }
+
+    /// Scans `grid` and keeps the windows whose labelled, valid fraction reaches
+    /// `minLabelledFraction`, each with its split role (patches straddling the split are dropped).
+    /// Throws for a patch larger than the scene, an unknown label value, or a scene with no
+    /// usable patch.
+    public func candidatePatches(sceneIndex: Int, patchSize: Int, stride: Int, split: SpatialSplit,
+                                 minLabelledFraction: Double) throws -> [PatchRef] {
+        if patchSize > width || patchSize > height {
+            throw RasterError(.invalidArgument, path: image.info.path,
+                              problem: "the patch size \(patchSize) is larger than the scene (\(width)×\(height))",
+                              hint: "Use a patch size of at most \(min(width, height)) (a multiple of 16 for a 4-level U-Net)")
+        }
+        var out: [PatchRef] = []
+        var patch = Patch()
+        var anyValid = false
+        for w in PatchGrid(width: width, height: height, patchSize: patchSize, stride: stride).windows {
+            let role = split.role(of: w, width: width, height: height)
+            if role == .discarded { continue }
+            try readPatch(w, normalizer: nil, into: &patch)
+            let labelled = patch.target.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }
+            if labelled > 0 { anyValid = true }
+            let fraction = Double(labelled) / Double(w.pixelCount)
+            if fraction >= minLabelledFraction && labelled > 0 {
+                out.append(PatchRef(scene: sceneIndex, window: w, role: role, labelledFraction: fraction))
+            }
+        }
+        if !anyValid {
+            throw RasterError(.invalidArgument, path: image.info.path,
+                              problem: "the scene has no valid, labelled pixel (all nodata, masked, or ignored in \(labelPath))",
+                              hint: "Check the nodata values with `terraseg info`, the band selection and the class map")
+        }
+        if out.isEmpty {
+            throw RasterError(.invalidArgument, path: image.info.path,
+                              problem: "no \(patchSize)×\(patchSize) patch has \(Int(minLabelledFraction * 100)) % valid, labelled pixels",
+                              hint: "Lower the invalid-pixel threshold or the patch size")
+        }
+        return out
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import GeoRaster
+
+/// A folder of image chips with matching mask chips, the way LandCover.ai or 38-Cloud are
+/// distributed. Files are matched by templates holding `{id}`, relative to `root`:
+/// LandCover.ai-style `images: ["images/{id}.tif"], mask: "masks/{id}_m.png"`; 38-Cloud,
+/// one file per band: `images: ["train_red/red_{id}.TIF", "train_green/green_{id}.TIF", …],
+/// mask: "train_gt/gt_{id}.TIF"`. Ids are the names matched by the first image template.
+public struct TileSet: Sendable {
+    public let root: String
+    public let imageTemplates: [String]
+    public let maskTemplate: String
+    public let ids: [String]
+
+    public init(root: String, images: [String], mask: String) throws {
+        guard let first = images.first else {
+            throw RasterError(.invalidArgument, path: root, problem: "no image template given",
+                              hint: "Give at least one template such as \"images/{id}.tif\"")
+        }
+        for t in images + [mask] where !t.contains("{id}") {
+            throw RasterError(.invalidArgument, path: root, problem: "template '\(t)' has no {id}",
+                              hint: "Templates name files by their chip id, e.g. \"masks/{id}_m.png\"")
+        }
+        self.root = root
+        imageTemplates = images
+        maskTemplate = mask
+        let full = (root as NSString).appendingPathComponent(first)
+        let dir = (full as NSString).deletingLastPathComponent
+        let pattern = (full as NSString).lastPathComponent
+        let parts = pattern.components(separatedBy: "{id}")
+        let prefix = parts[0], suffix = parts.count > 1 ? parts[1] : ""
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else {
+            throw RasterError(.notFound, path: dir, problem: "the chip folder does not exist", hint: "Check the tile set's root and templates")
+        }
+        let found = names.filter { $0.hasPrefix(prefix) && $0.hasSuffix(suffix) && $0.count > prefix.count + suffix.count }
+            .map { String($0.dropFirst(prefix.count).dropLast(suffix.count)) }.sorted()
+        guard !found.isEmpty else {
+            throw RasterError(.notFound, path: dir, problem: "no file matches '\(pattern)'", hint: "Check the template against the file names")
+        }
+        ids = found
+        // Every chip must have all its files.
+        for id in found {
+            for t in images.dropFirst() + [mask] {
+                let p = path(t, id: id)
+                if !FileManager.default.fileExists(atPath: p) {
+                    throw RasterError(.notFound, path: p, problem: "chip '\(id)' has no file for template '\(t)'",
+                                      hint: "Every chip needs all its band files and a mask; remove the incomplete chip or fix the template")
+                }
+            }
+        }
+    }
+
+    func path(_ template: String, id: String) -> String {
+        (root as NSString).appendingPathComponent(template.replacingOccurrences(of: "{id}", with: id))
+    }
+
+    public func imagePaths(_ id: String) -> [String] { imageTemplates.map { path($0, id: id) } }
+    public func maskPath(_ id: String) -> String { path(maskTemplate, id: id) }
+
+    /// Opens chip `id` as a labelled scene (band files stacked).
+    public func scene(_ id: String, bands: [Int]?, classMap: ClassMap) throws -> LabelledScene {
+        try LabelledScene(name: id, image: openRaster(imagePaths(id)), labels: Dataset(path: maskPath(id)),
+                          bands: bands, classMap: classMap)
+    }
+}
