@@ -62,7 +62,8 @@ struct R1Bench: ParsableCommand {
             if step >= warmup { times.append(dt) }
             if !json {
                 print(String(format: "step %d%@: %.3f s", step, step < warmup ? " (warm-up)" : "", dt)
-                      + (lossValue.map { String(format: ", loss %.4f", $0) } ?? ""))
+                      + (lossValue.map { String(format: ", loss %.4f", $0) } ?? "")
+                      + String(format: ", RSS %.0f MB (peak %.0f)", procStatusMegabytes("VmRSS:"), peakRSSMegabytes()))
             }
         }
         let median = times.sorted()[times.count / 2]
@@ -95,9 +96,11 @@ func now() -> Double {
 }
 
 /// Peak resident set size (VmHWM in /proc/self/status), in MB.
-func peakRSSMegabytes() -> Double {
+func peakRSSMegabytes() -> Double { procStatusMegabytes("VmHWM:") }
+
+func procStatusMegabytes(_ field: String) -> Double {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+    for line in status.split(separator: "\n") where line.hasPrefix(field) {
         return (line.split(separator: " ").compactMap { Double($0) }.first ?? 0) / 1024
     }
     return 0

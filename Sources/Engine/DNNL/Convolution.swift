@@ -69,7 +69,7 @@ public final class ConvolutionKernel {
     }
     private var plan: Plan?
 
-    public init(_ geometry: ConvGeometry, autoAlgorithmForWeights: Bool = true) {
+    public init(_ geometry: ConvGeometry, autoAlgorithmForWeights: Bool = Runtime.winograd) {
         self.geometry = geometry
         self.autoAlgorithmForWeights = autoAlgorithmForWeights
     }
@@ -113,6 +113,14 @@ public final class ConvolutionKernel {
             return op.memory
         }
         return op.memory.bind(p.value.raw)
+    }
+
+    /// Scratch memory oneDNN asked for, in bytes, per created primitive (for profiles).
+    public var scratchpadBytes: [Int] {
+        guard let plan else { return [] }
+        return [plan.fwd.desc.md(dnnl_query_scratchpad_md).byteCount,
+                plan.bwdData?.prim.desc.md(dnnl_query_scratchpad_md).byteCount ?? 0,
+                plan.bwdWeights?.prim.desc.md(dnnl_query_scratchpad_md).byteCount ?? 0]
     }
 
     /// Implementation names chosen by oneDNN (for profiles): forward, backward-data, backward-weights.

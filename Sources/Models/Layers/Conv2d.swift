@@ -14,6 +14,8 @@ public final class Conv2d: UnaryLayer {
     public let kernel: ConvolutionKernel
     /// Name used in profiles.
     public var label = ""
+    /// Where input gradients come from when set (shared by a network's layers).
+    public var gradientPool: BufferPool?
 
     private var input: Tensor?
     private var output: Tensor?
@@ -52,8 +54,8 @@ public final class Conv2d: UnaryLayer {
         prof.measure("\(label) conv bwd-weights") {
             kernel.backwardWeights(input: x, dOutput: dOutput, weight: weight, bias: bias)
         }
-        let dx = reuse(dInput, x.shape, x.layout)
-        dInput = dx
+        let dx = gradientPool?.take(x.shape, x.layout) ?? reuse(dInput, x.shape, x.layout)
+        if gradientPool == nil { dInput = dx }
         if computesInputGradient {
             prof.measure("\(label) conv bwd-data") { kernel.backwardData(dOutput: dOutput, weight: weight, dInput: dx) }
         }

@@ -110,6 +110,8 @@ public final class UNet: Layer {
     }
 
     private let toPlain = LayoutConverter(), toBlocked = LayoutConverter()
+    /// Backward's transient gradients, two per (shape, layout).
+    public let gradientPool = BufferPool(depth: 2)
     private var logits: Tensor?, dHeadOutput: Tensor?
     private var skips: [Tensor] = []
 
@@ -137,8 +139,13 @@ public final class UNet: Layer {
         concats = c.widths.map { _ in Concat() }
         head = Conv2d(inputChannels: c.widths[0], outputChannels: c.classes, kernelSize: 1, bias: true, seed: seed &+ 3000)
         for (name, block) in zip(blockNames, encoders + [bottleneck] + decoders) {
-            for (i, u) in block.units.enumerated() { u.label = "\(name).\(i + 1)"; u.conv.label = u.label }
+            for (i, u) in block.units.enumerated() {
+                u.label = "\(name).\(i + 1)"; u.conv.label = u.label
+                u.conv.gradientPool = gradientPool; u.bn.gradientPool = gradientPool
+            }
         }
+        head.gradientPool = gradientPool; head.label = "head"
+        for u in upsamplers { u.gradientPool = gradientPool }
     }
 
     /// oneDNN implementation chosen for each convolution (forward, backward-data,
@@ -146,7 +153,10 @@ public final class UNet: Layer {
     public var convolutionImplementations: [(String, [String])] {
         var out: [(String, [String])] = []
         for (name, block) in zip(blockNames, encoders + [bottleneck] + decoders) {
-            for (i, u) in block.units.enumerated() { out.append(("\(name).conv\(i + 1)", u.conv.kernel.implementations)) }
+            for (i, u) in block.units.enumerated() {
+                let mb = u.conv.kernel.scratchpadBytes.map { String($0 / 1_000_000) }.joined(separator: "/")
+                out.append(("\(name).conv\(i + 1)", u.conv.kernel.implementations + ["scratch MB \(mb)"]))
+            }
         }
         out.append(("head", head.kernel.implementations))
         return out
@@ -212,6 +222,7 @@ public final class UNet: Layer {
         let dh = reuse(dHeadOutput, dLogits.shape, head.outputLayout)
         dHeadOutput = dh
         let prof = Profiler.shared
+        gradientPool.rewind()
         prof.measure("dlogits reorder") { toBlocked.convert(dLogits, into: dh) }
         var d = prof.measure("head bwd") { head.backward(dh) }
         var dSkips = [Tensor?](repeating: nil, count: levels)
