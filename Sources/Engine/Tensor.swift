@@ -143,12 +143,39 @@ public final class Tensor: @unchecked Sendable {
 
 /// [outer][h][w][inner] view of a tensor's memory, shared by every layout: spatial kernels
 /// (pooling, upsampling, unpooling) are written once against it and vectorise over `inner`.
+/// Planes are grouped in images of `planesPerImage`; images are `imageStride` floats apart,
+/// which lets a kernel write into (or read from) a channel slice of a larger tensor, e.g. the
+/// upsampled half of a skip-connection concat, without a copy.
 public struct SpatialView: Sendable, Equatable {
     public var outer: Int, h: Int, w: Int, inner: Int
+    public var planesPerImage: Int
+    public var imageStride: Int
     @inlinable public init(outer: Int, h: Int, w: Int, inner: Int) {
         self.outer = outer; self.h = h; self.w = w; self.inner = inner
+        planesPerImage = max(outer, 1); imageStride = outer * h * w * inner
     }
     @inlinable public var planeStride: Int { h * w * inner }
+    /// Offset of plane `o`.
+    @inlinable public func base(_ o: Int) -> Int { (o / planesPerImage) * imageStride + (o % planesPerImage) * planeStride }
+    /// Offset of row `y` of plane `o`.
+    @inlinable public func row(_ o: Int, _ y: Int) -> Int { base(o) + y * w * inner }
+    /// Same geometry (what kernels check), ignoring how images are strided.
+    @inlinable public func sameShape(_ v: SpatialView) -> Bool {
+        outer == v.outer && h == v.h && w == v.w && inner == v.inner
+    }
+}
+
+extension Tensor {
+    /// View of channels [0, channels) of every image of this (blocked or NCHW) tensor, shaped
+    /// like a dense tensor of `channels` channels. `channels` must be a multiple of the block.
+    public func leadingChannelsView(_ channels: Int) -> SpatialView {
+        precondition(layout != .nhwc && channels % layout.channelBlock == 0 && channels <= shape.c)
+        let b = layout.channelBlock
+        var v = SpatialView(outer: shape.n * channels / b, h: shape.h, w: shape.w, inner: b)
+        v.planesPerImage = channels / b
+        v.imageStride = paddedChannels * shape.h * shape.w
+        return v
+    }
 }
 
 /// Reuses `existing` when it already has the wanted shape and layout, otherwise allocates.

@@ -235,3 +235,38 @@ func concatAndAddMatchReference(_ layout: Layout) {
     let e = relativeError(values(weight.grad), ReferenceConv.backward(x, w, dy, g).dw.values)
     #expect(e < 1e-4, "winograd backward weights: relative error \(e)")
 }
+
+/// The hand-written ×2 kernels, dense and writing into / reading from a channel slice of a
+/// larger tensor (how the U-Net fills its concat buffer without a copy).
+@Test(arguments: layouts)
+func nativeUpsamplingMatchesReference(_ layout: Layout) {
+    let x = randomRef(Shape(2, 16, 5, 7), seed: 70)
+    let big = Shape(2, 16, 10, 14)
+    let dy = randomRef(big, seed: 71)
+    let cases: [(Upsample2xKind, RefTensor, RefTensor)] = [
+        (.bilinear, ReferenceSpatial.bilinear2x(x), ReferenceSpatial.bilinear2xBackward(dy)),
+        (.nearest, ReferenceSpatial.nearest2x(x), ReferenceSpatial.nearest2xBackward(dy)),
+        (.nails, ReferenceSpatial.nails2x(x), ReferenceSpatial.nails2xBackward(dy)),
+    ]
+    for (kind, fwd, bwd) in cases {
+        let out = Tensor(shape: big, layout: layout), dIn = Tensor(shape: x.shape, layout: layout)
+        Upsample2x.forward(kind, input: x.tensor(layout: layout), output: out)
+        expectMatch(out, fwd, "\(kind) forward")
+        Upsample2x.backward(kind, dOutput: dy.tensor(layout: layout), dInput: dIn)
+        expectMatch(dIn, bwd, "\(kind) backward")
+        // Into the first 16 channels of a 48-channel tensor, and back out of it.
+        let cat = Tensor(shape: Shape(2, 48, 10, 14), layout: layout)
+        let input = x.tensor(layout: layout)
+        withExtendedLifetime(input) {
+            Upsample2x.forward(kind, input.data, input.spatialView, cat.data, cat.leadingChannelsView(16))
+        }
+        let catValues = RefTensor(cat)
+        let firstChannels = ReferenceSpatial.split(catValues, channels: [16, 32])[0]
+        expectMatch(firstChannels.values, fwd.values, "\(kind) forward into a slice")
+        let gcat = ReferenceSpatial.concat([dy, randomRef(Shape(2, 32, 10, 14), seed: 72)]).tensor(layout: layout)
+        withExtendedLifetime(gcat) {
+            Upsample2x.backward(kind, gcat.data, gcat.leadingChannelsView(16), dIn.data, dIn.spatialView)
+        }
+        expectMatch(dIn, bwd, "\(kind) backward from a slice")
+    }
+}

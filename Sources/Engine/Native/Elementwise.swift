@@ -33,6 +33,23 @@ public enum ChannelConcat {
         }
     }
 
+    /// Copies `part` into channels [offset, offset + part.c) of every image of `whole`
+    /// (or back out with `extract`). offset must be a multiple of the layout's block.
+    public static func copy(_ part: Tensor, channelOffset offset: Int, of whole: Tensor, extract: Bool = false) {
+        precondition(part.layout == whole.layout && whole.layout != .nhwc && offset % whole.layout.channelBlock == 0)
+        precondition(part.shape.n == whole.shape.n && part.shape.h == whole.shape.h && part.shape.w == whole.shape.w
+                     && offset + part.shape.c <= whole.shape.c, "channel slice shapes")
+        let hw = whole.shape.h * whole.shape.w
+        let slab = part.paddedChannels * hw, wholeImage = whole.paddedChannels * hw
+        let p = UncheckedSendable(part.data), w = UncheckedSendable(whole.data + offset * hw)
+        parallelFor(part.shape.n) { r in
+            for n in r {
+                if extract { (p.value + n * slab).update(from: w.value + n * wholeImage, count: slab) }
+                else { (w.value + n * wholeImage).update(from: p.value + n * slab, count: slab) }
+            }
+        }
+    }
+
     public static func outputShape(_ inputs: [Shape]) -> Shape {
         var s = inputs[0]
         s.c = inputs.reduce(0) { $0 + $1.c }

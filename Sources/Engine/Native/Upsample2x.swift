@@ -1,79 +1,123 @@
-// Hand-written ×2 upsampling kernels on the [outer][h][w][inner] view.
+// Hand-written ×2 upsampling kernels on the [outer][h][w][inner] view. Each takes raw pointers
+// with views, so the upsampled side may be a channel slice of a larger tensor (the decoder's
+// concat buffer); the Tensor overloads cover the dense case.
 
-public enum BilinearUpsample2x {
-    /// dInput (N, C, H, W) from dOutput (N, C, 2H, 2W) for bilinear ×2 with half-pixel centres
-    /// (PyTorch align_corners=False). Each input row/column receives the fixed 4-tap stencil
-    /// (¼, ¾, ¾, ¼) from output rows/columns (2i−1, 2i, 2i+1, 2i+2), clamped at the borders;
-    /// applied separably: rows first into a per-thread line buffer, then columns.
-    public static func backward(dOutput: Tensor, dInput: Tensor) {
-        let ov = dOutput.spatialView, iv = dInput.spatialView
-        precondition(ov.h == 2 * iv.h && ov.w == 2 * iv.w && ov.outer == iv.outer && ov.inner == iv.inner)
-        let go = UncheckedSendable(dOutput.data), gi = UncheckedSendable(dInput.data)
+/// How a ×2 upsampling fills its output.
+public enum Upsample2xKind: Sendable {
+    /// Bilinear, half-pixel centres (PyTorch align_corners=False).
+    case bilinear
+    /// Nearest neighbour.
+    case nearest
+    /// Bed-of-nails: value at the top-left of its 2×2 block, zeros elsewhere.
+    case nails
+}
+
+public enum Upsample2x {
+    /// output (N, C, 2H, 2W) from input (N, C, H, W).
+    public static func forward(_ kind: Upsample2xKind, input: Tensor, output: Tensor) {
+        forward(kind, input.data, input.spatialView, output.data, output.spatialView)
+    }
+    /// dInput (N, C, H, W) from dOutput (N, C, 2H, 2W).
+    public static func backward(_ kind: Upsample2xKind, dOutput: Tensor, dInput: Tensor) {
+        backward(kind, dOutput.data, dOutput.spatialView, dInput.data, dInput.spatialView)
+    }
+
+    public static func forward(_ kind: Upsample2xKind, _ src: UnsafeMutablePointer<Float>, _ iv: SpatialView,
+                               _ dst: UnsafeMutablePointer<Float>, _ ov: SpatialView) {
+        precondition(ov.h == 2 * iv.h && ov.w == 2 * iv.w && ov.outer == iv.outer && ov.inner == iv.inner, "upsample ×2 shapes")
+        let s = UncheckedSendable(src), d = UncheckedSendable(dst)
+        parallelFor(ov.outer * ov.h) { range in
+            let inner = iv.inner, W = iv.w, H = iv.h, OW = ov.w
+            let line = UnsafeMutablePointer<Float>.allocate(capacity: W * inner)
+            defer { line.deallocate() }
+            for r in range {
+                let o = r / ov.h, y = r % ov.h
+                let out = d.value + ov.row(o, y)
+                let i = y / 2
+                switch kind {
+                case .nails:
+                    if y % 2 == 1 { out.update(repeating: 0, count: OW * inner); continue }
+                    let a = s.value + iv.row(o, i)
+                    for x in 0..<W {
+                        let dp = out + 2 * x * inner, sp = a + x * inner
+                        for k in 0..<inner { dp[k] = sp[k]; dp[k + inner] = 0 }
+                    }
+                case .nearest:
+                    let a = s.value + iv.row(o, i)
+                    for x in 0..<W {
+                        let dp = out + 2 * x * inner, sp = a + x * inner
+                        for k in 0..<inner { dp[k] = sp[k]; dp[k + inner] = sp[k] }
+                    }
+                case .bilinear:
+                    // Vertical blend: row 2i = ¼·in[i−1] + ¾·in[i]; row 2i+1 = ¾·in[i] + ¼·in[i+1].
+                    let near = s.value + iv.row(o, i)
+                    let far = s.value + iv.row(o, y % 2 == 0 ? max(i - 1, 0) : min(i + 1, H - 1))
+                    for e in 0..<(W * inner) { line[e] = 0.75 * near[e] + 0.25 * far[e] }
+                    for x in 0..<W {
+                        let c = line + x * inner
+                        let l = line + max(x - 1, 0) * inner, rr = line + min(x + 1, W - 1) * inner
+                        let d0 = out + 2 * x * inner, d1 = d0 + inner
+                        for k in 0..<inner {
+                            d0[k] = 0.75 * c[k] + 0.25 * l[k]
+                            d1[k] = 0.75 * c[k] + 0.25 * rr[k]
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public static func backward(_ kind: Upsample2xKind, _ gOut: UnsafeMutablePointer<Float>, _ ov: SpatialView,
+                                _ gIn: UnsafeMutablePointer<Float>, _ iv: SpatialView) {
+        precondition(ov.h == 2 * iv.h && ov.w == 2 * iv.w && ov.outer == iv.outer && ov.inner == iv.inner, "upsample ×2 shapes")
+        let go = UncheckedSendable(gOut), gi = UncheckedSendable(gIn)
         parallelFor(iv.outer * iv.h) { range in
             let inner = iv.inner, W = iv.w, OW = ov.w, OH = ov.h
             let line = UnsafeMutablePointer<Float>.allocate(capacity: OW * inner)
             defer { line.deallocate() }
             for row in range {
                 let o = row / iv.h, i = row % iv.h
-                let plane = go.value + o * OH * OW * inner
-                let r0 = plane + max(2 * i - 1, 0) * OW * inner
-                let r1 = plane + (2 * i) * OW * inner
-                let r2 = plane + (2 * i + 1) * OW * inner
-                let r3 = plane + min(2 * i + 2, OH - 1) * OW * inner
-                for e in 0..<(OW * inner) {
-                    line[e] = 0.25 * (r0[e] + r3[e]) + 0.75 * (r1[e] + r2[e])
-                }
-                let d = gi.value + row * W * inner
-                for j in 0..<W {
-                    let c0 = line + max(2 * j - 1, 0) * inner, c1 = line + 2 * j * inner
-                    let c2 = c1 + inner, c3 = line + min(2 * j + 2, OW - 1) * inner
-                    let dj = d + j * inner
-                    for k in 0..<inner { dj[k] = 0.25 * (c0[k] + c3[k]) + 0.75 * (c1[k] + c2[k]) }
+                let d = gi.value + iv.row(o, i)
+                switch kind {
+                case .nails:
+                    let s0 = go.value + ov.row(o, 2 * i)
+                    for x in 0..<W {
+                        let sp = s0 + 2 * x * inner, dp = d + x * inner
+                        for k in 0..<inner { dp[k] = sp[k] }
+                    }
+                case .nearest:
+                    let r0 = go.value + ov.row(o, 2 * i), r1 = go.value + ov.row(o, 2 * i + 1)
+                    for x in 0..<W {
+                        let a = r0 + 2 * x * inner, b = r1 + 2 * x * inner, dp = d + x * inner
+                        for k in 0..<inner { dp[k] = a[k] + a[k + inner] + b[k] + b[k + inner] }
+                    }
+                case .bilinear:
+                    // Each input row/column receives the fixed 4-tap stencil (¼, ¾, ¾, ¼) from output
+                    // rows/columns (2i−1, 2i, 2i+1, 2i+2), clamped at the borders: rows first, then columns.
+                    let r0 = go.value + ov.row(o, max(2 * i - 1, 0))
+                    let r1 = go.value + ov.row(o, 2 * i)
+                    let r2 = go.value + ov.row(o, 2 * i + 1)
+                    let r3 = go.value + ov.row(o, min(2 * i + 2, OH - 1))
+                    for e in 0..<(OW * inner) { line[e] = 0.25 * (r0[e] + r3[e]) + 0.75 * (r1[e] + r2[e]) }
+                    for j in 0..<W {
+                        let c0 = line + max(2 * j - 1, 0) * inner, c1 = line + 2 * j * inner
+                        let c2 = c1 + inner, c3 = line + min(2 * j + 2, OW - 1) * inner
+                        let dj = d + j * inner
+                        for k in 0..<inner { dj[k] = 0.25 * (c0[k] + c3[k]) + 0.75 * (c1[k] + c2[k]) }
+                    }
                 }
             }
         }
     }
 }
 
+/// Bilinear ×2 backward (the oneDNN forward's partner; oneDNN's own backward is slow).
+public enum BilinearUpsample2x {
+    public static func backward(dOutput: Tensor, dInput: Tensor) { Upsample2x.backward(.bilinear, dOutput: dOutput, dInput: dInput) }
+}
+
 /// Bed-of-nails ×2: each value at the top-left of its 2×2 block, zeros elsewhere.
 public enum NailsUpsample2x {
-    /// output (N, C, 2H, 2W) from input (N, C, H, W), same layout.
-    public static func forward(input: Tensor, output: Tensor) {
-        let iv = input.spatialView, ov = output.spatialView
-        precondition(ov.h == 2 * iv.h && ov.w == 2 * iv.w && ov.outer == iv.outer && ov.inner == iv.inner)
-        let src = UncheckedSendable(input.data), dst = UncheckedSendable(output.data)
-        parallelFor(iv.outer * iv.h) { range in
-            let inner = iv.inner
-            for row in range {
-                let o = row / iv.h, y = row % iv.h
-                let d0 = dst.value + (o * ov.h + 2 * y) * ov.w * inner
-                let d1 = d0 + ov.w * inner
-                let s = src.value + row * iv.w * inner
-                d1.update(repeating: 0, count: ov.w * inner)
-                for x in 0..<iv.w {
-                    let dp = d0 + 2 * x * inner, sp = s + x * inner
-                    for k in 0..<inner { dp[k] = sp[k]; dp[k + inner] = 0 }
-                }
-            }
-        }
-    }
-
-    /// dInput (N, C, H, W) = dOutput at the top-left of each 2×2 block.
-    public static func backward(dOutput: Tensor, dInput: Tensor) {
-        let ov = dOutput.spatialView, iv = dInput.spatialView
-        precondition(ov.h == 2 * iv.h && ov.w == 2 * iv.w && ov.outer == iv.outer && ov.inner == iv.inner)
-        let src = UncheckedSendable(dOutput.data), dst = UncheckedSendable(dInput.data)
-        parallelFor(iv.outer * iv.h) { range in
-            let inner = iv.inner
-            for row in range {
-                let o = row / iv.h, y = row % iv.h
-                let s0 = src.value + (o * ov.h + 2 * y) * ov.w * inner
-                let d = dst.value + row * iv.w * inner
-                for x in 0..<iv.w {
-                    let sp = s0 + 2 * x * inner, dp = d + x * inner
-                    for k in 0..<inner { dp[k] = sp[k] }
-                }
-            }
-        }
-    }
+    public static func forward(input: Tensor, output: Tensor) { Upsample2x.forward(.nails, input: input, output: output) }
+    public static func backward(dOutput: Tensor, dInput: Tensor) { Upsample2x.backward(.nails, dOutput: dOutput, dInput: dInput) }
 }

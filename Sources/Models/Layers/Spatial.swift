@@ -165,3 +165,49 @@ public final class Add: Layer {
     }
     public func backward(_ dOutput: Tensor) -> (Tensor, Tensor) { (dOutput, dOutput) }
 }
+
+/// Decoder junction: upsample ×2 straight into the first channels of the concat buffer and
+/// copy the skip into the rest, so the upsampled tensor and its gradient never exist on their
+/// own (saves a tensor, a gradient and two copies per level). Backward reads the upsampled
+/// part's gradient in place. Hand-written kernels for every mode (they write strided slices).
+public final class UpsampleConcat: Layer {
+    public var isTraining = true
+    public let mode: UpsamplingMode
+    public var gradientPool: BufferPool?
+    private var output: Tensor?, dSkip: Tensor?, dInput: Tensor?
+    private var inputShape: Shape?
+
+    public init(mode: UpsamplingMode) { self.mode = mode }
+
+    private var kind: Upsample2xKind {
+        switch mode {
+        case .bilinear: return .bilinear
+        case .nearest: return .nearest
+        case .nails: return .nails
+        }
+    }
+
+    /// [upsample(x), skip] along channels: x (N, C, H, W), skip (N, S, 2H, 2W) → (N, C+S, 2H, 2W).
+    public func callAsFunction(_ x: Tensor, skip: Tensor) -> Tensor {
+        precondition(x.layout == skip.layout && x.shape.c % x.layout.channelBlock == 0, "UpsampleConcat layouts")
+        precondition(skip.shape.h == 2 * x.shape.h && skip.shape.w == 2 * x.shape.w && skip.shape.n == x.shape.n)
+        let cat = reuse(output, Shape(x.shape.n, x.shape.c + skip.shape.c, skip.shape.h, skip.shape.w), x.layout)
+        output = cat
+        Upsample2x.forward(kind, x.data, x.spatialView, cat.data, cat.leadingChannelsView(x.shape.c))
+        ChannelConcat.copy(skip, channelOffset: x.shape.c, of: cat)
+        inputShape = x.shape
+        dSkip = reuse(dSkip, skip.shape, skip.layout)
+        return cat
+    }
+
+    /// (dX, dSkip) from dOutput. dSkip is owned by this layer (the encoder adds its pooling
+    /// gradient into it).
+    public func backward(_ dOutput: Tensor) -> (Tensor, Tensor) {
+        guard let s = inputShape, let dSkip else { preconditionFailure("UpsampleConcat.backward before forward") }
+        let dx = gradientPool?.take(s, dOutput.layout) ?? reuse(dInput, s, dOutput.layout)
+        if gradientPool == nil { dInput = dx }
+        Upsample2x.backward(kind, dOutput.data, dOutput.leadingChannelsView(s.c), dx.data, dx.spatialView)
+        ChannelConcat.copy(dSkip, channelOffset: s.c, of: dOutput, extract: true)
+        return (dx, dSkip)
+    }
+}

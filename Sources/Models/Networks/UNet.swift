@@ -98,8 +98,8 @@ public final class UNet: Layer {
     public let encoders: [ConvBlock]
     public let pools: [MaxPool2d]
     public let bottleneck: ConvBlock
-    public let upsamplers: [Upsample]
-    public let concats: [Concat]
+    /// Per level: upsample the level below into the concat buffer, then the skip.
+    public let junctions: [UpsampleConcat]
     public let decoders: [ConvBlock]
     public let head: Conv2d
     public var isTraining = true {
@@ -135,8 +135,7 @@ public final class UNet: Layer {
             below = w
         }
         decoders = dec  // deepest first
-        upsamplers = c.widths.map { _ in Upsample(mode: c.upsampling) }
-        concats = c.widths.map { _ in Concat() }
+        junctions = c.widths.map { _ in UpsampleConcat(mode: c.upsampling) }
         head = Conv2d(inputChannels: c.widths[0], outputChannels: c.classes, kernelSize: 1, bias: true, seed: seed &+ 3000)
         for (name, block) in zip(blockNames, encoders + [bottleneck] + decoders) {
             for (i, u) in block.units.enumerated() {
@@ -145,7 +144,7 @@ public final class UNet: Layer {
             }
         }
         head.gradientPool = gradientPool; head.label = "head"
-        for u in upsamplers { u.gradientPool = gradientPool }
+        for u in junctions { u.gradientPool = gradientPool }
     }
 
     /// oneDNN implementation chosen for each convolution (forward, backward-data,
@@ -205,8 +204,8 @@ public final class UNet: Layer {
         x = bottleneck(x)
         for j in 0..<levels {
             let level = levels - 1 - j
-            let up = prof.measure("up\(level + 1) fwd") { upsamplers[level](x) }
-            let cat = prof.measure("concat\(level + 1) fwd") { concats[level](up, skips[level]) }
+            let below = x
+            let cat = prof.measure("up+concat\(level + 1) fwd") { junctions[level](below, skip: skips[level]) }
             x = decoders[j](cat)
         }
         let out = prof.measure("head fwd") { head(x) }
@@ -229,9 +228,9 @@ public final class UNet: Layer {
         for level in 0..<levels {  // shallowest decoder first: reverse of the forward
             let j = levels - 1 - level
             let dCat = decoders[j].backward(d)
-            let (dUp, dSkip) = prof.measure("concat\(level + 1) bwd") { concats[level].backward(dCat) }
+            let (dBelow, dSkip) = prof.measure("up+concat\(level + 1) bwd") { junctions[level].backward(dCat) }
             dSkips[level] = dSkip
-            d = prof.measure("up\(level + 1) bwd") { upsamplers[level].backward(dUp) }
+            d = dBelow
         }
         d = bottleneck.backward(d)
         for level in (0..<levels).reversed() {
