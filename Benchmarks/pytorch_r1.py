@@ -1,0 +1,122 @@
+"""R1 (shared/R1.md) in PyTorch, measured like `terraseg-bench r1`: the same network, loss,
+optimiser, batch and random input; prints the same JSON fields.
+
+    Benchmarks/.venv/bin/python Benchmarks/pytorch_r1.py --mode train --batch 8 --steps 3 --json
+    LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 ... --channels-last   # "tuned PyTorch"
+"""
+import argparse
+import json
+import resource
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def conv_bn_relu(cin, cout, dilation=1):
+    return [nn.Conv2d(cin, cout, 3, padding=dilation, dilation=dilation, bias=False),
+            nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+
+class R1(nn.Module):
+    def __init__(self, upsample="bilinear", cin=4, classes=6, widths=(32, 64, 128, 256), bottleneck=512):
+        super().__init__()
+        self.upsample = upsample
+        self.enc = nn.ModuleList()
+        c = cin
+        for w in widths:
+            self.enc.append(nn.Sequential(*conv_bn_relu(c, w), *conv_bn_relu(w, w)))
+            c = w
+        self.bottleneck = nn.Sequential(*conv_bn_relu(c, bottleneck, 1), *conv_bn_relu(bottleneck, bottleneck, 2),
+                                        *conv_bn_relu(bottleneck, bottleneck, 4))
+        self.dec = nn.ModuleList()
+        below = bottleneck
+        for w in reversed(widths):
+            self.dec.append(nn.Sequential(*conv_bn_relu(below + w, w), *conv_bn_relu(w, w)))
+            below = w
+        self.head = nn.Conv2d(widths[0], classes, 1, bias=True)
+
+    def up(self, x):
+        if self.upsample == "bilinear":
+            return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        y = x.new_zeros(x.shape[0], x.shape[1], 2 * x.shape[2], 2 * x.shape[3])
+        y[:, :, ::2, ::2] = x  # bed of nails
+        return y
+
+    def forward(self, x):
+        skips = []
+        for e in self.enc:
+            x = e(x)
+            skips.append(x)
+            x = F.max_pool2d(x, 2)
+        x = self.bottleneck(x)
+        for d, s in zip(self.dec, reversed(skips)):
+            x = d(torch.cat([self.up(x), s], dim=1))
+        return self.head(x)
+
+
+def focal_dice(logits, target, gamma=2.0):
+    logp = F.log_softmax(logits, dim=1)
+    logpt = logp.gather(1, target.unsqueeze(1)).squeeze(1)
+    focal = (-(1 - logpt.exp()) ** gamma * logpt).mean()
+    p = logp.exp()
+    y = F.one_hot(target, logits.shape[1]).permute(0, 3, 1, 2).to(p.dtype)
+    inter = (p * y).sum(dim=(0, 2, 3))
+    dice = 1 - (2 * inter / (p.sum(dim=(0, 2, 3)) + y.sum(dim=(0, 2, 3)) + 1e-6)).mean()
+    return focal + dice
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mode", choices=["train", "infer"], default="train")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--upsample", choices=["bilinear", "nails"], default="bilinear")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    net = R1(a.upsample)
+    assert sum(p.numel() for p in net.parameters()) == 10_210_374
+    fmt = torch.channels_last if a.channels_last else torch.contiguous_format
+    net = net.to(memory_format=fmt)
+    x = torch.randn(a.batch, 4, a.size, a.size).to(memory_format=fmt)
+    target = torch.randint(0, 6, (a.batch, a.size, a.size))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
+    net.train(a.mode == "train")
+    times = []
+    for step in range(a.warmup + a.steps):
+        t0 = time.perf_counter()
+        if a.mode == "train":
+            opt.zero_grad(set_to_none=True)
+            loss = focal_dice(net(x), target)
+            loss.backward()
+            opt.step()
+        else:
+            with torch.inference_mode():
+                net(x)
+        dt = time.perf_counter() - t0
+        if step >= a.warmup:
+            times.append(dt)
+        if not a.json:
+            print(f"step {step}: {dt:.3f} s")
+    med = statistics.median(times)
+    ips = a.batch / med
+    scale = a.size * a.size / 65536
+    res = {"network": "r1" if a.upsample == "bilinear" else "r1-nails", "mode": a.mode, "batch": a.batch,
+           "size": a.size, "threads": a.threads, "steps": a.steps, "channels_last": a.channels_last,
+           "images_per_s": round(ips, 4), "megapixels_per_s": round(ips * a.size * a.size / 1e6, 4),
+           "gflops": round(ips * (87.35 if a.mode == "train" else 29.17) * scale, 2), "step_s": round(med, 4),
+           "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+           "torch": torch.__version__}
+    print(json.dumps(res) if a.json else res)
+
+
+if __name__ == "__main__":
+    main()
