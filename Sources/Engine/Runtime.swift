@@ -18,11 +18,12 @@ public enum Runtime {
         return n
     }()
 
-    /// Whether convolutions may use Winograd for backward-weights (faster, more scratch memory).
-    /// TERRASEG_WINOGRAD=0 turns it off.
-    nonisolated(unsafe) public static var winograd: Bool = {
-        if let s = getenv("TERRASEG_WINOGRAD") { return String(cString: s) != "0" }
-        return true
+    /// Where 3×3 convolutions may use oneDNN's Winograd kernels (same results up to rounding,
+    /// fewer multiplications, more scratch memory). TERRASEG_WINOGRAD=0|weights|all.
+    public enum WinogradUse: String, Sendable { case off = "0", backwardWeights = "weights", all }
+    nonisolated(unsafe) public static var winograd: WinogradUse = {
+        if let s = getenv("TERRASEG_WINOGRAD") { return WinogradUse(rawValue: String(cString: s)) ?? .backwardWeights }
+        return .backwardWeights
     }()
 
     /// Threads used by every kernel. Setting it calls `omp_set_num_threads`.

@@ -96,3 +96,19 @@ func unetBackwardMatchesFiniteDifferences(_ mode: UpsamplingMode) {
     d.isTraining = false
     #expect(d(x) === x)
 }
+
+/// Inference folds each batch norm into its convolution (ReLU fused as a post-op); the result
+/// equals running them separately.
+@Test func foldedInferenceEqualsSeparateLayers() {
+    let unit = ConvBNReLU(inputChannels: 16, outputChannels: 32, dilation: 2, seed: 4)
+    var rng = EngineRandom(seed: 9)
+    let x = Tensor(shape: Shape(2, 16, 8, 8), values: rng.uniform(2 * 16 * 64).map(Float.init)).converted(to: .nChw16c)
+    for _ in 0..<3 { _ = unit(x) }  // training steps move the running statistics
+    unit.bn.weight.set((0..<32).map { 0.5 + Float($0) * 0.05 })
+    unit.bn.bias.set((0..<32).map { Float($0) * 0.02 - 0.3 })
+    unit.isTraining = false
+    let folded = unit(x).nchwValues()
+    let separate = unit.bn(unit.conv(x)).nchwValues()
+    #expect(relativeError(folded, separate.map(Double.init)) < 1e-5)
+    #expect(folded.contains { $0 == 0 } && folded.contains { $0 > 0 })
+}

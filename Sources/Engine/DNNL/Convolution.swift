@@ -49,9 +49,11 @@ public struct ConvGeometry: Hashable, Sendable {
 /// reordered into each primitive's preferred layout only when the parameter's version changes.
 public final class ConvolutionKernel {
     public let geometry: ConvGeometry
-    /// Let oneDNN pick the backward-weights algorithm (`dnnl_convolution_auto`, i.e. Winograd
-    /// where it has one); direct otherwise.
-    public var autoAlgorithmForWeights: Bool
+    /// Which passes may use Winograd (3×3 stride-1 convolutions where oneDNN has it).
+    public var winograd: Runtime.WinogradUse
+    /// Inference only: apply ReLU to the output inside the convolution (a oneDNN post-op), e.g.
+    /// after folding a batch norm into the weights.
+    public var fusedReLU = false
 
     private final class Plan {
         let inShape: Shape, inLayout: Layout, outLayout: Layout, training: Bool
@@ -69,9 +71,16 @@ public final class ConvolutionKernel {
     }
     private var plan: Plan?
 
-    public init(_ geometry: ConvGeometry, autoAlgorithmForWeights: Bool = Runtime.winograd) {
+    public init(_ geometry: ConvGeometry, winograd: Runtime.WinogradUse = Runtime.winograd) {
         self.geometry = geometry
-        self.autoAlgorithmForWeights = autoAlgorithmForWeights
+        self.winograd = winograd
+    }
+
+    /// Algorithms to try in order for a pass.
+    private func algorithms(weightsPass: Bool) -> [dnnl_alg_kind_t] {
+        if geometry.transposed { return [dnnl_deconvolution_direct] }
+        let use = weightsPass ? winograd != .off : winograd == .all
+        return use ? [dnnl_convolution_winograd, dnnl_convolution_direct] : [dnnl_convolution_direct]
     }
 
     private var deconv: Int32 { geometry.transposed ? 1 : 0 }
@@ -86,17 +95,20 @@ public final class ConvolutionKernel {
         var s = src.raw, d = dst.raw
         var w = MemoryDesc.any(Shape(g.outputChannels, g.inputChannels, g.kernel, g.kernel)).raw
         var b = g.bias ? MemoryDesc.vector(g.outputChannels).raw : MemoryDesc.zero.raw
-        var desc = dnnl_convolution_desc_t()
-        dnnlCheck(ts_conv_forward_desc(deconv, &desc, prop, fwdAlg, &s, &w, &b, &d,
-                                       g.stride, g.dilation - 1, g.padding, g.paddingRight(Int(src.raw.dims.2))),
-                  "convolution_forward_desc_init")
-        return PrimitiveDesc(&desc, "convolution forward")
+        for alg in algorithms(weightsPass: false) {
+            var desc = dnnl_convolution_desc_t()
+            guard ts_conv_forward_desc(deconv, &desc, prop, alg, &s, &w, &b, &d, g.stride, g.dilation - 1, g.padding,
+                                       g.paddingRight(Int(src.raw.dims.2))) == dnnl_success else { continue }
+            if let pd = PrimitiveDesc.attempt(&desc, attr: fusedReLU ? .withReLU() : nil) { return pd }
+        }
+        fatalError("oneDNN: no convolution forward implementation for \(g)")
     }
 
     private func makePlan(input: Tensor, outLayout: Layout, training: Bool) -> Plan {
         let g = geometry
         precondition(input.shape.c == g.inputChannels, "conv expects \(g.inputChannels) input channels, got \(input.shape)")
         let outShape = g.outputShape(input.shape)
+        precondition(!(fusedReLU && training), "a fused ReLU is for inference only (its backward is not computed)")
         let pd = forwardDesc(training ? dnnl_forward_training : dnnl_forward_inference,
                              input.memoryDesc, MemoryDesc(outShape, outLayout))
         return Plan(inShape: input.shape, inLayout: input.layout, outLayout: outLayout, training: training,
@@ -156,11 +168,14 @@ public final class ConvolutionKernel {
             let g = geometry
             var ds = dInput.memoryDesc.raw, dd = dOutput.memoryDesc.raw
             var w = MemoryDesc.any(Shape(g.outputChannels, g.inputChannels, g.kernel, g.kernel)).raw
-            var desc = dnnl_convolution_desc_t()
-            dnnlCheck(ts_conv_backward_data_desc(deconv, &desc, fwdAlg, &ds, &w, &dd, g.stride, g.dilation - 1,
-                                                 g.padding, g.paddingRight(p.inShape.h)),
-                      "convolution_backward_data_desc_init")
-            let pd = PrimitiveDesc(&desc, hint: p.fwd.desc, "convolution backward data")
+            var chosen: PrimitiveDesc?
+            for alg in algorithms(weightsPass: false) where chosen == nil {
+                var desc = dnnl_convolution_desc_t()
+                guard ts_conv_backward_data_desc(deconv, &desc, alg, &ds, &w, &dd, g.stride, g.dilation - 1,
+                                                 g.padding, g.paddingRight(p.inShape.h)) == dnnl_success else { continue }
+                chosen = PrimitiveDesc.attempt(&desc, hint: p.fwd.desc)
+            }
+            guard let pd = chosen else { fatalError("oneDNN: no convolution backward-data implementation for \(g)") }
             p.bwdData = (Primitive(pd), Operand(user: userWeightsDesc, wanted: pd.md(dnnl_query_weights_md)),
                          Memory(pd.md(dnnl_query_diff_dst_md)), Memory(pd.md(dnnl_query_diff_src_md)))
         }
@@ -181,11 +196,9 @@ public final class ConvolutionKernel {
             var dd = MemoryDesc.any(dOutput.shape).raw
             var dw = MemoryDesc.any(Shape(g.outputChannels, g.inputChannels, g.kernel, g.kernel)).raw
             var db = g.bias ? MemoryDesc.vector(g.outputChannels).raw : MemoryDesc.zero.raw
-            // Winograd (explicitly; `auto` declines it at batch ≤ 8 on 2 cores) where oneDNN has
-            // it for backward-weights, else `auto`, else direct.
-            var algs: [dnnl_alg_kind_t] = [dnnl_convolution_direct]
-            if geometry.transposed { algs = [dnnl_deconvolution_direct] }
-            else if autoAlgorithmForWeights { algs = [dnnl_convolution_winograd, dnnl_convolution_auto, dnnl_convolution_direct] }
+            // Winograd explicitly: `auto` declines it at batch ≤ 8 on 2 cores, yet it makes this
+            // pass 1.4-3.4× faster at R1's shapes.
+            let algs = algorithms(weightsPass: true)
             var chosen: PrimitiveDesc?
             for alg in algs where chosen == nil {
                 var desc = dnnl_convolution_desc_t()

@@ -119,10 +119,10 @@ final class PrimitiveDesc {
     init(handle: dnnl_primitive_desc_t) { self.handle = handle }
 
     /// Like `init(_:hint:attr:_:)` but returns nil when oneDNN has no implementation.
-    static func attempt<D>(_ opDesc: inout D, hint: PrimitiveDesc? = nil) -> PrimitiveDesc? {
+    static func attempt<D>(_ opDesc: inout D, hint: PrimitiveDesc? = nil, attr: PrimitiveAttr? = nil) -> PrimitiveDesc? {
         var pd: dnnl_primitive_desc_t?
         let status = withUnsafeMutablePointer(to: &opDesc) {
-            dnnl_primitive_desc_create(&pd, UnsafeRawPointer($0), nil, DNNLContext.shared.engine, hint?.handle)
+            dnnl_primitive_desc_create(&pd, UnsafeRawPointer($0), attr?.handle, DNNLContext.shared.engine, hint?.handle)
         }
         guard status == dnnl_success, let pd else { return nil }
         return PrimitiveDesc(handle: pd)
@@ -140,6 +140,37 @@ final class PrimitiveDesc {
         var s: UnsafePointer<CChar>?
         guard dnnl_primitive_desc_query(handle, dnnl_query_impl_info_str, 0, &s) == dnnl_success, let s else { return "?" }
         return String(cString: s)
+    }
+}
+
+/// A post-op chain (`dnnl_post_ops_t`).
+final class PostOps {
+    let handle: dnnl_post_ops_t
+    init() {
+        var h: dnnl_post_ops_t?
+        dnnlCheck(dnnl_post_ops_create(&h), "dnnl_post_ops_create")
+        handle = h!
+    }
+    deinit { dnnl_post_ops_destroy(handle) }
+    /// `dnnl_post_ops_append_eltwise(…, dnnl_eltwise_relu, 0, 0)`.
+    func appendReLU() { dnnlCheck(dnnl_post_ops_append_eltwise(handle, 1, dnnl_eltwise_relu, 0, 0), "dnnl_post_ops_append_eltwise") }
+}
+
+/// Primitive attributes (`dnnl_primitive_attr_t`).
+final class PrimitiveAttr {
+    let handle: dnnl_primitive_attr_t
+    init() {
+        var h: dnnl_primitive_attr_t?
+        dnnlCheck(dnnl_primitive_attr_create(&h), "dnnl_primitive_attr_create")
+        handle = h!
+    }
+    deinit { dnnl_primitive_attr_destroy(handle) }
+    /// Attributes with a fused ReLU after the primitive (`dnnl_primitive_attr_set_post_ops`).
+    static func withReLU() -> PrimitiveAttr {
+        let a = PrimitiveAttr(), ops = PostOps()
+        ops.appendReLU()
+        dnnlCheck(dnnl_primitive_attr_set_post_ops(a.handle, ops.handle), "dnnl_primitive_attr_set_post_ops")
+        return a
     }
 }
 
