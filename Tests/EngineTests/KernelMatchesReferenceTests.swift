@@ -220,20 +220,29 @@ func concatAndAddMatchReference(_ layout: Layout) {
     #expect(values(blocked.converted(to: .nhwc)) == values(t))
 }
 
-/// The Winograd backward-weights path (picked for 3×3 stride-1 convolutions) against the
-/// reference: its transform changes rounding, not results.
-@Test func winogradBackwardWeightsMatchesReference() {
-    let g = ConvGeometry(inputChannels: 32, outputChannels: 32, kernel: 3, stride: 1, padding: 1, bias: false)
+/// The Winograd paths (backward-weights by default; every pass with `.all`) against the
+/// reference: the transforms change rounding, not results.
+@Test(arguments: [Runtime.WinogradUse.backwardWeights, .all])
+func winogradMatchesReference(_ use: Runtime.WinogradUse) {
+    let g = ConvGeometry(inputChannels: 32, outputChannels: 32, kernel: 3, stride: 1, padding: 1, bias: true)
     let x = randomRef(Shape(2, 32, 16, 16), seed: 60), w = randomRef(g.weightShape, seed: 61, -0.2, 0.2)
+    let b = (0..<32).map { Double($0) * 0.01 }
     let dy = randomRef(g.outputShape(x.shape), seed: 62)
-    let kernel = ConvolutionKernel(g)
-    let weight = parameter(w)
+    let kernel = ConvolutionKernel(g, winograd: use)
+    let weight = parameter(w), bias = vectorParameter(b)
     let input = x.tensor(layout: .nChw16c), output = Tensor(shape: g.outputShape(x.shape), layout: .nChw16c)
-    kernel.forward(input: input, weight: weight, bias: nil, output: output, training: true)
-    kernel.backwardWeights(input: input, dOutput: dy.tensor(layout: .nChw16c), weight: weight, bias: nil)
-    #expect(kernel.implementations[2].contains("wino"), "backward-weights uses \(kernel.implementations[2])")
-    let e = relativeError(values(weight.grad), ReferenceConv.backward(x, w, dy, g).dw.values)
-    #expect(e < 1e-4, "winograd backward weights: relative error \(e)")
+    kernel.forward(input: input, weight: weight, bias: bias, output: output, training: true)
+    let dOut = dy.tensor(layout: .nChw16c), dIn = Tensor(shape: x.shape, layout: .nChw16c)
+    kernel.backwardData(dOutput: dOut, weight: weight, dInput: dIn)
+    kernel.backwardWeights(input: input, dOutput: dOut, weight: weight, bias: bias)
+    let impl = kernel.implementations
+    #expect(impl[2].contains("wino"), "backward-weights uses \(impl[2])")
+    if use == .all { #expect(impl[0].contains("wino") && impl[1].contains("wino"), "\(impl)") }
+    let (rdx, rdw, rdb) = ReferenceConv.backward(x, w, dy, g)
+    expectMatch(output, ReferenceConv.forward(x, w, b, g), "winograd forward")
+    expectMatch(dIn, rdx, "winograd backward data")
+    expectMatch(weight.grad, rdw, "winograd backward weights")
+    expectMatch(values(bias.grad), rdb, "winograd backward bias")
 }
 
 /// The hand-written ×2 kernels, dense and writing into / reading from a channel slice of a
