@@ -34,7 +34,9 @@ let package = Package(
             dependencies: ["CGDAL", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Tiling", dependencies: ["GeoRaster"]),
         .target(name: "Metrics"),
-        .target(name: "Inference", dependencies: ["GeoRaster", "Tiling", "Metrics"]),
+        .target(
+            name: "Inference",
+            dependencies: ["GeoRaster", "Tiling", "Metrics", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "Engine",
             dependencies: ["CDNNL", .product(name: "Numerics", package: "swift-numerics")]),
