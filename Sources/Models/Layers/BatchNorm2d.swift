@@ -1,0 +1,69 @@
+import Engine
+
+/// Batch normalisation over channels with affine weight (γ) and bias (β), optionally fused
+/// with the ReLU that follows (one oneDNN pass forward and backward instead of three).
+/// Training uses batch statistics and updates the running ones (PyTorch: momentum 0.1,
+/// unbiased running variance); inference uses the running statistics.
+public final class BatchNorm2d: UnaryLayer {
+    public let weight: Parameter
+    public let bias: Parameter
+    /// Running statistics (C): checkpointed with the parameters, not trained.
+    public let runningMean: Parameter
+    public let runningVariance: Parameter
+    public let momentum: Float
+    public var isTraining = true
+    public let kernel: BatchNormKernel
+
+    private let batchMean: Storage, batchVariance: Storage
+    private var input: Tensor?, output: Tensor?, dInput: Tensor?
+
+    public init(channels: Int, epsilon: Float = 1e-5, momentum: Float = 0.1, fusedReLU: Bool = false) {
+        weight = Parameter(shape: Shape(channels, 1, 1, 1))
+        bias = Parameter(shape: Shape(channels, 1, 1, 1))
+        runningMean = Parameter(shape: Shape(channels, 1, 1, 1))
+        runningVariance = Parameter(shape: Shape(channels, 1, 1, 1))
+        weight.fill(1); runningVariance.fill(1)
+        self.momentum = momentum
+        kernel = BatchNormKernel(channels: channels, epsilon: epsilon, fuseReLU: fusedReLU)
+        batchMean = Storage(capacity: channels); batchVariance = Storage(capacity: channels)
+    }
+
+    public var channels: Int { kernel.channels }
+    public var namedParameters: [(String, Parameter)] { [("weight", weight), ("bias", bias)] }
+    /// Non-trainable state saved in checkpoints.
+    public var namedBuffers: [(String, Parameter)] { [("running_mean", runningMean), ("running_var", runningVariance)] }
+
+    /// input (N, C, H, W) → output, same shape and layout.
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let out = reuse(output, x.shape, x.layout)
+        output = out
+        if isTraining {
+            kernel.forward(input: x, output: out, scale: weight.value.data, shift: bias.value.data,
+                           mean: batchMean.pointer, variance: batchVariance.pointer, training: true)
+            let m = Float(x.shape.n * x.shape.h * x.shape.w)
+            let unbias = m > 1 ? m / (m - 1) : 1
+            let rm = runningMean.value.data, rv = runningVariance.value.data
+            for c in 0..<channels {
+                rm[c] = (1 - momentum) * rm[c] + momentum * batchMean.pointer[c]
+                rv[c] = (1 - momentum) * rv[c] + momentum * batchVariance.pointer[c] * unbias
+            }
+            runningMean.markChanged(); runningVariance.markChanged()
+        } else {
+            kernel.forward(input: x, output: out, scale: weight.value.data, shift: bias.value.data,
+                           mean: runningMean.value.data, variance: runningVariance.value.data, training: false)
+        }
+        input = x
+        return out
+    }
+
+    /// dOutput is the gradient of this layer's output (after the fused ReLU when fused).
+    public func backward(_ dOutput: Tensor) -> Tensor {
+        guard let x = input, isTraining else { preconditionFailure("BatchNorm2d.backward needs a training forward") }
+        let dx = reuse(dInput, x.shape, x.layout)
+        dInput = dx
+        kernel.backward(input: x, dOutput: dOutput, dInput: dx, scale: weight.value.data, shift: bias.value.data,
+                        mean: batchMean.pointer, variance: batchVariance.pointer,
+                        dScale: weight.grad.data, dShift: bias.grad.data)
+        return dx
+    }
+}

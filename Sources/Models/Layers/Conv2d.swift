@@ -1,0 +1,100 @@
+import Engine
+
+/// 2-D convolution (square kernel) on oneDNN. Weight (O, I, k, k), optional bias (O).
+/// Output is produced in `outputLayout` (blocked nChw16c by default, so consecutive oneDNN
+/// layers never reorder); the input may be in any layout.
+public final class Conv2d: UnaryLayer {
+    public let weight: Parameter
+    public let bias: Parameter?
+    public let geometry: ConvGeometry
+    public var isTraining = true
+    public var outputLayout: Layout = .nChw16c
+    /// False for a network's first layer: its input needs no gradient, so backward skips it.
+    public var computesInputGradient = true
+    public let kernel: ConvolutionKernel
+
+    private var input: Tensor?
+    private var output: Tensor?
+    private var dInput: Tensor?
+
+    public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1,
+                padding: Int? = nil, dilation: Int = 1, bias: Bool = true, seed: UInt64 = 0) {
+        geometry = ConvGeometry(inputChannels: inputChannels, outputChannels: outputChannels, kernel: kernelSize,
+                                stride: stride, padding: padding ?? dilation * (kernelSize - 1) / 2,
+                                dilation: dilation, bias: bias)
+        weight = Parameter(shape: geometry.weightShape)
+        self.bias = bias ? Parameter(shape: Shape(outputChannels, 1, 1, 1)) : nil
+        kernel = ConvolutionKernel(geometry)
+        let bound = 1 / Float(inputChannels * kernelSize * kernelSize).squareRoot()
+        weight.fillUniform(bound: bound, seed: seed)
+        self.bias?.fillUniform(bound: bound, seed: seed &+ 1)
+    }
+
+    public var namedParameters: [(String, Parameter)] {
+        [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
+    }
+
+    /// input (N, I, H, W) → output (N, O, H', W').
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let out = reuse(output, geometry.outputShape(x.shape), outputLayout)
+        output = out
+        kernel.forward(input: x, weight: weight, bias: bias, output: out, training: isTraining)
+        input = x
+        return out
+    }
+
+    /// Writes weight.grad (and bias.grad); returns dInput in the input's layout.
+    public func backward(_ dOutput: Tensor) -> Tensor {
+        guard let x = input else { preconditionFailure("Conv2d.backward before forward") }
+        kernel.backwardWeights(input: x, dOutput: dOutput, weight: weight, bias: bias)
+        let dx = reuse(dInput, x.shape, x.layout)
+        dInput = dx
+        if computesInputGradient { kernel.backwardData(dOutput: dOutput, weight: weight, dInput: dx) }
+        return dx
+    }
+}
+
+/// Transposed convolution (PyTorch ConvTranspose2d); weight (I, O, k, k), bias (O).
+/// Typically kernelSize 2, stride 2: a learned ×2 upsampling.
+public final class ConvTranspose2d: UnaryLayer {
+    public let weight: Parameter
+    public let bias: Parameter?
+    public let geometry: ConvGeometry
+    public var isTraining = true
+    public let kernel: ConvolutionKernel
+    private var input: Tensor?, output: Tensor?, dInput: Tensor?
+
+    public init(inputChannels: Int, outputChannels: Int, kernelSize: Int = 2, stride: Int = 2,
+                bias: Bool = true, seed: UInt64 = 0) {
+        geometry = ConvGeometry(inputChannels: inputChannels, outputChannels: outputChannels, kernel: kernelSize,
+                                stride: stride, padding: 0, dilation: 1, bias: bias, transposed: true)
+        weight = Parameter(shape: geometry.weightShape)
+        self.bias = bias ? Parameter(shape: Shape(outputChannels, 1, 1, 1)) : nil
+        kernel = ConvolutionKernel(geometry)
+        let bound = 1 / Float(outputChannels * kernelSize * kernelSize).squareRoot()
+        weight.fillUniform(bound: bound, seed: seed)
+        self.bias?.fillUniform(bound: bound, seed: seed &+ 1)
+    }
+
+    public var namedParameters: [(String, Parameter)] {
+        [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
+    }
+
+    /// input (N, I, H, W) → output (N, O, sH, sW), same layout as the input.
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let out = reuse(output, geometry.outputShape(x.shape), x.layout)
+        output = out
+        kernel.forward(input: x, weight: weight, bias: bias, output: out, training: isTraining)
+        input = x
+        return out
+    }
+
+    public func backward(_ dOutput: Tensor) -> Tensor {
+        guard let x = input else { preconditionFailure("ConvTranspose2d.backward before forward") }
+        kernel.backwardWeights(input: x, dOutput: dOutput, weight: weight, bias: bias)
+        let dx = reuse(dInput, x.shape, x.layout)
+        dInput = dx
+        kernel.backwardData(dOutput: dOutput, weight: weight, dInput: dx)
+        return dx
+    }
+}

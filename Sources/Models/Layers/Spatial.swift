@@ -1,0 +1,164 @@
+import Engine
+
+/// 2×2 max pooling, stride 2, keeping the argmax indices (for `MaxUnpool2d` and backward).
+public final class MaxPool2d: UnaryLayer {
+    public var isTraining = true
+    public private(set) var indices: PoolIndices?
+    private var inputShape: Shape?, inputLayout: Layout = .nchw
+    private var output: Tensor?, dInput: Tensor?
+    public init() {}
+
+    /// input (N, C, H, W) with even H, W → (N, C, H/2, W/2), same layout.
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        precondition(x.shape.h % 2 == 0 && x.shape.w % 2 == 0, "MaxPool2d needs even H and W, got \(x.shape)")
+        let out = reuse(output, Shape(x.shape.n, x.shape.c, x.shape.h / 2, x.shape.w / 2), x.layout)
+        output = out
+        if indices == nil || indices!.view != out.spatialView { indices = PoolIndices(outputView: out.spatialView) }
+        MaxPool2x2.forward(input: x, output: out, indices: indices!)
+        inputShape = x.shape; inputLayout = x.layout
+        return out
+    }
+
+    public func backward(_ dOutput: Tensor) -> Tensor {
+        guard let s = inputShape else { preconditionFailure("MaxPool2d.backward before forward") }
+        let dx = reuse(dInput, s, inputLayout)
+        dInput = dx
+        MaxPool2x2.backward(dOutput: dOutput, indices: indices!, dInput: dx)
+        return dx
+    }
+
+    /// Adds this pooling's input gradient into `gradient` (a skip connection's other branch).
+    public func backward(_ dOutput: Tensor, accumulatingInto gradient: Tensor) {
+        MaxPool2x2.backward(dOutput: dOutput, indices: indices!, dInput: gradient, accumulate: true)
+    }
+}
+
+/// Max-unpooling ×2 with the indices of a `MaxPool2d`: each value goes back to where its
+/// window's maximum was, zeros elsewhere.
+public final class MaxUnpool2d: UnaryLayer {
+    public var isTraining = true
+    public let pool: MaxPool2d
+    private var output: Tensor?, dInput: Tensor?
+    public init(indicesFrom pool: MaxPool2d) { self.pool = pool }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        guard let idx = pool.indices else { preconditionFailure("MaxUnpool2d before its pooling ran") }
+        let out = reuse(output, Shape(x.shape.n, x.shape.c, 2 * x.shape.h, 2 * x.shape.w), x.layout)
+        output = out
+        MaxUnpool2x2.forward(input: x, indices: idx, output: out)
+        return out
+    }
+    public func backward(_ dOutput: Tensor) -> Tensor {
+        let s = dOutput.shape
+        let dx = reuse(dInput, Shape(s.n, s.c, s.h / 2, s.w / 2), dOutput.layout)
+        dInput = dx
+        MaxUnpool2x2.backward(dOutput: dOutput, indices: pool.indices!, dInput: dx)
+        return dx
+    }
+}
+
+/// Average pooling on oneDNN (exclude-padding average).
+public final class AvgPool2d: UnaryLayer {
+    public var isTraining = true
+    private let kernel: AvgPoolKernel
+    private var inputShape: Shape?, inputLayout: Layout = .nchw
+    private var output: Tensor?, dInput: Tensor?
+    public init(kernelSize: Int, stride: Int? = nil, padding: Int = 0) {
+        kernel = AvgPoolKernel(kernel: kernelSize, stride: stride ?? kernelSize, padding: padding)
+    }
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let out = reuse(output, kernel.outputShape(x.shape), x.layout)
+        output = out
+        kernel.forward(input: x, output: out)
+        inputShape = x.shape; inputLayout = x.layout
+        return out
+    }
+    public func backward(_ dOutput: Tensor) -> Tensor {
+        guard let s = inputShape else { preconditionFailure("AvgPool2d.backward before forward") }
+        let dx = reuse(dInput, s, inputLayout)
+        dInput = dx
+        kernel.backward(dOutput: dOutput, dInput: dx)
+        return dx
+    }
+}
+
+/// ×2 upsampling modes of the decoder.
+public enum UpsamplingMode: String, Sendable, Codable, CaseIterable {
+    /// Bilinear, PyTorch align_corners=False.
+    case bilinear
+    case nearest
+    /// Bed-of-nails: value at the top-left of its 2×2 block, zeros elsewhere.
+    case nails
+}
+
+/// ×2 upsampling. Bilinear forward and nearest use oneDNN; the bilinear backward and
+/// bed-of-nails use hand-written kernels (oneDNN's linear backward is slow).
+public final class Upsample: UnaryLayer {
+    public var isTraining = true
+    public let mode: UpsamplingMode
+    private let kernel: ResamplingKernel?
+    private var output: Tensor?, dInput: Tensor?
+    public init(mode: UpsamplingMode) {
+        self.mode = mode
+        switch mode {
+        case .bilinear: kernel = ResamplingKernel(.linear)
+        case .nearest: kernel = ResamplingKernel(.nearest)
+        case .nails: kernel = nil
+        }
+    }
+
+    /// (N, C, H, W) → (N, C, 2H, 2W), same layout.
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let out = reuse(output, Shape(x.shape.n, x.shape.c, 2 * x.shape.h, 2 * x.shape.w), x.layout)
+        output = out
+        if let kernel { kernel.forward(input: x, output: out) } else { NailsUpsample2x.forward(input: x, output: out) }
+        return out
+    }
+
+    public func backward(_ dOutput: Tensor) -> Tensor {
+        let s = dOutput.shape
+        let dx = reuse(dInput, Shape(s.n, s.c, s.h / 2, s.w / 2), dOutput.layout)
+        dInput = dx
+        switch mode {
+        case .bilinear: BilinearUpsample2x.backward(dOutput: dOutput, dInput: dx)
+        case .nearest: kernel!.backward(dOutput: dOutput, dInput: dx)
+        case .nails: NailsUpsample2x.backward(dOutput: dOutput, dInput: dx)
+        }
+        return dx
+    }
+}
+
+/// Channel concatenation [a, b] (skip connections). In the blocked layout `a` must have a
+/// multiple of 16 channels.
+public final class Concat: Layer {
+    public var isTraining = true
+    private var output: Tensor?, dA: Tensor?, dB: Tensor?
+    public init() {}
+
+    public func callAsFunction(_ a: Tensor, _ b: Tensor) -> Tensor {
+        let out = reuse(output, ChannelConcat.outputShape([a.shape, b.shape]), a.layout)
+        output = out
+        ChannelConcat.forward(inputs: [a, b], output: out)
+        dA = reuse(dA, a.shape, a.layout); dB = reuse(dB, b.shape, b.layout)
+        return out
+    }
+    /// Splits dOutput into (dA, dB).
+    public func backward(_ dOutput: Tensor) -> (Tensor, Tensor) {
+        ChannelConcat.backward(dOutput: dOutput, dInputs: [dA!, dB!])
+        return (dA!, dB!)
+    }
+}
+
+/// Elementwise sum a + b (residual connections); backward passes dOutput to both.
+public final class Add: Layer {
+    public var isTraining = true
+    private var output: Tensor?
+    public init() {}
+    public func callAsFunction(_ a: Tensor, _ b: Tensor) -> Tensor {
+        let out = reuse(output, a.shape, a.layout)
+        output = out
+        Elementwise.add(a, b, into: out)
+        return out
+    }
+    public func backward(_ dOutput: Tensor) -> (Tensor, Tensor) { (dOutput, dOutput) }
+}

@@ -1,0 +1,181 @@
+import Engine
+import RealModule
+
+// Segmentation losses on logits (N, K, H, W). Each core is generic over the scalar type so the
+// tests can check its gradient against finite differences in Double; the public entry points
+// run it in Float on plain NCHW tensors. Cores *add* into `gradient` so losses can be summed.
+
+/// Softmax over classes for every pixel: probs[n, k, p].
+@usableFromInline
+func softmaxClasses<T: Real & BinaryFloatingPoint>(_ logits: UnsafeBufferPointer<T>, n: Int, k: Int, hw: Int,
+                                                   into probs: UnsafeMutableBufferPointer<T>) {
+    for b in 0..<n {
+        for p in 0..<hw {
+            let base = b * k * hw + p
+            var m = -T.infinity
+            for c in 0..<k { m = max(m, logits[base + c * hw]) }
+            var s: T = 0
+            for c in 0..<k { let e = T.exp(logits[base + c * hw] - m); probs[base + c * hw] = e; s += e }
+            for c in 0..<k { probs[base + c * hw] /= s }
+        }
+    }
+}
+
+/// Adds dL/dz to `gradient` given dL/dp (`g`, per class) at one pixel: dz_j = p_j (g_j − Σ p·g).
+@inlinable
+func softmaxBackwardPixel<T: BinaryFloatingPoint>(_ probs: UnsafeBufferPointer<T>, _ g: UnsafeBufferPointer<T>, base: Int,
+                                                   k: Int, hw: Int, scale: T, into gradient: UnsafeMutableBufferPointer<T>) {
+    var dot: T = 0
+    for c in 0..<k { dot += probs[base + c * hw] * g[base + c * hw] }
+    for c in 0..<k { gradient[base + c * hw] += scale * probs[base + c * hw] * (g[base + c * hw] - dot) }
+}
+
+/// Cross-entropy −w_t log p_t. Mean divides by Σ w_t over valid pixels (PyTorch semantics).
+public func crossEntropyCore<T: Real & BinaryFloatingPoint>(
+    logits: UnsafeBufferPointer<T>, classes k: Int, target: SegmentationTarget, classWeights: [T]?,
+    reduction: Reduction, gradient: UnsafeMutableBufferPointer<T>) -> T {
+    let hw = target.h * target.w
+    let probs = UnsafeMutableBufferPointer<T>.allocate(capacity: logits.count)
+    defer { probs.deallocate() }
+    softmaxClasses(logits, n: target.n, k: k, hw: hw, into: probs)
+    var total: T = 0, norm: T = 0
+    for b in 0..<target.n { for p in 0..<hw where target.isValid(b * hw + p) {
+        let t = Int(target.labels[b * hw + p])
+        precondition(t >= 0 && t < k, "label \(t) outside 0..<\(k)")
+        let w = classWeights?[t] ?? 1
+        total -= w * T.log(max(probs[b * k * hw + t * hw + p], T.leastNormalMagnitude))
+        norm += w
+    } }
+    let scale: T = reduction == .mean ? (norm > 0 ? 1 / norm : 0) : 1
+    for b in 0..<target.n { for p in 0..<hw where target.isValid(b * hw + p) {
+        let t = Int(target.labels[b * hw + p])
+        let w = (classWeights?[t] ?? 1) * scale
+        let base = b * k * hw + p
+        for c in 0..<k { gradient[base + c * hw] += w * (probs[base + c * hw] - (c == t ? 1 : 0)) }
+    } }
+    return total * scale
+}
+
+/// Focal loss (softmax): −α_t (1 − p_t)^γ log p_t; mean over valid pixels.
+public func focalCore<T: Real & BinaryFloatingPoint>(
+    logits: UnsafeBufferPointer<T>, classes k: Int, target: SegmentationTarget, gamma: T, alpha: [T]?,
+    reduction: Reduction, gradient: UnsafeMutableBufferPointer<T>) -> T {
+    let hw = target.h * target.w
+    let probs = UnsafeMutableBufferPointer<T>.allocate(capacity: logits.count)
+    defer { probs.deallocate() }
+    softmaxClasses(logits, n: target.n, k: k, hw: hw, into: probs)
+    let count = target.validCount
+    let scale: T = reduction == .mean ? (count > 0 ? 1 / T(count) : 0) : 1
+    var total: T = 0
+    for b in 0..<target.n { for p in 0..<hw where target.isValid(b * hw + p) {
+        let t = Int(target.labels[b * hw + p])
+        precondition(t >= 0 && t < k, "label \(t) outside 0..<\(k)")
+        let base = b * k * hw + p
+        let pt = max(probs[base + t * hw], T.leastNormalMagnitude)
+        let a = alpha?[t] ?? 1
+        let q = 1 - pt, logp = T.log(pt)
+        let qg = gamma == 0 ? 1 : T.pow(q, gamma)
+        total -= a * qg * logp
+        // dL/dz_j = −α [(1−p)^γ − γ (1−p)^(γ−1) p log p] (δ_tj − p_j)
+        let qg1 = gamma == 0 ? 0 : (gamma == 1 ? 1 : T.pow(q, gamma - 1))
+        let coef = -a * (qg - gamma * qg1 * pt * logp) * scale
+        for c in 0..<k { gradient[base + c * hw] += coef * ((c == t ? 1 : 0) - probs[base + c * hw]) }
+    } }
+    return total * scale
+}
+
+/// Soft multi-class Dice: per class d_c = (2 Σ p·y + s) / (Σ p + Σ y + s + ε), sums over batch
+/// and valid pixels; loss = 1 − Σ w_c d_c / Σ w_c (mean) or Σ w_c (1 − d_c) (sum).
+public func diceCore<T: Real & BinaryFloatingPoint>(
+    logits: UnsafeBufferPointer<T>, classes k: Int, target: SegmentationTarget, classWeights: [T]?,
+    smoothing: T, epsilon: T, reduction: Reduction, gradient: UnsafeMutableBufferPointer<T>) -> T {
+    let hw = target.h * target.w
+    let probs = UnsafeMutableBufferPointer<T>.allocate(capacity: logits.count)
+    let g = UnsafeMutableBufferPointer<T>.allocate(capacity: logits.count)
+    defer { probs.deallocate(); g.deallocate() }
+    softmaxClasses(logits, n: target.n, k: k, hw: hw, into: probs)
+    var inter = [T](repeating: 0, count: k), sumP = inter, sumY = inter
+    for b in 0..<target.n { for p in 0..<hw where target.isValid(b * hw + p) {
+        let t = Int(target.labels[b * hw + p])
+        precondition(t >= 0 && t < k, "label \(t) outside 0..<\(k)")
+        for c in 0..<k { sumP[c] += probs[b * k * hw + c * hw + p] }
+        inter[t] += probs[b * k * hw + t * hw + p]; sumY[t] += 1
+    } }
+    let weights = classWeights ?? [T](repeating: 1, count: k)
+    let wsum = weights.reduce(0, +)
+    let norm: T = reduction == .mean ? 1 / wsum : 1
+    var loss: T = reduction == .mean ? 1 : wsum
+    var dDice = [T](repeating: 0, count: k), dDenom = dDice  // ∂L/∂(Σp·y) and ∂L/∂(Σp) per class
+    for c in 0..<k {
+        let num = 2 * inter[c] + smoothing, den = sumP[c] + sumY[c] + smoothing + epsilon
+        loss -= weights[c] * norm * num / den
+        dDice[c] = -weights[c] * norm * 2 / den
+        dDenom[c] = weights[c] * norm * num / (den * den)
+    }
+    for b in 0..<target.n { for p in 0..<hw {
+        let base = b * k * hw + p
+        guard target.isValid(b * hw + p) else { continue }
+        let t = Int(target.labels[b * hw + p])
+        for c in 0..<k { g[base + c * hw] = dDenom[c] + (c == t ? dDice[c] : 0) }
+        softmaxBackwardPixel(UnsafeBufferPointer(probs), UnsafeBufferPointer(g), base: base, k: k, hw: hw, scale: 1, into: gradient)
+    } }
+    return loss
+}
+
+// MARK: - Float entry points on tensors
+
+private func withLogits(_ logits: Tensor, _ target: SegmentationTarget, _ gradient: Tensor?, accumulate: Bool,
+                        _ body: (UnsafeBufferPointer<Float>, Int, UnsafeMutableBufferPointer<Float>) -> Float) -> LossValue {
+    precondition(logits.layout == .nchw, "losses take plain NCHW logits")
+    let s = logits.shape
+    precondition(s.n == target.n && s.h == target.h && s.w == target.w, "logits \(s) vs target \(target.n)×\(target.h)×\(target.w)")
+    let grad = reuse(gradient, s, .nchw)
+    if !accumulate { grad.zero() }
+    let v = body(UnsafeBufferPointer(start: logits.data, count: s.count), s.c,
+                 UnsafeMutableBufferPointer(start: grad.data, count: s.count))
+    return LossValue(value: v, gradient: grad)
+}
+
+/// Cross-entropy on logits (N, K, H, W). `gradient`: a buffer to reuse; `accumulate` adds to it.
+public func crossEntropyLoss(logits: Tensor, target: SegmentationTarget, classWeights: [Float]? = nil,
+                             reduction: Reduction = .mean, gradient: Tensor? = nil, accumulate: Bool = false) -> LossValue {
+    withLogits(logits, target, gradient, accumulate: accumulate) {
+        crossEntropyCore(logits: $0, classes: $1, target: target, classWeights: classWeights, reduction: reduction, gradient: $2)
+    }
+}
+
+/// Focal loss (softmax, focusing `gamma`, per-class `alpha`) on logits (N, K, H, W).
+public func focalLoss(logits: Tensor, target: SegmentationTarget, gamma: Float = 2, alpha: [Float]? = nil,
+                      reduction: Reduction = .mean, gradient: Tensor? = nil, accumulate: Bool = false) -> LossValue {
+    withLogits(logits, target, gradient, accumulate: accumulate) {
+        focalCore(logits: $0, classes: $1, target: target, gamma: gamma, alpha: alpha, reduction: reduction, gradient: $2)
+    }
+}
+
+/// Soft multi-class Dice loss on logits (N, K, H, W).
+public func diceLoss(logits: Tensor, target: SegmentationTarget, classWeights: [Float]? = nil, smoothing: Float = 0,
+                     epsilon: Float = 1e-6, reduction: Reduction = .mean, gradient: Tensor? = nil,
+                     accumulate: Bool = false) -> LossValue {
+    withLogits(logits, target, gradient, accumulate: accumulate) {
+        diceCore(logits: $0, classes: $1, target: target, classWeights: classWeights, smoothing: smoothing,
+                 epsilon: epsilon, reduction: reduction, gradient: $2)
+    }
+}
+
+/// R1's loss: focal (γ = 2, mean over valid pixels) + soft Dice (mean over classes), with one
+/// gradient buffer reused across steps.
+public final class FocalDiceLoss {
+    public var gamma: Float
+    public var alpha: [Float]?
+    public var classWeights: [Float]?
+    private var gradient: Tensor?
+    public init(gamma: Float = 2, alpha: [Float]? = nil, classWeights: [Float]? = nil) {
+        self.gamma = gamma; self.alpha = alpha; self.classWeights = classWeights
+    }
+    public func callAsFunction(logits: Tensor, target: SegmentationTarget) -> LossValue {
+        let f = focalLoss(logits: logits, target: target, gamma: gamma, alpha: alpha, gradient: gradient)
+        gradient = f.gradient
+        let d = diceLoss(logits: logits, target: target, classWeights: classWeights, gradient: gradient, accumulate: true)
+        return LossValue(value: f.value + d.value, gradient: d.gradient)
+    }
+}

@@ -1,0 +1,201 @@
+import Engine
+
+/// Hyper-parameters of a U-Net.
+public struct UNetConfiguration: Sendable, Codable, Equatable {
+    public var inputChannels: Int
+    public var classes: Int
+    /// Encoder widths, one per level (the decoder mirrors them).
+    public var widths: [Int]
+    public var bottleneckWidth: Int
+    /// One 3×3 conv–BN–ReLU per entry in the bottleneck, with that dilation (padding = dilation).
+    public var bottleneckDilations: [Int]
+    public var upsampling: UpsamplingMode
+
+    public init(inputChannels: Int, classes: Int, widths: [Int], bottleneckWidth: Int,
+                bottleneckDilations: [Int] = [1, 2, 4], upsampling: UpsamplingMode = .bilinear) {
+        self.inputChannels = inputChannels; self.classes = classes; self.widths = widths
+        self.bottleneckWidth = bottleneckWidth; self.bottleneckDilations = bottleneckDilations
+        self.upsampling = upsampling
+    }
+
+    /// The reference network R1 (shared/R1.md): 4 bands, 6 classes, widths 32–256,
+    /// bottleneck 512 with dilations 1-2-4, bilinear upsampling. 10,210,374 parameters.
+    public static let r1 = UNetConfiguration(inputChannels: 4, classes: 6, widths: [32, 64, 128, 256],
+                                             bottleneckWidth: 512, bottleneckDilations: [1, 2, 4], upsampling: .bilinear)
+    /// R1 with bed-of-nails upsampling.
+    public static let r1Nails: UNetConfiguration = {
+        var c = r1
+        c.upsampling = .nails
+        return c
+    }()
+
+    /// A preset by its command-line name ("r1", "r1-nails").
+    public static func preset(_ name: String) -> UNetConfiguration? {
+        switch name {
+        case "r1": return .r1
+        case "r1-nails": return .r1Nails
+        default: return nil
+        }
+    }
+}
+
+/// Conv3×3 (no bias) → BatchNorm → ReLU (fused into the batch norm).
+public final class ConvBNReLU: UnaryLayer {
+    public let conv: Conv2d
+    public let bn: BatchNorm2d
+    public var isTraining = true { didSet { conv.isTraining = isTraining; bn.isTraining = isTraining } }
+
+    public init(inputChannels: Int, outputChannels: Int, dilation: Int = 1, seed: UInt64) {
+        conv = Conv2d(inputChannels: inputChannels, outputChannels: outputChannels, kernelSize: 3,
+                      dilation: dilation, bias: false, seed: seed)
+        bn = BatchNorm2d(channels: outputChannels, fusedReLU: true)
+    }
+    public func callAsFunction(_ x: Tensor) -> Tensor { bn(conv(x)) }
+    public func backward(_ dOutput: Tensor) -> Tensor { conv.backward(bn.backward(dOutput)) }
+}
+
+/// A sequence of conv–BN–ReLU units named conv1/bn1, conv2/bn2, ...
+public final class ConvBlock: UnaryLayer {
+    public let units: [ConvBNReLU]
+    public var isTraining = true { didSet { for u in units { u.isTraining = isTraining } } }
+
+    public init(_ channels: [Int], dilations: [Int]? = nil, seed: UInt64) {
+        units = (0..<channels.count - 1).map { i in
+            ConvBNReLU(inputChannels: channels[i], outputChannels: channels[i + 1],
+                       dilation: dilations?[i] ?? 1, seed: seed &+ UInt64(i) &* 7919)
+        }
+    }
+    public var namedParameters: [(String, Parameter)] {
+        units.enumerated().flatMap { i, u in
+            scoped("conv\(i + 1)", u.conv.namedParameters) + scoped("bn\(i + 1)", u.bn.namedParameters)
+        }
+    }
+    public var namedBuffers: [(String, Parameter)] {
+        units.enumerated().flatMap { i, u in scoped("bn\(i + 1)", u.bn.namedBuffers) }
+    }
+    public func callAsFunction(_ x: Tensor) -> Tensor { units.reduce(x) { $1($0) } }
+    public func backward(_ dOutput: Tensor) -> Tensor { units.reversed().reduce(dOutput) { $1.backward($0) } }
+}
+
+/// A U-Net with a dilated bottleneck.
+///
+/// Input (N, inputChannels, H, W) in plain NCHW (H, W divisible by 2^levels); logits
+/// (N, classes, H, W) in plain NCHW. Everything in between stays in oneDNN's blocked
+/// nChw16c layout: the first convolution reads NCHW directly and the head's output is
+/// reordered once at the end (and its gradient once at the start of backward).
+public final class UNet: Layer {
+    public let configuration: UNetConfiguration
+    public let encoders: [ConvBlock]
+    public let pools: [MaxPool2d]
+    public let bottleneck: ConvBlock
+    public let upsamplers: [Upsample]
+    public let concats: [Concat]
+    public let decoders: [ConvBlock]
+    public let head: Conv2d
+    public var isTraining = true {
+        didSet {
+            for b in encoders + [bottleneck] + decoders { b.isTraining = isTraining }
+            head.isTraining = isTraining
+        }
+    }
+
+    private let toPlain = LayoutConverter(), toBlocked = LayoutConverter()
+    private var logits: Tensor?, dHeadOutput: Tensor?
+    private var skips: [Tensor] = []
+
+    public init(_ c: UNetConfiguration, seed: UInt64 = 1) {
+        configuration = c
+        var enc: [ConvBlock] = []
+        var inC = c.inputChannels
+        for (i, w) in c.widths.enumerated() {
+            enc.append(ConvBlock([inC, w, w], seed: seed &+ UInt64(100 * (i + 1))))
+            inC = w
+        }
+        encoders = enc
+        encoders[0].units[0].conv.computesInputGradient = false
+        pools = c.widths.map { _ in MaxPool2d() }
+        bottleneck = ConvBlock([inC] + c.bottleneckDilations.map { _ in c.bottleneckWidth },
+                               dilations: c.bottleneckDilations, seed: seed &+ 1000)
+        var dec: [ConvBlock] = []
+        var below = c.bottleneckWidth
+        for (i, w) in c.widths.enumerated().reversed() {
+            dec.append(ConvBlock([below + w, w, w], seed: seed &+ UInt64(2000 + 100 * i)))
+            below = w
+        }
+        decoders = dec  // deepest first
+        upsamplers = c.widths.map { _ in Upsample(mode: c.upsampling) }
+        concats = c.widths.map { _ in Concat() }
+        head = Conv2d(inputChannels: c.widths[0], outputChannels: c.classes, kernelSize: 1, bias: true, seed: seed &+ 3000)
+    }
+
+    /// Stable parameter names: enc1.conv1.weight, enc1.bn1.weight, ..., bottleneck.conv3.weight,
+    /// dec4.conv1.weight (deepest decoder level is 4), ..., head.weight, head.bias.
+    public var namedParameters: [(String, Parameter)] {
+        let levels = encoders.count
+        var out: [(String, Parameter)] = []
+        for (i, e) in encoders.enumerated() { out += scoped("enc\(i + 1)", e.namedParameters) }
+        out += scoped("bottleneck", bottleneck.namedParameters)
+        for (j, d) in decoders.enumerated() { out += scoped("dec\(levels - j)", d.namedParameters) }
+        out += scoped("head", head.namedParameters)
+        return out
+    }
+    /// Batch-norm running statistics, named like the parameters (….running_mean, ….running_var).
+    public var namedBuffers: [(String, Parameter)] {
+        let levels = encoders.count
+        var out: [(String, Parameter)] = []
+        for (i, e) in encoders.enumerated() { out += scoped("enc\(i + 1)", e.namedBuffers) }
+        out += scoped("bottleneck", bottleneck.namedBuffers)
+        for (j, d) in decoders.enumerated() { out += scoped("dec\(levels - j)", d.namedBuffers) }
+        return out
+    }
+
+    /// input (N, C_in, H, W) NCHW → logits (N, K, H, W) NCHW (owned by the network).
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        precondition(input.layout == .nchw && input.shape.c == configuration.inputChannels, "UNet input \(input.shape)")
+        let levels = encoders.count
+        precondition(input.shape.h % (1 << levels) == 0 && input.shape.w % (1 << levels) == 0,
+                     "UNet input H and W must be divisible by \(1 << levels)")
+        var x = input
+        skips = []
+        for i in 0..<levels {
+            let s = encoders[i](x)
+            skips.append(s)
+            x = pools[i](s)
+        }
+        x = bottleneck(x)
+        for j in 0..<levels {
+            let level = levels - 1 - j
+            let up = upsamplers[level](x)
+            x = decoders[j](concats[level](up, skips[level]))
+        }
+        let out = head(x)
+        let l = reuse(logits, out.shape, .nchw)
+        logits = l
+        toPlain.convert(out, into: l)
+        return l
+    }
+
+    /// Backward from dL/dlogits (N, K, H, W) NCHW: writes every parameter's gradient.
+    public func backward(_ dLogits: Tensor) {
+        let levels = encoders.count
+        let dh = reuse(dHeadOutput, dLogits.shape, head.outputLayout)
+        dHeadOutput = dh
+        toBlocked.convert(dLogits, into: dh)
+        var d = head.backward(dh)
+        var dSkips = [Tensor?](repeating: nil, count: levels)
+        for level in 0..<levels {  // shallowest decoder first: reverse of the forward
+            let j = levels - 1 - level
+            let dCat = decoders[j].backward(d)
+            let (dUp, dSkip) = concats[level].backward(dCat)
+            dSkips[level] = dSkip
+            d = upsamplers[level].backward(dUp)
+        }
+        d = bottleneck.backward(d)
+        for level in (0..<levels).reversed() {
+            // The skip tensor feeds both the pooling and the decoder's concat: sum both gradients.
+            let dSkip = dSkips[level]!
+            pools[level].backward(d, accumulatingInto: dSkip)
+            d = encoders[level].backward(dSkip)
+        }
+    }
+}

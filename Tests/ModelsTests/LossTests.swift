@@ -1,0 +1,68 @@
+import Engine
+import Models
+import Testing
+import TestSupport
+
+// Finite-difference checks (Double) of each loss's gradient with respect to the logits.
+
+private func target(n: Int, h: Int, w: Int, k: Int, seed: UInt64, masked: Bool) -> SegmentationTarget {
+    var rng = EngineRandom(seed: seed)
+    let labels = (0..<(n * h * w)).map { _ in Int32.random(in: 0..<Int32(k), using: &rng) }
+    let mask = masked ? (0..<(n * h * w)).map { $0 % 5 != 2 } : nil
+    return SegmentationTarget(n: n, h: h, w: w, labels: labels, mask: mask, ignoreIndex: masked ? 1 : nil)
+}
+
+private func check(_ name: String, _ x: [Double], _ f: (UnsafeBufferPointer<Double>, UnsafeMutableBufferPointer<Double>) -> Double) {
+    var grad = [Double](repeating: 0, count: x.count)
+    _ = x.withUnsafeBufferPointer { xp in grad.withUnsafeMutableBufferPointer { f(xp, $0) } }
+    let numeric = numericalGradient(of: { v in
+        var scratch = [Double](repeating: 0, count: v.count)
+        return v.withUnsafeBufferPointer { vp in scratch.withUnsafeMutableBufferPointer { f(vp, $0) } }
+    }, at: x)
+    let e = relativeError(grad, numeric)
+    #expect(e < 1e-6, "\(name): relative error \(e)")
+}
+
+@Test(arguments: [false, true], [Reduction.mean, .sum])
+func lossGradientsMatchFiniteDifferences(masked: Bool, reduction: Reduction) {
+    let n = 2, k = 4, h = 3, w = 3
+    let t = target(n: n, h: h, w: w, k: k, seed: 7, masked: masked)
+    var rng = EngineRandom(seed: 8)
+    let logits = rng.uniform(n * k * h * w, -2, 2)
+    check("cross-entropy", logits) { crossEntropyCore(logits: $0, classes: k, target: t, classWeights: [1, 2, 0.5, 1], reduction: reduction, gradient: $1) }
+    check("focal γ=2", logits) { focalCore(logits: $0, classes: k, target: t, gamma: 2, alpha: [0.25, 0.5, 1, 0.75], reduction: reduction, gradient: $1) }
+    check("focal γ=0", logits) { focalCore(logits: $0, classes: k, target: t, gamma: 0, alpha: nil, reduction: reduction, gradient: $1) }
+    check("focal γ=1.5", logits) { focalCore(logits: $0, classes: k, target: t, gamma: 1.5, alpha: nil, reduction: reduction, gradient: $1) }
+    check("dice", logits) { diceCore(logits: $0, classes: k, target: t, classWeights: [1, 0.5, 2, 1], smoothing: 1, epsilon: 1e-6, reduction: reduction, gradient: $1) }
+}
+
+@Test func focalWithGammaZeroIsCrossEntropy() {
+    let t = target(n: 1, h: 2, w: 3, k: 3, seed: 9, masked: false)
+    let logits = Tensor(shape: Shape(1, 3, 2, 3), values: (0..<18).map { Float($0 % 7) * 0.3 - 1 })
+    let f = focalLoss(logits: logits, target: t, gamma: 0)
+    let c = crossEntropyLoss(logits: logits, target: t)
+    #expect(abs(f.value - c.value) < 1e-6)
+    #expect(relativeError(f.gradient.nchwValues(), c.gradient.nchwValues().map(Double.init)) < 1e-6)
+}
+
+@Test func maskedPixelsDoNotContribute() {
+    let k = 3
+    var t = target(n: 1, h: 2, w: 4, k: k, seed: 10, masked: false)
+    t.mask = [true, true, false, true, true, false, true, true]
+    var values = (0..<(k * 8)).map { Float($0 % 5) * 0.4 - 0.8 }
+    let a = diceLoss(logits: Tensor(shape: Shape(1, k, 2, 4), values: values), target: t).value
+    // Changing the logits of masked pixels changes neither the loss nor gets a gradient.
+    for c in 0..<k { values[c * 8 + 2] += 3; values[c * 8 + 5] -= 2 }
+    let b = diceLoss(logits: Tensor(shape: Shape(1, k, 2, 4), values: values), target: t)
+    #expect(a == b.value)
+    let g = b.gradient.nchwValues()
+    for c in 0..<k { #expect(g[c * 8 + 2] == 0 && g[c * 8 + 5] == 0) }
+}
+
+@Test func perfectPredictionHasNearZeroLoss() {
+    let t = SegmentationTarget(n: 1, h: 1, w: 4, labels: [0, 1, 2, 1])
+    var v = [Float](repeating: -20, count: 12)
+    for (p, l) in t.labels.enumerated() { v[Int(l) * 4 + p] = 20 }
+    let logits = Tensor(shape: Shape(1, 3, 1, 4), values: v)
+    #expect(FocalDiceLoss()(logits: logits, target: t).value < 1e-5)
+}

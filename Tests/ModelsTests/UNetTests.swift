@@ -1,0 +1,98 @@
+import Engine
+import Models
+import Testing
+import TestSupport
+
+@Test func r1HasTheReferenceParameterCount() {
+    let net = UNet(.r1)
+    #expect(net.parameterCount == 10_210_374)
+    let names = net.namedParameters.map(\.0)
+    #expect(Set(names).count == names.count, "parameter names are unique")
+    #expect(names.first == "enc1.conv1.weight")
+    #expect(names.contains("bottleneck.conv3.weight"))
+    #expect(names.contains("dec4.bn2.bias"))
+    #expect(names.suffix(2) == ["head.weight", "head.bias"])
+    #expect(UNet(.r1Nails).parameterCount == 10_210_374)
+    #expect(UNetConfiguration.preset("r1-nails") == .r1Nails)
+}
+
+private func tinyConfig(_ mode: UpsamplingMode) -> UNetConfiguration {
+    UNetConfiguration(inputChannels: 3, classes: 3, widths: [16, 32], bottleneckWidth: 32,
+                      bottleneckDilations: [1, 2], upsampling: mode)
+}
+
+private func fixedBatch(n: Int, c: Int, h: Int, w: Int, k: Int) -> (Tensor, SegmentationTarget) {
+    var rng = EngineRandom(seed: 42)
+    let x = Tensor(shape: Shape(n, c, h, w), values: rng.uniform(n * c * h * w).map(Float.init))
+    // Labels: a pattern the input does not trivially encode, so the net must memorise.
+    let labels = (0..<(n * h * w)).map { p in Int32((p / 3 + p % 5) % k) }
+    return (x, SegmentationTarget(n: n, h: h, w: w, labels: labels))
+}
+
+@Test(arguments: [UpsamplingMode.bilinear, .nails])
+func smallUNetOverfitsOneBatch(_ mode: UpsamplingMode) {
+    let net = UNet(tinyConfig(mode), seed: 3)
+    let (x, target) = fixedBatch(n: 2, c: 3, h: 16, w: 16, k: 3)
+    let loss = FocalDiceLoss()
+    let adam = Adam(parameters: net.namedParameters, learningRate: 1e-2)
+    var first: Float = 0, last: Float = 0
+    for step in 0..<150 {
+        let l = loss(logits: net(x), target: target)
+        if step == 0 { first = l.value }
+        last = l.value
+        net.backward(l.gradient)
+        adam.update()
+    }
+    #expect(first > 0.5)
+    #expect(last < 0.05, "loss \(first) → \(last)")
+}
+
+/// The whole network's backward against a finite difference of its forward along the
+/// gradient direction of each parameter tensor (robust to Float noise and ReLU kinks):
+/// (L(w + εu) − L(w − εu)) / 2ε ≈ |g| for u = g / |g|.
+@Test(arguments: [UpsamplingMode.bilinear, .nails, .nearest])
+func unetBackwardMatchesFiniteDifferences(_ mode: UpsamplingMode) {
+    let net = UNet(tinyConfig(mode), seed: 5)
+    let (x, target) = fixedBatch(n: 2, c: 3, h: 16, w: 16, k: 3)
+    func loss() -> Double { Double(crossEntropyLoss(logits: net(x), target: target).value) }
+    net.backward(crossEntropyLoss(logits: net(x), target: target).gradient)
+    for (name, p) in net.namedParameters {
+        let g = (0..<p.count).map { Double(p.grad.data[$0]) }
+        let norm = g.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        guard norm > 1e-4 else { continue }
+        let w0 = (0..<p.count).map { p.value.data[$0] }
+        let eps = 2e-3
+        func shifted(_ s: Double) -> Double {
+            for i in 0..<p.count { p.value.data[i] = w0[i] + Float(s * g[i] / norm) }
+            p.markChanged()
+            return loss()
+        }
+        let numeric = (shifted(eps) - shifted(-eps)) / (2 * eps)
+        for i in 0..<p.count { p.value.data[i] = w0[i] }
+        p.markChanged()
+        #expect(abs(numeric - norm) <= 0.05 * norm + 1e-3, "\(name): |g| = \(norm), finite difference \(numeric)")
+    }
+}
+
+@Test func inferenceUsesRunningStatistics() {
+    let net = UNet(tinyConfig(.nearest), seed: 7)
+    let (x, _) = fixedBatch(n: 2, c: 3, h: 8, w: 8, k: 3)
+    _ = net(x)
+    net.isTraining = false
+    let a = net(x).nchwValues()
+    let b = net(x).nchwValues()
+    #expect(a == b)
+    #expect(a.allSatisfy { $0.isFinite })
+}
+
+@Test func dropoutMasksAndScales() {
+    let d = Dropout(probability: 0.5, seed: 1)
+    let x = Tensor(shape: Shape(1, 1, 10, 10), values: [Float](repeating: 1, count: 100))
+    let y = d(x).nchwValues()
+    #expect(Set(y).isSubset(of: [0, 2]))
+    #expect(y.filter { $0 == 0 }.count > 20)
+    let g = d.backward(x).nchwValues()
+    #expect(g == y)
+    d.isTraining = false
+    #expect(d(x) === x)
+}
