@@ -42,7 +42,7 @@ let package = Package(
             dependencies: ["CDNNL", .product(name: "Numerics", package: "swift-numerics")]),
         .target(
             name: "Models",
-            dependencies: ["Engine", .product(name: "Numerics", package: "swift-numerics")]),
+            dependencies: ["Engine", "GeoRaster", .product(name: "Numerics", package: "swift-numerics")]),
         .executableTarget(
             name: "terraseg",
             dependencies: [
@@ -63,6 +63,7 @@ let package = Package(
         .testTarget(name: "GeoRasterTests", dependencies: ["GeoRaster", "TestSupport"]),
         .testTarget(name: "TilingTests", dependencies: ["Tiling", "GeoRaster", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
+        .testTarget(name: "BundleTests", dependencies: ["Models", "GeoRaster", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "GeoRaster", "Metrics", "TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine", "TestSupport"]),
