@@ -11,6 +11,8 @@ let package = Package(
         .library(name: "GeoRaster", targets: ["GeoRaster"]),
         .library(name: "Tiling", targets: ["Tiling"]),
         .library(name: "Metrics", targets: ["Metrics"]),
+        .library(name: "Training", targets: ["Training"]),
+        .library(name: "Inference", targets: ["Inference"]),
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "Models", targets: ["Models"]),
         .executable(name: "terraseg-bench", targets: ["terraseg-bench"]),
@@ -35,18 +37,21 @@ let package = Package(
         .target(name: "Tiling", dependencies: ["GeoRaster"]),
         .target(name: "Metrics"),
         .target(
+            name: "Training",
+            dependencies: ["GeoRaster", "Tiling", "Metrics", "Engine", "Models", .product(name: "Logging", package: "swift-log")]),
+        .target(
             name: "Inference",
-            dependencies: ["GeoRaster", "Tiling", "Metrics", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["GeoRaster", "Tiling", "Metrics", "Engine", "Models", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "Engine",
             dependencies: ["CDNNL", .product(name: "Numerics", package: "swift-numerics")]),
         .target(
             name: "Models",
-            dependencies: ["Engine", "GeoRaster", .product(name: "Numerics", package: "swift-numerics")]),
+            dependencies: ["Engine", "GeoRaster", "Tiling", .product(name: "Numerics", package: "swift-numerics")]),
         .executableTarget(
             name: "terraseg",
             dependencies: [
-                "GeoRaster", "Tiling", "Metrics", "Inference",
+                "GeoRaster", "Tiling", "Metrics", "Inference", "Training", "Models", "Engine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
