@@ -70,6 +70,14 @@ extension ScenePredictor {
     /// Predicts every job into `directory`. Scenes whose outputs all exist are skipped
     /// unless `options.overwrite`; a failing scene is reported and the rest still run.
     public func run(jobs: [SceneJob], directory: String, progress: (SceneReport) -> Void = { _ in }) throws -> [SceneReport] {
+        if !FileManager.default.fileExists(atPath: directory) {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw RasterError(.createFailed, path: directory, problem: "cannot create the output directory (\((error as NSError).localizedDescription))",
+                                  hint: "Choose an output directory you can write to")
+            }
+        }
         try GeoTIFFWriter.checkWritableDirectory(directory, for: directory)
         var reports: [SceneReport] = []
         var usedNames: [String: Int] = [:]

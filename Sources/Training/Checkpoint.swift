@@ -18,6 +18,9 @@ struct Checkpoint: Codable {
     var bestMeanIoU: Double?
     var bestEpoch: Int?
     var elapsedSeconds: Double
+    /// Running training loss of the interrupted epoch.
+    var epochLossSum = 0.0
+    var epochLossCount = 0
     /// Fingerprint of the options and data that must match to resume.
     var fingerprint: String
 

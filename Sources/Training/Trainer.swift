@@ -49,6 +49,9 @@ public final class Trainer {
     /// Provenance: where the training data came from.
     public var dataDescription: [String]
     public var terrasegVersion = "unknown"
+    /// Called after every training step with (epoch, batch), both 0-based (tests use it to
+    /// interrupt a run at a known point).
+    public var afterStep: ((Int, Int) -> Void)?
     static let logger = Logger(label: "terraseg.train")
 
     public init(scenes: [LabelledScene], architecture: ModelArchitecture, options: TrainingOptions, output: String) throws {
@@ -167,7 +170,7 @@ public final class Trainer {
             progress.startEpoch()
             var shuffleRNG = state.epochRNG
             let order = data.train.indices.shuffled(using: &shuffleRNG)
-            var lossSum = 0.0, lossCount = 0
+            var lossSum = state.epochLossSum, lossCount = state.epochLossCount
             for b in state.nextBatch..<batchesPerEpoch {
                 let t = Double(state.epoch) + Double(b) / Double(batchesPerEpoch)
                 optimizer.learningRate = options.optimizer.learningRate * options.schedule.factor(at: t, epochs: options.epochs)
@@ -191,15 +194,19 @@ public final class Trainer {
                 let elapsed = Date().timeIntervalSince(epochStart)
                 progress.batch(epoch: state.epoch + 1, epochs: options.epochs, batch: b + 1, batches: batchesPerEpoch,
                                loss: lossSum / Double(lossCount), patchesPerSecond: Double((b + 1 - state.nextBatch) * B) / max(elapsed, 1e-9))
+                afterStep?(state.epoch, b)
                 let stop = StopSignal.isRequested
                 if stop || Date().timeIntervalSince(lastSave) > 600 {
                     var mid = state
                     mid.nextBatch = b + 1
                     mid.optimizerStep = optimizer.step
+                    mid.epochLossSum = lossSum
+                    mid.epochLossCount = lossCount
                     mid.elapsedSeconds = state.elapsedSeconds + Date().timeIntervalSince(start)
                     try Checkpoint.save(mid, network: network, optimizer: optimizer, to: lastPath)
                     lastSave = Date()
                     if stop {
+                        StopSignal.reset()
                         interrupted = true
                         progress.line("Stopped at epoch \(state.epoch + 1), batch \(b + 1) of \(batchesPerEpoch); checkpoint saved. Resume with --resume.")
                         break epochLoop
@@ -231,6 +238,8 @@ public final class Trainer {
             }
             state.epoch += 1
             state.nextBatch = 0
+            state.epochLossSum = 0
+            state.epochLossCount = 0
             state.epochRNG = shuffleRNG
             state.optimizerStep = optimizer.step
             try Trainer.writeHistory(history, to: metricsPath)

@@ -186,11 +186,15 @@ struct BatchPredictionTests {
         #expect(third[0].status == .written)
     }
 
-    @Test func missingOutputDirectoryIsAClearError() throws {
+    @Test func unwritableOutputDirectoryIsAClearError() throws {
+        // A path below a regular file can never be created, even by root.
+        let dir = TemporaryDirectory()
+        try "x".write(toFile: dir.file("file"), atomically: true, encoding: .utf8)
         let error = #expect(throws: RasterError.self) {
-            try predictor().run(jobs: [SceneJob(paths: [StitchingTests.scene])], directory: "/nonexistent/out")
+            try predictor().run(jobs: [SceneJob(paths: [StitchingTests.scene])], directory: dir.file("file/out"))
         }
-        #expect(error?.description.contains("the output directory /nonexistent/out does not exist") == true)
+        #expect(error?.description.contains("cannot create the output directory") == true)
+        #expect(error?.description.contains("file/out") == true)
     }
 
     @Test(.enabled(if: getuid() == 0, "mounting a small tmpfs needs root"))
