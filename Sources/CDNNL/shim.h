@@ -30,6 +30,36 @@ static inline int ts_omp_get_max_threads(void) {
     return f ? f() : 1;
 }
 
+/// Runs fn(ctx, thread, nthreads) on `nthreads` threads of OpenMP's pool (the one oneDNN uses),
+/// so TerraSeg's own kernels neither oversubscribe the cores nor fight oneDNN's spinning
+/// workers. Returns 0 (and runs nothing) when OpenMP is not loaded.
+typedef void (*ts_task_fn)(void *ctx, int thread, int nthreads);
+struct ts_parallel_job { ts_task_fn fn; void *ctx; };
+static inline void ts_parallel_trampoline(void *p) {
+    static int (*thread_num)(void) = 0, (*num_threads)(void) = 0;
+    if (!thread_num) {
+        num_threads = (int (*)(void))dlsym(RTLD_DEFAULT, "omp_get_num_threads");
+        thread_num = (int (*)(void))dlsym(RTLD_DEFAULT, "omp_get_thread_num");
+    }
+    struct ts_parallel_job *job = (struct ts_parallel_job *)p;
+    job->fn(job->ctx, thread_num(), num_threads());
+}
+static inline int ts_parallel(ts_task_fn fn, void *ctx, int nthreads) {
+    static void (*gomp_parallel)(void (*)(void *), void *, unsigned, unsigned) = 0;
+    static int looked = 0;
+    if (!looked) {
+        gomp_parallel = (void (*)(void (*)(void *), void *, unsigned, unsigned))dlsym(RTLD_DEFAULT, "GOMP_parallel");
+        if (gomp_parallel) {  // make sure the thread queries resolve before the first region
+            if (!dlsym(RTLD_DEFAULT, "omp_get_thread_num")) gomp_parallel = 0;
+        }
+        looked = 1;
+    }
+    if (!gomp_parallel) return 0;
+    struct ts_parallel_job job = {fn, ctx};
+    gomp_parallel(ts_parallel_trampoline, &job, (unsigned)nthreads, 0);
+    return 1;
+}
+
 /// Initialises a 4-D memory descriptor from plain integers (dnnl_dims_t is a C array).
 static inline dnnl_status_t ts_md_init_4d(dnnl_memory_desc_t *md, long n, long c, long h,
                                           long w, dnnl_format_tag_t tag) {

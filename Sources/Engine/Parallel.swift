@@ -1,8 +1,8 @@
 import Dispatch
 
-/// Splits 0..<count into `Runtime.threads` contiguous chunks and runs them concurrently.
-/// Small problems run inline.
-@inlinable
+/// Splits 0..<count into up to `Runtime.threads` contiguous chunks and runs them concurrently
+/// on OpenMP's thread pool (shared with oneDNN; Dispatch when OpenMP is absent).
+/// Small problems (fewer than two `minChunk`s) run inline.
 public func parallelFor(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
     let threads = min(Runtime.threads, max(1, count / max(1, minChunk)))
     if threads <= 1 || count <= 1 {
@@ -10,10 +10,13 @@ public func parallelFor(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) ->
         return
     }
     withoutActuallyEscaping(body) { body in
-        let box = UncheckedSendable(body)
-        DispatchQueue.concurrentPerform(iterations: threads) { t in
-            let lo = count * t / threads, hi = count * (t + 1) / threads
-            if lo < hi { box.value(lo..<hi) }
+        let chunk: (Int, Int) -> Void = { t, n in
+            let lo = count * t / n, hi = count * (t + 1) / n
+            if lo < hi { body(lo..<hi) }
+        }
+        if !runOnOpenMP(threads: threads, chunk) {
+            let box = UncheckedSendable(chunk)
+            DispatchQueue.concurrentPerform(iterations: threads) { t in box.value(t, threads) }
         }
     }
 }

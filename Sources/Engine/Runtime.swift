@@ -18,6 +18,13 @@ public enum Runtime {
         return n
     }()
 
+    /// Whether convolutions may use Winograd for backward-weights (faster, more scratch memory).
+    /// TERRASEG_WINOGRAD=0 turns it off.
+    nonisolated(unsafe) public static var winograd: Bool = {
+        if let s = getenv("TERRASEG_WINOGRAD") { return String(cString: s) != "0" }
+        return true
+    }()
+
     /// Threads used by every kernel. Setting it calls `omp_set_num_threads`.
     public static var threads: Int {
         get { _threads }

@@ -157,3 +157,35 @@ public struct SpatialView: Sendable, Equatable {
     if let t = existing, t.matches(shape, layout) { return t }
     return Tensor(shape: shape, layout: layout)
 }
+
+/// Transient buffers shared by the layers of one network, by shape and layout: each request
+/// returns the next of `depth` buffers in turn. Backward gradients flow through a chain in
+/// which every layer reads the previous gradient and writes a new one, so alternating two
+/// buffers per shape is enough and the network keeps 2 gradient tensors per resolution
+/// instead of one per layer.
+public final class BufferPool {
+    public let depth: Int
+    private var slots: [Key: (buffers: [Tensor], next: Int)] = [:]
+    private struct Key: Hashable { var shape: Shape; var layout: Layout }
+
+    public init(depth: Int = 2) { self.depth = depth }
+
+    public func take(_ shape: Shape, _ layout: Layout) -> Tensor {
+        let key = Key(shape: shape, layout: layout)
+        var slot = slots[key] ?? ([], 0)
+        if slot.next == slot.buffers.count { slot.buffers.append(Tensor(shape: shape, layout: layout)) }
+        let t = slot.buffers[slot.next]
+        slot.next = (slot.next + 1) % depth
+        slots[key] = slot
+        return t
+    }
+
+    /// Starts the request sequence over (call at the start of each backward pass), so a shape
+    /// requested once per pass keeps one buffer.
+    public func rewind() {
+        for key in slots.keys { slots[key]!.next = 0 }
+    }
+
+    /// Bytes held.
+    public var byteCount: Int { slots.values.reduce(0) { $0 + $1.buffers.reduce(0) { $0 + $1.physicalCount * 4 } } }
+}

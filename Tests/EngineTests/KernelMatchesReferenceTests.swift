@@ -219,3 +219,19 @@ func concatAndAddMatchReference(_ layout: Layout) {
     #expect(values(blocked) == x.values.map { Double(Float($0)) })
     #expect(values(blocked.converted(to: .nhwc)) == values(t))
 }
+
+/// The Winograd backward-weights path (picked for 3×3 stride-1 convolutions) against the
+/// reference: its transform changes rounding, not results.
+@Test func winogradBackwardWeightsMatchesReference() {
+    let g = ConvGeometry(inputChannels: 32, outputChannels: 32, kernel: 3, stride: 1, padding: 1, bias: false)
+    let x = randomRef(Shape(2, 32, 16, 16), seed: 60), w = randomRef(g.weightShape, seed: 61, -0.2, 0.2)
+    let dy = randomRef(g.outputShape(x.shape), seed: 62)
+    let kernel = ConvolutionKernel(g)
+    let weight = parameter(w)
+    let input = x.tensor(layout: .nChw16c), output = Tensor(shape: g.outputShape(x.shape), layout: .nChw16c)
+    kernel.forward(input: input, weight: weight, bias: nil, output: output, training: true)
+    kernel.backwardWeights(input: input, dOutput: dy.tensor(layout: .nChw16c), weight: weight, bias: nil)
+    #expect(kernel.implementations[2].contains("wino"), "backward-weights uses \(kernel.implementations[2])")
+    let e = relativeError(values(weight.grad), ReferenceConv.backward(x, w, dy, g).dw.values)
+    #expect(e < 1e-4, "winograd backward weights: relative error \(e)")
+}

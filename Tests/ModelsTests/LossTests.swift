@@ -66,3 +66,17 @@ func lossGradientsMatchFiniteDifferences(masked: Bool, reduction: Reduction) {
     let logits = Tensor(shape: Shape(1, 3, 1, 4), values: v)
     #expect(FocalDiceLoss()(logits: logits, target: t).value < 1e-5)
 }
+
+@Test(arguments: [false, true])
+func fusedFocalDiceEqualsSumOfLosses(masked: Bool) {
+    let k = 6
+    let t = target(n: 2, h: 8, w: 8, k: k, seed: 11, masked: masked)
+    var rng = EngineRandom(seed: 12)
+    let logits = Tensor(shape: Shape(2, k, 8, 8), values: rng.uniform(2 * k * 64, -3, 3).map(Float.init))
+    let alpha: [Float] = [0.5, 1, 1, 0.25, 2, 1]
+    let fused = FocalDiceLoss(gamma: 2, alpha: alpha)(logits: logits, target: t)
+    let f = focalLoss(logits: logits, target: t, gamma: 2, alpha: alpha)
+    let d = diceLoss(logits: logits, target: t, gradient: f.gradient, accumulate: true)
+    #expect(abs(fused.value - (f.value + d.value)) < 1e-5)
+    #expect(relativeError(fused.gradient.nchwValues(), d.gradient.nchwValues().map(Double.init)) < 1e-5)
+}

@@ -69,7 +69,7 @@ public final class ConvolutionKernel {
     }
     private var plan: Plan?
 
-    public init(_ geometry: ConvGeometry, autoAlgorithmForWeights: Bool = true) {
+    public init(_ geometry: ConvGeometry, autoAlgorithmForWeights: Bool = Runtime.winograd) {
         self.geometry = geometry
         self.autoAlgorithmForWeights = autoAlgorithmForWeights
     }
@@ -113,6 +113,14 @@ public final class ConvolutionKernel {
             return op.memory
         }
         return op.memory.bind(p.value.raw)
+    }
+
+    /// Scratch memory oneDNN asked for, in bytes, per created primitive (for profiles).
+    public var scratchpadBytes: [Int] {
+        guard let plan else { return [] }
+        return [plan.fwd.desc.md(dnnl_query_scratchpad_md).byteCount,
+                plan.bwdData?.prim.desc.md(dnnl_query_scratchpad_md).byteCount ?? 0,
+                plan.bwdWeights?.prim.desc.md(dnnl_query_scratchpad_md).byteCount ?? 0]
     }
 
     /// Implementation names chosen by oneDNN (for profiles): forward, backward-data, backward-weights.
@@ -167,17 +175,25 @@ public final class ConvolutionKernel {
         guard let p = plan, p.training else { preconditionFailure("conv backward needs a training forward first") }
         if p.bwdWeights == nil {
             let g = geometry
+            // Activations as `any` too: for a few-channel first layer oneDNN's fast kernel wants
+            // other layouts than the network keeps (nChw8c); the operands reorder when needed.
             var s = MemoryDesc.any(p.inShape).raw
-            var dd = dOutput.memoryDesc.raw
+            var dd = MemoryDesc.any(dOutput.shape).raw
             var dw = MemoryDesc.any(Shape(g.outputChannels, g.inputChannels, g.kernel, g.kernel)).raw
             var db = g.bias ? MemoryDesc.vector(g.outputChannels).raw : MemoryDesc.zero.raw
-            let alg = geometry.transposed ? dnnl_deconvolution_direct
-                : (autoAlgorithmForWeights ? dnnl_convolution_auto : dnnl_convolution_direct)
-            var desc = dnnl_convolution_desc_t()
-            dnnlCheck(ts_conv_backward_weights_desc(deconv, &desc, alg, &s, &dw, &db, &dd,
-                                                    g.stride, g.dilation - 1, g.padding, g.paddingRight(p.inShape.h)),
-                      "convolution_backward_weights_desc_init")
-            let pd = PrimitiveDesc(&desc, hint: p.fwd.desc, "convolution backward weights")
+            // Winograd (explicitly; `auto` declines it at batch ≤ 8 on 2 cores) where oneDNN has
+            // it for backward-weights, else `auto`, else direct.
+            var algs: [dnnl_alg_kind_t] = [dnnl_convolution_direct]
+            if geometry.transposed { algs = [dnnl_deconvolution_direct] }
+            else if autoAlgorithmForWeights { algs = [dnnl_convolution_winograd, dnnl_convolution_auto, dnnl_convolution_direct] }
+            var chosen: PrimitiveDesc?
+            for alg in algs where chosen == nil {
+                var desc = dnnl_convolution_desc_t()
+                guard ts_conv_backward_weights_desc(deconv, &desc, alg, &s, &dw, &db, &dd, g.stride, g.dilation - 1,
+                                                    g.padding, g.paddingRight(p.inShape.h)) == dnnl_success else { continue }
+                chosen = PrimitiveDesc.attempt(&desc, hint: p.fwd.desc)
+            }
+            guard let pd = chosen else { fatalError("oneDNN: no convolution backward-weights implementation for \(g)") }
             p.bwdWeights = (Primitive(pd),
                             Operand(user: input.memoryDesc, wanted: pd.md(dnnl_query_src_md)),
                             Operand(user: dOutput.memoryDesc, wanted: pd.md(dnnl_query_diff_dst_md)),

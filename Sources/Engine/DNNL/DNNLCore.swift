@@ -117,6 +117,16 @@ final class PrimitiveDesc {
         handle = pd!
     }
     init(handle: dnnl_primitive_desc_t) { self.handle = handle }
+
+    /// Like `init(_:hint:attr:_:)` but returns nil when oneDNN has no implementation.
+    static func attempt<D>(_ opDesc: inout D, hint: PrimitiveDesc? = nil) -> PrimitiveDesc? {
+        var pd: dnnl_primitive_desc_t?
+        let status = withUnsafeMutablePointer(to: &opDesc) {
+            dnnl_primitive_desc_create(&pd, UnsafeRawPointer($0), nil, DNNLContext.shared.engine, hint?.handle)
+        }
+        guard status == dnnl_success, let pd else { return nil }
+        return PrimitiveDesc(handle: pd)
+    }
     deinit { dnnl_primitive_desc_destroy(handle) }
 
     /// `dnnl_primitive_desc_query_md`.

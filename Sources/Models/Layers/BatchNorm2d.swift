@@ -13,6 +13,8 @@ public final class BatchNorm2d: UnaryLayer {
     public let momentum: Float
     public var isTraining = true
     public let kernel: BatchNormKernel
+    /// Where input gradients come from when set (shared by a network's layers).
+    public var gradientPool: BufferPool?
 
     private let batchMean: Storage, batchVariance: Storage
     private var input: Tensor?, output: Tensor?, dInput: Tensor?
@@ -59,8 +61,8 @@ public final class BatchNorm2d: UnaryLayer {
     /// dOutput is the gradient of this layer's output (after the fused ReLU when fused).
     public func backward(_ dOutput: Tensor) -> Tensor {
         guard let x = input, isTraining else { preconditionFailure("BatchNorm2d.backward needs a training forward") }
-        let dx = reuse(dInput, x.shape, x.layout)
-        dInput = dx
+        let dx = gradientPool?.take(x.shape, x.layout) ?? reuse(dInput, x.shape, x.layout)
+        if gradientPool == nil { dInput = dx }
         kernel.backward(input: x, dOutput: dOutput, dInput: dx, scale: weight.value.data, shift: bias.value.data,
                         mean: batchMean.pointer, variance: batchVariance.pointer,
                         dScale: weight.grad.data, dShift: bias.grad.data)

@@ -12,6 +12,10 @@ public final class Conv2d: UnaryLayer {
     /// False for a network's first layer: its input needs no gradient, so backward skips it.
     public var computesInputGradient = true
     public let kernel: ConvolutionKernel
+    /// Name used in profiles.
+    public var label = ""
+    /// Where input gradients come from when set (shared by a network's layers).
+    public var gradientPool: BufferPool?
 
     private var input: Tensor?
     private var output: Tensor?
@@ -46,10 +50,15 @@ public final class Conv2d: UnaryLayer {
     /// Writes weight.grad (and bias.grad); returns dInput in the input's layout.
     public func backward(_ dOutput: Tensor) -> Tensor {
         guard let x = input else { preconditionFailure("Conv2d.backward before forward") }
-        kernel.backwardWeights(input: x, dOutput: dOutput, weight: weight, bias: bias)
-        let dx = reuse(dInput, x.shape, x.layout)
-        dInput = dx
-        if computesInputGradient { kernel.backwardData(dOutput: dOutput, weight: weight, dInput: dx) }
+        let prof = Profiler.shared
+        prof.measure("\(label) conv bwd-weights") {
+            kernel.backwardWeights(input: x, dOutput: dOutput, weight: weight, bias: bias)
+        }
+        let dx = gradientPool?.take(x.shape, x.layout) ?? reuse(dInput, x.shape, x.layout)
+        if gradientPool == nil { dInput = dx }
+        if computesInputGradient {
+            prof.measure("\(label) conv bwd-data") { kernel.backwardData(dOutput: dOutput, weight: weight, dInput: dx) }
+        }
         return dx
     }
 }

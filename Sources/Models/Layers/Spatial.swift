@@ -96,6 +96,8 @@ public enum UpsamplingMode: String, Sendable, Codable, CaseIterable {
 public final class Upsample: UnaryLayer {
     public var isTraining = true
     public let mode: UpsamplingMode
+    /// Where input gradients come from when set (shared by a network's layers).
+    public var gradientPool: BufferPool?
     private let kernel: ResamplingKernel?
     private var output: Tensor?, dInput: Tensor?
     public init(mode: UpsamplingMode) {
@@ -117,8 +119,9 @@ public final class Upsample: UnaryLayer {
 
     public func backward(_ dOutput: Tensor) -> Tensor {
         let s = dOutput.shape
-        let dx = reuse(dInput, Shape(s.n, s.c, s.h / 2, s.w / 2), dOutput.layout)
-        dInput = dx
+        let shape = Shape(s.n, s.c, s.h / 2, s.w / 2)
+        let dx = gradientPool?.take(shape, dOutput.layout) ?? reuse(dInput, shape, dOutput.layout)
+        if gradientPool == nil { dInput = dx }
         switch mode {
         case .bilinear: BilinearUpsample2x.backward(dOutput: dOutput, dInput: dx)
         case .nearest: kernel!.backward(dOutput: dOutput, dInput: dx)

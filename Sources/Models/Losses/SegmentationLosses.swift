@@ -162,20 +162,115 @@ public func diceLoss(logits: Tensor, target: SegmentationTarget, classWeights: [
     }
 }
 
-/// R1's loss: focal (γ = 2, mean over valid pixels) + soft Dice (mean over classes), with one
-/// gradient buffer reused across steps.
+/// R1's loss: focal (γ, per-class α, mean over valid pixels) + soft Dice (mean over classes,
+/// ε = 1e-6). One fused, multi-threaded pass computes the softmax once for both terms; the
+/// probability and gradient buffers are reused across steps. Equals `focalLoss + diceLoss`.
 public final class FocalDiceLoss {
     public var gamma: Float
     public var alpha: [Float]?
     public var classWeights: [Float]?
+    public var epsilon: Float = 1e-6
     private var gradient: Tensor?
+    private var probs: Storage?
+
     public init(gamma: Float = 2, alpha: [Float]? = nil, classWeights: [Float]? = nil) {
         self.gamma = gamma; self.alpha = alpha; self.classWeights = classWeights
     }
+
     public func callAsFunction(logits: Tensor, target: SegmentationTarget) -> LossValue {
-        let f = focalLoss(logits: logits, target: target, gamma: gamma, alpha: alpha, gradient: gradient)
-        gradient = f.gradient
-        let d = diceLoss(logits: logits, target: target, classWeights: classWeights, gradient: gradient, accumulate: true)
-        return LossValue(value: f.value + d.value, gradient: d.gradient)
+        precondition(logits.layout == .nchw, "losses take plain NCHW logits")
+        let s = logits.shape, k = s.c, hw = s.h * s.w
+        precondition(s.n == target.n && s.h == target.h && s.w == target.w, "logits \(s) vs target")
+        let grad = reuse(gradient, s, .nchw)
+        gradient = grad
+        if probs == nil || probs!.capacity != s.count { probs = Storage(capacity: s.count) }
+        let P = UncheckedSendable(probs!.pointer), G = UncheckedSendable(grad.data), Z = UncheckedSendable(logits.data)
+        let gamma = self.gamma, alpha = self.alpha
+        let pixels = s.n * hw
+        let validCount = target.validCount
+        let focalScale: Float = validCount > 0 ? 1 / Float(validCount) : 0
+        let threads = max(1, Runtime.threads)
+        // Per-thread partial sums: focal loss, then per class Σp, Σp·y, Σy.
+        let partials = UncheckedSendable(UnsafeMutablePointer<Double>.allocate(capacity: threads * (1 + 3 * k)))
+        defer { partials.value.deallocate() }
+        partials.value.initialize(repeating: 0, count: threads * (1 + 3 * k))
+        let tgt = UncheckedSendable(target)
+        // Pass 1: softmax, focal term and gradient, Dice sums.
+        parallelFor(threads) { tr in
+            for t in tr {
+                let lo = pixels * t / threads, hi = pixels * (t + 1) / threads
+                let acc = partials.value + t * (1 + 3 * k)
+                var focal: Double = 0
+                for q in lo..<hi {
+                    let b = q / hw, p = q % hw, base = b * k * hw + p
+                    var m = -Float.infinity
+                    for c in 0..<k { m = max(m, Z.value[base + c * hw]) }
+                    var sum: Float = 0
+                    for c in 0..<k { let e = _expf(Z.value[base + c * hw] - m); P.value[base + c * hw] = e; sum += e }
+                    let inv = 1 / sum
+                    for c in 0..<k { P.value[base + c * hw] *= inv }
+                    guard tgt.value.isValid(q) else {
+                        for c in 0..<k { G.value[base + c * hw] = 0 }
+                        continue
+                    }
+                    let label = Int(tgt.value.labels[q])
+                    let pt = max(P.value[base + label * hw], Float.leastNormalMagnitude)
+                    let a = alpha?[label] ?? 1
+                    let one = 1 - pt, logp = _logf(pt)
+                    let qg: Float = gamma == 2 ? one * one : (gamma == 0 ? 1 : _powf(one, gamma))
+                    let qg1: Float = gamma == 2 ? one : (gamma == 0 ? 0 : (gamma == 1 ? 1 : _powf(one, gamma - 1)))
+                    focal -= Double(a * qg * logp)
+                    let coef = -a * (qg - gamma * qg1 * pt * logp) * focalScale
+                    for c in 0..<k {
+                        let pc = P.value[base + c * hw]
+                        G.value[base + c * hw] = coef * ((c == label ? 1 : 0) - pc)
+                        acc[1 + c] += Double(pc)
+                    }
+                    acc[1 + k + label] += Double(pt)
+                    acc[1 + 2 * k + label] += 1
+                }
+                acc[0] = focal
+            }
+        }
+        var focal: Double = 0
+        var sumP = [Double](repeating: 0, count: k), inter = sumP, sumY = sumP
+        for t in 0..<threads {
+            let acc = partials.value + t * (1 + 3 * k)
+            focal += acc[0]
+            for c in 0..<k { sumP[c] += acc[1 + c]; inter[c] += acc[1 + k + c]; sumY[c] += acc[1 + 2 * k + c] }
+        }
+        // Dice: loss = 1 − Σ w_c d_c / Σ w_c; per class ∂L/∂p = dDenom + [c = y] dInter.
+        let weights = classWeights ?? [Float](repeating: 1, count: k)
+        let wsum = Double(weights.reduce(0, +))
+        var dice: Double = 1
+        var dInter = [Float](repeating: 0, count: k), dDenom = dInter
+        for c in 0..<k {
+            let num = 2 * inter[c], den = sumP[c] + sumY[c] + Double(epsilon)
+            dice -= Double(weights[c]) / wsum * num / den
+            dInter[c] = Float(-Double(weights[c]) / wsum * 2 / den)
+            dDenom[c] = Float(Double(weights[c]) / wsum * num / (den * den))
+        }
+        // Pass 2: Dice gradient through the softmax, added to the focal gradient.
+        parallelFor(pixels, minChunk: 4096) { r in
+            var g = [Float](repeating: 0, count: k)
+            for q in r where tgt.value.isValid(q) {
+                let b = q / hw, p = q % hw, base = b * k * hw + p
+                let label = Int(tgt.value.labels[q])
+                var dot: Float = 0
+                for c in 0..<k {
+                    g[c] = dDenom[c] + (c == label ? dInter[c] : 0)
+                    dot += P.value[base + c * hw] * g[c]
+                }
+                for c in 0..<k { G.value[base + c * hw] += P.value[base + c * hw] * (g[c] - dot) }
+            }
+        }
+        return LossValue(value: Float(focal) * focalScale + Float(dice), gradient: grad)
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif
+@inline(__always) private func _expf(_ x: Float) -> Float { expf(x) }
+@inline(__always) private func _logf(_ x: Float) -> Float { logf(x) }
+@inline(__always) private func _powf(_ x: Float, _ y: Float) -> Float { powf(x, y) }

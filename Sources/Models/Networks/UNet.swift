@@ -44,14 +44,24 @@ public final class ConvBNReLU: UnaryLayer {
     public let conv: Conv2d
     public let bn: BatchNorm2d
     public var isTraining = true { didSet { conv.isTraining = isTraining; bn.isTraining = isTraining } }
+    /// Name used in profiles ("enc1.1").
+    public var label = ""
 
     public init(inputChannels: Int, outputChannels: Int, dilation: Int = 1, seed: UInt64) {
         conv = Conv2d(inputChannels: inputChannels, outputChannels: outputChannels, kernelSize: 3,
                       dilation: dilation, bias: false, seed: seed)
         bn = BatchNorm2d(channels: outputChannels, fusedReLU: true)
     }
-    public func callAsFunction(_ x: Tensor) -> Tensor { bn(conv(x)) }
-    public func backward(_ dOutput: Tensor) -> Tensor { conv.backward(bn.backward(dOutput)) }
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let p = Profiler.shared
+        let y = p.measure("\(label) conv fwd") { conv(x) }
+        return p.measure("\(label) bn+relu fwd") { bn(y) }
+    }
+    public func backward(_ dOutput: Tensor) -> Tensor {
+        let p = Profiler.shared
+        let d = p.measure("\(label) bn+relu bwd") { bn.backward(dOutput) }
+        return conv.backward(d)
+    }
 }
 
 /// A sequence of conv–BN–ReLU units named conv1/bn1, conv2/bn2, ...
@@ -100,6 +110,8 @@ public final class UNet: Layer {
     }
 
     private let toPlain = LayoutConverter(), toBlocked = LayoutConverter()
+    /// Backward's transient gradients, two per (shape, layout).
+    public let gradientPool = BufferPool(depth: 2)
     private var logits: Tensor?, dHeadOutput: Tensor?
     private var skips: [Tensor] = []
 
@@ -126,6 +138,33 @@ public final class UNet: Layer {
         upsamplers = c.widths.map { _ in Upsample(mode: c.upsampling) }
         concats = c.widths.map { _ in Concat() }
         head = Conv2d(inputChannels: c.widths[0], outputChannels: c.classes, kernelSize: 1, bias: true, seed: seed &+ 3000)
+        for (name, block) in zip(blockNames, encoders + [bottleneck] + decoders) {
+            for (i, u) in block.units.enumerated() {
+                u.label = "\(name).\(i + 1)"; u.conv.label = u.label
+                u.conv.gradientPool = gradientPool; u.bn.gradientPool = gradientPool
+            }
+        }
+        head.gradientPool = gradientPool; head.label = "head"
+        for u in upsamplers { u.gradientPool = gradientPool }
+    }
+
+    /// oneDNN implementation chosen for each convolution (forward, backward-data,
+    /// backward-weights), for profiles.
+    public var convolutionImplementations: [(String, [String])] {
+        var out: [(String, [String])] = []
+        for (name, block) in zip(blockNames, encoders + [bottleneck] + decoders) {
+            for (i, u) in block.units.enumerated() {
+                let mb = u.conv.kernel.scratchpadBytes.map { String($0 / 1_000_000) }.joined(separator: "/")
+                out.append(("\(name).conv\(i + 1)", u.conv.kernel.implementations + ["scratch MB \(mb)"]))
+            }
+        }
+        out.append(("head", head.kernel.implementations))
+        return out
+    }
+
+    private var blockNames: [String] {
+        let levels = encoders.count
+        return (1...levels).map { "enc\($0)" } + ["bottleneck"] + (1...levels).reversed().map { "dec\($0)" }
     }
 
     /// Stable parameter names: enc1.conv1.weight, enc1.bn1.weight, ..., bottleneck.conv3.weight,
@@ -155,23 +194,25 @@ public final class UNet: Layer {
         let levels = encoders.count
         precondition(input.shape.h % (1 << levels) == 0 && input.shape.w % (1 << levels) == 0,
                      "UNet input H and W must be divisible by \(1 << levels)")
+        let prof = Profiler.shared
         var x = input
         skips = []
         for i in 0..<levels {
             let s = encoders[i](x)
             skips.append(s)
-            x = pools[i](s)
+            x = prof.measure("pool\(i + 1) fwd") { pools[i](s) }
         }
         x = bottleneck(x)
         for j in 0..<levels {
             let level = levels - 1 - j
-            let up = upsamplers[level](x)
-            x = decoders[j](concats[level](up, skips[level]))
+            let up = prof.measure("up\(level + 1) fwd") { upsamplers[level](x) }
+            let cat = prof.measure("concat\(level + 1) fwd") { concats[level](up, skips[level]) }
+            x = decoders[j](cat)
         }
-        let out = head(x)
+        let out = prof.measure("head fwd") { head(x) }
         let l = reuse(logits, out.shape, .nchw)
         logits = l
-        toPlain.convert(out, into: l)
+        prof.measure("logits reorder") { toPlain.convert(out, into: l) }
         return l
     }
 
@@ -180,21 +221,23 @@ public final class UNet: Layer {
         let levels = encoders.count
         let dh = reuse(dHeadOutput, dLogits.shape, head.outputLayout)
         dHeadOutput = dh
-        toBlocked.convert(dLogits, into: dh)
-        var d = head.backward(dh)
+        let prof = Profiler.shared
+        gradientPool.rewind()
+        prof.measure("dlogits reorder") { toBlocked.convert(dLogits, into: dh) }
+        var d = prof.measure("head bwd") { head.backward(dh) }
         var dSkips = [Tensor?](repeating: nil, count: levels)
         for level in 0..<levels {  // shallowest decoder first: reverse of the forward
             let j = levels - 1 - level
             let dCat = decoders[j].backward(d)
-            let (dUp, dSkip) = concats[level].backward(dCat)
+            let (dUp, dSkip) = prof.measure("concat\(level + 1) bwd") { concats[level].backward(dCat) }
             dSkips[level] = dSkip
-            d = upsamplers[level].backward(dUp)
+            d = prof.measure("up\(level + 1) bwd") { upsamplers[level].backward(dUp) }
         }
         d = bottleneck.backward(d)
         for level in (0..<levels).reversed() {
             // The skip tensor feeds both the pooling and the decoder's concat: sum both gradients.
             let dSkip = dSkips[level]!
-            pools[level].backward(d, accumulatingInto: dSkip)
+            prof.measure("pool\(level + 1) bwd") { pools[level].backward(d, accumulatingInto: dSkip) }
             d = encoders[level].backward(dSkip)
         }
     }

@@ -1,0 +1,107 @@
+import ArgumentParser
+import Engine
+import Foundation
+import Models
+
+@main
+struct TerraSegBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "terraseg-bench",
+        abstract: "Release-only benchmarks of the TerraSeg engine.",
+        subcommands: [R1Bench.self])
+}
+
+enum BenchMode: String, ExpressibleByArgument, CaseIterable { case train, infer }
+enum BenchUpsampling: String, ExpressibleByArgument, CaseIterable { case bilinear, nails }
+
+/// Runs the reference network R1 (shared/R1.md) on random input and reports throughput.
+struct R1Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "r1", abstract: "Train or infer R1 at a batch size and report throughput.")
+
+    @Option(help: "train or infer") var mode: BenchMode = .train
+    @Option(help: "Batch size.") var batch = 8
+    @Option(help: "Timed steps.") var steps = 5
+    @Option(help: "Untimed warm-up steps (primitive creation, first-touch page faults).") var warmup = 1
+    @Option(help: "Decoder upsampling: bilinear (preset r1) or nails (preset r1-nails).") var upsample: BenchUpsampling = .bilinear
+    @Option(help: "Image height and width.") var size = 256
+    @Option(help: "Threads (default: TERRASEG_THREADS or all cores).") var threads: Int?
+    @Flag(help: "Print per-layer times of the last step.") var profile = false
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        if let threads { Runtime.threads = threads }
+        let config = upsample == .nails ? UNetConfiguration.r1Nails : .r1
+        let net = UNet(config, seed: 1)
+        var rng = SeededGenerator(seed: 7)
+        let x = Tensor(shape: Shape(batch, config.inputChannels, size, size))
+        for i in 0..<x.physicalCount { x.data[i] = Float(Int(rng.next() >> 40) - (1 << 23)) * 0x1p-23 }
+        let labels = (0..<(batch * size * size)).map { _ in Int32(rng.next() % UInt64(config.classes)) }
+        let target = SegmentationTarget(n: batch, h: size, w: size, labels: labels)
+        let loss = FocalDiceLoss(gamma: 2)
+        let adam = Adam(parameters: net.namedParameters, learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8)
+        net.isTraining = mode == .train
+        let profiler = Profiler.shared
+
+        var times: [Double] = []
+        for step in 0..<(warmup + steps) {
+            profiler.isEnabled = profile && step == warmup + steps - 1
+            profiler.reset()
+            let t0 = now()
+            var lossValue: Float?
+            if mode == .train {
+                let logits = profiler.measure("forward") { net(x) }
+                let l = profiler.measure("loss") { loss(logits: logits, target: target) }
+                profiler.measure("backward") { net.backward(l.gradient) }
+                profiler.measure("adam") { adam.update() }
+                lossValue = l.value
+            } else {
+                _ = profiler.measure("forward") { net(x) }
+            }
+            let dt = now() - t0
+            if step >= warmup { times.append(dt) }
+            if !json {
+                print(String(format: "step %d%@: %.3f s", step, step < warmup ? " (warm-up)" : "", dt)
+                      + (lossValue.map { String(format: ", loss %.4f", $0) } ?? "")
+                      + String(format: ", RSS %.0f MB (peak %.0f)", procStatusMegabytes("VmRSS:"), peakRSSMegabytes()))
+            }
+        }
+        let median = times.sorted()[times.count / 2]
+        let imagesPerS = Double(batch) / median
+        let scale = Double(size * size) / (256.0 * 256.0)
+        let gflops = imagesPerS * (mode == .train ? 87.35 : 29.17) * scale
+        let mp = imagesPerS * Double(size * size) / 1e6
+        let rss = peakRSSMegabytes()
+        if profile && !json {
+            print(profiler.report())
+            for (name, impls) in net.convolutionImplementations { print("\(name): \(impls.joined(separator: " | "))") }
+        }
+        let name = upsample == .nails ? "r1-nails" : "r1"
+        if json {
+            print("{\"network\": \"\(name)\", \"mode\": \"\(mode.rawValue)\", \"batch\": \(batch), \"size\": \(size), "
+                + "\"threads\": \(Runtime.threads), \"steps\": \(steps), "
+                + String(format: "\"images_per_s\": %.4f, \"megapixels_per_s\": %.4f, \"gflops\": %.2f, \"step_s\": %.4f, \"peak_rss_mb\": %.1f}",
+                         imagesPerS, mp, gflops, median, rss))
+        } else {
+            print(String(format: "%@ %@, batch %d, %d threads: %.3f images/s (%.3f MP/s), %.1f effective GFLOP/s, median step %.3f s, peak RSS %.0f MB",
+                         name, mode.rawValue, batch, Runtime.threads, imagesPerS, mp, gflops, median, rss))
+        }
+    }
+}
+
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// Peak resident set size (VmHWM in /proc/self/status), in MB.
+func peakRSSMegabytes() -> Double { procStatusMegabytes("VmHWM:") }
+
+func procStatusMegabytes(_ field: String) -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix(field) {
+        return (line.split(separator: " ").compactMap { Double($0) }.first ?? 0) / 1024
+    }
+    return 0
+}

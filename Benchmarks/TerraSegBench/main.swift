@@ -1,1 +1,0 @@
-print("terraseg-bench: not implemented yet")
