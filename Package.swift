@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // C libraries. Only GeoRaster imports CGDAL; only Engine/DNNL imports CDNNL.
@@ -40,6 +41,10 @@ let package = Package(
             name: "Training",
             dependencies: ["GeoRaster", "Tiling", "Metrics", "Engine", "Models", .product(name: "Logging", package: "swift-log")]),
         .target(
+            name: "Pipeline",
+            dependencies: ["GeoRaster", "Tiling", "Metrics", "Models", "Training", "Inference",
+                           .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log")]),
+        .target(
             name: "Inference",
             dependencies: ["GeoRaster", "Tiling", "Metrics", "Engine", "Models", .product(name: "Logging", package: "swift-log")]),
         .target(
@@ -51,7 +56,7 @@ let package = Package(
         .executableTarget(
             name: "terraseg",
             dependencies: [
-                "GeoRaster", "Tiling", "Metrics", "Inference", "Training", "Models", "Engine",
+                "GeoRaster", "Tiling", "Metrics", "Inference", "Training", "Models", "Engine", "Pipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -70,6 +75,7 @@ let package = Package(
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
         .testTarget(name: "BundleTests", dependencies: ["Models", "GeoRaster", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Inference", "Models", "Tiling", "GeoRaster", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "GeoRaster", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "GeoRaster", "Metrics", "TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine", "TestSupport"]),

@@ -158,7 +158,7 @@ public final class Trainer {
 
         let P = options.patchSize, C = scenes[0].bands.count, B = min(options.batchSize, data.train.count)
         let batchesPerEpoch = max(1, data.train.count / B)  // the last partial batch is dropped
-        var cache = PatchCache(limitBytes: options.cacheMiB << 20, patchBytes: (C + 1) * P * P * 4)
+        var cache = PatchCache(limitBytes: options.cacheMegabytes << 20, patchBytes: (C + 1) * P * P * 4)
         let input = Tensor(shape: Shape(B, C, P, P))
         var labels = [Int32](repeating: -1, count: B * P * P)
         var patch = Patch()

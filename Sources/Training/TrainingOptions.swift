@@ -19,7 +19,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var loss = LossOptions()
     public var augmentation = Augmentation()
     /// Keep normalised patches in memory when they fit in this many MiB (0 = always read).
-    public var cacheMiB = 1024
+    public var cacheMegabytes = 1024
 
     public init() {}
 
