@@ -11,6 +11,17 @@ public struct SceneJob: Sendable, Hashable {
         name = paths.first ?? ""
     }
 
+    /// The scene's name for its outputs: the file name without extension, or for band files
+    /// the common start of their names ("LC08_…_B2.TIF", "LC08_…_B3.TIF" → "LC08_…").
+    public var stem: String {
+        let stems = paths.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
+        guard stems.count > 1 else { return stems.first ?? "scene" }
+        var prefix = stems[0]
+        for s in stems.dropFirst() { while !s.hasPrefix(prefix) { prefix.removeLast() } }
+        while let last = prefix.last, "_-. ".contains(last) { prefix.removeLast() }
+        return prefix.count >= 3 ? prefix : stems[0]
+    }
+
     /// Expands command-line inputs: a path, a glob (`scenes/*.tif`), `@list.txt` (one input
     /// per line, # comments), and `b2.tif,b3.tif,b4.tif` (band files of one scene).
     public static func expand(_ arguments: [String]) throws -> [SceneJob] {
@@ -82,13 +93,13 @@ extension ScenePredictor {
         var reports: [SceneReport] = []
         var usedNames: [String: Int] = [:]
         for job in jobs {
-            var outputs = SceneOutputs.named(after: job.paths[0], in: directory, options: options)
+            var outputs = SceneOutputs.named(after: job, in: directory, options: options)
             // Two inputs with the same name (in different folders) get distinct outputs.
             let key = outputs.map
             usedNames[key, default: 0] += 1
             if usedNames[key]! > 1 {
                 let n = usedNames[key]!
-                outputs = SceneOutputs.named(after: job.paths[0] + "-\(n)", in: directory, options: options)
+                outputs = SceneOutputs.named(stem: job.stem + "-\(n)", in: directory, options: options)
             }
             let report: SceneReport
             if !options.overwrite && outputs.all.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) {

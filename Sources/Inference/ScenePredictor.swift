@@ -55,9 +55,12 @@ public struct SceneOutputs: Sendable, Hashable {
         self.confidence = confidence
     }
 
-    /// `DIR/<input stem>_map.tif` (+ `_probabilities.tif`, `_confidence.tif`).
-    public static func named(after input: String, in directory: String, options: PredictionOptions) -> SceneOutputs {
-        let stem = URL(fileURLWithPath: input).deletingPathExtension().lastPathComponent
+    /// `DIR/<scene name>_map.tif` (+ `_probabilities.tif`, `_confidence.tif`).
+    public static func named(after job: SceneJob, in directory: String, options: PredictionOptions) -> SceneOutputs {
+        named(stem: job.stem, in: directory, options: options)
+    }
+
+    public static func named(stem: String, in directory: String, options: PredictionOptions) -> SceneOutputs {
         let base = (directory as NSString).appendingPathComponent(stem)
         return SceneOutputs(map: base + "_map.tif", probabilities: options.probabilities ? base + "_probabilities.tif" : nil,
                             confidence: options.confidence ? base + "_confidence.tif" : nil)

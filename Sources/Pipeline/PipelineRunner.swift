@@ -75,7 +75,7 @@ public final class PipelineRunner {
             let options = try predictionOptions()
             let predictStamp = trainStamp + "/" + stamp(sections: [spec.prediction], extra: [String](), files: predictionScenes.flatMap { $0 })
             let jobs = predictionScenes.map { SceneJob(paths: $0) }
-            let outputs = jobs.map { SceneOutputs.named(after: $0.paths[0], in: mapsDirectory, options: options).map }
+            let outputs = jobs.map { SceneOutputs.named(after: $0, in: mapsDirectory, options: options).map }
             if !force && stamps["predict"] == predictStamp && outputs.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) {
                 skipped.append("predict")
                 log("predict: up to date (\(mapsDirectory))")
@@ -121,7 +121,8 @@ public final class PipelineRunner {
         // 4. Report (always: it is cheap and reflects the latest stages).
         let best = bundle.provenance.bestEpoch.flatMap { e in history.first { $0.epoch == e } }
         let report = RunReport(spec: spec, pipelineFile: loaded.file, bundle: bundle, history: history, best: best,
-                               maps: maps, scenes: predictionScenes, evaluations: evaluations, region: spec.evaluation.region)
+                               maps: maps, scenes: predictionScenes, evaluations: evaluations, region: spec.evaluation.region,
+                               bundlePath: bundlePath)
         try report.write(to: reportPath, assets: run + "/quicklooks")
         return Outcome(bundle: bundlePath, maps: maps, report: reportPath, validationMeanIoU: best?.meanIoU,
                        validationOverallAccuracy: best?.overallAccuracy, mapEvaluation: evaluations, skipped: skipped, interrupted: false)

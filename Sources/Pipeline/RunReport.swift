@@ -18,6 +18,7 @@ struct RunReport {
     var scenes: [[String]]
     var evaluations: [MapEvaluator.Result]
     var region: EvaluationSpec.Region
+    var bundlePath: String
 
     func write(to path: String, assets: String) throws {
         try FileManager.default.createDirectory(atPath: assets, withIntermediateDirectories: true)
@@ -109,7 +110,7 @@ struct RunReport {
             h += "<h2>Training</h2><div class=\"charts\">"
             h += SVGChart.line(title: "Loss", series: [("train", "#1f78b4", history.map { $0.trainLoss }),
                                                         ("validation", "#e31a1c", history.map { $0.validationLoss })])
-            h += SVGChart.line(title: "Validation mIoU", series: [("mIoU", "#33a02c", history.map { $0.meanIoU }),
+            h += SVGChart.line(title: "Validation scores", series: [("mIoU", "#33a02c", history.map { $0.meanIoU }),
                                                                    ("OA", "#6a3d9a", history.map { $0.overallAccuracy })], yRange: (0, 1))
             h += "</div>\n"
         }
@@ -140,7 +141,7 @@ struct RunReport {
             for c in classes { h += "<tr><td>\(Self.esc(c.name))</td><td>\(Self.f3(iou[c.name]))</td><td>\(Self.f3(best.perClassF1?[c.name]))</td></tr>" }
             h += "</table>"
         }
-        h += "<p class=\"muted\">Pipeline \(Self.esc(pipelineFile)) · model bundle \(Self.esc(URL(fileURLWithPath: pipelineFile).lastPathComponent)) · TerraSeg \(Self.esc(bundle.provenance.terrasegVersion))</p></body></html>\n"
+        h += "<p class=\"muted\">Pipeline \(Self.esc(pipelineFile)) · model bundle \(Self.esc(bundlePath)) · TerraSeg \(Self.esc(bundle.provenance.terrasegVersion))</p></body></html>\n"
         return h
     }
 }
