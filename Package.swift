@@ -11,6 +11,8 @@ let package = Package(
         .library(name: "GeoRaster", targets: ["GeoRaster"]),
         .library(name: "Tiling", targets: ["Tiling"]),
         .library(name: "Metrics", targets: ["Metrics"]),
+        .library(name: "Training", targets: ["Training"]),
+        .library(name: "Inference", targets: ["Inference"]),
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "Models", targets: ["Models"]),
         .executable(name: "terraseg-bench", targets: ["terraseg-bench"]),
@@ -19,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // C libraries. Only GeoRaster imports CGDAL; only Engine/DNNL imports CDNNL.
@@ -34,17 +37,26 @@ let package = Package(
             dependencies: ["CGDAL", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Tiling", dependencies: ["GeoRaster"]),
         .target(name: "Metrics"),
-        .target(name: "Inference", dependencies: ["GeoRaster", "Tiling", "Metrics"]),
+        .target(
+            name: "Training",
+            dependencies: ["GeoRaster", "Tiling", "Metrics", "Engine", "Models", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "Pipeline",
+            dependencies: ["GeoRaster", "Tiling", "Metrics", "Models", "Training", "Inference",
+                           .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "Inference",
+            dependencies: ["GeoRaster", "Tiling", "Metrics", "Engine", "Models", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "Engine",
             dependencies: ["CDNNL", .product(name: "Numerics", package: "swift-numerics")]),
         .target(
             name: "Models",
-            dependencies: ["Engine", .product(name: "Numerics", package: "swift-numerics")]),
+            dependencies: ["Engine", "GeoRaster", "Tiling", .product(name: "Numerics", package: "swift-numerics")]),
         .executableTarget(
             name: "terraseg",
             dependencies: [
-                "GeoRaster", "Tiling", "Metrics", "Inference",
+                "GeoRaster", "Tiling", "Metrics", "Inference", "Training", "Models", "Engine", "Pipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -61,6 +73,9 @@ let package = Package(
         .testTarget(name: "GeoRasterTests", dependencies: ["GeoRaster", "TestSupport"]),
         .testTarget(name: "TilingTests", dependencies: ["Tiling", "GeoRaster", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
+        .testTarget(name: "BundleTests", dependencies: ["Models", "GeoRaster", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Inference", "Models", "Tiling", "GeoRaster", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "GeoRaster", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "GeoRaster", "Metrics", "TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine", "TestSupport"]),

@@ -95,7 +95,8 @@ public final class GeoTIFFWriter {
         }
     }
 
-    static func checkWritableDirectory(_ dir: String, for path: String) throws {
+    /// Throws unless `dir` exists and is writable (checked before any work starts).
+    public static func checkWritableDirectory(_ dir: String, for path: String) throws {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
             throw RasterError(.createFailed, path: path, problem: "the output directory \(dir) does not exist",

@@ -21,8 +21,11 @@ public enum MapEvaluator {
         }
     }
 
+    /// `include(column, row)`, when given, limits the scores to some pixels (e.g. the
+    /// validation part of a spatial split); the others count as skipped.
     public static func evaluate(prediction: String, labels: String, ignore: [Int] = [],
-                                predictionBand: Int = 1, labelBand: Int = 1) throws -> Result {
+                                predictionBand: Int = 1, labelBand: Int = 1,
+                                include: ((Int, Int) -> Bool)? = nil) throws -> Result {
         let pred = try Dataset(path: prediction)
         let ref = try Dataset(path: labels)
         let diffs = pred.info.grid.differences(from: ref.info.grid)
@@ -47,6 +50,7 @@ public enum MapEvaluator {
             for i in 0..<win.pixelCount {
                 let lv = lb.values[i]
                 guard lb.valid[i] != 0 else { ignored += 1; continue }
+                if let include, !include(i % w, row + i / w) { ignored += 1; continue }
                 guard lv == lv.rounded() else {
                     throw RasterError(.invalidArgument, path: labels, band: labelBand,
                                       problem: "value \(lv) at column \(i % w), row \(row + i / w) is not a class value",

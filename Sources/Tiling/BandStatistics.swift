@@ -9,8 +9,14 @@ public struct BandStatistics: Codable, Hashable, Sendable {
     public var std: [Double]
     public var minimum: [Double]
     public var maximum: [Double]
-    /// Percentile (0–100) → value per band, from the sample.
-    public var percentiles: [Double: [Double]]
+    /// Percentile levels (0–100) and, for each, the value per band (from the sample).
+    public var percentileLevels: [Double]
+    public var percentileValues: [[Double]]
+
+    /// Percentile level → value per band.
+    public var percentiles: [Double: [Double]] {
+        Dictionary(uniqueKeysWithValues: zip(percentileLevels, percentileValues))
+    }
 
     public var bandCount: Int { mean.count }
 }
@@ -108,7 +114,7 @@ public struct BandStatisticsAccumulator: Sendable {
             count: n, mean: zip(mean, n).map { $1 > 0 ? $0 : .nan },
             std: zip(m2, n).map { $1 > 1 ? ($0 / Double($1)).squareRoot() : ($1 == 1 ? 0 : .nan) },
             minimum: zip(lo, n).map { $1 > 0 ? $0 : .nan }, maximum: zip(hi, n).map { $1 > 0 ? $0 : .nan },
-            percentiles: pct)
+            percentileLevels: percentiles, percentileValues: percentiles.map { pct[$0]! })
     }
 }
 

@@ -12,7 +12,7 @@ struct TerraSegCommand: ParsableCommand {
         commandName: "terraseg",
         abstract: "Semantic segmentation of satellite scenes: read rasters, train U-Nets, write georeferenced land-cover maps.",
         version: "terraseg \(terrasegVersion) (GDAL \(GDALRuntime.version))",
-        subcommands: [Info.self, Evaluate.self])
+        subcommands: [Info.self, Run.self, Train.self, Predict.self, Evaluate.self, QuicklookCommand.self])
 }
 
 /// Options every subcommand shares.

@@ -91,3 +91,10 @@ public final class TemporaryDirectory {
 
     deinit { try? FileManager.default.removeItem(at: url) }
 }
+
+extension TestData {
+    /// Small committed fixtures (Tests/Fixtures), made by the committed scripts beside them.
+    public static func fixture(_ relative: String) -> String {
+        repositoryRoot.appendingPathComponent("Tests/Fixtures").appendingPathComponent(relative).path
+    }
+}

@@ -1,22 +1,37 @@
 import Engine
 import RealModule
 
-/// Adam (Kingma & Ba), state keyed by parameter name so it can be checkpointed.
+/// What the trainer needs from an optimiser: a learning rate to schedule, one update from
+/// the current gradients, and its state as named buffers for checkpoints.
+public protocol Optimizer: AnyObject {
+    var learningRate: Float { get set }
+    /// Updates taken so far (restored on resume: Adam's bias correction depends on it).
+    var step: Int { get set }
+    func update()
+    /// Per-parameter state buffers, named "<kind>/<parameter name>" (e.g. "adam.m/enc1.conv1.weight").
+    var stateBuffers: [(name: String, storage: Storage, count: Int)] { get }
+}
+
+/// Adam (Kingma & Ba), state keyed by parameter name so it can be checkpointed. With
+/// `decoupledWeightDecay` it is AdamW (Loshchilov & Hutter): the decay shrinks the weights
+/// directly instead of being added to the gradient.
 /// Reads each parameter's `grad`, updates `value` in place and bumps its version.
-public final class Adam {
+public final class Adam: Optimizer {
     public var learningRate: Float
     public var beta1: Float, beta2: Float, epsilon: Float
     public var weightDecay: Float
+    public var decoupledWeightDecay: Bool
     public let parameters: [(String, Parameter)]
     /// First and second moments per parameter name.
     public private(set) var moments: [String: (m: Storage, v: Storage)] = [:]
-    public private(set) var step = 0
+    public var step = 0
 
     public init(parameters: [(String, Parameter)], learningRate: Float = 1e-3, beta1: Float = 0.9,
-                beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0) {
+                beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0, decoupledWeightDecay: Bool = false) {
         self.parameters = parameters
         self.learningRate = learningRate; self.beta1 = beta1; self.beta2 = beta2
         self.epsilon = epsilon; self.weightDecay = weightDecay
+        self.decoupledWeightDecay = decoupledWeightDecay
         for (name, p) in parameters {
             precondition(moments[name] == nil, "duplicate parameter name \(name)")
             moments[name] = (Storage(capacity: p.count), Storage(capacity: p.count))
@@ -27,7 +42,9 @@ public final class Adam {
     public func update() {
         step += 1
         let c1 = 1 - Float.pow(beta1, Float(step)), c2 = 1 - Float.pow(beta2, Float(step))
-        let lr = learningRate, b1 = beta1, b2 = beta2, eps = epsilon, wd = weightDecay
+        let lr = learningRate, b1 = beta1, b2 = beta2, eps = epsilon
+        let wd = decoupledWeightDecay ? 0 : weightDecay
+        let shrink = decoupledWeightDecay ? 1 - lr * weightDecay : 1
         for (name, p) in parameters {
             let (m, v) = moments[name]!
             let w = UncheckedSendable(p.value.data), g = UncheckedSendable(p.grad.data)
@@ -38,7 +55,7 @@ public final class Adam {
                     let mi = b1 * mp.value[i] + (1 - b1) * gi
                     let vi = b2 * vp.value[i] + (1 - b2) * gi * gi
                     mp.value[i] = mi; vp.value[i] = vi
-                    w.value[i] -= lr * (mi / c1) / ((vi / c2).squareRoot() + eps)
+                    w.value[i] = w.value[i] * shrink - lr * (mi / c1) / ((vi / c2).squareRoot() + eps)
                 }
             }
             p.markChanged()
@@ -46,27 +63,47 @@ public final class Adam {
     }
 }
 
-/// Stochastic gradient descent with (optional) momentum, state keyed by parameter name.
-public final class SGD {
+extension Adam {
+    public var stateBuffers: [(name: String, storage: Storage, count: Int)] {
+        parameters.flatMap { name, p in
+            [("adam.m/" + name, moments[name]!.m, p.count), ("adam.v/" + name, moments[name]!.v, p.count)]
+        }
+    }
+}
+
+/// Stochastic gradient descent with (optional) momentum, Nesterov momentum and L2 weight
+/// decay, state keyed by parameter name.
+public final class SGD: Optimizer {
     public var learningRate: Float
     public var momentum: Float
+    public var nesterov: Bool
+    public var weightDecay: Float
+    public var step = 0
     public let parameters: [(String, Parameter)]
     public private(set) var velocities: [String: Storage] = [:]
 
-    public init(parameters: [(String, Parameter)], learningRate: Float = 1e-2, momentum: Float = 0.9) {
+    public init(parameters: [(String, Parameter)], learningRate: Float = 1e-2, momentum: Float = 0.9,
+                nesterov: Bool = false, weightDecay: Float = 0) {
         self.parameters = parameters; self.learningRate = learningRate; self.momentum = momentum
+        self.nesterov = nesterov; self.weightDecay = weightDecay
         for (name, p) in parameters { velocities[name] = Storage(capacity: p.count) }
     }
 
-    /// v = μ v + g; w −= lr · v (PyTorch's formulation).
+    /// g' = g + λw; v = μ v + g'; w −= lr · (Nesterov ? g' + μ v : v) (PyTorch's formulation).
     public func update() {
+        step += 1
         for (name, p) in parameters {
             let v = velocities[name]!.pointer, w = p.value.data, g = p.grad.data
             for i in 0..<p.count {
-                v[i] = momentum * v[i] + g[i]
-                w[i] -= learningRate * v[i]
+                let gi = g[i] + weightDecay * w[i]
+                v[i] = momentum * v[i] + gi
+                w[i] -= learningRate * (nesterov ? gi + momentum * v[i] : v[i])
             }
             p.markChanged()
         }
+    }
+
+    public var stateBuffers: [(name: String, storage: Storage, count: Int)] {
+        parameters.map { name, p in ("sgd.v/" + name, velocities[name]!, p.count) }
     }
 }

@@ -1,0 +1,16 @@
+/// What the stitcher needs from a trained network. The U-Net and dilated CNN of `Models`
+/// conform through an adapter; tests use small deterministic models.
+public protocol SceneModel: AnyObject {
+    var inputChannels: Int { get }
+    var classCount: Int { get }
+    /// Input sizes and window offsets must be multiples of this (the total down-sampling
+    /// factor, e.g. 16 for a 4-level U-Net, 1 for a dilated CNN without pooling).
+    var alignment: Int { get }
+    /// Receptive-field half-width in pixels: a margin this wide makes tiled prediction equal
+    /// to predicting the whole scene at once.
+    var receptiveRadius: Int { get }
+    /// input: batch × inputChannels × size × size (normalised, invalid pixels 0);
+    /// output: batch × classCount × size × size class probabilities (softmax).
+    func predict(_ input: UnsafeBufferPointer<Float>, batch: Int, size: Int,
+                 into output: UnsafeMutableBufferPointer<Float>) throws
+}

@@ -1,0 +1,454 @@
+import Foundation
+import GeoRaster
+import Logging
+import Tiling
+
+/// How overlapping windows are combined. `centre`: only each window's core is written, so
+/// the map equals one huge window's (exact when the margin covers the receptive field).
+public enum BlendMode: String, Sendable, Codable, CaseIterable { case centre, hann }
+
+/// Options of `terraseg predict`.
+public struct PredictionOptions: Sendable {
+    /// Side of the core tile each window writes (rounded up to the model's alignment).
+    public var tileSize = 512
+    /// Context added around each core; nil = the model's receptive-field radius (exact).
+    public var margin: Int? = nil
+    /// Windows per network call.
+    public var batchSize = 4
+    public var blend = BlendMode.centre
+    /// Average the scores of the 8 flips/rotations.
+    public var tta = false
+    /// Also write per-class probabilities (Byte 0–255) and the maximum probability.
+    public var probabilities = false
+    public var confidence = false
+    /// Write probabilities as Float32 0–1 instead of Byte 0–255.
+    public var floatProbabilities = false
+    public var creation = CreationOptions(blockSize: 256, compression: .deflate, predictor: .none, overviews: .mode)
+    public var overwrite = false
+
+    public init() {}
+}
+
+/// What prediction needs besides the network: the bands it reads, how they are normalised
+/// and the classes it outputs (all from the model bundle).
+public struct ModelInputs: Sendable {
+    public var bands: [Int]?
+    public var normalizer: Normalizer
+    public var classMap: ClassMap
+
+    public init(bands: [Int]?, normalizer: Normalizer, classMap: ClassMap) {
+        self.bands = bands
+        self.normalizer = normalizer
+        self.classMap = classMap
+    }
+}
+
+/// The files one scene produces.
+public struct SceneOutputs: Sendable, Hashable {
+    public var map: String
+    public var probabilities: String?
+    public var confidence: String?
+
+    public init(map: String, probabilities: String? = nil, confidence: String? = nil) {
+        self.map = map
+        self.probabilities = probabilities
+        self.confidence = confidence
+    }
+
+    /// `DIR/<scene name>_map.tif` (+ `_probabilities.tif`, `_confidence.tif`).
+    public static func named(after job: SceneJob, in directory: String, options: PredictionOptions) -> SceneOutputs {
+        named(stem: job.stem, in: directory, options: options)
+    }
+
+    public static func named(stem: String, in directory: String, options: PredictionOptions) -> SceneOutputs {
+        let base = (directory as NSString).appendingPathComponent(stem)
+        return SceneOutputs(map: base + "_map.tif", probabilities: options.probabilities ? base + "_probabilities.tif" : nil,
+                            confidence: options.confidence ? base + "_confidence.tif" : nil)
+    }
+
+    public var all: [String] { [map] + [probabilities, confidence].compactMap { $0 } }
+}
+
+/// Statistics of one predicted scene.
+public struct ScenePrediction: Sendable {
+    public var width: Int
+    public var height: Int
+    public var tiles: Int
+    /// Tiles whose core had no valid pixel: written as nodata without running the network.
+    public var skippedTiles: Int
+    public var seconds: Double
+    public var megapixelsPerSecond: Double { Double(width * height) / 1e6 / max(seconds, 1e-9) }
+}
+
+/// Predicts whole scenes window by window and writes georeferenced class maps. Three stages
+/// overlap: a reader thread reads and normalises the next windows, the calling thread runs
+/// the network on batches, a writer thread turns scores into classes and writes finished
+/// cores. Memory is bounded by a small pool of batch buffers, whatever the scene size.
+public final class ScenePredictor {
+    public let model: SceneModel
+    public let inputs: ModelInputs
+    public let options: PredictionOptions
+    static let logger = Logger(label: "terraseg.predict")
+
+    public init(model: SceneModel, inputs: ModelInputs, options: PredictionOptions) throws {
+        guard inputs.classMap.count == model.classCount else {
+            throw RasterError(.invalidArgument, path: "model", problem: "the network outputs \(model.classCount) classes but the class map has \(inputs.classMap.count)")
+        }
+        self.model = model
+        self.inputs = inputs
+        self.options = options
+    }
+
+    public var margin: Int { options.margin ?? model.receptiveRadius }
+
+    public func grid(width: Int, height: Int) -> PredictionGrid {
+        PredictionGrid(width: width, height: height, tileSize: options.tileSize, margin: margin, alignment: model.alignment)
+    }
+
+    /// Predicts the scene made of `paths` (one raster, or band files stacked) into `outputs`.
+    public func predict(paths: [String], outputs: SceneOutputs) throws -> ScenePrediction {
+        let start = Date()
+        let source = try openRaster(paths)
+        let info = source.info
+        let bands = try source.resolveBands(inputs.bands)
+        guard bands.count == model.inputChannels else {
+            throw RasterError(.badBand, path: info.path,
+                              problem: "the model reads \(model.inputChannels) bands but \(bands.count) are selected (the scene has \(info.bandCount))",
+                              hint: "Give a scene with the bands the model was trained on (\(inputs.bands.map { "bands \($0)" } ?? "all data bands"))")
+        }
+        if !info.isGeoreferenced {
+            ScenePredictor.logger.warning("\(info.path) has no CRS or geotransform: the map will not be georeferenced either")
+        }
+        let grid = grid(width: info.width, height: info.height)
+        let tiles = grid.tiles
+        let S = grid.inputSize, C = model.inputChannels, K = model.classCount
+        let B = max(1, options.batchSize)
+
+        // Writers (temporary names until finish()).
+        let values = inputs.classMap.classes.map(\.value)
+        let wide = (values.max() ?? 0) > 254
+        var mapProfile = RasterProfile(like: info, bandCount: 1, dataType: wide ? .uint16 : .byte,
+                                       nodata: wide ? 65535 : 255, options: options.creation)
+        mapProfile.options.predictor = .none
+        let mapWriter = try GeoTIFFWriter(path: outputs.map, profile: mapProfile)
+        try mapWriter.setClasses(inputs.classMap.classes)
+        try mapWriter.setDescription("class", band: 1)
+        var probWriter: GeoTIFFWriter? = nil
+        if let p = outputs.probabilities {
+            var profile = RasterProfile(like: info, bandCount: K, dataType: options.floatProbabilities ? .float32 : .byte, options: options.creation)
+            profile.options.overviews = options.creation.overviews == nil ? nil : .average
+            profile.options.predictor = .automatic
+            let w = try GeoTIFFWriter(path: p, profile: profile)
+            let unit = options.floatProbabilities ? "" : " (×255)"
+            for (k, c) in inputs.classMap.classes.enumerated() { try w.setDescription("probability of \(c.name)\(unit)", band: k + 1) }
+            probWriter = w
+        }
+        var confWriter: GeoTIFFWriter? = nil
+        if let p = outputs.confidence {
+            var profile = RasterProfile(like: info, bandCount: 1, dataType: .byte, options: options.creation)
+            profile.options.overviews = options.creation.overviews == nil ? nil : .average
+            let w = try GeoTIFFWriter(path: p, profile: profile)
+            try w.setDescription("maximum class probability (×255)", band: 1)
+            confWriter = w
+        }
+
+        // Stage plumbing.
+        let pool = BoundedQueue<TileBatch>(capacity: 3)
+        for _ in 0..<3 { pool.push(TileBatch(batch: B, channels: C, classes: K, size: S)) }
+        let toNetwork = BoundedQueue<TileBatch>(capacity: 2)
+        let toWriter = BoundedQueue<TileBatch>(capacity: 2)
+        let failure = ErrorBox()
+        @Sendable func stopAll(_ error: Error) {
+            failure.record(error)
+            pool.close(); toNetwork.close(); toWriter.close()
+        }
+        let done = DispatchGroup()
+
+        // Reader: its own dataset handles (GDAL handles are per thread).
+        let normalizer = inputs.normalizer
+        let readerTiles = tiles
+        done.enter()
+        Thread.detachNewThread {
+            defer { done.leave() }
+            do {
+                let src = try openRaster(paths)
+                var block = RasterBlock()
+                guard var batch = pool.pop() else { return }
+                for tile in readerTiles {
+                    try src.read(window: tile.input, bands: bands, into: &block)
+                    normalizer.apply(to: &block)
+                    if batch.add(tile, block: block) == .full {
+                        guard toNetwork.push(batch), let next = pool.pop() else { return }
+                        batch = next
+                    }
+                }
+                if !batch.isEmpty { toNetwork.push(batch) } else { pool.push(batch) }
+                toNetwork.close()
+            } catch { stopAll(error) }
+        }
+
+        // Writer.
+        let writers = Handoff((mapWriter, probWriter, confWriter))
+        let classValues = values
+        let floatProbabilities = options.floatProbabilities
+        done.enter()
+        Thread.detachNewThread {
+            defer { done.leave() }
+            do {
+                var out = TileWriter(classValues: classValues, wide: wide, classes: K, size: S, floatProbabilities: floatProbabilities)
+                while let batch = toWriter.pop() {
+                    for (slot, tile) in batch.tiles.enumerated() {
+                        try out.write(tile: tile, slot: slot, batch: batch, map: writers.value.0, probabilities: writers.value.1, confidence: writers.value.2)
+                    }
+                    for tile in batch.empty {
+                        try out.writeNodata(tile: tile, map: writers.value.0, probabilities: writers.value.1, confidence: writers.value.2)
+                    }
+                    batch.reset()
+                    pool.push(batch)
+                }
+            } catch { stopAll(error) }
+        }
+
+        // Network on this thread.
+        var skipped = 0
+        var tta = options.tta ? TTABuffers(batch: B, channels: C, classes: K, size: S) : nil
+        while let batch = toNetwork.pop() {
+            skipped += batch.empty.count
+            if !batch.tiles.isEmpty {
+                do {
+                    if tta != nil {
+                        try tta!.predict(model: model, batch: batch)
+                    } else {
+                        try batch.predict(model: model)
+                    }
+                } catch {
+                    stopAll(error)
+                    break
+                }
+            }
+            if !toWriter.push(batch) { break }
+        }
+        toWriter.close()
+        done.wait()
+        if let error = failure.error {
+            mapWriter.abort(); probWriter?.abort(); confWriter?.abort()
+            throw error
+        }
+        try mapWriter.finish()
+        try probWriter?.finish()
+        try confWriter?.finish()
+        return ScenePrediction(width: info.width, height: info.height, tiles: tiles.count, skippedTiles: skipped,
+                               seconds: Date().timeIntervalSince(start))
+    }
+}
+
+/// Reusable buffers for up to `batch` windows: normalised inputs, validity, scores.
+final class TileBatch: @unchecked Sendable {
+    let capacity: Int, channels: Int, classes: Int, size: Int
+    var tiles: [PredictionGrid.Tile] = []
+    var empty: [PredictionGrid.Tile] = []
+    var input: [Float]
+    var valid: [UInt8]
+    var scores: [Float]
+
+    init(batch: Int, channels: Int, classes: Int, size: Int) {
+        capacity = batch
+        self.channels = channels
+        self.classes = classes
+        self.size = size
+        input = [Float](repeating: 0, count: batch * channels * size * size)
+        valid = [UInt8](repeating: 0, count: batch * size * size)
+        scores = [Float](repeating: 0, count: batch * classes * size * size)
+    }
+
+    var isEmpty: Bool { tiles.isEmpty && empty.isEmpty }
+
+    enum AddResult { case added, full }
+
+    /// Queues a tile: all-invalid cores go to `empty`, others into the next slot.
+    func add(_ tile: PredictionGrid.Tile, block: RasterBlock) -> AddResult {
+        let n = size * size
+        var anyValid = false
+        block.valid.withUnsafeBufferPointer { v in
+            for r in 0..<tile.core.height where !anyValid {
+                let base = (tile.coreOffsetRow + r) * size + tile.coreOffsetColumn
+                for c in 0..<tile.core.width where v[base + c] != 0 { anyValid = true; break }
+            }
+        }
+        if !anyValid {
+            empty.append(tile)
+            return .added
+        }
+        let slot = tiles.count
+        input.withUnsafeMutableBufferPointer { dst in
+            block.values.withUnsafeBufferPointer { src in
+                (dst.baseAddress! + slot * channels * n).update(from: src.baseAddress!, count: channels * n)
+            }
+        }
+        valid.withUnsafeMutableBufferPointer { dst in
+            block.valid.withUnsafeBufferPointer { src in
+                (dst.baseAddress! + slot * n).update(from: src.baseAddress!, count: n)
+            }
+        }
+        tiles.append(tile)
+        return tiles.count == capacity ? .full : .added
+    }
+
+    func predict(model: SceneModel) throws {
+        let count = tiles.count, n = size * size
+        try input.withUnsafeBufferPointer { i in
+            try scores.withUnsafeMutableBufferPointer { s in
+                try model.predict(UnsafeBufferPointer(rebasing: i[0..<(count * channels * n)]), batch: count, size: size,
+                                  into: UnsafeMutableBufferPointer(rebasing: s[0..<(count * classes * n)]))
+            }
+        }
+    }
+
+    func reset() {
+        tiles.removeAll(keepingCapacity: true)
+        empty.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Test-time augmentation: the network sees the 8 flips/rotations of each window and the
+/// back-transformed probabilities are averaged.
+struct TTABuffers {
+    let channels: Int, classes: Int, size: Int
+    var input: [Float]
+    var scores: [Float]
+    /// For each symmetry, source index of every destination pixel.
+    let maps: [[Int]]
+
+    init(batch: Int, channels: Int, classes: Int, size: Int) {
+        self.channels = channels
+        self.classes = classes
+        self.size = size
+        input = [Float](repeating: 0, count: batch * channels * size * size)
+        scores = [Float](repeating: 0, count: batch * classes * size * size)
+        var maps: [[Int]] = []
+        for k in 0..<4 {
+            for flip in [false, true] {
+                var m = [Int](repeating: 0, count: size * size)
+                for r in 0..<size {
+                    for c in 0..<size {
+                        var (rr, cc) = (r, c)
+                        for _ in 0..<k { (rr, cc) = (cc, size - 1 - rr) }
+                        if flip { cc = size - 1 - cc }
+                        m[r * size + c] = rr * size + cc
+                    }
+                }
+                maps.append(m)
+            }
+        }
+        self.maps = maps
+    }
+
+    mutating func predict(model: SceneModel, batch: TileBatch) throws {
+        let count = batch.tiles.count, n = size * size
+        batch.scores.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        for map in maps {
+            for plane in 0..<(count * channels) {
+                let base = plane * n
+                for i in 0..<n { input[base + i] = batch.input[base + map[i]] }
+            }
+            try input.withUnsafeBufferPointer { i in
+                try scores.withUnsafeMutableBufferPointer { s in
+                    try model.predict(UnsafeBufferPointer(rebasing: i[0..<(count * channels * n)]), batch: count, size: size,
+                                      into: UnsafeMutableBufferPointer(rebasing: s[0..<(count * classes * n)]))
+                }
+            }
+            for plane in 0..<(count * classes) {
+                let base = plane * n
+                for i in 0..<n { batch.scores[base + map[i]] += scores[base + i] / 8 }
+            }
+        }
+    }
+}
+
+/// Turns a window's scores into class values, probabilities and confidence for its core.
+struct TileWriter {
+    let classValues: [Int]
+    let wide: Bool
+    let classes: Int
+    let size: Int
+    var classes8: [UInt8] = []
+    var classes16: [UInt16] = []
+    var probs: [UInt8] = []
+    var probsFloat: [Float] = []
+    var conf: [UInt8] = []
+    let floatProbabilities: Bool
+
+    init(classValues: [Int], wide: Bool, classes: Int, size: Int, floatProbabilities: Bool) {
+        self.floatProbabilities = floatProbabilities
+        self.classValues = classValues
+        self.wide = wide
+        self.classes = classes
+        self.size = size
+    }
+
+    mutating func write(tile: PredictionGrid.Tile, slot: Int, batch: TileBatch,
+                        map: GeoTIFFWriter, probabilities: GeoTIFFWriter?, confidence: GeoTIFFWriter?) throws {
+        let core = tile.core, n = size * size, K = classes
+        let m = core.pixelCount
+        if wide { classes16 = [UInt16](repeating: 65535, count: m) } else { classes8 = [UInt8](repeating: 255, count: m) }
+        if probabilities != nil {
+            if floatProbabilities { probsFloat = [Float](repeating: 0, count: K * m) } else { probs = [UInt8](repeating: 0, count: K * m) }
+        }
+        let asFloat = floatProbabilities
+        if confidence != nil { conf = [UInt8](repeating: 0, count: m) }
+        let wantProbs = probabilities != nil, wantConf = confidence != nil
+        batch.scores.withUnsafeBufferPointer { scores in
+            batch.valid.withUnsafeBufferPointer { valid in
+                let s = scores.baseAddress! + slot * K * n
+                let v = valid.baseAddress! + slot * n
+                for r in 0..<core.height {
+                    for c in 0..<core.width {
+                        let p = (tile.coreOffsetRow + r) * size + tile.coreOffsetColumn + c
+                        let o = r * core.width + c
+                        guard v[p] != 0 else { continue }
+                        var best = 0
+                        var bestScore = s[p]
+                        for k in 1..<max(K, 1) where s[k * n + p] > bestScore {
+                            best = k
+                            bestScore = s[k * n + p]
+                        }
+                        if wide { classes16[o] = UInt16(classValues[best]) } else { classes8[o] = UInt8(classValues[best]) }
+                        if wantProbs {
+                            if asFloat {
+                                for k in 0..<K { probsFloat[k * m + o] = s[k * n + p] }
+                            } else {
+                                for k in 0..<K { probs[k * m + o] = UInt8(min(255, max(0, (s[k * n + p] * 255).rounded()))) }
+                            }
+                        }
+                        if wantConf { conf[o] = UInt8(min(255, max(0, (bestScore * 255).rounded()))) }
+                    }
+                }
+            }
+        }
+        if wide { try map.write(classes16, window: core, band: 1) } else { try map.write(classes8, window: core, band: 1) }
+        if let probabilities {
+            if floatProbabilities {
+                try probsFloat.withUnsafeBufferPointer { p in
+                    for k in 0..<K { try probabilities.write(UnsafeBufferPointer(rebasing: p[(k * m)..<((k + 1) * m)]), window: core, band: k + 1) }
+                }
+            } else {
+                try probs.withUnsafeBufferPointer { p in
+                    for k in 0..<K { try probabilities.write(UnsafeBufferPointer(rebasing: p[(k * m)..<((k + 1) * m)]), window: core, band: k + 1) }
+                }
+            }
+        }
+        if let confidence { try confidence.write(conf, window: core, band: 1) }
+    }
+
+    mutating func writeNodata(tile: PredictionGrid.Tile, map: GeoTIFFWriter, probabilities: GeoTIFFWriter?, confidence: GeoTIFFWriter?) throws {
+        let core = tile.core, m = core.pixelCount
+        if wide {
+            try map.write([UInt16](repeating: 65535, count: m), window: core, band: 1)
+        } else {
+            try map.write([UInt8](repeating: 255, count: m), window: core, band: 1)
+        }
+        let zeros = [UInt8](repeating: 0, count: m)
+        if let probabilities { for k in 0..<classes { try probabilities.write(zeros, window: core, band: k + 1) } }
+        if let confidence { try confidence.write(zeros, window: core, band: 1) }
+    }
+}

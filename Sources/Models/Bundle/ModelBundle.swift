@@ -1,0 +1,192 @@
+import Engine
+import Foundation
+import GeoRaster
+import Tiling
+
+/// A trained model as a directory: `model.safetensors` (weights and batch-norm statistics,
+/// F32, loadable by Python's safetensors) and `model.json` (everything prediction needs:
+/// architecture, input bands, normalisation, classes, patch size, receptive field, and
+/// provenance). Written to a temporary directory and renamed into place when complete.
+///
+/// Tensor names follow the network's structure, e.g. for a U-Net `enc1.conv1.weight`
+/// (out, in, 3, 3), `enc1.bn1.weight`/`bias`/`running_mean`/`running_var` (C), …,
+/// `bottleneck.conv3.weight`, `dec4.conv1.weight` (deepest decoder level = depth),
+/// `head.weight` (K, C, 1, 1), `head.bias` (K); the dilated CNN uses `body.convN`/`body.bnN`
+/// and `head`. Shapes are PyTorch's (`nn.Conv2d`, `nn.BatchNorm2d`).
+public struct ModelBundle: Codable, Sendable {
+    public static let formatName = "terraseg-model"
+    public static let formatVersion = 1
+    public static let weightsFile = "model.safetensors"
+    public static let metadataFile = "model.json"
+
+    public struct Provenance: Codable, Sendable {
+        public var terrasegVersion: String
+        public var created: String
+        public var trainingData: [String]
+        public var epochs: Int
+        public var bestEpoch: Int?
+        public var seed: UInt64
+        /// Final validation metrics (overall accuracy, mean IoU, per-class IoU, …).
+        public var metrics: [String: Double]
+        public var wallSeconds: Double?
+
+        public init(terrasegVersion: String, created: String = ISO8601DateFormatter().string(from: Date()),
+                    trainingData: [String], epochs: Int, bestEpoch: Int? = nil, seed: UInt64,
+                    metrics: [String: Double] = [:], wallSeconds: Double? = nil) {
+            self.terrasegVersion = terrasegVersion
+            self.created = created
+            self.trainingData = trainingData
+            self.epochs = epochs
+            self.bestEpoch = bestEpoch
+            self.seed = seed
+            self.metrics = metrics
+            self.wallSeconds = wallSeconds
+        }
+    }
+
+    public var format = ModelBundle.formatName
+    public var formatVersion = ModelBundle.formatVersion
+    public var architecture: ModelArchitecture
+    /// 1-based bands of the input scenes, in network channel order.
+    public var bands: [Int]
+    public var bandDescriptions: [String]
+    public var normalization: Normalizer
+    public var statistics: BandStatistics?
+    public var classes: ClassMap
+    public var patchSize: Int
+    public var receptiveField: Int
+    public var alignment: Int
+    public var provenance: Provenance
+
+    public init(architecture: ModelArchitecture, bands: [Int], bandDescriptions: [String], normalization: Normalizer,
+                statistics: BandStatistics?, classes: ClassMap, patchSize: Int, provenance: Provenance) {
+        self.architecture = architecture
+        self.bands = bands
+        self.bandDescriptions = bandDescriptions
+        self.normalization = normalization
+        self.statistics = statistics
+        self.classes = classes
+        self.patchSize = patchSize
+        receptiveField = architecture.receptiveField
+        alignment = architecture.alignment
+        self.provenance = provenance
+    }
+
+    // MARK: - Weights
+
+    /// Parameters and buffers of `network` as safetensors entries with PyTorch shapes.
+    public static func tensors(of network: any SegmentationNetwork) -> [(name: String, entry: SafeTensors.Entry)] {
+        (network.namedParameters + network.namedBuffers).map { name, p in
+            (name, SafeTensors.Entry(shape: torchShape(name: name, p.value.shape), values: p.value.nchwValues()))
+        }
+    }
+
+    /// Convolution weights keep (O, C, kh, kw); everything else is a vector.
+    static func torchShape(name: String, _ s: Shape) -> [Int] {
+        let isConvWeight = name.hasSuffix(".weight") && !(name.split(separator: ".").dropLast().last?.hasPrefix("bn") ?? false)
+        return isConvWeight ? [s.n, s.c, s.h, s.w] : [s.count]
+    }
+
+    /// Copies `tensors` into `network`, checking every name and shape.
+    public static func load(_ tensors: [String: SafeTensors.Entry], into network: any SegmentationNetwork, path: String) throws {
+        let expected = network.namedParameters + network.namedBuffers
+        for (name, p) in expected {
+            guard let t = tensors[name] else {
+                throw RasterError(.readFailed, path: path, problem: "the weights have no tensor '\(name)'",
+                                  hint: "The weights do not belong to this architecture; use the bundle's own model.json")
+            }
+            guard t.values.count == p.count else {
+                throw RasterError(.readFailed, path: path, problem: "tensor '\(name)' has shape \(t.shape), the network expects \(torchShape(name: name, p.value.shape))",
+                                  hint: "The weights do not belong to this architecture")
+            }
+            p.set(t.values)
+        }
+        let extra = Set(tensors.keys).subtracting(expected.map(\.0))
+        if !extra.isEmpty {
+            throw RasterError(.readFailed, path: path, problem: "unexpected tensors \(extra.sorted().prefix(3).joined(separator: ", "))",
+                              hint: "The weights do not belong to this architecture")
+        }
+    }
+
+    // MARK: - Files
+
+    static func encoder() -> JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        e.keyEncodingStrategy = .convertToSnakeCase
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return e
+    }
+
+    static func decoder() -> JSONDecoder {
+        let d = JSONDecoder()
+        d.keyDecodingStrategy = .convertFromSnakeCase
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return d
+    }
+
+    /// Writes the bundle directory `path` atomically: a temporary sibling directory is
+    /// filled and renamed over `path` only when both files are complete.
+    /// `extraFiles` (name → contents) are written into the bundle too (metrics log, options).
+    public func write(network: any SegmentationNetwork, to path: String, extraFiles: [String: Data] = [:]) throws {
+        let fm = FileManager.default
+        let url = URL(fileURLWithPath: path)
+        let parent = url.deletingLastPathComponent().path
+        try GeoTIFFWriter.checkWritableDirectory(parent, for: path)
+        let tmp = parent + "/." + url.lastPathComponent + ".partial-\(getpid())"
+        try? fm.removeItem(atPath: tmp)
+        do {
+            try fm.createDirectory(atPath: tmp, withIntermediateDirectories: false)
+            try SafeTensors.write(ModelBundle.tensors(of: network),
+                                  metadata: ["format": ModelBundle.formatName, "architecture": architecture.name],
+                                  to: tmp + "/" + ModelBundle.weightsFile)
+            try AtomicFile.write(ModelBundle.encoder().encode(self), to: tmp + "/" + ModelBundle.metadataFile)
+            for (name, data) in extraFiles { try AtomicFile.write(data, to: tmp + "/" + name) }
+            // Replace an existing bundle: move it aside, move the new one in, delete the old.
+            let old = parent + "/." + url.lastPathComponent + ".old-\(getpid())"
+            let hadOld = fm.fileExists(atPath: path)
+            if hadOld { try fm.moveItem(atPath: path, toPath: old) }
+            guard rename(tmp, path) == 0 else {
+                let message = String(cString: strerror(errno))
+                if hadOld { try? fm.moveItem(atPath: old, toPath: path) }
+                throw RasterError(.writeFailed, path: path, problem: "cannot move the bundle into place: \(message)")
+            }
+            if hadOld { try? fm.removeItem(atPath: old) }
+        } catch {
+            try? fm.removeItem(atPath: tmp)
+            throw error
+        }
+    }
+
+    /// Reads `model.json` of the bundle directory (or the file itself).
+    public static func read(_ path: String) throws -> ModelBundle {
+        let json = path.hasSuffix(".json") ? path : path + "/" + metadataFile
+        guard let data = FileManager.default.contents(atPath: json) else {
+            throw RasterError(.notFound, path: json, problem: "no model bundle here",
+                              hint: "Give the directory written by `terraseg train --output`")
+        }
+        do {
+            let bundle = try decoder().decode(ModelBundle.self, from: data)
+            guard bundle.format == formatName, bundle.formatVersion <= formatVersion else {
+                throw RasterError(.readFailed, path: json, problem: "not a TerraSeg model bundle of a version this build reads (\(bundle.format) v\(bundle.formatVersion))",
+                                  hint: "Use the TerraSeg version that wrote it, or retrain")
+            }
+            return bundle
+        } catch let e as RasterError {
+            throw e
+        } catch {
+            throw RasterError(.readFailed, path: json, problem: "the bundle's metadata is not valid: \(error)",
+                              hint: "The bundle may be damaged; retrain or restore it")
+        }
+    }
+
+    /// Builds the network described by the bundle and loads its weights.
+    public func network(directory: String) throws -> any SegmentationNetwork {
+        let net = architecture.build(seed: provenance.seed)
+        let weights = directory + "/" + ModelBundle.weightsFile
+        let (tensors, _) = try SafeTensors.read(weights)
+        try ModelBundle.load(tensors, into: net, path: weights)
+        net.isTraining = false
+        return net
+    }
+}

@@ -1,0 +1,164 @@
+import Engine
+
+/// What training and prediction need from a segmentation network, whatever its shape.
+public protocol SegmentationNetwork: Layer {
+    /// Batch-norm running statistics and other non-trained state, named like parameters.
+    var namedBuffers: [(String, Parameter)] { get }
+    /// input (N, C, H, W) NCHW → logits (N, K, H, W) NCHW, owned by the network.
+    func callAsFunction(_ input: Tensor) -> Tensor
+    /// Backward from dL/dlogits: writes every parameter's gradient.
+    func backward(_ dLogits: Tensor)
+}
+
+extension UNet: SegmentationNetwork {}
+
+/// A network's description, stored in model bundles and rebuilt from them.
+public enum ModelArchitecture: Sendable, Codable, Equatable {
+    case unet(UNetConfiguration)
+    case dilated(DilatedNetConfiguration)
+
+    public var inputChannels: Int {
+        switch self {
+        case .unet(let c): c.inputChannels
+        case .dilated(let c): c.inputChannels
+        }
+    }
+
+    public var classes: Int {
+        switch self {
+        case .unet(let c): c.classes
+        case .dilated(let c): c.classes
+        }
+    }
+
+    public var name: String {
+        switch self {
+        case .unet(let c): "U-Net \(c.widths.map(String.init).joined(separator: "-"))/\(c.bottleneckWidth) (\(c.upsampling.rawValue))"
+        case .dilated(let c): "dilated CNN, width \(c.width), dilations \(c.dilations.map(String.init).joined(separator: "-"))"
+        }
+    }
+
+    /// Input sizes and window offsets must be multiples of this (2^levels for a U-Net).
+    public var alignment: Int {
+        switch self {
+        case .unet(let c): 1 << c.widths.count
+        case .dilated: 1
+        }
+    }
+
+    /// Receptive-field size in pixels (odd), from the layer geometry: each k×k convolution
+    /// with dilation d at sampling step j widens it by (k−1)·d·j, each 2×2 pooling by j, each
+    /// bilinear ×2 upsampling by one coarse step.
+    public var receptiveField: Int {
+        switch self {
+        case .unet(let c):
+            var rf = 1, jump = 1
+            for _ in c.widths {
+                rf += 2 * 2 * jump  // two 3×3 convolutions
+                rf += jump          // 2×2 max pooling
+                jump *= 2
+            }
+            for d in c.bottleneckDilations { rf += 2 * d * jump }
+            for _ in c.widths {
+                if c.upsampling == .bilinear { rf += jump }
+                jump /= 2
+                rf += 2 * 2 * jump
+            }
+            return rf
+        case .dilated(let c):
+            return 1 + c.dilations.reduce(0) { $0 + 2 * $1 }
+        }
+    }
+
+    /// Half-width of the receptive field: the margin that makes tiled prediction exact.
+    public var receptiveRadius: Int { receptiveField / 2 }
+
+    public func build(seed: UInt64) -> any SegmentationNetwork {
+        switch self {
+        case .unet(let c): UNet(c, seed: seed)
+        case .dilated(let c): DilatedNet(c, seed: seed)
+        }
+    }
+
+    enum CodingKeys: String, CodingKey { case kind, unet, dilated }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        switch try c.decode(String.self, forKey: .kind) {
+        case "unet": self = .unet(try c.decode(UNetConfiguration.self, forKey: .unet))
+        case "dilated": self = .dilated(try c.decode(DilatedNetConfiguration.self, forKey: .dilated))
+        case let other:
+            throw DecodingError.dataCorruptedError(forKey: .kind, in: c, debugDescription: "unknown architecture '\(other)' (unet, dilated)")
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .unet(let u):
+            try c.encode("unet", forKey: .kind)
+            try c.encode(u, forKey: .unet)
+        case .dilated(let d):
+            try c.encode("dilated", forKey: .kind)
+            try c.encode(d, forKey: .dilated)
+        }
+    }
+}
+
+/// A dilated CNN without down-sampling (Hamaguchi et al. 2018): 3×3 conv–BN–ReLU units with
+/// dilations rising (1-2-4) to widen the context, then falling (4-2-1) to remove the
+/// gridding artefacts of dilation, then a 1×1 head. Full resolution throughout.
+public struct DilatedNetConfiguration: Sendable, Codable, Equatable {
+    public var inputChannels: Int
+    public var classes: Int
+    public var width: Int
+    public var dilations: [Int]
+
+    public init(inputChannels: Int, classes: Int, width: Int = 32, dilations: [Int] = [1, 2, 4, 8, 4, 2, 1]) {
+        self.inputChannels = inputChannels
+        self.classes = classes
+        self.width = width
+        self.dilations = dilations
+    }
+}
+
+public final class DilatedNet: SegmentationNetwork {
+    public let configuration: DilatedNetConfiguration
+    public let body: ConvBlock
+    public let head: Conv2d
+    private let toPlain = LayoutConverter(), toBlocked = LayoutConverter()
+    private var logits: Tensor?, dHeadOutput: Tensor?
+    public var isTraining = true {
+        didSet { body.isTraining = isTraining; head.isTraining = isTraining }
+    }
+
+    public init(_ c: DilatedNetConfiguration, seed: UInt64 = 1) {
+        configuration = c
+        body = ConvBlock([c.inputChannels] + c.dilations.map { _ in c.width }, dilations: c.dilations, seed: seed &+ 100)
+        body.units[0].conv.computesInputGradient = false
+        head = Conv2d(inputChannels: c.width, outputChannels: c.classes, kernelSize: 1, bias: true, seed: seed &+ 3000)
+    }
+
+    /// body.conv1.weight, body.bn1.weight, …, head.weight, head.bias.
+    public var namedParameters: [(String, Parameter)] {
+        scoped("body", body.namedParameters) + scoped("head", head.namedParameters)
+    }
+
+    public var namedBuffers: [(String, Parameter)] { scoped("body", body.namedBuffers) }
+
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        precondition(input.layout == .nchw && input.shape.c == configuration.inputChannels, "DilatedNet input \(input.shape)")
+        let out = head(body(input))
+        let l = reuse(logits, out.shape, .nchw)
+        logits = l
+        toPlain.convert(out, into: l)
+        return l
+    }
+
+    public func backward(_ dLogits: Tensor) {
+        let dh = reuse(dHeadOutput, dLogits.shape, head.outputLayout)
+        dHeadOutput = dh
+        toBlocked.convert(dLogits, into: dh)
+        _ = body.backward(head.backward(dh))
+    }
+}

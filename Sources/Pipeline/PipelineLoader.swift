@@ -1,0 +1,262 @@
+import Foundation
+import Yams
+
+/// Reads a pipeline file: parses the YAML, validates every key against `PipelineSchema`
+/// (unknown keys, wrong types, missing files, with line numbers and a fix for each), fills
+/// defaults, resolves paths relative to the file, and decodes a `PipelineSpec`.
+public enum PipelineLoader {
+    public struct Loaded: Sendable {
+        public var spec: PipelineSpec
+        public var file: String
+        /// Directory the paths were resolved against.
+        public var base: String
+        /// The run directory (absolute).
+        public var output: String
+    }
+
+    /// `checkFiles: false` validates everything but the existence of input files (to check
+    /// a pipeline's shape before its data is fetched).
+    public static func load(_ path: String, checkFiles: Bool = true) throws -> Loaded {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw PipelineError(issues: [PipelineIssue(file: path, line: nil, key: "(file)", problem: "cannot read the pipeline file",
+                                                       fix: "Check the path")])
+        }
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent().standardizedFileURL.path
+        return try parse(text, file: path, base: base, checkFiles: checkFiles)
+    }
+
+    public static func parse(_ text: String, file: String, base: String, checkFiles: Bool = true) throws -> Loaded {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: text)
+        } catch {
+            throw PipelineError(issues: [PipelineIssue(file: file, line: yamlErrorLine(error), key: "(syntax)",
+                                                       problem: "not valid YAML: \(yamlErrorText(error))",
+                                                       fix: "Fix the YAML syntax (indentation, colons, quotes)")])
+        }
+        guard let root = node, case .mapping = root else {
+            throw PipelineError(issues: [PipelineIssue(file: file, line: node?.mark?.line, key: "(top level)",
+                                                       problem: "the file must be a mapping of sections (data:, model:, training:, …)",
+                                                       fix: "See docs/pipeline-reference.md")])
+        }
+        var v = Validator(file: file, base: base, checkFiles: checkFiles)
+        let value = v.object(root, fields: PipelineSchema.fields, key: "")
+        v.crossChecks(value as? [String: Any] ?? [:], root: root)
+        if !v.issues.isEmpty { throw PipelineError(issues: v.issues) }
+
+        // Defaults from the Swift types themselves, overridden by the file.
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        let defaults = try JSONSerialization.jsonObject(with: encoder.encode(PipelineSpec())) as! [String: Any]
+        let merged = deepMerge(defaults, value as? [String: Any] ?? [:])
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let spec: PipelineSpec
+        do {
+            spec = try decoder.decode(PipelineSpec.self, from: JSONSerialization.data(withJSONObject: merged))
+        } catch {
+            throw PipelineError(issues: [PipelineIssue(file: file, line: nil, key: "(file)", problem: "cannot be read: \(error)",
+                                                       fix: "See docs/pipeline-reference.md")])
+        }
+        let output = spec.output.map { resolve($0, base) } ?? resolve("runs/" + spec.name, base)
+        return Loaded(spec: spec, file: file, base: base, output: output)
+    }
+
+    static func resolve(_ p: String, _ base: String) -> String {
+        if p.hasPrefix("/") || p.hasPrefix("/vsi") { return p }
+        return URL(fileURLWithPath: base).appendingPathComponent(p).standardizedFileURL.path
+    }
+
+    static func deepMerge(_ a: [String: Any], _ b: [String: Any]) -> [String: Any] {
+        var out = a
+        for (k, v) in b {
+            if let va = a[k] as? [String: Any], let vb = v as? [String: Any] {
+                out[k] = deepMerge(va, vb)
+            } else {
+                out[k] = v
+            }
+        }
+        return out
+    }
+
+    static func yamlErrorLine(_ error: Error) -> Int? {
+        let text = String(describing: error)
+        // Yams messages look like "…:3:5: error: …" or contain "line 3".
+        if let r = text.range(of: #":(\d+):\d+:"#, options: .regularExpression) {
+            return Int(text[r].split(separator: ":").first ?? "")
+        }
+        return nil
+    }
+
+    static func yamlErrorText(_ error: Error) -> String {
+        let text = String(describing: error)
+        return text.split(separator: "\n").first.map(String.init) ?? text
+    }
+}
+
+/// Walks the YAML node tree with the schema, collecting issues and building plain values.
+struct Validator {
+    let file: String
+    let base: String
+    var checkFiles = true
+    var issues: [PipelineIssue] = []
+
+    mutating func issue(_ node: Node?, _ key: String, _ problem: String, _ fix: String) {
+        issues.append(PipelineIssue(file: file, line: node?.mark?.line, key: key, problem: problem, fix: fix))
+    }
+
+    func join(_ prefix: String, _ key: String) -> String { prefix.isEmpty ? key : prefix + "." + key }
+
+    mutating func object(_ node: Node, fields: [Field], key: String) -> Any? {
+        guard case .mapping(let mapping) = node else {
+            issue(node, key.isEmpty ? "(top level)" : key, "must be a mapping of keys", "Indent its keys below it: \(key.split(separator: ".").last ?? ""):\\n  key: value")
+            return nil
+        }
+        var out: [String: Any] = [:]
+        var seen = Set<String>()
+        for (k, v) in mapping {
+            guard let name = k.string else { issue(k, key, "a key is not text", "Write keys as plain words"); continue }
+            let full = join(key, name)
+            guard let field = fields.first(where: { $0.key == name }) else {
+                let valid = fields.map(\.key)
+                let fix = Validator.closest(name, in: valid).map { "Did you mean '\($0)'?" }
+                    ?? "Valid keys here: " + valid.joined(separator: ", ")
+                issue(k, full, "unknown key '\(name)'", fix)
+                continue
+            }
+            seen.insert(name)
+            if let value = self.value(v, type: field.type, key: full) { out[name] = value }
+        }
+        for f in fields where f.required && !seen.contains(f.key) {
+            issue(node, join(key, f.key), "missing required key '\(f.key)'", "Add it (\(f.doc))")
+        }
+        return out
+    }
+
+    mutating func value(_ node: Node, type: FieldType, key: String) -> Any? {
+        func scalarText() -> String? {
+            if case .scalar(let s) = node { return s.string }
+            return nil
+        }
+        switch type {
+        case .int(let minimum):
+            guard let s = scalarText(), let i = node.int, !s.contains(".") else {
+                issue(node, key, "must be an integer, got \(describe(node))", "Write a whole number, e.g. \(key.hasSuffix("epochs") ? "20" : "8")")
+                return nil
+            }
+            if let minimum, i < minimum { issue(node, key, "must be at least \(minimum), got \(i)", "Use a value ≥ \(minimum)"); return nil }
+            return i
+        case .number:
+            guard scalarText() != nil, let d = node.float else {
+                issue(node, key, "must be a number, got \(describe(node))", "Write a number, e.g. 0.5")
+                return nil
+            }
+            return d
+        case .bool:
+            guard scalarText() != nil, let b = node.bool else {
+                issue(node, key, "must be true or false, got \(describe(node))", "Write true or false")
+                return nil
+            }
+            return b
+        case .string:
+            guard let s = scalarText() else { issue(node, key, "must be text, got \(describe(node))", "Write a single value"); return nil }
+            return s
+        case .choice(let options):
+            guard let s = scalarText(), options.contains(s) else {
+                let fix = scalarText().flatMap { Validator.closest($0, in: options) }.map { "Did you mean '\($0)'? " } ?? ""
+                issue(node, key, "must be one of \(options.joined(separator: ", ")), got \(describe(node))", fix + "Use one of the listed values")
+                return nil
+            }
+            return s
+        case .inputPath:
+            guard let s = scalarText() else { issue(node, key, "must be a path, got \(describe(node))", "Write the file's path"); return nil }
+            let resolved = PipelineLoader.resolve(s, base)
+            if checkFiles && !s.hasPrefix("/vsi") && !FileManager.default.fileExists(atPath: resolved) {
+                issue(node, key, "file not found: \(s) (looked for \(resolved))", "Check the path; relative paths start at the pipeline file's folder")
+            }
+            return resolved
+        case .inputPaths:
+            if case .sequence(let seq) = node {
+                var out: [String] = []
+                for (i, item) in seq.enumerated() {
+                    if let p = value(item, type: .inputPath, key: "\(key)[\(i)]") as? String { out.append(p) }
+                }
+                if out.isEmpty && seq.isEmpty { issue(node, key, "is an empty list", "List at least one file") }
+                return out
+            }
+            return (value(node, type: .inputPath, key: key) as? String).map { [$0] }
+        case .outputPath:
+            guard let s = scalarText() else { issue(node, key, "must be a path, got \(describe(node))", "Write a directory path"); return nil }
+            return PipelineLoader.resolve(s, base)
+        case .list(let element):
+            guard case .sequence(let seq) = node else {
+                issue(node, key, "must be a list, got \(describe(node))", "Write a list: [a, b] or one '- item' per line")
+                return nil
+            }
+            return seq.enumerated().compactMap { i, item in value(item, type: element, key: "\(key)[\(i)]") }
+        case .object(let fields):
+            return object(node, fields: fields, key: key)
+        }
+    }
+
+    func describe(_ node: Node) -> String {
+        switch node {
+        case .scalar(let s): return "'\(s.string)'"
+        case .mapping: return "a mapping"
+        case .sequence: return "a list"
+        case .alias: return "an alias"
+        }
+    }
+
+    /// Checks that span keys: every scene has labels, vector labels name their attribute,
+    /// class values and ignore values differ.
+    mutating func crossChecks(_ value: [String: Any], root: Node) {
+        guard let data = value["data"] as? [String: Any] else { return }
+        let dataNode = root["data"]
+        let scenes = data["scenes"] as? [[String: Any]] ?? []
+        for (i, s) in scenes.enumerated() {
+            let node = dataNode?["scenes"]?[i]
+            if s["labels"] == nil && s["vector_labels"] == nil {
+                issue(node, "data.scenes[\(i)]", "the scene has no labels", "Add labels: (a raster on the image grid) or vector_labels: with label_attribute:")
+            }
+            if s["vector_labels"] != nil && s["label_attribute"] == nil {
+                issue(node, "data.scenes[\(i)].label_attribute", "vector labels need the attribute holding the class", "Add label_attribute: <field name>")
+            }
+        }
+        if scenes.isEmpty && (data["tile_sets"] as? [Any] ?? []).isEmpty {
+            issue(dataNode, "data.scenes", "no training data", "List scenes (image and labels) or tile_sets")
+        }
+        let classes = data["classes"] as? [[String: Any]] ?? []
+        let values = classes.compactMap { $0["value"] as? Int }
+        if classes.count == 1 { issue(dataNode?["classes"], "data.classes", "only one class", "List at least two classes") }
+        if Set(values).count != values.count { issue(dataNode?["classes"], "data.classes", "two classes share a value", "Give every class its own value") }
+        let ignore = data["ignore"] as? [Int] ?? []
+        for v in ignore where values.contains(v) {
+            issue(dataNode?["ignore"], "data.ignore", "value \(v) is both a class and ignored", "Remove it from one of the lists")
+        }
+        for (i, c) in classes.enumerated() {
+            if let color = c["color"] as? String, color.range(of: #"^#?[0-9a-fA-F]{6}([0-9a-fA-F]{2})?$"#, options: .regularExpression) == nil {
+                issue(dataNode?["classes"]?[i]?["color"], "data.classes[\(i)].color", "'\(color)' is not a colour", "Write it as #rrggbb, quoted: \"#1f78b4\"")
+            }
+        }
+    }
+
+    /// The valid key closest to a misspelt one (edit distance ≤ 2, or a shared prefix).
+    static func closest(_ word: String, in options: [String]) -> String? {
+        func distance(_ a: String, _ b: String) -> Int {
+            let a = Array(a), b = Array(b)
+            var prev = Array(0...b.count)
+            for i in 1...max(1, a.count) where !a.isEmpty {
+                var cur = [i] + Array(repeating: 0, count: b.count)
+                for j in 1...max(1, b.count) where !b.isEmpty {
+                    cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+                }
+                prev = cur
+            }
+            return a.isEmpty ? b.count : b.isEmpty ? a.count : prev[b.count]
+        }
+        let scored = options.map { ($0, distance(word.lowercased(), $0)) }.sorted { $0.1 < $1.1 }
+        if let best = scored.first, best.1 <= 2 { return best.0 }
+        return options.first { $0.hasPrefix(word) || word.hasPrefix($0) }
+    }
+}

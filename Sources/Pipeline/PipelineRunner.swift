@@ -1,0 +1,188 @@
+import Foundation
+import GeoRaster
+import Inference
+import Logging
+import Metrics
+import Models
+import Tiling
+import Training
+
+/// Runs a pipeline: train → predict → evaluate → report. A stage is skipped when its outputs
+/// exist and were made from the same inputs and settings (recorded in `stages.json`).
+public final class PipelineRunner {
+    public let loaded: PipelineLoader.Loaded
+    public var force = false
+    public var terrasegVersion = "unknown"
+    public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+
+    public init(_ loaded: PipelineLoader.Loaded) { self.loaded = loaded }
+
+    public var spec: PipelineSpec { loaded.spec }
+    public var run: String { loaded.output }
+    public var bundlePath: String { run + "/model" }
+    public var mapsDirectory: String { run + "/maps" }
+    public var reportPath: String { run + "/report.html" }
+    public var evaluationPath: String { run + "/evaluation.json" }
+
+    public struct Outcome: Sendable {
+        public var bundle: String
+        public var maps: [String]
+        public var report: String
+        public var validationMeanIoU: Double?
+        public var validationOverallAccuracy: Double?
+        public var mapEvaluation: [MapEvaluator.Result]
+        public var skipped: [String]
+        public var interrupted: Bool
+    }
+
+    /// The scenes to map: `prediction.scenes`, or every training image.
+    var predictionScenes: [[String]] { spec.prediction.scenes ?? spec.data.scenes.map(\.image) }
+
+    public func execute() throws -> Outcome {
+        try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+        var stamps = Stamps.read(run + "/stages.json")
+        var skipped: [String] = []
+
+        // 1. Train.
+        let trainStamp = stamp(sections: [spec.data], extra: [TrainingSection(model: spec.model, options: spec.trainingOptions)],
+                               files: spec.data.scenes.flatMap { $0.image + [$0.labels, $0.vectorLabels].compactMap { $0 } })
+        if !force && stamps["train"] == trainStamp && FileManager.default.fileExists(atPath: bundlePath + "/model.json") {
+            skipped.append("train")
+            log("train: up to date (\(bundlePath))")
+        } else {
+            log("train: \(spec.name)")
+            stamps["train"] = nil
+            try stamps.write(run + "/stages.json")
+            let scenes = try spec.data.openScenes()
+            let arch = try spec.model.architecture(inputChannels: scenes[0].bands.count, classes: scenes[0].classMap.count)
+            let trainer = try Trainer(scenes: scenes, architecture: arch, options: spec.trainingOptions, output: bundlePath)
+            trainer.terrasegVersion = terrasegVersion
+            StopSignal.install()
+            let result = try trainer.run(resume: FileManager.default.fileExists(atPath: bundlePath + ".training/last.ckpt"))
+            if result.interrupted {
+                return Outcome(bundle: bundlePath, maps: [], report: reportPath, validationMeanIoU: nil, validationOverallAccuracy: nil,
+                               mapEvaluation: [], skipped: skipped, interrupted: true)
+            }
+            stamps["train"] = trainStamp
+            try stamps.write(run + "/stages.json")
+        }
+        let bundle = try ModelBundle.read(bundlePath)
+        let history = Trainer.readHistory(bundlePath + "/metrics.jsonl")
+
+        // 2. Predict.
+        var maps: [String] = []
+        if spec.prediction.enabled {
+            let options = try predictionOptions()
+            let predictStamp = trainStamp + "/" + stamp(sections: [spec.prediction], extra: [String](), files: predictionScenes.flatMap { $0 })
+            let jobs = predictionScenes.map { SceneJob(paths: $0) }
+            let outputs = jobs.map { SceneOutputs.named(after: $0, in: mapsDirectory, options: options).map }
+            if !force && stamps["predict"] == predictStamp && outputs.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) {
+                skipped.append("predict")
+                log("predict: up to date (\(mapsDirectory))")
+            } else {
+                log("predict: \(jobs.count) scene(s) → \(mapsDirectory)")
+                stamps["predict"] = nil
+                try stamps.write(run + "/stages.json")
+                var o = options
+                o.overwrite = true
+                let model = NetworkSceneModel(bundle: bundle, network: try bundle.network(directory: bundlePath))
+                let predictor = try ScenePredictor(model: model, inputs: model.inputs, options: o)
+                let reports = try predictor.run(jobs: jobs, directory: mapsDirectory)
+                for r in reports {
+                    if case .failed(let m) = r.status { throw RasterError(.writeFailed, path: r.job.name, problem: "prediction failed: \(m)") }
+                }
+                stamps["predict"] = predictStamp
+                try stamps.write(run + "/stages.json")
+            }
+            maps = outputs
+        }
+
+        // 3. Evaluate.
+        var evaluations: [MapEvaluator.Result] = []
+        if spec.evaluation.enabled && !maps.isEmpty {
+            let labels = spec.evaluation.labels ?? spec.data.scenes.compactMap(\.labels)
+            if labels.count == maps.count {
+                let split = spec.tiling.split.spatialSplit(patchSize: spec.tiling.patch, seed: spec.training.seed)
+                for (map, label) in zip(maps, labels) {
+                    let info = try Dataset(path: map).info
+                    let w = info.width, h = info.height
+                    let region: ((Int, Int) -> Bool)? = spec.evaluation.region == .validation && spec.tiling.split.method != .none
+                        ? { c, r in split.role(column: c, row: r, width: w, height: h) == .validation } : nil
+                    evaluations.append(try MapEvaluator.evaluate(prediction: map, labels: label, ignore: spec.data.ignore, include: region))
+                }
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                try AtomicFile.write(encoder.encode(evaluations), to: evaluationPath)
+            } else {
+                log("evaluate: skipped (\(maps.count) maps but \(labels.count) label rasters; list evaluation.labels)")
+            }
+        }
+
+        // 4. Report (always: it is cheap and reflects the latest stages).
+        let best = bundle.provenance.bestEpoch.flatMap { e in history.first { $0.epoch == e } }
+        let report = RunReport(spec: spec, pipelineFile: loaded.file, bundle: bundle, history: history, best: best,
+                               maps: maps, scenes: predictionScenes, evaluations: evaluations, region: spec.evaluation.region,
+                               bundlePath: bundlePath)
+        try report.write(to: reportPath, assets: run + "/quicklooks")
+        return Outcome(bundle: bundlePath, maps: maps, report: reportPath, validationMeanIoU: best?.meanIoU,
+                       validationOverallAccuracy: best?.overallAccuracy, mapEvaluation: evaluations, skipped: skipped, interrupted: false)
+    }
+
+    func predictionOptions() throws -> PredictionOptions {
+        var o = PredictionOptions()
+        let p = spec.prediction
+        o.tileSize = p.tile
+        o.margin = p.margin
+        o.batchSize = p.batchSize
+        o.blend = p.blend
+        o.tta = p.tta
+        o.probabilities = p.probabilities
+        o.confidence = p.confidence
+        o.creation.cog = p.cog
+        guard let c = Compression(rawValue: p.compression.uppercased()) else {
+            throw RasterError(.invalidArgument, path: loaded.file, problem: "prediction.compression '\(p.compression)' is unknown")
+        }
+        o.creation.compression = c
+        return o
+    }
+
+    /// A fingerprint of settings and input files (path, size, modification time).
+    func stamp<A: Encodable, B: Encodable>(sections: [A], extra: [B], files: [String]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        var text = sections.map { String(decoding: (try? encoder.encode($0)) ?? Data(), as: UTF8.self) }.joined()
+        text += extra.map { String(decoding: (try? encoder.encode($0)) ?? Data(), as: UTF8.self) }.joined()
+        for f in files {
+            let a = try? FileManager.default.attributesOfItem(atPath: f)
+            text += "|\(f):\((a?[.size] as? Int) ?? -1):\((a?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)"
+        }
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return String(h, radix: 16)
+    }
+}
+
+struct TrainingSection: Encodable {
+    var model: ModelSpec
+    var options: TrainingOptions
+}
+
+/// Stage fingerprints of a run directory.
+struct Stamps {
+    var values: [String: String] = [:]
+    subscript(_ k: String) -> String? {
+        get { values[k] }
+        set { values[k] = newValue }
+    }
+
+    static func read(_ path: String) -> Stamps {
+        guard let d = FileManager.default.contents(atPath: path), let v = try? JSONDecoder().decode([String: String].self, from: d) else { return Stamps() }
+        return Stamps(values: v)
+    }
+
+    func write(_ path: String) throws {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(e.encode(values), to: path)
+    }
+}

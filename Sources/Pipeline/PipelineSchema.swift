@@ -1,0 +1,231 @@
+import Foundation
+import Models
+import Tiling
+import Training
+import Yams
+
+/// The type of a pipeline key, for validation messages and the reference.
+public indirect enum FieldType: Sendable {
+    case int(min: Int?)
+    case number
+    case bool
+    case string
+    case choice([String])
+    /// An input file that must exist (relative to the pipeline file).
+    case inputPath
+    /// One input file, or a list of band files of one scene.
+    case inputPaths
+    /// A directory to write.
+    case outputPath
+    case list(FieldType)
+    case object([Field])
+
+    var name: String {
+        switch self {
+        case .int: "integer"
+        case .number: "number"
+        case .bool: "true/false"
+        case .string: "text"
+        case .choice(let c): c.joined(separator: " | ")
+        case .inputPath: "path"
+        case .inputPaths: "path or list of paths"
+        case .outputPath: "path"
+        case .list(let t): "list of \(t.name)"
+        case .object: "mapping"
+        }
+    }
+}
+
+public struct Field: Sendable {
+    public var key: String
+    public var type: FieldType
+    public var defaultText: String
+    public var doc: String
+    public var required: Bool
+
+    public init(_ key: String, _ type: FieldType, _ defaultText: String, _ doc: String, required: Bool = false) {
+        self.key = key
+        self.type = type
+        self.defaultText = defaultText
+        self.doc = doc
+        self.required = required
+    }
+}
+
+/// One problem in a pipeline file: where, what, and the fix.
+public struct PipelineIssue: Error, CustomStringConvertible, Sendable, Equatable {
+    public var file: String
+    public var line: Int?
+    public var key: String
+    public var problem: String
+    public var fix: String
+
+    public var description: String {
+        "\(file)\(line.map { ":\($0)" } ?? ""): \(key): \(problem). \(fix)"
+    }
+}
+
+/// All problems found, reported together.
+public struct PipelineError: Error, CustomStringConvertible, Sendable {
+    public var issues: [PipelineIssue]
+    public var description: String {
+        issues.count == 1 ? issues[0].description
+            : "\(issues.count) problems in the pipeline:\n" + issues.map { "  " + $0.description }.joined(separator: "\n")
+    }
+}
+
+/// Every key a pipeline file may hold, with its type, default and meaning. The reference
+/// in docs/pipeline-reference.md is generated from this (`terraseg run --reference`).
+public enum PipelineSchema {
+    static let classFields: [Field] = [
+        Field("value", .int(min: nil), "—", "Label value of the class in label rasters and in output maps.", required: true),
+        Field("name", .string, "—", "Class name, written into the map's attribute table.", required: true),
+        Field("color", .string, "palette", "Display colour #rrggbb (colour table and legend)."),
+    ]
+
+    static let sceneFields: [Field] = [
+        Field("image", .inputPaths, "—", "The scene: one raster, or a list of single-band files on one grid (stacked in order).", required: true),
+        Field("labels", .inputPath, "—", "Label raster on the image's grid (one of labels / vector_labels)."),
+        Field("vector_labels", .inputPath, "—", "Polygons (GeoPackage, GeoJSON, Shapefile) rasterised onto the image grid."),
+        Field("label_attribute", .string, "—", "Attribute of vector_labels holding the class value or class name."),
+        Field("layer", .string, "first layer", "Layer of vector_labels."),
+    ]
+
+    static let tileSetFields: [Field] = [
+        Field("root", .inputPath, "—", "Folder of the tile set.", required: true),
+        Field("images", .list(.string), "—", "Chip templates with {id}, one per band file, e.g. [images/{id}.tif].", required: true),
+        Field("mask", .string, "—", "Mask template with {id}, e.g. masks/{id}_m.png.", required: true),
+    ]
+
+    public static let fields: [Field] = [
+        Field("name", .string, "pipeline", "Name of the job (used for the default output folder)."),
+        Field("output", .outputPath, "runs/<name>", "Run directory: model bundle, maps, evaluation, report."),
+        Field("data", .object([
+            Field("scenes", .list(.object(sceneFields)), "[]", "Labelled scenes."),
+            Field("tile_sets", .list(.object(tileSetFields)), "[]", "Folders of image/mask chips (LandCover.ai, 38-Cloud)."),
+            Field("bands", .list(.int(min: 1)), "all non-alpha bands", "1-based bands fed to the model, in order."),
+            Field("classes", .list(.object(classFields)), "—", "The classes: value, name, colour.", required: true),
+            Field("ignore", .list(.int(min: nil)), "[]", "Label values excluded from loss and metrics (nodata, unlabelled)."),
+        ]), "—", "Training data.", required: true),
+        Field("normalization", .choice(NormalizationMethod.allCases.map(\.rawValue)), "standardize",
+              "Per-band scaling from training statistics: (v−mean)/std, or 2–98 % percentile clip to [0, 1]."),
+        Field("tiling", .object([
+            Field("patch", .int(min: 8), "128", "Training patch side in pixels (a multiple of 2^depth for a U-Net)."),
+            Field("stride", .int(min: 1), "patch / 2", "Distance between training patches."),
+            Field("max_invalid", .number, "0.5", "Skip patches with a larger fraction of nodata or unlabelled pixels."),
+            Field("split", .object([
+                Field("method", .choice(SplitOptions.Method.allCases.map(\.rawValue)), "blocks", "Spatial train/validation split."),
+                Field("train_fraction", .number, "0.8", "rows/columns: share of the scene (from the top/left) that trains."),
+                Field("block_size", .int(min: 1), "4 × patch", "blocks: block side in pixels."),
+                Field("validation_fraction", .number, "0.2", "blocks: share of blocks that validate."),
+            ]), "", "Validation split (spatial, never random patches)."),
+        ]), "", "How scenes are cut into training patches."),
+        Field("model", .object([
+            Field("kind", .choice(ModelSpec.Kind.allCases.map(\.rawValue)), "unet", "U-Net or dilated CNN (no down-sampling)."),
+            Field("preset", .choice(["r1", "r1-nails"]), "—", "The reference network R1 (overrides widths)."),
+            Field("widths", .list(.int(min: 1)), "[32, 64, 128, 256]", "U-Net channels per level (depth = count)."),
+            Field("bottleneck_width", .int(min: 1), "2 × last width", "U-Net bottleneck channels."),
+            Field("bottleneck_dilations", .list(.int(min: 1)), "[1, 2, 4]", "Dilations of the bottleneck convolutions."),
+            Field("upsampling", .choice(UpsamplingMode.allCases.map(\.rawValue)), "bilinear", "U-Net decoder upsampling."),
+            Field("width", .int(min: 1), "32", "Dilated CNN channels."),
+            Field("dilations", .list(.int(min: 1)), "[1, 2, 4, 8, 4, 2, 1]", "Dilated CNN dilation schedule."),
+        ]), "", "The network."),
+        Field("loss", .object([
+            Field("terms", .list(.object([
+                Field("kind", .choice(LossOptions.Kind.allCases.map(\.rawValue)), "—", "Loss term.", required: true),
+                Field("weight", .number, "1", "Weight of the term."),
+            ])), "[focal, dice]", "Weighted sum of losses."),
+            Field("gamma", .number, "2", "Focal loss focusing parameter."),
+            Field("alpha", .list(.number), "none", "Per-class weights of focal / cross-entropy."),
+            Field("class_weights", .list(.number), "equal", "Per-class weights of Dice."),
+            Field("smoothing", .number, "0", "Dice smoothing."),
+        ]), "", "Training loss."),
+        Field("optimizer", .object([
+            Field("kind", .choice(OptimizerOptions.Kind.allCases.map(\.rawValue)), "adam", "Optimiser."),
+            Field("learning_rate", .number, "0.001", "Initial learning rate."),
+            Field("weight_decay", .number, "0", "Weight decay (decoupled for adamw)."),
+            Field("momentum", .number, "0.9", "SGD momentum."),
+            Field("nesterov", .bool, "false", "SGD Nesterov momentum."),
+            Field("beta1", .number, "0.9", "Adam β1."),
+            Field("beta2", .number, "0.999", "Adam β2."),
+            Field("epsilon", .number, "1e-8", "Adam ε."),
+        ]), "", "Optimiser."),
+        Field("schedule", .object([
+            Field("kind", .choice(ScheduleOptions.Kind.allCases.map(\.rawValue)), "constant", "Learning-rate schedule."),
+            Field("warmup_epochs", .number, "0", "Linear warm-up length."),
+            Field("step_epochs", .int(min: 1), "10", "step: epochs between decays."),
+            Field("gamma", .number, "0.1", "step: decay factor."),
+            Field("minimum_factor", .number, "0", "cosine: final learning rate / initial."),
+        ]), "", "Learning-rate schedule."),
+        Field("training", .object([
+            Field("epochs", .int(min: 1), "20", "Passes over the training patches."),
+            Field("batch_size", .int(min: 1), "8", "Patches per step."),
+            Field("seed", .int(min: 0), "42", "Seed of initialisation, split, shuffling and augmentation."),
+            Field("cache_megabytes", .int(min: 0), "1024", "Keep normalised patches in memory up to this size."),
+        ]), "", "Training loop."),
+        Field("augmentation", .object([
+            Field("flips", .bool, "true", "Random flips."),
+            Field("rotations", .bool, "true", "Random 90° rotations."),
+            Field("gain_jitter", .number, "0", "Per-band gain jitter ±fraction."),
+            Field("offset_jitter", .number, "0", "Per-band offset jitter (normalised units)."),
+        ]), "", "Training augmentation."),
+        Field("prediction", .object([
+            Field("enabled", .bool, "true", "Map scenes after training."),
+            Field("scenes", .list(.inputPaths), "the training images", "Scenes to map."),
+            Field("tile", .int(min: 16), "512", "Core tile written per window."),
+            Field("margin", .int(min: 0), "receptive-field radius", "Context around each tile; smaller is faster but may show seams."),
+            Field("batch_size", .int(min: 1), "2", "Windows per network call."),
+            Field("blend", .choice(BlendModeNames.all), "centre", "centre: write each window's core (exact)."),
+            Field("tta", .bool, "false", "Average the 8 flips/rotations."),
+            Field("cog", .bool, "false", "Write Cloud-Optimised GeoTIFFs."),
+            Field("probabilities", .bool, "false", "Also write per-class probabilities."),
+            Field("confidence", .bool, "false", "Also write the maximum probability."),
+            Field("compression", .choice(["deflate", "zstd", "lzw", "none"]), "deflate", "GeoTIFF compression."),
+        ]), "", "Whole-scene prediction."),
+        Field("evaluation", .object([
+            Field("enabled", .bool, "true", "Score the maps against labels."),
+            Field("labels", .list(.inputPath), "the training labels", "Label rasters, one per predicted scene."),
+            Field("region", .choice(EvaluationSpec.Region.allCases.map(\.rawValue)), "validation", "Score the validation part only, or the whole map."),
+        ]), "", "Evaluation of the maps."),
+    ]
+
+    // MARK: - Reference
+
+    /// The reference of every key, as Markdown.
+    public static func referenceMarkdown() -> String {
+        var out = """
+        # Pipeline file reference
+
+        A pipeline file (YAML) declares a whole job; `terraseg run FILE.yaml` validates all of it before
+        any work starts, then trains, predicts, evaluates and writes a report, skipping stages whose
+        outputs are up to date. Paths are relative to the pipeline file. Generated by
+        `terraseg run --reference`; do not edit by hand.
+
+        | key | type | default | meaning |
+        |---|---|---|---|
+
+        """
+        func walk(_ fields: [Field], prefix: String) {
+            for f in fields {
+                let key = prefix + f.key
+                let def = f.required ? "**required**" : f.defaultText.isEmpty ? "" : "`\(f.defaultText)`"
+                switch f.type {
+                case .object(let sub):
+                    out += "| `\(key)` | mapping | | \(f.doc) |\n"
+                    walk(sub, prefix: key + ".")
+                case .list(.object(let sub)):
+                    out += "| `\(key)` | list | \(def) | \(f.doc) |\n"
+                    walk(sub, prefix: key + "[].")
+                default:
+                    out += "| `\(key)` | \(f.type.name.replacingOccurrences(of: "|", with: "\\|")) | \(def) | \(f.doc) |\n"
+                }
+            }
+        }
+        walk(fields, prefix: "")
+        return out
+    }
+}
+
+enum BlendModeNames {
+    static let all = ["centre"]
+}

@@ -1,0 +1,40 @@
+import Foundation
+
+/// Training progress: a live bar with throughput and ETA on a terminal, plain lines
+/// otherwise (logs, CI). Everything goes to standard error; standard output stays clean.
+public final class ProgressReporter {
+    public let isTerminal: Bool
+    public var quiet = false
+    private var lastDraw = Date.distantPast
+
+    public init(isTerminal: Bool = isatty(STDERR_FILENO) != 0) { self.isTerminal = isTerminal }
+
+    func batch(epoch: Int, epochs: Int, batch: Int, batches: Int, loss: Double, patchesPerSecond: Double) {
+        guard isTerminal, !quiet else { return }
+        let now = Date()
+        guard now.timeIntervalSince(lastDraw) > 0.2 || batch == batches else { return }
+        lastDraw = now
+        let width = 24
+        let filled = batches > 0 ? width * batch / batches : 0
+        let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+        let remaining = patchesPerSecond > 0 ? Double(batches - batch) * (Double(batch) > 0 ? 1 : 0) : 0
+        _ = remaining
+        let eta = patchesPerSecond > 0 && batch > 0 ? ProgressReporter.duration(Double(batches - batch) / (Double(batch) / max(1e-9, now.timeIntervalSince(epochStart)))) : "--"
+        let line = String(format: "\repoch %d/%d %@ %d/%d  loss %.4f  %.1f patches/s  ETA %@ ", epoch, epochs, bar, batch, batches, loss, patchesPerSecond, eta)
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    var epochStart = Date()
+    func startEpoch() { epochStart = Date() }
+
+    func line(_ text: String) {
+        guard !quiet else { return }
+        FileHandle.standardError.write(Data(((isTerminal ? "\r\u{1B}[K" : "") + text + "\n").utf8))
+    }
+
+    static func duration(_ s: Double) -> String {
+        guard s.isFinite else { return "--" }
+        let t = Int(s.rounded())
+        return t >= 3600 ? String(format: "%dh%02dm", t / 3600, t % 3600 / 60) : t >= 60 ? String(format: "%dm%02ds", t / 60, t % 60) : "\(t)s"
+    }
+}

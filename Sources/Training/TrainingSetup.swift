@@ -1,0 +1,174 @@
+import Foundation
+import GeoRaster
+import Models
+import Tiling
+
+/// A class as users write it: label value, name, optional colour (#rrggbb).
+public struct ClassSpec: Codable, Sendable, Equatable {
+    public var value: Int
+    public var name: String
+    public var color: String?
+
+    public init(value: Int, name: String, color: String? = nil) {
+        self.value = value
+        self.name = name
+        self.color = color
+    }
+
+    /// Parses "1=developed", "1=developed:#e31a1c", comma-separated.
+    public static func parseList(_ text: String) throws -> [ClassSpec] {
+        try text.split(separator: ",").map { item in
+            let parts = item.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, let v = Int(parts[0].trimmingCharacters(in: .whitespaces)) else {
+                throw RasterError(.invalidArgument, path: "--classes", problem: "'\(item)' is not VALUE=NAME[:#rrggbb]",
+                                  hint: "Write classes like 1=developed:#e31a1c,2=water")
+            }
+            let nameColor = parts[1].split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            return ClassSpec(value: v, name: nameColor[0], color: nameColor.count > 1 ? nameColor[1] : nil)
+        }
+    }
+}
+
+/// One labelled scene: image (one file, or band files stacked) and its labels, either a
+/// raster on the image grid or vector polygons with a class attribute.
+public struct SceneSpec: Codable, Sendable, Equatable {
+    public var image: [String]
+    public var labels: String?
+    public var vectorLabels: String?
+    /// Attribute of `vectorLabels` holding the class value or name.
+    public var labelAttribute: String?
+    public var layer: String?
+
+    public init(image: [String], labels: String? = nil, vectorLabels: String? = nil, labelAttribute: String? = nil, layer: String? = nil) {
+        self.image = image
+        self.labels = labels
+        self.vectorLabels = vectorLabels
+        self.labelAttribute = labelAttribute
+        self.layer = layer
+    }
+}
+
+/// A folder of image and mask chips matched by `{id}` templates (see `TileSet`).
+public struct TileSetSpec: Codable, Sendable, Equatable {
+    public var root: String
+    public var images: [String]
+    public var mask: String
+
+    public init(root: String, images: [String], mask: String) {
+        self.root = root
+        self.images = images
+        self.mask = mask
+    }
+}
+
+/// The training data of a job.
+public struct DataSpec: Codable, Sendable, Equatable {
+    public var scenes: [SceneSpec] = []
+    public var tileSets: [TileSetSpec] = []
+    /// 1-based bands to use (nil = all non-alpha bands).
+    public var bands: [Int]? = nil
+    public var classes: [ClassSpec] = []
+    /// Label values excluded from loss and metrics.
+    public var ignore: [Int] = []
+
+    public init(scenes: [SceneSpec] = [], tileSets: [TileSetSpec] = [], bands: [Int]? = nil, classes: [ClassSpec] = [], ignore: [Int] = []) {
+        self.scenes = scenes
+        self.tileSets = tileSets
+        self.bands = bands
+        self.classes = classes
+        self.ignore = ignore
+    }
+
+    public func classMap() throws -> ClassMap {
+        var entries: [ClassEntry] = []
+        for (i, c) in classes.enumerated() {
+            var color = ClassMap.palette[i % ClassMap.palette.count]
+            if let hex = c.color {
+                guard let parsed = RGBA(hex: hex) else {
+                    throw RasterError(.invalidArgument, path: "classes", problem: "class '\(c.name)' has colour '\(hex)', which is not #rrggbb",
+                                      hint: "Write colours like #1f78b4")
+                }
+                color = parsed
+            }
+            entries.append(ClassEntry(value: c.value, name: c.name, color: color))
+        }
+        return try ClassMap(classes: entries, ignoreValues: ignore)
+    }
+
+    /// Opens every scene and tile-set chip; grids, bands and labels are checked here, before
+    /// any training starts. Paths are relative to `base`.
+    public func openScenes(relativeTo base: String? = nil) throws -> [LabelledScene] {
+        func resolve(_ p: String) -> String {
+            guard let base, !p.hasPrefix("/"), !p.hasPrefix("/vsi") else { return p }
+            return (base as NSString).appendingPathComponent(p)
+        }
+        let map = try classMap()
+        var out: [LabelledScene] = []
+        for s in scenes {
+            let image = try openRaster(s.image.map(resolve))
+            let labels: any RasterSource
+            if let l = s.labels {
+                labels = try Dataset(path: resolve(l))
+            } else if let v = s.vectorLabels {
+                guard let attribute = s.labelAttribute else {
+                    throw RasterError(.invalidArgument, path: resolve(v), problem: "vector labels need the attribute that holds the class",
+                                      hint: "Add label_attribute: <field name>")
+                }
+                let names = Dictionary(uniqueKeysWithValues: map.classes.map { ($0.name, $0.value) })
+                labels = try VectorLabels.rasterize(path: resolve(v), layer: s.layer, attribute: attribute, classNames: names,
+                                                    onto: image.info.grid, fill: Int32(map.ignoreValues.first ?? -1))
+            } else {
+                throw RasterError(.invalidArgument, path: resolve(s.image[0]), problem: "the scene has no labels",
+                                  hint: "Give labels: (a raster on the image grid) or vector_labels: with label_attribute:")
+            }
+            out.append(try LabelledScene(image: image, labels: labels, bands: bands, classMap: map))
+        }
+        for t in tileSets {
+            let set = try TileSet(root: resolve(t.root), images: t.images, mask: t.mask)
+            for id in set.ids { out.append(try set.scene(id, bands: bands, classMap: map)) }
+        }
+        if out.isEmpty {
+            throw RasterError(.invalidArgument, path: "data", problem: "no training scenes", hint: "List scenes (image and labels) or tile sets")
+        }
+        return out
+    }
+}
+
+/// The network of a job, as users describe it.
+public struct ModelSpec: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable, CaseIterable { case unet, dilated }
+    public var kind = Kind.unet
+    /// "r1" or "r1-nails": the reference network of shared/R1.md (widths 32–256, 512).
+    public var preset: String? = nil
+    public var widths: [Int] = [32, 64, 128, 256]
+    public var bottleneckWidth: Int? = nil
+    public var bottleneckDilations: [Int] = [1, 2, 4]
+    public var upsampling: UpsamplingMode = .bilinear
+    /// Dilated CNN: channels per layer and the dilation schedule.
+    public var width = 32
+    public var dilations: [Int] = [1, 2, 4, 8, 4, 2, 1]
+
+    public init() {}
+
+    public func architecture(inputChannels: Int, classes: Int) throws -> ModelArchitecture {
+        if let preset {
+            guard var c = UNetConfiguration.preset(preset) else {
+                throw RasterError(.invalidArgument, path: "model.preset", problem: "unknown preset '\(preset)'", hint: "Use r1 or r1-nails")
+            }
+            c.inputChannels = inputChannels
+            c.classes = classes
+            return .unet(c)
+        }
+        switch kind {
+        case .unet:
+            guard !widths.isEmpty, widths.allSatisfy({ $0 > 0 }) else {
+                throw RasterError(.invalidArgument, path: "model.widths", problem: "widths must be positive, one per level", hint: "e.g. [16, 32, 64, 128]")
+            }
+            return .unet(UNetConfiguration(inputChannels: inputChannels, classes: classes, widths: widths,
+                                           bottleneckWidth: bottleneckWidth ?? 2 * widths.last!,
+                                           bottleneckDilations: bottleneckDilations, upsampling: upsampling))
+        case .dilated:
+            return .dilated(DilatedNetConfiguration(inputChannels: inputChannels, classes: classes, width: width, dilations: dilations))
+        }
+    }
+}

@@ -1,0 +1,115 @@
+import ArgumentParser
+import Foundation
+import GeoRaster
+import Inference
+import Models
+
+extension TerraSegCommand {
+    struct Predict: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Map whole scenes with a trained model into georeferenced class maps.",
+            discussion: """
+                Inputs: paths, globs ('scenes/*.tif'), @list.txt (one scene per line), or band files of one \
+                scene joined by commas. Each scene becomes DIR/<name>_map.tif (Byte class values, nodata 255, \
+                colour table, class names, overviews), plus _probabilities.tif and _confidence.tif on request. \
+                Windows overlap by a margin; only their centres are written, so with the default margin (the \
+                model's receptive-field radius) the map equals a prediction of the whole scene at once. \
+                A smaller --margin is faster but may show seams.
+                """)
+
+        @Option(name: .long, help: "The model bundle directory (from terraseg train).")
+        var model: String
+
+        @Option(name: .long, parsing: .upToNextOption, help: "Scenes to map.")
+        var input: [String]
+
+        @Option(name: .long, help: "Output directory.")
+        var output: String
+
+        @Option(help: "Core tile size in pixels (rounded up to the model's alignment).")
+        var tile = 512
+
+        @Option(help: "Context around each tile in pixels (default: the receptive-field radius, exact).")
+        var margin: Int?
+
+        @Option(name: .customLong("batch-size"), help: "Windows per network call.")
+        var batchSize = 2
+
+        @Flag(help: "Average scores over the 8 flips and rotations (8× slower).")
+        var tta = false
+
+        @Flag(help: "Write a Cloud-Optimised GeoTIFF.")
+        var cog = false
+
+        @Flag(help: "Also write per-class probabilities (Byte 0-255).")
+        var probabilities = false
+
+        @Flag(help: "Also write the maximum class probability (Byte 0-255).")
+        var confidence = false
+
+        @Flag(help: "Recompute scenes whose outputs already exist.")
+        var overwrite = false
+
+        @Option(help: "GeoTIFF compression: deflate, zstd, lzw or none.")
+        var compression = "deflate"
+
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            global.bootstrapLogging()
+            guard let codec = Compression(rawValue: compression.uppercased()) else {
+                throw ValidationError("--compression must be one of deflate, zstd, lzw, none")
+            }
+            let network = try NetworkSceneModel(bundleDirectory: model)
+            var options = PredictionOptions()
+            options.tileSize = tile
+            options.margin = margin
+            options.batchSize = batchSize
+            options.tta = tta
+            options.probabilities = probabilities
+            options.confidence = confidence
+            options.overwrite = overwrite
+            options.creation.cog = cog
+            options.creation.compression = codec
+            let predictor = try ScenePredictor(model: network, inputs: network.inputs, options: options)
+            let jobs = try SceneJob.expand(input)
+            let grid = predictor.grid(width: 1, height: 1)
+            FileHandle.standardError.write(Data("Mapping \(jobs.count) scene(s) with \(network.bundle.architecture.name): windows of \(grid.inputSize) px, \(grid.tileSize) px written from each (margin \(grid.margin) px)\n".utf8))
+            let reports = try predictor.run(jobs: jobs, directory: output) { r in
+                let line: String
+                switch r.status {
+                case .written: line = "written  \(r.outputs.map)"
+                case .skipped: line = "skipped  \(r.outputs.map) (exists; --overwrite recomputes)"
+                case .failed(let m): line = "FAILED   \(r.job.name): \(m)"
+                }
+                FileHandle.standardError.write(Data((line + "\n").utf8))
+            }
+            print(PredictionSummary.render(reports))
+            if reports.contains(where: { if case .failed = $0.status { return true } else { return false } }) {
+                throw ExitCode(1)
+            }
+        }
+    }
+}
+
+enum PredictionSummary {
+    static func render(_ reports: [SceneReport]) -> String {
+        var rows = [["Scene", "Status", "Size", "Seconds", "MP/s", "Map"]]
+        for r in reports {
+            let status: String
+            switch r.status {
+            case .written: status = "written"
+            case .skipped: status = "skipped"
+            case .failed: status = "failed"
+            }
+            let p = r.prediction
+            rows.append([URL(fileURLWithPath: r.job.name).lastPathComponent, status,
+                         p.map { "\($0.width)×\($0.height)" } ?? "-", p.map { String(format: "%.1f", $0.seconds) } ?? "-",
+                         p.map { String(format: "%.3f", $0.megapixelsPerSecond) } ?? "-", r.outputs.map])
+        }
+        let failed = reports.filter { if case .failed = $0.status { return true } else { return false } }.count
+        var out = EvaluationText.table(rows, rightAlignFrom: 99).joined(separator: "\n")
+        out += "\n\(reports.count) scene(s): \(reports.count - failed) ok, \(failed) failed"
+        return out
+    }
+}

@@ -1,0 +1,103 @@
+import ArgumentParser
+import Foundation
+import GeoRaster
+import Pipeline
+
+extension TerraSegCommand {
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a pipeline file: train → predict → evaluate → report.",
+            discussion: """
+                The whole file is validated before any work starts. Stages whose outputs are up to date \
+                (same settings and input files) are skipped; --force reruns them. An interrupted run \
+                continues from its last checkpoint when started again. Key reference: --reference.
+                """)
+
+        @Argument(help: "The pipeline file (YAML).")
+        var pipeline: String?
+
+        @Flag(help: "Rerun every stage even if its outputs are up to date.")
+        var force = false
+
+        @Flag(help: "Print the reference of every pipeline key with its default (Markdown) and exit.")
+        var reference = false
+
+        @Flag(help: "Only validate the file.")
+        var check = false
+
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            global.bootstrapLogging()
+            if reference {
+                print(PipelineSchema.referenceMarkdown(), terminator: "")
+                return
+            }
+            guard let pipeline else { throw ValidationError("give a pipeline file, e.g. terraseg run pipelines/nc-landcover.yaml") }
+            let loaded = try PipelineLoader.load(pipeline)
+            if check {
+                print("\(pipeline): valid (\(loaded.spec.data.scenes.count) scene(s), \(loaded.spec.data.classes.count) classes, output \(loaded.output))")
+                return
+            }
+            let runner = PipelineRunner(loaded)
+            runner.force = force
+            runner.terrasegVersion = terrasegVersion
+            let outcome = try runner.execute()
+            if outcome.interrupted {
+                FileHandle.standardError.write(Data("Interrupted; run the same command again to continue.\n".utf8))
+                throw ExitCode(130)
+            }
+            var lines: [String] = []
+            for m in outcome.maps { lines.append("Land-cover map:   \(m)") }
+            lines.append("Report:           \(outcome.report)")
+            lines.append("Model bundle:     \(outcome.bundle)")
+            var headline = "Validation mIoU \(f3(outcome.validationMeanIoU)), overall accuracy \(f3(outcome.validationOverallAccuracy))"
+            if let e = outcome.mapEvaluation.first {
+                let area = loaded.spec.evaluation.region == .validation ? "validation area" : "whole scene"
+                headline += "; map (\(area)): mIoU \(f3(e.report.meanIoU)), OA \(f3(e.report.overallAccuracy)), kappa \(f3(e.report.kappa))"
+            }
+            lines.append(headline)
+            if !outcome.skipped.isEmpty { lines.append("Up to date, skipped: \(outcome.skipped.joined(separator: ", ")) (--force reruns)") }
+            print(lines.joined(separator: "\n"))
+        }
+
+        func f3(_ v: Double?) -> String { v.map { String(format: "%.3f", $0) } ?? "–" }
+    }
+
+    struct QuicklookCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "quicklook",
+            abstract: "Write a PNG preview of a class map (its colours) or of a scene (false colour).")
+
+        @Argument(help: "A class map, or a scene (several band files are stacked).")
+        var rasters: [String]
+
+        @Option(name: .shortAndLong, help: "PNG to write (default: beside the input, .png).")
+        var output: String?
+
+        @Option(help: "Bands for a false-colour view of a scene, e.g. 4,3,2 (default: 3 bands from the last ones).")
+        var bands: String?
+
+        @Option(name: .customLong("max-size"), help: "Longest side of the preview in pixels.")
+        var maxSize = 1024
+
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            global.bootstrapLogging()
+            let out = output ?? (URL(fileURLWithPath: rasters[0]).deletingPathExtension().path + ".png")
+            let first = try Dataset(path: rasters[0])
+            if rasters.count == 1 && first.info.bands[0].hasColorTable && bands == nil {
+                try Quicklook.classMap(rasters[0], to: out, maxSize: maxSize)
+            } else {
+                let total = try openRaster(rasters).info.bandCount
+                let selection = try bands.map { try $0.split(separator: ",").map { s -> Int in
+                    guard let v = Int(s) else { throw ValidationError("--bands: '\(s)' is not a band number") }
+                    return v
+                } } ?? (total >= 4 ? [4, 3, 2] : total >= 3 ? [3, 2, 1] : [1])
+                try Quicklook.falseColor(rasters, bands: selection, to: out, maxSize: maxSize)
+            }
+            print(out)
+        }
+    }
+}

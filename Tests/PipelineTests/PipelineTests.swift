@@ -1,0 +1,181 @@
+import Foundation
+import GeoRaster
+import Pipeline
+import Testing
+import TestSupport
+
+@Suite struct PipelineFileTests {
+    static let pipelines: [String] = {
+        let dir = TestData.repositoryRoot.appendingPathComponent("pipelines").path
+        return ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".yaml") }.sorted().map { dir + "/" + $0 }
+    }()
+
+    @Test func everyPipelineFileIsValid() throws {
+        #expect(!Self.pipelines.isEmpty)
+        for p in Self.pipelines {
+            // Input files are checked too when the sample data has been fetched.
+            let samples = FileManager.default.fileExists(atPath: TestData.repositoryRoot.appendingPathComponent("samples/nc-landsat7/.complete").path)
+            let loaded = try PipelineLoader.load(p, checkFiles: samples)
+            #expect(!loaded.spec.data.classes.isEmpty, "\(p)")
+            #expect(!loaded.spec.data.scenes.isEmpty || !loaded.spec.data.tileSets.isEmpty, "\(p)")
+        }
+    }
+
+    @Test func theReferenceInTheDocsIsCurrent() throws {
+        let doc = try String(contentsOfFile: TestData.repositoryRoot.appendingPathComponent("docs/pipeline-reference.md").path, encoding: .utf8)
+        #expect(doc == PipelineSchema.referenceMarkdown(), "regenerate with: terraseg run --reference > docs/pipeline-reference.md")
+    }
+}
+
+@Suite struct BrokenPipelineTests {
+    let dir = TemporaryDirectory()
+
+    func load(_ yaml: String) throws -> PipelineLoader.Loaded {
+        try "x".write(toFile: dir.file("scene.tif"), atomically: true, encoding: .utf8)
+        try "x".write(toFile: dir.file("labels.tif"), atomically: true, encoding: .utf8)
+        try yaml.write(toFile: dir.file("job.yaml"), atomically: true, encoding: .utf8)
+        return try PipelineLoader.load(dir.file("job.yaml"))
+    }
+
+    static let good = """
+    name: test
+    data:
+      scenes:
+        - image: scene.tif
+          labels: labels.tif
+      classes:
+        - {value: 1, name: water}
+        - {value: 2, name: land}
+    training:
+      epochs: 3
+    """
+
+    func issues(_ yaml: String) -> [PipelineIssue] {
+        do {
+            _ = try load(yaml)
+            return []
+        } catch let e as PipelineError {
+            return e.issues
+        } catch {
+            Issue.record("unexpected error \(error)")
+            return []
+        }
+    }
+
+    @Test func aGoodFileGetsDefaults() throws {
+        let l = try load(Self.good)
+        #expect(l.spec.training.epochs == 3)
+        #expect(l.spec.training.batchSize == 8)
+        #expect(l.spec.tiling.patch == 128)
+        #expect(l.spec.loss.terms.map(\.kind.rawValue) == ["focal", "dice"])
+        #expect(l.spec.data.scenes[0].image == [dir.file("scene.tif")], "paths resolve against the file's folder")
+        #expect(l.output == URL(fileURLWithPath: dir.path).standardizedFileURL.path + "/runs/test")
+    }
+
+    @Test func unknownKeyNamesTheKeyTheLineAndTheFix() {
+        let found = issues(Self.good.replacingOccurrences(of: "  epochs: 3", with: "  epoch: 3"))
+        #expect(found.count == 1)
+        #expect(found.first?.line == 10)
+        #expect(found.first?.key == "training.epoch")
+        #expect(found.first?.description.contains("job.yaml:10: training.epoch: unknown key 'epoch'. Did you mean 'epochs'?") == true)
+    }
+
+    @Test func wrongTypeNamesTheKeyTheLineAndTheFix() {
+        let found = issues(Self.good.replacingOccurrences(of: "epochs: 3", with: "epochs: three"))
+        #expect(found.first?.description.contains("job.yaml:10: training.epochs: must be an integer, got 'three'. Write a whole number") == true)
+        let choice = issues(Self.good + "\nmodel: {kind: unett}")
+        #expect(choice.first?.description.contains("model.kind: must be one of unet, dilated, got 'unett'. Did you mean 'unet'?") == true)
+    }
+
+    @Test func missingFileNamesTheKeyTheLineAndTheFix() {
+        let found = issues(Self.good.replacingOccurrences(of: "labels: labels.tif", with: "labels: nowhere.tif"))
+        #expect(found.first?.line == 5)
+        #expect(found.first?.key == "data.scenes[0].labels")
+        #expect(found.first?.description.contains("file not found: nowhere.tif") == true)
+        #expect(found.first?.description.contains("relative paths start at the pipeline file's folder") == true)
+    }
+
+    @Test func everyProblemIsReportedAtOnce() {
+        let yaml = Self.good.replacingOccurrences(of: "labels: labels.tif", with: "labels: nowhere.tif")
+            .replacingOccurrences(of: "epochs: 3", with: "epochs: -2") + "\nmodle: {}\n"
+        let found = issues(yaml)
+        #expect(found.count == 3)
+        #expect(found.map(\.key).contains("modle"))
+        #expect(found.first { $0.key == "modle" }?.fix == "Did you mean 'model'?")
+        #expect(found.contains { $0.problem == "must be at least 1, got -2" })
+    }
+
+    @Test func missingRequiredKeysAndSyntaxErrors() {
+        let noClasses = issues("data:\n  scenes:\n    - {image: scene.tif, labels: labels.tif}\n")
+        #expect(noClasses.contains { $0.key == "data.classes" && $0.problem.contains("missing required key") })
+        let syntax = issues("data:\n  scenes: [a, b\n")
+        #expect(syntax.first?.key == "(syntax)")
+        #expect(syntax.first?.problem.contains("not valid YAML") == true)
+        let noLabels = issues(Self.good.replacingOccurrences(of: "      labels: labels.tif\n", with: ""))
+        #expect(noLabels.contains { $0.problem == "the scene has no labels" })
+    }
+}
+
+/// The whole job on a small scene the test makes itself (no network, no sample download).
+@Suite(.enabled(if: TestData.available, "needs ../shared/data"))
+struct PipelineRunTests {
+    @Test func runTrainsMapsEvaluatesReportsAndSkipsWhatIsUpToDate() throws {
+        let dir = TemporaryDirectory()
+        // A 96×96 crop of nc-landsat7 and its labels.
+        let src = try Dataset(path: TestData.path("nc-landsat7/image_6band.tif"))
+        let lab = try Dataset(path: TestData.path("nc-landsat7/labels_landclass96.tif"))
+        let win = Window(column: 150, row: 150, width: 96, height: 96)
+        for (ds, name, type) in [(src, "scene.tif", DataType.float32), (lab, "labels.tif", .byte)] {
+            var profile = RasterProfile(like: ds.info, bandCount: ds.info.bandCount, dataType: type, nodata: type == .byte ? nil : -99999)
+            profile.width = 96
+            profile.height = 96
+            profile.geoTransform = ds.info.geoTransform!.forWindow(win)
+            let w = try GeoTIFFWriter(path: dir.file(name), profile: profile)
+            let b = try ds.read(window: win)
+            for band in 0..<ds.info.bandCount {
+                try w.write(Array(b.values[(band * 9216)..<((band + 1) * 9216)]), window: Window(width: 96, height: 96), band: band + 1)
+            }
+            try w.finish()
+        }
+        try """
+        name: tiny
+        output: run
+        data:
+          scenes: [{image: scene.tif, labels: labels.tif}]
+          classes:
+            - {value: 1, name: developed}
+            - {value: 2, name: agriculture}
+            - {value: 3, name: herbaceous}
+            - {value: 4, name: shrubland}
+            - {value: 5, name: forest}
+            - {value: 6, name: water}
+            - {value: 7, name: sediment}
+          ignore: [0]
+        tiling: {patch: 32, stride: 32, split: {method: rows, train_fraction: 0.67}}
+        model: {widths: [8, 16]}
+        training: {epochs: 2, batch_size: 4}
+        prediction: {tile: 64}
+        """.write(toFile: dir.file("tiny.yaml"), atomically: true, encoding: .utf8)
+        let r = try Tool.run(Tool.terraseg, ["run", dir.file("tiny.yaml")])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("Land-cover map:"))
+        #expect(r.stdout.contains("Validation mIoU"))
+        let run = dir.file("run")
+        for f in ["model/model.json", "model/model.safetensors", "maps/scene_map.tif", "evaluation.json", "report.html", "stages.json"] {
+            #expect(FileManager.default.fileExists(atPath: run + "/" + f), "\(f)")
+        }
+        let html = try String(contentsOfFile: run + "/report.html", encoding: .utf8)
+        #expect(html.contains("<svg") && html.contains("data:image/png;base64,") && html.contains("Confusion matrix") && html.contains("sediment"))
+        let map = try Dataset(path: run + "/maps/scene_map.tif")
+        #expect(map.info.geoTransform == GeoTransform(src.info.geoTransform!.forWindow(win).coefficients))
+        // A second run skips training and prediction.
+        let again = try Tool.run(Tool.terraseg, ["run", dir.file("tiny.yaml")])
+        #expect(again.status == 0)
+        #expect(again.stdout.contains("Up to date, skipped: train, predict"))
+        // A broken file stops before any work, with the line.
+        try "name: x\ndata: {scenes: [], classes: []}\ntrainin: {}\n".write(toFile: dir.file("bad.yaml"), atomically: true, encoding: .utf8)
+        let bad = try Tool.run(Tool.terraseg, ["run", dir.file("bad.yaml")])
+        #expect(bad.status != 0 && !bad.crashed)
+        #expect(bad.stderr.contains("bad.yaml:3: trainin: unknown key 'trainin'. Did you mean 'training'?"))
+    }
+}

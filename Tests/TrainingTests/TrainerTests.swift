@@ -1,0 +1,168 @@
+import Foundation
+import GeoRaster
+import Inference
+import Models
+import Testing
+import TestSupport
+import Tiling
+import Training
+
+/// A small labelled scene cut from nc-landsat7 (nodata corner included), written once.
+enum SmallScene {
+    static let paths: (image: String, labels: String) = {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("terraseg-train-\(getpid())")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let win = Window(column: 0, row: 0, width: 96, height: 96)
+        func crop(_ src: String, _ dst: String, type: DataType, nodata: Double?) -> String {
+            let ds = try! Dataset(path: TestData.path(src))
+            var profile = RasterProfile(like: ds.info, bandCount: ds.info.bandCount, dataType: type, nodata: nodata)
+            profile.width = win.width
+            profile.height = win.height
+            profile.geoTransform = ds.info.geoTransform!.forWindow(win)
+            let path = dir.appendingPathComponent(dst).path
+            let w = try! GeoTIFFWriter(path: path, profile: profile)
+            let b = try! ds.read(window: win)
+            for band in 0..<ds.info.bandCount {
+                let plane = (0..<win.pixelCount).map { b.valid[$0] != 0 ? b.values[band * win.pixelCount + $0] : Float(nodata ?? 0) }
+                try! w.write(plane, window: Window(width: 96, height: 96), band: band + 1)
+            }
+            try! w.finish()
+            return path
+        }
+        return (crop("nc-landsat7/image_6band.tif", "image.tif", type: .float32, nodata: -99999),
+                crop("nc-landsat7/labels_landclass96.tif", "labels.tif", type: .byte, nodata: nil))
+    }()
+
+    static let classes = "1=developed,2=agriculture,3=herbaceous,4=shrubland,5=forest,6=water,7=sediment"
+
+    static func data() throws -> DataSpec {
+        DataSpec(scenes: [SceneSpec(image: [paths.image], labels: paths.labels)], classes: try ClassSpec.parseList(classes), ignore: [0])
+    }
+
+    static func options(epochs: Int = 2) -> TrainingOptions {
+        var o = TrainingOptions()
+        o.patchSize = 32
+        o.stride = 32
+        o.epochs = epochs
+        o.batchSize = 4
+        o.split = SplitOptions(method: .rows, trainFraction: 0.67)
+        o.seed = 7
+        return o
+    }
+
+    static func trainer(output: String, epochs: Int = 2) throws -> Trainer {
+        let scenes = try data().openScenes()
+        var model = ModelSpec()
+        model.widths = [8, 16]
+        let arch = try model.architecture(inputChannels: 6, classes: 7)
+        let t = try Trainer(scenes: scenes, architecture: arch, options: options(epochs: epochs), output: output)
+        t.progress.quiet = true
+        return t
+    }
+}
+
+@Suite(.enabled(if: TestData.available, "needs ../shared/data"), .serialized)
+struct TrainerTests {
+    @Test func trainsAndWritesALoadableBundle() throws {
+        let dir = TemporaryDirectory()
+        let out = dir.file("model")
+        let result = try SmallScene.trainer(output: out).run()
+        #expect(result.bundle == out && !result.interrupted)
+        #expect(result.history.count == 2)
+        #expect(result.trainPatches > 0 && result.validationPatches > 0)
+        #expect(result.history.allSatisfy { $0.trainLoss.isFinite && $0.meanIoU != nil })
+        let names = Set(try FileManager.default.contentsOfDirectory(atPath: out))
+        #expect(names == ["model.json", "model.safetensors", "metrics.jsonl", "training.json"])
+        let bundle = try ModelBundle.read(out)
+        #expect(bundle.bands == [1, 2, 3, 4, 5, 6])
+        #expect(bundle.classes.names.last == "sediment")
+        #expect(bundle.normalization.method == .standardize)
+        #expect(bundle.receptiveField == bundle.architecture.receptiveField && bundle.alignment == 4)
+        #expect(bundle.provenance.epochs == 2)
+        let (tensors, _) = try SafeTensors.read(out + "/model.safetensors")
+        #expect(tensors["enc1.conv1.weight"]?.shape == [8, 6, 3, 3])
+        #expect(tensors["enc1.bn1.running_var"]?.shape == [8])
+        #expect(tensors["head.bias"]?.shape == [7])
+        // Loading the bundle reproduces the trained network's predictions exactly.
+        let model = try NetworkSceneModel(bundleDirectory: out)
+        let input = [Float](repeating: 0.25, count: 2 * 6 * 32 * 32)
+        var a = [Float](repeating: 0, count: 2 * 7 * 32 * 32), b = a
+        try input.withUnsafeBufferPointer { i in try a.withUnsafeMutableBufferPointer { try model.predict(i, batch: 2, size: 32, into: $0) } }
+        let again = try NetworkSceneModel(bundleDirectory: out)
+        try input.withUnsafeBufferPointer { i in try b.withUnsafeMutableBufferPointer { try again.predict(i, batch: 2, size: 32, into: $0) } }
+        #expect(a == b)
+        #expect(abs(a[0..<7].reduce(0, +) - 0) >= 0)
+    }
+
+    @Test func anInterruptedRunResumesWhereItStopped() throws {
+        let dir = TemporaryDirectory()
+        // Reference: an uninterrupted run.
+        let full = try SmallScene.trainer(output: dir.file("full")).run()
+        // Stop during epoch 2 (after its first batch), then resume.
+        let out = dir.file("resumed")
+        let t = try SmallScene.trainer(output: out)
+        t.afterStep = { epoch, batch in if epoch == 1 && batch == 0 { StopSignal.request() } }
+        let stopped = try t.run()
+        #expect(stopped.interrupted && stopped.bundle == nil)
+        #expect(!FileManager.default.fileExists(atPath: out), "no bundle that looks finished")
+        let work = try FileManager.default.contentsOfDirectory(atPath: out + ".training")
+        #expect(work.allSatisfy { !$0.contains("partial") }, "no half-written file: \(work)")
+        let resumed = try SmallScene.trainer(output: out).run(resume: true)
+        #expect(!resumed.interrupted && resumed.history.count == 2)
+        #expect(resumed.history.last?.trainLoss == full.history.last?.trainLoss)
+        let (a, _) = try SafeTensors.read(dir.file("full") + "/model.safetensors")
+        let (b, _) = try SafeTensors.read(out + "/model.safetensors")
+        #expect(a == b, "the resumed run ends with the same weights as the uninterrupted one")
+    }
+
+    @Test func clearErrors() throws {
+        let dir = TemporaryDirectory()
+        // Missing file.
+        var data = try SmallScene.data()
+        data.scenes[0].image = [dir.file("missing.tif")]
+        let missing = #expect(throws: RasterError.self) { try data.openScenes() }
+        #expect(missing?.description.contains("missing.tif: file not found") == true)
+        // Unwritable output directory.
+        try "x".write(toFile: dir.file("file"), atomically: true, encoding: .utf8)
+        let unwritable = #expect(throws: RasterError.self) { try SmallScene.trainer(output: dir.file("file/model")).run() }
+        #expect(unwritable?.description.contains("does not exist") == true)
+        // Patch size not a multiple of the U-Net's down-sampling.
+        var o = SmallScene.options()
+        o.patchSize = 30
+        let scenes = try SmallScene.data().openScenes()
+        let arch = try ModelSpec().architecture(inputChannels: 6, classes: 7)
+        let e = #expect(throws: RasterError.self) { try Trainer(scenes: scenes, architecture: arch, options: o, output: dir.file("m")) }
+        #expect(e?.description.contains("not a multiple of 16") == true)
+    }
+
+    @Test func nanInTheInputIsExcludedNotPropagated() throws {
+        let dir = TemporaryDirectory()
+        let img = try RasterMaker.write(dir.file("nan.tif"), profile: RasterMaker.utmProfile(width: 32, height: 32, bands: 2)) { b, c, r in
+            (c + r) % 5 == 0 ? .nan : Float(b * 10 + c % 3)
+        }
+        let lab = try RasterMaker.write(dir.file("lab.tif"), profile: RasterMaker.utmProfile(width: 32, height: 32, type: .byte)) { _, c, _ in c < 16 ? 1 : 2 }
+        let scene = try LabelledScene(image: Dataset(path: img), labels: Dataset(path: lab),
+                                      classMap: ClassMap(values: [(1, "a"), (2, "b")]))
+        var patch = Patch()
+        try scene.readPatch(Window(width: 32, height: 32), normalizer: nil, into: &patch)
+        #expect(patch.image.allSatisfy { !$0.isNaN })
+        #expect(patch.target[0] == -1 && patch.target[1] >= 0, "NaN pixels are excluded from loss and metrics")
+    }
+}
+
+@Suite struct ScheduleTests {
+    @Test func warmupCosineAndStep() {
+        var s = ScheduleOptions()
+        s.kind = .cosine
+        s.warmupEpochs = 1
+        #expect(s.factor(at: 0.5, epochs: 11) == 0.5)
+        #expect(abs(s.factor(at: 1, epochs: 11) - 1) < 1e-6)
+        #expect(abs(s.factor(at: 6, epochs: 11) - 0.5) < 1e-6)
+        #expect(s.factor(at: 11, epochs: 11) < 1e-6)
+        s = ScheduleOptions()
+        s.kind = .step
+        s.stepEpochs = 3
+        s.gamma = 0.5
+        #expect(s.factor(at: 2.9, epochs: 10) == 1 && s.factor(at: 3, epochs: 10) == 0.5 && s.factor(at: 6.1, epochs: 10) == 0.25)
+    }
+}
