@@ -53,7 +53,7 @@ public final class PipelineRunner {
             log("train: \(spec.name)")
             stamps["train"] = nil
             try stamps.write(run + "/stages.json")
-            let scenes = try spec.data.openScenes()
+            let scenes = try spec.data.openScenes(validationFraction: spec.tiling.split.validationFraction, seed: spec.training.seed)
             let arch = try spec.model.architecture(inputChannels: scenes[0].bands.count, classes: scenes[0].classMap.count)
             let trainer = try Trainer(scenes: scenes, architecture: arch, options: spec.trainingOptions, output: bundlePath)
             trainer.terrasegVersion = terrasegVersion
@@ -103,11 +103,22 @@ public final class PipelineRunner {
             let labels = spec.evaluation.labels ?? spec.data.scenes.compactMap(\.labels)
             if labels.count == maps.count {
                 let split = spec.tiling.split.spatialSplit(patchSize: spec.tiling.patch, seed: spec.training.seed)
-                for (map, label) in zip(maps, labels) {
+                for (i, (map, label)) in zip(maps, labels).enumerated() {
                     let info = try Dataset(path: map).info
                     let w = info.width, h = info.height
-                    let region: ((Int, Int) -> Bool)? = spec.evaluation.region == .validation && spec.tiling.split.method != .none
-                        ? { c, r in split.role(column: c, row: r, width: w, height: h) == .validation } : nil
+                    // A held-out scene is scored whole; a training scene is not scored on the
+                    // validation region; a split scene only where the split validates.
+                    let role = spec.prediction.scenes == nil ? spec.data.scenes[i].role : nil
+                    var region: ((Int, Int) -> Bool)? = nil
+                    if spec.evaluation.region == .validation {
+                        if role == "train" {
+                            log("evaluate: \(URL(fileURLWithPath: map).lastPathComponent) is a training scene; not scored on validation")
+                            continue
+                        }
+                        if role != "validation" && spec.tiling.split.method != .none {
+                            region = { c, r in split.role(column: c, row: r, width: w, height: h) == .validation }
+                        }
+                    }
                     evaluations.append(try MapEvaluator.evaluate(prediction: map, labels: label, ignore: spec.data.ignore, include: region))
                 }
                 let encoder = JSONEncoder()

@@ -89,6 +89,8 @@ public enum PipelineSchema {
         Field("vector_labels", .inputPath, "—", "Polygons (GeoPackage, GeoJSON, Shapefile) rasterised onto the image grid."),
         Field("label_attribute", .string, "—", "Attribute of vector_labels holding the class value or class name."),
         Field("layer", .string, "first layer", "Layer of vector_labels."),
+        Field("role", .choice(["split", "train", "validation"]), "split",
+              "split: cut spatially by tiling.split; train / validation: the whole scene in one set (e.g. a held-out scene)."),
     ]
 
     static let tileSetFields: [Field] = [

@@ -37,6 +37,8 @@ public final class LabelledScene {
     public let labels: any RasterSource
     public let bands: [Int]
     public let classMap: ClassMap
+    /// Puts the whole scene in one set (e.g. a held-out validation scene); nil = split spatially.
+    public var role: SplitRole?
     private var imageBlock = RasterBlock()
     private var labelBlock = RasterBlock()
 
@@ -88,7 +90,7 @@ public final class LabelledScene {
         var patch = Patch()
         var anyValid = false
         for w in PatchGrid(width: width, height: height, patchSize: patchSize, stride: stride).windows {
-            let role = split.role(of: w, width: width, height: height)
+            let role = self.role ?? split.role(of: w, width: width, height: height)
             if role == .discarded { continue }
             try readPatch(w, normalizer: nil, into: &patch)
             let labelled = patch.target.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }

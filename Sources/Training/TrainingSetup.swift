@@ -38,8 +38,12 @@ public struct SceneSpec: Codable, Sendable, Equatable {
     /// Attribute of `vectorLabels` holding the class value or name.
     public var labelAttribute: String?
     public var layer: String?
+    /// "train" or "validation" puts the whole scene in one set; nil ("split") splits it spatially.
+    public var role: String?
 
-    public init(image: [String], labels: String? = nil, vectorLabels: String? = nil, labelAttribute: String? = nil, layer: String? = nil) {
+    public init(image: [String], labels: String? = nil, vectorLabels: String? = nil, labelAttribute: String? = nil,
+                layer: String? = nil, role: String? = nil) {
+        self.role = role
         self.image = image
         self.labels = labels
         self.vectorLabels = vectorLabels
@@ -97,7 +101,7 @@ public struct DataSpec: Codable, Sendable, Equatable {
 
     /// Opens every scene and tile-set chip; grids, bands and labels are checked here, before
     /// any training starts. Paths are relative to `base`.
-    public func openScenes(relativeTo base: String? = nil) throws -> [LabelledScene] {
+    public func openScenes(relativeTo base: String? = nil, validationFraction: Double = 0.2, seed: UInt64 = 42) throws -> [LabelledScene] {
         func resolve(_ p: String) -> String {
             guard let base, !p.hasPrefix("/"), !p.hasPrefix("/vsi") else { return p }
             return (base as NSString).appendingPathComponent(p)
@@ -121,11 +125,24 @@ public struct DataSpec: Codable, Sendable, Equatable {
                 throw RasterError(.invalidArgument, path: resolve(s.image[0]), problem: "the scene has no labels",
                                   hint: "Give labels: (a raster on the image grid) or vector_labels: with label_attribute:")
             }
-            out.append(try LabelledScene(image: image, labels: labels, bands: bands, classMap: map))
+            let scene = try LabelledScene(image: image, labels: labels, bands: bands, classMap: map)
+            switch s.role {
+            case nil, "split": break
+            case "train": scene.role = .train
+            case "validation": scene.role = .validation
+            case let other?:
+                throw RasterError(.invalidArgument, path: resolve(s.image[0]), problem: "role '\(other)' is unknown", hint: "Use split, train or validation")
+            }
+            out.append(scene)
         }
         for t in tileSets {
             let set = try TileSet(root: resolve(t.root), images: t.images, mask: t.mask)
-            for id in set.ids { out.append(try set.scene(id, bands: bands, classMap: map)) }
+            for id in set.ids {
+                // Chips are separate places: whole chips go to one set, chosen by a seeded hash of the id.
+                let scene = try set.scene(id, bands: bands, classMap: map)
+                scene.role = TileSet.isValidation(id: id, fraction: validationFraction, seed: seed) ? .validation : .train
+                out.append(scene)
+            }
         }
         if out.isEmpty {
             throw RasterError(.invalidArgument, path: "data", problem: "no training scenes", hint: "List scenes (image and labels) or tile sets")
