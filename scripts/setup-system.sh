@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages TerraSeg builds and runs with: GDAL (library and tools),
-# libtiff and oneDNN. Does nothing when they are already installed.
+# libtiff and oneDNN, and python3-gdal (GDAL's COG validator, used by the tests). Does nothing when they are already installed.
 set -euo pipefail
 
-PACKAGES=(libgdal-dev libtiff-dev libdnnl-dev gdal-bin unzip)
+PACKAGES=(libgdal-dev libtiff-dev libdnnl-dev gdal-bin python3-gdal unzip)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -103,7 +103,8 @@ enum PredictionSummary {
             case .failed: status = "failed"
             }
             let p = r.prediction
-            rows.append([URL(fileURLWithPath: r.job.name).lastPathComponent, status,
+            let name = r.job.paths.count > 1 ? "\(r.job.stem) (\(r.job.paths.count) files)" : URL(fileURLWithPath: r.job.name).lastPathComponent
+            rows.append([name, status,
                          p.map { "\($0.width)×\($0.height)" } ?? "-", p.map { String(format: "%.1f", $0.seconds) } ?? "-",
                          p.map { String(format: "%.3f", $0.megapixelsPerSecond) } ?? "-", r.outputs.map])
         }

@@ -117,6 +117,12 @@ struct StitchingTests {
         _ = try p.predict(paths: [Self.scene], outputs: out)
         let ds = try Dataset(path: out.map)
         #expect(ds.metadataItem("LAYOUT", domain: "IMAGE_STRUCTURE") == "COG")
+        // GDAL's own validator (python3-gdal), when installed.
+        if (try? Tool.run("/usr/bin/python3", ["-c", "import osgeo_utils.samples.validate_cloud_optimized_geotiff"]).status) == 0 {
+            let v = try Tool.run("/usr/bin/python3", ["-m", "osgeo_utils.samples.validate_cloud_optimized_geotiff", out.map])
+            #expect(v.status == 0, "\(v.stdout) \(v.stderr)")
+            #expect(v.stdout.contains("is a valid cloud optimized GeoTIFF"))
+        }
         #expect(!ds.info.overviews.isEmpty)
         #expect(ds.info.bands[0].hasColorTable)
         #expect(ds.info.bands[0].categoryNames.contains("forest"))
