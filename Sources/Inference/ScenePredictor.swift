@@ -102,7 +102,8 @@ public final class ScenePredictor {
     public var margin: Int { options.margin ?? model.receptiveRadius }
 
     public func grid(width: Int, height: Int) -> PredictionGrid {
-        PredictionGrid(width: width, height: height, tileSize: options.tileSize, margin: margin, alignment: model.alignment)
+        PredictionGrid(width: width, height: height, tileSize: options.tileSize, margin: margin, alignment: model.alignment,
+                       overlapping: options.blend == .hann)
     }
 
     /// Predicts the scene made of `paths` (one raster, or band files stacked) into `outputs`.
@@ -191,21 +192,30 @@ public final class ScenePredictor {
         let writers = Handoff((mapWriter, probWriter, confWriter))
         let classValues = values
         let floatProbabilities = options.floatProbabilities
+        let blend = options.blend, width = info.width, height = info.height
         done.enter()
         Thread.detachNewThread {
             defer { done.leave() }
             do {
                 var out = TileWriter(classValues: classValues, wide: wide, classes: K, size: S, floatProbabilities: floatProbabilities)
+                var blender = blend == .hann
+                    ? HannBlender(width: width, height: height, grid: grid, classes: K, classValues: classValues, wide: wide,
+                                  floatProbabilities: floatProbabilities) : nil
+                let (map, probabilities, confidence) = writers.value
                 while let batch = toWriter.pop() {
-                    for (slot, tile) in batch.tiles.enumerated() {
-                        try out.write(tile: tile, slot: slot, batch: batch, map: writers.value.0, probabilities: writers.value.1, confidence: writers.value.2)
-                    }
-                    for tile in batch.empty {
-                        try out.writeNodata(tile: tile, map: writers.value.0, probabilities: writers.value.1, confidence: writers.value.2)
+                    for (tile, slot) in batch.sequence {
+                        if blender != nil {
+                            try blender!.add(tile: tile, slot: slot, batch: batch, map: map, probabilities: probabilities, confidence: confidence)
+                        } else if let slot {
+                            try out.write(tile: tile, slot: slot, batch: batch, map: map, probabilities: probabilities, confidence: confidence)
+                        } else {
+                            try out.writeNodata(tile: tile, map: map, probabilities: probabilities, confidence: confidence)
+                        }
                     }
                     batch.reset()
                     pool.push(batch)
                 }
+                try blender?.finish(map: map, probabilities: probabilities, confidence: confidence)
             } catch { stopAll(error) }
         }
 
@@ -247,6 +257,8 @@ final class TileBatch: @unchecked Sendable {
     let capacity: Int, channels: Int, classes: Int, size: Int
     var tiles: [PredictionGrid.Tile] = []
     var empty: [PredictionGrid.Tile] = []
+    /// Every tile in read (scan) order, with its slot; nil for skipped all-nodata tiles.
+    var sequence: [(tile: PredictionGrid.Tile, slot: Int?)] = []
     var input: [Float]
     var valid: [UInt8]
     var scores: [Float]
@@ -277,9 +289,11 @@ final class TileBatch: @unchecked Sendable {
         }
         if !anyValid {
             empty.append(tile)
+            sequence.append((tile, nil))
             return .added
         }
         let slot = tiles.count
+        sequence.append((tile, slot))
         input.withUnsafeMutableBufferPointer { dst in
             block.values.withUnsafeBufferPointer { src in
                 (dst.baseAddress! + slot * channels * n).update(from: src.baseAddress!, count: channels * n)
@@ -307,6 +321,7 @@ final class TileBatch: @unchecked Sendable {
     func reset() {
         tiles.removeAll(keepingCapacity: true)
         empty.removeAll(keepingCapacity: true)
+        sequence.removeAll(keepingCapacity: true)
     }
 }
 

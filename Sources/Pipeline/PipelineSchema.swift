@@ -177,7 +177,8 @@ public enum PipelineSchema {
             Field("tile", .int(min: 16), "512", "Core tile written per window."),
             Field("margin", .int(min: 0), "receptive-field radius", "Context around each tile; smaller is faster but may show seams."),
             Field("batch_size", .int(min: 1), "2", "Windows per network call."),
-            Field("blend", .choice(BlendModeNames.all), "centre", "centre: write each window's core (exact)."),
+            Field("blend", .choice(BlendModeNames.all), "centre",
+                  "centre: write each window's core (equals one huge window); hann: weighted mean of overlapping windows."),
             Field("tta", .bool, "false", "Average the 8 flips/rotations."),
             Field("cog", .bool, "false", "Write Cloud-Optimised GeoTIFFs."),
             Field("probabilities", .bool, "false", "Also write per-class probabilities."),
@@ -229,5 +230,5 @@ public enum PipelineSchema {
 }
 
 enum BlendModeNames {
-    static let all = ["centre"]
+    static let all = ["centre", "hann"]
 }

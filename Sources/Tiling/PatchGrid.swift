@@ -49,15 +49,32 @@ public struct PredictionGrid: Hashable, Sendable {
     public let tileSize: Int
     public let margin: Int
     public let alignment: Int
+    /// Distance between cores: `tileSize` (cores partition the scene) or, for blending,
+    /// half of it (cores overlap by half).
+    public let stride: Int
 
-    /// `tileSize` and `margin` are rounded up to multiples of `alignment`.
-    public init(width: Int, height: Int, tileSize: Int, margin: Int, alignment: Int = 1) {
+    /// `tileSize` and `margin` are rounded up to multiples of `alignment`; `overlapping`
+    /// places cores half a tile apart.
+    public init(width: Int, height: Int, tileSize: Int, margin: Int, alignment: Int = 1, overlapping: Bool = false) {
         precondition(tileSize > 0 && margin >= 0 && alignment > 0)
         self.width = width
         self.height = height
         self.alignment = alignment
         self.tileSize = PredictionGrid.roundUp(tileSize, to: alignment)
         self.margin = PredictionGrid.roundUp(margin, to: alignment)
+        let half = PredictionGrid.roundUp(max(1, self.tileSize / 2), to: alignment)
+        stride = overlapping && half < self.tileSize ? half : self.tileSize
+    }
+
+    /// Core offsets along one axis: every `stride` until a core reaches the end.
+    func offsets(_ length: Int) -> [Int] {
+        var out: [Int] = []
+        var o = 0
+        repeat {
+            out.append(o)
+            o += stride
+        } while o < length && out.last! + tileSize < length
+        return out
     }
 
     public static func roundUp(_ v: Int, to a: Int) -> Int { (v + a - 1) / a * a }
@@ -77,8 +94,8 @@ public struct PredictionGrid: Hashable, Sendable {
 
     public var tiles: [Tile] {
         var out: [Tile] = []
-        for r in Swift.stride(from: 0, to: height, by: tileSize) {
-            for c in Swift.stride(from: 0, to: width, by: tileSize) {
+        for r in offsets(height) {
+            for c in offsets(width) {
                 let core = Window(column: c, row: r, width: min(tileSize, width - c), height: min(tileSize, height - r))
                 let input = Window(column: c - margin, row: r - margin, width: inputSize, height: inputSize)
                 out.append(Tile(core: core, input: input))

@@ -35,6 +35,9 @@ extension TerraSegCommand {
         @Option(name: .customLong("batch-size"), help: "Windows per network call.")
         var batchSize = 2
 
+        @Option(help: "centre: write each window's core (equals predicting the scene at once); hann: weighted mean of overlapping windows.")
+        var blend = "centre"
+
         @Flag(help: "Average scores over the 8 flips and rotations (8× slower).")
         var tta = false
 
@@ -66,6 +69,8 @@ extension TerraSegCommand {
             options.margin = margin
             options.batchSize = batchSize
             options.tta = tta
+            guard let mode = BlendMode(rawValue: blend) else { throw ValidationError("--blend must be centre or hann") }
+            options.blend = mode
             options.probabilities = probabilities
             options.confidence = confidence
             options.overwrite = overwrite

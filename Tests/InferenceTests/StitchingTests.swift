@@ -36,13 +36,14 @@ struct StitchingTests {
         return ModelInputs(bands: nil, normalizer: Normalizer(statistics: stats, method: .standardize), classMap: Self.classes)
     }
 
-    func predict(_ model: BoxModel, tile: Int, margin: Int? = nil, batch: Int = 3, tta: Bool = false,
+    func predict(_ model: BoxModel, tile: Int, margin: Int? = nil, batch: Int = 3, tta: Bool = false, blend: BlendMode = .centre,
                  in dir: TemporaryDirectory, name: String) throws -> (map: RasterBlock, probs: RasterBlock, run: ScenePrediction) {
         var o = PredictionOptions()
         o.tileSize = tile
         o.margin = margin
         o.batchSize = batch
         o.tta = tta
+        o.blend = blend
         o.probabilities = true
         o.floatProbabilities = true
         let p = try ScenePredictor(model: model, inputs: inputs(), options: o)
@@ -66,6 +67,26 @@ struct StitchingTests {
         #expect(tiled.map.values == whole.map.values, "identical class labels")
         #expect(tiled.map.valid == whole.map.valid)
         #expect(maxDifference(tiled.probs, whole.probs) <= 1e-4)
+    }
+
+    /// Hann blending averages half-overlapping cores. With the full margin every
+    /// contribution is exact, so it matches the one-window prediction to rounding (scores
+    /// within 1e-5); with a margin too small for the receptive field it stays closer to it
+    /// than centre-cropping with the same margin does.
+    @Test(arguments: [1, 4])
+    func hannBlendMatchesOneWindowAndSoftensSeams(pool: Int) throws {
+        let dir = TemporaryDirectory()
+        let model = BoxModel(channels: 6, classes: 4, radius: 3, pool: pool)
+        let whole = try predict(model, tile: 160, in: dir, name: "whole")
+        let blended = try predict(model, tile: 32, blend: .hann, in: dir, name: "hann")
+        #expect(maxDifference(blended.probs, whole.probs) <= 1e-5)
+        #expect(blended.map.valid == whole.map.valid, "nodata exactly where the input is invalid")
+        if pool == 1 {
+            let blendedShort = try predict(model, tile: 32, margin: 1, blend: .hann, in: dir, name: "hann1")
+            let centreShort = try predict(model, tile: 32, margin: 1, in: dir, name: "centre1")
+            func meanDiff(_ a: RasterBlock) -> Float { zip(a.values, whole.probs.values).reduce(0) { $0 + abs($1.0 - $1.1) } / Float(a.values.count) }
+            #expect(meanDiff(blendedShort.probs) < meanDiff(centreShort.probs))
+        }
     }
 
     @Test func tooSmallAMarginShowsSeams() throws {
