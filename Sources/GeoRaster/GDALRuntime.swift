@@ -1,3 +1,4 @@
+import Foundation
 import CGDAL
 import Logging
 
@@ -26,6 +27,9 @@ public enum GDALRuntime {
         }
         // Sidecar .aux.xml files hold the raster attribute table for GeoTIFF.
         CPLSetConfigOption("GDAL_PAM_ENABLED", "YES")
+        // GDAL's block cache defaults to 5 % of RAM and would hold written tiles of a huge map;
+        // TerraSeg streams, so a modest cache suffices (a user's GDAL_CACHEMAX wins).
+        if getenv("GDAL_CACHEMAX") == nil { CPLSetConfigOption("GDAL_CACHEMAX", "256") }
     }()
 
     /// Registers drivers and installs the error handler; cheap after the first call.

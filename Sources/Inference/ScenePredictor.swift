@@ -89,6 +89,8 @@ public final class ScenePredictor {
     public let inputs: ModelInputs
     public let options: PredictionOptions
     static let logger = Logger(label: "terraseg.predict")
+    /// Called on the network thread after each batch with (tiles done, tiles in the scene).
+    public var progress: ((Int, Int) -> Void)?
 
     public init(model: SceneModel, inputs: ModelInputs, options: PredictionOptions) throws {
         guard inputs.classMap.count == model.classCount else {
@@ -220,10 +222,12 @@ public final class ScenePredictor {
         }
 
         // Network on this thread.
-        var skipped = 0
+        var skipped = 0, processed = 0
         var tta = options.tta ? TTABuffers(batch: B, channels: C, classes: K, size: S) : nil
         while let batch = toNetwork.pop() {
             skipped += batch.empty.count
+            processed += batch.sequence.count
+            progress?(processed, tiles.count)
             if !batch.tiles.isEmpty {
                 do {
                     if tta != nil {

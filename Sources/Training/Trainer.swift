@@ -121,6 +121,30 @@ public final class Trainer {
                     normalizer: Normalizer(statistics: stats, method: options.normalization))
     }
 
+    /// Writes the normalised training and validation patches exactly as the trainer sees
+    /// them (before augmentation) to a safetensors file — `train_x` (N, C, P, P), `train_y`
+    /// (N, P, P; −1 = excluded), `val_x`, `val_y` — so another framework can train on the
+    /// same data (Benchmarks/pytorch_train.py).
+    public func exportPatches(to path: String) throws {
+        let data = try prepareData()
+        let P = options.patchSize, C = scenes[0].bands.count
+        var patch = Patch()
+        func tensors(_ refs: [PatchRef]) throws -> (SafeTensors.Entry, SafeTensors.Entry) {
+            var x = [Float](), y = [Float]()
+            x.reserveCapacity(refs.count * C * P * P)
+            for r in refs {
+                try scenes[r.scene].readPatch(r.window, normalizer: data.normalizer, into: &patch)
+                x += patch.image
+                y += patch.target.map(Float.init)
+            }
+            return (SafeTensors.Entry(shape: [refs.count, C, P, P], values: x), SafeTensors.Entry(shape: [refs.count, P, P], values: y))
+        }
+        let (tx, ty) = try tensors(data.train)
+        let (vx, vy) = try tensors(data.validation)
+        try SafeTensors.write([("train_x", tx), ("train_y", ty), ("val_x", vx), ("val_y", vy)],
+                              metadata: ["classes": String(architecture.classes), "patch_size": String(P)], to: path)
+    }
+
     // MARK: - Run
 
     public func run(resume: Bool = false) throws -> TrainingResult {

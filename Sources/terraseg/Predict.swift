@@ -77,6 +77,18 @@ extension TerraSegCommand {
             options.creation.cog = cog
             options.creation.compression = codec
             let predictor = try ScenePredictor(model: network, inputs: network.inputs, options: options)
+            let terminal = isatty(STDERR_FILENO) != 0
+            var lastReport = Date.distantPast, started = Date()
+            predictor.progress = { done, total in
+                if done <= 2 { started = Date() }
+                let now = Date()
+                guard now.timeIntervalSince(lastReport) > (terminal ? 0.5 : 30) || done == total else { return }
+                lastReport = now
+                let eta = done > 0 ? now.timeIntervalSince(started) / Double(done) * Double(total - done) : 0
+                let line = String(format: "  %d/%d windows (%.0f %%), ETA %.0f s", done, total, 100 * Double(done) / Double(max(1, total)), eta)
+                FileHandle.standardError.write(Data((terminal ? "\r" + line : line + "\n").utf8))
+                if terminal && done == total { FileHandle.standardError.write(Data("\n".utf8)) }
+            }
             let jobs = try SceneJob.expand(input)
             let grid = predictor.grid(width: 1, height: 1)
             FileHandle.standardError.write(Data("Mapping \(jobs.count) scene(s) with \(network.bundle.architecture.name): windows of \(grid.inputSize) px, \(grid.tileSize) px written from each (margin \(grid.margin) px)\n".utf8))

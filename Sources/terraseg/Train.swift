@@ -82,6 +82,9 @@ extension TerraSegCommand {
         @Flag(help: "Continue the run from its last checkpoint (<output>.training/).")
         var resume = false
 
+        @Option(name: .customLong("export-patches"), help: ArgumentHelp("Write the normalised train/validation patches to this safetensors file and exit (for side-by-side runs with other frameworks).", visibility: .hidden))
+        var exportPatches: String?
+
         @OptionGroup var global: GlobalOptions
 
         func ints(_ s: String, _ flag: String) throws -> [Int] {
@@ -143,6 +146,13 @@ extension TerraSegCommand {
             if noAugment { o.augmentation = .none }
             o.seed = seed
 
+            if let exportPatches {
+                let scenes = try data.openScenes(validationFraction: o.split.validationFraction, seed: o.seed)
+                let arch = try spec.architecture(inputChannels: scenes[0].bands.count, classes: scenes[0].classMap.count)
+                try Trainer(scenes: scenes, architecture: arch, options: o, output: output).exportPatches(to: exportPatches)
+                print(exportPatches)
+                return
+            }
             let result = try TrainCommandRunner.run(data: data, model: spec, options: o, output: output, resume: resume)
             if result.interrupted { throw ExitCode(130) }
         }
@@ -185,7 +195,7 @@ extension TerraSegCommand {
 enum TrainCommandRunner {
     static func run(data: DataSpec, model: ModelSpec, options: TrainingOptions, output: String, resume: Bool,
                     relativeTo base: String? = nil) throws -> TrainingResult {
-        let scenes = try data.openScenes(relativeTo: base)
+        let scenes = try data.openScenes(relativeTo: base, validationFraction: options.split.validationFraction, seed: options.seed)
         let architecture = try model.architecture(inputChannels: scenes[0].bands.count, classes: scenes[0].classMap.count)
         let trainer = try Trainer(scenes: scenes, architecture: architecture, options: options, output: output)
         trainer.terrasegVersion = terrasegVersion

@@ -1,0 +1,194 @@
+"""Trains TerraSeg's networks in PyTorch on the exact patches TerraSeg trains on, with the
+same loss (focal γ=2 + soft Dice), optimiser (Adam), schedule (linear warm-up + cosine, per
+step), augmentation (random 90° rotation + flip), batch size (last partial batch dropped)
+and epochs, and reports the best validation mIoU and the wall time. 2 threads.
+
+    terraseg train ... --export-patches patches.safetensors     # the patches, normalised
+    Benchmarks/.venv/bin/python Benchmarks/pytorch_train.py --patches patches.safetensors \
+        --model unet --widths 16 32 64 --epochs 40 --batch-size 16 --lr 0.002 --warmup 1 --seed 1
+Prints one JSON object.
+"""
+import argparse
+import json
+import math
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.numpy import load_file
+
+
+def cbr(cin, cout, d=1):
+    return [nn.Conv2d(cin, cout, 3, padding=d, dilation=d, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+
+class UNet(nn.Module):
+    def __init__(self, cin, k, widths, dilations, upsampling):
+        super().__init__()
+        self.enc = nn.ModuleList()
+        c = cin
+        for w in widths:
+            self.enc.append(nn.Sequential(*cbr(c, w), *cbr(w, w)))
+            c = w
+        b = 2 * widths[-1]
+        layers, c = [], widths[-1]
+        for d in dilations:
+            layers += cbr(c, b, d)
+            c = b
+        self.bottleneck = nn.Sequential(*layers)
+        self.dec = nn.ModuleList()
+        below = b
+        for w in reversed(widths):
+            self.dec.append(nn.Sequential(*cbr(below + w, w), *cbr(w, w)))
+            below = w
+        self.head = nn.Conv2d(widths[0], k, 1, bias=True)
+        self.upsampling = upsampling
+
+    def up(self, x):
+        if self.upsampling == "bilinear":
+            return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        if self.upsampling == "nearest":
+            return F.interpolate(x, scale_factor=2, mode="nearest")
+        y = torch.zeros(x.shape[0], x.shape[1], 2 * x.shape[2], 2 * x.shape[3], dtype=x.dtype)
+        y[:, :, ::2, ::2] = x  # bed of nails
+        return y
+
+    def forward(self, x):
+        skips = []
+        for e in self.enc:
+            x = e(x)
+            skips.append(x)
+            x = F.max_pool2d(x, 2)
+        x = self.bottleneck(x)
+        for d, s in zip(self.dec, reversed(skips)):
+            x = d(torch.cat([self.up(x), s], 1))
+        return self.head(x)
+
+
+class DilatedNet(nn.Module):
+    def __init__(self, cin, k, width, dilations):
+        super().__init__()
+        layers, c = [], cin
+        for d in dilations:
+            layers += cbr(c, width, d)
+            c = width
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Conv2d(width, k, 1, bias=True)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+def focal_dice(logits, y, k, gamma):
+    valid = y >= 0
+    yc = y.clamp(min=0)
+    logp = F.log_softmax(logits, 1)
+    p = logp.exp()
+    onehot = F.one_hot(yc, k).permute(0, 3, 1, 2).float() * valid.unsqueeze(1)
+    logpt = (logp * onehot).sum(1)
+    pt = logpt.exp()
+    n = valid.sum().clamp(min=1)
+    focal = (-(1 - pt) ** gamma * logpt * valid).sum() / n
+    pv = p * valid.unsqueeze(1)
+    inter = (pv * onehot).sum((0, 2, 3))
+    denom = pv.sum((0, 2, 3)) + onehot.sum((0, 2, 3))
+    dice = 1 - (2 * inter / (denom + 1e-6)).mean()
+    return focal + dice
+
+
+def lr_factor(t, epochs, warmup):
+    if warmup > 0 and t < warmup:
+        return t / warmup
+    span = max(1e-9, epochs - warmup)
+    q = min(1.0, max(0.0, (t - warmup) / span))
+    return 0.5 * (1 + math.cos(math.pi * q))
+
+
+def miou(conf):
+    ious = []
+    for c in range(conf.shape[0]):
+        tp = conf[c, c]
+        union = conf[c, :].sum() + conf[:, c].sum() - tp
+        if union > 0:
+            ious.append(tp / union)
+    return float(np.mean(ious)), [float(conf[c, c] / max(1, conf[c, :].sum() + conf[:, c].sum() - conf[c, c])) for c in range(conf.shape[0])]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--patches", required=True)
+    ap.add_argument("--model", default="unet", choices=["unet", "dilated"])
+    ap.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64])
+    ap.add_argument("--bottleneck-dilations", type=int, nargs="+", default=[1, 2, 4])
+    ap.add_argument("--upsampling", default="bilinear")
+    ap.add_argument("--width", type=int, default=32)
+    ap.add_argument("--dilations", type=int, nargs="+", default=[1, 2, 4, 8, 4, 2, 1])
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=0.002)
+    ap.add_argument("--warmup", type=float, default=1)
+    ap.add_argument("--gamma", type=float, default=2)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    rng = np.random.default_rng(a.seed)
+    d = load_file(a.patches)
+    tx, ty = torch.from_numpy(d["train_x"]), torch.from_numpy(d["train_y"]).long()
+    vx, vy = torch.from_numpy(d["val_x"]), torch.from_numpy(d["val_y"]).long()
+    k = int(max(ty.max(), vy.max()).item()) + 1
+    k = max(k, 2)
+    import safetensors
+    meta = safetensors.safe_open(a.patches, "np").metadata() or {}
+    k = int(meta.get("classes", k))
+    cin = tx.shape[1]
+    net = UNet(cin, k, a.widths, a.bottleneck_dilations, a.upsampling) if a.model == "unet" else DilatedNet(cin, k, a.width, a.dilations)
+    opt = torch.optim.Adam(net.parameters(), lr=a.lr)
+    n, B = tx.shape[0], min(a.batch_size, tx.shape[0])
+    batches = max(1, n // B)
+    start = time.time()
+    best, best_epoch, history = -1.0, 0, []
+    for epoch in range(a.epochs):
+        net.train()
+        order = rng.permutation(n)
+        for b in range(batches):
+            t = epoch + b / batches
+            for g in opt.param_groups:
+                g["lr"] = a.lr * lr_factor(t, a.epochs, a.warmup)
+            idx = order[b * B:(b + 1) * B]
+            xs, ys = tx[idx].clone(), ty[idx].clone()
+            for i in range(len(idx)):  # random rotation + flip, image and labels together
+                r, f = int(rng.integers(4)), bool(rng.integers(2))
+                if r:
+                    xs[i], ys[i] = torch.rot90(xs[i], r, (1, 2)), torch.rot90(ys[i], r, (0, 1))
+                if f:
+                    xs[i], ys[i] = torch.flip(xs[i], (2,)), torch.flip(ys[i], (1,))
+            loss = focal_dice(net(xs), ys, k, a.gamma)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        net.eval()
+        conf = np.zeros((k, k), dtype=np.int64)
+        with torch.no_grad():
+            for s in range(0, vx.shape[0], B):
+                pred = net(vx[s:s + B]).argmax(1).numpy().ravel()
+                truth = vy[s:s + B].numpy().ravel()
+                m = truth >= 0
+                np.add.at(conf, (truth[m], pred[m]), 1)
+        mi, per_class = miou(conf)
+        history.append(mi)
+        if mi > best:
+            best, best_epoch, best_conf, best_pc = mi, epoch + 1, conf.copy(), per_class
+    wall = time.time() - start
+    print(json.dumps({"framework": "pytorch", "torch": torch.__version__, "model": a.model, "seed": a.seed,
+                      "best_miou": best, "best_epoch": best_epoch,
+                      "overall_accuracy": float(np.trace(best_conf) / max(1, best_conf.sum())),
+                      "per_class_iou": best_pc, "final_miou": history[-1], "wall_s": wall,
+                      "train_patches": int(n), "validation_patches": int(vx.shape[0])}))
+
+
+if __name__ == "__main__":
+    main()
