@@ -15,87 +15,10 @@ import time
 
 import numpy as np
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 from safetensors.numpy import load_file
 
 
-def cbr(cin, cout, d=1):
-    return [nn.Conv2d(cin, cout, 3, padding=d, dilation=d, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
-
-
-class UNet(nn.Module):
-    def __init__(self, cin, k, widths, dilations, upsampling):
-        super().__init__()
-        self.enc = nn.ModuleList()
-        c = cin
-        for w in widths:
-            self.enc.append(nn.Sequential(*cbr(c, w), *cbr(w, w)))
-            c = w
-        b = 2 * widths[-1]
-        layers, c = [], widths[-1]
-        for d in dilations:
-            layers += cbr(c, b, d)
-            c = b
-        self.bottleneck = nn.Sequential(*layers)
-        self.dec = nn.ModuleList()
-        below = b
-        for w in reversed(widths):
-            self.dec.append(nn.Sequential(*cbr(below + w, w), *cbr(w, w)))
-            below = w
-        self.head = nn.Conv2d(widths[0], k, 1, bias=True)
-        self.upsampling = upsampling
-
-    def up(self, x):
-        if self.upsampling == "bilinear":
-            return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-        if self.upsampling == "nearest":
-            return F.interpolate(x, scale_factor=2, mode="nearest")
-        y = torch.zeros(x.shape[0], x.shape[1], 2 * x.shape[2], 2 * x.shape[3], dtype=x.dtype)
-        y[:, :, ::2, ::2] = x  # bed of nails
-        return y
-
-    def forward(self, x):
-        skips = []
-        for e in self.enc:
-            x = e(x)
-            skips.append(x)
-            x = F.max_pool2d(x, 2)
-        x = self.bottleneck(x)
-        for d, s in zip(self.dec, reversed(skips)):
-            x = d(torch.cat([self.up(x), s], 1))
-        return self.head(x)
-
-
-class DilatedNet(nn.Module):
-    def __init__(self, cin, k, width, dilations):
-        super().__init__()
-        layers, c = [], cin
-        for d in dilations:
-            layers += cbr(c, width, d)
-            c = width
-        self.body = nn.Sequential(*layers)
-        self.head = nn.Conv2d(width, k, 1, bias=True)
-
-    def forward(self, x):
-        return self.head(self.body(x))
-
-
-def focal_dice(logits, y, k, gamma):
-    valid = y >= 0
-    yc = y.clamp(min=0)
-    logp = F.log_softmax(logits, 1)
-    p = logp.exp()
-    onehot = F.one_hot(yc, k).permute(0, 3, 1, 2).float() * valid.unsqueeze(1)
-    logpt = (logp * onehot).sum(1)
-    pt = logpt.exp()
-    n = valid.sum().clamp(min=1)
-    focal = (-(1 - pt) ** gamma * logpt * valid).sum() / n
-    pv = p * valid.unsqueeze(1)
-    inter = (pv * onehot).sum((0, 2, 3))
-    denom = pv.sum((0, 2, 3)) + onehot.sum((0, 2, 3))
-    dice = 1 - (2 * inter / (denom + 1e-6)).mean()
-    return focal + dice
+from torch_models import DilatedNet, UNet, focal_dice
 
 
 def lr_factor(t, epochs, warmup):

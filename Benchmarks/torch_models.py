@@ -1,0 +1,133 @@
+"""TerraSeg's networks in PyTorch, for side-by-side runs, and loading of TerraSeg model
+bundles (model.json + model.safetensors) into them.
+
+Parameter names map one to one: TerraSeg `enc1.conv1.weight` ↔ PyTorch `enc.0.0.weight`,
+`enc1.bn1.*` ↔ `enc.0.1.*`, `enc1.conv2` ↔ `enc.0.3`, `enc1.bn2` ↔ `enc.0.4`; `bottleneck.convN`
+↔ `bottleneck.{3(N-1)}`, `bottleneck.bnN` ↔ `bottleneck.{3(N-1)+1}`; `dec{L}` (deepest) ↔
+`dec.0`; `body.convN`/`body.bnN` (dilated CNN) ↔ `body.{3(N-1)}`/`body.{3(N-1)+1}`; `head.*`.
+"""
+import json
+import math
+import pathlib
+import re
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def cbr(cin, cout, d=1):
+    return [nn.Conv2d(cin, cout, 3, padding=d, dilation=d, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+
+class UNet(nn.Module):
+    def __init__(self, cin, k, widths, dilations=(1, 2, 4), upsampling="bilinear", bottleneck_width=None):
+        super().__init__()
+        self.enc = nn.ModuleList()
+        c = cin
+        for w in widths:
+            self.enc.append(nn.Sequential(*cbr(c, w), *cbr(w, w)))
+            c = w
+        b = bottleneck_width or 2 * widths[-1]
+        layers = []
+        for d in dilations:
+            layers += cbr(c, b, d)
+            c = b
+        self.bottleneck = nn.Sequential(*layers)
+        self.dec = nn.ModuleList()
+        below = b
+        for w in reversed(widths):
+            self.dec.append(nn.Sequential(*cbr(below + w, w), *cbr(w, w)))
+            below = w
+        self.head = nn.Conv2d(widths[0], k, 1, bias=True)
+        self.upsampling = upsampling
+
+    def up(self, x):
+        if self.upsampling == "bilinear":
+            return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        if self.upsampling == "nearest":
+            return F.interpolate(x, scale_factor=2, mode="nearest")
+        y = x.new_zeros(x.shape[0], x.shape[1], 2 * x.shape[2], 2 * x.shape[3])
+        y[:, :, ::2, ::2] = x  # bed of nails
+        return y
+
+    def forward(self, x):
+        skips = []
+        for e in self.enc:
+            x = e(x)
+            skips.append(x)
+            x = F.max_pool2d(x, 2)
+        x = self.bottleneck(x)
+        for d, s in zip(self.dec, reversed(skips)):
+            x = d(torch.cat([self.up(x), s], 1))
+        return self.head(x)
+
+
+class DilatedNet(nn.Module):
+    def __init__(self, cin, k, width=32, dilations=(1, 2, 4, 8, 4, 2, 1)):
+        super().__init__()
+        layers, c = [], cin
+        for d in dilations:
+            layers += cbr(c, width, d)
+            c = width
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Conv2d(width, k, 1, bias=True)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+def focal_dice(logits, y, k, gamma=2.0):
+    """Focal (softmax, mean over valid pixels) + soft Dice (1 − mean over classes), y = −1 excluded."""
+    valid = y >= 0
+    onehot = F.one_hot(y.clamp(min=0), k).permute(0, 3, 1, 2).float() * valid.unsqueeze(1)
+    logp = F.log_softmax(logits, 1)
+    logpt = (logp * onehot).sum(1)
+    focal = (-(1 - logpt.exp()) ** gamma * logpt * valid).sum() / valid.sum().clamp(min=1)
+    pv = logp.exp() * valid.unsqueeze(1)
+    inter = (pv * onehot).sum((0, 2, 3))
+    dice = 1 - (2 * inter / (pv.sum((0, 2, 3)) + onehot.sum((0, 2, 3)) + 1e-6)).mean()
+    return focal + dice
+
+
+def torch_name(name):
+    """TerraSeg tensor name → PyTorch parameter/buffer name."""
+    m = re.match(r"(enc|dec)(\d+)\.(conv|bn)(\d+)\.(.+)", name)
+    if m:
+        kind, level, layer, unit, rest = m.groups()
+        return None, (kind, int(level), layer, int(unit), rest)
+    m = re.match(r"(bottleneck|body)\.(conv|bn)(\d+)\.(.+)", name)
+    if m:
+        block, layer, unit, rest = m.groups()
+        return f"{block}.{3 * (int(unit) - 1) + (1 if layer == 'bn' else 0)}.{rest}", None
+    return name, None
+
+
+def load_bundle(path):
+    """Builds the bundle's network in PyTorch, loads its weights; returns (model, metadata)."""
+    from safetensors.numpy import load_file
+    path = pathlib.Path(path)
+    meta = json.loads((path / "model.json").read_text())
+    arch = meta["architecture"]
+    if arch["kind"] == "unet":
+        u = arch["unet"]
+        net = UNet(u["input_channels"], u["classes"], u["widths"], u["bottleneck_dilations"], u["upsampling"], u["bottleneck_width"])
+        levels = len(u["widths"])
+    else:
+        d = arch["dilated"]
+        net = DilatedNet(d["input_channels"], d["classes"], d["width"], d["dilations"])
+        levels = 0
+    state = net.state_dict()
+    for name, array in load_file(str(path / "model.safetensors")).items():
+        target, parts = torch_name(name)
+        if parts:
+            kind, level, layer, unit, rest = parts
+            index = level - 1 if kind == "enc" else levels - level
+            target = f"{kind}.{index}.{3 * (unit - 1) + (1 if layer == 'bn' else 0)}.{rest}"
+        state[target].copy_(torch.from_numpy(array).reshape(state[target].shape))
+    net.eval()
+    return net, meta
+
+
+def round_up(v, a):
+    return (v + a - 1) // a * a
