@@ -66,7 +66,7 @@ struct R1Bench: ParsableCommand {
                       + String(format: ", RSS %.0f MB (peak %.0f)", procStatusMegabytes("VmRSS:"), peakRSSMegabytes()))
             }
         }
-        let median = times.sorted()[times.count / 2]
+        let median = times.sorted()[times.count / 2], fastest = times.min()!
         let imagesPerS = Double(batch) / median
         let scale = Double(size * size) / (256.0 * 256.0)
         let gflops = imagesPerS * (mode == .train ? 87.35 : 29.17) * scale
@@ -80,11 +80,11 @@ struct R1Bench: ParsableCommand {
         if json {
             print("{\"network\": \"\(name)\", \"mode\": \"\(mode.rawValue)\", \"batch\": \(batch), \"size\": \(size), "
                 + "\"threads\": \(Runtime.threads), \"steps\": \(steps), "
-                + String(format: "\"images_per_s\": %.4f, \"megapixels_per_s\": %.4f, \"gflops\": %.2f, \"step_s\": %.4f, \"peak_rss_mb\": %.1f}",
-                         imagesPerS, mp, gflops, median, rss))
+                + String(format: "\"images_per_s\": %.4f, \"megapixels_per_s\": %.4f, \"gflops\": %.2f, \"step_s\": %.4f, \"min_step_s\": %.4f, \"peak_rss_mb\": %.1f, \"winograd\": \"%@\"}",
+                         imagesPerS, mp, gflops, median, fastest, rss, "\(Runtime.winograd)"))
         } else {
-            print(String(format: "%@ %@, batch %d, %d threads: %.3f images/s (%.3f MP/s), %.1f effective GFLOP/s, median step %.3f s, peak RSS %.0f MB",
-                         name, mode.rawValue, batch, Runtime.threads, imagesPerS, mp, gflops, median, rss))
+            print(String(format: "%@ %@, batch %d, %d threads: %.3f images/s (%.3f MP/s), %.1f effective GFLOP/s, median step %.3f s (fastest %.3f s), peak RSS %.0f MB",
+                         name, mode.rawValue, batch, Runtime.threads, imagesPerS, mp, gflops, median, fastest, rss))
         }
     }
 }

@@ -118,3 +118,12 @@ func convGradients(dilation: Int, stride: Int, padding: Int) {
     expectClose(parts[0].values, numericalGradient(of: { dot(ReferenceSpatial.concat([RefTensor(a.shape, $0), b]).values, r.values) }, at: a.values), "concat a")
     expectClose(parts[1].values, numericalGradient(of: { dot(ReferenceSpatial.concat([a, RefTensor(b.shape, $0)]).values, r.values) }, at: b.values), "concat b")
 }
+
+@Test func addAndDropoutGradients() {
+    let a = randomRef(Shape(2, 2, 3, 3), seed: 24), b = randomRef(a.shape, seed: 25), r = randomRef(a.shape, seed: 26)
+    let mask = (0..<a.shape.count).map { $0 % 3 == 0 ? 0.0 : 1.5 }
+    expectClose(r.values, numericalGradient(of: { dot(ReferenceElementwise.add(RefTensor(a.shape, $0), b).values, r.values) }, at: a.values), "add a")
+    expectClose(r.values, numericalGradient(of: { dot(ReferenceElementwise.add(a, RefTensor(b.shape, $0)).values, r.values) }, at: b.values), "add b")
+    expectClose(ReferenceElementwise.dropout(r, mask: mask).values,
+                numericalGradient(of: { dot(ReferenceElementwise.dropout(RefTensor(a.shape, $0), mask: mask).values, r.values) }, at: a.values), "dropout")
+}

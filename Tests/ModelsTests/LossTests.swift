@@ -2,6 +2,7 @@ import Engine
 import Models
 import Testing
 import TestSupport
+import Foundation
 
 // Finite-difference checks (Double) of each loss's gradient with respect to the logits.
 
@@ -79,4 +80,23 @@ func fusedFocalDiceEqualsSumOfLosses(masked: Bool) {
     let d = diceLoss(logits: logits, target: t, gradient: f.gradient, accumulate: true)
     #expect(abs(fused.value - (f.value + d.value)) < 1e-5)
     #expect(relativeError(fused.gradient.nchwValues(), d.gradient.nchwValues().map(Double.init)) < 1e-5)
+}
+
+@Test func adamMatchesTheTextbookUpdate() {
+    let p = Parameter(name: "w", shape: Shape(3, 1, 1, 1))
+    p.set([1, -2, 0.5])
+    let adam = Adam(parameters: [("w", p)], learningRate: 0.1)
+    var m = [Double](repeating: 0, count: 3), v = m, w: [Double] = [1, -2, 0.5]
+    for t in 1...3 {
+        let g: [Double] = [0.3 * Double(t), -1, 0.05]
+        for i in 0..<3 { p.grad.data[i] = Float(g[i]) }
+        adam.update()
+        for i in 0..<3 {
+            m[i] = 0.9 * m[i] + 0.1 * g[i]; v[i] = 0.999 * v[i] + 0.001 * g[i] * g[i]
+            let mh = m[i] / (1 - pow(0.9, Double(t))), vh = v[i] / (1 - pow(0.999, Double(t)))
+            w[i] -= 0.1 * mh / (vh.squareRoot() + 1e-8)
+        }
+    }
+    #expect(relativeError((0..<3).map { Double(p.value.data[$0]) }, w) < 1e-5)
+    #expect(p.version > 0)
 }

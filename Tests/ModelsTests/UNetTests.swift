@@ -93,6 +93,9 @@ func unetBackwardMatchesFiniteDifferences(_ mode: UpsamplingMode) {
     #expect(y.filter { $0 == 0 }.count > 20)
     let g = d.backward(x).nchwValues()
     #expect(g == y)
+    // Same as the reference kernel with that mask.
+    let mask = (0..<100).map { Double(d.lastMask![$0]) }
+    #expect(ReferenceElementwise.dropout(RefTensor(x), mask: mask).values == y.map(Double.init))
     d.isTraining = false
     #expect(d(x) === x)
 }

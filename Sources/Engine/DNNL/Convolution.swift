@@ -89,7 +89,6 @@ public final class ConvolutionKernel {
         let logical = Shape(g.outputChannels, g.inputChannels, g.kernel, g.kernel)
         return MemoryDesc(logical, tag: g.transposed ? dnnl_iohw : dnnl_oihw)
     }
-    private var fwdAlg: dnnl_alg_kind_t { geometry.transposed ? dnnl_deconvolution_direct : dnnl_convolution_direct }
     private func forwardDesc(_ prop: dnnl_prop_kind_t, _ src: MemoryDesc, _ dst: MemoryDesc) -> PrimitiveDesc {
         let g = geometry
         var s = src.raw, d = dst.raw

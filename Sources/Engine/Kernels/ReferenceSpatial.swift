@@ -146,3 +146,10 @@ public enum ReferenceSpatial {
         }
     }
 }
+
+/// Naive elementwise kernels: sum and dropout with a fixed mask.
+public enum ReferenceElementwise {
+    public static func add(_ a: RefTensor, _ b: RefTensor) -> RefTensor { RefTensor(a.shape, zip(a.values, b.values).map(+)) }
+    /// Dropout with a fixed keep-mask (0 or 1/(1−p) per element); its backward applies the same mask.
+    public static func dropout(_ x: RefTensor, mask: [Double]) -> RefTensor { RefTensor(x.shape, zip(x.values, mask).map(*)) }
+}

@@ -50,12 +50,15 @@ public final class Adam: Optimizer {
             let w = UncheckedSendable(p.value.data), g = UncheckedSendable(p.grad.data)
             let mp = UncheckedSendable(m.pointer), vp = UncheckedSendable(v.pointer)
             parallelFor(p.count, minChunk: 1 << 15) { r in
+                // Pointers as locals (not fields of captured boxes) so the loop vectorises.
+                let wp = w.value, gp = g.value, m = mp.value, v = vp.value
+                let ic1 = 1 / c1, ic2 = 1 / c2
                 for i in r {
-                    let gi = g.value[i] + wd * w.value[i]
-                    let mi = b1 * mp.value[i] + (1 - b1) * gi
-                    let vi = b2 * vp.value[i] + (1 - b2) * gi * gi
-                    mp.value[i] = mi; vp.value[i] = vi
-                    w.value[i] = w.value[i] * shrink - lr * (mi / c1) / ((vi / c2).squareRoot() + eps)
+                    let gi = gp[i] + wd * wp[i]
+                    let mi = b1 * m[i] + (1 - b1) * gi
+                    let vi = b2 * v[i] + (1 - b2) * gi * gi
+                    m[i] = mi; v[i] = vi
+                    wp[i] = wp[i] * shrink - lr * (mi * ic1) / ((vi * ic2).squareRoot() + eps)
                 }
             }
             p.markChanged()
