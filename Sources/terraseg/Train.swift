@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GeoRaster
 import Models
+import Pipeline
 import Tiling
 import Training
 
@@ -15,6 +16,9 @@ extension TerraSegCommand {
                 validation; normalisation statistics come from the training patches and go into the bundle. \
                 Ctrl-C stops cleanly after saving a checkpoint; --resume continues the same run.
                 """)
+
+        @Option(help: "A pipeline file (YAML): its data, model, tiling, loss, optimizer, schedule, training and augmentation sections; flags given here override it.")
+        var config: String?
 
         @Option(name: .long, help: "Image of a scene (repeatable; band files of one scene joined by commas).")
         var image: [String] = []
@@ -38,7 +42,7 @@ extension TerraSegCommand {
         var tileMask: String?
 
         @Option(help: "Classes: VALUE=NAME[:#rrggbb],… e.g. 1=developed:#e31a1c,2=water.")
-        var classes: String
+        var classes: String?
 
         @Option(help: "Label values to ignore, comma-separated (e.g. 0 or -1).")
         var ignore: String?
@@ -55,8 +59,8 @@ extension TerraSegCommand {
         @Option(help: "Upsampling: bilinear, nearest or nails.")
         var upsampling = "bilinear"
 
-        @Option(help: "Epochs.") var epochs = 20
-        @Option(name: .customLong("batch-size"), help: "Patches per step.") var batchSize = 8
+        @Option(help: "Epochs (default 20).") var epochs: Int?
+        @Option(name: .customLong("batch-size"), help: "Patches per step (default 8).") var batchSize: Int?
         @Option(name: .customLong("patch-size"), help: "Patch side in pixels (a multiple of 16 for a 4-level U-Net).") var patchSize = 128
         @Option(help: "Stride between patches (default: half a patch).") var stride: Int?
         @Option(name: .customLong("max-invalid"), help: "Skip patches with more invalid pixels than this fraction.") var maxInvalid = 0.5
@@ -74,10 +78,10 @@ extension TerraSegCommand {
         @Option(help: "Warm-up epochs.") var warmup = 0.0
         @Option(help: "standardize or percentile_clip.") var normalization = "standardize"
         @Flag(name: .customLong("no-augment"), help: "No flips/rotations.") var noAugment = false
-        @Option(help: "Random seed.") var seed: UInt64 = 42
+        @Option(help: "Random seed (default 42).") var seed: UInt64?
 
-        @Option(help: "Model bundle directory to write.")
-        var output: String
+        @Option(help: "Model bundle directory to write (default with --config: <run directory>/model).")
+        var output: String?
 
         @Flag(help: "Continue the run from its last checkpoint (<output>.training/).")
         var resume = false
@@ -96,6 +100,20 @@ extension TerraSegCommand {
 
         func run() throws {
             global.bootstrapLogging()
+            if let config {
+                // The pipeline file's training sections, with the flags given here on top.
+                let loaded = try PipelineLoader.load(config)
+                var o = loaded.spec.trainingOptions
+                if let epochs { o.epochs = epochs }
+                if let batchSize { o.batchSize = batchSize }
+                if let seed { o.seed = seed }
+                let out = output ?? loaded.output + "/model"
+                let result = try TrainCommandRunner.run(data: loaded.spec.data, model: loaded.spec.model, options: o, output: out, resume: resume)
+                if result.interrupted { throw ExitCode(130) }
+                return
+            }
+            guard let classes else { throw ValidationError("give --classes (or a pipeline file with --config)") }
+            guard let output else { throw ValidationError("give --output (the model bundle directory to write)") }
             var data = DataSpec()
             data.classes = try ClassSpec.parseList(classes)
             data.ignore = try ignore.map { try ints($0, "--ignore") } ?? []
@@ -127,8 +145,8 @@ extension TerraSegCommand {
             spec.upsampling = up
 
             var o = TrainingOptions()
-            o.epochs = epochs
-            o.batchSize = batchSize
+            o.epochs = epochs ?? o.epochs
+            o.batchSize = batchSize ?? o.batchSize
             o.patchSize = patchSize
             o.stride = stride
             o.maxInvalidFraction = maxInvalid
@@ -144,7 +162,7 @@ extension TerraSegCommand {
             guard let nm = NormalizationMethod(rawValue: normalization) else { throw ValidationError("--normalization must be standardize or percentile_clip") }
             o.normalization = nm
             if noAugment { o.augmentation = .none }
-            o.seed = seed
+            o.seed = seed ?? o.seed
 
             if let exportPatches {
                 let scenes = try data.openScenes(validationFraction: o.split.validationFraction, seed: o.seed)

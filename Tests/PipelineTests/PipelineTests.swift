@@ -174,6 +174,11 @@ struct PipelineRunTests {
         let again = try Tool.run(Tool.terraseg, ["run", dir.file("tiny.yaml")])
         #expect(again.status == 0)
         #expect(again.stdout.contains("Up to date, skipped: train, predict"))
+        // terraseg train --config uses the same file; flags override it.
+        let trained = try Tool.run(Tool.terraseg, ["train", "--config", dir.file("tiny.yaml"), "--epochs", "1", "--output", dir.file("m2")])
+        #expect(trained.status == 0, "\(trained.stderr)")
+        let m2 = try String(contentsOfFile: dir.file("m2/model.json"), encoding: .utf8)
+        #expect(m2.contains("\"epochs\" : 1"))
         // A broken file stops before any work, with the line.
         try "name: x\ndata: {scenes: [], classes: []}\ntrainin: {}\n".write(toFile: dir.file("bad.yaml"), atomically: true, encoding: .utf8)
         let bad = try Tool.run(Tool.terraseg, ["run", dir.file("bad.yaml")])
