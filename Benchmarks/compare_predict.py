@@ -27,6 +27,7 @@ def main():
     ap.add_argument("--batch-size", type=int, default=2)
     ap.add_argument("--bin", default=str(ROOT / ".build" / "release" / "terraseg"))
     a = ap.parse_args()
+    a.model = str(pathlib.Path(a.model).resolve())
     out = HERE / "out" / "predict"
     out.mkdir(parents=True, exist_ok=True)
     vrt = out / f"mosaic{a.size}.vrt"
