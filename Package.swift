@@ -69,7 +69,7 @@ let package = Package(
             ],
             path: "Benchmarks/TerraSegBench"),
 
-        .target(name: "TestSupport", dependencies: ["GeoRaster"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["GeoRaster", "Tiling"], path: "Tests/TestSupport"),
         .testTarget(name: "GeoRasterTests", dependencies: ["GeoRaster", "TestSupport"]),
         .testTarget(name: "TilingTests", dependencies: ["Tiling", "GeoRaster", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),

@@ -1,4 +1,5 @@
 import Engine
+import Tiling
 
 /// A layer: parameters as stored properties, forward as `callAsFunction`, and an explicit
 /// `backward` that returns the input gradient and overwrites its parameters' gradients.
@@ -32,17 +33,12 @@ func scoped(_ prefix: String, _ params: [(String, Parameter)]) -> [(String, Para
     params.map { ("\(prefix).\($0.0)", $0.1) }
 }
 
-/// Deterministic generator for parameter initialisation and dropout masks (SplitMix64).
+/// Deterministic generator for parameter initialisation and dropout masks: the project's
+/// SplitMix64 (Tiling) with a fixed seed offset.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed ^ 0x5DEE_CE66_D1CE_4E5B }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    private var base: SplitMix64
+    public init(seed: UInt64) { base = SplitMix64(seed: seed ^ 0x5DEE_CE66_D1CE_4E5B) }
+    public mutating func next() -> UInt64 { base.next() }
 }
 
 extension Parameter {
