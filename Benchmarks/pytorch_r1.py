@@ -11,50 +11,14 @@ import statistics
 import time
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-
-def conv_bn_relu(cin, cout, dilation=1):
-    return [nn.Conv2d(cin, cout, 3, padding=dilation, dilation=dilation, bias=False),
-            nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+from torch_models import UNet
 
 
-class R1(nn.Module):
-    def __init__(self, upsample="bilinear", cin=4, classes=6, widths=(32, 64, 128, 256), bottleneck=512):
-        super().__init__()
-        self.upsample = upsample
-        self.enc = nn.ModuleList()
-        c = cin
-        for w in widths:
-            self.enc.append(nn.Sequential(*conv_bn_relu(c, w), *conv_bn_relu(w, w)))
-            c = w
-        self.bottleneck = nn.Sequential(*conv_bn_relu(c, bottleneck, 1), *conv_bn_relu(bottleneck, bottleneck, 2),
-                                        *conv_bn_relu(bottleneck, bottleneck, 4))
-        self.dec = nn.ModuleList()
-        below = bottleneck
-        for w in reversed(widths):
-            self.dec.append(nn.Sequential(*conv_bn_relu(below + w, w), *conv_bn_relu(w, w)))
-            below = w
-        self.head = nn.Conv2d(widths[0], classes, 1, bias=True)
-
-    def up(self, x):
-        if self.upsample == "bilinear":
-            return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-        y = x.new_zeros(x.shape[0], x.shape[1], 2 * x.shape[2], 2 * x.shape[3])
-        y[:, :, ::2, ::2] = x  # bed of nails
-        return y
-
-    def forward(self, x):
-        skips = []
-        for e in self.enc:
-            x = e(x)
-            skips.append(x)
-            x = F.max_pool2d(x, 2)
-        x = self.bottleneck(x)
-        for d, s in zip(self.dec, reversed(skips)):
-            x = d(torch.cat([self.up(x), s], dim=1))
-        return self.head(x)
+def R1(upsample="bilinear"):
+    """R1: 4 bands, 6 classes, widths 32–256, bottleneck 512 with dilations 1-2-4."""
+    return UNet(4, 6, [32, 64, 128, 256], (1, 2, 4), "nails" if upsample == "nails" else "bilinear", 512)
 
 
 def focal_dice(logits, target, gamma=2.0):
