@@ -17,14 +17,14 @@ public final class ProgressReporter {
         let width = 24
         let filled = batches > 0 ? width * batch / batches : 0
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-        let remaining = patchesPerSecond > 0 ? Double(batches - batch) * (Double(batch) > 0 ? 1 : 0) : 0
-        _ = remaining
-        let eta = patchesPerSecond > 0 && batch > 0 ? ProgressReporter.duration(Double(batches - batch) / (Double(batch) / max(1e-9, now.timeIntervalSince(epochStart)))) : "--"
+        // Time left in this epoch, from its batches so far.
+        let elapsed = now.timeIntervalSince(epochStart)
+        let eta = batch > 0 ? ProgressReporter.duration(Double(batches - batch) * elapsed / Double(batch)) : "--"
         let line = String(format: "\repoch %d/%d %@ %d/%d  loss %.4f  %.1f patches/s  ETA %@ ", epoch, epochs, bar, batch, batches, loss, patchesPerSecond, eta)
         FileHandle.standardError.write(Data(line.utf8))
     }
 
-    var epochStart = Date()
+    private var epochStart = Date()
     func startEpoch() { epochStart = Date() }
 
     func line(_ text: String) {
