@@ -53,12 +53,9 @@ public final class PipelineRunner {
             log("train: \(spec.name)")
             stamps["train"] = nil
             try stamps.write(run + "/stages.json")
-            let scenes = try spec.data.openScenes(validationFraction: spec.tiling.split.validationFraction, seed: spec.training.seed)
-            let arch = try spec.model.architecture(inputChannels: scenes[0].bands.count, classes: scenes[0].classMap.count)
-            let trainer = try Trainer(scenes: scenes, architecture: arch, options: spec.trainingOptions, output: bundlePath)
-            trainer.terrasegVersion = terrasegVersion
-            StopSignal.install()
-            let result = try trainer.run(resume: FileManager.default.fileExists(atPath: bundlePath + ".training/last.ckpt"))
+            let result = try Trainer.train(data: spec.data, model: spec.model, options: spec.trainingOptions, output: bundlePath,
+                                           resume: FileManager.default.fileExists(atPath: bundlePath + ".training/last.ckpt"),
+                                           terrasegVersion: terrasegVersion)
             if result.interrupted {
                 return Outcome(bundle: bundlePath, maps: [], report: reportPath, validationMeanIoU: nil, validationOverallAccuracy: nil,
                                mapEvaluation: [], skipped: skipped, interrupted: true)
@@ -167,9 +164,7 @@ public final class PipelineRunner {
             let a = try? FileManager.default.attributesOfItem(atPath: f)
             text += "|\(f):\((a?[.size] as? Int) ?? -1):\((a?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)"
         }
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return String(h, radix: 16)
+        return String(fingerprint(text), radix: 16)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Inference
 import Models
 import Tiling
 import Training
@@ -177,7 +178,7 @@ public enum PipelineSchema {
             Field("tile", .int(min: 16), "512", "Core tile written per window."),
             Field("margin", .int(min: 0), "receptive-field radius", "Context around each tile; smaller is faster but may show seams."),
             Field("batch_size", .int(min: 1), "2", "Windows per network call."),
-            Field("blend", .choice(BlendModeNames.all), "centre",
+            Field("blend", .choice(BlendMode.allCases.map(\.rawValue)), "centre",
                   "centre: write each window's core (equals one huge window); hann: weighted mean of overlapping windows."),
             Field("tta", .bool, "false", "Average the 8 flips/rotations."),
             Field("cog", .bool, "false", "Write Cloud-Optimised GeoTIFFs."),
@@ -227,8 +228,4 @@ public enum PipelineSchema {
         walk(fields, prefix: "")
         return out
     }
-}
-
-enum BlendModeNames {
-    static let all = ["centre", "hann"]
 }

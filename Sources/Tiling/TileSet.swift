@@ -52,8 +52,7 @@ public struct TileSet: Sendable {
 
     /// Seeded, order-independent assignment of a chip to validation.
     public static func isValidation(id: String, fraction: Double, seed: UInt64) -> Bool {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ seed
-        for b in id.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        let h = fingerprint(id, seed: seed)
         return SpatialSplit.blockIsValidation(row: Int(truncatingIfNeeded: h >> 32), column: Int(truncatingIfNeeded: h & 0xffff_ffff),
                                               fraction: fraction, seed: seed)
     }

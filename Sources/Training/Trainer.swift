@@ -71,7 +71,7 @@ public final class Trainer {
         guard options.patchSize % architecture.alignment == 0 else {
             throw RasterError(.invalidArgument, path: output,
                               problem: "the patch size \(options.patchSize) is not a multiple of \(architecture.alignment), the network's down-sampling factor",
-                              hint: "Use \(PredictionGridHint.roundUp(options.patchSize, architecture.alignment)) (or another multiple of \(architecture.alignment))")
+                              hint: "Use \(PredictionGrid.roundUp(options.patchSize, to: architecture.alignment)) (or another multiple of \(architecture.alignment))")
         }
         self.scenes = scenes
         self.architecture = architecture
@@ -405,9 +405,7 @@ public final class Trainer {
         let text = [String(decoding: (try? encoder.encode(options)) ?? Foundation.Data(), as: UTF8.self),
                     String(decoding: (try? encoder.encode(architecture)) ?? Foundation.Data(), as: UTF8.self),
                     dataDescription.joined(separator: ";"), "\(data.train.count)/\(data.validation.count)"].joined(separator: "|")
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return String(h, radix: 16)
+        return String(Tiling.fingerprint(text), radix: 16)
     }
 
     static func summary(_ m: EpochMetrics, epochs: Int) -> String {
@@ -435,10 +433,6 @@ public final class Trainer {
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return text.split(separator: "\n").compactMap { try? decoder.decode(EpochMetrics.self, from: Foundation.Data($0.utf8)) }
     }
-}
-
-enum PredictionGridHint {
-    static func roundUp(_ v: Int, _ a: Int) -> Int { (v + a - 1) / a * a }
 }
 
 /// Normalised patches kept in memory while they fit the budget (small training sets are

@@ -151,6 +151,20 @@ public struct DataSpec: Codable, Sendable, Equatable {
     }
 }
 
+extension Trainer {
+    /// The whole training job as users declare it: opens and checks the data, builds the
+    /// network, trains with SIGINT/SIGTERM handled, writes the bundle to `output`.
+    public static func train(data: DataSpec, model: ModelSpec, options: TrainingOptions, output: String,
+                             resume: Bool, terrasegVersion: String) throws -> TrainingResult {
+        let scenes = try data.openScenes(validationFraction: options.split.validationFraction, seed: options.seed)
+        let architecture = try model.architecture(inputChannels: scenes[0].bands.count, classes: scenes[0].classMap.count)
+        let trainer = try Trainer(scenes: scenes, architecture: architecture, options: options, output: output)
+        trainer.terrasegVersion = terrasegVersion
+        StopSignal.install()
+        return try trainer.run(resume: resume)
+    }
+}
+
 /// The network of a job, as users describe it.
 public struct ModelSpec: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable, CaseIterable { case unet, dilated }

@@ -211,14 +211,9 @@ extension TerraSegCommand {
 
 /// Shared by `terraseg train` and `terraseg run`: opens the data, trains, prints the outcome.
 enum TrainCommandRunner {
-    static func run(data: DataSpec, model: ModelSpec, options: TrainingOptions, output: String, resume: Bool,
-                    relativeTo base: String? = nil) throws -> TrainingResult {
-        let scenes = try data.openScenes(relativeTo: base, validationFraction: options.split.validationFraction, seed: options.seed)
-        let architecture = try model.architecture(inputChannels: scenes[0].bands.count, classes: scenes[0].classMap.count)
-        let trainer = try Trainer(scenes: scenes, architecture: architecture, options: options, output: output)
-        trainer.terrasegVersion = terrasegVersion
-        StopSignal.install()
-        let result = try trainer.run(resume: resume)
+    static func run(data: DataSpec, model: ModelSpec, options: TrainingOptions, output: String, resume: Bool) throws -> TrainingResult {
+        let result = try Trainer.train(data: data, model: model, options: options, output: output, resume: resume,
+                                       terrasegVersion: terrasegVersion)
         if let bundle = result.bundle {
             var line = "Model bundle: \(bundle)  (\(result.epochsCompleted) epochs, \(String(format: "%.0f", result.wallSeconds)) s"
             if let b = result.best, let miou = b.meanIoU, let oa = b.overallAccuracy {

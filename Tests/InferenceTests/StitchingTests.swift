@@ -10,23 +10,10 @@ struct StitchingTests {
     /// A 150×137 crop of nc-landsat7's top-left corner (nodata border included), on the
     /// scene's own grid; made once per process (debug-build fake models are slow).
     static let scene: String = {
-        let src = try! Dataset(path: TestData.path("nc-landsat7/image_6band.tif"))
-        let win = Window(column: 0, row: 0, width: 150, height: 137)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("terraseg-stitch-\(getpid())")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let path = dir.appendingPathComponent("nc-crop.tif").path
-        var profile = RasterProfile(like: src.info, bandCount: 6, dataType: .float32, nodata: -99999)
-        profile.width = win.width
-        profile.height = win.height
-        profile.geoTransform = src.info.geoTransform!.forWindow(win)
-        let w = try! GeoTIFFWriter(path: path, profile: profile)
-        let block = try! src.read(window: win)
-        for b in 0..<6 {
-            let plane = (0..<win.pixelCount).map { block.valid[$0] != 0 ? block.values[b * win.pixelCount + $0] : -99999 }
-            try! w.write(plane, window: Window(width: win.width, height: win.height), band: b + 1)
-        }
-        try! w.finish()
-        return path
+        return try! RasterMaker.crop(TestData.path("nc-landsat7/image_6band.tif"), window: Window(column: 0, row: 0, width: 150, height: 137),
+                                     to: dir.appendingPathComponent("nc-crop.tif").path, type: .float32, nodata: -99999)
     }()
     static let width = 150, height = 137
     static let classes = try! ClassMap(values: [(1, "developed"), (3, "herbaceous"), (5, "forest"), (6, "water")])

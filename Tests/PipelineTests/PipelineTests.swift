@@ -125,20 +125,9 @@ struct PipelineRunTests {
         let dir = TemporaryDirectory()
         // A 96×96 crop of nc-landsat7 and its labels.
         let src = try Dataset(path: TestData.path("nc-landsat7/image_6band.tif"))
-        let lab = try Dataset(path: TestData.path("nc-landsat7/labels_landclass96.tif"))
         let win = Window(column: 150, row: 150, width: 96, height: 96)
-        for (ds, name, type) in [(src, "scene.tif", DataType.float32), (lab, "labels.tif", .byte)] {
-            var profile = RasterProfile(like: ds.info, bandCount: ds.info.bandCount, dataType: type, nodata: type == .byte ? nil : -99999)
-            profile.width = 96
-            profile.height = 96
-            profile.geoTransform = ds.info.geoTransform!.forWindow(win)
-            let w = try GeoTIFFWriter(path: dir.file(name), profile: profile)
-            let b = try ds.read(window: win)
-            for band in 0..<ds.info.bandCount {
-                try w.write(Array(b.values[(band * 9216)..<((band + 1) * 9216)]), window: Window(width: 96, height: 96), band: band + 1)
-            }
-            try w.finish()
-        }
+        try RasterMaker.crop(TestData.path("nc-landsat7/image_6band.tif"), window: win, to: dir.file("scene.tif"), type: .float32, nodata: -99999)
+        try RasterMaker.crop(TestData.path("nc-landsat7/labels_landclass96.tif"), window: win, to: dir.file("labels.tif"), type: .byte)
         try """
         name: tiny
         output: run

@@ -11,6 +11,26 @@ public enum RasterMaker {
                       crs: try SpatialReference(userInput: "EPSG:32615"), nodata: nodata, options: options)
     }
 
+    /// Copies `window` of a real raster into a new GeoTIFF on the same grid (the window's own
+    /// geotransform), all bands, as `type`; invalid pixels become `nodata` (or 0).
+    @discardableResult
+    public static func crop(_ source: String, window: Window, to path: String, type: DataType, nodata: Double? = nil) throws -> String {
+        let ds = try Dataset(path: source)
+        var profile = RasterProfile(like: ds.info, bandCount: ds.info.bandCount, dataType: type, nodata: nodata)
+        profile.width = window.width
+        profile.height = window.height
+        profile.geoTransform = ds.info.geoTransform?.forWindow(window)
+        let w = try GeoTIFFWriter(path: path, profile: profile)
+        let block = try ds.read(window: window, bands: Array(1...ds.info.bandCount))
+        let n = window.pixelCount, fill = Float(nodata ?? 0)
+        for b in 0..<ds.info.bandCount {
+            let plane = (0..<n).map { block.valid[$0] != 0 ? block.values[b * n + $0] : fill }
+            try w.write(plane, window: Window(width: window.width, height: window.height), band: b + 1)
+        }
+        try w.finish()
+        return path
+    }
+
     /// Writes a Float32 raster whose value at (band b, col c, row r) is `value(b, c, r)`.
     @discardableResult
     public static func write(_ path: String, profile: RasterProfile, value: (Int, Int, Int) -> Float) throws -> String {

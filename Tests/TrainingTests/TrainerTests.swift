@@ -13,24 +13,10 @@ enum SmallScene {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("terraseg-train-\(getpid())")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let win = Window(column: 0, row: 0, width: 96, height: 96)
-        func crop(_ src: String, _ dst: String, type: DataType, nodata: Double?) -> String {
-            let ds = try! Dataset(path: TestData.path(src))
-            var profile = RasterProfile(like: ds.info, bandCount: ds.info.bandCount, dataType: type, nodata: nodata)
-            profile.width = win.width
-            profile.height = win.height
-            profile.geoTransform = ds.info.geoTransform!.forWindow(win)
-            let path = dir.appendingPathComponent(dst).path
-            let w = try! GeoTIFFWriter(path: path, profile: profile)
-            let b = try! ds.read(window: win)
-            for band in 0..<ds.info.bandCount {
-                let plane = (0..<win.pixelCount).map { b.valid[$0] != 0 ? b.values[band * win.pixelCount + $0] : Float(nodata ?? 0) }
-                try! w.write(plane, window: Window(width: 96, height: 96), band: band + 1)
-            }
-            try! w.finish()
-            return path
-        }
-        return (crop("nc-landsat7/image_6band.tif", "image.tif", type: .float32, nodata: -99999),
-                crop("nc-landsat7/labels_landclass96.tif", "labels.tif", type: .byte, nodata: nil))
+        return (try! RasterMaker.crop(TestData.path("nc-landsat7/image_6band.tif"), window: win,
+                                      to: dir.appendingPathComponent("image.tif").path, type: .float32, nodata: -99999),
+                try! RasterMaker.crop(TestData.path("nc-landsat7/labels_landclass96.tif"), window: win,
+                                      to: dir.appendingPathComponent("labels.tif").path, type: .byte))
     }()
 
     static let classes = "1=developed,2=agriculture,3=herbaceous,4=shrubland,5=forest,6=water,7=sediment"
