@@ -18,7 +18,7 @@ import torch
 from safetensors.numpy import load_file
 
 
-from torch_models import DilatedNet, UNet, focal_dice
+from torch_models import DilatedNet, UNet, focal_dice, load_bundle
 
 
 def lr_factor(t, epochs, warmup):
@@ -55,6 +55,7 @@ def main():
     ap.add_argument("--gamma", type=float, default=2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--init-bundle", help="start from this TerraSeg bundle's weights (e.g. trained with --epochs 0)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -69,14 +70,17 @@ def main():
     k = int(meta.get("classes", k))
     cin = tx.shape[1]
     net = UNet(cin, k, a.widths, a.bottleneck_dilations, a.upsampling) if a.model == "unet" else DilatedNet(cin, k, a.width, a.dilations)
+    if a.init_bundle:
+        net, _ = load_bundle(a.init_bundle)
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
     n, B = tx.shape[0], min(a.batch_size, tx.shape[0])
     batches = max(1, n // B)
     start = time.time()
-    best, best_epoch, history = -1.0, 0, []
+    best, best_epoch, history, train_losses = -1.0, 0, [], []
     for epoch in range(a.epochs):
         net.train()
         order = rng.permutation(n)
+        loss_sum = 0.0
         for b in range(batches):
             t = epoch + b / batches
             for g in opt.param_groups:
@@ -93,6 +97,8 @@ def main():
             opt.zero_grad()
             loss.backward()
             opt.step()
+            loss_sum += float(loss.detach())
+        train_losses.append(round(loss_sum / batches, 4))
         net.eval()
         conf = np.zeros((k, k), dtype=np.int64)
         with torch.no_grad():
@@ -109,7 +115,7 @@ def main():
     print(json.dumps({"framework": "pytorch", "torch": torch.__version__, "model": a.model, "seed": a.seed,
                       "best_miou": best, "best_epoch": best_epoch,
                       "overall_accuracy": float(np.trace(best_conf) / max(1, best_conf.sum())),
-                      "per_class_iou": best_pc, "final_miou": history[-1], "wall_s": wall,
+                      "per_class_iou": best_pc, "final_miou": history[-1], "history": [round(h, 4) for h in history], "train_loss_history": train_losses, "wall_s": wall,
                       "train_patches": int(n), "validation_patches": int(vx.shape[0])}))
 
 
