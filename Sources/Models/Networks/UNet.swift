@@ -9,6 +9,8 @@ public struct UNetConfiguration: Sendable, Codable, Equatable {
     public var bottleneckWidth: Int
     /// One 3×3 conv–BN–ReLU per entry in the bottleneck, with that dilation (padding = dilation).
     public var bottleneckDilations: [Int]
+    /// How each decoder level brings the level below to its resolution; the learned modes
+    /// (transposed, max-unpooling) add `dec{L}.up.weight`/`bias` per level.
     public var upsampling: UpsamplingMode
 
     public init(inputChannels: Int, classes: Int, widths: [Int], bottleneckWidth: Int,
@@ -126,7 +128,8 @@ public final class ConvBlock: UnaryLayer {
 /// Input (N, inputChannels, H, W) in plain NCHW (H, W divisible by 2^levels); logits
 /// (N, classes, H, W) in plain NCHW. Everything in between stays in oneDNN's blocked
 /// nChw16c layout: the first convolution reads NCHW directly and the head's output is
-/// reordered once at the end (and its gradient once at the start of backward).
+/// reordered once at the end (and its gradient once at the start of backward) — except a
+/// learned-upsampling level whose width is not a multiple of 16, which concatenates in NCHW.
 public final class UNet: Layer {
     public let configuration: UNetConfiguration
     public let encoders: [ConvBlock]
