@@ -32,6 +32,7 @@ func learnedUpsamplingParameters(_ mode: UpsamplingMode) {
         below = w
     }
     #expect(net.parameterCount == 10_210_374 + added)
+    #expect(net.parameterCount == (mode == .transposed ? 10_123_814 : 9_601_574))  // torch_models.UNet's count
     let params = Dictionary(uniqueKeysWithValues: net.namedParameters.map { ($0.0, $0.1) })
     #expect(params.count == net.namedParameters.count, "parameter names are unique")
     // PyTorch shapes: ConvTranspose2d (in, out, 2, 2), Conv2d (out, in, 1, 1).

@@ -35,6 +35,10 @@ public final class LearnedUpsampleConcat: DecoderJunction {
     public var isTraining = true {
         didSet { conv.isTraining = isTraining; unpool?.isTraining = isTraining }
     }
+    /// Name used in profiles ("dec1.up"; the 1×1 convolution's backward reports under it).
+    public var label = "" {
+        didSet { (conv as? Conv2d)?.label = label }
+    }
 
     private let toPlain = LayoutConverter(), toBlocked = LayoutConverter()
     private var output: Tensor?, dUp: Tensor?, dSkip: Tensor?

@@ -174,11 +174,13 @@ public final class UNet: Layer {
         for (i, w) in c.widths.enumerated().reversed() {
             let junctionSeed = seed &+ UInt64(4000 + 100 * i)
             switch c.upsampling {
-            case .transposed:
-                junctions.append(LearnedUpsampleConcat.transposed(inputChannels: below, outputChannels: w, seed: junctionSeed))
-            case .maxUnpooling:
-                junctions.append(LearnedUpsampleConcat.maxUnpooling(inputChannels: below, outputChannels: w,
-                                                                    indicesFrom: pools[i], seed: junctionSeed))
+            case .transposed, .maxUnpooling:
+                let j = c.upsampling == .transposed
+                    ? LearnedUpsampleConcat.transposed(inputChannels: below, outputChannels: w, seed: junctionSeed)
+                    : LearnedUpsampleConcat.maxUnpooling(inputChannels: below, outputChannels: w,
+                                                         indicesFrom: pools[i], seed: junctionSeed)
+                j.label = "dec\(i + 1).up"
+                junctions.append(j)
             case .bilinear, .nearest, .nails:
                 junctions.append(UpsampleConcat(mode: c.upsampling))
             }
