@@ -4,7 +4,15 @@ bundles (model.json + model.safetensors) into them.
 Parameter names map one to one: TerraSeg `enc1.conv1.weight` ↔ PyTorch `enc.0.0.weight`,
 `enc1.bn1.*` ↔ `enc.0.1.*`, `enc1.conv2` ↔ `enc.0.3`, `enc1.bn2` ↔ `enc.0.4`; `bottleneck.convN`
 ↔ `bottleneck.{3(N-1)}`, `bottleneck.bnN` ↔ `bottleneck.{3(N-1)+1}`; `dec{L}` (deepest) ↔
-`dec.0`; `body.convN`/`body.bnN` (dilated CNN) ↔ `body.{3(N-1)}`/`body.{3(N-1)+1}`; `head.*`.
+`dec.0`; `dec{L}.up.*` (learned upsampling) ↔ `up.{levels-L}.*`; `body.convN`/`body.bnN`
+(dilated CNN) ↔ `body.{3(N-1)}`/`body.{3(N-1)+1}`; `head.*`.
+
+Upsampling: bilinear, nearest, nails (fixed; the decoder reads below + w channels), transposed
+(ConvTranspose2d below → w, 2×2 stride 2) and max-unpooling (Conv2d 1×1 below → w, then
+max_unpool2d with the indices of the encoder's pooling at that level); learned modes read 2w.
+Both max poolings keep the first maximum of a window in row-major order (TerraSeg's
+MaxPool2x2 compares with a strict >, as PyTorch's CPU kernel does), so ties — common at
+ReLU zeros — unpool to the same place.
 """
 import json
 import math
@@ -34,15 +42,26 @@ class UNet(nn.Module):
             layers += cbr(c, b, d)
             c = b
         self.bottleneck = nn.Sequential(*layers)
+        self.upsampling = upsampling
+        learned = upsampling in ("transposed", "max-unpooling")
         self.dec = nn.ModuleList()
+        self.up = nn.ModuleList()  # learned upsampling only, deepest first like dec
         below = b
         for w in reversed(widths):
-            self.dec.append(nn.Sequential(*cbr(below + w, w), *cbr(w, w)))
+            if upsampling == "transposed":
+                self.up.append(nn.ConvTranspose2d(below, w, 2, stride=2))
+            elif upsampling == "max-unpooling":
+                self.up.append(nn.Conv2d(below, w, 1))
+            self.dec.append(nn.Sequential(*cbr((w if learned else below) + w, w), *cbr(w, w)))
             below = w
         self.head = nn.Conv2d(widths[0], k, 1, bias=True)
-        self.upsampling = upsampling
 
-    def up(self, x):
+    def upsample(self, x, level, indices):
+        """×2 upsampling of x for decoder level `level` (0 = deepest)."""
+        if self.upsampling == "transposed":
+            return self.up[level](x)
+        if self.upsampling == "max-unpooling":
+            return F.max_unpool2d(self.up[level](x), indices, 2)
         if self.upsampling == "bilinear":
             return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
         if self.upsampling == "nearest":
@@ -52,14 +71,15 @@ class UNet(nn.Module):
         return y
 
     def forward(self, x):
-        skips = []
+        skips, indices = [], []
         for e in self.enc:
             x = e(x)
             skips.append(x)
-            x = F.max_pool2d(x, 2)
+            x, i = F.max_pool2d(x, 2, return_indices=True)
+            indices.append(i)
         x = self.bottleneck(x)
-        for d, s in zip(self.dec, reversed(skips)):
-            x = d(torch.cat([self.up(x), s], 1))
+        for level, (d, s, i) in enumerate(zip(self.dec, reversed(skips), reversed(indices))):
+            x = d(torch.cat([self.upsample(x, level, i), s], 1))
         return self.head(x)
 
 
@@ -92,6 +112,9 @@ def focal_dice(logits, y, k, gamma=2.0):
 
 def torch_name(name):
     """TerraSeg tensor name → PyTorch parameter/buffer name."""
+    m = re.match(r"dec(\d+)\.up\.(.+)", name)
+    if m:
+        return None, ("up", int(m.group(1)), None, None, m.group(2))
     m = re.match(r"(enc|dec)(\d+)\.(conv|bn)(\d+)\.(.+)", name)
     if m:
         kind, level, layer, unit, rest = m.groups()
@@ -123,7 +146,10 @@ def load_bundle(path):
         if parts:
             kind, level, layer, unit, rest = parts
             index = level - 1 if kind == "enc" else levels - level
-            target = f"{kind}.{index}.{3 * (unit - 1) + (1 if layer == 'bn' else 0)}.{rest}"
+            if kind == "up":
+                target = f"up.{index}.{rest}"
+            else:
+                target = f"{kind}.{index}.{3 * (unit - 1) + (1 if layer == 'bn' else 0)}.{rest}"
         state[target].copy_(torch.from_numpy(array).reshape(state[target].shape))
     net.eval()
     return net, meta

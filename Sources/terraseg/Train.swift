@@ -56,7 +56,7 @@ extension TerraSegCommand {
         @Option(help: "U-Net widths per level, comma-separated.")
         var widths = "32,64,128,256"
 
-        @Option(help: "Upsampling: bilinear, nearest or nails.")
+        @Option(help: "U-Net decoder upsampling: \(UpsamplingMode.choices).")
         var upsampling = "bilinear"
 
         @Option(help: "Epochs (default 20).") var epochs: Int?
@@ -141,7 +141,9 @@ extension TerraSegCommand {
             default: throw ValidationError("--model must be unet, dilated, r1 or r1-nails")
             }
             spec.widths = try ints(widths, "--widths")
-            guard let up = UpsamplingMode(rawValue: upsampling) else { throw ValidationError("--upsampling must be bilinear, nearest or nails") }
+            guard let up = UpsamplingMode(rawValue: upsampling) else {
+                throw ValidationError("--upsampling must be \(UpsamplingMode.choices)")
+            }
             spec.upsampling = up
 
             var o = TrainingOptions()
@@ -222,5 +224,13 @@ enum TrainCommandRunner {
             print(line + ")")
         }
         return result
+    }
+}
+
+extension UpsamplingMode {
+    /// "bilinear, nearest, …, or max-unpooling", for help and errors.
+    static var choices: String {
+        let names = allCases.map(\.rawValue)
+        return names.dropLast().joined(separator: ", ") + " or " + names.last!
     }
 }

@@ -69,4 +69,11 @@ struct InfoCommandTests {
         #expect(!r.stderr.contains("Fatal error"))
         #expect(r.stderr.split(separator: "\n").count <= 2)
     }
+
+    @Test func unknownUpsamplingListsEveryMode() throws {
+        let dir = TemporaryDirectory()
+        let r = try Tool.run(Tool.terraseg, ["train", "--classes", "1=water", "--output", dir.file("model"), "--upsampling", "cubic"])
+        #expect(r.status != 0 && !r.crashed)
+        #expect(r.stderr.contains("Error: --upsampling must be bilinear, nearest, nails, transposed or max-unpooling"))
+    }
 }

@@ -16,8 +16,38 @@ import TestSupport
     #expect(UNetConfiguration.preset("r1-nails") == .r1Nails)
 }
 
-private func tinyConfig(_ mode: UpsamplingMode) -> UNetConfiguration {
-    UNetConfiguration(inputChannels: 3, classes: 3, widths: [16, 32], bottleneckWidth: 32,
+/// R1 with learned upsampling adds, per level with skip width w over b channels below, a
+/// 2×2 transposed convolution (b·w·4 + w) or a 1×1 convolution (b·w + w), and the decoder's
+/// first convolution reads 2w instead of b + w channels.
+@Test(arguments: [UpsamplingMode.transposed, .maxUnpooling])
+func learnedUpsamplingParameters(_ mode: UpsamplingMode) {
+    var c = UNetConfiguration.r1
+    c.upsampling = mode
+    let net = UNet(c)
+    let kernel = mode == .transposed ? 4 : 1
+    var added = 0, below = c.bottleneckWidth
+    for w in c.widths.reversed() {
+        added += below * w * kernel + w  // dec{L}.up.weight and .bias
+        added += (w - below) * w * 9     // dec{L}.conv1 reads 2w channels instead of below + w
+        below = w
+    }
+    #expect(net.parameterCount == 10_210_374 + added)
+    #expect(net.parameterCount == (mode == .transposed ? 10_123_814 : 9_601_574))  // torch_models.UNet's count
+    let params = Dictionary(uniqueKeysWithValues: net.namedParameters.map { ($0.0, $0.1) })
+    #expect(params.count == net.namedParameters.count, "parameter names are unique")
+    // PyTorch shapes: ConvTranspose2d (in, out, 2, 2), Conv2d (out, in, 1, 1).
+    #expect(params["dec4.up.weight"]?.value.shape == (mode == .transposed ? Shape(512, 256, 2, 2) : Shape(256, 512, 1, 1)))
+    #expect(params["dec1.up.weight"]?.value.shape == (mode == .transposed ? Shape(64, 32, 2, 2) : Shape(32, 64, 1, 1)))
+    #expect(params["dec1.up.bias"]?.count == 32)
+    #expect(params["dec4.conv1.weight"]?.value.shape == Shape(256, 512, 3, 3))
+    let names = net.namedParameters.map(\.0)
+    #expect(names.firstIndex(of: "dec4.up.weight")! < names.firstIndex(of: "dec4.conv1.weight")!)
+    #expect(net.namedBuffers.map(\.0) == UNet(.r1).namedBuffers.map(\.0))
+    #expect(ModelArchitecture.unet(c).receptiveField == ModelArchitecture.unet(.r1Nails).receptiveField)
+}
+
+private func tinyConfig(_ mode: UpsamplingMode, widths: [Int] = [16, 32]) -> UNetConfiguration {
+    UNetConfiguration(inputChannels: 3, classes: 3, widths: widths, bottleneckWidth: widths.last!,
                       bottleneckDilations: [1, 2], upsampling: mode)
 }
 
@@ -29,7 +59,7 @@ private func fixedBatch(n: Int, c: Int, h: Int, w: Int, k: Int) -> (Tensor, Segm
     return (x, SegmentationTarget(n: n, h: h, w: w, labels: labels))
 }
 
-@Test(arguments: [UpsamplingMode.bilinear, .nails])
+@Test(arguments: [UpsamplingMode.bilinear, .nails, .transposed, .maxUnpooling])
 func smallUNetOverfitsOneBatch(_ mode: UpsamplingMode) {
     let net = UNet(tinyConfig(mode), seed: 3)
     let (x, target) = fixedBatch(n: 2, c: 3, h: 16, w: 16, k: 3)
@@ -50,13 +80,18 @@ func smallUNetOverfitsOneBatch(_ mode: UpsamplingMode) {
 /// The whole network's backward against a finite difference of its forward along the
 /// gradient direction of each parameter tensor (robust to Float noise and ReLU kinks):
 /// (L(w + εu) − L(w − εu)) / 2ε ≈ |g| for u = g / |g|.
-@Test(arguments: [UpsamplingMode.bilinear, .nails, .nearest])
-func unetBackwardMatchesFiniteDifferences(_ mode: UpsamplingMode) {
-    let net = UNet(tinyConfig(mode), seed: 5)
+/// Widths 8-16: learned upsampling to 8 channels concatenates in NCHW (the blocked concat
+/// cannot place the skip at channel 8). With max-unpooling the loss jumps wherever a step in
+/// the encoder's weights moves a pooling argmax (ties at ReLU zeros are common), so encoder
+/// gradients are checked against PyTorch instead (`learnedUpsamplingUNetMatchesPyTorch`).
+@Test(arguments: [(UpsamplingMode.bilinear, [16, 32]), (.nails, [16, 32]), (.nearest, [16, 32]),
+                  (.transposed, [16, 32]), (.maxUnpooling, [16, 32]), (.transposed, [8, 16]), (.maxUnpooling, [8, 16])])
+func unetBackwardMatchesFiniteDifferences(_ mode: UpsamplingMode, _ widths: [Int]) {
+    let net = UNet(tinyConfig(mode, widths: widths), seed: 5)
     let (x, target) = fixedBatch(n: 2, c: 3, h: 16, w: 16, k: 3)
     func loss() -> Double { Double(crossEntropyLoss(logits: net(x), target: target).value) }
     net.backward(crossEntropyLoss(logits: net(x), target: target).gradient)
-    for (name, p) in net.namedParameters {
+    for (name, p) in net.namedParameters where !(mode == .maxUnpooling && name.hasPrefix("enc")) {
         let g = (0..<p.count).map { Double(p.grad.data[$0]) }
         let norm = g.reduce(0) { $0 + $1 * $1 }.squareRoot()
         guard norm > 1e-4 else { continue }

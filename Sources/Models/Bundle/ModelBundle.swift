@@ -11,8 +11,10 @@ import Tiling
 /// Tensor names follow the network's structure, e.g. for a U-Net `enc1.conv1.weight`
 /// (out, in, 3, 3), `enc1.bn1.weight`/`bias`/`running_mean`/`running_var` (C), …,
 /// `bottleneck.conv3.weight`, `dec4.conv1.weight` (deepest decoder level = depth),
-/// `head.weight` (K, C, 1, 1), `head.bias` (K); the dilated CNN uses `body.convN`/`body.bnN`
-/// and `head`. Shapes are PyTorch's (`nn.Conv2d`, `nn.BatchNorm2d`).
+/// `dec4.up.weight`/`bias` with learned upsampling ((in, out, 2, 2) transposed, (out, in, 1, 1)
+/// before max-unpooling), `head.weight` (K, C, 1, 1), `head.bias` (K); the dilated CNN uses
+/// `body.convN`/`body.bnN` and `head`. Shapes are PyTorch's (`nn.Conv2d`,
+/// `nn.ConvTranspose2d`, `nn.BatchNorm2d`).
 public struct ModelBundle: Codable, Sendable {
     public static let formatName = "terraseg-model"
     public static let formatVersion = 1

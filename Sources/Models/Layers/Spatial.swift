@@ -82,13 +82,32 @@ public final class AvgPool2d: UnaryLayer {
     }
 }
 
-/// ×2 upsampling modes of the decoder.
+/// ×2 upsampling modes of the decoder. The raw values are what users write (YAML, CLI, model.json).
 public enum UpsamplingMode: String, Sendable, Codable, CaseIterable {
     /// Bilinear, PyTorch align_corners=False.
     case bilinear
     case nearest
     /// Bed-of-nails: value at the top-left of its 2×2 block, zeros elsewhere.
     case nails
+    /// Learned: a 2×2 stride-2 transposed convolution to the skip's width.
+    case transposed
+    /// SegNet-style: a 1×1 convolution to the skip's width, then max-unpooling with the
+    /// indices of the encoder's pooling at that level.
+    case maxUnpooling = "max-unpooling"
+
+    /// Whether the mode has parameters (a layer of its own between decoder levels, see
+    /// `LearnedUpsampleConcat`) rather than a fixed resampling.
+    public var isLearned: Bool { self == .transposed || self == .maxUnpooling }
+
+    /// The fixed resampling kernel; nil for learned modes.
+    var fixedKind: Upsample2xKind? {
+        switch self {
+        case .bilinear: .bilinear
+        case .nearest: .nearest
+        case .nails: .nails
+        case .transposed, .maxUnpooling: nil
+        }
+    }
 }
 
 /// ×2 upsampling. Bilinear forward and nearest use oneDNN; the bilinear backward and
@@ -106,6 +125,7 @@ public final class Upsample: UnaryLayer {
         case .bilinear: kernel = ResamplingKernel(.linear)
         case .nearest: kernel = ResamplingKernel(.nearest)
         case .nails: kernel = nil
+        case .transposed, .maxUnpooling: preconditionFailure("\(mode.rawValue) upsampling has parameters: use LearnedUpsampleConcat")
         }
     }
 
@@ -126,6 +146,7 @@ public final class Upsample: UnaryLayer {
         case .bilinear: BilinearUpsample2x.backward(dOutput: dOutput, dInput: dx)
         case .nearest: kernel!.backward(dOutput: dOutput, dInput: dx)
         case .nails: NailsUpsample2x.backward(dOutput: dOutput, dInput: dx)
+        case .transposed, .maxUnpooling: preconditionFailure("learned upsampling in Upsample")
         }
         return dx
     }
@@ -177,14 +198,12 @@ public final class UpsampleConcat: Layer {
     private var output: Tensor?, dSkip: Tensor?, dInput: Tensor?
     private var inputShape: Shape?
 
-    public init(mode: UpsamplingMode) { self.mode = mode }
+    private let kind: Upsample2xKind
 
-    private var kind: Upsample2xKind {
-        switch mode {
-        case .bilinear: return .bilinear
-        case .nearest: return .nearest
-        case .nails: return .nails
-        }
+    public init(mode: UpsamplingMode) {
+        guard let kind = mode.fixedKind else { preconditionFailure("\(mode.rawValue) upsampling has parameters: use LearnedUpsampleConcat") }
+        self.mode = mode
+        self.kind = kind
     }
 
     /// [upsample(x), skip] along channels: x (N, C, H, W), skip (N, S, 2H, 2W) → (N, C+S, 2H, 2W).

@@ -48,7 +48,9 @@ public enum ModelArchitecture: Sendable, Codable, Equatable {
 
     /// Receptive-field size in pixels (odd), from the layer geometry: each k×k convolution
     /// with dilation d at sampling step j widens it by (k−1)·d·j, each 2×2 pooling by j, each
-    /// bilinear ×2 upsampling by one coarse step.
+    /// bilinear ×2 upsampling by one coarse step. The other modes read one coarse pixel per
+    /// output pixel (nearest, bed-of-nails, 2×2 stride-2 transposed convolution, and
+    /// max-unpooling, whose argmax lies in the pooling window already counted) and add nothing.
     public var receptiveField: Int {
         switch self {
         case .unet(let c):

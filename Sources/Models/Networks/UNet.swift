@@ -9,6 +9,8 @@ public struct UNetConfiguration: Sendable, Codable, Equatable {
     public var bottleneckWidth: Int
     /// One 3×3 conv–BN–ReLU per entry in the bottleneck, with that dilation (padding = dilation).
     public var bottleneckDilations: [Int]
+    /// How each decoder level brings the level below to its resolution; the learned modes
+    /// (transposed, max-unpooling) add `dec{L}.up.weight`/`bias` per level.
     public var upsampling: UpsamplingMode
 
     public init(inputChannels: Int, classes: Int, widths: [Int], bottleneckWidth: Int,
@@ -126,19 +128,23 @@ public final class ConvBlock: UnaryLayer {
 /// Input (N, inputChannels, H, W) in plain NCHW (H, W divisible by 2^levels); logits
 /// (N, classes, H, W) in plain NCHW. Everything in between stays in oneDNN's blocked
 /// nChw16c layout: the first convolution reads NCHW directly and the head's output is
-/// reordered once at the end (and its gradient once at the start of backward).
+/// reordered once at the end (and its gradient once at the start of backward) — except a
+/// learned-upsampling level whose width is not a multiple of 16, which concatenates in NCHW.
 public final class UNet: Layer {
     public let configuration: UNetConfiguration
     public let encoders: [ConvBlock]
     public let pools: [MaxPool2d]
     public let bottleneck: ConvBlock
-    /// Per level: upsample the level below into the concat buffer, then the skip.
-    public let junctions: [UpsampleConcat]
+    /// Per level (shallowest first): bring the level below to the skip's resolution and
+    /// concatenate [up, skip]. Fixed modes upsample straight into the concat buffer
+    /// (`UpsampleConcat`); learned modes map to the skip's width first (`LearnedUpsampleConcat`).
+    public let junctions: [any DecoderJunction]
     public let decoders: [ConvBlock]
     public let head: Conv2d
     public var isTraining = true {
         didSet {
             for b in encoders + [bottleneck] + decoders { b.isTraining = isTraining }
+            for j in junctions { j.isTraining = isTraining }
             head.isTraining = isTraining
         }
     }
@@ -164,12 +170,26 @@ public final class UNet: Layer {
                                dilations: c.bottleneckDilations, seed: seed &+ 1000)
         var dec: [ConvBlock] = []
         var below = c.bottleneckWidth
+        var junctions: [any DecoderJunction] = []
         for (i, w) in c.widths.enumerated().reversed() {
-            dec.append(ConvBlock([below + w, w, w], seed: seed &+ UInt64(2000 + 100 * i)))
+            let junctionSeed = seed &+ UInt64(4000 + 100 * i)
+            switch c.upsampling {
+            case .transposed, .maxUnpooling:
+                let j = c.upsampling == .transposed
+                    ? LearnedUpsampleConcat.transposed(inputChannels: below, outputChannels: w, seed: junctionSeed)
+                    : LearnedUpsampleConcat.maxUnpooling(inputChannels: below, outputChannels: w,
+                                                         indicesFrom: pools[i], seed: junctionSeed)
+                j.label = "dec\(i + 1).up"
+                junctions.append(j)
+            case .bilinear, .nearest, .nails:
+                junctions.append(UpsampleConcat(mode: c.upsampling))
+            }
+            let upChannels = c.upsampling.isLearned ? w : below
+            dec.append(ConvBlock([upChannels + w, w, w], seed: seed &+ UInt64(2000 + 100 * i)))
             below = w
         }
         decoders = dec  // deepest first
-        junctions = c.widths.map { _ in UpsampleConcat(mode: c.upsampling) }
+        self.junctions = junctions.reversed()
         head = Conv2d(inputChannels: c.widths[0], outputChannels: c.classes, kernelSize: 1, bias: true, seed: seed &+ 3000)
         for (name, block) in zip(blockNames, encoders + [bottleneck] + decoders) {
             for (i, u) in block.units.enumerated() {
@@ -201,13 +221,17 @@ public final class UNet: Layer {
     }
 
     /// Stable parameter names: enc1.conv1.weight, enc1.bn1.weight, ..., bottleneck.conv3.weight,
-    /// dec4.conv1.weight (deepest decoder level is 4), ..., head.weight, head.bias.
+    /// dec4.up.weight and dec4.up.bias (learned upsampling only), dec4.conv1.weight (deepest
+    /// decoder level is 4), ..., head.weight, head.bias.
     public var namedParameters: [(String, Parameter)] {
         let levels = encoders.count
         var out: [(String, Parameter)] = []
         for (i, e) in encoders.enumerated() { out += scoped("enc\(i + 1)", e.namedParameters) }
         out += scoped("bottleneck", bottleneck.namedParameters)
-        for (j, d) in decoders.enumerated() { out += scoped("dec\(levels - j)", d.namedParameters) }
+        for (j, d) in decoders.enumerated() {
+            let level = levels - j
+            out += scoped("dec\(level)", scoped("up", junctions[level - 1].namedParameters) + d.namedParameters)
+        }
         out += scoped("head", head.namedParameters)
         return out
     }
