@@ -32,6 +32,8 @@ def main():
     ap.add_argument("--steps", type=int, default=1)
     ap.add_argument("--lr", type=float, default=0.002)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--interleave-validation", action="store_true",
+                    help="TerraSeg runs an inference-mode forward between steps (must not change the result)")
     a = ap.parse_args()
     out = HERE / "out" / f"gradients-{a.model}"
     out.mkdir(parents=True, exist_ok=True)
@@ -45,7 +47,8 @@ def main():
     subprocess.run([bin_dir / "terraseg", "train", *common, "--epochs", "0", "--output", str(bundle)], check=True, capture_output=True)
     result = out / "terraseg.safetensors"
     subprocess.run([bin_dir / "terraseg-bench", "gradcheck", "--bundle", str(bundle), "--patches", str(patches),
-                    "--count", str(a.count), "--steps", str(a.steps), "--lr", str(a.lr), "--output", str(result)], check=True)
+                    "--count", str(a.count), "--steps", str(a.steps), "--lr", str(a.lr), "--output", str(result)]
+                   + (["--interleave-validation"] if a.interleave_validation else []), check=True)
     ts = load_file(str(result))
 
     torch.set_num_threads(2)

@@ -27,8 +27,11 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--bin", default=str(ROOT / ".build" / "release" / "terraseg"))
+    ap.add_argument("--matched", action="store_true",
+                    help="PyTorch starts from TerraSeg's initial weights and replays its batches and symmetries "
+                         "(TERRASEG_TRACE_BATCHES): separates the engines from the luck of the random streams")
     a = ap.parse_args()
-    out = HERE / "out" / f"train-{a.model}"
+    out = HERE / "out" / f"train-{a.model}{'-matched' if a.matched else ''}"
     out.mkdir(parents=True, exist_ok=True)
     common = ["--image", str(DATA / "image_6band.tif"), "--labels", str(DATA / "labels_landclass96.tif"),
               "--classes", CLASSES, "--ignore", "0", "--model", a.model, "--widths", "16,32,64",
@@ -42,8 +45,10 @@ def main():
     rows = []
     for seed in a.seeds:
         bundle = out / f"terraseg-seed{seed}"
+        trace, init = out / f"trace-seed{seed}.jsonl", out / f"init-seed{seed}"
+        run_env = dict(env, TERRASEG_TRACE_BATCHES=str(trace)) if a.matched else env
         subprocess.run([a.bin, "train", *common, "--seed", str(seed), "--output", str(bundle)], check=True,
-                       capture_output=True, env=env)
+                       capture_output=True, env=run_env)
         meta = json.loads((bundle / "model.json").read_text())
         m = meta["provenance"]["metrics"]
         rows.append({"framework": "terraseg", "seed": seed, "best_miou": m["mean_iou"], "overall_accuracy": m["overall_accuracy"],
@@ -53,6 +58,10 @@ def main():
         cmd = [sys.executable, str(HERE / "pytorch_train.py"), "--patches", str(patches), "--model", a.model,
                "--widths", "16", "32", "64", "--epochs", str(a.epochs), "--batch-size", "16", "--lr", "0.002",
                "--warmup", "1", "--seed", str(seed)]
+        if a.matched:
+            subprocess.run([a.bin, "train", *common, "--seed", str(seed), "--epochs", "0", "--output", str(init)],
+                           check=True, capture_output=True)
+            cmd += ["--init-bundle", str(init), "--replay", str(trace)]
         r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout.strip().splitlines()[-1])
         rows.append(r)
         print(json.dumps(r), flush=True)

@@ -55,6 +55,7 @@ def main():
     ap.add_argument("--gamma", type=float, default=2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--replay", help="TERRASEG_TRACE_BATCHES file: use TerraSeg's exact batches and symmetries")
     ap.add_argument("--init-bundle", help="start from this TerraSeg bundle's weights (e.g. trained with --epochs 0)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -74,20 +75,33 @@ def main():
         net, _ = load_bundle(a.init_bundle)
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
     n, B = tx.shape[0], min(a.batch_size, tx.shape[0])
+    trace = {}
+    if a.replay:
+        for line in open(a.replay):
+            e = json.loads(line)
+            trace.setdefault(e["epoch"], {})[e["batch"]] = e["patches"]
     batches = max(1, n // B)
     start = time.time()
     best, best_epoch, history, train_losses = -1.0, 0, [], []
     for epoch in range(a.epochs):
         net.train()
         order = rng.permutation(n)
+        replay = trace[epoch] if a.replay else None
         loss_sum = 0.0
         for b in range(batches):
             t = epoch + b / batches
             for g in opt.param_groups:
                 g["lr"] = a.lr * lr_factor(t, a.epochs, a.warmup)
-            idx = order[b * B:(b + 1) * B]
+            idx = order[b * B:(b + 1) * B] if replay is None else [p[0] for p in replay[b]]
             xs, ys = tx[idx].clone(), ty[idx].clone()
             for i in range(len(idx)):  # random rotation + flip, image and labels together
+                if replay is not None:  # TerraSeg's symmetry: flip first, then quarter turns
+                    r, f = replay[b][i][1], bool(replay[b][i][2])
+                    if f:
+                        xs[i], ys[i] = torch.flip(xs[i], (2,)), torch.flip(ys[i], (1,))
+                    if r:
+                        xs[i], ys[i] = torch.rot90(xs[i], r, (1, 2)), torch.rot90(ys[i], r, (0, 1))
+                    continue
                 r, f = int(rng.integers(4)), bool(rng.integers(2))
                 if r:
                     xs[i], ys[i] = torch.rot90(xs[i], r, (1, 2)), torch.rot90(ys[i], r, (0, 1))

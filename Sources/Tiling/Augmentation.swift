@@ -17,8 +17,10 @@ public struct Augmentation: Codable, Hashable, Sendable {
 
     public static let none = Augmentation(flips: false, rotations: false)
 
-    /// Applies a random symmetry (and jitter) drawn from `rng` to `patch` in place.
-    public func apply<R: RandomNumberGenerator>(to patch: inout Patch, using rng: inout R) {
+    /// Applies a random symmetry (and jitter) drawn from `rng` to `patch` in place; returns the
+    /// symmetry drawn (flip first, then counter-clockwise quarter turns).
+    @discardableResult
+    public func apply<R: RandomNumberGenerator>(to patch: inout Patch, using rng: inout R) -> (quarterTurns: Int, flip: Bool) {
         let k = rotations ? Int.random(in: 0..<4, using: &rng) : 0
         let flip = flips && Bool.random(using: &rng)
         if k != 0 || flip { Augmentation.transform(&patch, quarterTurns: k, flip: flip) }
@@ -32,6 +34,7 @@ public struct Augmentation: Codable, Hashable, Sendable {
                 }
             }
         }
+        return (k, flip)
     }
 
     /// One of the 8 symmetries of the square: optional horizontal flip, then `quarterTurns`

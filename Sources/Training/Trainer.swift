@@ -210,6 +210,8 @@ public final class Trainer {
         var patch = Patch()
         var lastSave = Date()
         var interrupted = false
+        // Side-by-side checks (Benchmarks/pytorch_train.py --replay): which patches and symmetries each batch used.
+        let trace = ProcessInfo.processInfo.environment["TERRASEG_TRACE_BATCHES"].flatMap(BatchTrace.init(path:))
 
         epochLoop: while state.epoch < options.epochs {
             let epochStart = Date()
@@ -220,12 +222,15 @@ public final class Trainer {
             for b in state.nextBatch..<batchesPerEpoch {
                 let t = Double(state.epoch) + Double(b) / Double(batchesPerEpoch)
                 optimizer.learningRate = options.optimizer.learningRate * options.schedule.factor(at: t, epochs: options.epochs)
+                var drawn: [[Int]] = []
                 for k in 0..<B {
                     let ref = data.train[order[b * B + k]]
                     try load(ref, index: order[b * B + k], normalizer: data.normalizer, cache: &cache, into: &patch)
-                    options.augmentation.apply(to: &patch, using: &state.augmentRNG)
+                    let symmetry = options.augmentation.apply(to: &patch, using: &state.augmentRNG)
                     Trainer.copy(patch, slot: k, into: input, labels: &labels)
+                    if trace != nil { drawn.append([order[b * B + k], symmetry.quarterTurns, symmetry.flip ? 1 : 0]) }
                 }
+                trace?.record(epoch: state.epoch, batch: b, patches: drawn)
                 let logits = network(input)
                 let target = SegmentationTarget(n: B, h: P, w: P, labels: labels, ignoreIndex: -1)
                 let l = loss(logits: logits, target: target)
@@ -448,4 +453,23 @@ struct PatchCache {
     mutating func put(_ ref: PatchRef, _ patch: Patch) {
         if store.count < limit { store[ref] = patch }
     }
+}
+
+/// JSON lines `{"epoch": e, "batch": b, "patches": [[training patch index, quarter turns, flip], …]}`,
+/// written when TERRASEG_TRACE_BATCHES names a file, so another framework can replay the exact
+/// batches and augmentations (a debugging aid for side-by-side comparisons, not a user option).
+final class BatchTrace {
+    private let handle: FileHandle
+
+    init?(path: String) {
+        guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else { return nil }
+        handle = h
+    }
+
+    func record(epoch: Int, batch: Int, patches: [[Int]]) {
+        let list = patches.map { "[\($0.map(String.init).joined(separator: ","))]" }.joined(separator: ",")
+        handle.write(Data("{\"epoch\":\(epoch),\"batch\":\(batch),\"patches\":[\(list)]}\n".utf8))
+    }
+
+    deinit { try? handle.close() }
 }
