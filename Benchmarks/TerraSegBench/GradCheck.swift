@@ -18,6 +18,7 @@ struct GradCheck: ParsableCommand {
     @Option(help: "Learning rate.") var lr: Float = 0.002
     @Option(help: "Focal gamma.") var gamma: Float = 2
     @Option(help: "Output safetensors file.") var output: String
+    @Flag(help: "Run an inference-mode forward on validation patches between steps (as the trainer's per-epoch validation does).") var interleaveValidation = false
 
     func run() throws {
         let b = try ModelBundle.read(bundle)
@@ -48,6 +49,12 @@ struct GradCheck: ParsableCommand {
                 }
             }
             adam.update()
+            if interleaveValidation, let vx = t["val_x"] {
+                net.isTraining = false
+                let m = min(count, vx.shape[0])
+                _ = net(Tensor(shape: Shape(m, c, p, p), values: Array(vx.values[0..<(m * c * p * p)])))
+                net.isTraining = true
+            }
         }
         // Inference mode (batch norm folded into the convolutions) on the validation patches.
         if let vx = t["val_x"] {

@@ -26,12 +26,17 @@ struct R1Bench: ParsableCommand {
     @Option(help: "Decoder upsampling: bilinear (preset r1) or nails (preset r1-nails).") var upsample: BenchUpsampling = .bilinear
     @Option(help: "Image height and width.") var size = 256
     @Option(help: "Threads (default: TERRASEG_THREADS or all cores).") var threads: Int?
+    @Option(help: "Other encoder widths, e.g. 8,16,32,64 (bottleneck twice the last): a small U-Net instead of R1.") var widths: String?
     @Flag(help: "Print per-layer times of the last step.") var profile = false
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
         if let threads { Runtime.threads = threads }
-        let config = upsample == .nails ? UNetConfiguration.r1Nails : .r1
+        var config = upsample == .nails ? UNetConfiguration.r1Nails : .r1
+        if let widths {
+            config.widths = widths.split(separator: ",").compactMap { Int($0) }
+            config.bottleneckWidth = 2 * config.widths.last!
+        }
         let net = UNet(config, seed: 1)
         var rng = SeededGenerator(seed: 7)
         let x = Tensor(shape: Shape(batch, config.inputChannels, size, size))
@@ -76,7 +81,7 @@ struct R1Bench: ParsableCommand {
             print(profiler.report())
             for (name, impls) in net.convolutionImplementations { print("\(name): \(impls.joined(separator: " | "))") }
         }
-        let name = upsample == .nails ? "r1-nails" : "r1"
+        let name = widths.map { "unet-\($0)" } ?? (upsample == .nails ? "r1-nails" : "r1")
         if json {
             print("{\"network\": \"\(name)\", \"mode\": \"\(mode.rawValue)\", \"batch\": \(batch), \"size\": \(size), "
                 + "\"threads\": \(Runtime.threads), \"steps\": \(steps), "

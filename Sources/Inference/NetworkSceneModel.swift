@@ -33,27 +33,46 @@ public final class NetworkSceneModel: SceneModel {
 
     public func predict(_ values: UnsafeBufferPointer<Float>, batch: Int, size: Int,
                         into output: UnsafeMutableBufferPointer<Float>) throws {
+        run(values, batch: batch, size: size, into: output, softmax: true)
+    }
+
+    /// The logits: their maximum is the class, and the softmax is skipped.
+    public func predictClassScores(_ values: UnsafeBufferPointer<Float>, batch: Int, size: Int,
+                                   into output: UnsafeMutableBufferPointer<Float>) throws {
+        run(values, batch: batch, size: size, into: output, softmax: false)
+    }
+
+    private func run(_ values: UnsafeBufferPointer<Float>, batch: Int, size: Int,
+                     into output: UnsafeMutableBufferPointer<Float>, softmax: Bool) {
         let shape = Shape(batch, inputChannels, size, size)
         let x = (input?.shape == shape) ? input! : Tensor(shape: shape)
         input = x
         x.data.update(from: values.baseAddress!, count: shape.count)
         let logits = network(x)
-        // Softmax over classes, pixel by pixel.
         let K = classCount, n = size * size
-        let l = logits.data, o = output.baseAddress!
-        for b in 0..<batch {
-            let lb = l + b * K * n, ob = o + b * K * n
-            for p in 0..<n {
-                var m = -Float.infinity
-                for k in 0..<K { m = max(m, lb[k * n + p]) }
-                var z: Float = 0
-                for k in 0..<K {
-                    let e = expf(lb[k * n + p] - m)
-                    ob[k * n + p] = e
-                    z += e
+        guard softmax else {
+            output.baseAddress!.update(from: logits.data, count: batch * K * n)
+            return
+        }
+        // Softmax over classes, pixel by pixel, rows of pixels in parallel.
+        let l = UncheckedSendable(logits.data), o = UncheckedSendable(output.baseAddress!)
+        let rows = batch * size
+        parallelFor(rows, minChunk: 16) { range in
+            for row in range {
+                let b = row / size, first = (row % size) * size
+                let lb = l.value + b * K * n, ob = o.value + b * K * n
+                for p in first..<(first + size) {
+                    var m = -Float.infinity
+                    for k in 0..<K { m = max(m, lb[k * n + p]) }
+                    var z: Float = 0
+                    for k in 0..<K {
+                        let e = expf(lb[k * n + p] - m)
+                        ob[k * n + p] = e
+                        z += e
+                    }
+                    let inv = 1 / z
+                    for k in 0..<K { ob[k * n + p] *= inv }
                 }
-                let inv = 1 / z
-                for k in 0..<K { ob[k * n + p] *= inv }
             }
         }
     }

@@ -14,3 +14,12 @@ public protocol SceneModel: AnyObject {
     func predict(_ input: UnsafeBufferPointer<Float>, batch: Int, size: Int,
                  into output: UnsafeMutableBufferPointer<Float>) throws
 }
+
+extension SceneModel {
+    /// Scores whose per-pixel maximum is the class, for maps that need nothing else: a model
+    /// may return its logits and skip the softmax. By default, the probabilities.
+    public func predictClassScores(_ input: UnsafeBufferPointer<Float>, batch: Int, size: Int,
+                                   into output: UnsafeMutableBufferPointer<Float>) throws {
+        try predict(input, batch: batch, size: size, into: output)
+    }
+}

@@ -221,7 +221,8 @@ public final class ScenePredictor {
             } catch { stopAll(error) }
         }
 
-        // Network on this thread.
+        // Network on this thread. A map alone needs only each pixel's best class: no softmax.
+        let needsProbabilities = options.blend == .hann || outputs.probabilities != nil || outputs.confidence != nil
         var skipped = 0, processed = 0
         var tta = options.tta ? TTABuffers(batch: B, channels: C, classes: K, size: S) : nil
         while let batch = toNetwork.pop() {
@@ -233,7 +234,7 @@ public final class ScenePredictor {
                     if tta != nil {
                         try tta!.predict(model: model, batch: batch)
                     } else {
-                        try batch.predict(model: model)
+                        try batch.predict(model: model, probabilities: needsProbabilities)
                     }
                 } catch {
                     stopAll(error)
@@ -312,12 +313,19 @@ final class TileBatch: @unchecked Sendable {
         return tiles.count == capacity ? .full : .added
     }
 
-    func predict(model: SceneModel) throws {
+    /// Scores of the queued windows: probabilities, or with `probabilities` false whatever the
+    /// model gives whose maximum is the class (logits).
+    func predict(model: SceneModel, probabilities: Bool = true) throws {
         let count = tiles.count, n = size * size
         try input.withUnsafeBufferPointer { i in
             try scores.withUnsafeMutableBufferPointer { s in
-                try model.predict(UnsafeBufferPointer(rebasing: i[0..<(count * channels * n)]), batch: count, size: size,
-                                  into: UnsafeMutableBufferPointer(rebasing: s[0..<(count * classes * n)]))
+                let x = UnsafeBufferPointer(rebasing: i[0..<(count * channels * n)])
+                let y = UnsafeMutableBufferPointer(rebasing: s[0..<(count * classes * n)])
+                if probabilities {
+                    try model.predict(x, batch: count, size: size, into: y)
+                } else {
+                    try model.predictClassScores(x, batch: count, size: size, into: y)
+                }
             }
         }
     }
