@@ -8,7 +8,7 @@ struct TerraSegBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "terraseg-bench",
         abstract: "Release-only benchmarks of the TerraSeg engine.",
-        subcommands: [R1Bench.self, GradCheck.self])
+        subcommands: [R1Bench.self, GradCheck.self, ConvBench.self])
 }
 
 enum BenchMode: String, ExpressibleByArgument, CaseIterable { case train, infer }
