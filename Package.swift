@@ -76,7 +76,7 @@ let package = Package(
         .testTarget(name: "BundleTests", dependencies: ["Models", "Engine", "Tiling", "GeoRaster", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Inference", "Models", "Tiling", "GeoRaster", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "GeoRaster", "TestSupport"]),
-        .testTarget(name: "InferenceTests", dependencies: ["Inference", "GeoRaster", "Metrics", "TestSupport"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "Models", "GeoRaster", "Metrics", "TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),

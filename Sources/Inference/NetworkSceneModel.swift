@@ -33,45 +33,43 @@ public final class NetworkSceneModel: SceneModel {
 
     public func predict(_ values: UnsafeBufferPointer<Float>, batch: Int, size: Int,
                         into output: UnsafeMutableBufferPointer<Float>) throws {
-        run(values, batch: batch, size: size, into: output, softmax: true)
+        try predictScores(values, batch: batch, size: size, region: PixelRegion(row: 0, column: 0, height: size, width: size),
+                          probabilities: true, into: output)
     }
 
-    /// The logits: their maximum is the class, and the softmax is skipped.
-    public func predictClassScores(_ values: UnsafeBufferPointer<Float>, batch: Int, size: Int,
-                                   into output: UnsafeMutableBufferPointer<Float>) throws {
-        run(values, batch: batch, size: size, into: output, softmax: false)
-    }
-
-    private func run(_ values: UnsafeBufferPointer<Float>, batch: Int, size: Int,
-                     into output: UnsafeMutableBufferPointer<Float>, softmax: Bool) {
+    /// The network runs only as far as `region` needs (a U-Net skips its decoder's work in the
+    /// windows' margins); without `probabilities` the logits are returned and the softmax skipped.
+    public func predictScores(_ values: UnsafeBufferPointer<Float>, batch: Int, size: Int, region: PixelRegion,
+                              probabilities: Bool, into output: UnsafeMutableBufferPointer<Float>) throws {
         let shape = Shape(batch, inputChannels, size, size)
         let x = (input?.shape == shape) ? input! : Tensor(shape: shape)
         input = x
         x.data.update(from: values.baseAddress!, count: shape.count)
-        let logits = network(x)
-        let K = classCount, n = size * size
-        guard softmax else {
-            output.baseAddress!.update(from: logits.data, count: batch * K * n)
-            return
-        }
-        // Softmax over classes, pixel by pixel, rows of pixels in parallel.
+        let logits = network.logits(x, region: region)
+        let K = classCount, n = size * size, rn = region.height * region.width
         let l = UncheckedSendable(logits.data), o = UncheckedSendable(output.baseAddress!)
-        let rows = batch * size
+        // Into each window's scores at the region's place; softmax over classes if asked.
+        let rows = batch * region.height, width = region.width
         parallelFor(rows, minChunk: 16) { range in
-            for row in range {
-                let b = row / size, first = (row % size) * size
-                let lb = l.value + b * K * n, ob = o.value + b * K * n
-                for p in first..<(first + size) {
+            for job in range {
+                let b = job / region.height, y = job % region.height
+                let src = l.value + b * K * rn + y * width
+                let dst = o.value + b * K * n + (region.row + y) * size + region.column
+                guard probabilities else {
+                    for k in 0..<K { (dst + k * n).update(from: src + k * rn, count: width) }
+                    continue
+                }
+                for p in 0..<width {
                     var m = -Float.infinity
-                    for k in 0..<K { m = max(m, lb[k * n + p]) }
+                    for k in 0..<K { m = max(m, src[k * rn + p]) }
                     var z: Float = 0
                     for k in 0..<K {
-                        let e = expf(lb[k * n + p] - m)
-                        ob[k * n + p] = e
+                        let e = expf(src[k * rn + p] - m)
+                        dst[k * n + p] = e
                         z += e
                     }
                     let inv = 1 / z
-                    for k in 0..<K { ob[k * n + p] *= inv }
+                    for k in 0..<K { dst[k * n + p] *= inv }
                 }
             }
         }

@@ -1,3 +1,5 @@
+import Models
+
 /// What the stitcher needs from a trained network. The U-Net and dilated CNN of `Models`
 /// conform through an adapter; tests use small deterministic models.
 public protocol SceneModel: AnyObject {
@@ -13,13 +15,17 @@ public protocol SceneModel: AnyObject {
     /// output: batch × classCount × size × size class probabilities (softmax).
     func predict(_ input: UnsafeBufferPointer<Float>, batch: Int, size: Int,
                  into output: UnsafeMutableBufferPointer<Float>) throws
+    /// Scores needed inside `region` of every window only (elsewhere `output` is left
+    /// unspecified): probabilities, or with `probabilities` false anything whose per-pixel
+    /// maximum is the class (a network returns its logits and skips the softmax). A model may
+    /// skip work outside the region. By default: `predict` over whole windows.
+    func predictScores(_ input: UnsafeBufferPointer<Float>, batch: Int, size: Int, region: PixelRegion,
+                       probabilities: Bool, into output: UnsafeMutableBufferPointer<Float>) throws
 }
 
 extension SceneModel {
-    /// Scores whose per-pixel maximum is the class, for maps that need nothing else: a model
-    /// may return its logits and skip the softmax. By default, the probabilities.
-    public func predictClassScores(_ input: UnsafeBufferPointer<Float>, batch: Int, size: Int,
-                                   into output: UnsafeMutableBufferPointer<Float>) throws {
+    public func predictScores(_ input: UnsafeBufferPointer<Float>, batch: Int, size: Int, region: PixelRegion,
+                              probabilities: Bool, into output: UnsafeMutableBufferPointer<Float>) throws {
         try predict(input, batch: batch, size: size, into: output)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import GeoRaster
 import Logging
+import Models
 import Tiling
 
 /// How overlapping windows are combined. `centre`: only each window's core is written, so
@@ -221,7 +222,8 @@ public final class ScenePredictor {
             } catch { stopAll(error) }
         }
 
-        // Network on this thread. A map alone needs only each pixel's best class: no softmax.
+        // Network on this thread. Centre mode reads only the cores (the network may skip work in
+        // the margins); a map alone needs only each pixel's best class: no softmax.
         let needsProbabilities = options.blend == .hann || outputs.probabilities != nil || outputs.confidence != nil
         var skipped = 0, processed = 0
         var tta = options.tta ? TTABuffers(batch: B, channels: C, classes: K, size: S) : nil
@@ -234,7 +236,7 @@ public final class ScenePredictor {
                     if tta != nil {
                         try tta!.predict(model: model, batch: batch)
                     } else {
-                        try batch.predict(model: model, probabilities: needsProbabilities)
+                        try batch.predict(model: model, coresOnly: options.blend == .centre, probabilities: needsProbabilities)
                     }
                 } catch {
                     stopAll(error)
@@ -313,19 +315,26 @@ final class TileBatch: @unchecked Sendable {
         return tiles.count == capacity ? .full : .added
     }
 
-    /// Scores of the queued windows: probabilities, or with `probabilities` false whatever the
-    /// model gives whose maximum is the class (logits).
-    func predict(model: SceneModel, probabilities: Bool = true) throws {
+    /// Scores of the queued windows' cores (with `coresOnly`; otherwise of whole windows):
+    /// probabilities, or with `probabilities` false whatever the model gives whose maximum is
+    /// the class (logits).
+    func predict(model: SceneModel, coresOnly: Bool = false, probabilities: Bool = true) throws {
         let count = tiles.count, n = size * size
+        var region = PixelRegion(row: 0, column: 0, height: size, width: size)
+        if coresOnly, let first = tiles.first {
+            var top = first.coreOffsetRow, left = first.coreOffsetColumn
+            var bottom = top + first.core.height, right = left + first.core.width
+            for t in tiles.dropFirst() {
+                top = min(top, t.coreOffsetRow); left = min(left, t.coreOffsetColumn)
+                bottom = max(bottom, t.coreOffsetRow + t.core.height); right = max(right, t.coreOffsetColumn + t.core.width)
+            }
+            region = PixelRegion(row: top, column: left, height: bottom - top, width: right - left)
+        }
         try input.withUnsafeBufferPointer { i in
             try scores.withUnsafeMutableBufferPointer { s in
-                let x = UnsafeBufferPointer(rebasing: i[0..<(count * channels * n)])
-                let y = UnsafeMutableBufferPointer(rebasing: s[0..<(count * classes * n)])
-                if probabilities {
-                    try model.predict(x, batch: count, size: size, into: y)
-                } else {
-                    try model.predictClassScores(x, batch: count, size: size, into: y)
-                }
+                try model.predictScores(UnsafeBufferPointer(rebasing: i[0..<(count * channels * n)]), batch: count, size: size,
+                                        region: region, probabilities: probabilities,
+                                        into: UnsafeMutableBufferPointer(rebasing: s[0..<(count * classes * n)]))
             }
         }
     }

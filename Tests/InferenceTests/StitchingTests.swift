@@ -1,6 +1,7 @@
 import Foundation
 import GeoRaster
 import Inference
+import Models
 import Testing
 import TestSupport
 import Tiling
@@ -23,25 +24,49 @@ struct StitchingTests {
         return ModelInputs(bands: nil, normalizer: Normalizer(statistics: stats, method: .standardize), classMap: Self.classes)
     }
 
-    func predict(_ model: BoxModel, tile: Int, margin: Int? = nil, batch: Int = 3, tta: Bool = false, blend: BlendMode = .centre,
-                 in dir: TemporaryDirectory, name: String) throws -> (map: RasterBlock, probs: RasterBlock, run: ScenePrediction) {
+    func predict(_ model: any SceneModel, tile: Int, margin: Int? = nil, batch: Int = 3, tta: Bool = false, blend: BlendMode = .centre,
+                 probabilities: Bool = true, in dir: TemporaryDirectory, name: String) throws -> (map: RasterBlock, probs: RasterBlock?, run: ScenePrediction) {
         var o = PredictionOptions()
         o.tileSize = tile
         o.margin = margin
         o.batchSize = batch
         o.tta = tta
         o.blend = blend
-        o.probabilities = true
+        o.probabilities = probabilities
         o.floatProbabilities = true
         let p = try ScenePredictor(model: model, inputs: inputs(), options: o)
-        let outputs = SceneOutputs(map: dir.file(name + "_map.tif"), probabilities: dir.file(name + "_p.tif"))
+        let outputs = SceneOutputs(map: dir.file(name + "_map.tif"), probabilities: probabilities ? dir.file(name + "_p.tif") : nil)
         let run = try p.predict(paths: [Self.scene], outputs: outputs)
         let full = Window(width: Self.width, height: Self.height)
-        return (try Dataset(path: outputs.map).read(window: full), try Dataset(path: outputs.probabilities!).read(window: full), run)
+        return (try Dataset(path: outputs.map).read(window: full), try outputs.probabilities.map { try Dataset(path: $0).read(window: full) }, run)
     }
 
-    func maxDifference(_ a: RasterBlock, _ b: RasterBlock) -> Float {
-        zip(a.values, b.values).reduce(0) { max($0, abs($1.0 - $1.1)) }
+    func maxDifference(_ a: RasterBlock?, _ b: RasterBlock?) -> Float {
+        zip(a!.values, b!.values).reduce(0) { max($0, abs($1.0 - $1.1)) }
+    }
+
+    /// A real U-Net through `NetworkSceneModel`: tiled prediction, which runs the decoder only
+    /// over each batch's cores, equals one window over the whole scene, with probabilities
+    /// (softmax in the cores) and for the map alone (logits, no softmax).
+    @Test(arguments: [UpsamplingMode.bilinear, .nails])
+    func aUNetTiledEqualsOneWindow(_ mode: UpsamplingMode) throws {
+        let dir = TemporaryDirectory()
+        let architecture = ModelArchitecture.unet(UNetConfiguration(inputChannels: 6, classes: 4, widths: [16, 16], bottleneckWidth: 32,
+                                                                    bottleneckDilations: [1, 2], upsampling: mode))
+        let bundle = ModelBundle(architecture: architecture, bands: Array(1...6), bandDescriptions: Array(repeating: "", count: 6),
+                                 normalization: try inputs().normalizer, statistics: nil, classes: Self.classes, patchSize: 32,
+                                 provenance: .init(terrasegVersion: "test", trainingData: [], epochs: 0, seed: 5))
+        let model = NetworkSceneModel(bundle: bundle, network: architecture.build(seed: 5))
+        let whole = try predict(model, tile: 160, in: dir, name: "whole")
+        let tiled = try predict(model, tile: 32, batch: 4, in: dir, name: "tiled")
+        let mapOnly = try predict(model, tile: 32, batch: 4, probabilities: false, in: dir, name: "map")
+        #expect(whole.run.tiles == 1 && tiled.run.tiles == 25)
+        #expect(tiled.map.values == whole.map.values, "identical class labels")
+        #expect(mapOnly.map.values == whole.map.values, "identical class labels without the softmax")
+        #expect(tiled.map.valid == whole.map.valid)
+        #expect(maxDifference(tiled.probs, whole.probs) <= 1e-4)
+        #expect(Set(whole.map.values.enumerated().filter { whole.map.valid[$0.offset] != 0 }.map(\.element)).count > 1,
+                "the untrained network predicts more than one class here")
     }
 
     @Test(arguments: [1, 4])
@@ -71,7 +96,7 @@ struct StitchingTests {
         if pool == 1 {
             let blendedShort = try predict(model, tile: 32, margin: 1, blend: .hann, in: dir, name: "hann1")
             let centreShort = try predict(model, tile: 32, margin: 1, in: dir, name: "centre1")
-            func meanDiff(_ a: RasterBlock) -> Float { zip(a.values, whole.probs.values).reduce(0) { $0 + abs($1.0 - $1.1) } / Float(a.values.count) }
+            func meanDiff(_ a: RasterBlock?) -> Float { zip(a!.values, whole.probs!.values).reduce(0) { $0 + abs($1.0 - $1.1) } / Float(a!.values.count) }
             #expect(meanDiff(blendedShort.probs) < meanDiff(centreShort.probs))
         }
     }

@@ -150,3 +150,28 @@ func unetBackwardMatchesFiniteDifferences(_ mode: UpsamplingMode, _ widths: [Int
     #expect(relativeError(folded, separate.map(Double.init)) < 1e-5)
     #expect(folded.contains { $0 == 0 } && folded.contains { $0 > 0 })
 }
+
+/// Region inference (decoder levels cropped to what the region reads) equals the whole
+/// input's logits in that region, inside the input and against its borders, for every mode
+/// (learned modes compute everything and crop).
+@Test(arguments: UpsamplingMode.allCases)
+func regionLogitsEqualTheWholeInputs(_ mode: UpsamplingMode) {
+    let net = UNet(UNetConfiguration(inputChannels: 3, classes: 3, widths: [16, 16, 32], bottleneckWidth: 32,
+                                     bottleneckDilations: [1, 2], upsampling: mode), seed: 11)
+    let (x, _) = fixedBatch(n: 2, c: 3, h: 64, w: 48, k: 3)
+    _ = net(x)  // a training step moves the running statistics off their defaults
+    net.isTraining = false
+    let whole = net(x).nchwValues()
+    for r in [PixelRegion(row: 21, column: 13, height: 19, width: 11), PixelRegion(row: 0, column: 0, height: 64, width: 17),
+              PixelRegion(row: 50, column: 30, height: 14, width: 18), PixelRegion(row: 0, column: 0, height: 64, width: 48)] {
+        let part = net.logits(x, region: r)
+        #expect(part.shape == Shape(2, 3, r.height, r.width))
+        let got = part.nchwValues()
+        var expected: [Double] = []
+        for b in 0..<2 { for k in 0..<3 { for y in r.row..<(r.row + r.height) { for c in r.column..<(r.column + r.width) {
+            expected.append(Double(whole[((b * 3 + k) * 64 + y) * 48 + c]))
+        } } } }
+        #expect(relativeError(got, expected) < 1e-5, "\(mode) region \(r)")
+    }
+    #expect(net(x).nchwValues() == whole, "the whole-input path is unchanged after region calls")
+}

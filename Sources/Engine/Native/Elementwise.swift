@@ -145,3 +145,23 @@ import Darwin
 @usableFromInline func _exp(_ x: Float) -> Float { expf(x) }
 @usableFromInline func _log(_ x: Float) -> Float { logf(x) }
 #endif
+
+/// Copies a spatial sub-window of every channel plane: `output` (N, C, h, w) = `input`
+/// (N, C, H, W) rows [row, row + h), columns [column, column + w). Same layout (not NHWC).
+public enum SpatialCrop {
+    public static func copy(_ input: Tensor, row: Int, column: Int, into output: Tensor) {
+        precondition(input.layout == output.layout && input.layout != .nhwc && input.shape.n == output.shape.n
+                     && input.shape.c == output.shape.c, "crop shapes \(input.shape) → \(output.shape)")
+        precondition(row >= 0 && column >= 0 && row + output.shape.h <= input.shape.h && column + output.shape.w <= input.shape.w,
+                     "crop window outside the tensor")
+        let src = input.spatialView, dst = output.spatialView
+        let s = UncheckedSendable(input.data), d = UncheckedSendable(output.data)
+        let rowLength = dst.w * dst.inner, h = dst.h
+        parallelFor(dst.outer * h, minChunk: 16) { r in
+            for job in r {
+                let o = job / h, y = job % h
+                (d.value + dst.row(o, y)).update(from: s.value + src.row(o, row + y) + column * src.inner, count: rowLength)
+            }
+        }
+    }
+}

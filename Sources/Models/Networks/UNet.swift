@@ -153,6 +153,9 @@ public final class UNet: Layer {
     /// Backward's transient gradients, two per (shape, layout).
     public let gradientPool = BufferPool(depth: 2)
     private var logits: Tensor?, dHeadOutput: Tensor?
+    /// Region inference: its logits and cropped inputs of the decoder levels.
+    private var regionLogits: Tensor?
+    private var cropBuffers: [[Tensor?]] = []
     private var skips: [Tensor] = []
 
     public init(_ c: UNetConfiguration, seed: UInt64 = 1) {
@@ -269,6 +272,75 @@ public final class UNet: Layer {
         let out = prof.measure("head fwd") { head(x) }
         let l = reuse(logits, out.shape, .nchw)
         logits = l
+        prof.measure("logits reorder") { toPlain.convert(out, into: l) }
+        return l
+    }
+
+    /// Inference logits of `region` only. The encoder and the bottleneck see the whole input
+    /// (that is what the region's context needs), but each decoder level runs only over the
+    /// part the levels above it read: the region plus 2 pixels for its two 3×3 convolutions,
+    /// then at the coarser level half of that plus 1 pixel for the bilinear ×2 (whose outermost
+    /// output pixel is wrong at a cut and falls inside that margin). At a prediction window's
+    /// margin this skips most of the decoder's full-resolution work; the region's logits equal
+    /// the whole input's (bit for bit up to convolution rounding). Fixed upsampling modes only;
+    /// learned ones (and training) compute everything and crop.
+    public func logits(_ input: Tensor, region: PixelRegion) -> Tensor {
+        let levels = encoders.count
+        let whole = PixelRegion(row: 0, column: 0, height: input.shape.h, width: input.shape.w)
+        guard !isTraining, !configuration.upsampling.isLearned, region != whole else {
+            let full = self(input)
+            if region == whole { return full }
+            let out = reuse(regionLogits, Shape(full.shape.n, full.shape.c, region.height, region.width), .nchw)
+            regionLogits = out
+            SpatialCrop.copy(full, row: region.row, column: region.column, into: out)
+            return out
+        }
+        precondition(region.row >= 0 && region.column >= 0 && region.row + region.height <= input.shape.h
+                     && region.column + region.width <= input.shape.w && region.height > 0 && region.width > 0, "region outside the input")
+        let prof = Profiler.shared
+        var x = input
+        skips = []
+        for i in 0..<levels {
+            let s = encoders[i](x)
+            skips.append(s)
+            x = prof.measure("pool\(i + 1) fwd") { pools[i](s) }
+        }
+        x = bottleneck(x)
+        // Per level j: `need[j]` = rows/columns of decoder j's output that are read, `cat[j]` = where
+        // decoder j runs (twice the coarser level's `need`, so its concat is [up(x), skip] exactly).
+        func plan(_ r: Range<Int>, size: Int) -> (need: [Range<Int>], cat: [Range<Int>]) {
+            var need = [r], cat: [Range<Int>] = []
+            for j in 0..<levels {
+                let coarse = size >> (j + 1)
+                let lo = need[j].lowerBound - 2, hi = need[j].upperBound + 2
+                let next = max(0, Int((Double(lo) / 2).rounded(.down)) - 1)..<min(coarse, (hi + 1) / 2 + 1)
+                need.append(next)
+                cat.append((2 * next.lowerBound)..<(2 * next.upperBound))
+            }
+            return (need, cat)
+        }
+        let rows = plan(region.row..<(region.row + region.height), size: input.shape.h)
+        let cols = plan(region.column..<(region.column + region.width), size: input.shape.w)
+        if cropBuffers.count != levels + 1 { cropBuffers = [[Tensor?]](repeating: [nil, nil], count: levels + 1) }
+        func crop(_ t: Tensor, _ r: Range<Int>, _ c: Range<Int>, origin: (Int, Int), slot: (Int, Int)) -> Tensor {
+            if r.lowerBound == origin.0 && c.lowerBound == origin.1 && r.count == t.shape.h && c.count == t.shape.w { return t }
+            let out = reuse(cropBuffers[slot.0][slot.1], Shape(t.shape.n, t.shape.c, r.count, c.count), t.layout)
+            cropBuffers[slot.0][slot.1] = out
+            SpatialCrop.copy(t, row: r.lowerBound - origin.0, column: c.lowerBound - origin.1, into: out)
+            return out
+        }
+        var origin = (0, 0)  // where x starts, in its level's pixels
+        for j in (0..<levels).reversed() {
+            let below = crop(x, rows.need[j + 1], cols.need[j + 1], origin: origin, slot: (j + 1, 0))
+            let skip = crop(skips[j], rows.cat[j], cols.cat[j], origin: (0, 0), slot: (j, 1))
+            let cat = prof.measure("up+concat\(j + 1) fwd") { junctions[j](below, skip: skip) }
+            x = decoders[levels - 1 - j](cat)
+            origin = (rows.cat[j].lowerBound, cols.cat[j].lowerBound)
+        }
+        x = crop(x, rows.need[0], cols.need[0], origin: origin, slot: (0, 0))
+        let out = prof.measure("head fwd") { head(x) }
+        let l = reuse(regionLogits, out.shape, .nchw)
+        regionLogits = l
         prof.measure("logits reorder") { toPlain.convert(out, into: l) }
         return l
     }
