@@ -250,28 +250,40 @@ public final class UNet: Layer {
 
     /// input (N, C_in, H, W) NCHW → logits (N, K, H, W) NCHW (owned by the network).
     public func callAsFunction(_ input: Tensor) -> Tensor {
-        precondition(input.layout == .nchw && input.shape.c == configuration.inputChannels, "UNet input \(input.shape)")
         let levels = encoders.count
-        precondition(input.shape.h % (1 << levels) == 0 && input.shape.w % (1 << levels) == 0,
-                     "UNet input H and W must be divisible by \(1 << levels)")
         let prof = Profiler.shared
-        var x = input
-        skips = []
-        for i in 0..<levels {
-            let s = encoders[i](x)
-            skips.append(s)
-            x = prof.measure("pool\(i + 1) fwd") { pools[i](s) }
-        }
-        x = bottleneck(x)
+        var x = encode(input)
         for j in 0..<levels {
             let level = levels - 1 - j
             let below = x
             let cat = prof.measure("up+concat\(level + 1) fwd") { junctions[level](below, skip: skips[level]) }
             x = decoders[j](cat)
         }
+        return headLogits(x, into: &logits)
+    }
+
+    /// Encoder and bottleneck over the whole input: fills `skips`, returns the bottleneck's output.
+    private func encode(_ input: Tensor) -> Tensor {
+        precondition(input.layout == .nchw && input.shape.c == configuration.inputChannels, "UNet input \(input.shape)")
+        let levels = encoders.count
+        precondition(input.shape.h % (1 << levels) == 0 && input.shape.w % (1 << levels) == 0,
+                     "UNet input H and W must be divisible by \(1 << levels)")
+        var x = input
+        skips = []
+        for i in 0..<levels {
+            let s = encoders[i](x)
+            skips.append(s)
+            x = Profiler.shared.measure("pool\(i + 1) fwd") { pools[i](s) }
+        }
+        return bottleneck(x)
+    }
+
+    /// The 1×1 head, then the logits reordered to NCHW into `buffer` (reused).
+    private func headLogits(_ x: Tensor, into buffer: inout Tensor?) -> Tensor {
+        let prof = Profiler.shared
         let out = prof.measure("head fwd") { head(x) }
-        let l = reuse(logits, out.shape, .nchw)
-        logits = l
+        let l = reuse(buffer, out.shape, .nchw)
+        buffer = l
         prof.measure("logits reorder") { toPlain.convert(out, into: l) }
         return l
     }
@@ -298,14 +310,7 @@ public final class UNet: Layer {
         precondition(region.row >= 0 && region.column >= 0 && region.row + region.height <= input.shape.h
                      && region.column + region.width <= input.shape.w && region.height > 0 && region.width > 0, "region outside the input")
         let prof = Profiler.shared
-        var x = input
-        skips = []
-        for i in 0..<levels {
-            let s = encoders[i](x)
-            skips.append(s)
-            x = prof.measure("pool\(i + 1) fwd") { pools[i](s) }
-        }
-        x = bottleneck(x)
+        var x = encode(input)
         // Per level j: `need[j]` = rows/columns of decoder j's output that are read, `cat[j]` = where
         // decoder j runs (twice the coarser level's `need`, so its concat is [up(x), skip] exactly).
         func plan(_ r: Range<Int>, size: Int) -> (need: [Range<Int>], cat: [Range<Int>]) {
@@ -338,11 +343,7 @@ public final class UNet: Layer {
             origin = (rows.cat[j].lowerBound, cols.cat[j].lowerBound)
         }
         x = crop(x, rows.need[0], cols.need[0], origin: origin, slot: (0, 0))
-        let out = prof.measure("head fwd") { head(x) }
-        let l = reuse(regionLogits, out.shape, .nchw)
-        regionLogits = l
-        prof.measure("logits reorder") { toPlain.convert(out, into: l) }
-        return l
+        return headLogits(x, into: &regionLogits)
     }
 
     /// Backward from dL/dlogits (N, K, H, W) NCHW: writes every parameter's gradient.
