@@ -236,7 +236,8 @@ public final class ScenePredictor {
                     if tta != nil {
                         try tta!.predict(model: model, batch: batch)
                     } else {
-                        try batch.predict(model: model, coresOnly: options.blend == .centre, probabilities: needsProbabilities)
+                        try batch.predict(model: model, coreSize: options.blend == .centre ? grid.tileSize : nil,
+                                          probabilities: needsProbabilities)
                     }
                 } catch {
                     stopAll(error)
@@ -315,19 +316,29 @@ final class TileBatch: @unchecked Sendable {
         return tiles.count == capacity ? .full : .added
     }
 
-    /// Scores of the queued windows' cores (with `coresOnly`; otherwise of whole windows):
-    /// probabilities, or with `probabilities` false whatever the model gives whose maximum is
-    /// the class (logits).
-    func predict(model: SceneModel, coresOnly: Bool = false, probabilities: Bool = true) throws {
+    /// Scores of the queued windows' cores (with `coreSize`, the grid's core tile; otherwise of
+    /// whole windows): probabilities, or with `probabilities` false whatever the model gives
+    /// whose maximum is the class (logits).
+    func predict(model: SceneModel, coreSize: Int? = nil, probabilities: Bool = true) throws {
         let count = tiles.count, n = size * size
         var region = PixelRegion(row: 0, column: 0, height: size, width: size)
-        if coresOnly, let first = tiles.first {
+        if let coreSize, let first = tiles.first {
+            // The cores' bounding box, widened to a whole core tile where it is smaller (partial
+            // tiles at the scene's edges), so the network sees one region shape per scene and
+            // keeps its primitives and buffers.
             var top = first.coreOffsetRow, left = first.coreOffsetColumn
             var bottom = top + first.core.height, right = left + first.core.width
             for t in tiles.dropFirst() {
                 top = min(top, t.coreOffsetRow); left = min(left, t.coreOffsetColumn)
                 bottom = max(bottom, t.coreOffsetRow + t.core.height); right = max(right, t.coreOffsetColumn + t.core.width)
             }
+            func widen(_ lo: inout Int, _ hi: inout Int) {
+                guard hi - lo < coreSize, coreSize <= size else { return }
+                lo = min(lo, size - coreSize)
+                hi = lo + coreSize
+            }
+            widen(&top, &bottom)
+            widen(&left, &right)
             region = PixelRegion(row: top, column: left, height: bottom - top, width: right - left)
         }
         try input.withUnsafeBufferPointer { i in
