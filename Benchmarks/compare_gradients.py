@@ -55,23 +55,12 @@ def main():
     net, meta = load_bundle(bundle)
     net.train()
     levels = len(meta["architecture"].get("unet", {}).get("widths", []))
-    names = {}
-    for name in ts:
-        if not name.startswith("final."):
-            continue
-        n = name[len("final."):]
-        target, parts = torch_name(n)
-        if parts:
-            kind, level, layer, unit, rest = parts
-            index = level - 1 if kind == "enc" else levels - level
-            target = f"{kind}.{index}.{3 * (unit - 1) + (1 if layer == 'bn' else 0)}.{rest}"
-        names[n] = target
+    names = {n[len("final."):]: torch_name(n[len("final."):], levels) for n in ts if n.startswith("final.")}
     d = load_file(str(patches))
     x = torch.from_numpy(d["train_x"][:a.count]).contiguous()
     y = torch.from_numpy(d["train_y"][:a.count]).long()
     k = int(meta["architecture"][meta["architecture"]["kind"]]["classes"])
     params = dict(net.named_parameters())
-    state = net.state_dict()
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
     losses = []
     for step in range(a.steps):

@@ -110,20 +110,21 @@ def focal_dice(logits, y, k, gamma=2.0):
     return focal + dice
 
 
-def torch_name(name):
-    """TerraSeg tensor name → PyTorch parameter/buffer name."""
+def torch_name(name, levels):
+    """TerraSeg tensor name → PyTorch parameter/buffer name (`levels`: the U-Net's depth, 0 otherwise)."""
     m = re.match(r"dec(\d+)\.up\.(.+)", name)
     if m:
-        return None, ("up", int(m.group(1)), None, None, m.group(2))
+        return f"up.{levels - int(m.group(1))}.{m.group(2)}"
     m = re.match(r"(enc|dec)(\d+)\.(conv|bn)(\d+)\.(.+)", name)
     if m:
         kind, level, layer, unit, rest = m.groups()
-        return None, (kind, int(level), layer, int(unit), rest)
+        index = int(level) - 1 if kind == "enc" else levels - int(level)
+        return f"{kind}.{index}.{3 * (int(unit) - 1) + (1 if layer == 'bn' else 0)}.{rest}"
     m = re.match(r"(bottleneck|body)\.(conv|bn)(\d+)\.(.+)", name)
     if m:
         block, layer, unit, rest = m.groups()
-        return f"{block}.{3 * (int(unit) - 1) + (1 if layer == 'bn' else 0)}.{rest}", None
-    return name, None
+        return f"{block}.{3 * (int(unit) - 1) + (1 if layer == 'bn' else 0)}.{rest}"
+    return name
 
 
 def load_bundle(path):
@@ -142,14 +143,7 @@ def load_bundle(path):
         levels = 0
     state = net.state_dict()
     for name, array in load_file(str(path / "model.safetensors")).items():
-        target, parts = torch_name(name)
-        if parts:
-            kind, level, layer, unit, rest = parts
-            index = level - 1 if kind == "enc" else levels - level
-            if kind == "up":
-                target = f"up.{index}.{rest}"
-            else:
-                target = f"{kind}.{index}.{3 * (unit - 1) + (1 if layer == 'bn' else 0)}.{rest}"
+        target = torch_name(name, levels)
         state[target].copy_(torch.from_numpy(array).reshape(state[target].shape))
     net.eval()
     return net, meta

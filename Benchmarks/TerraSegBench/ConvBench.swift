@@ -15,9 +15,8 @@ struct ConvBench: ParsableCommand {
     @Option(help: "Timed repetitions.") var steps = 5
 
     func run() throws {
-        var g = ConvGeometry(inputChannels: input, outputChannels: output, kernel: 3, stride: 1, padding: dilation,
+        let g = ConvGeometry(inputChannels: input, outputChannels: output, kernel: 3, stride: 1, padding: dilation,
                              dilation: dilation, bias: true)
-        g.bias = true
         let w = Parameter(shape: g.weightShape), b = Parameter(shape: Shape(output, 1, 1, 1))
         for i in 0..<w.count { w.value.data[i] = Float(i % 7) * 0.01 - 0.03 }
         let flops = 2.0 * Double(batch * size * size) * Double(9 * input * output)

@@ -30,19 +30,18 @@ struct GradCheck: ParsableCommand {
         let x = Tensor(shape: Shape(n, c, p, p), values: Array(tx.values[0..<(n * c * p * p)]))
         let labels = ty.values[0..<(n * p * p)].map { Int32($0) }
         let target = SegmentationTarget(n: n, h: p, w: p, labels: labels, ignoreIndex: -1)
+        let loss = FocalDiceLoss(gamma: gamma)
         let adam = Adam(parameters: net.namedParameters, learningRate: lr, beta1: 0.9, beta2: 0.999, epsilon: 1e-8)
         var out: [(name: String, entry: SafeTensors.Entry)] = []
         var losses: [Float] = []
         for step in 0..<steps {
             let logits = net(x)
-            let focal = focalLoss(logits: logits, target: target, gamma: gamma)
-            let dice = diceLoss(logits: logits, target: target)
-            let g = Tensor(shape: logits.shape, values: zip(focal.gradient.nchwValues(), dice.gradient.nchwValues()).map { $0 + $1 })
-            losses.append(focal.value + dice.value)
+            let l = loss(logits: logits, target: target)
+            losses.append(l.value)
             if step == 0 {
                 out.append(("logits", SafeTensors.Entry(shape: [n, logits.shape.c, p, p], values: logits.nchwValues())))
             }
-            net.backward(g)
+            net.backward(l.gradient)
             if step == 0 {
                 for (name, prm) in net.namedParameters {
                     out.append(("grad." + name, SafeTensors.Entry(shape: [prm.count], values: prm.grad.nchwValues())))

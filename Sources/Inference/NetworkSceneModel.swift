@@ -8,7 +8,7 @@ import Tiling
 public final class NetworkSceneModel: SceneModel {
     public let bundle: ModelBundle
     let network: any SegmentationNetwork
-    private var input: Tensor?
+    private var input: Tensor?, regionProbabilities: Tensor?
 
     public init(bundleDirectory: String) throws {
         bundle = try ModelBundle.read(bundleDirectory)
@@ -45,32 +45,21 @@ public final class NetworkSceneModel: SceneModel {
         let x = (input?.shape == shape) ? input! : Tensor(shape: shape)
         input = x
         x.data.update(from: values.baseAddress!, count: shape.count)
-        let logits = network.logits(x, region: region)
-        let K = classCount, n = size * size, rn = region.height * region.width
-        let l = UncheckedSendable(logits.data), o = UncheckedSendable(output.baseAddress!)
-        // Into each window's scores at the region's place; softmax over classes if asked.
-        let rows = batch * region.height, width = region.width
-        parallelFor(rows, minChunk: 16) { range in
+        var scores = network.logits(x, region: region)
+        if probabilities {
+            let p = reuse(regionProbabilities, scores.shape, .nchw)
+            regionProbabilities = p
+            ChannelSoftmax.forward(input: scores, output: p)
+            scores = p
+        }
+        // Into each window's scores at the region's place.
+        let K = classCount, n = size * size, rn = region.height * region.width, width = region.width
+        let src = UncheckedSendable(scores.data), dst = UncheckedSendable(output.baseAddress!)
+        parallelFor(batch * K * region.height, minChunk: 64) { range in
             for job in range {
-                let b = job / region.height, y = job % region.height
-                let src = l.value + b * K * rn + y * width
-                let dst = o.value + b * K * n + (region.row + y) * size + region.column
-                guard probabilities else {
-                    for k in 0..<K { (dst + k * n).update(from: src + k * rn, count: width) }
-                    continue
-                }
-                for p in 0..<width {
-                    var m = -Float.infinity
-                    for k in 0..<K { m = max(m, src[k * rn + p]) }
-                    var z: Float = 0
-                    for k in 0..<K {
-                        let e = expf(src[k * rn + p] - m)
-                        dst[k * n + p] = e
-                        z += e
-                    }
-                    let inv = 1 / z
-                    for k in 0..<K { dst[k * n + p] *= inv }
-                }
+                let plane = job / region.height, y = job % region.height  // plane = b * K + k
+                (dst.value + plane * n + (region.row + y) * size + region.column)
+                    .update(from: src.value + plane * rn + y * width, count: width)
             }
         }
     }
