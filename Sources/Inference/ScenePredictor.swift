@@ -15,7 +15,7 @@ public struct PredictionOptions: Sendable {
     /// Context added around each core; nil = the model's receptive-field radius (exact).
     public var margin: Int? = nil
     /// Windows per network call.
-    public var batchSize = 4
+    public var batchSize = 2
     public var blend = BlendMode.centre
     /// Average the scores of the 8 flips/rotations.
     public var tta = false

@@ -58,8 +58,25 @@ public enum PipelineLoader {
             throw PipelineError(issues: [PipelineIssue(file: file, line: nil, key: "(file)", problem: "cannot be read: \(error)",
                                                        fix: "See docs/pipeline-reference.md")])
         }
+        // Checks that span sections (a patch the network's down-sampling divides), on the typed values.
+        let typed = spec.issues()
+        if !typed.isEmpty {
+            throw PipelineError(issues: typed.map { PipelineIssue(file: file, line: line(of: $0.key, in: root), key: $0.key, problem: $0.problem, fix: $0.fix) })
+        }
         let output = spec.output.map { resolve($0, base) } ?? resolve("runs/" + spec.name, base)
         return Loaded(spec: spec, file: file, base: base, output: output)
+    }
+
+    /// The line of a key such as `model.widths[2]` in the file; nil when the file leaves
+    /// the key out (the issue is then about a default).
+    static func line(of key: String, in root: Node) -> Int? {
+        var node: Node? = root
+        for part in key.split(separator: ".") {
+            let name = part.split(separator: "[").first.map(String.init) ?? String(part)
+            node = node?[name]
+            if let open = part.firstIndex(of: "["), let i = Int(part[part.index(after: open)...].dropLast()) { node = node?[i] }
+        }
+        return node?.mark?.line
     }
 
     static func resolve(_ p: String, _ base: String) -> String {
@@ -139,18 +156,19 @@ struct Validator {
             return nil
         }
         switch type {
-        case .int(let minimum):
+        case .int(let bounds):
             guard let s = scalarText(), let i = node.int, !s.contains(".") else {
                 issue(node, key, "must be an integer, got \(describe(node))", "Write a whole number, e.g. \(key.hasSuffix("epochs") ? "20" : "8")")
                 return nil
             }
-            if let minimum, i < minimum { issue(node, key, "must be at least \(minimum), got \(i)", "Use a value ≥ \(minimum)"); return nil }
+            if let p = bounds.check(Double(i), integer: true) { issue(node, key, p.problem, p.fix); return nil }
             return i
-        case .number:
+        case .number(let bounds):
             guard scalarText() != nil, let d = node.float else {
                 issue(node, key, "must be a number, got \(describe(node))", "Write a number, e.g. 0.5")
                 return nil
             }
+            if let p = bounds.check(d, integer: false) { issue(node, key, p.problem, p.fix); return nil }
             return d
         case .bool:
             guard scalarText() != nil, let b = node.bool else {

@@ -136,23 +136,7 @@ public final class PipelineRunner {
                        validationOverallAccuracy: best?.overallAccuracy, mapEvaluation: evaluations, skipped: skipped, interrupted: false)
     }
 
-    func predictionOptions() throws -> PredictionOptions {
-        var o = PredictionOptions()
-        let p = spec.prediction
-        o.tileSize = p.tile
-        o.margin = p.margin
-        o.batchSize = p.batchSize
-        o.blend = p.blend
-        o.tta = p.tta
-        o.probabilities = p.probabilities
-        o.confidence = p.confidence
-        o.creation.cog = p.cog
-        guard let c = Compression(rawValue: p.compression.uppercased()) else {
-            throw RasterError(.invalidArgument, path: loaded.file, problem: "prediction.compression '\(p.compression)' is unknown")
-        }
-        o.creation.compression = c
-        return o
-    }
+    func predictionOptions() throws -> PredictionOptions { spec.prediction.options }
 
     /// A fingerprint of settings and input files (path, size, modification time).
     func stamp<A: Encodable, B: Encodable>(sections: [A], extra: [B], files: [String]) -> String {

@@ -7,8 +7,10 @@ import Yams
 
 /// The type of a pipeline key, for validation messages and the reference.
 public indirect enum FieldType: Sendable {
-    case int(min: Int?)
-    case number
+    /// A whole number within the bounds.
+    case int(Bounds)
+    /// A finite number within the bounds.
+    case number(Bounds)
     case bool
     case string
     case choice([String])
@@ -23,8 +25,8 @@ public indirect enum FieldType: Sendable {
 
     var name: String {
         switch self {
-        case .int: "integer"
-        case .number: "number"
+        case .int(let b): "integer" + b.rangeText(true)
+        case .number(let b): "number" + b.rangeText(false)
         case .bool: "true/false"
         case .string: "text"
         case .choice(let c): c.joined(separator: " | ")
@@ -79,7 +81,7 @@ public struct PipelineError: Error, CustomStringConvertible, Sendable {
 /// in docs/pipeline-reference.md is generated from this (`terraseg run --reference`).
 public enum PipelineSchema {
     static let classFields: [Field] = [
-        Field("value", .int(min: nil), "—", "Label value of the class in label rasters and in output maps.", required: true),
+        Field("value", .int(.any), "—", "Label value of the class in label rasters and in output maps.", required: true),
         Field("name", .string, "—", "Class name, written into the map's attribute table.", required: true),
         Field("color", .string, "palette", "Display colour #rrggbb (colour table and legend)."),
     ]
@@ -106,86 +108,86 @@ public enum PipelineSchema {
         Field("data", .object([
             Field("scenes", .list(.object(sceneFields)), "[]", "Labelled scenes."),
             Field("tile_sets", .list(.object(tileSetFields)), "[]", "Folders of image/mask chips (LandCover.ai, 38-Cloud)."),
-            Field("bands", .list(.int(min: 1)), "all non-alpha bands", "1-based bands fed to the model, in order."),
+            Field("bands", .list(.int(.atLeast(1))), "all non-alpha bands", "1-based bands fed to the model, in order."),
             Field("classes", .list(.object(classFields)), "—", "The classes: value, name, colour.", required: true),
-            Field("ignore", .list(.int(min: nil)), "[]", "Label values excluded from loss and metrics (nodata, unlabelled)."),
+            Field("ignore", .list(.int(.any)), "[]", "Label values excluded from loss and metrics (nodata, unlabelled)."),
         ]), "—", "Training data.", required: true),
         Field("normalization", .choice(NormalizationMethod.allCases.map(\.rawValue)), "standardize",
               "Per-band scaling from training statistics: (v−mean)/std, or 2–98 % percentile clip to [0, 1]."),
         Field("tiling", .object([
-            Field("patch", .int(min: 8), "128", "Training patch side in pixels (a multiple of 2^depth for a U-Net)."),
-            Field("stride", .int(min: 1), "patch / 2", "Distance between training patches."),
-            Field("max_invalid", .number, "0.5", "Skip patches with a larger fraction of nodata or unlabelled pixels."),
+            Field("patch", .int(.between(8, 4096)), "128", "Training patch side in pixels (a multiple of 2^depth for a U-Net)."),
+            Field("stride", .int(.between(1, 4096)), "patch / 2", "Distance between training patches."),
+            Field("max_invalid", .number(.fraction), "0.5", "Skip patches with a larger fraction of nodata or unlabelled pixels."),
             Field("split", .object([
                 Field("method", .choice(SplitOptions.Method.allCases.map(\.rawValue)), "blocks", "Spatial train/validation split."),
-                Field("train_fraction", .number, "0.8", "rows/columns: share of the scene (from the top/left) that trains."),
-                Field("block_size", .int(min: 1), "4 × patch", "blocks: block side in pixels."),
-                Field("validation_fraction", .number, "0.2", "blocks: share of blocks that validate."),
+                Field("train_fraction", .number(.openFraction), "0.8", "rows/columns: share of the scene (from the top/left) that trains."),
+                Field("block_size", .int(.between(1, 16384)), "4 × patch", "blocks: block side in pixels."),
+                Field("validation_fraction", .number(.openFraction), "0.2", "blocks: share of blocks that validate."),
             ]), "", "Validation split (spatial, never random patches)."),
         ]), "", "How scenes are cut into training patches."),
         Field("model", .object([
             Field("kind", .choice(ModelSpec.Kind.allCases.map(\.rawValue)), "unet", "U-Net or dilated CNN (no down-sampling)."),
             Field("preset", .choice(["r1", "r1-nails"]), "—", "The reference network R1 (overrides widths)."),
-            Field("widths", .list(.int(min: 1)), "[32, 64, 128, 256]", "U-Net channels per level (depth = count)."),
-            Field("bottleneck_width", .int(min: 1), "2 × last width", "U-Net bottleneck channels."),
-            Field("bottleneck_dilations", .list(.int(min: 1)), "[1, 2, 4]", "Dilations of the bottleneck convolutions."),
+            Field("widths", .list(.int(.between(1, 4096))), "[32, 64, 128, 256]", "U-Net channels per level (depth = count)."),
+            Field("bottleneck_width", .int(.between(1, 4096)), "2 × last width", "U-Net bottleneck channels."),
+            Field("bottleneck_dilations", .list(.int(.between(1, 256))), "[1, 2, 4]", "Dilations of the bottleneck convolutions."),
             Field("upsampling", .choice(UpsamplingMode.allCases.map(\.rawValue)), "bilinear",
                   "U-Net decoder upsampling: fixed (nails: bed-of-nails) or learned (transposed convolution; 1×1 convolution then max-unpooling with the encoder's pooling indices)."),
-            Field("width", .int(min: 1), "32", "Dilated CNN channels."),
-            Field("dilations", .list(.int(min: 1)), "[1, 2, 4, 8, 4, 2, 1]", "Dilated CNN dilation schedule."),
+            Field("width", .int(.between(1, 4096)), "32", "Dilated CNN channels."),
+            Field("dilations", .list(.int(.between(1, 256))), "[1, 2, 4, 8, 4, 2, 1]", "Dilated CNN dilation schedule."),
         ]), "", "The network."),
         Field("loss", .object([
             Field("terms", .list(.object([
                 Field("kind", .choice(LossOptions.Kind.allCases.map(\.rawValue)), "—", "Loss term.", required: true),
-                Field("weight", .number, "1", "Weight of the term."),
+                Field("weight", .number(.between(0, 1000)), "1", "Weight of the term."),
             ])), "[focal, dice]", "Weighted sum of losses."),
-            Field("gamma", .number, "2", "Focal loss focusing parameter."),
-            Field("alpha", .list(.number), "none", "Per-class weights of focal / cross-entropy."),
-            Field("class_weights", .list(.number), "equal", "Per-class weights of Dice."),
-            Field("smoothing", .number, "0", "Dice smoothing."),
+            Field("gamma", .number(.between(0, 100)), "2", "Focal loss focusing parameter."),
+            Field("alpha", .list(.number(.between(0, 1000))), "none", "Per-class weights of focal / cross-entropy."),
+            Field("class_weights", .list(.number(.between(0, 1000))), "equal", "Per-class weights of Dice."),
+            Field("smoothing", .number(.between(0, 1000)), "0", "Dice smoothing."),
         ]), "", "Training loss."),
         Field("optimizer", .object([
             Field("kind", .choice(OptimizerOptions.Kind.allCases.map(\.rawValue)), "adam", "Optimiser."),
-            Field("learning_rate", .number, "0.001", "Initial learning rate."),
-            Field("weight_decay", .number, "0", "Weight decay (decoupled for adamw)."),
-            Field("momentum", .number, "0.9", "SGD momentum."),
+            Field("learning_rate", .number(Bounds(lower: 0, lowerOpen: true, upper: 10)), "0.001", "Initial learning rate."),
+            Field("weight_decay", .number(.fraction), "0", "Weight decay (decoupled for adamw)."),
+            Field("momentum", .number(Bounds(lower: 0, upper: 1, upperOpen: true)), "0.9", "SGD momentum."),
             Field("nesterov", .bool, "false", "SGD Nesterov momentum."),
-            Field("beta1", .number, "0.9", "Adam β1."),
-            Field("beta2", .number, "0.999", "Adam β2."),
-            Field("epsilon", .number, "1e-8", "Adam ε."),
+            Field("beta1", .number(Bounds(lower: 0, upper: 1, upperOpen: true)), "0.9", "Adam β1."),
+            Field("beta2", .number(Bounds(lower: 0, upper: 1, upperOpen: true)), "0.999", "Adam β2."),
+            Field("epsilon", .number(Bounds(lower: 0, lowerOpen: true, upper: 1)), "1e-8", "Adam ε."),
         ]), "", "Optimiser."),
         Field("schedule", .object([
             Field("kind", .choice(ScheduleOptions.Kind.allCases.map(\.rawValue)), "constant", "Learning-rate schedule."),
-            Field("warmup_epochs", .number, "0", "Linear warm-up length."),
-            Field("step_epochs", .int(min: 1), "10", "step: epochs between decays."),
-            Field("gamma", .number, "0.1", "step: decay factor."),
-            Field("minimum_factor", .number, "0", "cosine: final learning rate / initial."),
+            Field("warmup_epochs", .number(.between(0, 100_000)), "0", "Linear warm-up length."),
+            Field("step_epochs", .int(.between(1, 100_000)), "10", "step: epochs between decays."),
+            Field("gamma", .number(Bounds(lower: 0, lowerOpen: true, upper: 1)), "0.1", "step: decay factor."),
+            Field("minimum_factor", .number(.fraction), "0", "cosine: final learning rate / initial."),
         ]), "", "Learning-rate schedule."),
         Field("training", .object([
-            Field("epochs", .int(min: 1), "20", "Passes over the training patches."),
-            Field("batch_size", .int(min: 1), "8", "Patches per step."),
-            Field("seed", .int(min: 0), "42", "Seed of initialisation, split, shuffling and augmentation."),
-            Field("cache_megabytes", .int(min: 0), "1024", "Keep normalised patches in memory up to this size."),
+            Field("epochs", .int(.between(1, 100_000)), "20", "Passes over the training patches."),
+            Field("batch_size", .int(.between(1, 4096)), "8", "Patches per step."),
+            Field("seed", .int(.atLeast(0)), "42", "Seed of initialisation, split, shuffling and augmentation."),
+            Field("cache_megabytes", .int(.between(0, 1_048_576)), "1024", "Keep normalised patches in memory up to this size."),
         ]), "", "Training loop."),
         Field("augmentation", .object([
             Field("flips", .bool, "true", "Random flips."),
             Field("rotations", .bool, "true", "Random 90° rotations."),
-            Field("gain_jitter", .number, "0", "Per-band gain jitter ±fraction."),
-            Field("offset_jitter", .number, "0", "Per-band offset jitter (normalised units)."),
+            Field("gain_jitter", .number(Bounds(lower: 0, upper: 1, upperOpen: true)), "0", "Per-band gain jitter ±fraction."),
+            Field("offset_jitter", .number(.between(0, 100)), "0", "Per-band offset jitter (normalised units)."),
         ]), "", "Training augmentation."),
         Field("prediction", .object([
             Field("enabled", .bool, "true", "Map scenes after training."),
             Field("scenes", .list(.inputPaths), "the training images", "Scenes to map."),
-            Field("tile", .int(min: 16), "512", "Core tile written per window."),
-            Field("margin", .int(min: 0), "receptive-field radius", "Context around each tile; smaller is faster but may show seams."),
-            Field("batch_size", .int(min: 1), "2", "Windows per network call."),
+            Field("tile", .int(.between(16, 16384)), "512", "Core tile written per window."),
+            Field("margin", .int(.between(0, 4096)), "receptive-field radius", "Context around each tile; smaller is faster but may show seams."),
+            Field("batch_size", .int(.between(1, 4096)), "2", "Windows per network call."),
             Field("blend", .choice(BlendMode.allCases.map(\.rawValue)), "centre",
                   "centre: write each window's core (equals one huge window); hann: weighted mean of overlapping windows."),
             Field("tta", .bool, "false", "Average the 8 flips/rotations."),
             Field("cog", .bool, "false", "Write Cloud-Optimised GeoTIFFs."),
             Field("probabilities", .bool, "false", "Also write per-class probabilities."),
             Field("confidence", .bool, "false", "Also write the maximum probability."),
-            Field("compression", .choice(["deflate", "zstd", "lzw", "none"]), "deflate", "GeoTIFF compression."),
+            Field("compression", .choice(CompressionChoice.allCases.map(\.rawValue)), "deflate", "GeoTIFF compression."),
         ]), "", "Whole-scene prediction."),
         Field("evaluation", .object([
             Field("enabled", .bool, "true", "Score the maps against labels."),
@@ -193,6 +195,40 @@ public enum PipelineSchema {
             Field("region", .choice(EvaluationSpec.Region.allCases.map(\.rawValue)), "validation", "Score the validation part only, or the whole map."),
         ]), "", "Evaluation of the maps."),
     ]
+
+    // MARK: - Lookup
+
+    /// The field of a key such as `training.batch_size`, `model.widths[2]` or
+    /// `loss.terms[].weight` (list indices step into the element).
+    public static func field(_ key: String) -> Field? {
+        var current = fields
+        var found: Field?
+        for part in key.split(separator: ".") {
+            let name = part.split(separator: "[").first.map(String.init) ?? String(part)
+            guard let f = current.first(where: { $0.key == name }) else { return nil }
+            found = f
+            switch f.type {
+            case .object(let sub), .list(.object(let sub)): current = sub
+            default: current = []
+            }
+        }
+        return found
+    }
+
+    /// The range check of a numeric key: the one the loader applies to the key's YAML
+    /// values, for the same setting reached another way (a CLI flag, a typed option).
+    public static func check(_ key: String, _ value: Double) -> SettingIssue? {
+        guard let field = field(key) else { preconditionFailure("no pipeline key \(key)") }
+        var type = field.type
+        if case .list(let element) = type { type = element }
+        let result: (problem: String, fix: String)?
+        switch type {
+        case .int(let b): result = b.check(value, integer: true)
+        case .number(let b): result = b.check(value, integer: false)
+        default: preconditionFailure("\(key) is not numeric")
+        }
+        return result.map { SettingIssue(key: key, problem: $0.problem, fix: $0.fix) }
+    }
 
     // MARK: - Reference
 

@@ -12,14 +12,14 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     /// Run directory (model bundle, maps, report); default runs/<name> beside the pipeline file.
     public var output: String? = nil
     public var data = DataSpec()
-    public var normalization = NormalizationMethod.standardize
+    public var normalization = TrainingOptions().normalization
     public var tiling = TilingSpec()
     public var model = ModelSpec()
-    public var loss = LossOptions()
-    public var optimizer = OptimizerOptions()
-    public var schedule = ScheduleOptions()
+    public var loss = TrainingOptions().loss
+    public var optimizer = TrainingOptions().optimizer
+    public var schedule = TrainingOptions().schedule
     public var training = TrainingLoopSpec()
-    public var augmentation = Augmentation()
+    public var augmentation = TrainingOptions().augmentation
     public var prediction = PredictionSpec()
     public var evaluation = EvaluationSpec()
 
@@ -45,19 +45,22 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     }
 }
 
+// The sections below group the library's settings as the YAML does; their defaults are the
+// library's (`TrainingOptions`, `PredictionOptions`), defined there once.
+
 public struct TilingSpec: Codable, Sendable, Equatable {
-    public var patch = 128
-    public var stride: Int? = nil
-    public var maxInvalid = 0.5
-    public var split = SplitOptions()
+    public var patch = TrainingOptions().patchSize
+    public var stride = TrainingOptions().stride
+    public var maxInvalid = TrainingOptions().maxInvalidFraction
+    public var split = TrainingOptions().split
     public init() {}
 }
 
 public struct TrainingLoopSpec: Codable, Sendable, Equatable {
-    public var epochs = 20
-    public var batchSize = 8
-    public var seed: UInt64 = 42
-    public var cacheMegabytes = 1024
+    public var epochs = TrainingOptions().epochs
+    public var batchSize = TrainingOptions().batchSize
+    public var seed = TrainingOptions().seed
+    public var cacheMegabytes = TrainingOptions().cacheMegabytes
     public init() {}
 }
 
@@ -65,15 +68,15 @@ public struct PredictionSpec: Codable, Sendable, Equatable {
     public var enabled = true
     /// Scenes to map (each a path or a list of band files); default: the training images.
     public var scenes: [[String]]? = nil
-    public var tile = 512
-    public var margin: Int? = nil
-    public var batchSize = 2
-    public var blend = BlendMode.centre
-    public var tta = false
-    public var cog = false
-    public var probabilities = false
-    public var confidence = false
-    public var compression = "deflate"
+    public var tile = PredictionOptions().tileSize
+    public var margin = PredictionOptions().margin
+    public var batchSize = PredictionOptions().batchSize
+    public var blend = PredictionOptions().blend
+    public var tta = PredictionOptions().tta
+    public var cog = PredictionOptions().creation.cog
+    public var probabilities = PredictionOptions().probabilities
+    public var confidence = PredictionOptions().confidence
+    public var compression = CompressionChoice(codec: PredictionOptions().creation.compression) ?? .deflate
     public init() {}
 }
 

@@ -110,11 +110,19 @@ public struct ScheduleOptions: Codable, Sendable, Equatable {
 public struct LossOptions: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable, CaseIterable { case dice, focal, crossEntropy = "cross_entropy" }
     public struct Term: Codable, Sendable, Equatable {
+        /// The weight of a term written without one (`- kind: dice`, `--loss dice`).
+        public static let defaultWeight: Float = 1
         public var kind: Kind
         public var weight: Float
-        public init(_ kind: Kind, weight: Float = 1) {
+        public init(_ kind: Kind, weight: Float = Term.defaultWeight) {
             self.kind = kind
             self.weight = weight
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            kind = try c.decode(Kind.self, forKey: .kind)
+            weight = try c.decodeIfPresent(Float.self, forKey: .weight) ?? Term.defaultWeight
         }
     }
 

@@ -20,8 +20,8 @@ public struct ClassSpec: Codable, Sendable, Equatable {
         try text.split(separator: ",").map { item in
             let parts = item.split(separator: "=", maxSplits: 1)
             guard parts.count == 2, let v = Int(parts[0].trimmingCharacters(in: .whitespaces)) else {
-                throw RasterError(.invalidArgument, path: "--classes", problem: "'\(item)' is not VALUE=NAME[:#rrggbb]",
-                                  hint: "Write classes like 1=developed:#e31a1c,2=water")
+                throw SettingSyntaxError(String(item), problem: "is not VALUE=NAME[:#rrggbb]",
+                                         fix: "Write classes like 1=developed:#e31a1c,2=water")
             }
             let nameColor = parts[1].split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             return ClassSpec(value: v, name: nameColor[0], color: nameColor.count > 1 ? nameColor[1] : nil)

@@ -3,6 +3,7 @@ import Foundation
 import GeoRaster
 import Inference
 import Models
+import Pipeline
 
 extension TerraSegCommand {
     struct Predict: ParsableCommand {
@@ -26,17 +27,17 @@ extension TerraSegCommand {
         @Option(name: .long, help: "Output directory.")
         var output: String
 
-        @Option(help: "Core tile size in pixels (rounded up to the model's alignment).")
-        var tile = 512
+        @Option(help: keyHelp("Core tile size in pixels (rounded up to the model's alignment).", key: "prediction.tile"))
+        var tile = PredictionSpec().tile
 
-        @Option(help: "Context around each tile in pixels (default: the receptive-field radius, exact).")
+        @Option(help: keyHelp("Context around each tile in pixels (exact at the default).", key: "prediction.margin"))
         var margin: Int?
 
-        @Option(name: .customLong("batch-size"), help: "Windows per network call.")
-        var batchSize = 2
+        @Option(name: .customLong("batch-size"), help: keyHelp("Windows per network call.", key: "prediction.batch_size"))
+        var batchSize = PredictionSpec().batchSize
 
         @Option(help: "centre: write each window's core (equals predicting the scene at once); hann: weighted mean of overlapping windows.")
-        var blend = "centre"
+        var blend = PredictionSpec().blend
 
         @Flag(help: "Average scores over the 8 flips and rotations (8× slower).")
         var tta = false
@@ -53,29 +54,36 @@ extension TerraSegCommand {
         @Flag(help: "Recompute scenes whose outputs already exist.")
         var overwrite = false
 
-        @Option(help: "GeoTIFF compression: deflate, zstd, lzw or none.")
-        var compression = "deflate"
+        @Option(help: "GeoTIFF compression.")
+        var compression = PredictionSpec().compression
 
         @OptionGroup var global: GlobalOptions
 
+        /// The pipeline key each settings flag sets.
+        static let flags = ["prediction.tile": "--tile", "prediction.margin": "--margin", "prediction.batch_size": "--batch-size"]
+
+        /// The flags as the pipeline's prediction section, range-checked by the schema.
+        func settings() throws -> PredictionOptions {
+            var spec = PredictionSpec()
+            spec.tile = tile
+            spec.margin = margin
+            spec.batchSize = batchSize
+            spec.blend = blend
+            spec.tta = tta
+            spec.cog = cog
+            spec.probabilities = probabilities
+            spec.confidence = confidence
+            spec.compression = compression
+            try SettingsRefused.check(spec.issues(), flags: Self.flags)
+            var options = spec.options
+            options.overwrite = overwrite
+            return options
+        }
+
         func run() throws {
             global.bootstrapLogging()
-            guard let codec = Compression(rawValue: compression.uppercased()) else {
-                throw ValidationError("--compression must be one of deflate, zstd, lzw, none")
-            }
+            let options = try settings()
             let network = try NetworkSceneModel(bundleDirectory: model)
-            var options = PredictionOptions()
-            options.tileSize = tile
-            options.margin = margin
-            options.batchSize = batchSize
-            options.tta = tta
-            guard let mode = BlendMode(rawValue: blend) else { throw ValidationError("--blend must be centre or hann") }
-            options.blend = mode
-            options.probabilities = probabilities
-            options.confidence = confidence
-            options.overwrite = overwrite
-            options.creation.cog = cog
-            options.creation.compression = codec
             let predictor = try ScenePredictor(model: network, inputs: network.inputs, options: options)
             let terminal = isatty(STDERR_FILENO) != 0
             var lastReport = Date.distantPast, started = Date()

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GeoRaster
 import Pipeline
+import Training
 
 extension TerraSegCommand {
     struct Run: ParsableCommand {
@@ -75,26 +76,38 @@ extension TerraSegCommand {
         @Option(name: .shortAndLong, help: "PNG to write (default: beside the input, .png).")
         var output: String?
 
-        @Option(help: "Bands for a false-colour view of a scene, e.g. 4,3,2 (default: 3 bands from the last ones).")
-        var bands: String?
+        @Option(help: "Bands for a false-colour view of a scene, e.g. 4,3,2 (default: 3 bands from the last ones).", transform: IntList.parse)
+        var bands: [Int]?
 
-        @Option(name: .customLong("max-size"), help: "Longest side of the preview in pixels.")
+        @Option(name: .customLong("max-size"), help: "Longest side of the preview in pixels (16 to 16384).")
         var maxSize = 1024
 
         @OptionGroup var global: GlobalOptions
 
+        /// The same range checks as the pipeline keys (a quicklook has no key of its own).
+        func issues() -> [SettingIssue] {
+            var issues: [SettingIssue] = []
+            if let p = Bounds.between(16, 16384).check(Double(maxSize), integer: true) {
+                issues.append(SettingIssue(key: "--max-size", problem: p.problem, fix: p.fix))
+            }
+            for (i, b) in (bands ?? []).enumerated() {
+                if let p = Bounds.atLeast(1).check(Double(b), integer: true) {
+                    issues.append(SettingIssue(key: "--bands[\(i)]", problem: p.problem, fix: p.fix))
+                }
+            }
+            return issues
+        }
+
         func run() throws {
             global.bootstrapLogging()
+            try SettingsRefused.check(issues(), flags: [:])
             let out = output ?? (URL(fileURLWithPath: rasters[0]).deletingPathExtension().path + ".png")
             let first = try Dataset(path: rasters[0])
             if rasters.count == 1 && first.info.bands[0].hasColorTable && bands == nil {
                 try Quicklook.classMap(rasters[0], to: out, maxSize: maxSize)
             } else {
                 let total = try openRaster(rasters).info.bandCount
-                let selection = try bands.map { try $0.split(separator: ",").map { s -> Int in
-                    guard let v = Int(s) else { throw ValidationError("--bands: '\(s)' is not a band number") }
-                    return v
-                } } ?? (total >= 4 ? [4, 3, 2] : total >= 3 ? [3, 2, 1] : [1])
+                let selection = bands ?? (total >= 4 ? [4, 3, 2] : total >= 3 ? [3, 2, 1] : [1])
                 try Quicklook.falseColor(rasters, bands: selection, to: out, maxSize: maxSize)
             }
             print(out)

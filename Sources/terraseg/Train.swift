@@ -41,44 +41,48 @@ extension TerraSegCommand {
         @Option(name: .customLong("tile-mask"), help: "Mask template with {id}, e.g. masks/{id}_m.png.")
         var tileMask: String?
 
-        @Option(help: "Classes: VALUE=NAME[:#rrggbb],… e.g. 1=developed:#e31a1c,2=water.")
-        var classes: String?
+        @Option(help: "Classes: VALUE=NAME[:#rrggbb],… e.g. 1=developed:#e31a1c,2=water.", transform: ClassSpec.parseList)
+        var classes: [ClassSpec]?
 
-        @Option(help: "Label values to ignore, comma-separated (e.g. 0 or -1).")
-        var ignore: String?
+        @Option(help: keyHelp("Label values to ignore, comma-separated (e.g. 0 or -1).", key: "data.ignore"), transform: IntList.parse)
+        var ignore: [Int]?
 
-        @Option(help: "Bands to use, 1-based, comma-separated (default: all non-alpha bands).")
-        var bands: String?
+        @Option(help: keyHelp("Bands to use, 1-based, comma-separated.", key: "data.bands"), transform: IntList.parse)
+        var bands: [Int]?
 
-        @Option(help: "unet, dilated, r1 or r1-nails.")
-        var model = "unet"
+        @Option(help: keyHelp("The network: a kind, or a preset of the reference network R1.", key: "model.kind"))
+        var model: ModelChoice?
 
-        @Option(help: "U-Net widths per level, comma-separated.")
-        var widths = "32,64,128,256"
+        @Option(help: keyHelp("U-Net widths per level, comma-separated.", key: "model.widths"), transform: IntList.parse)
+        var widths: [Int]?
 
-        @Option(help: "U-Net decoder upsampling: \(UpsamplingMode.choices).")
-        var upsampling = "bilinear"
+        @Option(help: keyHelp("U-Net decoder upsampling.", key: "model.upsampling"))
+        var upsampling: UpsamplingMode?
 
-        @Option(help: "Epochs (default 20).") var epochs: Int?
-        @Option(name: .customLong("batch-size"), help: "Patches per step (default 8).") var batchSize: Int?
-        @Option(name: .customLong("patch-size"), help: "Patch side in pixels (a multiple of 16 for a 4-level U-Net).") var patchSize = 128
-        @Option(help: "Stride between patches (default: half a patch).") var stride: Int?
-        @Option(name: .customLong("max-invalid"), help: "Skip patches with more invalid pixels than this fraction.") var maxInvalid = 0.5
+        @Option(help: keyHelp("Epochs.", key: "training.epochs")) var epochs: Int?
+        @Option(name: .customLong("batch-size"), help: keyHelp("Patches per step.", key: "training.batch_size")) var batchSize: Int?
+        @Option(name: .customLong("patch-size"), help: keyHelp("Patch side in pixels (a multiple of 16 for a 4-level U-Net).", key: "tiling.patch"))
+        var patchSize: Int?
+        @Option(help: keyHelp("Stride between patches.", key: "tiling.stride")) var stride: Int?
+        @Option(name: .customLong("max-invalid"), help: keyHelp("Skip patches with more invalid pixels than this fraction.", key: "tiling.max_invalid"))
+        var maxInvalid: Double?
 
-        @Option(help: "Validation split: rows:F (top F trains), columns:F, blocks[:SIZE[:FRACTION]] or none.")
-        var split = "blocks"
+        @Option(help: keyHelp("Validation split: rows:F (top F trains), columns:F, blocks[:SIZE[:FRACTION]] or none.", key: "tiling.split.method"),
+                transform: SplitOptions.init(parsing:))
+        var split: SplitOptions?
 
-        @Option(help: "Loss terms with weights, e.g. focal+dice, dice*0.5+focal, cross_entropy.")
-        var loss = "focal+dice"
+        @Option(help: keyHelp("Loss terms with weights, e.g. focal+dice, dice*0.5+focal, cross_entropy.", key: "loss.terms"),
+                transform: LossOptions.Term.parseList)
+        var loss: [LossOptions.Term]?
 
-        @Option(help: "adam, adamw or sgd.") var optimizer = "adam"
-        @Option(name: .customLong("lr"), help: "Learning rate.") var learningRate: Float = 1e-3
-        @Option(name: .customLong("weight-decay"), help: "Weight decay.") var weightDecay: Float = 0
-        @Option(help: "constant, step or cosine.") var schedule = "constant"
-        @Option(help: "Warm-up epochs.") var warmup = 0.0
-        @Option(help: "standardize or percentile_clip.") var normalization = "standardize"
+        @Option(help: keyHelp("Optimiser.", key: "optimizer.kind")) var optimizer: OptimizerOptions.Kind?
+        @Option(name: .customLong("lr"), help: keyHelp("Learning rate.", key: "optimizer.learning_rate")) var learningRate: Float?
+        @Option(name: .customLong("weight-decay"), help: keyHelp("Weight decay.", key: "optimizer.weight_decay")) var weightDecay: Float?
+        @Option(help: keyHelp("Learning-rate schedule.", key: "schedule.kind")) var schedule: ScheduleOptions.Kind?
+        @Option(help: keyHelp("Warm-up epochs.", key: "schedule.warmup_epochs")) var warmup: Double?
+        @Option(help: keyHelp("Per-band scaling.", key: "normalization")) var normalization: NormalizationMethod?
         @Flag(name: .customLong("no-augment"), help: "No flips/rotations.") var noAugment = false
-        @Option(help: "Random seed (default 42).") var seed: UInt64?
+        @Option(help: keyHelp("Random seed.", key: "training.seed")) var seed: Int?
 
         @Option(help: "Model bundle directory to write (default with --config: <run directory>/model).")
         var output: String?
@@ -91,39 +95,79 @@ extension TerraSegCommand {
 
         @OptionGroup var global: GlobalOptions
 
-        func ints(_ s: String, _ flag: String) throws -> [Int] {
-            try s.split(separator: ",").map { part in
-                guard let v = Int(part.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("\(flag): '\(part)' is not an integer") }
-                return v
-            }
-        }
+        /// The pipeline key each settings flag sets (key prefixes for structured values).
+        static let flags = [
+            "data.bands": "--bands", "model.widths": "--widths", "tiling.patch": "--patch-size", "tiling.stride": "--stride",
+            "tiling.max_invalid": "--max-invalid", "tiling.split": "--split", "loss.terms": "--loss",
+            "optimizer.learning_rate": "--lr", "optimizer.weight_decay": "--weight-decay", "schedule.warmup_epochs": "--warmup",
+            "training.epochs": "--epochs", "training.batch_size": "--batch-size", "training.seed": "--seed",
+        ]
 
         func run() throws {
             global.bootstrapLogging()
-            if let config {
-                // The pipeline file's training sections, with the flags given here on top.
-                let loaded = try PipelineLoader.load(config)
-                var o = loaded.spec.trainingOptions
-                if let epochs { o.epochs = epochs }
-                if let batchSize { o.batchSize = batchSize }
-                if let seed { o.seed = seed }
-                let out = output ?? loaded.output + "/model"
-                let result = try TrainCommandRunner.run(data: loaded.spec.data, model: loaded.spec.model, options: o, output: out, resume: resume)
-                if result.interrupted { throw ExitCode(130) }
+            // Settings first: a pipeline file's (or the defaults), the flags given on top,
+            // refused with the schema's messages before any data is read.
+            let loaded = try config.map { try PipelineLoader.load($0) }
+            var spec = loaded?.spec ?? PipelineSpec()
+            try apply(to: &spec)
+            try SettingsRefused.check(spec.issues(), flags: Self.flags)
+            let options = spec.trainingOptions
+
+            guard !spec.data.classes.isEmpty else { throw ValidationError("give --classes (or a pipeline file with --config)") }
+            guard let output = output ?? loaded.map({ $0.output + "/model" }) else {
+                throw ValidationError("give --output (the model bundle directory to write)")
+            }
+            if let exportPatches {
+                let scenes = try spec.data.openScenes(validationFraction: options.split.validationFraction, seed: options.seed)
+                let arch = try spec.model.architecture(inputChannels: scenes[0].bands.count, classes: scenes[0].classMap.count)
+                try Trainer(scenes: scenes, architecture: arch, options: options, output: output).exportPatches(to: exportPatches)
+                print(exportPatches)
                 return
             }
-            guard let classes else { throw ValidationError("give --classes (or a pipeline file with --config)") }
-            guard let output else { throw ValidationError("give --output (the model bundle directory to write)") }
-            var data = DataSpec()
-            data.classes = try ClassSpec.parseList(classes)
-            data.ignore = try ignore.map { try ints($0, "--ignore") } ?? []
-            data.bands = try bands.map { try ints($0, "--bands") }
+            let result = try TrainCommandRunner.run(data: spec.data, model: spec.model, options: options, output: output, resume: resume)
+            if result.interrupted { throw ExitCode(130) }
+        }
+
+        /// The flags given, written into the pipeline sections they override.
+        func apply(to spec: inout PipelineSpec) throws {
+            try applyData(to: &spec.data)
+            model?.apply(to: &spec.model)
+            if let widths { spec.model.widths = widths }
+            if let upsampling { spec.model.upsampling = upsampling }
+            if let epochs { spec.training.epochs = epochs }
+            if let batchSize { spec.training.batchSize = batchSize }
+            if let seed {
+                // Read as Int so that a negative seed meets the schema's check (training.seed ≥ 0).
+                if let issue = PipelineSchema.check("training.seed", Double(seed)) { try SettingsRefused.check([issue], flags: Self.flags) }
+                spec.training.seed = UInt64(seed)
+            }
+            if let patchSize { spec.tiling.patch = patchSize }
+            if let stride { spec.tiling.stride = stride }
+            if let maxInvalid { spec.tiling.maxInvalid = maxInvalid }
+            if let split { spec.tiling.split = split }
+            if let loss { spec.loss.terms = loss }
+            if let optimizer { spec.optimizer.kind = optimizer }
+            if let learningRate { spec.optimizer.learningRate = learningRate }
+            if let weightDecay { spec.optimizer.weightDecay = weightDecay }
+            if let schedule { spec.schedule.kind = schedule }
+            if let warmup { spec.schedule.warmupEpochs = warmup }
+            if let normalization { spec.normalization = normalization }
+            if noAugment { spec.augmentation = .none }
+        }
+
+        /// Scenes and tile sets given as flags replace the pipeline file's; classes, bands
+        /// and ignored values given replace its own.
+        func applyData(to data: inout DataSpec) throws {
+            if let classes { data.classes = classes }
+            if let ignore { data.ignore = ignore }
+            if let bands { data.bands = bands }
             if !labels.isEmpty && labels.count != image.count {
                 throw ValidationError("give one --labels per --image (\(image.count) images, \(labels.count) labels)")
             }
             if !vectorLabels.isEmpty && vectorLabels.count != image.count {
                 throw ValidationError("give one --vector-labels per --image")
             }
+            if !image.isEmpty || tiles != nil { data.scenes = []; data.tileSets = [] }
             for (i, img) in image.enumerated() {
                 data.scenes.append(SceneSpec(image: img.split(separator: ",").map(String.init),
                                              labels: labels.isEmpty ? nil : labels[i],
@@ -132,80 +176,6 @@ extension TerraSegCommand {
             if let tiles {
                 guard let tileImages, let tileMask else { throw ValidationError("--tiles needs --tile-images and --tile-mask") }
                 data.tileSets.append(TileSetSpec(root: tiles, images: tileImages.split(separator: ",").map(String.init), mask: tileMask))
-            }
-            var spec = ModelSpec()
-            switch model {
-            case "unet": spec.kind = .unet
-            case "dilated": spec.kind = .dilated
-            case "r1", "r1-nails": spec.preset = model
-            default: throw ValidationError("--model must be unet, dilated, r1 or r1-nails")
-            }
-            spec.widths = try ints(widths, "--widths")
-            guard let up = UpsamplingMode(rawValue: upsampling) else {
-                throw ValidationError("--upsampling must be \(UpsamplingMode.choices)")
-            }
-            spec.upsampling = up
-
-            var o = TrainingOptions()
-            o.epochs = epochs ?? o.epochs
-            o.batchSize = batchSize ?? o.batchSize
-            o.patchSize = patchSize
-            o.stride = stride
-            o.maxInvalidFraction = maxInvalid
-            o.split = try Train.parseSplit(split)
-            o.loss.terms = try Train.parseLoss(loss)
-            guard let kind = OptimizerOptions.Kind(rawValue: optimizer) else { throw ValidationError("--optimizer must be adam, adamw or sgd") }
-            o.optimizer.kind = kind
-            o.optimizer.learningRate = learningRate
-            o.optimizer.weightDecay = weightDecay
-            guard let sk = ScheduleOptions.Kind(rawValue: schedule) else { throw ValidationError("--schedule must be constant, step or cosine") }
-            o.schedule.kind = sk
-            o.schedule.warmupEpochs = warmup
-            guard let nm = NormalizationMethod(rawValue: normalization) else { throw ValidationError("--normalization must be standardize or percentile_clip") }
-            o.normalization = nm
-            if noAugment { o.augmentation = .none }
-            o.seed = seed ?? o.seed
-
-            if let exportPatches {
-                let scenes = try data.openScenes(validationFraction: o.split.validationFraction, seed: o.seed)
-                let arch = try spec.architecture(inputChannels: scenes[0].bands.count, classes: scenes[0].classMap.count)
-                try Trainer(scenes: scenes, architecture: arch, options: o, output: output).exportPatches(to: exportPatches)
-                print(exportPatches)
-                return
-            }
-            let result = try TrainCommandRunner.run(data: data, model: spec, options: o, output: output, resume: resume)
-            if result.interrupted { throw ExitCode(130) }
-        }
-
-        static func parseSplit(_ s: String) throws -> SplitOptions {
-            let parts = s.split(separator: ":").map(String.init)
-            guard let method = SplitOptions.Method(rawValue: parts[0]) else {
-                throw ValidationError("--split must be rows:F, columns:F, blocks[:SIZE[:FRACTION]] or none")
-            }
-            var o = SplitOptions(method: method)
-            switch method {
-            case .rows, .columns:
-                if parts.count > 1 {
-                    guard let f = Double(parts[1]), f > 0, f < 1 else { throw ValidationError("--split \(s): the fraction must be between 0 and 1") }
-                    o.trainFraction = f
-                }
-            case .blocks:
-                if parts.count > 1 { o.blockSize = Int(parts[1]) }
-                if parts.count > 2 { o.validationFraction = Double(parts[2]) ?? o.validationFraction }
-            case .none: break
-            }
-            return o
-        }
-
-        static func parseLoss(_ s: String) throws -> [LossOptions.Term] {
-            try s.split(separator: "+").map { term in
-                let p = term.split(separator: "*").map { $0.trimmingCharacters(in: .whitespaces) }
-                guard let kind = LossOptions.Kind(rawValue: p[0] == "ce" ? "cross_entropy" : p[0]) else {
-                    throw ValidationError("--loss: unknown term '\(p[0])' (dice, focal, cross_entropy)")
-                }
-                let w = p.count > 1 ? Float(p[1]) : 1
-                guard let weight = w else { throw ValidationError("--loss: '\(p[1])' is not a weight") }
-                return LossOptions.Term(kind, weight: weight)
             }
         }
     }
@@ -224,13 +194,5 @@ enum TrainCommandRunner {
             print(line + ")")
         }
         return result
-    }
-}
-
-extension UpsamplingMode {
-    /// "bilinear, nearest, …, or max-unpooling", for help and errors.
-    static var choices: String {
-        let names = allCases.map(\.rawValue)
-        return names.dropLast().joined(separator: ", ") + " or " + names.last!
     }
 }

@@ -1,0 +1,173 @@
+import GeoRaster
+import Inference
+import Models
+import Training
+
+// The range checks of the typed settings, keyed by their pipeline keys. Every numeric check
+// goes through `PipelineSchema.check`, the same code the loader runs on YAML values, so the
+// CLI (which builds these types from flags) refuses what the schema refuses, with the same
+// message. Checks that span sections (patch vs. the network's alignment) live here too.
+
+/// Collects the issues of one settings value.
+struct IssueList {
+    var issues: [SettingIssue] = []
+
+    mutating func check(_ key: String, _ value: Double) {
+        if let issue = PipelineSchema.check(key, value) { issues.append(issue) }
+    }
+    mutating func check(_ key: String, _ value: Int) { check(key, Double(value)) }
+    mutating func check(_ key: String, _ value: Float) { check(key, Double(value)) }
+    mutating func check<T: BinaryInteger>(_ key: String, each values: [T]) {
+        for (i, v) in values.enumerated() { check("\(key)[\(i)]", Double(v)) }
+    }
+    mutating func check(_ key: String, each values: [Float]) {
+        for (i, v) in values.enumerated() { check("\(key)[\(i)]", Double(v)) }
+    }
+}
+
+extension PipelineSpec {
+    /// Every range problem of the spec, including those that span sections.
+    public func issues() -> [SettingIssue] {
+        var list = IssueList()
+        list.check("data.bands", each: data.bands ?? [])
+        list.issues += trainingOptions.issues()
+        list.issues += model.issues(patchSize: tiling.patch)
+        list.issues += prediction.issues()
+        return list.issues
+    }
+}
+
+extension TrainingOptions {
+    /// Range problems of the trainer's settings (tiling, split, loss, optimiser, schedule,
+    /// training loop, augmentation), keyed by their pipeline keys.
+    public func issues() -> [SettingIssue] {
+        var list = IssueList()
+        list.check("tiling.patch", patchSize)
+        if let stride { list.check("tiling.stride", stride) }
+        list.check("tiling.max_invalid", maxInvalidFraction)
+        list.issues += split.issues()
+        list.check("training.epochs", epochs)
+        list.check("training.batch_size", batchSize)
+        list.check("training.seed", Double(seed))
+        list.check("training.cache_megabytes", cacheMegabytes)
+        list.issues += loss.issues() + optimizer.issues() + schedule.issues()
+        list.check("augmentation.gain_jitter", augmentation.gainJitter)
+        list.check("augmentation.offset_jitter", augmentation.offsetJitter)
+        return list.issues
+    }
+}
+
+extension SplitOptions {
+    public func issues() -> [SettingIssue] {
+        var list = IssueList()
+        switch method {
+        case .rows, .columns: list.check("tiling.split.train_fraction", trainFraction)
+        case .blocks:
+            if let blockSize { list.check("tiling.split.block_size", blockSize) }
+            list.check("tiling.split.validation_fraction", validationFraction)
+        case .none: break
+        }
+        return list.issues
+    }
+}
+
+extension LossOptions {
+    public func issues() -> [SettingIssue] {
+        var list = IssueList()
+        for (i, t) in terms.enumerated() { list.check("loss.terms[\(i)].weight", t.weight) }
+        list.check("loss.gamma", gamma)
+        list.check("loss.alpha", each: alpha ?? [])
+        list.check("loss.class_weights", each: classWeights ?? [])
+        list.check("loss.smoothing", smoothing)
+        return list.issues
+    }
+}
+
+extension OptimizerOptions {
+    public func issues() -> [SettingIssue] {
+        var list = IssueList()
+        list.check("optimizer.learning_rate", learningRate)
+        list.check("optimizer.weight_decay", weightDecay)
+        list.check("optimizer.momentum", momentum)
+        list.check("optimizer.beta1", beta1)
+        list.check("optimizer.beta2", beta2)
+        list.check("optimizer.epsilon", epsilon)
+        return list.issues
+    }
+}
+
+extension ScheduleOptions {
+    public func issues() -> [SettingIssue] {
+        var list = IssueList()
+        list.check("schedule.warmup_epochs", warmupEpochs)
+        list.check("schedule.step_epochs", stepEpochs)
+        list.check("schedule.gamma", gamma)
+        list.check("schedule.minimum_factor", minimumFactor)
+        return list.issues
+    }
+}
+
+extension ModelSpec {
+    /// Range problems of the network's settings, and a training patch that the network's
+    /// down-sampling does not divide (keyed `tiling.patch`).
+    public func issues(patchSize: Int) -> [SettingIssue] {
+        var list = IssueList()
+        list.check("model.widths", each: widths)
+        if let bottleneckWidth { list.check("model.bottleneck_width", bottleneckWidth) }
+        list.check("model.bottleneck_dilations", each: bottleneckDilations)
+        list.check("model.width", width)
+        list.check("model.dilations", each: dilations)
+        if list.issues.isEmpty, !widths.isEmpty || preset != nil || kind == .dilated,
+           let alignment = try? architecture(inputChannels: 1, classes: 2).alignment, patchSize % alignment != 0 {
+            let up = (patchSize / alignment + 1) * alignment
+            list.issues.append(SettingIssue(key: "tiling.patch", problem: "\(patchSize) is not a multiple of \(alignment), the network's down-sampling factor",
+                                            fix: "Use \(up) (or another multiple of \(alignment)), or fewer U-Net levels"))
+        }
+        return list.issues
+    }
+}
+
+extension PredictionSpec {
+    public func issues() -> [SettingIssue] {
+        var list = IssueList()
+        list.check("prediction.tile", tile)
+        if let margin { list.check("prediction.margin", margin) }
+        list.check("prediction.batch_size", batchSize)
+        return list.issues
+    }
+
+    /// The library's prediction options from this section (`overwrite` stays false: the
+    /// pipeline decides what is up to date).
+    public var options: PredictionOptions {
+        var o = PredictionOptions()
+        o.tileSize = tile
+        o.margin = margin
+        o.batchSize = batchSize
+        o.blend = blend
+        o.tta = tta
+        o.probabilities = probabilities
+        o.confidence = confidence
+        o.creation.cog = cog
+        o.creation.compression = compression.codec
+        return o
+    }
+}
+
+/// The GeoTIFF compressions a user may ask for, as written in YAML and on the command line.
+public enum CompressionChoice: String, Codable, Sendable, CaseIterable {
+    case deflate, zstd, lzw, none
+
+    public init?(codec: Compression) {
+        guard let c = Self.allCases.first(where: { $0.codec == codec }) else { return nil }
+        self = c
+    }
+
+    public var codec: Compression {
+        switch self {
+        case .deflate: .deflate
+        case .zstd: .zstd
+        case .lzw: .lzw
+        case .none: .none
+        }
+    }
+}

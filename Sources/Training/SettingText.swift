@@ -1,0 +1,79 @@
+/// The one-line text forms of structured settings, as written on the command line
+/// (`--split blocks:256:0.2`, `--loss dice*0.5+focal`, `--widths 32,64`). A pipeline file
+/// writes the same settings in their structured YAML form; both end in the same types and
+/// pass through the same range checks (`Pipeline`'s `issues()`). Syntax only is checked here.
+public struct SettingSyntaxError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The text that could not be read.
+    public var text: String
+    public var problem: String
+    public var fix: String
+
+    public init(_ text: String, problem: String, fix: String) {
+        self.text = text
+        self.problem = problem
+        self.fix = fix
+    }
+
+    public var description: String { "'\(text)' \(problem). \(fix)" }
+}
+
+/// Comma-separated integers: `4,3,2`.
+public enum IntList {
+    public static func parse(_ text: String) throws -> [Int] {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+        return try parts.map { part in
+            guard let v = Int(part.trimmingCharacters(in: .whitespaces)) else {
+                throw SettingSyntaxError(String(part), problem: "is not an integer", fix: "Write whole numbers separated by commas, e.g. 4,3,2")
+            }
+            return v
+        }
+    }
+}
+
+extension SplitOptions {
+    /// Reads `rows[:F]`, `columns[:F]`, `blocks[:SIZE[:FRACTION]]` or `none`; values left out
+    /// keep their defaults.
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        let syntax = "Write rows:F, columns:F, blocks[:SIZE[:FRACTION]] or none, e.g. blocks:512:0.2"
+        guard let method = Method(rawValue: parts[0]) else {
+            throw SettingSyntaxError(text, problem: "is not a split method", fix: syntax)
+        }
+        self.init(method: method)
+        let maxParts = [Method.rows: 2, .columns: 2, .blocks: 3, .none: 1][method]!
+        guard parts.count <= maxParts else { throw SettingSyntaxError(text, problem: "has too many parts", fix: syntax) }
+        func number(_ s: String) throws -> Double {
+            guard let v = Double(s) else { throw SettingSyntaxError(s, problem: "is not a number", fix: syntax) }
+            return v
+        }
+        switch method {
+        case .rows, .columns:
+            if parts.count > 1 { trainFraction = try number(parts[1]) }
+        case .blocks:
+            if parts.count > 1 {
+                guard let size = Int(parts[1]) else { throw SettingSyntaxError(parts[1], problem: "is not a block size in pixels", fix: syntax) }
+                blockSize = size
+            }
+            if parts.count > 2 { validationFraction = try number(parts[2]) }
+        case .none: break
+        }
+    }
+}
+
+extension LossOptions.Term {
+    /// Reads weighted terms joined by `+`: `focal+dice`, `dice*0.5+focal`, `ce` (cross-entropy).
+    public static func parseList(_ text: String) throws -> [LossOptions.Term] {
+        try text.split(separator: "+", omittingEmptySubsequences: false).map { term in
+            let p = term.split(separator: "*", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            let kinds = LossOptions.Kind.allCases.map(\.rawValue).joined(separator: ", ")
+            guard p.count <= 2, let kind = LossOptions.Kind(rawValue: p[0] == "ce" ? "cross_entropy" : p[0]) else {
+                throw SettingSyntaxError(String(term), problem: "is not a loss term", fix: "Use \(kinds), each optionally *WEIGHT, joined by +, e.g. dice*0.5+focal")
+            }
+            guard p.count == 2 else { return LossOptions.Term(kind) }
+            guard let weight = Float(p[1]) else {
+                throw SettingSyntaxError(p[1], problem: "is not a weight", fix: "Write a number after *, e.g. dice*0.5")
+            }
+            return LossOptions.Term(kind, weight: weight)
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import ArgumentParser
+import Inference
+import Models
+import Pipeline
+import Tiling
+import Training
+
+// Every flag binds to a typed value: enums by their raw values (choices listed in --help),
+// structured values through the library's one parser for their text form, numbers through
+// the pipeline schema's range checks (`SettingIssue`s from the option types' `issues()`).
+
+extension UpsamplingMode: ExpressibleByArgument {}
+extension OptimizerOptions.Kind: ExpressibleByArgument {}
+extension ScheduleOptions.Kind: ExpressibleByArgument {}
+extension NormalizationMethod: ExpressibleByArgument {}
+extension BlendMode: ExpressibleByArgument {}
+extension CompressionChoice: ExpressibleByArgument {}
+
+/// `--model`: a network kind, or a preset of the reference network.
+enum ModelChoice: String, CaseIterable, ExpressibleByArgument {
+    case unet, dilated, r1, r1Nails = "r1-nails"
+
+    func apply(to spec: inout ModelSpec) {
+        switch self {
+        case .unet: spec.kind = .unet
+        case .dilated: spec.kind = .dilated
+        case .r1, .r1Nails: spec.preset = rawValue
+        }
+    }
+}
+
+/// The range problems of settings given as flags, each naming the flag and its pipeline key.
+struct SettingsRefused: Error, CustomStringConvertible {
+    var lines: [String]
+    var description: String { lines.joined(separator: "\n") }
+
+    /// Throws when `issues` is not empty. `flags` maps pipeline keys (or key prefixes such as
+    /// `tiling.split`) to the flag that sets them.
+    static func check(_ issues: [SettingIssue], flags: [String: String]) throws {
+        guard !issues.isEmpty else { return }
+        throw SettingsRefused(lines: issues.map { issue in
+            guard let flag = flag(for: issue.key, in: flags) else { return issue.description }
+            return "\(flag) (\(issue.key)): \(issue.problem). \(issue.fix)"
+        })
+    }
+
+    /// The flag of the longest key in `flags` that `key` (list indices dropped) starts with.
+    static func flag(for key: String, in flags: [String: String]) -> String? {
+        var parts = key.split(separator: ".").map { String($0.split(separator: "[").first ?? $0) }
+        while !parts.isEmpty {
+            if let flag = flags[parts.joined(separator: ".")] { return flag }
+            parts.removeLast()
+        }
+        return nil
+    }
+}
+
+/// Help text ending with the pipeline key's documented default, for flags whose default
+/// is the library's (optional flags, so that a flag given overrides a pipeline file).
+func keyHelp(_ text: String, key: String) -> ArgumentHelp {
+    let field = PipelineSchema.field(key)
+    precondition(field != nil, "no pipeline key \(key)")
+    return ArgumentHelp("\(text) (pipeline key \(key); default: \(field!.defaultText))")
+}
