@@ -55,10 +55,11 @@ struct SettingsRefused: Error, CustomStringConvertible {
     }
 }
 
-/// Help text ending with the pipeline key's documented default, for flags whose default
-/// is the library's (optional flags, so that a flag given overrides a pipeline file).
-func keyHelp(_ text: String, key: String) -> ArgumentHelp {
+/// Help text naming the flag's pipeline key. Optional flags (whose default is the library's,
+/// so that a flag given overrides a pipeline file) also show the key's documented default;
+/// flags with a default value of their own get theirs shown by the argument parser.
+func keyHelp(_ text: String, key: String, showDefault: Bool = true) -> ArgumentHelp {
     let field = PipelineSchema.field(key)
     precondition(field != nil, "no pipeline key \(key)")
-    return ArgumentHelp("\(text) (pipeline key \(key); default: \(field!.defaultText))")
+    return ArgumentHelp("\(text) (pipeline key \(key)\(showDefault ? "; default: " + field!.defaultText : ""))")
 }

@@ -27,34 +27,35 @@ extension TerraSegCommand {
         @Option(name: .long, help: "Output directory.")
         var output: String
 
-        @Option(help: keyHelp("Core tile size in pixels (rounded up to the model's alignment).", key: "prediction.tile"))
+        @Option(help: keyHelp("Core tile size in pixels (rounded up to the model's alignment).", key: "prediction.tile", showDefault: false))
         var tile = PredictionSpec().tile
 
         @Option(help: keyHelp("Context around each tile in pixels (exact at the default).", key: "prediction.margin"))
         var margin: Int?
 
-        @Option(name: .customLong("batch-size"), help: keyHelp("Windows per network call.", key: "prediction.batch_size"))
+        @Option(name: .customLong("batch-size"), help: keyHelp("Windows per network call.", key: "prediction.batch_size", showDefault: false))
         var batchSize = PredictionSpec().batchSize
 
-        @Option(help: "centre: write each window's core (equals predicting the scene at once); hann: weighted mean of overlapping windows.")
+        @Option(help: keyHelp("centre: write each window's core (equals predicting the scene at once); hann: weighted mean of overlapping windows.",
+                             key: "prediction.blend", showDefault: false))
         var blend = PredictionSpec().blend
 
-        @Flag(help: "Average scores over the 8 flips and rotations (8× slower).")
-        var tta = false
+        @Flag(help: keyHelp("Average scores over the 8 flips and rotations (8× slower).", key: "prediction.tta", showDefault: false))
+        var tta = PredictionSpec().tta
 
-        @Flag(help: "Write a Cloud-Optimised GeoTIFF.")
-        var cog = false
+        @Flag(help: keyHelp("Write a Cloud-Optimised GeoTIFF.", key: "prediction.cog", showDefault: false))
+        var cog = PredictionSpec().cog
 
-        @Flag(help: "Also write per-class probabilities (Byte 0-255).")
-        var probabilities = false
+        @Flag(help: keyHelp("Also write per-class probabilities (Byte 0-255).", key: "prediction.probabilities", showDefault: false))
+        var probabilities = PredictionSpec().probabilities
 
-        @Flag(help: "Also write the maximum class probability (Byte 0-255).")
-        var confidence = false
+        @Flag(help: keyHelp("Also write the maximum class probability (Byte 0-255).", key: "prediction.confidence", showDefault: false))
+        var confidence = PredictionSpec().confidence
 
         @Flag(help: "Recompute scenes whose outputs already exist.")
         var overwrite = false
 
-        @Option(help: "GeoTIFF compression.")
+        @Option(help: keyHelp("GeoTIFF compression.", key: "prediction.compression", showDefault: false))
         var compression = PredictionSpec().compression
 
         @OptionGroup var global: GlobalOptions

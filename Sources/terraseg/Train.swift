@@ -109,8 +109,8 @@ extension TerraSegCommand {
             // refused with the schema's messages before any data is read.
             let loaded = try config.map { try PipelineLoader.load($0) }
             var spec = loaded?.spec ?? PipelineSpec()
-            try apply(to: &spec)
-            try SettingsRefused.check(spec.issues(), flags: Self.flags)
+            let flagIssues = try apply(to: &spec)
+            try SettingsRefused.check(flagIssues + spec.issues(), flags: Self.flags)
             let options = spec.trainingOptions
 
             guard !spec.data.classes.isEmpty else { throw ValidationError("give --classes (or a pipeline file with --config)") }
@@ -128,8 +128,10 @@ extension TerraSegCommand {
             if result.interrupted { throw ExitCode(130) }
         }
 
-        /// The flags given, written into the pipeline sections they override.
-        func apply(to spec: inout PipelineSpec) throws {
+        /// The flags given, written into the pipeline sections they override; returns the
+        /// problems of flags that the spec cannot hold (a negative seed).
+        func apply(to spec: inout PipelineSpec) throws -> [SettingIssue] {
+            var issues: [SettingIssue] = []
             try applyData(to: &spec.data)
             model?.apply(to: &spec.model)
             if let widths { spec.model.widths = widths }
@@ -138,8 +140,7 @@ extension TerraSegCommand {
             if let batchSize { spec.training.batchSize = batchSize }
             if let seed {
                 // Read as Int so that a negative seed meets the schema's check (training.seed ≥ 0).
-                if let issue = PipelineSchema.check("training.seed", Double(seed)) { try SettingsRefused.check([issue], flags: Self.flags) }
-                spec.training.seed = UInt64(seed)
+                if let issue = PipelineSchema.check("training.seed", Double(seed)) { issues.append(issue) } else { spec.training.seed = UInt64(seed) }
             }
             if let patchSize { spec.tiling.patch = patchSize }
             if let stride { spec.tiling.stride = stride }
@@ -153,6 +154,7 @@ extension TerraSegCommand {
             if let warmup { spec.schedule.warmupEpochs = warmup }
             if let normalization { spec.normalization = normalization }
             if noAugment { spec.augmentation = .none }
+            return issues
         }
 
         /// Scenes and tile sets given as flags replace the pipeline file's; classes, bands
