@@ -127,14 +127,19 @@ extension ModelSpec {
     }
 }
 
-extension PredictionSpec {
+extension PredictionOptions {
+    /// Range problems of whole-scene prediction, keyed by their pipeline keys.
     public func issues() -> [SettingIssue] {
         var list = IssueList()
-        list.check("prediction.tile", tile)
+        list.check("prediction.tile", tileSize)
         if let margin { list.check("prediction.margin", margin) }
         list.check("prediction.batch_size", batchSize)
         return list.issues
     }
+}
+
+extension PredictionSpec {
+    public func issues() -> [SettingIssue] { options.issues() }
 
     /// The library's prediction options from this section (`overwrite` stays false: the
     /// pipeline decides what is up to date).

@@ -30,6 +30,18 @@ public enum IntList {
     }
 }
 
+/// Files joined by commas: the band files of one scene (`b4.tif,b3.tif,b2.tif`), or chip
+/// templates of one tile set. A pipeline file writes them as a YAML list.
+public enum PathList {
+    public static func parse(_ text: String) throws -> [String] {
+        let paths = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !paths.contains(where: \.isEmpty) else {
+            throw SettingSyntaxError(text, problem: "has an empty path", fix: "Join the files with single commas, e.g. b4.tif,b3.tif,b2.tif")
+        }
+        return paths
+    }
+}
+
 extension SplitOptions {
     /// Reads `rows[:F]`, `columns[:F]`, `blocks[:SIZE[:FRACTION]]` or `none`; values left out
     /// keep their defaults.

@@ -20,8 +20,8 @@ extension TerraSegCommand {
         @Option(help: "A pipeline file (YAML): its data, model, tiling, loss, optimizer, schedule, training and augmentation sections; flags given here override it.")
         var config: String?
 
-        @Option(name: .long, help: "Image of a scene (repeatable; band files of one scene joined by commas).")
-        var image: [String] = []
+        @Option(name: .long, help: "Image of a scene (repeatable; band files of one scene joined by commas).", transform: PathList.parse)
+        var image: [[String]] = []
 
         @Option(name: .long, help: "Label raster of the matching --image, on its grid (repeatable).")
         var labels: [String] = []
@@ -35,8 +35,9 @@ extension TerraSegCommand {
         @Option(help: "Tile set root folder (chips and masks).")
         var tiles: String?
 
-        @Option(name: .customLong("tile-images"), help: "Chip templates with {id}, comma-separated per band file, e.g. images/{id}.tif.")
-        var tileImages: String?
+        @Option(name: .customLong("tile-images"), help: "Chip templates with {id}, comma-separated per band file, e.g. images/{id}.tif.",
+                transform: PathList.parse)
+        var tileImages: [String]?
 
         @Option(name: .customLong("tile-mask"), help: "Mask template with {id}, e.g. masks/{id}_m.png.")
         var tileMask: String?
@@ -171,13 +172,13 @@ extension TerraSegCommand {
             }
             if !image.isEmpty || tiles != nil { data.scenes = []; data.tileSets = [] }
             for (i, img) in image.enumerated() {
-                data.scenes.append(SceneSpec(image: img.split(separator: ",").map(String.init),
+                data.scenes.append(SceneSpec(image: img,
                                              labels: labels.isEmpty ? nil : labels[i],
                                              vectorLabels: vectorLabels.isEmpty ? nil : vectorLabels[i], labelAttribute: labelAttribute))
             }
             if let tiles {
                 guard let tileImages, let tileMask else { throw ValidationError("--tiles needs --tile-images and --tile-mask") }
-                data.tileSets.append(TileSetSpec(root: tiles, images: tileImages.split(separator: ",").map(String.init), mask: tileMask))
+                data.tileSets.append(TileSetSpec(root: tiles, images: tileImages, mask: tileMask))
             }
         }
     }

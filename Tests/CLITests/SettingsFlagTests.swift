@@ -137,3 +137,45 @@ import TestSupport
         return String(line[line.range(of: "\(key): ")!.upperBound...])
     }
 }
+
+/// A flag that sets a pipeline key has the key's default: the default shown by the argument
+/// parser, or (for optional flags, whose default is the library's) the documented one.
+@Suite struct SettingsFlagDefaultTests {
+    /// key → documented default, from the generated reference (`terraseg run --reference`).
+    static func documentedDefaults() throws -> [String: String] {
+        let r = try Tool.run(Tool.terraseg, ["run", "--reference"])
+        var out: [String: String] = [:]
+        for line in r.stdout.split(separator: "\n") where line.hasPrefix("| `") {
+            // Choices in the type column escape their bars as \|.
+            let cells = line.replacingOccurrences(of: "\\|", with: "/").split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count >= 5 else { continue }
+            out[cells[1].trimmingCharacters(in: ["`"])] = cells[3].trimmingCharacters(in: ["`"])
+        }
+        return out
+    }
+
+    @Test(arguments: ["train", "predict"]) func flagDefaultsAreTheSchemas(_ command: String) throws {
+        let documented = try Self.documentedDefaults()
+        #expect(documented["prediction.batch_size"] == "2")
+        let r = try Tool.run(Tool.terraseg, [command, "--experimental-dump-help"])
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let arguments = (json["command"] as? [String: Any])?["arguments"] as? [[String: Any]] ?? []
+        var checked = 0
+        for a in arguments {
+            let abstract = a["abstract"] as? String ?? ""
+            guard let range = abstract.range(of: #"\(pipeline key [a-z_.]+"#, options: .regularExpression) else { continue }
+            let key = String(abstract[range].dropFirst("(pipeline key ".count))
+            let name = ((a["preferredName"] as? [String: Any])?["name"] as? String) ?? "?"
+            let expected = try #require(documented[key], "--\(name): \(key) is not in the reference")
+            if let shown = a["defaultValue"] as? String {
+                #expect(shown == expected, "--\(name): default \(shown), \(key) documents \(expected)")
+            } else if a["kind"] as? String == "flag" {
+                #expect(expected == "false", "--\(name) is off by default, \(key) documents \(expected)")
+            } else {
+                #expect(abstract.contains("default: \(expected))"), "--\(name): \(abstract)")
+            }
+            checked += 1
+        }
+        #expect(checked >= (command == "train" ? 18 : 8))
+    }
+}
