@@ -74,6 +74,6 @@ struct InfoCommandTests {
         let dir = TemporaryDirectory()
         let r = try Tool.run(Tool.terraseg, ["train", "--classes", "1=water", "--output", dir.file("model"), "--upsampling", "cubic"])
         #expect(r.status != 0 && !r.crashed)
-        #expect(r.stderr.contains("Error: --upsampling must be bilinear, nearest, nails, transposed or max-unpooling"))
+        #expect(r.stderr.contains("Error: The value 'cubic' is invalid for '--upsampling <upsampling>'. Please provide one of 'bilinear', 'nearest', 'nails', 'transposed' or 'max-unpooling'."))
     }
 }
