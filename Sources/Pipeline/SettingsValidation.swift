@@ -117,8 +117,10 @@ extension ModelSpec {
         list.check("model.bottleneck_dilations", each: bottleneckDilations)
         list.check("model.width", width)
         list.check("model.dilations", each: dilations)
-        if list.issues.isEmpty, !widths.isEmpty || preset != nil || kind == .dilated,
-           let alignment = try? architecture(inputChannels: 1, classes: 2).alignment, patchSize % alignment != 0 {
+        if kind == .unet && preset == nil && widths.isEmpty {
+            list.issues.append(SettingIssue(key: "model.widths", problem: "is empty", fix: "List one width per U-Net level, e.g. [32, 64, 128, 256]"))
+        }
+        if list.issues.isEmpty, let alignment = try? architecture(inputChannels: 1, classes: 2).alignment, patchSize % alignment != 0 {
             let up = (patchSize / alignment + 1) * alignment
             list.issues.append(SettingIssue(key: "tiling.patch", problem: "\(patchSize) is not a multiple of \(alignment), the network's down-sampling factor",
                                             fix: "Use \(up) (or another multiple of \(alignment)), or fewer U-Net levels"))

@@ -152,6 +152,7 @@ import Training
         #expect(found.first?.fix == "Use 104 (or another multiple of 4), or fewer U-Net levels")
         #expect(found.first?.line == 11)
         #expect(try issues("tiling: {patch: 102}\nmodel: {widths: [16, 32], kind: dilated}").isEmpty)
+        #expect(try issues("model: {widths: []}").map { "\($0.key): \($0.problem)" } == ["model.widths: is empty"])
     }
 
     @Test func theTypedOptionsGiveTheSchemasIssues() {
