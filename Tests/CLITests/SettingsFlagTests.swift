@@ -115,6 +115,24 @@ import TestSupport
         #expect(r.stderr.contains("\(c.flag) (\(key)): \(expected)"), "\(c): CLI said \(r.stderr); the schema says \(expected)")
     }
 
+    @Test func flagsOverrideAPipelineFileAndAreCheckedWithIt() throws {
+        let dir = TemporaryDirectory()
+        for f in ["scene.tif", "labels.tif"] { try "not a raster".write(toFile: dir.file(f), atomically: true, encoding: .utf8) }
+        try """
+        data:
+          scenes: [{image: scene.tif, labels: labels.tif}]
+          classes: [{value: 1, name: a}, {value: 2, name: b}]
+        model: {widths: [8, 16]}
+
+        """.write(toFile: dir.file("job.yaml"), atomically: true, encoding: .utf8)
+        // The file's two U-Net levels need a multiple of 4, so 102 is refused and 104 suggested.
+        let r = try Tool.run(Tool.terraseg, ["train", "--config", dir.file("job.yaml"), "--patch-size", "102", "--epochs", "0"])
+        #expect(r.status != 0 && !r.crashed)
+        #expect(r.stderr.contains("--patch-size (tiling.patch): 102 is not a multiple of 4, the network's down-sampling factor. Use 104"), "\(r.stderr)")
+        #expect(r.stderr.contains("--epochs (training.epochs): must be at least 1, got 0"), "\(r.stderr)")
+        #expect(!r.stderr.contains("not a raster") && !r.stderr.contains("scene.tif"), "data was read before the settings were checked: \(r.stderr)")
+    }
+
     /// The problem and fix `terraseg run --check` reports for `key` in a pipeline with `yaml`.
     static func schemaMessage(key: String, yaml: String) throws -> String {
         let dir = TemporaryDirectory()
