@@ -372,22 +372,7 @@ struct TTABuffers {
         self.size = size
         input = [Float](repeating: 0, count: batch * channels * size * size)
         scores = [Float](repeating: 0, count: batch * classes * size * size)
-        var maps: [[Int]] = []
-        for k in 0..<4 {
-            for flip in [false, true] {
-                var m = [Int](repeating: 0, count: size * size)
-                for r in 0..<size {
-                    for c in 0..<size {
-                        var (rr, cc) = (r, c)
-                        for _ in 0..<k { (rr, cc) = (cc, size - 1 - rr) }
-                        if flip { cc = size - 1 - cc }
-                        m[r * size + c] = rr * size + cc
-                    }
-                }
-                maps.append(m)
-            }
-        }
-        self.maps = maps
+        maps = Symmetry.all.map { $0.sourceMap(size: size) }
     }
 
     mutating func predict(model: SceneModel, batch: TileBatch) throws {
