@@ -179,23 +179,44 @@ public final class FocalDiceLoss {
 
     public func callAsFunction(logits: Tensor, target: SegmentationTarget) -> LossValue {
         precondition(logits.layout == .nchw, "losses take plain NCHW logits")
-        let s = logits.shape, k = s.c, hw = s.h * s.w
+        let s = logits.shape, k = s.c
         precondition(s.n == target.n && s.h == target.h && s.w == target.w, "logits \(s) vs target")
         let grad = reuse(gradient, s, .nchw)
         gradient = grad
         if probs == nil || probs!.capacity != s.count { probs = Storage(capacity: s.count) }
+        let validCount = target.validCount
+        let focalScale: Float = validCount > 0 ? 1 / Float(validCount) : 0
+        let sums = focalPass(logits: logits, target: target, focalScale: focalScale, gradient: grad)
+        // Dice: loss = 1 − Σ w_c d_c / Σ w_c; per class ∂L/∂p = dDenom + [c = y] dInter.
+        let weights = classWeights ?? [Float](repeating: 1, count: k)
+        let wsum = Double(weights.reduce(0, +))
+        var dice: Double = 1
+        var dInter = [Float](repeating: 0, count: k), dDenom = dInter
+        for c in 0..<k {
+            let num = 2 * sums.inter[c], den = sums.sumP[c] + sums.sumY[c] + Double(epsilon)
+            dice -= Double(weights[c]) / wsum * num / den
+            dInter[c] = Float(-Double(weights[c]) / wsum * 2 / den)
+            dDenom[c] = Float(Double(weights[c]) / wsum * num / (den * den))
+        }
+        dicePass(shape: s, target: target, dInter: dInter, dDenom: dDenom, gradient: grad)
+        return LossValue(value: Float(sums.focal) * focalScale + Float(dice), gradient: grad)
+    }
+
+    /// Pass 1, multi-threaded: softmax into `probs`, the focal term and its gradient (written to
+    /// `gradient`), and per class the Dice sums Σp, Σp·y, Σy (each thread sums its own share in
+    /// Double, then the shares are added in thread order).
+    private func focalPass(logits: Tensor, target: SegmentationTarget, focalScale: Float, gradient grad: Tensor)
+        -> (focal: Double, sumP: [Double], inter: [Double], sumY: [Double]) {
+        let s = logits.shape, k = s.c, hw = s.h * s.w
         let P = UncheckedSendable(probs!.pointer), G = UncheckedSendable(grad.data), Z = UncheckedSendable(logits.data)
         let gamma = self.gamma, alpha = self.alpha
         let pixels = s.n * hw
-        let validCount = target.validCount
-        let focalScale: Float = validCount > 0 ? 1 / Float(validCount) : 0
         let threads = max(1, Runtime.threads)
         // Per-thread partial sums: focal loss, then per class Σp, Σp·y, Σy.
         let partials = UncheckedSendable(UnsafeMutablePointer<Double>.allocate(capacity: threads * (1 + 3 * k)))
         defer { partials.value.deallocate() }
         partials.value.initialize(repeating: 0, count: threads * (1 + 3 * k))
         let tgt = UncheckedSendable(target)
-        // Pass 1: softmax, focal term and gradient, Dice sums.
         parallelFor(threads) { tr in
             for t in tr {
                 let lo = pixels * t / threads, hi = pixels * (t + 1) / threads
@@ -239,19 +260,15 @@ public final class FocalDiceLoss {
             focal += acc[0]
             for c in 0..<k { sumP[c] += acc[1 + c]; inter[c] += acc[1 + k + c]; sumY[c] += acc[1 + 2 * k + c] }
         }
-        // Dice: loss = 1 − Σ w_c d_c / Σ w_c; per class ∂L/∂p = dDenom + [c = y] dInter.
-        let weights = classWeights ?? [Float](repeating: 1, count: k)
-        let wsum = Double(weights.reduce(0, +))
-        var dice: Double = 1
-        var dInter = [Float](repeating: 0, count: k), dDenom = dInter
-        for c in 0..<k {
-            let num = 2 * inter[c], den = sumP[c] + sumY[c] + Double(epsilon)
-            dice -= Double(weights[c]) / wsum * num / den
-            dInter[c] = Float(-Double(weights[c]) / wsum * 2 / den)
-            dDenom[c] = Float(Double(weights[c]) / wsum * num / (den * den))
-        }
-        // Pass 2: Dice gradient through the softmax, added to the focal gradient.
-        parallelFor(pixels, minChunk: 4096) { r in
+        return (focal, sumP, inter, sumY)
+    }
+
+    /// Pass 2, multi-threaded: the Dice gradient through the softmax, added to the focal gradient.
+    private func dicePass(shape s: Shape, target: SegmentationTarget, dInter: [Float], dDenom: [Float], gradient grad: Tensor) {
+        let k = s.c, hw = s.h * s.w
+        let P = UncheckedSendable(probs!.pointer), G = UncheckedSendable(grad.data)
+        let tgt = UncheckedSendable(target)
+        parallelFor(s.n * hw, minChunk: 4096) { r in
             var g = [Float](repeating: 0, count: k)
             for q in r where tgt.value.isValid(q) {
                 let b = q / hw, p = q % hw, base = b * k * hw + p
@@ -264,7 +281,6 @@ public final class FocalDiceLoss {
                 for c in 0..<k { G.value[base + c * hw] += P.value[base + c * hw] * (g[c] - dot) }
             }
         }
-        return LossValue(value: Float(focal) * focalScale + Float(dice), gradient: grad)
     }
 }
 
