@@ -5,6 +5,19 @@ import RealModule
 // tests can check its gradient against finite differences in Double; the public entry points
 // run it in Float on plain NCHW tensors. Cores *add* into `gradient` so losses can be summed.
 
+/// Softmax over the `k` classes of one pixel, scores `z[c · stride]` → `p[c · stride]`: the
+/// one softmax of the losses (the generic cores below and the fused `FocalDiceLoss`). The
+/// network-edge `ChannelSoftmax` (Engine) works in log-sum-exp form and is kept apart so that
+/// prediction probabilities stay bit-for-bit as they are.
+@inlinable
+func softmaxPixel<T: Real & BinaryFloatingPoint>(_ z: UnsafePointer<T>, stride: Int, classes k: Int, into p: UnsafeMutablePointer<T>) {
+    var m = -T.infinity
+    for c in 0..<k { m = max(m, z[c * stride]) }
+    var sum: T = 0
+    for c in 0..<k { let e = T.exp(z[c * stride] - m); p[c * stride] = e; sum += e }
+    for c in 0..<k { p[c * stride] /= sum }
+}
+
 /// Softmax over classes for every pixel: probs[n, k, p].
 @usableFromInline
 func softmaxClasses<T: Real & BinaryFloatingPoint>(_ logits: UnsafeBufferPointer<T>, n: Int, k: Int, hw: Int,
@@ -12,11 +25,7 @@ func softmaxClasses<T: Real & BinaryFloatingPoint>(_ logits: UnsafeBufferPointer
     for b in 0..<n {
         for p in 0..<hw {
             let base = b * k * hw + p
-            var m = -T.infinity
-            for c in 0..<k { m = max(m, logits[base + c * hw]) }
-            var s: T = 0
-            for c in 0..<k { let e = T.exp(logits[base + c * hw] - m); probs[base + c * hw] = e; s += e }
-            for c in 0..<k { probs[base + c * hw] /= s }
+            softmaxPixel(logits.baseAddress! + base, stride: hw, classes: k, into: probs.baseAddress! + base)
         }
     }
 }
@@ -224,12 +233,7 @@ public final class FocalDiceLoss {
                 var focal: Double = 0
                 for q in lo..<hi {
                     let b = q / hw, p = q % hw, base = b * k * hw + p
-                    var m = -Float.infinity
-                    for c in 0..<k { m = max(m, Z.value[base + c * hw]) }
-                    var sum: Float = 0
-                    for c in 0..<k { let e = _expf(Z.value[base + c * hw] - m); P.value[base + c * hw] = e; sum += e }
-                    let inv = 1 / sum
-                    for c in 0..<k { P.value[base + c * hw] *= inv }
+                    softmaxPixel(UnsafePointer(Z.value + base), stride: hw, classes: k, into: P.value + base)
                     guard tgt.value.isValid(q) else {
                         for c in 0..<k { G.value[base + c * hw] = 0 }
                         continue
@@ -287,6 +291,5 @@ public final class FocalDiceLoss {
 #if canImport(Glibc)
 import Glibc
 #endif
-@inline(__always) private func _expf(_ x: Float) -> Float { expf(x) }
 @inline(__always) private func _logf(_ x: Float) -> Float { logf(x) }
 @inline(__always) private func _powf(_ x: Float, _ y: Float) -> Float { powf(x, y) }
