@@ -134,6 +134,11 @@ public final class Dataset: RasterSource {
 
     // MARK: - Reading
 
+    /// Reads `window` (it may reach outside the raster: those pixels are invalid) of `bands`
+    /// (default: all data bands) into `block`: values as Float, validity from nodata, NaN and
+    /// mask bands. Longer than 60 lines on purpose: its three numbered steps share the one
+    /// pair of buffer pointers and the window geometry; the per-band work is already in
+    /// `markInvalid`, `readWide` and `applyMaskBand`.
     public func read(window: Window, bands: [Int]?, into block: inout RasterBlock) throws {
         let selection = try resolveBands(bands)
         for b in selection where info.bands[b - 1].dataType.isComplex || info.bands[b - 1].dataType == .unknown {

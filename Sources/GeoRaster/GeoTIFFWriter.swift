@@ -18,6 +18,9 @@ public final class GeoTIFFWriter {
 
     public static let writableTypes: [DataType] = [.byte, .uint16, .int16, .uint32, .int32, .float32, .float64]
 
+    /// Creates the file under a temporary name (renamed to `path` by `finish()`), georeferenced
+    /// and with nodata set. Over 60 lines on purpose: one straight sequence of GDAL creation
+    /// steps, each with its own error naming the file and the fix.
     public init(path: String, profile: RasterProfile) throws {
         GDALRuntime.ensureInitialized()
         self.path = path

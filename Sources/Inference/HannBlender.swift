@@ -13,9 +13,7 @@ struct HannBlender {
     let width: Int, height: Int
     let grid: PredictionGrid
     let classes: Int
-    let classValues: [Int]
-    let wide: Bool
-    let floatProbabilities: Bool
+    var emitter: PixelEmitter
     let hann: [Float]
     var currentRow = -1
     /// Scene row of strip row 0.
@@ -29,9 +27,7 @@ struct HannBlender {
         self.height = height
         self.grid = grid
         self.classes = classes
-        self.classValues = classValues
-        self.wide = wide
-        self.floatProbabilities = floatProbabilities
+        emitter = PixelEmitter(classValues: classValues, wide: wide, classes: classes, floatProbabilities: floatProbabilities)
         let T = grid.tileSize
         hann = (0..<T).map { i in
             let s = Foundation.sin(Double.pi * (Double(i) + 0.5) / Double(T))
@@ -110,42 +106,18 @@ struct HannBlender {
 
     /// Writes the rows no later core reaches: [top, top + stride), or to the bottom at the end.
     mutating func finalize(last: Bool, map: GeoTIFFWriter, probabilities: GeoTIFFWriter?, confidence: GeoTIFFWriter?) throws {
-        let T = grid.tileSize, W = width, K = classes
+        let T = grid.tileSize, W = width
         let from = stripTop, to = last ? height : min(height, stripTop + grid.stride)
         guard to > from else { return }
-        let rows = to - from, m = rows * W
-        var cls8 = [UInt8](repeating: 255, count: wide ? 0 : m), cls16 = [UInt16](repeating: 65535, count: wide ? m : 0)
-        var probs8 = [UInt8](repeating: 0, count: probabilities != nil && !floatProbabilities ? K * m : 0)
-        var probsF = [Float](repeating: 0, count: probabilities != nil && floatProbabilities ? K * m : 0)
-        var conf = [UInt8](repeating: 0, count: confidence != nil ? m : 0)
-        for r in 0..<rows {
-            for c in 0..<W {
-                let o = r * W + c, q = o
-                guard valid[o] != 0, weight[o] > 0 else { continue }
-                let inv = 1 / weight[o]
-                var best = 0
-                var bestP = acc[o] * inv
-                for k in 1..<max(K, 1) where acc[k * T * W + o] * inv > bestP {
-                    best = k
-                    bestP = acc[k * T * W + o] * inv
-                }
-                if wide { cls16[q] = UInt16(classValues[best]) } else { cls8[q] = UInt8(classValues[best]) }
-                if !probs8.isEmpty { for k in 0..<K { probs8[k * m + q] = UInt8(min(255, max(0, (acc[k * T * W + o] * inv * 255).rounded()))) } }
-                if !probsF.isEmpty { for k in 0..<K { probsF[k * m + q] = acc[k * T * W + o] * inv } }
-                if !conf.isEmpty { conf[q] = UInt8(min(255, max(0, (bestP * 255).rounded()))) }
+        let rows = to - from
+        emitter.start(pixels: rows * W, probabilities: probabilities != nil, confidence: confidence != nil)
+        let scores = acc  // a reference to the same storage, so the emitter can change while it is read
+        scores.withUnsafeBufferPointer { a in
+            for o in 0..<(rows * W) where valid[o] != 0 && weight[o] > 0 {
+                emitter.emit(a.baseAddress! + o, stride: T * W, scale: 1 / weight[o], at: o)
             }
         }
-        let window = Window(column: 0, row: from, width: W, height: rows)
-        if wide { try map.write(cls16, window: window, band: 1) } else { try map.write(cls8, window: window, band: 1) }
-        if let probabilities {
-            for k in 0..<K {
-                if floatProbabilities {
-                    try probabilities.write(Array(probsF[(k * m)..<((k + 1) * m)]), window: window, band: k + 1)
-                } else {
-                    try probabilities.write(Array(probs8[(k * m)..<((k + 1) * m)]), window: window, band: k + 1)
-                }
-            }
-        }
-        if let confidence { try confidence.write(conf, window: window, band: 1) }
+        try emitter.write(window: Window(column: 0, row: from, width: W, height: rows), map: map, probabilities: probabilities,
+                          confidence: confidence)
     }
 }

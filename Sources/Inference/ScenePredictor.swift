@@ -127,135 +127,25 @@ public final class ScenePredictor {
         let tiles = grid.tiles
         let S = grid.inputSize, C = model.inputChannels, K = model.classCount
         let B = max(1, options.batchSize)
+        let writers = try SceneWriters(outputs: outputs, like: info, classMap: inputs.classMap, options: options)
 
-        // Writers (temporary names until finish()).
-        let values = inputs.classMap.classes.map(\.value)
-        let wide = (values.max() ?? 0) > 254
-        var mapProfile = RasterProfile(like: info, bandCount: 1, dataType: wide ? .uint16 : .byte,
-                                       nodata: wide ? 65535 : 255, options: options.creation)
-        mapProfile.options.predictor = .none
-        let mapWriter = try GeoTIFFWriter(path: outputs.map, profile: mapProfile)
-        try mapWriter.setClasses(inputs.classMap.classes)
-        try mapWriter.setDescription("class", band: 1)
-        var probWriter: GeoTIFFWriter? = nil
-        if let p = outputs.probabilities {
-            var profile = RasterProfile(like: info, bandCount: K, dataType: options.floatProbabilities ? .float32 : .byte, options: options.creation)
-            profile.options.overviews = options.creation.overviews == nil ? nil : .average
-            profile.options.predictor = .automatic
-            let w = try GeoTIFFWriter(path: p, profile: profile)
-            let unit = options.floatProbabilities ? "" : " (×255)"
-            for (k, c) in inputs.classMap.classes.enumerated() { try w.setDescription("probability of \(c.name)\(unit)", band: k + 1) }
-            probWriter = w
-        }
-        var confWriter: GeoTIFFWriter? = nil
-        if let p = outputs.confidence {
-            var profile = RasterProfile(like: info, bandCount: 1, dataType: .byte, options: options.creation)
-            profile.options.overviews = options.creation.overviews == nil ? nil : .average
-            let w = try GeoTIFFWriter(path: p, profile: profile)
-            try w.setDescription("maximum class probability (×255)", band: 1)
-            confWriter = w
-        }
-
-        // Stage plumbing.
-        let pool = BoundedQueue<TileBatch>(capacity: 3)
-        for _ in 0..<3 { pool.push(TileBatch(batch: B, channels: C, classes: K, size: S)) }
-        let toNetwork = BoundedQueue<TileBatch>(capacity: 2)
-        let toWriter = BoundedQueue<TileBatch>(capacity: 2)
-        let failure = ErrorBox()
-        @Sendable func stopAll(_ error: Error) {
-            failure.record(error)
-            pool.close(); toNetwork.close(); toWriter.close()
-        }
+        let pipes = StagePipes(batches: 3) { TileBatch(batch: B, channels: C, classes: K, size: S) }
         let done = DispatchGroup()
-
-        // Reader: its own dataset handles (GDAL handles are per thread).
-        let normalizer = inputs.normalizer
-        let readerTiles = tiles
-        done.enter()
-        Thread.detachNewThread {
-            defer { done.leave() }
-            do {
-                let src = try openRaster(paths)
-                var block = RasterBlock()
-                guard var batch = pool.pop() else { return }
-                for tile in readerTiles {
-                    try src.read(window: tile.input, bands: bands, into: &block)
-                    normalizer.apply(to: &block)
-                    if batch.add(tile, block: block) == .full {
-                        guard toNetwork.push(batch), let next = pool.pop() else { return }
-                        batch = next
-                    }
-                }
-                if !batch.isEmpty { toNetwork.push(batch) } else { pool.push(batch) }
-                toNetwork.close()
-            } catch { stopAll(error) }
-        }
-
-        // Writer.
-        let writers = Handoff((mapWriter, probWriter, confWriter))
-        let classValues = values
-        let floatProbabilities = options.floatProbabilities
-        let blend = options.blend, width = info.width, height = info.height
-        done.enter()
-        Thread.detachNewThread {
-            defer { done.leave() }
-            do {
-                var out = TileWriter(classValues: classValues, wide: wide, classes: K, size: S, floatProbabilities: floatProbabilities)
-                var blender = blend == .hann
-                    ? HannBlender(width: width, height: height, grid: grid, classes: K, classValues: classValues, wide: wide,
-                                  floatProbabilities: floatProbabilities) : nil
-                let (map, probabilities, confidence) = writers.value
-                while let batch = toWriter.pop() {
-                    for (tile, slot) in batch.sequence {
-                        if blender != nil {
-                            try blender!.add(tile: tile, slot: slot, batch: batch, map: map, probabilities: probabilities, confidence: confidence)
-                        } else if let slot {
-                            try out.write(tile: tile, slot: slot, batch: batch, map: map, probabilities: probabilities, confidence: confidence)
-                        } else {
-                            try out.writeNodata(tile: tile, map: map, probabilities: probabilities, confidence: confidence)
-                        }
-                    }
-                    batch.reset()
-                    pool.push(batch)
-                }
-                try blender?.finish(map: map, probabilities: probabilities, confidence: confidence)
-            } catch { stopAll(error) }
-        }
-
-        // Network on this thread. Centre mode reads only the cores (the network may skip work in
-        // the margins); a map alone needs only each pixel's best class: no softmax.
-        let needsProbabilities = options.blend == .hann || outputs.probabilities != nil || outputs.confidence != nil
-        var skipped = 0, processed = 0
-        var tta = options.tta ? TTABuffers(batch: B, channels: C, classes: K, size: S) : nil
-        while let batch = toNetwork.pop() {
-            skipped += batch.empty.count
-            processed += batch.sequence.count
-            progress?(processed, tiles.count)
-            if !batch.tiles.isEmpty {
-                do {
-                    if tta != nil {
-                        try tta!.predict(model: model, batch: batch)
-                    } else {
-                        try batch.predict(model: model, coreSize: options.blend == .centre ? grid.tileSize : nil,
-                                          probabilities: needsProbabilities)
-                    }
-                } catch {
-                    stopAll(error)
-                    break
-                }
-            }
-            if !toWriter.push(batch) { break }
-        }
-        toWriter.close()
+        ReaderStage(paths: paths, bands: bands, normalizer: inputs.normalizer, tiles: tiles).start(pipes, group: done)
+        WriterStage(writers: Handoff(writers), grid: grid, width: info.width, height: info.height,
+                    classValues: inputs.classMap.classes.map(\.value), classes: K, blend: options.blend,
+                    floatProbabilities: options.floatProbabilities).start(pipes, group: done)
+        var network = NetworkStage(model: model, coreSize: options.blend == .centre ? grid.tileSize : nil,
+                                   needsProbabilities: options.blend == .hann || outputs.probabilities != nil || outputs.confidence != nil,
+                                   tta: options.tta ? TTABuffers(batch: B, channels: C, classes: K, size: S) : nil, progress: progress)
+        let counts = network.run(pipes, tileCount: tiles.count)
         done.wait()
-        if let error = failure.error {
-            mapWriter.abort(); probWriter?.abort(); confWriter?.abort()
+        if let error = pipes.failure.error {
+            writers.abort()
             throw error
         }
-        try mapWriter.finish()
-        try probWriter?.finish()
-        try confWriter?.finish()
-        return ScenePrediction(width: info.width, height: info.height, tiles: tiles.count, skippedTiles: skipped,
+        try writers.finish()
+        return ScenePrediction(width: info.width, height: info.height, tiles: tiles.count, skippedTiles: counts.skipped,
                                seconds: Date().timeIntervalSince(start))
     }
 }
@@ -372,22 +262,7 @@ struct TTABuffers {
         self.size = size
         input = [Float](repeating: 0, count: batch * channels * size * size)
         scores = [Float](repeating: 0, count: batch * classes * size * size)
-        var maps: [[Int]] = []
-        for k in 0..<4 {
-            for flip in [false, true] {
-                var m = [Int](repeating: 0, count: size * size)
-                for r in 0..<size {
-                    for c in 0..<size {
-                        var (rr, cc) = (r, c)
-                        for _ in 0..<k { (rr, cc) = (cc, size - 1 - rr) }
-                        if flip { cc = size - 1 - cc }
-                        m[r * size + c] = rr * size + cc
-                    }
-                }
-                maps.append(m)
-            }
-        }
-        self.maps = maps
+        maps = Symmetry.all.map { $0.sourceMap(size: size) }
     }
 
     mutating func predict(model: SceneModel, batch: TileBatch) throws {
@@ -412,38 +287,20 @@ struct TTABuffers {
     }
 }
 
-/// Turns a window's scores into class values, probabilities and confidence for its core.
+/// Writes each window's core through the `PixelEmitter` (centre blending).
 struct TileWriter {
-    let classValues: [Int]
-    let wide: Bool
-    let classes: Int
+    var emitter: PixelEmitter
     let size: Int
-    var classes8: [UInt8] = []
-    var classes16: [UInt16] = []
-    var probs: [UInt8] = []
-    var probsFloat: [Float] = []
-    var conf: [UInt8] = []
-    let floatProbabilities: Bool
 
     init(classValues: [Int], wide: Bool, classes: Int, size: Int, floatProbabilities: Bool) {
-        self.floatProbabilities = floatProbabilities
-        self.classValues = classValues
-        self.wide = wide
-        self.classes = classes
+        emitter = PixelEmitter(classValues: classValues, wide: wide, classes: classes, floatProbabilities: floatProbabilities)
         self.size = size
     }
 
     mutating func write(tile: PredictionGrid.Tile, slot: Int, batch: TileBatch,
                         map: GeoTIFFWriter, probabilities: GeoTIFFWriter?, confidence: GeoTIFFWriter?) throws {
-        let core = tile.core, n = size * size, K = classes
-        let m = core.pixelCount
-        if wide { classes16 = [UInt16](repeating: 65535, count: m) } else { classes8 = [UInt8](repeating: 255, count: m) }
-        if probabilities != nil {
-            if floatProbabilities { probsFloat = [Float](repeating: 0, count: K * m) } else { probs = [UInt8](repeating: 0, count: K * m) }
-        }
-        let asFloat = floatProbabilities
-        if confidence != nil { conf = [UInt8](repeating: 0, count: m) }
-        let wantProbs = probabilities != nil, wantConf = confidence != nil
+        let core = tile.core, n = size * size, K = emitter.classes
+        emitter.start(pixels: core.pixelCount, probabilities: probabilities != nil, confidence: confidence != nil)
         batch.scores.withUnsafeBufferPointer { scores in
             batch.valid.withUnsafeBufferPointer { valid in
                 let s = scores.baseAddress! + slot * K * n
@@ -451,51 +308,18 @@ struct TileWriter {
                 for r in 0..<core.height {
                     for c in 0..<core.width {
                         let p = (tile.coreOffsetRow + r) * size + tile.coreOffsetColumn + c
-                        let o = r * core.width + c
                         guard v[p] != 0 else { continue }
-                        var best = 0
-                        var bestScore = s[p]
-                        for k in 1..<max(K, 1) where s[k * n + p] > bestScore {
-                            best = k
-                            bestScore = s[k * n + p]
-                        }
-                        if wide { classes16[o] = UInt16(classValues[best]) } else { classes8[o] = UInt8(classValues[best]) }
-                        if wantProbs {
-                            if asFloat {
-                                for k in 0..<K { probsFloat[k * m + o] = s[k * n + p] }
-                            } else {
-                                for k in 0..<K { probs[k * m + o] = UInt8(min(255, max(0, (s[k * n + p] * 255).rounded()))) }
-                            }
-                        }
-                        if wantConf { conf[o] = UInt8(min(255, max(0, (bestScore * 255).rounded()))) }
+                        emitter.emit(s + p, stride: n, at: r * core.width + c)
                     }
                 }
             }
         }
-        if wide { try map.write(classes16, window: core, band: 1) } else { try map.write(classes8, window: core, band: 1) }
-        if let probabilities {
-            if floatProbabilities {
-                try probsFloat.withUnsafeBufferPointer { p in
-                    for k in 0..<K { try probabilities.write(UnsafeBufferPointer(rebasing: p[(k * m)..<((k + 1) * m)]), window: core, band: k + 1) }
-                }
-            } else {
-                try probs.withUnsafeBufferPointer { p in
-                    for k in 0..<K { try probabilities.write(UnsafeBufferPointer(rebasing: p[(k * m)..<((k + 1) * m)]), window: core, band: k + 1) }
-                }
-            }
-        }
-        if let confidence { try confidence.write(conf, window: core, band: 1) }
+        try emitter.write(window: core, map: map, probabilities: probabilities, confidence: confidence)
     }
 
+    /// A core with no valid pixel: nodata classes, zero probabilities and confidence.
     mutating func writeNodata(tile: PredictionGrid.Tile, map: GeoTIFFWriter, probabilities: GeoTIFFWriter?, confidence: GeoTIFFWriter?) throws {
-        let core = tile.core, m = core.pixelCount
-        if wide {
-            try map.write([UInt16](repeating: 65535, count: m), window: core, band: 1)
-        } else {
-            try map.write([UInt8](repeating: 255, count: m), window: core, band: 1)
-        }
-        let zeros = [UInt8](repeating: 0, count: m)
-        if let probabilities { for k in 0..<classes { try probabilities.write(zeros, window: core, band: k + 1) } }
-        if let confidence { try confidence.write(zeros, window: core, band: 1) }
+        emitter.start(pixels: tile.core.pixelCount, probabilities: probabilities != nil, confidence: confidence != nil)
+        try emitter.write(window: tile.core, map: map, probabilities: probabilities, confidence: confidence)
     }
 }

@@ -42,89 +42,14 @@ public final class PipelineRunner {
         try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
         var stamps = Stamps.read(run + "/stages.json")
         var skipped: [String] = []
-
-        // 1. Train.
-        let trainStamp = stamp(sections: [spec.data], extra: [TrainingSection(model: spec.model, options: spec.trainingOptions)],
-                               files: spec.data.scenes.flatMap { $0.image + [$0.labels, $0.vectorLabels].compactMap { $0 } })
-        if !force && stamps["train"] == trainStamp && FileManager.default.fileExists(atPath: bundlePath + "/model.json") {
-            skipped.append("train")
-            log("train: up to date (\(bundlePath))")
-        } else {
-            log("train: \(spec.name)")
-            stamps["train"] = nil
-            try stamps.write(run + "/stages.json")
-            let result = try Trainer.train(data: spec.data, model: spec.model, options: spec.trainingOptions, output: bundlePath,
-                                           resume: FileManager.default.fileExists(atPath: bundlePath + ".training/last.ckpt"),
-                                           terrasegVersion: terrasegVersion)
-            if result.interrupted {
-                return Outcome(bundle: bundlePath, maps: [], report: reportPath, validationMeanIoU: nil, validationOverallAccuracy: nil,
-                               mapEvaluation: [], skipped: skipped, interrupted: true)
-            }
-            stamps["train"] = trainStamp
-            try stamps.write(run + "/stages.json")
+        guard let trainStamp = try trainStage(stamps: &stamps, skipped: &skipped) else {
+            return Outcome(bundle: bundlePath, maps: [], report: reportPath, validationMeanIoU: nil, validationOverallAccuracy: nil,
+                           mapEvaluation: [], skipped: skipped, interrupted: true)
         }
         let bundle = try ModelBundle.read(bundlePath)
         let history = Trainer.readHistory(bundlePath + "/metrics.jsonl")
-
-        // 2. Predict.
-        var maps: [String] = []
-        if spec.prediction.enabled {
-            let options = try predictionOptions()
-            let predictStamp = trainStamp + "/" + stamp(sections: [spec.prediction], extra: [String](), files: predictionScenes.flatMap { $0 })
-            let jobs = predictionScenes.map { SceneJob(paths: $0) }
-            let outputs = jobs.map { SceneOutputs.named(after: $0, in: mapsDirectory, options: options).map }
-            if !force && stamps["predict"] == predictStamp && outputs.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) {
-                skipped.append("predict")
-                log("predict: up to date (\(mapsDirectory))")
-            } else {
-                log("predict: \(jobs.count) scene(s) → \(mapsDirectory)")
-                stamps["predict"] = nil
-                try stamps.write(run + "/stages.json")
-                var o = options
-                o.overwrite = true
-                let model = NetworkSceneModel(bundle: bundle, network: try bundle.network(directory: bundlePath))
-                let predictor = try ScenePredictor(model: model, inputs: model.inputs, options: o)
-                let reports = try predictor.run(jobs: jobs, directory: mapsDirectory)
-                for r in reports {
-                    if case .failed(let m) = r.status { throw RasterError(.writeFailed, path: r.job.name, problem: "prediction failed: \(m)") }
-                }
-                stamps["predict"] = predictStamp
-                try stamps.write(run + "/stages.json")
-            }
-            maps = outputs
-        }
-
-        // 3. Evaluate.
-        var evaluations: [MapEvaluator.Result] = []
-        if spec.evaluation.enabled && !maps.isEmpty {
-            let labels = spec.evaluation.labels ?? spec.data.scenes.compactMap(\.labels)
-            if labels.count == maps.count {
-                let split = spec.tiling.split.spatialSplit(patchSize: spec.tiling.patch, seed: spec.training.seed)
-                for (i, (map, label)) in zip(maps, labels).enumerated() {
-                    let info = try Dataset(path: map).info
-                    let w = info.width, h = info.height
-                    // A held-out scene is scored whole; a training scene is not scored on the
-                    // validation region; a split scene only where the split validates.
-                    let role = spec.prediction.scenes == nil ? spec.data.scenes[i].role : nil
-                    var region: ((Int, Int) -> Bool)? = nil
-                    if spec.evaluation.region == .validation {
-                        if role == "train" {
-                            log("evaluate: \(URL(fileURLWithPath: map).lastPathComponent) is a training scene; not scored on validation")
-                            continue
-                        }
-                        if role != "validation" && spec.tiling.split.method != .none {
-                            region = { c, r in split.role(column: c, row: r, width: w, height: h) == .validation }
-                        }
-                    }
-                    evaluations.append(try MapEvaluator.evaluate(prediction: map, labels: label, ignore: spec.data.ignore, include: region))
-                }
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                try AtomicFile.write(encoder.encode(evaluations), to: evaluationPath)
-            } else {
-                log("evaluate: skipped (\(maps.count) maps but \(labels.count) label rasters; list evaluation.labels)")
-            }
-        }
+        let maps = try predictStage(bundle: bundle, trainStamp: trainStamp, stamps: &stamps, skipped: &skipped)
+        let evaluations = try evaluateStage(maps: maps)
 
         // 4. Report (always: it is cheap and reflects the latest stages).
         let best = bundle.provenance.bestEpoch.flatMap { e in history.first { $0.epoch == e } }
@@ -134,6 +59,93 @@ public final class PipelineRunner {
         try report.write(to: reportPath, assets: run + "/quicklooks")
         return Outcome(bundle: bundlePath, maps: maps, report: reportPath, validationMeanIoU: best?.meanIoU,
                        validationOverallAccuracy: best?.overallAccuracy, mapEvaluation: evaluations, skipped: skipped, interrupted: false)
+    }
+
+    /// 1. Train (or resume), unless the bundle is up to date. Returns the stage's stamp; nil
+    /// when training was interrupted.
+    func trainStage(stamps: inout Stamps, skipped: inout [String]) throws -> String? {
+        let trainStamp = stamp(sections: [spec.data], extra: [TrainingSection(model: spec.model, options: spec.trainingOptions)],
+                               files: spec.data.scenes.flatMap { $0.image + [$0.labels, $0.vectorLabels].compactMap { $0 } })
+        if !force && stamps["train"] == trainStamp && FileManager.default.fileExists(atPath: bundlePath + "/model.json") {
+            skipped.append("train")
+            log("train: up to date (\(bundlePath))")
+            return trainStamp
+        }
+        log("train: \(spec.name)")
+        stamps["train"] = nil
+        try stamps.write(run + "/stages.json")
+        let result = try Trainer.train(data: spec.data, model: spec.model, options: spec.trainingOptions, output: bundlePath,
+                                       resume: FileManager.default.fileExists(atPath: bundlePath + ".training/last.ckpt"),
+                                       terrasegVersion: terrasegVersion)
+        if result.interrupted { return nil }
+        stamps["train"] = trainStamp
+        try stamps.write(run + "/stages.json")
+        return trainStamp
+    }
+
+    /// 2. Predict every scene, unless the maps are up to date. Returns the maps (none when
+    /// prediction is disabled).
+    func predictStage(bundle: ModelBundle, trainStamp: String, stamps: inout Stamps, skipped: inout [String]) throws -> [String] {
+        guard spec.prediction.enabled else { return [] }
+        let options = try predictionOptions()
+        let predictStamp = trainStamp + "/" + stamp(sections: [spec.prediction], extra: [String](), files: predictionScenes.flatMap { $0 })
+        let jobs = predictionScenes.map { SceneJob(paths: $0) }
+        let outputs = jobs.map { SceneOutputs.named(after: $0, in: mapsDirectory, options: options).map }
+        if !force && stamps["predict"] == predictStamp && outputs.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) {
+            skipped.append("predict")
+            log("predict: up to date (\(mapsDirectory))")
+            return outputs
+        }
+        log("predict: \(jobs.count) scene(s) → \(mapsDirectory)")
+        stamps["predict"] = nil
+        try stamps.write(run + "/stages.json")
+        var o = options
+        o.overwrite = true
+        let model = NetworkSceneModel(bundle: bundle, network: try bundle.network(directory: bundlePath))
+        let predictor = try ScenePredictor(model: model, inputs: model.inputs, options: o)
+        let reports = try predictor.run(jobs: jobs, directory: mapsDirectory)
+        for r in reports {
+            if case .failed(let m) = r.status { throw RasterError(.writeFailed, path: r.job.name, problem: "prediction failed: \(m)") }
+        }
+        stamps["predict"] = predictStamp
+        try stamps.write(run + "/stages.json")
+        return outputs
+    }
+
+    /// 3. Evaluate each map against its labels (always: it is cheap), written to `evaluation.json`.
+    func evaluateStage(maps: [String]) throws -> [MapEvaluator.Result] {
+        guard spec.evaluation.enabled && !maps.isEmpty else { return [] }
+        let labels = spec.evaluation.labels ?? spec.data.scenes.compactMap(\.labels)
+        guard labels.count == maps.count else {
+            log("evaluate: skipped (\(maps.count) maps but \(labels.count) label rasters; list evaluation.labels)")
+            return []
+        }
+        var evaluations: [MapEvaluator.Result] = []
+        for (i, (map, label)) in zip(maps, labels).enumerated() {
+            // A held-out scene is scored whole; a training scene is not scored on the
+            // validation region; a split scene only where the split validates.
+            let role = spec.prediction.scenes == nil ? spec.data.scenes[i].role : nil
+            if spec.evaluation.region == .validation && role == "train" {
+                log("evaluate: \(URL(fileURLWithPath: map).lastPathComponent) is a training scene; not scored on validation")
+                continue
+            }
+            let region = try evaluationRegion(map: map, role: role)
+            evaluations.append(try MapEvaluator.evaluate(prediction: map, labels: label, ignore: spec.data.ignore, include: region))
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try AtomicFile.write(encoder.encode(evaluations), to: evaluationPath)
+        return evaluations
+    }
+
+    /// The pixels of `map` to score: with `evaluation.region: validation`, only where the split
+    /// validates (a scene without a role under a split); nil = every pixel.
+    func evaluationRegion(map: String, role: String?) throws -> ((Int, Int) -> Bool)? {
+        guard spec.evaluation.region == .validation, role != "validation", spec.tiling.split.method != .none else { return nil }
+        let info = try Dataset(path: map).info
+        let w = info.width, h = info.height
+        let split = spec.tiling.split.spatialSplit(patchSize: spec.tiling.patch, seed: spec.training.seed)
+        return { c, r in split.role(column: c, row: r, width: w, height: h) == .validation }
     }
 
     func predictionOptions() throws -> PredictionOptions { spec.prediction.options }

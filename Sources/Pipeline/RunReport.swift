@@ -61,9 +61,14 @@ struct RunReport {
     static func f3(_ v: Double?) -> String { v.map { $0.isNaN ? "–" : String(format: "%.3f", $0) } ?? "–" }
 
     func html(looks: [(map: String, input: String?)]) -> String {
+        head() + cards() + looksSection(looks) + curvesSection() + scoresSection()
+            + "<p class=\"muted\">Pipeline \(Self.esc(pipelineFile)) · model bundle \(Self.esc(bundlePath)) · TerraSeg \(Self.esc(bundle.provenance.terrasegVersion))</p></body></html>\n"
+    }
+
+    /// The document head (style sheet), title and the model line.
+    func head() -> String {
         let classes = bundle.classes.classes
-        let e = evaluations.first
-        var h = """
+        return """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8"><title>TerraSeg run: \(Self.esc(spec.name))</title>
         <style>
@@ -81,18 +86,26 @@ struct RunReport {
         <p class="sub">\(Self.esc(bundle.architecture.name)) · \(bundle.bands.count) bands · \(classes.count) classes · \(bundle.provenance.epochs) epochs\(bundle.provenance.wallSeconds.map { String(format: " · trained in %.0f s", $0) } ?? "") · \(Self.esc(bundle.provenance.created))</p>
         <div class="cards">
         """
+    }
+
+    /// Headline metrics: validation scores of the best epoch, and the first map's evaluation.
+    func cards() -> String {
+        var h = ""
         func card(_ k: String, _ v: String) { h += "<div class=\"card\"><div class=\"v\">\(v)</div><div class=\"k\">\(k)</div></div>\n" }
         card("validation mIoU (best epoch \(best.map { String($0.epoch) } ?? "–"))", Self.f3(best?.meanIoU))
         card("validation overall accuracy", Self.f3(best?.overallAccuracy))
-        if let e {
+        if let e = evaluations.first {
             let label = region == .validation ? "map, validation area" : "map, whole scene"
             card("\(label): mIoU", Self.f3(e.report.meanIoU))
             card("\(label): overall accuracy", Self.f3(e.report.overallAccuracy))
             card("\(label): kappa", Self.f3(e.report.kappa))
         }
-        h += "</div>\n"
+        return h + "</div>\n"
+    }
 
-        // Quicklooks and legend.
+    /// Quicklooks of each map (and its false-colour input) with the legend.
+    func looksSection(_ looks: [(map: String, input: String?)]) -> String {
+        var h = ""
         for (i, look) in looks.enumerated() {
             h += "<h2>Map: \(Self.esc(URL(fileURLWithPath: maps[i]).lastPathComponent))</h2>\n<div class=\"looks\">"
             h += "<figure><img alt=\"class map\" src=\"\(dataURI(look.map))\"><figcaption>Class map</figcaption></figure>"
@@ -100,48 +113,54 @@ struct RunReport {
                 h += "<figure><img alt=\"false-colour input\" src=\"\(dataURI(input))\"><figcaption>Input, false colour (bands \(falseColorBands().map(String.init).joined(separator: "-")), 2–98 % stretch)</figcaption></figure>"
             }
             h += "<div><b>Legend</b><ul class=\"legend\">"
-            for c in classes { h += "<li><span class=\"sw\" style=\"background:\(c.color.hex)\"></span>\(Self.esc(c.name)) (\(c.value))</li>" }
+            for c in bundle.classes.classes { h += "<li><span class=\"sw\" style=\"background:\(c.color.hex)\"></span>\(Self.esc(c.name)) (\(c.value))</li>" }
             h += "<li><span class=\"sw\" style=\"background:transparent\"></span>nodata (255)</li></ul></div></div>\n"
             h += "<p class=\"muted\">\(Self.esc(maps[i]))</p>\n"
         }
+        return h
+    }
 
-        // Curves.
-        if !history.isEmpty {
-            h += "<h2>Training</h2><div class=\"charts\">"
-            h += SVGChart.line(title: "Loss", series: [("train", "#1f78b4", history.map { $0.trainLoss }),
-                                                        ("validation", "#e31a1c", history.map { $0.validationLoss })])
-            h += SVGChart.line(title: "Validation scores", series: [("mIoU", "#33a02c", history.map { $0.meanIoU }),
-                                                                   ("OA", "#6a3d9a", history.map { $0.overallAccuracy })], yRange: (0, 1))
-            h += "</div>\n"
+    /// Loss and validation-score curves per epoch.
+    func curvesSection() -> String {
+        guard !history.isEmpty else { return "" }
+        var h = "<h2>Training</h2><div class=\"charts\">"
+        h += SVGChart.line(title: "Loss", series: [("train", "#1f78b4", history.map { $0.trainLoss }),
+                                                    ("validation", "#e31a1c", history.map { $0.validationLoss })])
+        h += SVGChart.line(title: "Validation scores", series: [("mIoU", "#33a02c", history.map { $0.meanIoU }),
+                                                               ("OA", "#6a3d9a", history.map { $0.overallAccuracy })], yRange: (0, 1))
+        return h + "</div>\n"
+    }
+
+    /// Per-class scores and the confusion matrix of the first map's evaluation; without one,
+    /// the best epoch's per-class validation scores.
+    func scoresSection() -> String {
+        if let e = evaluations.first { return evaluationTables(e) }
+        guard let best, let iou = best.perClassIoU else { return "" }
+        var h = "<h2>Per-class validation scores</h2><table><tr><th>class</th><th>IoU</th><th>F1</th></tr>"
+        for c in bundle.classes.classes { h += "<tr><td>\(Self.esc(c.name))</td><td>\(Self.f3(iou[c.name]))</td><td>\(Self.f3(best.perClassF1?[c.name]))</td></tr>" }
+        return h + "</table>"
+    }
+
+    func evaluationTables(_ e: MapEvaluator.Result) -> String {
+        var h = "<h2>Per-class scores (\(region == .validation ? "validation area of the map" : "whole map"))</h2><table><tr><th>class</th><th>value</th><th>reference px</th><th>predicted px</th><th>precision</th><th>recall</th><th>F1</th><th>IoU</th></tr>"
+        for c in e.report.classes {
+            h += "<tr><td>\(Self.esc(c.name))</td><td>\(c.value)</td><td>\(c.referencePixels)</td><td>\(c.predictedPixels)</td><td>\(Self.f3(c.precision))</td><td>\(Self.f3(c.recall))</td><td>\(Self.f3(c.f1))</td><td>\(Self.f3(c.iou))</td></tr>"
         }
-
-        // Per-class scores and confusion matrix.
-        if let e {
-            h += "<h2>Per-class scores (\(region == .validation ? "validation area of the map" : "whole map"))</h2><table><tr><th>class</th><th>value</th><th>reference px</th><th>predicted px</th><th>precision</th><th>recall</th><th>F1</th><th>IoU</th></tr>"
-            for c in e.report.classes {
-                h += "<tr><td>\(Self.esc(c.name))</td><td>\(c.value)</td><td>\(c.referencePixels)</td><td>\(c.predictedPixels)</td><td>\(Self.f3(c.precision))</td><td>\(Self.f3(c.recall))</td><td>\(Self.f3(c.f1))</td><td>\(Self.f3(c.iou))</td></tr>"
+        h += "</table><p class=\"muted\">\(e.report.pixels) pixels scored; \(e.ignoredPixels) skipped (nodata, ignored values\(region == .validation ? ", training area" : "")); \(e.unpredictedPixels) labelled pixels without prediction (input nodata).</p>\n"
+        h += "<h2>Confusion matrix</h2><p class=\"muted\">rows: reference, columns: prediction</p><table><tr><th></th>"
+        for c in e.report.classes { h += "<th>\(Self.esc(c.name))</th>" }
+        h += "</tr>"
+        for (i, row) in e.report.confusionMatrix.enumerated() {
+            let total = max(1, row.reduce(0, +))
+            h += "<tr><th>\(Self.esc(e.report.classes[i].name))</th>"
+            for (j, n) in row.enumerated() {
+                let a = Double(n) / Double(total)
+                let color = i == j ? "rgba(51,160,44,\(String(format: "%.2f", a)))" : "rgba(227,26,28,\(String(format: "%.2f", a)))"
+                h += "<td style=\"background:\(color)\">\(n)</td>"
             }
-            h += "</table><p class=\"muted\">\(e.report.pixels) pixels scored; \(e.ignoredPixels) skipped (nodata, ignored values\(region == .validation ? ", training area" : "")); \(e.unpredictedPixels) labelled pixels without prediction (input nodata).</p>\n"
-            h += "<h2>Confusion matrix</h2><p class=\"muted\">rows: reference, columns: prediction</p><table><tr><th></th>"
-            for c in e.report.classes { h += "<th>\(Self.esc(c.name))</th>" }
             h += "</tr>"
-            for (i, row) in e.report.confusionMatrix.enumerated() {
-                let total = max(1, row.reduce(0, +))
-                h += "<tr><th>\(Self.esc(e.report.classes[i].name))</th>"
-                for (j, n) in row.enumerated() {
-                    let a = Double(n) / Double(total)
-                    let color = i == j ? "rgba(51,160,44,\(String(format: "%.2f", a)))" : "rgba(227,26,28,\(String(format: "%.2f", a)))"
-                    h += "<td style=\"background:\(color)\">\(n)</td>"
-                }
-                h += "</tr>"
-            }
-            h += "</table>\n"
-        } else if let best, let iou = best.perClassIoU {
-            h += "<h2>Per-class validation scores</h2><table><tr><th>class</th><th>IoU</th><th>F1</th></tr>"
-            for c in classes { h += "<tr><td>\(Self.esc(c.name))</td><td>\(Self.f3(iou[c.name]))</td><td>\(Self.f3(best.perClassF1?[c.name]))</td></tr>" }
-            h += "</table>"
         }
-        h += "<p class=\"muted\">Pipeline \(Self.esc(pipelineFile)) · model bundle \(Self.esc(bundlePath)) · TerraSeg \(Self.esc(bundle.provenance.terrasegVersion))</p></body></html>\n"
+        h += "</table>\n"
         return h
     }
 }

@@ -43,15 +43,7 @@ public struct Augmentation: Codable, Hashable, Sendable {
         let s = patch.window.width
         precondition(patch.window.height == s, "augmentation needs square patches")
         let n = s * s
-        // Source index for each destination (r, c).
-        func source(_ r: Int, _ c: Int) -> Int {
-            var (rr, cc) = (r, c)
-            for _ in 0..<(quarterTurns % 4) { (rr, cc) = (cc, s - 1 - rr) }
-            if flip { cc = s - 1 - cc }
-            return rr * s + cc
-        }
-        var map = [Int](repeating: 0, count: n)
-        for r in 0..<s { for c in 0..<s { map[r * s + c] = source(r, c) } }
+        let map = Symmetry(quarterTurns: quarterTurns, flip: flip).sourceMap(size: s)
         let oldImage = patch.image, oldTarget = patch.target
         for ch in 0..<patch.channels {
             for i in 0..<n { patch.image[ch * n + i] = oldImage[ch * n + map[i]] }

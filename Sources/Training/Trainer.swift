@@ -169,9 +169,10 @@ public final class Trainer {
 
     // MARK: - Run
 
+    /// Trains for `options.epochs` (or from the last checkpoint with `resume`) and writes the
+    /// bundle; a stop request (SIGINT/SIGTERM) saves a checkpoint and returns `interrupted`.
     public func run(resume: Bool = false) throws -> TrainingResult {
         let start = Date()
-        let fm = FileManager.default
         let parent = URL(fileURLWithPath: output).deletingLastPathComponent().path
         try GeoTIFFWriter.checkWritableDirectory(parent, for: output)
         let data = try prepareData()
@@ -180,136 +181,52 @@ public final class Trainer {
         let network = architecture.build(seed: options.seed)
         network.isTraining = true
         let optimizer = options.optimizer.make(parameters: network.namedParameters)
-        let loss = CompositeLoss(options.loss)
-        let fingerprint = self.fingerprint(data)
-        let lastPath = workDirectory + "/last.ckpt", bestPath = workDirectory + "/best.safetensors"
-        let metricsPath = workDirectory + "/metrics.jsonl"
-
-        var state = Checkpoint(epoch: 0, nextBatch: 0, epochRNG: SplitMix64(seed: options.seed ^ 0x5EED),
-                               augmentRNG: SplitMix64(seed: options.seed ^ 0xA11CE), optimizerStep: 0,
-                               bestMeanIoU: nil, bestEpoch: nil, elapsedSeconds: 0, fingerprint: fingerprint)
-        var history: [EpochMetrics] = []
-        if resume && fm.fileExists(atPath: lastPath) {
-            state = try Checkpoint.load(from: lastPath, network: network, optimizer: optimizer)
-            guard state.fingerprint == fingerprint else {
-                throw RasterError(.invalidArgument, path: lastPath, problem: "the checkpoint belongs to a run with other data or options",
-                                  hint: "Resume with the same configuration, or start afresh without --resume (or delete \(workDirectory))")
-            }
-            history = Trainer.readHistory(metricsPath).filter { $0.epoch <= state.epoch }
-            progress.line("Resuming at epoch \(state.epoch + 1), batch \(state.nextBatch + 1)")
-        } else if fm.fileExists(atPath: workDirectory) {
-            try fm.removeItem(atPath: workDirectory)
-        }
-        try fm.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
-
-        let P = options.patchSize, C = scenes[0].bands.count, B = min(options.batchSize, data.train.count)
-        let batchesPerEpoch = max(1, data.train.count / B)  // the last partial batch is dropped
-        var cache = PatchCache(limitBytes: options.cacheMegabytes << 20, patchBytes: (C + 1) * P * P * 4)
-        let input = Tensor(shape: Shape(B, C, P, P))
-        var labels = [Int32](repeating: -1, count: B * P * P)
-        var patch = Patch()
-        var lastSave = Date()
+        let loss = TrainingLoss(options.loss)
+        let keeper = CheckpointKeeper(directory: workDirectory, fingerprint: fingerprint(data))
+        var (state, history) = try keeper.begin(resume: resume, seed: options.seed, network: network, optimizer: optimizer, progress: progress)
+        var batches = BatchAssembler(scenes: scenes, normalizer: data.normalizer, patchSize: options.patchSize,
+                                     cacheMegabytes: options.cacheMegabytes)
+        let loop = EpochLoop(network: network, optimizer: optimizer, loss: loss, options: options, train: data.train,
+                             channels: scenes[0].bands.count, progress: progress, keeper: keeper, afterStep: afterStep, errorPath: output)
+        let validator = Validator(refs: data.validation, batchSize: options.batchSize, patchSize: options.patchSize,
+                                  channels: scenes[0].bands.count, classNames: scenes[0].classMap.names)
+        var stop = StopPolicy()
         var interrupted = false
-        // Side-by-side checks (Benchmarks/pytorch_train.py --replay): which patches and symmetries each batch used.
-        let trace = ProcessInfo.processInfo.environment["TERRASEG_TRACE_BATCHES"].flatMap(BatchTrace.init(path:))
-
-        epochLoop: while state.epoch < options.epochs {
-            let epochStart = Date()
-            progress.startEpoch()
-            var shuffleRNG = state.epochRNG
-            let order = data.train.indices.shuffled(using: &shuffleRNG)
-            var lossSum = state.epochLossSum, lossCount = state.epochLossCount
-            for b in state.nextBatch..<batchesPerEpoch {
-                let t = Double(state.epoch) + Double(b) / Double(batchesPerEpoch)
-                optimizer.learningRate = options.optimizer.learningRate * options.schedule.factor(at: t, epochs: options.epochs)
-                var drawn: [[Int]] = []
-                for k in 0..<B {
-                    let ref = data.train[order[b * B + k]]
-                    try load(ref, index: order[b * B + k], normalizer: data.normalizer, cache: &cache, into: &patch)
-                    let symmetry = options.augmentation.apply(to: &patch, using: &state.augmentRNG)
-                    Trainer.copy(patch, slot: k, into: input, labels: &labels)
-                    if trace != nil { drawn.append([order[b * B + k], symmetry.quarterTurns, symmetry.flip ? 1 : 0]) }
-                }
-                trace?.record(epoch: state.epoch, batch: b, patches: drawn)
-                let logits = network(input)
-                let target = SegmentationTarget(n: B, h: P, w: P, labels: labels, ignoreIndex: -1)
-                let l = loss(logits: logits, target: target)
-                network.backward(l.gradient)
-                optimizer.update()
-                if !l.value.isFinite {
-                    throw RasterError(.invalidArgument, path: output, problem: "the training loss became \(l.value) at epoch \(state.epoch + 1)",
-                                      hint: "Lower the learning rate, or check the input for extreme values (terraseg info)")
-                }
-                lossSum += Double(l.value)
-                lossCount += 1
-                let elapsed = Date().timeIntervalSince(epochStart)
-                progress.batch(epoch: state.epoch + 1, epochs: options.epochs, batch: b + 1, batches: batchesPerEpoch,
-                               loss: lossSum / Double(lossCount), patchesPerSecond: Double((b + 1 - state.nextBatch) * B) / max(elapsed, 1e-9))
-                afterStep?(state.epoch, b)
-                let stop = StopSignal.isRequested
-                if stop || Date().timeIntervalSince(lastSave) > 600 {
-                    var mid = state
-                    mid.nextBatch = b + 1
-                    mid.optimizerStep = optimizer.step
-                    mid.epochLossSum = lossSum
-                    mid.epochLossCount = lossCount
-                    mid.elapsedSeconds = state.elapsedSeconds + Date().timeIntervalSince(start)
-                    try Checkpoint.save(mid, network: network, optimizer: optimizer, to: lastPath)
-                    lastSave = Date()
-                    if stop {
-                        StopSignal.reset()
-                        interrupted = true
-                        progress.line("Stopped at epoch \(state.epoch + 1), batch \(b + 1) of \(batchesPerEpoch); checkpoint saved. Resume with --resume.")
-                        break epochLoop
-                    }
-                }
+        while state.epoch < options.epochs {
+            let epoch = try loop.run(&state, batches: &batches, stop: &stop, runStart: start)
+            if epoch.stopped {
+                interrupted = true
+                break
             }
-            // Validation.
-            var m = EpochMetrics(epoch: state.epoch + 1, trainLoss: lossSum / Double(max(1, lossCount)),
+            var m = EpochMetrics(epoch: state.epoch + 1, trainLoss: epoch.lossSum / Double(max(1, epoch.lossCount)),
                                  learningRate: Double(optimizer.learningRate), seconds: 0,
-                                 patchesPerSecond: Double(max(0, batchesPerEpoch - state.nextBatch) * B) / max(1e-9, Date().timeIntervalSince(epochStart)))
-            if !data.validation.isEmpty {
-                let v = try validate(network: network, loss: loss, refs: data.validation, normalizer: data.normalizer, cache: &cache)
-                m.validationLoss = v.loss
-                let names = scenes[0].classMap.names
-                m.overallAccuracy = v.matrix.overallAccuracy
-                m.meanIoU = v.matrix.meanIoU
-                m.perClassIoU = Dictionary(uniqueKeysWithValues: names.enumerated().compactMap { i, n in v.matrix.iou(i).isNaN ? nil : (n, v.matrix.iou(i)) })
-                m.perClassF1 = Dictionary(uniqueKeysWithValues: names.enumerated().compactMap { i, n in v.matrix.f1(i).isNaN ? nil : (n, v.matrix.f1(i)) })
-                m.confusionMatrix = (0..<v.matrix.classCount).map { t in (0..<v.matrix.classCount).map { v.matrix[t, $0] } }
-            }
-            m.seconds = Date().timeIntervalSince(epochStart)
+                                 patchesPerSecond: Double(max(0, loop.batchesPerEpoch - state.nextBatch) * loop.batchSize)
+                                     / max(1e-9, Date().timeIntervalSince(epoch.started)))
+            if !data.validation.isEmpty { try validator.score(into: &m, network: network, loss: loss, batches: &batches) }
+            m.seconds = Date().timeIntervalSince(epoch.started)
             history.append(m)
             progress.line(Trainer.summary(m, epochs: options.epochs))
-
-            if let miou = m.meanIoU, !miou.isNaN, miou > (state.bestMeanIoU ?? -1) {
-                state.bestMeanIoU = miou
-                state.bestEpoch = m.epoch
-                try SafeTensors.write(ModelBundle.tensors(of: network), to: bestPath)
-            }
-            state.epoch += 1
-            state.nextBatch = 0
-            state.epochLossSum = 0
-            state.epochLossCount = 0
-            state.epochRNG = shuffleRNG
-            state.optimizerStep = optimizer.step
-            try Trainer.writeHistory(history, to: metricsPath)
-            try Checkpoint.save(state, network: network, optimizer: optimizer, to: lastPath)
-            lastSave = Date()
+            try keeper.endEpoch(&state, metrics: m, history: history, shuffleRNG: epoch.shuffleRNG, network: network, optimizer: optimizer)
+            stop.saved()
         }
 
         let wall = state.elapsedSeconds + Date().timeIntervalSince(start)
         let best = state.bestEpoch.flatMap { e in history.first { $0.epoch == e } }
-        if interrupted {
-            return TrainingResult(bundle: nil, interrupted: true, epochsCompleted: state.epoch, history: history, best: best,
-                                  trainPatches: data.train.count, validationPatches: data.validation.count, wallSeconds: wall)
-        }
+        var result = TrainingResult(bundle: nil, interrupted: interrupted, epochsCompleted: state.epoch, history: history, best: best,
+                                    trainPatches: data.train.count, validationPatches: data.validation.count, wallSeconds: wall)
+        guard !interrupted else { return result }
         // The bundle carries the best weights by validation mIoU (the last ones without validation).
-        if fm.fileExists(atPath: bestPath) {
-            let (tensors, _) = try SafeTensors.read(bestPath)
-            try ModelBundle.load(tensors, into: network, path: bestPath)
-        }
+        try keeper.restoreBest(into: network)
         network.isTraining = false
+        try writeBundle(network: network, data: data, state: state, best: best, lastTrainLoss: history.last?.trainLoss,
+                        metricsPath: keeper.metricsPath, wallSeconds: wall)
+        result.bundle = output
+        return result
+    }
+
+    /// Writes the model bundle to `output`, with the run's metrics log and options beside the weights.
+    func writeBundle(network: any SegmentationNetwork, data: Data, state: Checkpoint, best: EpochMetrics?, lastTrainLoss: Double?,
+                     metricsPath: String, wallSeconds: Double) throws {
         var metrics: [String: Double] = [:]
         if let best {
             metrics["overall_accuracy"] = best.overallAccuracy
@@ -317,91 +234,20 @@ public final class Trainer {
             metrics["validation_loss"] = best.validationLoss
             for (k, v) in best.perClassIoU ?? [:] { metrics["iou/\(k)"] = v }
         }
-        metrics["train_loss"] = history.last?.trainLoss
+        metrics["train_loss"] = lastTrainLoss
         let info = scenes[0].image.info
         let bundle = ModelBundle(
             architecture: architecture, bands: scenes[0].bands,
             bandDescriptions: scenes[0].bands.map { b in info.bands[b - 1].description.isEmpty ? "band \(b)" : info.bands[b - 1].description },
             normalization: data.normalizer, statistics: data.statistics, classes: scenes[0].classMap, patchSize: options.patchSize,
             provenance: ModelBundle.Provenance(terrasegVersion: terrasegVersion, trainingData: dataDescription, epochs: state.epoch,
-                                               bestEpoch: state.bestEpoch, seed: options.seed, metrics: metrics, wallSeconds: wall))
+                                               bestEpoch: state.bestEpoch, seed: options.seed, metrics: metrics, wallSeconds: wallSeconds))
         let historyData = (try? Foundation.Data(contentsOf: URL(fileURLWithPath: metricsPath))) ?? Foundation.Data()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.keyEncodingStrategy = .convertToSnakeCase
         try bundle.write(network: network, to: output,
                          extraFiles: ["metrics.jsonl": historyData, "training.json": try encoder.encode(options)])
-        return TrainingResult(bundle: output, interrupted: false, epochsCompleted: state.epoch, history: history, best: best,
-                              trainPatches: data.train.count, validationPatches: data.validation.count, wallSeconds: wall)
-    }
-
-    // MARK: - Pieces
-
-    func load(_ ref: PatchRef, index: Int, normalizer: Normalizer, cache: inout PatchCache, into patch: inout Patch) throws {
-        if let cached = cache.get(ref) {
-            patch = cached
-            return
-        }
-        try scenes[ref.scene].readPatch(ref.window, normalizer: normalizer, into: &patch)
-        cache.put(ref, patch)
-    }
-
-    static func copy(_ patch: Patch, slot: Int, into input: Tensor, labels: inout [Int32]) {
-        let n = patch.window.pixelCount
-        patch.image.withUnsafeBufferPointer { src in
-            (input.data + slot * patch.channels * n).update(from: src.baseAddress!, count: patch.channels * n)
-        }
-        labels.withUnsafeMutableBufferPointer { dst in
-            patch.target.withUnsafeBufferPointer { src in
-                (dst.baseAddress! + slot * n).update(from: src.baseAddress!, count: n)
-            }
-        }
-    }
-
-    func validate(network: any SegmentationNetwork, loss: CompositeLoss, refs: [PatchRef], normalizer: Normalizer,
-                  cache: inout PatchCache) throws -> (loss: Double, matrix: ConfusionMatrix) {
-        network.isTraining = false
-        defer { network.isTraining = true }
-        let P = options.patchSize, C = scenes[0].bands.count, K = architecture.classes
-        var matrix = ConfusionMatrix(classCount: K)
-        var lossSum = 0.0, weight = 0.0
-        var patch = Patch()
-        var start = 0
-        var input: Tensor? = nil
-        while start < refs.count {
-            let B = min(options.batchSize, refs.count - start)
-            let x = (input?.shape.n == B) ? input! : Tensor(shape: Shape(B, C, P, P))
-            input = x
-            var labels = [Int32](repeating: -1, count: B * P * P)
-            for k in 0..<B {
-                try load(refs[start + k], index: -1, normalizer: normalizer, cache: &cache, into: &patch)
-                Trainer.copy(patch, slot: k, into: x, labels: &labels)
-            }
-            let logits = network(x)
-            let target = SegmentationTarget(n: B, h: P, w: P, labels: labels, ignoreIndex: -1)
-            let valid = labels.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }
-            if valid > 0 {
-                lossSum += Double(loss(logits: logits, target: target).value) * Double(valid)
-                weight += Double(valid)
-            }
-            let n = P * P
-            let l = logits.data
-            for b in 0..<B {
-                for p in 0..<n {
-                    let t = labels[b * n + p]
-                    guard t >= 0 else { continue }
-                    var best = 0
-                    var bestValue = l[(b * K) * n + p]
-                    for k in 1..<K where l[(b * K + k) * n + p] > bestValue {
-                        best = k
-                        bestValue = l[(b * K + k) * n + p]
-                    }
-                    matrix.add(truth: Int(t), predicted: best)
-                }
-            }
-            start += B
-        }
-        return (weight > 0 ? lossSum / weight : .nan, matrix)
     }
 
     func fingerprint(_ data: Data) -> String {
@@ -438,38 +284,4 @@ public final class Trainer {
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return text.split(separator: "\n").compactMap { try? decoder.decode(EpochMetrics.self, from: Foundation.Data($0.utf8)) }
     }
-}
-
-/// Normalised patches kept in memory while they fit the budget (small training sets are
-/// read from disk once; large ones are read window by window every epoch).
-struct PatchCache {
-    let limit: Int
-    var store: [PatchRef: Patch] = [:]
-
-    init(limitBytes: Int, patchBytes: Int) { limit = max(0, limitBytes / max(1, patchBytes)) }
-
-    func get(_ ref: PatchRef) -> Patch? { store[ref] }
-
-    mutating func put(_ ref: PatchRef, _ patch: Patch) {
-        if store.count < limit { store[ref] = patch }
-    }
-}
-
-/// JSON lines `{"epoch": e, "batch": b, "patches": [[training patch index, quarter turns, flip], …]}`,
-/// written when TERRASEG_TRACE_BATCHES names a file, so another framework can replay the exact
-/// batches and augmentations (a debugging aid for side-by-side comparisons, not a user option).
-final class BatchTrace {
-    private let handle: FileHandle
-
-    init?(path: String) {
-        guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else { return nil }
-        handle = h
-    }
-
-    func record(epoch: Int, batch: Int, patches: [[Int]]) {
-        let list = patches.map { "[\($0.map(String.init).joined(separator: ","))]" }.joined(separator: ",")
-        handle.write(Data("{\"epoch\":\(epoch),\"batch\":\(batch),\"patches\":[\(list)]}\n".utf8))
-    }
-
-    deinit { try? handle.close() }
 }

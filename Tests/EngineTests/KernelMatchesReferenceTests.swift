@@ -279,3 +279,16 @@ func nativeUpsamplingMatchesReference(_ layout: Layout) {
         expectMatch(dIn, bwd, "\(kind) backward from a slice")
     }
 }
+
+/// `ClassScores.best` is the argmax of every map and of validation: ties go to the lower
+/// class, `scale` multiplies every score, `stride` steps between class planes.
+@Test func classScoresBestTakesTheFirstMaximum() {
+    let scores: [Float] = [0.2, 9, 0.5, 9, 0.5, 9, 0.3, 9]  // classes at stride 2: 0.2, 0.5, 0.5, 0.3
+    scores.withUnsafeBufferPointer { s in
+        let (index, score) = ClassScores.best(s.baseAddress!, classes: 4, stride: 2)
+        #expect(index == 1 && score == 0.5)
+        let scaled = ClassScores.best(s.baseAddress!, classes: 4, stride: 2, scale: 0.5)
+        #expect(scaled.index == 1 && scaled.score == 0.25)
+        #expect(ClassScores.best(s.baseAddress!, classes: 1, stride: 2).index == 0)
+    }
+}

@@ -120,21 +120,6 @@ func unetBackwardMatchesFiniteDifferences(_ mode: UpsamplingMode, _ widths: [Int
     #expect(a.allSatisfy { $0.isFinite })
 }
 
-@Test func dropoutMasksAndScales() {
-    let d = Dropout(probability: 0.5, seed: 1)
-    let x = Tensor(shape: Shape(1, 1, 10, 10), values: [Float](repeating: 1, count: 100))
-    let y = d(x).nchwValues()
-    #expect(Set(y).isSubset(of: [0, 2]))
-    #expect(y.filter { $0 == 0 }.count > 20)
-    let g = d.backward(x).nchwValues()
-    #expect(g == y)
-    // Same as the reference kernel with that mask.
-    let mask = (0..<100).map { Double(d.lastMask![$0]) }
-    #expect(ReferenceElementwise.dropout(RefTensor(x), mask: mask).values == y.map(Double.init))
-    d.isTraining = false
-    #expect(d(x) === x)
-}
-
 /// Inference folds each batch norm into its convolution (ReLU fused as a post-op); the result
 /// equals running them separately.
 @Test func foldedInferenceEqualsSeparateLayers() {

@@ -57,31 +57,6 @@ public final class MaxUnpool2d: UnaryLayer {
     }
 }
 
-/// Average pooling on oneDNN (exclude-padding average).
-public final class AvgPool2d: UnaryLayer {
-    public var isTraining = true
-    private let kernel: AvgPoolKernel
-    private var inputShape: Shape?, inputLayout: Layout = .nchw
-    private var output: Tensor?, dInput: Tensor?
-    public init(kernelSize: Int, stride: Int? = nil, padding: Int = 0) {
-        kernel = AvgPoolKernel(kernel: kernelSize, stride: stride ?? kernelSize, padding: padding)
-    }
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        let out = reuse(output, kernel.outputShape(x.shape), x.layout)
-        output = out
-        kernel.forward(input: x, output: out)
-        inputShape = x.shape; inputLayout = x.layout
-        return out
-    }
-    public func backward(_ dOutput: Tensor) -> Tensor {
-        guard let s = inputShape else { preconditionFailure("AvgPool2d.backward before forward") }
-        let dx = reuse(dInput, s, inputLayout)
-        dInput = dx
-        kernel.backward(dOutput: dOutput, dInput: dx)
-        return dx
-    }
-}
-
 /// ×2 upsampling modes of the decoder. The raw values are what users write (YAML, CLI, model.json).
 public enum UpsamplingMode: String, Sendable, Codable, CaseIterable {
     /// Bilinear, PyTorch align_corners=False.
@@ -108,83 +83,6 @@ public enum UpsamplingMode: String, Sendable, Codable, CaseIterable {
         case .transposed, .maxUnpooling: nil
         }
     }
-}
-
-/// ×2 upsampling. Bilinear forward and nearest use oneDNN; the bilinear backward and
-/// bed-of-nails use hand-written kernels (oneDNN's linear backward is slow).
-public final class Upsample: UnaryLayer {
-    public var isTraining = true
-    public let mode: UpsamplingMode
-    /// Where input gradients come from when set (shared by a network's layers).
-    public var gradientPool: BufferPool?
-    private let kernel: ResamplingKernel?
-    private var output: Tensor?, dInput: Tensor?
-    public init(mode: UpsamplingMode) {
-        self.mode = mode
-        switch mode {
-        case .bilinear: kernel = ResamplingKernel(.linear)
-        case .nearest: kernel = ResamplingKernel(.nearest)
-        case .nails: kernel = nil
-        case .transposed, .maxUnpooling: preconditionFailure("\(mode.rawValue) upsampling has parameters: use LearnedUpsampleConcat")
-        }
-    }
-
-    /// (N, C, H, W) → (N, C, 2H, 2W), same layout.
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        let out = reuse(output, Shape(x.shape.n, x.shape.c, 2 * x.shape.h, 2 * x.shape.w), x.layout)
-        output = out
-        if let kernel { kernel.forward(input: x, output: out) } else { NailsUpsample2x.forward(input: x, output: out) }
-        return out
-    }
-
-    public func backward(_ dOutput: Tensor) -> Tensor {
-        let s = dOutput.shape
-        let shape = Shape(s.n, s.c, s.h / 2, s.w / 2)
-        let dx = gradientPool?.take(shape, dOutput.layout) ?? reuse(dInput, shape, dOutput.layout)
-        if gradientPool == nil { dInput = dx }
-        switch mode {
-        case .bilinear: BilinearUpsample2x.backward(dOutput: dOutput, dInput: dx)
-        case .nearest: kernel!.backward(dOutput: dOutput, dInput: dx)
-        case .nails: NailsUpsample2x.backward(dOutput: dOutput, dInput: dx)
-        case .transposed, .maxUnpooling: preconditionFailure("learned upsampling in Upsample")
-        }
-        return dx
-    }
-}
-
-/// Channel concatenation [a, b] (skip connections). In the blocked layout `a` must have a
-/// multiple of 16 channels.
-public final class Concat: Layer {
-    public var isTraining = true
-    private var output: Tensor?, dA: Tensor?, dB: Tensor?
-    public init() {}
-
-    public func callAsFunction(_ a: Tensor, _ b: Tensor) -> Tensor {
-        let out = reuse(output, ChannelConcat.outputShape([a.shape, b.shape]), a.layout)
-        output = out
-        ChannelConcat.forward(inputs: [a, b], output: out)
-        dA = reuse(dA, a.shape, a.layout); dB = reuse(dB, b.shape, b.layout)
-        return out
-    }
-    /// Splits dOutput into (dA, dB).
-    public func backward(_ dOutput: Tensor) -> (Tensor, Tensor) {
-        ChannelConcat.backward(dOutput: dOutput, dInputs: [dA!, dB!])
-        return (dA!, dB!)
-    }
-}
-
-/// Elementwise sum a + b (residual connections); backward passes dOutput to both.
-public final class Add: Layer {
-    public var isTraining = true
-    private var output: Tensor?
-    public init() {}
-    public func callAsFunction(_ a: Tensor, _ b: Tensor) -> Tensor {
-        let out = reuse(output, a.shape, a.layout)
-        output = out
-        Elementwise.add(a, b, into: out)
-        return out
-    }
-    public func backward(_ dOutput: Tensor) -> (Tensor, Tensor) { (dOutput, dOutput) }
 }
 
 /// Decoder junction: upsample ×2 straight into the first channels of the concat buffer and

@@ -5,6 +5,19 @@ import RealModule
 // tests can check its gradient against finite differences in Double; the public entry points
 // run it in Float on plain NCHW tensors. Cores *add* into `gradient` so losses can be summed.
 
+/// Softmax over the `k` classes of one pixel, scores `z[c · stride]` → `p[c · stride]`: the
+/// one softmax of the losses (the generic cores below and the fused `FocalDiceLoss`). The
+/// network-edge `ChannelSoftmax` (Engine) works in log-sum-exp form and is kept apart so that
+/// prediction probabilities stay bit-for-bit as they are.
+@inlinable
+func softmaxPixel<T: Real & BinaryFloatingPoint>(_ z: UnsafePointer<T>, stride: Int, classes k: Int, into p: UnsafeMutablePointer<T>) {
+    var m = -T.infinity
+    for c in 0..<k { m = max(m, z[c * stride]) }
+    var sum: T = 0
+    for c in 0..<k { let e = T.exp(z[c * stride] - m); p[c * stride] = e; sum += e }
+    for c in 0..<k { p[c * stride] /= sum }
+}
+
 /// Softmax over classes for every pixel: probs[n, k, p].
 @usableFromInline
 func softmaxClasses<T: Real & BinaryFloatingPoint>(_ logits: UnsafeBufferPointer<T>, n: Int, k: Int, hw: Int,
@@ -12,11 +25,7 @@ func softmaxClasses<T: Real & BinaryFloatingPoint>(_ logits: UnsafeBufferPointer
     for b in 0..<n {
         for p in 0..<hw {
             let base = b * k * hw + p
-            var m = -T.infinity
-            for c in 0..<k { m = max(m, logits[base + c * hw]) }
-            var s: T = 0
-            for c in 0..<k { let e = T.exp(logits[base + c * hw] - m); probs[base + c * hw] = e; s += e }
-            for c in 0..<k { probs[base + c * hw] /= s }
+            softmaxPixel(logits.baseAddress! + base, stride: hw, classes: k, into: probs.baseAddress! + base)
         }
     }
 }
@@ -179,23 +188,44 @@ public final class FocalDiceLoss {
 
     public func callAsFunction(logits: Tensor, target: SegmentationTarget) -> LossValue {
         precondition(logits.layout == .nchw, "losses take plain NCHW logits")
-        let s = logits.shape, k = s.c, hw = s.h * s.w
+        let s = logits.shape, k = s.c
         precondition(s.n == target.n && s.h == target.h && s.w == target.w, "logits \(s) vs target")
         let grad = reuse(gradient, s, .nchw)
         gradient = grad
         if probs == nil || probs!.capacity != s.count { probs = Storage(capacity: s.count) }
+        let validCount = target.validCount
+        let focalScale: Float = validCount > 0 ? 1 / Float(validCount) : 0
+        let sums = focalPass(logits: logits, target: target, focalScale: focalScale, gradient: grad)
+        // Dice: loss = 1 − Σ w_c d_c / Σ w_c; per class ∂L/∂p = dDenom + [c = y] dInter.
+        let weights = classWeights ?? [Float](repeating: 1, count: k)
+        let wsum = Double(weights.reduce(0, +))
+        var dice: Double = 1
+        var dInter = [Float](repeating: 0, count: k), dDenom = dInter
+        for c in 0..<k {
+            let num = 2 * sums.inter[c], den = sums.sumP[c] + sums.sumY[c] + Double(epsilon)
+            dice -= Double(weights[c]) / wsum * num / den
+            dInter[c] = Float(-Double(weights[c]) / wsum * 2 / den)
+            dDenom[c] = Float(Double(weights[c]) / wsum * num / (den * den))
+        }
+        dicePass(shape: s, target: target, dInter: dInter, dDenom: dDenom, gradient: grad)
+        return LossValue(value: Float(sums.focal) * focalScale + Float(dice), gradient: grad)
+    }
+
+    /// Pass 1, multi-threaded: softmax into `probs`, the focal term and its gradient (written to
+    /// `gradient`), and per class the Dice sums Σp, Σp·y, Σy (each thread sums its own share in
+    /// Double, then the shares are added in thread order).
+    private func focalPass(logits: Tensor, target: SegmentationTarget, focalScale: Float, gradient grad: Tensor)
+        -> (focal: Double, sumP: [Double], inter: [Double], sumY: [Double]) {
+        let s = logits.shape, k = s.c, hw = s.h * s.w
         let P = UncheckedSendable(probs!.pointer), G = UncheckedSendable(grad.data), Z = UncheckedSendable(logits.data)
         let gamma = self.gamma, alpha = self.alpha
         let pixels = s.n * hw
-        let validCount = target.validCount
-        let focalScale: Float = validCount > 0 ? 1 / Float(validCount) : 0
         let threads = max(1, Runtime.threads)
         // Per-thread partial sums: focal loss, then per class Σp, Σp·y, Σy.
         let partials = UncheckedSendable(UnsafeMutablePointer<Double>.allocate(capacity: threads * (1 + 3 * k)))
         defer { partials.value.deallocate() }
         partials.value.initialize(repeating: 0, count: threads * (1 + 3 * k))
         let tgt = UncheckedSendable(target)
-        // Pass 1: softmax, focal term and gradient, Dice sums.
         parallelFor(threads) { tr in
             for t in tr {
                 let lo = pixels * t / threads, hi = pixels * (t + 1) / threads
@@ -203,12 +233,7 @@ public final class FocalDiceLoss {
                 var focal: Double = 0
                 for q in lo..<hi {
                     let b = q / hw, p = q % hw, base = b * k * hw + p
-                    var m = -Float.infinity
-                    for c in 0..<k { m = max(m, Z.value[base + c * hw]) }
-                    var sum: Float = 0
-                    for c in 0..<k { let e = _expf(Z.value[base + c * hw] - m); P.value[base + c * hw] = e; sum += e }
-                    let inv = 1 / sum
-                    for c in 0..<k { P.value[base + c * hw] *= inv }
+                    softmaxPixel(UnsafePointer(Z.value + base), stride: hw, classes: k, into: P.value + base)
                     guard tgt.value.isValid(q) else {
                         for c in 0..<k { G.value[base + c * hw] = 0 }
                         continue
@@ -239,19 +264,15 @@ public final class FocalDiceLoss {
             focal += acc[0]
             for c in 0..<k { sumP[c] += acc[1 + c]; inter[c] += acc[1 + k + c]; sumY[c] += acc[1 + 2 * k + c] }
         }
-        // Dice: loss = 1 − Σ w_c d_c / Σ w_c; per class ∂L/∂p = dDenom + [c = y] dInter.
-        let weights = classWeights ?? [Float](repeating: 1, count: k)
-        let wsum = Double(weights.reduce(0, +))
-        var dice: Double = 1
-        var dInter = [Float](repeating: 0, count: k), dDenom = dInter
-        for c in 0..<k {
-            let num = 2 * inter[c], den = sumP[c] + sumY[c] + Double(epsilon)
-            dice -= Double(weights[c]) / wsum * num / den
-            dInter[c] = Float(-Double(weights[c]) / wsum * 2 / den)
-            dDenom[c] = Float(Double(weights[c]) / wsum * num / (den * den))
-        }
-        // Pass 2: Dice gradient through the softmax, added to the focal gradient.
-        parallelFor(pixels, minChunk: 4096) { r in
+        return (focal, sumP, inter, sumY)
+    }
+
+    /// Pass 2, multi-threaded: the Dice gradient through the softmax, added to the focal gradient.
+    private func dicePass(shape s: Shape, target: SegmentationTarget, dInter: [Float], dDenom: [Float], gradient grad: Tensor) {
+        let k = s.c, hw = s.h * s.w
+        let P = UncheckedSendable(probs!.pointer), G = UncheckedSendable(grad.data)
+        let tgt = UncheckedSendable(target)
+        parallelFor(s.n * hw, minChunk: 4096) { r in
             var g = [Float](repeating: 0, count: k)
             for q in r where tgt.value.isValid(q) {
                 let b = q / hw, p = q % hw, base = b * k * hw + p
@@ -264,13 +285,11 @@ public final class FocalDiceLoss {
                 for c in 0..<k { G.value[base + c * hw] += P.value[base + c * hw] * (g[c] - dot) }
             }
         }
-        return LossValue(value: Float(focal) * focalScale + Float(dice), gradient: grad)
     }
 }
 
 #if canImport(Glibc)
 import Glibc
 #endif
-@inline(__always) private func _expf(_ x: Float) -> Float { expf(x) }
 @inline(__always) private func _logf(_ x: Float) -> Float { logf(x) }
 @inline(__always) private func _powf(_ x: Float, _ y: Float) -> Float { powf(x, y) }

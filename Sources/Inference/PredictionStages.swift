@@ -1,0 +1,182 @@
+import Foundation
+import GeoRaster
+import Tiling
+
+/// The output rasters of one scene (temporary names until `finish()`): the class map, and
+/// optionally per-class probabilities and the confidence band.
+struct SceneWriters {
+    let map: GeoTIFFWriter
+    let probabilities: GeoTIFFWriter?
+    let confidence: GeoTIFFWriter?
+    /// Class values above 254 need a UInt16 map (nodata 65535).
+    let wide: Bool
+
+    init(outputs: SceneOutputs, like info: RasterInfo, classMap: ClassMap, options: PredictionOptions) throws {
+        let values = classMap.classes.map(\.value)
+        wide = (values.max() ?? 0) > 254
+        var mapProfile = RasterProfile(like: info, bandCount: 1, dataType: wide ? .uint16 : .byte,
+                                       nodata: wide ? 65535 : 255, options: options.creation)
+        mapProfile.options.predictor = .none
+        map = try GeoTIFFWriter(path: outputs.map, profile: mapProfile)
+        try map.setClasses(classMap.classes)
+        try map.setDescription("class", band: 1)
+        probabilities = try outputs.probabilities.map { path in
+            var profile = RasterProfile(like: info, bandCount: classMap.count, dataType: options.floatProbabilities ? .float32 : .byte,
+                                        options: options.creation)
+            profile.options.overviews = options.creation.overviews == nil ? nil : .average
+            profile.options.predictor = .automatic
+            let w = try GeoTIFFWriter(path: path, profile: profile)
+            let unit = options.floatProbabilities ? "" : " (×255)"
+            for (k, c) in classMap.classes.enumerated() { try w.setDescription("probability of \(c.name)\(unit)", band: k + 1) }
+            return w
+        }
+        confidence = try outputs.confidence.map { path in
+            var profile = RasterProfile(like: info, bandCount: 1, dataType: .byte, options: options.creation)
+            profile.options.overviews = options.creation.overviews == nil ? nil : .average
+            let w = try GeoTIFFWriter(path: path, profile: profile)
+            try w.setDescription("maximum class probability (×255)", band: 1)
+            return w
+        }
+    }
+
+    func finish() throws {
+        try map.finish()
+        try probabilities?.finish()
+        try confidence?.finish()
+    }
+
+    func abort() {
+        map.abort(); probabilities?.abort(); confidence?.abort()
+    }
+}
+
+/// The queues between the three stages: a pool of reusable batches, batches read and waiting
+/// for the network, batches scored and waiting for the writer. The first error closes them all.
+final class StagePipes: Sendable {
+    let pool: BoundedQueue<TileBatch>
+    let toNetwork = BoundedQueue<TileBatch>(capacity: 2)
+    let toWriter = BoundedQueue<TileBatch>(capacity: 2)
+    let failure = ErrorBox()
+
+    init(batches: Int, make: () -> TileBatch) {
+        pool = BoundedQueue<TileBatch>(capacity: batches)
+        for _ in 0..<batches { pool.push(make()) }
+    }
+
+    func stopAll(_ error: Error) {
+        failure.record(error)
+        pool.close(); toNetwork.close(); toWriter.close()
+    }
+}
+
+/// Reader stage (its own thread and dataset handles: GDAL handles are per thread): reads each
+/// tile's window, normalises it and queues full batches for the network.
+struct ReaderStage: Sendable {
+    let paths: [String]
+    let bands: [Int]
+    let normalizer: Normalizer
+    let tiles: [PredictionGrid.Tile]
+
+    func start(_ pipes: StagePipes, group: DispatchGroup) {
+        group.enter()
+        Thread.detachNewThread {
+            defer { group.leave() }
+            do { try run(pipes) } catch { pipes.stopAll(error) }
+        }
+    }
+
+    func run(_ pipes: StagePipes) throws {
+        let src = try openRaster(paths)
+        var block = RasterBlock()
+        guard var batch = pipes.pool.pop() else { return }
+        for tile in tiles {
+            try src.read(window: tile.input, bands: bands, into: &block)
+            normalizer.apply(to: &block)
+            if batch.add(tile, block: block) == .full {
+                guard pipes.toNetwork.push(batch), let next = pipes.pool.pop() else { return }
+                batch = next
+            }
+        }
+        if !batch.isEmpty { pipes.toNetwork.push(batch) } else { pipes.pool.push(batch) }
+        pipes.toNetwork.close()
+    }
+}
+
+/// Network stage (the calling thread): scores each batch, plain or with test-time augmentation.
+/// Centre mode reads only the cores (the network may skip work in the margins); a map alone
+/// needs only each pixel's best class: no softmax.
+struct NetworkStage {
+    let model: SceneModel
+    let coreSize: Int?
+    let needsProbabilities: Bool
+    var tta: TTABuffers?
+    let progress: ((Int, Int) -> Void)?
+
+    /// Runs until the reader is done; returns (tiles processed, tiles skipped as all-nodata).
+    mutating func run(_ pipes: StagePipes, tileCount: Int) -> (processed: Int, skipped: Int) {
+        var skipped = 0, processed = 0
+        while let batch = pipes.toNetwork.pop() {
+            skipped += batch.empty.count
+            processed += batch.sequence.count
+            progress?(processed, tileCount)
+            if !batch.tiles.isEmpty {
+                do {
+                    if tta != nil {
+                        try tta!.predict(model: model, batch: batch)
+                    } else {
+                        try batch.predict(model: model, coreSize: coreSize, probabilities: needsProbabilities)
+                    }
+                } catch {
+                    pipes.stopAll(error)
+                    break
+                }
+            }
+            if !pipes.toWriter.push(batch) { break }
+        }
+        pipes.toWriter.close()
+        return (processed, skipped)
+    }
+}
+
+/// Writer stage (its own thread): turns scores into the outputs' pixels, centre-cropped
+/// (`TileWriter`) or Hann-blended (`HannBlender`), and hands each batch back to the pool.
+struct WriterStage: Sendable {
+    let writers: Handoff<SceneWriters>
+    let grid: PredictionGrid
+    let width: Int, height: Int
+    let classValues: [Int]
+    let classes: Int
+    let blend: BlendMode
+    let floatProbabilities: Bool
+
+    func start(_ pipes: StagePipes, group: DispatchGroup) {
+        group.enter()
+        Thread.detachNewThread {
+            defer { group.leave() }
+            do { try run(pipes) } catch { pipes.stopAll(error) }
+        }
+    }
+
+    func run(_ pipes: StagePipes) throws {
+        let w = writers.value
+        var out = TileWriter(classValues: classValues, wide: w.wide, classes: classes, size: grid.inputSize,
+                             floatProbabilities: floatProbabilities)
+        var blender = blend == .hann
+            ? HannBlender(width: width, height: height, grid: grid, classes: classes, classValues: classValues, wide: w.wide,
+                          floatProbabilities: floatProbabilities) : nil
+        while let batch = pipes.toWriter.pop() {
+            for (tile, slot) in batch.sequence {
+                if blender != nil {
+                    try blender!.add(tile: tile, slot: slot, batch: batch, map: w.map, probabilities: w.probabilities, confidence: w.confidence)
+                } else if let slot {
+                    try out.write(tile: tile, slot: slot, batch: batch, map: w.map, probabilities: w.probabilities, confidence: w.confidence)
+                } else {
+                    try out.writeNodata(tile: tile, map: w.map, probabilities: w.probabilities, confidence: w.confidence)
+                }
+            }
+            batch.reset()
+            pipes.pool.push(batch)
+        }
+        try blender?.finish(map: w.map, probabilities: w.probabilities, confidence: w.confidence)
+    }
+}

@@ -1,0 +1,70 @@
+import Engine
+import Tiling
+
+/// Fills network batches with normalised patches: each patch is read from its scene (or taken
+/// from the cache while it fits), optionally augmented, and copied into slot k of the batch
+/// tensor (N, C, P, P) and the label buffer (N, P, P; −1 = excluded).
+struct BatchAssembler {
+    let scenes: [LabelledScene]
+    let normalizer: Normalizer
+    private var cache: PatchCache
+    private var patch = Patch()
+
+    init(scenes: [LabelledScene], normalizer: Normalizer, patchSize P: Int, cacheMegabytes: Int) {
+        self.scenes = scenes
+        self.normalizer = normalizer
+        cache = PatchCache(limitBytes: cacheMegabytes << 20, patchBytes: (scenes[0].bands.count + 1) * P * P * 4)
+    }
+
+    /// Puts the patch `ref` into `slot`, unchanged (validation).
+    mutating func place(_ ref: PatchRef, slot: Int, into input: Tensor, labels: inout [Int32]) throws {
+        try load(ref)
+        BatchAssembler.copy(patch, slot: slot, into: input, labels: &labels)
+    }
+
+    /// Puts the patch `ref` into `slot` after a random symmetry (and jitter) drawn from `rng`;
+    /// returns the symmetry drawn.
+    mutating func placeAugmented<R: RandomNumberGenerator>(_ ref: PatchRef, slot: Int, into input: Tensor, labels: inout [Int32],
+                                                           augmentation: Augmentation, rng: inout R) throws -> (quarterTurns: Int, flip: Bool) {
+        try load(ref)
+        let symmetry = augmentation.apply(to: &patch, using: &rng)
+        BatchAssembler.copy(patch, slot: slot, into: input, labels: &labels)
+        return symmetry
+    }
+
+    private mutating func load(_ ref: PatchRef) throws {
+        if let cached = cache.get(ref) {
+            patch = cached
+            return
+        }
+        try scenes[ref.scene].readPatch(ref.window, normalizer: normalizer, into: &patch)
+        cache.put(ref, patch)
+    }
+
+    static func copy(_ patch: Patch, slot: Int, into input: Tensor, labels: inout [Int32]) {
+        let n = patch.window.pixelCount
+        patch.image.withUnsafeBufferPointer { src in
+            (input.data + slot * patch.channels * n).update(from: src.baseAddress!, count: patch.channels * n)
+        }
+        labels.withUnsafeMutableBufferPointer { dst in
+            patch.target.withUnsafeBufferPointer { src in
+                (dst.baseAddress! + slot * n).update(from: src.baseAddress!, count: n)
+            }
+        }
+    }
+}
+
+/// Normalised patches kept in memory while they fit the budget (small training sets are
+/// read from disk once; large ones are read window by window every epoch).
+struct PatchCache {
+    let limit: Int
+    var store: [PatchRef: Patch] = [:]
+
+    init(limitBytes: Int, patchBytes: Int) { limit = max(0, limitBytes / max(1, patchBytes)) }
+
+    func get(_ ref: PatchRef) -> Patch? { store[ref] }
+
+    mutating func put(_ ref: PatchRef, _ patch: Patch) {
+        if store.count < limit { store[ref] = patch }
+    }
+}

@@ -1,0 +1,132 @@
+import Engine
+import Foundation
+import GeoRaster
+import Models
+import Tiling
+
+/// The training steps of one epoch: the training patches in the order of the epoch's shuffle,
+/// batches assembled with augmentation, one optimiser step per batch (the last partial batch
+/// is dropped), progress, and after every step the `StopPolicy`'s save-or-stop decision.
+final class EpochLoop {
+    let network: any SegmentationNetwork
+    let optimizer: any Optimizer
+    let loss: TrainingLoss
+    let options: TrainingOptions
+    let train: [PatchRef]
+    let progress: ProgressReporter
+    let keeper: CheckpointKeeper
+    let afterStep: ((Int, Int) -> Void)?
+    /// Side-by-side checks (Benchmarks/pytorch_train.py --replay): which patches and symmetries each batch used.
+    let trace: BatchTrace?
+    /// Patches per batch and batches per epoch.
+    let batchSize: Int, batchesPerEpoch: Int
+    private let input: Tensor
+    private var labels: [Int32]
+    private let errorPath: String
+
+    /// What an epoch's steps leave: the running loss, the shuffle generator after the shuffle,
+    /// when the epoch began, and whether a stop was requested (the checkpoint is saved then).
+    struct Outcome {
+        var lossSum: Double
+        var lossCount: Int
+        var shuffleRNG: SplitMix64
+        var started: Date
+        var stopped: Bool
+    }
+
+    init(network: any SegmentationNetwork, optimizer: any Optimizer, loss: TrainingLoss, options: TrainingOptions, train: [PatchRef],
+         channels: Int, progress: ProgressReporter, keeper: CheckpointKeeper, afterStep: ((Int, Int) -> Void)?, errorPath: String) {
+        self.network = network
+        self.optimizer = optimizer
+        self.loss = loss
+        self.options = options
+        self.train = train
+        self.progress = progress
+        self.keeper = keeper
+        self.afterStep = afterStep
+        self.errorPath = errorPath
+        let P = options.patchSize
+        batchSize = min(options.batchSize, train.count)
+        batchesPerEpoch = max(1, train.count / batchSize)
+        input = Tensor(shape: Shape(batchSize, channels, P, P))
+        labels = [Int32](repeating: -1, count: batchSize * P * P)
+        trace = ProcessInfo.processInfo.environment["TERRASEG_TRACE_BATCHES"].flatMap(BatchTrace.init(path:))
+    }
+
+    /// Runs the epoch `state.epoch` from `state.nextBatch`; `runStart` and `state.elapsedSeconds`
+    /// time the run for mid-epoch checkpoints.
+    func run(_ state: inout Checkpoint, batches: inout BatchAssembler, stop: inout StopPolicy, runStart: Date) throws -> Outcome {
+        let epochStart = Date()
+        progress.startEpoch()
+        var shuffleRNG = state.epochRNG
+        let order = train.indices.shuffled(using: &shuffleRNG)
+        var outcome = Outcome(lossSum: state.epochLossSum, lossCount: state.epochLossCount, shuffleRNG: shuffleRNG,
+                              started: epochStart, stopped: false)
+        for b in state.nextBatch..<batchesPerEpoch {
+            let value = try step(batch: b, order: order, state: &state, batches: &batches)
+            outcome.lossSum += Double(value)
+            outcome.lossCount += 1
+            let elapsed = Date().timeIntervalSince(epochStart)
+            progress.batch(epoch: state.epoch + 1, epochs: options.epochs, batch: b + 1, batches: batchesPerEpoch,
+                           loss: outcome.lossSum / Double(outcome.lossCount),
+                           patchesPerSecond: Double((b + 1 - state.nextBatch) * batchSize) / max(elapsed, 1e-9))
+            afterStep?(state.epoch, b)
+            let action = stop.action()
+            guard action != .go else { continue }
+            try keeper.saveMidEpoch(state, nextBatch: b + 1, lossSum: outcome.lossSum, lossCount: outcome.lossCount,
+                                    elapsedSeconds: state.elapsedSeconds + Date().timeIntervalSince(runStart),
+                                    network: network, optimizer: optimizer)
+            stop.saved()
+            if action == .saveAndStop {
+                stop.acknowledgeStop()
+                progress.line("Stopped at epoch \(state.epoch + 1), batch \(b + 1) of \(batchesPerEpoch); checkpoint saved. Resume with --resume.")
+                outcome.stopped = true
+                return outcome
+            }
+        }
+        return outcome
+    }
+
+    /// One optimiser step on batch `b` of the epoch; returns its loss.
+    private func step(batch b: Int, order: [Int], state: inout Checkpoint, batches: inout BatchAssembler) throws -> Float {
+        let B = batchSize, P = options.patchSize
+        let t = Double(state.epoch) + Double(b) / Double(batchesPerEpoch)
+        optimizer.learningRate = options.optimizer.learningRate * options.schedule.factor(at: t, epochs: options.epochs)
+        var drawn: [[Int]] = []
+        for k in 0..<B {
+            let index = order[b * B + k]
+            let symmetry = try batches.placeAugmented(train[index], slot: k, into: input, labels: &labels,
+                                                      augmentation: options.augmentation, rng: &state.augmentRNG)
+            if trace != nil { drawn.append([index, symmetry.quarterTurns, symmetry.flip ? 1 : 0]) }
+        }
+        trace?.record(epoch: state.epoch, batch: b, patches: drawn)
+        let logits = network(input)
+        let l = loss(logits: logits, target: SegmentationTarget(n: B, h: P, w: P, labels: labels, ignoreIndex: -1))
+        network.backward(l.gradient)
+        optimizer.update()
+        if !l.value.isFinite {
+            throw RasterError(.invalidArgument, path: errorPath, problem: "the training loss became \(l.value) at epoch \(state.epoch + 1)",
+                              hint: "Lower the learning rate, or check the input for extreme values (terraseg info)")
+        }
+        return l.value
+    }
+}
+
+/// JSON lines `{"epoch": e, "batch": b, "patches": [[training patch index, quarter turns, flip], …]}`,
+/// written when TERRASEG_TRACE_BATCHES names a file, so another framework can replay the exact
+/// batches and augmentations (a debugging aid for side-by-side comparisons, not a user option).
+final class BatchTrace {
+    private let handle: FileHandle
+
+    init?(path: String) {
+        guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else { return nil }
+        handle = h
+    }
+
+    func record(epoch: Int, batch: Int, patches: [[Int]]) {
+        let list = patches.map { "[\($0.map(String.init).joined(separator: ","))]" }.joined(separator: ",")
+        handle.write(Data("{\"epoch\":\(epoch),\"batch\":\(batch),\"patches\":[\(list)]}\n".utf8))
+    }
+
+    deinit { try? handle.close() }
+}
