@@ -1,8 +1,10 @@
+import Core
 import Engine
 import Foundation
 import GeoRaster
 import Logging
 import Metrics
+import ModelIO
 import Models
 import Tiling
 
@@ -173,7 +175,7 @@ public final class Trainer {
         let start = Date()
         let fm = FileManager.default
         let parent = URL(fileURLWithPath: output).deletingLastPathComponent().path
-        try GeoTIFFWriter.checkWritableDirectory(parent, for: output)
+        try AtomicFile.checkWritableDirectory(parent, for: output)
         let data = try prepareData()
         progress.line("Training \(architecture.name) on \(data.train.count) patches of \(options.patchSize)×\(options.patchSize), validating on \(data.validation.count)")
 
@@ -185,8 +187,8 @@ public final class Trainer {
         let lastPath = workDirectory + "/last.ckpt", bestPath = workDirectory + "/best.safetensors"
         let metricsPath = workDirectory + "/metrics.jsonl"
 
-        var state = Checkpoint(epoch: 0, nextBatch: 0, epochRNG: SplitMix64(seed: options.seed ^ 0x5EED),
-                               augmentRNG: SplitMix64(seed: options.seed ^ 0xA11CE), optimizerStep: 0,
+        var state = Checkpoint(epoch: 0, nextBatch: 0, epochRNG: SplitMix64(seed: options.seed, stream: .epochOrder),
+                               augmentRNG: SplitMix64(seed: options.seed, stream: .augmentation), optimizerStep: 0,
                                bestMeanIoU: nil, bestEpoch: nil, elapsedSeconds: 0, fingerprint: fingerprint)
         var history: [EpochMetrics] = []
         if resume && fm.fileExists(atPath: lastPath) {
@@ -211,7 +213,7 @@ public final class Trainer {
         var lastSave = Date()
         var interrupted = false
         // Side-by-side checks (Benchmarks/pytorch_train.py --replay): which patches and symmetries each batch used.
-        let trace = ProcessInfo.processInfo.environment["TERRASEG_TRACE_BATCHES"].flatMap(BatchTrace.init(path:))
+        let trace = try TerraSegEnvironment.current().traceBatches.flatMap(BatchTrace.init(path:))
 
         epochLoop: while state.epoch < options.epochs {
             let epochStart = Date()

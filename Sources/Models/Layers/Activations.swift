@@ -1,3 +1,4 @@
+import Core
 import Engine
 
 /// ReLU on oneDNN (prefer `BatchNorm2d(fusedReLU: true)` after a batch norm).
@@ -50,14 +51,14 @@ public final class Softmax: UnaryLayer {
 public final class Dropout: UnaryLayer {
     public var isTraining = true
     public let probability: Float
-    private var generator: SeededGenerator
+    private var generator: SplitMix64
     private var mask: Storage?
     private var output: Tensor?, dInput: Tensor?
 
     public init(probability: Float = 0.5, seed: UInt64 = 0) {
         precondition(probability >= 0 && probability < 1)
         self.probability = probability
-        generator = SeededGenerator(seed: seed)
+        generator = SplitMix64(seed: seed, stream: .parameters)
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
