@@ -1,5 +1,4 @@
 import Core
-import Models
 
 /// What the stitcher needs from a trained network. The U-Net and dilated CNN of `Models`
 /// conform through an adapter; tests use small deterministic models.

@@ -1,10 +1,8 @@
 import Core
 import Engine
 import Foundation
-import GeoRaster
 import ModelIO
 import Models
-import Tiling
 
 /// Everything needed to continue a run exactly where it stopped: weights and batch-norm
 /// statistics, optimiser state, position (epoch and next batch), random generators, and the
