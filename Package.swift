@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "terraseg", targets: ["terraseg"]),
+        .library(name: "Core", targets: ["Core"]),
         .library(name: "GeoRaster", targets: ["GeoRaster"]),
         .library(name: "Tiling", targets: ["Tiling"]),
         .library(name: "Metrics", targets: ["Metrics"]),
@@ -15,6 +16,7 @@ let package = Package(
         .library(name: "Inference", targets: ["Inference"]),
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "Models", targets: ["Models"]),
+        .library(name: "ModelIO", targets: ["ModelIO"]),
         .executable(name: "terraseg-bench", targets: ["terraseg-bench"]),
     ],
     dependencies: [
@@ -32,31 +34,44 @@ let package = Package(
             name: "CDNNL", path: "Sources/CDNNL",
             providers: [.apt(["libdnnl-dev"])]),
 
+        // Leaf utilities every stack shares: Window, SplitMix64, AtomicFile, TerraSegError,
+        // TerraSegEnvironment (the one reader of TERRASEG_* variables). Foundation only.
+        .target(name: "Core"),
+
+        // Geo stack: GeoRaster → Tiling.
         .target(
             name: "GeoRaster",
-            dependencies: ["CGDAL", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "Tiling", dependencies: ["GeoRaster"]),
+            dependencies: ["Core", "CGDAL", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Tiling", dependencies: ["Core", "GeoRaster"]),
         .target(name: "Metrics"),
         .target(
             name: "Training",
-            dependencies: ["GeoRaster", "Tiling", "Metrics", "Engine", "Models", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["Core", "GeoRaster", "Tiling", "Metrics", "Engine", "Models", "ModelIO",
+                           .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "Pipeline",
-            dependencies: ["GeoRaster", "Tiling", "Metrics", "Models", "Training", "Inference",
+            dependencies: ["Core", "GeoRaster", "Tiling", "Metrics", "Models", "ModelIO", "Training", "Inference",
                            .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "Inference",
-            dependencies: ["GeoRaster", "Tiling", "Metrics", "Engine", "Models", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["Core", "GeoRaster", "Tiling", "Metrics", "Engine", "Models", "ModelIO",
+                           .product(name: "Logging", package: "swift-log")]),
+
+        // Tensor stack: Engine → Models. Neither imports GeoRaster or Tiling (nor links GDAL).
         .target(
             name: "Engine",
-            dependencies: ["CDNNL", .product(name: "Numerics", package: "swift-numerics")]),
+            dependencies: ["Core", "CDNNL", .product(name: "Numerics", package: "swift-numerics")]),
         .target(
             name: "Models",
-            dependencies: ["Engine", "GeoRaster", "Tiling", .product(name: "Numerics", package: "swift-numerics")]),
+            dependencies: ["Core", "Engine", .product(name: "Numerics", package: "swift-numerics")]),
+
+        // The model bundle (safetensors + model.json with normalisation and classes), above both stacks.
+        .target(name: "ModelIO", dependencies: ["Core", "Engine", "Models", "Tiling"]),
+
         .executableTarget(
             name: "terraseg",
             dependencies: [
-                "GeoRaster", "Tiling", "Metrics", "Inference", "Training", "Models", "Engine", "Pipeline",
+                "Core", "GeoRaster", "Tiling", "Metrics", "Inference", "Training", "Models", "ModelIO", "Engine", "Pipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -64,21 +79,22 @@ let package = Package(
         // Release-only benchmark executable; never timed inside tests.
         .executableTarget(
             name: "terraseg-bench", dependencies: [
-                "Engine", "Models",
+                "Core", "Engine", "Models", "ModelIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/TerraSegBench"),
 
-        .target(name: "TestSupport", dependencies: ["GeoRaster", "Tiling"], path: "Tests/TestSupport"),
-        .testTarget(name: "GeoRasterTests", dependencies: ["GeoRaster", "TestSupport"]),
-        .testTarget(name: "TilingTests", dependencies: ["Tiling", "GeoRaster", "TestSupport"]),
+        .target(name: "TestSupport", dependencies: ["Core", "GeoRaster", "Tiling"], path: "Tests/TestSupport"),
+        .testTarget(name: "CoreTests", dependencies: ["Core", "TestSupport"]),
+        .testTarget(name: "GeoRasterTests", dependencies: ["Core", "GeoRaster", "TestSupport"]),
+        .testTarget(name: "TilingTests", dependencies: ["Core", "Tiling", "GeoRaster", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
-        .testTarget(name: "BundleTests", dependencies: ["Models", "Engine", "Tiling", "GeoRaster", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Inference", "Models", "Tiling", "GeoRaster", "TestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "GeoRaster", "TestSupport"]),
-        .testTarget(name: "InferenceTests", dependencies: ["Inference", "Models", "GeoRaster", "Metrics", "TestSupport"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine", "TestSupport"]),
+        .testTarget(name: "BundleTests", dependencies: ["Core", "ModelIO", "Models", "Engine", "Tiling", "GeoRaster", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Core", "Training", "Inference", "Models", "ModelIO", "Tiling", "GeoRaster", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Core", "Pipeline", "GeoRaster", "TestSupport"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Core", "Inference", "Models", "ModelIO", "GeoRaster", "Metrics", "TestSupport"]),
+        .testTarget(name: "EngineTests", dependencies: ["Core", "Engine", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Core", "Models", "ModelIO", "Engine", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
     ]
 )

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Core
 import Engine
 import Foundation
 
@@ -15,6 +16,7 @@ struct ConvBench: ParsableCommand {
     @Option(help: "Timed repetitions.") var steps = 5
 
     func run() throws {
+        _ = try TerraSegEnvironment.current()  // refuse bad TERRASEG_* values before any work
         let g = ConvGeometry(inputChannels: input, outputChannels: output, kernel: 3, stride: 1, padding: dilation,
                              dilation: dilation, bias: true)
         let w = Parameter(shape: g.weightShape), b = Parameter(shape: Shape(output, 1, 1, 1))

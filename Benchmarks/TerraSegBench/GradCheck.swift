@@ -1,6 +1,8 @@
 import ArgumentParser
+import Core
 import Engine
 import Foundation
+import ModelIO
 import Models
 
 /// Numerical side-by-side with PyTorch (`Benchmarks/compare_gradients.py`): loads a bundle and
@@ -21,6 +23,7 @@ struct GradCheck: ParsableCommand {
     @Flag(help: "Run an inference-mode forward on validation patches between steps (as the trainer's per-epoch validation does).") var interleaveValidation = false
 
     func run() throws {
+        _ = try TerraSegEnvironment.current()  // refuse bad TERRASEG_* values before any work
         let b = try ModelBundle.read(bundle)
         let net = try b.network(directory: bundle)
         net.isTraining = true

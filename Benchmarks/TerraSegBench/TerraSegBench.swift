@@ -1,4 +1,5 @@
 import ArgumentParser
+import Core
 import Engine
 import Foundation
 import Models
@@ -31,6 +32,7 @@ struct R1Bench: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
+        _ = try TerraSegEnvironment.current()  // refuse bad TERRASEG_* values before any work
         if let threads { Runtime.threads = threads }
         var config = upsample == .nails ? UNetConfiguration.r1Nails : .r1
         if let widths {
@@ -38,7 +40,7 @@ struct R1Bench: ParsableCommand {
             config.bottleneckWidth = 2 * config.widths.last!
         }
         let net = UNet(config, seed: 1)
-        var rng = SeededGenerator(seed: 7)
+        var rng = SplitMix64(seed: 7, stream: .parameters)
         let x = Tensor(shape: Shape(batch, config.inputChannels, size, size))
         for i in 0..<x.physicalCount { x.data[i] = Float(Int(rng.next() >> 40) - (1 << 23)) * 0x1p-23 }
         let labels = (0..<(batch * size * size)).map { _ in Int32(rng.next() % UInt64(config.classes)) }

@@ -1,3 +1,4 @@
+import Core
 /// Several rasters on one grid read as one N-band source, bands in file order (for example
 /// Landsat's one file per band). Files whose grids differ are refused, saying how.
 public final class BandStack: RasterSource {

@@ -1,4 +1,5 @@
 import CGDAL
+import Core
 import Foundation
 
 /// One GDAL raster dataset opened read-only (GDALOpenEx); closed (GDALClose) when released.

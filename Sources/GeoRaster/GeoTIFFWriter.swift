@@ -1,4 +1,5 @@
 import CGDAL
+import Core
 import Foundation
 
 /// Writes a GeoTIFF (or, with `options.cog`, a Cloud-Optimised GeoTIFF) under a temporary
@@ -27,7 +28,6 @@ public final class GeoTIFFWriter {
         self.profile = profile
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
-        let name = url.lastPathComponent
         guard GeoTIFFWriter.writableTypes.contains(profile.dataType) else {
             throw RasterError(.invalidArgument, path: path, problem: "cannot write pixel type \(profile.dataType.rawValue)",
                               hint: "Use one of " + GeoTIFFWriter.writableTypes.map(\.rawValue).joined(separator: ", "))
@@ -40,10 +40,15 @@ public final class GeoTIFFWriter {
             throw RasterError(.invalidArgument, path: path, problem: "block size \(profile.options.blockSize) is not a positive multiple of 16",
                               hint: "Use 256 or 512")
         }
-        try GeoTIFFWriter.checkWritableDirectory(dir, for: path)
-        let tag = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        temporaryPath = dir + "/." + name + ".partial-\(tag).tif"
-        workingPath = profile.options.cog ? dir + "/." + name + ".stage-\(tag).tif" : temporaryPath
+        // Both names are created here, exclusively (AtomicFile); GDAL then writes over them.
+        let temporary = try AtomicFile.reserveTemporaryFile(for: path, suffix: ".tif")
+        do {
+            workingPath = profile.options.cog ? try AtomicFile.reserveTemporaryFile(for: path, suffix: ".stage.tif") : temporary
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+        temporaryPath = temporary
 
         guard let driver = GDALGetDriverByName("GTiff") else {
             throw RasterError(.createFailed, path: path, problem: "GDAL has no GTiff driver")
@@ -95,19 +100,6 @@ public final class GeoTIFFWriter {
         case .horizontal: return 2
         case .floatingPoint: return p.dataType.isFloatingPoint ? 3 : 2
         case .automatic: return p.dataType.isFloatingPoint ? 3 : 2
-        }
-    }
-
-    /// Throws unless `dir` exists and is writable (checked before any work starts).
-    public static func checkWritableDirectory(_ dir: String, for path: String) throws {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
-            throw RasterError(.createFailed, path: path, problem: "the output directory \(dir) does not exist",
-                              hint: "Create it first (mkdir -p \(dir)) or choose another output")
-        }
-        guard access(dir, W_OK) == 0 else {
-            throw RasterError(.createFailed, path: path, problem: "the output directory \(dir) is not writable",
-                              hint: "Choose a directory you can write to, or fix its permissions")
         }
     }
 

@@ -1,3 +1,4 @@
+import Core
 /// GDAL's affine geotransform: x = c0 + col·c1 + row·c2, y = c3 + col·c4 + row·c5,
 /// for pixel corners (col, row); (0, 0) is the top-left corner of the top-left pixel.
 public struct GeoTransform: Hashable, Sendable, Codable, CustomStringConvertible {

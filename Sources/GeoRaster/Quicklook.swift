@@ -1,4 +1,5 @@
 import CGDAL
+import Core
 import Foundation
 
 extension Dataset {
@@ -125,7 +126,7 @@ public enum Quicklook {
             throw RasterError(.invalidArgument, path: png, problem: "bad preview options", gdalMessage: GDALRuntime.lastErrorMessage())
         }
         defer { GDALTranslateOptionsFree(options) }
-        let tmp = temporaryName(png)
+        let tmp = try temporaryName(png)
         GDALRuntime.resetError()
         var usage: Int32 = 0
         guard let out = GDALTranslate(tmp, ds.handle, options, &usage) else {
@@ -140,7 +141,7 @@ public enum Quicklook {
         guard let d = GDALGetDriverByName(driver) else {
             throw RasterError(.createFailed, path: path, problem: "GDAL has no \(driver) driver")
         }
-        let tmp = temporaryName(path)
+        let tmp = try temporaryName(path)
         GDALRuntime.resetError()
         guard let out = GDALCreateCopy(d, tmp, ds, 0, nil, nil, nil) else {
             unlink(tmp)
@@ -150,9 +151,9 @@ public enum Quicklook {
         try finish(tmp, path)
     }
 
-    static func temporaryName(_ path: String) -> String {
-        let url = URL(fileURLWithPath: path)
-        return url.deletingLastPathComponent().path + "/." + url.lastPathComponent + ".partial-\(getpid()).png"
+    /// An unpredictable, exclusively created temporary file beside `path` for GDAL to write.
+    static func temporaryName(_ path: String) throws -> String {
+        try AtomicFile.reserveTemporaryFile(for: path, suffix: ".png")
     }
 
     static func finish(_ tmp: String, _ path: String) throws {

@@ -1,3 +1,4 @@
+import Core
 /// Pixels of a window of selected bands, as Float32 in band-row-column order, with a
 /// per-pixel validity mask (1 = valid in every selected band, 0 = nodata, NaN, masked,
 /// alpha 0, or outside the raster).

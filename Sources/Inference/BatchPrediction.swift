@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import GeoRaster
 
@@ -89,7 +90,7 @@ extension ScenePredictor {
                                   hint: "Choose an output directory you can write to")
             }
         }
-        try GeoTIFFWriter.checkWritableDirectory(directory, for: directory)
+        try AtomicFile.checkWritableDirectory(directory, for: directory)
         var reports: [SceneReport] = []
         var usedNames: [String: Int] = [:]
         for job in jobs {

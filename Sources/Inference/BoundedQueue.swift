@@ -1,3 +1,4 @@
+import Core
 import Foundation
 
 /// A blocking FIFO of bounded capacity between pipeline threads (reader → network →

@@ -1,5 +1,7 @@
+import Core
 import Engine
 import Foundation
+import ModelIO
 import Models
 import Tiling
 
@@ -33,13 +35,13 @@ public final class NetworkSceneModel: SceneModel {
 
     public func predict(_ values: UnsafeBufferPointer<Float>, batch: Int, size: Int,
                         into output: UnsafeMutableBufferPointer<Float>) throws {
-        try predictScores(values, batch: batch, size: size, region: PixelRegion(row: 0, column: 0, height: size, width: size),
+        try predictScores(values, batch: batch, size: size, region: Window(column: 0, row: 0, width: size, height: size),
                           probabilities: true, into: output)
     }
 
     /// The network runs only as far as `region` needs (a U-Net skips its decoder's work in the
     /// windows' margins); without `probabilities` the logits are returned and the softmax skipped.
-    public func predictScores(_ values: UnsafeBufferPointer<Float>, batch: Int, size: Int, region: PixelRegion,
+    public func predictScores(_ values: UnsafeBufferPointer<Float>, batch: Int, size: Int, region: Window,
                               probabilities: Bool, into output: UnsafeMutableBufferPointer<Float>) throws {
         let shape = Shape(batch, inputChannels, size, size)
         let x = (input?.shape == shape) ? input! : Tensor(shape: shape)

@@ -1,4 +1,4 @@
-import Models
+import Core
 
 /// What the stitcher needs from a trained network. The U-Net and dilated CNN of `Models`
 /// conform through an adapter; tests use small deterministic models.
@@ -19,12 +19,12 @@ public protocol SceneModel: AnyObject {
     /// unspecified): probabilities, or with `probabilities` false anything whose per-pixel
     /// maximum is the class (a network returns its logits and skips the softmax). A model may
     /// skip work outside the region. By default: `predict` over whole windows.
-    func predictScores(_ input: UnsafeBufferPointer<Float>, batch: Int, size: Int, region: PixelRegion,
+    func predictScores(_ input: UnsafeBufferPointer<Float>, batch: Int, size: Int, region: Window,
                        probabilities: Bool, into output: UnsafeMutableBufferPointer<Float>) throws
 }
 
 extension SceneModel {
-    public func predictScores(_ input: UnsafeBufferPointer<Float>, batch: Int, size: Int, region: PixelRegion,
+    public func predictScores(_ input: UnsafeBufferPointer<Float>, batch: Int, size: Int, region: Window,
                               probabilities: Bool, into output: UnsafeMutableBufferPointer<Float>) throws {
         try predict(input, batch: batch, size: size, into: output)
     }

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import GeoRaster
 import Logging
@@ -211,7 +212,7 @@ final class TileBatch: @unchecked Sendable {
     /// whose maximum is the class (logits).
     func predict(model: SceneModel, coreSize: Int? = nil, probabilities: Bool = true) throws {
         let count = tiles.count, n = size * size
-        var region = PixelRegion(row: 0, column: 0, height: size, width: size)
+        var region = Window(column: 0, row: 0, width: size, height: size)
         if let coreSize, let first = tiles.first {
             // The cores' bounding box, widened to a whole core tile where it is smaller (partial
             // tiles at the scene's edges), so the network sees one region shape per scene and
@@ -229,7 +230,7 @@ final class TileBatch: @unchecked Sendable {
             }
             widen(&top, &bottom)
             widen(&left, &right)
-            region = PixelRegion(row: top, column: left, height: bottom - top, width: right - left)
+            region = Window(column: left, row: top, width: right - left, height: bottom - top)
         }
         try input.withUnsafeBufferPointer { i in
             try scores.withUnsafeMutableBufferPointer { s in

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 
 /// One problem with a setting, keyed by its pipeline key (`training.batch_size`,

@@ -1,8 +1,10 @@
+import Core
 import Foundation
 import GeoRaster
 import Inference
 import Logging
 import Metrics
+import ModelIO
 import Models
 import Tiling
 import Training

@@ -1,7 +1,9 @@
+import Core
 import Foundation
 import GeoRaster
 import Inference
 import Metrics
+import ModelIO
 import Models
 import Training
 

@@ -1,3 +1,4 @@
+import Core
 import GeoRaster
 
 /// Per-band statistics of the valid pixels of one or more scenes: count, mean, standard
@@ -144,18 +145,4 @@ public func fingerprint(_ text: String, seed: UInt64 = 0) -> UInt64 {
     var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ seed
     for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
     return h
-}
-
-/// A small, fast, seedable generator (splitmix64), used wherever TerraSeg needs repeatable
-/// randomness (sampling, splits, augmentation).
-public struct SplitMix64: RandomNumberGenerator, Sendable, Codable, Hashable {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }

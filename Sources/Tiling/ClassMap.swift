@@ -1,3 +1,4 @@
+import Core
 import GeoRaster
 
 /// The classes of a task: label raster values → class indices 0..<K, with names and colours,
@@ -18,21 +19,21 @@ public struct ClassMap: Codable, Hashable, Sendable {
 
     public init(classes: [ClassEntry], ignoreValues: [Int] = []) throws {
         guard !classes.isEmpty else {
-            throw RasterError(.invalidArgument, path: "classes", problem: "no classes given", hint: "List at least two classes with their label values")
+            throw TerraSegError(.invalidArgument, path: "classes", problem: "no classes given", hint: "List at least two classes with their label values")
         }
         var seenValues = Set<Int>(), seenNames = Set<String>()
         for c in classes {
             if !seenValues.insert(c.value).inserted {
-                throw RasterError(.invalidArgument, path: "classes", problem: "label value \(c.value) is used by two classes",
-                                  hint: "Give every class its own value")
+                throw TerraSegError(.invalidArgument, path: "classes", problem: "label value \(c.value) is used by two classes",
+                                     hint: "Give every class its own value")
             }
             if !seenNames.insert(c.name).inserted {
-                throw RasterError(.invalidArgument, path: "classes", problem: "class name '\(c.name)' is used twice",
-                                  hint: "Give every class its own name")
+                throw TerraSegError(.invalidArgument, path: "classes", problem: "class name '\(c.name)' is used twice",
+                                     hint: "Give every class its own name")
             }
             if ignoreValues.contains(c.value) {
-                throw RasterError(.invalidArgument, path: "classes", problem: "value \(c.value) is both class '\(c.name)' and ignored",
-                                  hint: "Remove it from one of the lists")
+                throw TerraSegError(.invalidArgument, path: "classes", problem: "value \(c.value) is both class '\(c.name)' and ignored",
+                                     hint: "Remove it from one of the lists")
             }
         }
         self.classes = classes

@@ -1,3 +1,4 @@
+import Core
 import GeoRaster
 
 /// Pure geometry shared by the tiler and the stitcher: where patches lie on a raster.

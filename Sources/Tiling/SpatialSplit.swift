@@ -1,3 +1,4 @@
+import Core
 import GeoRaster
 
 /// Which set a training patch belongs to.

@@ -1,8 +1,8 @@
+import Core
 import Engine
 import Foundation
-import GeoRaster
+import ModelIO
 import Models
-import Tiling
 
 /// Everything needed to continue a run exactly where it stopped: weights and batch-norm
 /// statistics, optimiser state, position (epoch and next batch), random generators, and the
@@ -36,14 +36,14 @@ struct Checkpoint: Codable {
     static func load(from path: String, network: any SegmentationNetwork, optimizer: any Optimizer) throws -> Checkpoint {
         let (tensors, meta) = try SafeTensors.read(path)
         guard let json = meta["terraseg_checkpoint"], let state = try? JSONDecoder().decode(Checkpoint.self, from: Data(json.utf8)) else {
-            throw RasterError(.readFailed, path: path, problem: "not a TerraSeg training checkpoint", hint: "Start without --resume")
+            throw TerraSegError(.readFailed, path: path, problem: "not a TerraSeg training checkpoint", hint: "Start without --resume")
         }
         let modelNames = Set((network.namedParameters + network.namedBuffers).map(\.0))
         try ModelBundle.load(tensors.filter { modelNames.contains($0.key) }, into: network, path: path)
         for (name, storage, count) in optimizer.stateBuffers {
             guard let t = tensors[name], t.values.count == count else {
-                throw RasterError(.readFailed, path: path, problem: "the checkpoint has no optimiser state '\(name)'",
-                                  hint: "It was written with another optimiser; start without --resume")
+                throw TerraSegError(.readFailed, path: path, problem: "the checkpoint has no optimiser state '\(name)'",
+                                     hint: "It was written with another optimiser; start without --resume")
             }
             t.values.withUnsafeBufferPointer { storage.pointer.update(from: $0.baseAddress!, count: count) }
         }

@@ -1,3 +1,5 @@
+import ModelIO
+import Core
 import Foundation
 import GeoRaster
 import Models
@@ -18,8 +20,8 @@ struct CheckpointKeeper {
     func begin(resume: Bool, seed: UInt64, network: any SegmentationNetwork, optimizer: any Optimizer,
                progress: ProgressReporter) throws -> (Checkpoint, [EpochMetrics]) {
         let fm = FileManager.default
-        var state = Checkpoint(epoch: 0, nextBatch: 0, epochRNG: SplitMix64(seed: seed ^ 0x5EED),
-                               augmentRNG: SplitMix64(seed: seed ^ 0xA11CE), optimizerStep: 0,
+        var state = Checkpoint(epoch: 0, nextBatch: 0, epochRNG: SplitMix64(seed: seed, stream: .epochOrder),
+                               augmentRNG: SplitMix64(seed: seed, stream: .augmentation), optimizerStep: 0,
                                bestMeanIoU: nil, bestEpoch: nil, elapsedSeconds: 0, fingerprint: fingerprint)
         var history: [EpochMetrics] = []
         if resume && fm.fileExists(atPath: lastPath) {

@@ -1,3 +1,4 @@
+import Core
 import Engine
 import Foundation
 import GeoRaster
@@ -35,7 +36,7 @@ final class EpochLoop {
     }
 
     init(network: any SegmentationNetwork, optimizer: any Optimizer, loss: TrainingLoss, options: TrainingOptions, train: [PatchRef],
-         channels: Int, progress: ProgressReporter, keeper: CheckpointKeeper, afterStep: ((Int, Int) -> Void)?, errorPath: String) {
+         channels: Int, progress: ProgressReporter, keeper: CheckpointKeeper, afterStep: ((Int, Int) -> Void)?, errorPath: String) throws {
         self.network = network
         self.optimizer = optimizer
         self.loss = loss
@@ -50,7 +51,7 @@ final class EpochLoop {
         batchesPerEpoch = max(1, train.count / batchSize)
         input = Tensor(shape: Shape(batchSize, channels, P, P))
         labels = [Int32](repeating: -1, count: batchSize * P * P)
-        trace = ProcessInfo.processInfo.environment["TERRASEG_TRACE_BATCHES"].flatMap(BatchTrace.init(path:))
+        trace = try TerraSegEnvironment.current().traceBatches.flatMap(BatchTrace.init(path:))
     }
 
     /// Runs the epoch `state.epoch` from `state.nextBatch`; `runStart` and `state.elapsedSeconds`

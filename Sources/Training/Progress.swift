@@ -1,3 +1,4 @@
+import Core
 import Foundation
 
 /// Training progress: a live bar with throughput and ETA on a terminal, plain lines

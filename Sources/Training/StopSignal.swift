@@ -1,3 +1,4 @@
+import Core
 import Foundation
 
 /// SIGINT/SIGTERM set a flag the trainer checks after every batch, so an interrupted run

@@ -1,8 +1,10 @@
+import Core
 import Engine
 import Foundation
 import GeoRaster
 import Logging
 import Metrics
+import ModelIO
 import Models
 import Tiling
 
@@ -174,7 +176,7 @@ public final class Trainer {
     public func run(resume: Bool = false) throws -> TrainingResult {
         let start = Date()
         let parent = URL(fileURLWithPath: output).deletingLastPathComponent().path
-        try GeoTIFFWriter.checkWritableDirectory(parent, for: output)
+        try AtomicFile.checkWritableDirectory(parent, for: output)
         let data = try prepareData()
         progress.line("Training \(architecture.name) on \(data.train.count) patches of \(options.patchSize)×\(options.patchSize), validating on \(data.validation.count)")
 
@@ -186,7 +188,7 @@ public final class Trainer {
         var (state, history) = try keeper.begin(resume: resume, seed: options.seed, network: network, optimizer: optimizer, progress: progress)
         var batches = BatchAssembler(scenes: scenes, normalizer: data.normalizer, patchSize: options.patchSize,
                                      cacheMegabytes: options.cacheMegabytes)
-        let loop = EpochLoop(network: network, optimizer: optimizer, loss: loss, options: options, train: data.train,
+        let loop = try EpochLoop(network: network, optimizer: optimizer, loss: loss, options: options, train: data.train,
                              channels: scenes[0].bands.count, progress: progress, keeper: keeper, afterStep: afterStep, errorPath: output)
         let validator = Validator(refs: data.validation, batchSize: options.batchSize, patchSize: options.patchSize,
                                   channels: scenes[0].bands.count, classNames: scenes[0].classMap.names)

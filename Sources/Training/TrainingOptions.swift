@@ -1,3 +1,4 @@
+import Core
 import Models
 import Tiling
 

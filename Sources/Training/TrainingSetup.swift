@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import GeoRaster
 import Models
@@ -89,8 +90,8 @@ public struct DataSpec: Codable, Sendable, Equatable {
             var color = ClassMap.palette[i % ClassMap.palette.count]
             if let hex = c.color {
                 guard let parsed = RGBA(hex: hex) else {
-                    throw RasterError(.invalidArgument, path: "classes", problem: "class '\(c.name)' has colour '\(hex)', which is not #rrggbb",
-                                      hint: "Write colours like #1f78b4")
+                    throw TerraSegError(.invalidArgument, path: "classes", problem: "class '\(c.name)' has colour '\(hex)', which is not #rrggbb",
+                                         hint: "Write colours like #1f78b4")
                 }
                 color = parsed
             }
@@ -115,15 +116,15 @@ public struct DataSpec: Codable, Sendable, Equatable {
                 labels = try Dataset(path: resolve(l))
             } else if let v = s.vectorLabels {
                 guard let attribute = s.labelAttribute else {
-                    throw RasterError(.invalidArgument, path: resolve(v), problem: "vector labels need the attribute that holds the class",
-                                      hint: "Add label_attribute: <field name>")
+                    throw TerraSegError(.invalidArgument, path: resolve(v), problem: "vector labels need the attribute that holds the class",
+                                         hint: "Add label_attribute: <field name>")
                 }
                 let names = Dictionary(uniqueKeysWithValues: map.classes.map { ($0.name, $0.value) })
                 labels = try VectorLabels.rasterize(path: resolve(v), layer: s.layer, attribute: attribute, classNames: names,
                                                     onto: image.info.grid, fill: Int32(map.ignoreValues.first ?? -1))
             } else {
-                throw RasterError(.invalidArgument, path: resolve(s.image[0]), problem: "the scene has no labels",
-                                  hint: "Give labels: (a raster on the image grid) or vector_labels: with label_attribute:")
+                throw TerraSegError(.invalidArgument, path: resolve(s.image[0]), problem: "the scene has no labels",
+                                     hint: "Give labels: (a raster on the image grid) or vector_labels: with label_attribute:")
             }
             let scene = try LabelledScene(image: image, labels: labels, bands: bands, classMap: map)
             switch s.role {
@@ -131,7 +132,7 @@ public struct DataSpec: Codable, Sendable, Equatable {
             case "train": scene.role = .train
             case "validation": scene.role = .validation
             case let other?:
-                throw RasterError(.invalidArgument, path: resolve(s.image[0]), problem: "role '\(other)' is unknown", hint: "Use split, train or validation")
+                throw TerraSegError(.invalidArgument, path: resolve(s.image[0]), problem: "role '\(other)' is unknown", hint: "Use split, train or validation")
             }
             out.append(scene)
         }
@@ -145,7 +146,7 @@ public struct DataSpec: Codable, Sendable, Equatable {
             }
         }
         if out.isEmpty {
-            throw RasterError(.invalidArgument, path: "data", problem: "no training scenes", hint: "List scenes (image and labels) or tile sets")
+            throw TerraSegError(.invalidArgument, path: "data", problem: "no training scenes", hint: "List scenes (image and labels) or tile sets")
         }
         return out
     }
@@ -184,7 +185,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     public func architecture(inputChannels: Int, classes: Int) throws -> ModelArchitecture {
         if let preset {
             guard var c = UNetConfiguration.preset(preset) else {
-                throw RasterError(.invalidArgument, path: "model.preset", problem: "unknown preset '\(preset)'", hint: "Use r1 or r1-nails")
+                throw TerraSegError(.invalidArgument, path: "model.preset", problem: "unknown preset '\(preset)'", hint: "Use r1 or r1-nails")
             }
             c.inputChannels = inputChannels
             c.classes = classes
@@ -193,7 +194,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         switch kind {
         case .unet:
             guard !widths.isEmpty, widths.allSatisfy({ $0 > 0 }) else {
-                throw RasterError(.invalidArgument, path: "model.widths", problem: "widths must be positive, one per level", hint: "e.g. [16, 32, 64, 128]")
+                throw TerraSegError(.invalidArgument, path: "model.widths", problem: "widths must be positive, one per level", hint: "e.g. [16, 32, 64, 128]")
             }
             return .unet(UNetConfiguration(inputChannels: inputChannels, classes: classes, widths: widths,
                                            bottleneckWidth: bottleneckWidth ?? 2 * widths.last!,

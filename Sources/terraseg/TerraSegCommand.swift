@@ -1,4 +1,5 @@
 import ArgumentParser
+import Core
 import Foundation
 import GeoRaster
 import Logging
@@ -19,6 +20,9 @@ struct TerraSegCommand: ParsableCommand {
 struct GlobalOptions: ParsableArguments {
     @Flag(name: .shortAndLong, help: "Print debug messages, including GDAL's warnings.")
     var verbose = false
+
+    /// Refuses bad TERRASEG_* environment values before the subcommand starts.
+    func validate() throws { _ = try TerraSegEnvironment.current() }
 
     func bootstrapLogging() {
         let level: Logger.Level = verbose ? .debug : .notice

@@ -1,6 +1,8 @@
+import Core
 import Engine
 import Foundation
 import GeoRaster
+import ModelIO
 import Models
 import Testing
 import TestSupport
@@ -14,7 +16,7 @@ import Tiling
         let architecture = ModelArchitecture.unet(UNetConfiguration(inputChannels: 3, classes: 4, widths: [16, 32], bottleneckWidth: 32,
                                                                     bottleneckDilations: [1, 2], upsampling: mode))
         let net = architecture.build(seed: 3)
-        var rng = EngineRandom(seed: 1)
+        var rng = SplitMix64(seed: 1)
         let x = Tensor(shape: Shape(2, 3, 16, 16), values: rng.uniform(2 * 3 * 16 * 16).map(Float.init))
         _ = net(x)  // a training step moves the running statistics off their defaults
         net.isTraining = false

@@ -1,5 +1,7 @@
+import Core
 import Foundation
 import GeoRaster
+import ModelIO
 import Models
 import Testing
 import TestSupport
@@ -34,7 +36,7 @@ import TestSupport
         try SafeTensors.write([("x", SafeTensors.Entry(shape: [100], values: [Float](repeating: 1, count: 100)))], to: path)
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         try data.prefix(data.count - 40).write(to: URL(fileURLWithPath: path))
-        let error = #expect(throws: RasterError.self) { try SafeTensors.read(path) }
+        let error = #expect(throws: TerraSegError.self) { try SafeTensors.read(path) }
         #expect(error?.description.contains("not a valid safetensors file") == true)
         #expect(error?.description.contains("'x'") == true)
     }

@@ -1,15 +1,16 @@
+import Core
 import Engine
 import TestSupport
 
 func randomRef(_ shape: Shape, seed: UInt64, _ lo: Double = -1, _ hi: Double = 1) -> RefTensor {
-    var rng = EngineRandom(seed: seed)
+    var rng = SplitMix64(seed: seed)
     return RefTensor(shape, rng.uniform(shape.count, lo, hi))
 }
 
 /// Values whose pairwise gaps are at least `gap` (so max pooling and ReLU have no ties or kinks
 /// within a finite-difference step), in random order.
 func distinctRef(_ shape: Shape, seed: UInt64) -> RefTensor {
-    var rng = EngineRandom(seed: seed)
+    var rng = SplitMix64(seed: seed)
     var v = (0..<shape.count).map { Double($0) * 0.01 - Double(shape.count) * 0.005 + 0.003 }
     v.shuffle(using: &rng)
     return RefTensor(shape, v)

@@ -1,3 +1,4 @@
+import Core
 import Engine
 import Testing
 import TestSupport
@@ -222,8 +223,8 @@ func concatAndAddMatchReference(_ layout: Layout) {
 
 /// The Winograd paths (backward-weights by default; every pass with `.all`) against the
 /// reference: the transforms change rounding, not results.
-@Test(arguments: [Runtime.WinogradUse.backwardWeights, .all])
-func winogradMatchesReference(_ use: Runtime.WinogradUse) {
+@Test(arguments: [WinogradUse.backwardWeights, .all])
+func winogradMatchesReference(_ use: WinogradUse) {
     let g = ConvGeometry(inputChannels: 32, outputChannels: 32, kernel: 3, stride: 1, padding: 1, bias: true)
     let x = randomRef(Shape(2, 32, 16, 16), seed: 60), w = randomRef(g.weightShape, seed: 61, -0.2, 0.2)
     let b = (0..<32).map { Double($0) * 0.01 }

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import GeoRaster
 import Testing
@@ -22,7 +23,7 @@ import TestSupport
     }
 
     @Test func outputDirectoryMissing() throws {
-        let error = #expect(throws: RasterError.self) {
+        let error = #expect(throws: TerraSegError.self) {
             try GeoTIFFWriter(path: "/nonexistent-dir/map.tif", profile: RasterProfile(width: 4, height: 4))
         }
         #expect(error?.description.contains("the output directory /nonexistent-dir does not exist") == true)
@@ -42,7 +43,7 @@ import TestSupport
             return
         }
         defer { chmod(dir.path, 0o755) }
-        let error = #expect(throws: RasterError.self) {
+        let error = #expect(throws: TerraSegError.self) {
             try GeoTIFFWriter(path: target + "/map.tif", profile: RasterProfile(width: 4, height: 4))
         }
         #expect(error?.description.contains("is not writable") == true)

@@ -1,6 +1,8 @@
+import Core
 import Foundation
 import GeoRaster
 import Inference
+import ModelIO
 import Models
 import Testing
 import TestSupport

@@ -1,3 +1,4 @@
+import Core
 import Engine
 import Models
 import Testing
@@ -7,7 +8,7 @@ import Foundation
 // Finite-difference checks (Double) of each loss's gradient with respect to the logits.
 
 private func target(n: Int, h: Int, w: Int, k: Int, seed: UInt64, masked: Bool) -> SegmentationTarget {
-    var rng = EngineRandom(seed: seed)
+    var rng = SplitMix64(seed: seed)
     let labels = (0..<(n * h * w)).map { _ in Int32.random(in: 0..<Int32(k), using: &rng) }
     let mask = masked ? (0..<(n * h * w)).map { $0 % 5 != 2 } : nil
     return SegmentationTarget(n: n, h: h, w: w, labels: labels, mask: mask, ignoreIndex: masked ? 1 : nil)
@@ -28,7 +29,7 @@ private func check(_ name: String, _ x: [Double], _ f: (UnsafeBufferPointer<Doub
 func lossGradientsMatchFiniteDifferences(masked: Bool, reduction: Reduction) {
     let n = 2, k = 4, h = 3, w = 3
     let t = target(n: n, h: h, w: w, k: k, seed: 7, masked: masked)
-    var rng = EngineRandom(seed: 8)
+    var rng = SplitMix64(seed: 8)
     let logits = rng.uniform(n * k * h * w, -2, 2)
     check("cross-entropy", logits) { crossEntropyCore(logits: $0, classes: k, target: t, classWeights: [1, 2, 0.5, 1], reduction: reduction, gradient: $1) }
     check("focal γ=2", logits) { focalCore(logits: $0, classes: k, target: t, gamma: 2, alpha: [0.25, 0.5, 1, 0.75], reduction: reduction, gradient: $1) }
@@ -72,7 +73,7 @@ func lossGradientsMatchFiniteDifferences(masked: Bool, reduction: Reduction) {
 func fusedFocalDiceEqualsSumOfLosses(masked: Bool) {
     let k = 6
     let t = target(n: 2, h: 8, w: 8, k: k, seed: 11, masked: masked)
-    var rng = EngineRandom(seed: 12)
+    var rng = SplitMix64(seed: 12)
     let logits = Tensor(shape: Shape(2, k, 8, 8), values: rng.uniform(2 * k * 64, -3, 3).map(Float.init))
     let alpha: [Float] = [0.5, 1, 1, 0.25, 2, 1]
     let fused = FocalDiceLoss(gamma: 2, alpha: alpha)(logits: logits, target: t)

@@ -1,4 +1,5 @@
 import Engine
+import ModelIO
 import Models
 import Testing
 import TestSupport

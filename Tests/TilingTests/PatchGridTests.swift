@@ -1,3 +1,4 @@
+import Core
 import GeoRaster
 import Testing
 import Tiling

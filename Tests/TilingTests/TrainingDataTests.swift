@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import GeoRaster
 import Testing
@@ -12,7 +13,7 @@ let ncClasses = try! ClassMap(values: [(1, "developed"), (2, "agriculture"), (3,
         #expect(ncClasses.index(ofLabel: 5) == 4)
         #expect(ncClasses.index(ofLabel: 0) == -1)
         #expect(ncClasses.index(ofLabel: 9) == nil)
-        let dup = #expect(throws: RasterError.self) { try ClassMap(values: [(1, "a"), (1, "b")]) }
+        let dup = #expect(throws: TerraSegError.self) { try ClassMap(values: [(1, "a"), (1, "b")]) }
         #expect(dup?.description.contains("label value 1 is used by two classes") == true)
         var block = RasterBlock(window: Window(column: 10, row: 20, width: 3, height: 1), bandCount: 1)
         block.values = [1, 9, 0]

@@ -1,6 +1,8 @@
+import Core
 import Foundation
 import GeoRaster
 import Inference
+import ModelIO
 import Models
 import Testing
 import TestSupport
@@ -110,7 +112,7 @@ struct TrainerTests {
         #expect(missing?.description.contains("missing.tif: file not found") == true)
         // Unwritable output directory.
         try "x".write(toFile: dir.file("file"), atomically: true, encoding: .utf8)
-        let unwritable = #expect(throws: RasterError.self) { try SmallScene.trainer(output: dir.file("file/model")).run() }
+        let unwritable = #expect(throws: TerraSegError.self) { try SmallScene.trainer(output: dir.file("file/model")).run() }
         #expect(unwritable?.description.contains("does not exist") == true)
         // Patch size not a multiple of the U-Net's down-sampling.
         var o = SmallScene.options()

@@ -1,4 +1,5 @@
 import CDNNL
+import Core
 
 /// Geometry of a 2-D convolution or transposed convolution (square kernels).
 public struct ConvGeometry: Hashable, Sendable {
@@ -50,7 +51,7 @@ public struct ConvGeometry: Hashable, Sendable {
 public final class ConvolutionKernel {
     public let geometry: ConvGeometry
     /// Which passes may use Winograd (3×3 stride-1 convolutions where oneDNN has it).
-    public var winograd: Runtime.WinogradUse
+    public var winograd: WinogradUse
     /// Inference only: apply ReLU to the output inside the convolution (a oneDNN post-op), e.g.
     /// after folding a batch norm into the weights.
     public var fusedReLU = false
@@ -71,7 +72,7 @@ public final class ConvolutionKernel {
     }
     private var plan: Plan?
 
-    public init(_ geometry: ConvGeometry, winograd: Runtime.WinogradUse = Runtime.winograd) {
+    public init(_ geometry: ConvGeometry, winograd: WinogradUse = Runtime.winograd) {
         self.geometry = geometry
         self.winograd = winograd
     }

@@ -13,3 +13,9 @@ func runOnOpenMP(threads: Int, _ chunk: (Int, Int) -> Void) -> Bool {
         }
     }
 }
+
+/// OpenMP's thread count, shared by oneDNN's primitives and `runOnOpenMP`.
+enum OpenMP {
+    /// `omp_set_num_threads` (through the shim; a no-op when OpenMP is not loaded).
+    static func setThreads(_ n: Int) { _ = ts_omp_set_num_threads(Int32(n)) }
+}

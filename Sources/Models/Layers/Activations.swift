@@ -1,3 +1,4 @@
+import Core
 import Engine
 
 /// ReLU on oneDNN (prefer `BatchNorm2d(fusedReLU: true)` after a batch norm).

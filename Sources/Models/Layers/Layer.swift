@@ -1,5 +1,5 @@
+import Core
 import Engine
-import Tiling
 
 /// A layer: parameters as stored properties, forward as `callAsFunction`, and an explicit
 /// `backward` that returns the input gradient and overwrites its parameters' gradients.
@@ -33,18 +33,10 @@ func scoped(_ prefix: String, _ params: [(String, Parameter)]) -> [(String, Para
     params.map { ("\(prefix).\($0.0)", $0.1) }
 }
 
-/// Deterministic generator for parameter initialisation and dropout masks: the project's
-/// SplitMix64 (Tiling) with a fixed seed offset.
-public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var base: SplitMix64
-    public init(seed: UInt64) { base = SplitMix64(seed: seed ^ 0x5DEE_CE66_D1CE_4E5B) }
-    public mutating func next() -> UInt64 { base.next() }
-}
-
 extension Parameter {
     /// Fills with U(−bound, bound) (PyTorch's default conv initialisation uses 1/sqrt(fan_in)).
     func fillUniform(bound: Float, seed: UInt64) {
-        var g = SeededGenerator(seed: seed)
+        var g = SplitMix64(seed: seed, stream: .parameters)
         let p = value.data
         for i in 0..<count {
             let u = Float(g.next() >> 40) * 0x1p-24  // [0, 1) from 24 random bits

@@ -1,3 +1,4 @@
+import Core
 import Engine
 
 /// What training and prediction need from a segmentation network, whatever its shape.
@@ -10,22 +11,14 @@ public protocol SegmentationNetwork: Layer {
     func backward(_ dLogits: Tensor)
     /// Inference logits of `region` only (N, K, region.height, region.width) NCHW, equal to
     /// that part of the whole input's logits. A network may skip work outside the region.
-    func logits(_ input: Tensor, region: PixelRegion) -> Tensor
-}
-
-/// A rectangle of pixels of a network's input.
-public struct PixelRegion: Sendable, Hashable {
-    public var row: Int, column: Int, height: Int, width: Int
-    public init(row: Int, column: Int, height: Int, width: Int) {
-        self.row = row; self.column = column; self.height = height; self.width = width
-    }
+    func logits(_ input: Tensor, region: Window) -> Tensor
 }
 
 extension SegmentationNetwork {
     /// The whole input's logits, cropped.
-    public func logits(_ input: Tensor, region: PixelRegion) -> Tensor {
+    public func logits(_ input: Tensor, region: Window) -> Tensor {
         let full = self(input)
-        if region == PixelRegion(row: 0, column: 0, height: input.shape.h, width: input.shape.w) { return full }
+        if region == Window(column: 0, row: 0, width: input.shape.w, height: input.shape.h) { return full }
         let out = Tensor(shape: Shape(full.shape.n, full.shape.c, region.height, region.width))
         SpatialCrop.copy(full, row: region.row, column: region.column, into: out)
         return out

@@ -1,3 +1,4 @@
+import Core
 import Engine
 
 /// Hyper-parameters of a U-Net.
@@ -296,9 +297,9 @@ public final class UNet: Layer {
     /// margin this skips most of the decoder's full-resolution work; the region's logits equal
     /// the whole input's (bit for bit up to convolution rounding). Fixed upsampling modes only;
     /// learned ones (and training) compute everything and crop.
-    public func logits(_ input: Tensor, region: PixelRegion) -> Tensor {
+    public func logits(_ input: Tensor, region: Window) -> Tensor {
         let levels = encoders.count
-        let whole = PixelRegion(row: 0, column: 0, height: input.shape.h, width: input.shape.w)
+        let whole = Window(column: 0, row: 0, width: input.shape.w, height: input.shape.h)
         guard !isTraining, !configuration.upsampling.isLearned, region != whole else {
             let full = self(input)
             if region == whole { return full }

@@ -1,5 +1,5 @@
+import Core
 import Foundation
-import GeoRaster
 
 /// The safetensors format (Hugging Face): an 8-byte little-endian header length, a JSON
 /// header mapping each tensor name to its dtype, shape and byte offsets (plus optional
@@ -47,11 +47,11 @@ public enum SafeTensors {
     /// Reads F32 tensors (other dtypes are refused by name).
     public static func read(_ path: String) throws -> (tensors: [String: Entry], metadata: [String: String]) {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw RasterError(.notFound, path: path, problem: "cannot read the weights file", hint: "Check the model bundle's path")
+            throw TerraSegError(.notFound, path: path, problem: "cannot read the weights file", hint: "Check the model bundle's path")
         }
-        func bad(_ why: String) -> RasterError {
-            RasterError(.readFailed, path: path, problem: "not a valid safetensors file: \(why)",
-                        hint: "The bundle may be truncated; retrain or restore it")
+        func bad(_ why: String) -> TerraSegError {
+            TerraSegError(.readFailed, path: path, problem: "not a valid safetensors file: \(why)",
+                          hint: "The bundle may be truncated; retrain or restore it")
         }
         guard data.count >= 8 else { throw bad("too short") }
         let n = data.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian

@@ -1,6 +1,7 @@
+import Core
 import Engine
 import Foundation
-import GeoRaster
+import Models
 import Tiling
 
 /// A trained model as a directory: `model.safetensors` (weights and batch-norm statistics,
@@ -94,19 +95,19 @@ public struct ModelBundle: Codable, Sendable {
         let expected = network.namedParameters + network.namedBuffers
         for (name, p) in expected {
             guard let t = tensors[name] else {
-                throw RasterError(.readFailed, path: path, problem: "the weights have no tensor '\(name)'",
-                                  hint: "The weights do not belong to this architecture; use the bundle's own model.json")
+                throw TerraSegError(.readFailed, path: path, problem: "the weights have no tensor '\(name)'",
+                                     hint: "The weights do not belong to this architecture; use the bundle's own model.json")
             }
             guard t.values.count == p.count else {
-                throw RasterError(.readFailed, path: path, problem: "tensor '\(name)' has shape \(t.shape), the network expects \(torchShape(name: name, p.value.shape))",
-                                  hint: "The weights do not belong to this architecture")
+                throw TerraSegError(.readFailed, path: path, problem: "tensor '\(name)' has shape \(t.shape), the network expects \(torchShape(name: name, p.value.shape))",
+                                     hint: "The weights do not belong to this architecture")
             }
             p.set(t.values)
         }
         let extra = Set(tensors.keys).subtracting(expected.map(\.0))
         if !extra.isEmpty {
-            throw RasterError(.readFailed, path: path, problem: "unexpected tensors \(extra.sorted().prefix(3).joined(separator: ", "))",
-                              hint: "The weights do not belong to this architecture")
+            throw TerraSegError(.readFailed, path: path, problem: "unexpected tensors \(extra.sorted().prefix(3).joined(separator: ", "))",
+                                 hint: "The weights do not belong to this architecture")
         }
     }
 
@@ -132,26 +133,21 @@ public struct ModelBundle: Codable, Sendable {
     /// `extraFiles` (name → contents) are written into the bundle too (metrics log, options).
     public func write(network: any SegmentationNetwork, to path: String, extraFiles: [String: Data] = [:]) throws {
         let fm = FileManager.default
-        let url = URL(fileURLWithPath: path)
-        let parent = url.deletingLastPathComponent().path
-        try GeoTIFFWriter.checkWritableDirectory(parent, for: path)
-        let tmp = parent + "/." + url.lastPathComponent + ".partial-\(getpid())"
-        try? fm.removeItem(atPath: tmp)
+        let tmp = try AtomicFile.createTemporaryDirectory(for: path)
         do {
-            try fm.createDirectory(atPath: tmp, withIntermediateDirectories: false)
             try SafeTensors.write(ModelBundle.tensors(of: network),
                                   metadata: ["format": ModelBundle.formatName, "architecture": architecture.name],
                                   to: tmp + "/" + ModelBundle.weightsFile)
             try AtomicFile.write(ModelBundle.encoder().encode(self), to: tmp + "/" + ModelBundle.metadataFile)
             for (name, data) in extraFiles { try AtomicFile.write(data, to: tmp + "/" + name) }
             // Replace an existing bundle: move it aside, move the new one in, delete the old.
-            let old = parent + "/." + url.lastPathComponent + ".old-\(getpid())"
+            let old = AtomicFile.temporaryName(for: path, suffix: ".old")
             let hadOld = fm.fileExists(atPath: path)
             if hadOld { try fm.moveItem(atPath: path, toPath: old) }
             guard rename(tmp, path) == 0 else {
                 let message = String(cString: strerror(errno))
                 if hadOld { try? fm.moveItem(atPath: old, toPath: path) }
-                throw RasterError(.writeFailed, path: path, problem: "cannot move the bundle into place: \(message)")
+                throw TerraSegError(.writeFailed, path: path, problem: "cannot move the bundle into place: \(message)")
             }
             if hadOld { try? fm.removeItem(atPath: old) }
         } catch {
@@ -164,21 +160,21 @@ public struct ModelBundle: Codable, Sendable {
     public static func read(_ path: String) throws -> ModelBundle {
         let json = path.hasSuffix(".json") ? path : path + "/" + metadataFile
         guard let data = FileManager.default.contents(atPath: json) else {
-            throw RasterError(.notFound, path: json, problem: "no model bundle here",
-                              hint: "Give the directory written by `terraseg train --output`")
+            throw TerraSegError(.notFound, path: json, problem: "no model bundle here",
+                                 hint: "Give the directory written by `terraseg train --output`")
         }
         do {
             let bundle = try decoder().decode(ModelBundle.self, from: data)
             guard bundle.format == formatName, bundle.formatVersion <= formatVersion else {
-                throw RasterError(.readFailed, path: json, problem: "not a TerraSeg model bundle of a version this build reads (\(bundle.format) v\(bundle.formatVersion))",
-                                  hint: "Use the TerraSeg version that wrote it, or retrain")
+                throw TerraSegError(.readFailed, path: json, problem: "not a TerraSeg model bundle of a version this build reads (\(bundle.format) v\(bundle.formatVersion))",
+                                     hint: "Use the TerraSeg version that wrote it, or retrain")
             }
             return bundle
-        } catch let e as RasterError {
+        } catch let e as TerraSegError {
             throw e
         } catch {
-            throw RasterError(.readFailed, path: json, problem: "the bundle's metadata is not valid: \(error)",
-                              hint: "The bundle may be damaged; retrain or restore it")
+            throw TerraSegError(.readFailed, path: json, problem: "the bundle's metadata is not valid: \(error)",
+                                 hint: "The bundle may be damaged; retrain or restore it")
         }
     }
 
