@@ -69,16 +69,16 @@ let package = Package(
             ],
             path: "Benchmarks/TerraSegBench"),
 
-        .target(name: "TestSupport", dependencies: ["GeoRaster", "Tiling"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["GeoRaster", "Tiling", "Models", "Training"], path: "Tests/TestSupport"),
         .testTarget(name: "GeoRasterTests", dependencies: ["GeoRaster", "TestSupport"]),
         .testTarget(name: "TilingTests", dependencies: ["Tiling", "GeoRaster", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
         .testTarget(name: "BundleTests", dependencies: ["Models", "Engine", "Tiling", "GeoRaster", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Inference", "Models", "Tiling", "GeoRaster", "TestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "GeoRaster", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Training", "GeoRaster", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Models", "GeoRaster", "Metrics", "TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["GeoRaster", "TestSupport"]),
     ]
 )
