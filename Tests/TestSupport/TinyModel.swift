@@ -7,12 +7,13 @@ import Training
 /// Tiny U-Nets for tests, made through the public Trainer and ModelBundle API: trained on a
 /// `SyntheticScene` in seconds (debug build), or with seeded weights at once.
 public enum TinyModel {
-    /// Two levels, 4 and 8 channels, an undilated 8-channel bottleneck: alignment 4,
+    /// Two levels, 8 and 16 channels, an undilated 16-channel bottleneck: alignment 4,
     /// receptive radius 21. Narrow layers are undilated 3×3, so Winograd keeps them fast.
+    /// (Widths [4, 8] stop at a precondition in UpsampleConcat: "UpsampleConcat layouts".)
     public static var model: ModelSpec {
         var m = ModelSpec()
-        m.widths = [4, 8]
-        m.bottleneckWidth = 8
+        m.widths = [8, 16]
+        m.bottleneckWidth = 16
         m.bottleneckDilations = [1]
         return m
     }

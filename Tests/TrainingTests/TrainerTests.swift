@@ -156,7 +156,7 @@ enum SmallScene {
         #expect(bundle.alignment == 4 && bundle.patchSize == 32 && bundle.provenance.epochs == 3)
         #expect(bundle.bandDescriptions.first == "synthetic band 1")
         let (tensors, _) = try SafeTensors.read(dir.file("model/model.safetensors"))
-        #expect(tensors["enc1.conv1.weight"]?.shape == [4, 4, 3, 3] && tensors["head.bias"]?.shape == [3])
+        #expect(tensors["enc1.conv1.weight"]?.shape == [8, 4, 3, 3] && tensors["head.bias"]?.shape == [3])
 
         try TinyModel.seeded(scene, output: dir.file("untrained"))
         let trained = try Self.meanIoU(bundle: dir.file("model"), on: scene, dir: dir)
