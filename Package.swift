@@ -84,17 +84,17 @@ let package = Package(
             ],
             path: "Benchmarks/TerraSegBench"),
 
-        .target(name: "TestSupport", dependencies: ["Core", "GeoRaster", "Tiling"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Core", "GeoRaster", "Tiling", "Models", "ModelIO", "Training"], path: "Tests/TestSupport"),
         .testTarget(name: "CoreTests", dependencies: ["Core", "TestSupport"]),
         .testTarget(name: "GeoRasterTests", dependencies: ["Core", "GeoRaster", "TestSupport"]),
         .testTarget(name: "TilingTests", dependencies: ["Core", "Tiling", "GeoRaster", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
         .testTarget(name: "BundleTests", dependencies: ["Core", "ModelIO", "Models", "Engine", "Tiling", "GeoRaster", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Core", "Training", "Inference", "Models", "ModelIO", "Tiling", "GeoRaster", "TestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Core", "Pipeline", "GeoRaster", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Core", "Pipeline", "Training", "ModelIO", "GeoRaster", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Core", "Inference", "Models", "ModelIO", "GeoRaster", "Metrics", "TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Core", "Engine", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ModelsTests", dependencies: ["Core", "Models", "ModelIO", "Engine", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["Core", "GeoRaster", "ModelIO", "TestSupport"]),
     ]
 )

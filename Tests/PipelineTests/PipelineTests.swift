@@ -176,3 +176,62 @@ struct PipelineRunTests {
         #expect(bad.stderr.contains("bad.yaml:3: trainin: unknown key 'trainin'. Did you mean 'training'?"))
     }
 }
+
+/// The whole job through `terraseg run` on a synthetic scene (no shared data): train, map,
+/// evaluate, report; a second run skips what is up to date, a changed prediction section
+/// reruns only the prediction.
+@Suite struct SyntheticPipelineRunTests {
+    static func yaml(tile: Int) -> String {
+        """
+        name: synthetic
+        output: run
+        data:
+          scenes: [{image: scene.tif, labels: scene_labels.tif}]
+          classes:
+            - {value: 1, name: water}
+            - {value: 2, name: forest}
+            - {value: 3, name: bare}
+          ignore: [0]
+        tiling: {patch: 32, stride: 16, split: {method: rows, train_fraction: 0.7}}
+        model: {widths: [8, 16], bottleneck_width: 16, bottleneck_dilations: [1]}
+        optimizer: {learning_rate: 0.01}
+        training: {epochs: 2, batch_size: 4}
+        prediction: {tile: \(tile)}
+        """
+    }
+
+    @Test func runTrainsMapsEvaluatesReportsAndSkipsWhatIsUpToDate() throws {
+        let dir = TemporaryDirectory()
+        let scene = try SyntheticScene(in: dir.path, width: 130, height: 100, bands: 3)
+        try Self.yaml(tile: 64).write(toFile: dir.file("job.yaml"), atomically: true, encoding: .utf8)
+        let r = try Tool.run(Tool.terraseg, ["run", dir.file("job.yaml")])
+        #expect(r.status == 0 && !r.crashed, "\(r.stderr)")
+        #expect(r.stdout.contains("Land-cover map:") && r.stdout.contains("Validation mIoU"), "\(r.stdout)")
+        let run = dir.file("run")
+        for f in ["model/model.json", "model/model.safetensors", "maps/scene_map.tif", "evaluation.json", "report.html", "stages.json"] {
+            #expect(FileManager.default.fileExists(atPath: run + "/" + f), "\(f)")
+        }
+        let html = try String(contentsOfFile: run + "/report.html", encoding: .utf8)
+        #expect(html.contains("<svg") && html.contains("data:image/png;base64,") && html.contains("Confusion matrix") && html.contains("forest"))
+        let map = try Dataset(path: run + "/maps/scene_map.tif"), image = try Dataset(path: scene.image)
+        #expect(map.info.geoTransform == image.info.geoTransform && map.info.crs.map { $0.isSame(as: image.info.crs!) } == true)
+        let evaluation = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/evaluation.json"))) as? [[String: Any]])
+        let report = try #require(evaluation.first?["report"] as? [String: Any])
+        #expect((report["pixels"] as? Int ?? 0) > 0, "the validation rows are scored")
+
+        // A second run skips training and prediction; a new prediction tile reruns only the prediction.
+        let again = try Tool.run(Tool.terraseg, ["run", dir.file("job.yaml")])
+        #expect(again.status == 0)
+        #expect(again.stdout.contains("Up to date, skipped: train, predict"), "\(again.stdout)")
+        try Self.yaml(tile: 32).write(toFile: dir.file("job.yaml"), atomically: true, encoding: .utf8)
+        let retiled = try Tool.run(Tool.terraseg, ["run", dir.file("job.yaml")])
+        #expect(retiled.status == 0, "\(retiled.stderr)")
+        #expect(retiled.stdout.contains("Up to date, skipped: train (") && !retiled.stdout.contains("skipped: train, predict"), "\(retiled.stdout)")
+        #expect(retiled.stderr.contains("predict: 1 scene(s)"), "\(retiled.stderr)")
+
+        // terraseg train --config uses the same file; flags override it.
+        let trained = try Tool.run(Tool.terraseg, ["train", "--config", dir.file("job.yaml"), "--epochs", "1", "--output", dir.file("m2")])
+        #expect(trained.status == 0, "\(trained.stderr)")
+        #expect(try String(contentsOfFile: dir.file("m2/model.json"), encoding: .utf8).contains("\"epochs\" : 1"))
+    }
+}

@@ -49,9 +49,13 @@ enum SmallScene {
     }
 }
 
-@Suite(.enabled(if: TestData.available, "needs ../shared/data"), .serialized)
-struct TrainerTests {
-    @Test func trainsAndWritesALoadableBundle() throws {
+/// One serialized suite for every in-process training: `StopSignal` is process-wide, so an
+/// interrupted run must not overlap another training. The real-data tests run when
+/// ../shared/data is here; the synthetic ones always.
+@Suite(.serialized) struct TrainerTests {
+    static let realData = Testing.ConditionTrait.enabled(if: TestData.available, "needs ../shared/data")
+
+    @Test(realData) func trainsAndWritesALoadableBundle() throws {
         let dir = TemporaryDirectory()
         let out = dir.file("model")
         let result = try SmallScene.trainer(output: out).run()
@@ -79,10 +83,12 @@ struct TrainerTests {
         let again = try NetworkSceneModel(bundleDirectory: out)
         try input.withUnsafeBufferPointer { i in try b.withUnsafeMutableBufferPointer { try again.predict(i, batch: 2, size: 32, into: $0) } }
         #expect(a == b)
-        #expect(abs(a[0..<7].reduce(0, +) - 0) >= 0)
+        // Probabilities: each pixel's 7 class scores sum to one.
+        let n = 32 * 32
+        #expect((0..<n).allSatisfy { p in abs((0..<7).reduce(Float(0)) { $0 + a[$1 * n + p] } - 1) < 1e-4 })
     }
 
-    @Test func anInterruptedRunResumesWhereItStopped() throws {
+    @Test(realData) func anInterruptedRunResumesWhereItStopped() throws {
         let dir = TemporaryDirectory()
         // Reference: an uninterrupted run.
         let full = try SmallScene.trainer(output: dir.file("full")).run()
@@ -103,7 +109,7 @@ struct TrainerTests {
         #expect(a == b, "the resumed run ends with the same weights as the uninterrupted one")
     }
 
-    @Test func clearErrors() throws {
+    @Test(realData) func clearErrors() throws {
         let dir = TemporaryDirectory()
         // Missing file.
         var data = try SmallScene.data()
@@ -121,6 +127,94 @@ struct TrainerTests {
         let arch = try ModelSpec().architecture(inputChannels: 6, classes: 7)
         let e = #expect(throws: RasterError.self) { try Trainer(scenes: scenes, architecture: arch, options: o, output: dir.file("m")) }
         #expect(e?.description.contains("not a multiple of 16") == true)
+    }
+
+    // MARK: - Synthetic scenes (no shared data)
+
+    /// Maps `scene` with the bundle at `bundle` and scores the map against the labels.
+    static func meanIoU(bundle: String, on scene: SyntheticScene, dir: TemporaryDirectory) throws -> Double {
+        let model = try NetworkSceneModel(bundleDirectory: bundle)
+        var o = PredictionOptions()
+        o.tileSize = 64
+        let map = dir.file(URL(fileURLWithPath: bundle).lastPathComponent + "_map.tif")
+        _ = try ScenePredictor(model: model, inputs: model.inputs, options: o).predict(paths: [scene.image], outputs: SceneOutputs(map: map))
+        return try MapEvaluator.evaluate(prediction: map, labels: scene.labels, ignore: [SyntheticScene.ignoreValue]).report.meanIoU
+    }
+
+    /// A tiny U-Net learns the synthetic pattern in three epochs (Float32 and UInt16 inputs):
+    /// its map of the scene scores a mean IoU that seeded, untrained weights do not reach,
+    /// and the bundle it writes loads and predicts like the trained network.
+    @Test(arguments: SyntheticScene.Kind.allCases)
+    func aTinyUNetLearnsTheSyntheticPattern(_ kind: SyntheticScene.Kind) throws {
+        let dir = TemporaryDirectory()
+        let scene = try SyntheticScene(in: dir.path, width: 150, height: 110, bands: 4, kind: kind)
+        let result = try TinyModel.train(scene, output: dir.file("model"), epochs: 3)
+        #expect(result.bundle == dir.file("model") && !result.interrupted && result.epochsCompleted == 3)
+        #expect(result.trainPatches > 0 && result.validationPatches > 0)
+        #expect(result.history.allSatisfy { $0.trainLoss.isFinite && $0.meanIoU != nil })
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: dir.file("model"))) == ["model.json", "model.safetensors", "metrics.jsonl", "training.json"])
+        let bundle = try ModelBundle.read(dir.file("model"))
+        #expect(bundle.bands == [1, 2, 3, 4] && bundle.classes.names == ["water", "forest", "bare"])
+        #expect(bundle.alignment == 4 && bundle.patchSize == 32 && bundle.provenance.epochs == 3)
+        #expect(bundle.bandDescriptions.first == "synthetic band 1")
+        let (tensors, _) = try SafeTensors.read(dir.file("model/model.safetensors"))
+        #expect(tensors["enc1.conv1.weight"]?.shape == [8, 4, 3, 3] && tensors["head.bias"]?.shape == [3])
+
+        try TinyModel.seeded(scene, output: dir.file("untrained"))
+        let trained = try Self.meanIoU(bundle: dir.file("model"), on: scene, dir: dir)
+        let untrained = try Self.meanIoU(bundle: dir.file("untrained"), on: scene, dir: dir)
+        #expect(trained > 0.75, "mean IoU of the trained tiny U-Net: \(trained)")
+        #expect(untrained < 0.5, "mean IoU of seeded weights: \(untrained)")
+        #expect((result.best?.meanIoU ?? 0) > 0.6, "validation mean IoU: \(result.best?.meanIoU ?? .nan)")
+    }
+
+    /// Stopped after the first batch of epoch 2 and resumed, a run ends with the weights and
+    /// losses of the uninterrupted run, and leaves no bundle or half-written file meanwhile.
+    @Test func anInterruptedSyntheticRunResumesExactly() throws {
+        let dir = TemporaryDirectory()
+        let scene = try SyntheticScene(in: dir.path, width: 120, height: 100, bands: 3, seed: 3)
+        let full = try TinyModel.trainer([scene], output: dir.file("full")).run()
+        let out = dir.file("resumed")
+        let t = try TinyModel.trainer([scene], output: out)
+        t.afterStep = { epoch, batch in if epoch == 1 && batch == 0 { StopSignal.request() } }
+        let stopped = try t.run()
+        #expect(stopped.interrupted && stopped.bundle == nil && stopped.epochsCompleted == 1)
+        #expect(!FileManager.default.fileExists(atPath: out), "no bundle that looks finished")
+        let work = try FileManager.default.contentsOfDirectory(atPath: out + ".training")
+        #expect(work.contains("last.ckpt") && work.allSatisfy { !$0.contains("partial") }, "\(work)")
+        let resumed = try TinyModel.trainer([scene], output: out).run(resume: true)
+        #expect(!resumed.interrupted && resumed.history.count == 2)
+        #expect(resumed.history.map(\.trainLoss) == full.history.map(\.trainLoss))
+        #expect(resumed.history.map(\.meanIoU) == full.history.map(\.meanIoU))
+        let (a, _) = try SafeTensors.read(dir.file("full") + "/model.safetensors")
+        let (b, _) = try SafeTensors.read(out + "/model.safetensors")
+        #expect(a == b, "the resumed run ends with the same weights as the uninterrupted one")
+    }
+
+    @Test func clearErrorsOnSyntheticData() throws {
+        let dir = TemporaryDirectory()
+        let scene = try SyntheticScene(in: dir.path, width: 96, height: 80, bands: 2)
+        // Missing file.
+        var data = TinyModel.data([scene])
+        data.scenes[0].image = [dir.file("missing.tif")]
+        let missing = #expect(throws: RasterError.self) { try data.openScenes() }
+        #expect(missing?.description.contains("missing.tif: file not found") == true)
+        // A label value outside the class map names the file, the value and the fix.
+        var unknown = TinyModel.data([scene])
+        unknown.ignore = []
+        let opened = try unknown.openScenes()
+        let arch = try TinyModel.model.architecture(inputChannels: 2, classes: 3)
+        let e0 = #expect(throws: RasterError.self) { try Trainer(scenes: opened, architecture: arch, options: TinyModel.options(), output: dir.file("m1")).run() }
+        #expect(e0?.description.contains("label value 0") == true && e0?.description.contains("not in the class map") == true)
+        // Unwritable output directory.
+        try "x".write(toFile: dir.file("file"), atomically: true, encoding: .utf8)
+        let unwritable = #expect(throws: RasterError.self) { try TinyModel.trainer([scene], output: dir.file("file/model")).run() }
+        #expect(unwritable?.description.contains("does not exist") == true)
+        // Patch size not a multiple of the U-Net's down-sampling (4 for two levels).
+        var o = TinyModel.options()
+        o.patchSize = 30
+        let e = #expect(throws: RasterError.self) { try TinyModel.trainer([scene], output: dir.file("m"), options: o) }
+        #expect(e?.description.contains("not a multiple of 4") == true)
     }
 
     @Test func nanInTheInputIsExcludedNotPropagated() throws {
