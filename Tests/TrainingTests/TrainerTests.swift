@@ -208,7 +208,7 @@ enum SmallScene {
         #expect(e0?.description.contains("label value 0") == true && e0?.description.contains("not in the class map") == true)
         // Unwritable output directory.
         try "x".write(toFile: dir.file("file"), atomically: true, encoding: .utf8)
-        let unwritable = #expect(throws: RasterError.self) { try TinyModel.trainer([scene], output: dir.file("file/model")).run() }
+        let unwritable = #expect(throws: TerraSegError.self) { try TinyModel.trainer([scene], output: dir.file("file/model")).run() }
         #expect(unwritable?.description.contains("does not exist") == true)
         // Patch size not a multiple of the U-Net's down-sampling (4 for two levels).
         var o = TinyModel.options()
