@@ -121,6 +121,16 @@ extension ModelSpec {
         if kind == .unet && preset == nil && widths.isEmpty {
             list.issues.append(SettingIssue(key: "model.widths", problem: "is empty", fix: "List one width per U-Net level, e.g. [32, 64, 128, 256]"))
         }
+        // The fixed junctions upsample the level below straight into oneDNN's blocked concat
+        // buffer (blocks of 16 channels); the learned ones fall back to NCHW.
+        if kind == .unet && preset == nil && !upsampling.isLearned && !widths.isEmpty {
+            let below = Array(widths.dropFirst()) + [bottleneckWidth ?? 2 * widths.last!]
+            if let bad = below.first(where: { $0 % 16 != 0 }) {
+                list.issues.append(SettingIssue(key: "model.widths",
+                    problem: "\(bad) channels feed a \(upsampling.rawValue) decoder junction, which needs a multiple of 16 (every width after the first, and the bottleneck width)",
+                    fix: "Use multiples of 16 after the first width, e.g. [8, 16, 32], or upsampling: transposed"))
+            }
+        }
         if list.issues.isEmpty, let alignment = try? architecture(inputChannels: 1, classes: 2).alignment, patchSize % alignment != 0 {
             let up = (patchSize / alignment + 1) * alignment
             list.issues.append(SettingIssue(key: "tiling.patch", problem: "\(patchSize) is not a multiple of \(alignment), the network's down-sampling factor",

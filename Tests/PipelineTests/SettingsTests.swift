@@ -155,6 +155,15 @@ import Training
         #expect(try issues("model: {widths: []}").map { "\($0.key): \($0.problem)" } == ["model.widths: is empty"])
     }
 
+    /// Widths [4, 8] used to stop the process at UpsampleConcat's layout precondition.
+    @Test func widthsAFixedJunctionCannotConcatenateAreRefused() throws {
+        let found = try issues("model: {widths: [4, 8]}")
+        #expect(found.map(\.key) == ["model.widths"])
+        #expect(found.first?.problem.contains("8 channels feed a bilinear decoder junction, which needs a multiple of 16") == true)
+        #expect(try issues("model: {widths: [8, 16]}").isEmpty)
+        #expect(try issues("model: {widths: [4, 8], upsampling: transposed}").isEmpty)
+    }
+
     @Test func theTypedOptionsGiveTheSchemasIssues() {
         var o = TrainingOptions()
         o.batchSize = 0
