@@ -31,6 +31,7 @@ struct R1Bench: ParsableCommand {
     @Flag(help: "Print per-layer times of the last step.") var profile = false
     @Flag(help: "Print one JSON object.") var json = false
 
+    /// Set-up, warm-up, timed steps and the report in order (63 lines): a benchmark script, read top to bottom.
     func run() throws {
         _ = try TerraSegEnvironment.current()  // refuse bad TERRASEG_* values before any work
         if let threads { Runtime.threads = threads }

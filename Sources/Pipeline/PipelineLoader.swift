@@ -151,6 +151,7 @@ struct Validator {
         return out
     }
 
+    /// One case per `FieldType` (66 lines): the switch is the schema's type system, read best whole.
     mutating func value(_ node: Node, type: FieldType, key: String) -> Any? {
         func scalarText() -> String? {
             if case .scalar(let s) = node { return s.string }
