@@ -58,8 +58,11 @@ final class StagePipes: Sendable {
     let toNetwork = BoundedQueue<TileBatch>(capacity: 2)
     let toWriter = BoundedQueue<TileBatch>(capacity: 2)
     let failure = ErrorBox()
+    /// Fault injection for tests: stage threads fail to start as if the system had refused them.
+    let refusesThreadsForTesting: Bool
 
-    init(batches: Int, make: () -> TileBatch) {
+    init(batches: Int, refusesThreadsForTesting: Bool = false, make: () -> TileBatch) {
+        self.refusesThreadsForTesting = refusesThreadsForTesting
         pool = BoundedQueue<TileBatch>(capacity: batches)
         for _ in 0..<batches { pool.push(make()) }
     }
@@ -67,6 +70,38 @@ final class StagePipes: Sendable {
     func stopAll(_ error: Error) {
         failure.record(error)
         pool.close(); toNetwork.close(); toWriter.close()
+    }
+}
+
+/// Starts a stage on its own thread. A thread that cannot start (no memory for its stack, a
+/// process limit) closes the pipes with an error, so the other stages stop instead of waiting
+/// for it forever (Foundation's `Thread` gives no such answer, hence pthreads).
+enum StageThread {
+    private final class Body {
+        let run: () -> Void
+        init(_ run: @escaping () -> Void) { self.run = run }
+    }
+
+    static func start(_ name: String, _ pipes: StagePipes, group: DispatchGroup, _ body: @escaping @Sendable () throws -> Void) {
+        group.enter()
+        let box = Unmanaged.passRetained(Body {
+            defer { group.leave() }
+            do { try body() } catch { pipes.stopAll(error) }
+        })
+        var thread = pthread_t()
+        let status = pipes.refusesThreadsForTesting ? EAGAIN : pthread_create(&thread, nil, { raw in
+            Unmanaged<Body>.fromOpaque(raw!).takeRetainedValue().run()
+            return nil
+        }, box.toOpaque())
+        if status == 0 {
+            pthread_detach(thread)
+        } else {
+            box.release()
+            pipes.stopAll(TerraSegError(.createFailed, path: name,
+                                        problem: "could not start the prediction's \(name) thread (\(String(cString: strerror(status))))",
+                                        hint: "Raise the process's thread or memory limit (ulimit -u, ulimit -v) or free memory"))
+            group.leave()
+        }
     }
 }
 
@@ -79,11 +114,7 @@ struct ReaderStage: Sendable {
     let tiles: [PredictionGrid.Tile]
 
     func start(_ pipes: StagePipes, group: DispatchGroup) {
-        group.enter()
-        Thread.detachNewThread {
-            defer { group.leave() }
-            do { try run(pipes) } catch { pipes.stopAll(error) }
-        }
+        StageThread.start("reader", pipes, group: group) { try run(pipes) }
     }
 
     func run(_ pipes: StagePipes) throws {
@@ -151,11 +182,7 @@ struct WriterStage: Sendable {
     let floatProbabilities: Bool
 
     func start(_ pipes: StagePipes, group: DispatchGroup) {
-        group.enter()
-        Thread.detachNewThread {
-            defer { group.leave() }
-            do { try run(pipes) } catch { pipes.stopAll(error) }
-        }
+        StageThread.start("writer", pipes, group: group) { try run(pipes) }
     }
 
     func run(_ pipes: StagePipes) throws {

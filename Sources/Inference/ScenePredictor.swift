@@ -94,6 +94,9 @@ public final class ScenePredictor {
     /// Called on the network thread after each batch with (tiles done, tiles in the scene).
     public var progress: ((Int, Int) -> Void)?
 
+    /// Fault injection for tests (see `StageThread`).
+    var refusesThreadsForTesting = false
+
     public init(model: SceneModel, inputs: ModelInputs, options: PredictionOptions) throws {
         guard inputs.classMap.count == model.classCount else {
             throw RasterError(.invalidArgument, path: "model", problem: "the network outputs \(model.classCount) classes but the class map has \(inputs.classMap.count)")
@@ -130,7 +133,7 @@ public final class ScenePredictor {
         let B = max(1, options.batchSize)
         let writers = try SceneWriters(outputs: outputs, like: info, classMap: inputs.classMap, options: options)
 
-        let pipes = StagePipes(batches: 3) { TileBatch(batch: B, channels: C, classes: K, size: S) }
+        let pipes = StagePipes(batches: 3, refusesThreadsForTesting: refusesThreadsForTesting) { TileBatch(batch: B, channels: C, classes: K, size: S) }
         let done = DispatchGroup()
         ReaderStage(paths: paths, bands: bands, normalizer: inputs.normalizer, tiles: tiles).start(pipes, group: done)
         WriterStage(writers: Handoff(writers), grid: grid, width: info.width, height: info.height,

@@ -1,7 +1,7 @@
 import Core
 import Foundation
 import GeoRaster
-import Inference
+@testable import Inference
 import ModelIO
 import Models
 import Testing
@@ -343,5 +343,23 @@ struct StitchScene: Sendable, CustomTestStringConvertible {
         #expect(message.contains("synthetic_map.tif"))
         #expect(message.contains("space") || message.contains("No space"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: mnt).isEmpty, "nothing left, not even a temporary file")
+    }
+}
+
+/// A reader or writer thread that cannot start must fail the scene, not leave the other stages
+/// waiting forever (seen under `ulimit -v` and `ulimit -u`).
+@Suite struct StageThreadTests {
+    @Test func aStageThatCannotStartFailsTheSceneInsteadOfHanging() throws {
+        let dir = TemporaryDirectory()
+        let scene = StitchScene.synthetic
+        let p = try ScenePredictor(model: scene.boxModel(radius: 1), inputs: scene.inputs(), options: PredictionOptions())
+        p.refusesThreadsForTesting = true
+        let error = #expect(throws: TerraSegError.self) {
+            try p.predict(paths: [scene.path], outputs: SceneOutputs(map: dir.file("m_map.tif")))
+        }
+        #expect(error?.description.contains("could not start the prediction's reader thread") == true)
+        #expect(!FileManager.default.fileExists(atPath: dir.file("m_map.tif")))
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains("partial") }
+        #expect(leftovers.isEmpty)
     }
 }
