@@ -45,7 +45,8 @@ extension TerraSegCommand {
             runner.terrasegVersion = terrasegVersion
             let outcome = try runner.execute()
             if outcome.interrupted {
-                FileHandle.standardError.write(Data("Interrupted; run the same command again to continue.\n".utf8))
+                let again = force ? "run it again without --force" : "run the same command again"
+                FileHandle.standardError.write(Data("Interrupted; \(again) to continue.\n".utf8))
                 throw ExitCode(130)
             }
             var lines: [String] = []
