@@ -18,15 +18,13 @@ public enum PipelineLoader {
     /// `checkFiles: false` validates everything but the existence of input files (to check
     /// a pipeline's shape before its data is fetched).
     public static func load(_ path: String, checkFiles: Bool = true) throws -> Loaded {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw PipelineError(issues: [PipelineIssue(file: path, line: nil, key: "(file)", problem: "cannot read the pipeline file",
-                                                       fix: "Check the path")])
-        }
+        let text = try readText(path)
         let base = URL(fileURLWithPath: path).deletingLastPathComponent().standardizedFileURL.path
         return try parse(text, file: path, base: base, checkFiles: checkFiles)
     }
 
     public static func parse(_ text: String, file: String, base: String, checkFiles: Bool = true) throws -> Loaded {
+        if let issue = YAMLLimits.issue(in: text, file: file) { throw PipelineError(issues: [issue]) }
         let node: Node?
         do {
             node = try Yams.compose(yaml: text)
@@ -66,6 +64,27 @@ public enum PipelineLoader {
         }
         let output = spec.output.map { resolve($0, base) } ?? resolve("runs/" + spec.name, base)
         return Loaded(spec: spec, file: file, base: base, output: output)
+    }
+
+    /// The file's text: refused when missing, not a file, over `YAMLLimits.maxBytes` or not UTF-8.
+    static func readText(_ path: String) throws -> String {
+        func refuse(_ problem: String, _ fix: String) -> PipelineError {
+            PipelineError(issues: [PipelineIssue(file: path, line: nil, key: "(file)", problem: problem, fix: fix)])
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw refuse("no such file", "Check the path")
+        }
+        guard !isDirectory.boolValue else { throw refuse("is a directory, not a pipeline file", "Give the YAML file inside it") }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        guard size <= YAMLLimits.maxBytes else {
+            throw refuse("is \(size) bytes; a pipeline file is a short YAML text (at most \(YAMLLimits.maxBytes) bytes)", "Give the pipeline's YAML file")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else { throw refuse("cannot be read (permissions?)", "Check its permissions") }
+        guard let text = String(validating: data, as: UTF8.self) else {
+            throw refuse("is not UTF-8 text", "Give the pipeline's YAML file (UTF-8 text)")
+        }
+        return text
     }
 
     /// The line of a key such as `model.widths[2]` in the file; nil when the file leaves
