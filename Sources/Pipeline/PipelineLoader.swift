@@ -116,18 +116,29 @@ public enum PipelineLoader {
         return out
     }
 
+    /// The line of a Yams error (1-based), when it has one.
     static func yamlErrorLine(_ error: Error) -> Int? {
-        let text = String(describing: error)
-        // Yams messages look like "…:3:5: error: …" or contain "line 3".
-        if let r = text.range(of: #":(\d+):\d+:"#, options: .regularExpression) {
-            return Int(text[r].split(separator: ":").first ?? "")
+        switch error as? YamlError {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
+        case .duplicatedKeysInMapping(_, let context): return context.mark.line
+        default: return nil
         }
-        return nil
     }
 
+    /// A Yams error in one line: the problem and its context ("while parsing a flow sequence").
     static func yamlErrorText(_ error: Error) -> String {
-        let text = String(describing: error)
-        return text.split(separator: "\n").first.map(String.init) ?? text
+        func join(_ problem: String, _ context: YamlError.Context?) -> String {
+            [problem, context.map { "(\($0.text) at line \($0.mark.line))" }].compactMap { $0 }.joined(separator: " ")
+        }
+        switch error as? YamlError {
+        case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _), .composer(let context, let problem, _, _):
+            return join(problem, context)
+        case .duplicatedKeysInMapping(let duplicates, _):
+            return "duplicate key" + (duplicates.count > 1 ? "s " : " ") + duplicates.map { "'\($0)'" }.joined(separator: ", ")
+        default:
+            let text = String(describing: error)
+            return text.split(separator: "\n").first.map(String.init) ?? text
+        }
     }
 }
 
@@ -152,7 +163,7 @@ struct Validator {
         var out: [String: Any] = [:]
         var seen = Set<String>()
         for (k, v) in mapping {
-            guard let name = k.string else { issue(k, key, "a key is not text", "Write keys as plain words"); continue }
+            guard let name = k.string else { issue(k, key.isEmpty ? "(top level)" : key, "a key is not text", "Write keys as plain words"); continue }
             let full = join(key, name)
             guard let field = fields.first(where: { $0.key == name }) else {
                 let valid = fields.map(\.key)
