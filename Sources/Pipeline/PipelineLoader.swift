@@ -18,9 +18,15 @@ public enum PipelineLoader {
     /// `checkFiles: false` validates everything but the existence of input files (to check
     /// a pipeline's shape before its data is fetched).
     public static func load(_ path: String, checkFiles: Bool = true) throws -> Loaded {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw PipelineError(issues: [PipelineIssue(file: path, line: nil, key: "(file)", problem: "cannot read the pipeline file",
-                                                       fix: "Check the path")])
+        let text: String
+        do {
+            guard let t = String(data: try InputFile.read(path), encoding: .utf8) else {
+                throw TerraSegError(.readFailed, path: path, problem: "is not UTF-8 text", hint: "Save the pipeline as UTF-8")
+            }
+            text = t
+        } catch let e as TerraSegError {
+            throw PipelineError(issues: [PipelineIssue(file: path, line: nil, key: "(file)", problem: "cannot read the pipeline file: \(e.problem)",
+                                                       fix: e.hint ?? "Check the path")])
         }
         let base = URL(fileURLWithPath: path).deletingLastPathComponent().standardizedFileURL.path
         return try parse(text, file: path, base: base, checkFiles: checkFiles)
@@ -191,8 +197,12 @@ struct Validator {
         case .inputPath:
             guard let s = scalarText() else { issue(node, key, "must be a path, got \(describe(node))", "Write the file's path"); return nil }
             let resolved = PipelineLoader.resolve(s, base)
-            if checkFiles && !s.hasPrefix("/vsi") && !FileManager.default.fileExists(atPath: resolved) {
-                issue(node, key, "file not found: \(s) (looked for \(resolved))", "Check the path; relative paths start at the pipeline file's folder")
+            if checkFiles && !s.hasPrefix("/vsi"), let (problem, hint) = InputFile.problem(resolved, expecting: .fileOrDirectory) {
+                if problem == "not found" {
+                    issue(node, key, "file not found: \(s) (looked for \(resolved))", "Check the path; relative paths start at the pipeline file's folder")
+                } else {
+                    issue(node, key, "\(s) \(problem)", hint)
+                }
             }
             return resolved
         case .inputPaths:
