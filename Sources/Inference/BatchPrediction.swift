@@ -30,8 +30,9 @@ public struct SceneJob: Sendable, Hashable {
         for arg in arguments {
             if arg.hasPrefix("@") {
                 let file = String(arg.dropFirst())
-                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                    throw RasterError(.notFound, path: file, problem: "cannot read the list of inputs", hint: "Give a text file with one scene per line")
+                guard let data = try? InputFile.read(file), let text = String(data: data, encoding: .utf8) else {
+                    let why = InputFile.problem(file).map { ": \($0.problem)" } ?? ""
+                    throw RasterError(.notFound, path: file, problem: "cannot read the list of inputs\(why)", hint: "Give a text file with one scene per line")
                 }
                 let base = (file as NSString).deletingLastPathComponent
                 let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }

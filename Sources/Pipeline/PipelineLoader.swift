@@ -66,23 +66,25 @@ public enum PipelineLoader {
         return Loaded(spec: spec, file: file, base: base, output: output)
     }
 
-    /// The file's text: refused when missing, not a file, over `YAMLLimits.maxBytes` or not UTF-8.
+    /// The file's text: refused when not a readable regular file (`InputFile`), over
+    /// `YAMLLimits.maxBytes` (checked before reading) or not UTF-8.
     static func readText(_ path: String) throws -> String {
         func refuse(_ problem: String, _ fix: String) -> PipelineError {
             PipelineError(issues: [PipelineIssue(file: path, line: nil, key: "(file)", problem: problem, fix: fix)])
         }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw refuse("no such file", "Check the path")
+        let data: Data
+        do {
+            try InputFile.check(path)
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            guard size <= YAMLLimits.maxBytes else {
+                throw refuse("is \(size) bytes; a pipeline file is a short YAML text (at most \(YAMLLimits.maxBytes) bytes)", "Give the pipeline's YAML file")
+            }
+            data = try InputFile.read(path)
+        } catch let e as TerraSegError {
+            throw refuse("cannot read the pipeline file: \(e.problem)", e.hint ?? "Check the path")
         }
-        guard !isDirectory.boolValue else { throw refuse("is a directory, not a pipeline file", "Give the YAML file inside it") }
-        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-        guard size <= YAMLLimits.maxBytes else {
-            throw refuse("is \(size) bytes; a pipeline file is a short YAML text (at most \(YAMLLimits.maxBytes) bytes)", "Give the pipeline's YAML file")
-        }
-        guard let data = FileManager.default.contents(atPath: path) else { throw refuse("cannot be read (permissions?)", "Check its permissions") }
         guard let text = String(validating: data, as: UTF8.self) else {
-            throw refuse("is not UTF-8 text", "Give the pipeline's YAML file (UTF-8 text)")
+            throw refuse("is not UTF-8 text", "Save the pipeline as UTF-8")
         }
         return text
     }
@@ -221,8 +223,12 @@ struct Validator {
         case .inputPath:
             guard let s = scalarText() else { issue(node, key, "must be a path, got \(describe(node))", "Write the file's path"); return nil }
             let resolved = PipelineLoader.resolve(s, base)
-            if checkFiles && !s.hasPrefix("/vsi") && !FileManager.default.fileExists(atPath: resolved) {
-                issue(node, key, "file not found: \(s) (looked for \(resolved))", "Check the path; relative paths start at the pipeline file's folder")
+            if checkFiles && !s.hasPrefix("/vsi"), let (problem, hint) = InputFile.problem(resolved, expecting: .fileOrDirectory) {
+                if problem == "not found" {
+                    issue(node, key, "file not found: \(s) (looked for \(resolved))", "Check the path; relative paths start at the pipeline file's folder")
+                } else {
+                    issue(node, key, "\(s) \(problem)", hint)
+                }
             }
             return resolved
         case .inputPaths:

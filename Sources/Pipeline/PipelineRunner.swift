@@ -103,7 +103,7 @@ public final class PipelineRunner {
         try stamps.write(run + "/stages.json")
         var o = options
         o.overwrite = true
-        let model = NetworkSceneModel(bundle: bundle, network: try bundle.network(directory: bundlePath))
+        let model = try ModelBundle.openChecked(bundlePath)
         let predictor = try ScenePredictor(model: model, inputs: model.inputs, options: o)
         let reports = try predictor.run(jobs: jobs, directory: mapsDirectory)
         for r in reports {

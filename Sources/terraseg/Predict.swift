@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GeoRaster
 import Inference
+import ModelIO
 import Models
 import Pipeline
 
@@ -84,7 +85,7 @@ extension TerraSegCommand {
         func run() throws {
             global.bootstrapLogging()
             let options = try settings()
-            let network = try NetworkSceneModel(bundleDirectory: model)
+            let network = try ModelBundle.openChecked(model)
             let predictor = try ScenePredictor(model: network, inputs: network.inputs, options: options)
             let terminal = isatty(STDERR_FILENO) != 0
             var lastReport = Date.distantPast, started = Date()
