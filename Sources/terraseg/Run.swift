@@ -1,4 +1,5 @@
 import ArgumentParser
+import Core
 import Foundation
 import GeoRaster
 import Pipeline
@@ -43,11 +44,7 @@ extension TerraSegCommand {
             let runner = PipelineRunner(loaded)
             runner.force = force
             runner.terrasegVersion = terrasegVersion
-            let outcome = try runner.execute()
-            if outcome.interrupted {
-                FileHandle.standardError.write(Data("Interrupted; run the same command again to continue.\n".utf8))
-                throw ExitCode(130)
-            }
+            let outcome = try stoppable { try runner.execute() }
             var lines: [String] = []
             for m in outcome.maps { lines.append("Land-cover map:   \(m)") }
             lines.append("Report:           \(outcome.report)")
