@@ -34,24 +34,40 @@ public final class PipelineRunner {
         public var validationOverallAccuracy: Double?
         public var mapEvaluation: [MapEvaluator.Result]
         public var skipped: [String]
-        public var interrupted: Bool
     }
 
     /// The scenes to map: `prediction.scenes`, or every training image.
     var predictionScenes: [[String]] { spec.prediction.scenes ?? spec.data.scenes.map(\.image) }
 
+    /// Runs the stages. SIGINT/SIGTERM (`StopSignal`) stop at the next safe point of any stage
+    /// (a training batch, a prediction window, an evaluation strip, between stages) with an
+    /// `Interrupted` error listing what was kept complete.
     public func execute() throws -> Outcome {
+        var kept: [String] = []
+        do {
+            return try stages(kept: &kept)
+        } catch var stop as Interrupted {
+            stop.kept = kept + stop.kept
+            throw stop
+        }
+    }
+
+    func stages(kept: inout [String]) throws -> Outcome {
         try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
         var stamps = Stamps.read(run + "/stages.json")
         var skipped: [String] = []
         guard let trainStamp = try trainStage(stamps: &stamps, skipped: &skipped) else {
-            return Outcome(bundle: bundlePath, maps: [], report: reportPath, validationMeanIoU: nil, validationOverallAccuracy: nil,
-                           mapEvaluation: [], skipped: skipped, interrupted: true)
+            throw Interrupted(kept: ["the training checkpoint in \(bundlePath).training"])
         }
+        kept.append("the model bundle \(bundlePath)")
+        try StopSignal.check()
         let bundle = try ModelBundle.read(bundlePath)
         let history = Trainer.readHistory(bundlePath + "/metrics.jsonl")
         let maps = try predictStage(bundle: bundle, trainStamp: trainStamp, stamps: &stamps, skipped: &skipped)
+        if !maps.isEmpty { kept.append("\(maps.count) map(s) in \(mapsDirectory)") }
+        try StopSignal.check()
         let evaluations = try evaluateStage(maps: maps)
+        try StopSignal.check()
 
         // 4. Report (always: it is cheap and reflects the latest stages).
         let best = bundle.provenance.bestEpoch.flatMap { e in history.first { $0.epoch == e } }
@@ -60,7 +76,7 @@ public final class PipelineRunner {
                                bundlePath: bundlePath)
         try report.write(to: reportPath, assets: run + "/quicklooks")
         return Outcome(bundle: bundlePath, maps: maps, report: reportPath, validationMeanIoU: best?.meanIoU,
-                       validationOverallAccuracy: best?.overallAccuracy, mapEvaluation: evaluations, skipped: skipped, interrupted: false)
+                       validationOverallAccuracy: best?.overallAccuracy, mapEvaluation: evaluations, skipped: skipped)
     }
 
     /// 1. Train, unless the bundle is up to date. The checkpoint of an interrupted run is
@@ -104,7 +120,7 @@ public final class PipelineRunner {
         try stamps.write(run + "/stages.json")
         var o = options
         o.overwrite = true
-        let model = NetworkSceneModel(bundle: bundle, network: try bundle.network(directory: bundlePath))
+        let model = try ModelBundle.openChecked(bundlePath)
         let predictor = try ScenePredictor(model: model, inputs: model.inputs, options: o)
         let reports = try predictor.run(jobs: jobs, directory: mapsDirectory)
         for r in reports {

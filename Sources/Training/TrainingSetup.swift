@@ -187,6 +187,23 @@ public struct ModelSpec: Codable, Sendable, Equatable {
 
     public init() {}
 
+    /// The settings that build `architecture` (the inverse of `architecture(inputChannels:classes:)`),
+    /// so a bundle's network is range-checked by the same rules as the YAML keys.
+    public init(architecture: ModelArchitecture) {
+        switch architecture {
+        case .unet(let c):
+            kind = .unet
+            widths = c.widths
+            bottleneckWidth = c.bottleneckWidth
+            bottleneckDilations = c.bottleneckDilations
+            upsampling = c.upsampling
+        case .dilated(let c):
+            kind = .dilated
+            width = c.width
+            dilations = c.dilations
+        }
+    }
+
     public func architecture(inputChannels: Int, classes: Int) throws -> ModelArchitecture {
         if let preset {
             guard var c = UNetConfiguration.preset(preset) else {

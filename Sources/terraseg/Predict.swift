@@ -1,7 +1,9 @@
 import ArgumentParser
+import Core
 import Foundation
 import GeoRaster
 import Inference
+import ModelIO
 import Models
 import Pipeline
 
@@ -84,7 +86,7 @@ extension TerraSegCommand {
         func run() throws {
             global.bootstrapLogging()
             let options = try settings()
-            let network = try NetworkSceneModel(bundleDirectory: model)
+            let network = try ModelBundle.openChecked(model)
             let predictor = try ScenePredictor(model: network, inputs: network.inputs, options: options)
             let terminal = isatty(STDERR_FILENO) != 0
             var lastReport = Date.distantPast, started = Date()
@@ -101,7 +103,7 @@ extension TerraSegCommand {
             let jobs = try SceneJob.expand(input)
             let grid = predictor.grid(width: 1, height: 1)
             FileHandle.standardError.write(Data("Mapping \(jobs.count) scene(s) with \(network.bundle.architecture.name): windows of \(grid.inputSize) px, \(grid.tileSize) px written from each (margin \(grid.margin) px)\n".utf8))
-            let reports = try predictor.run(jobs: jobs, directory: output) { r in
+            let reports = try stoppable { try predictor.run(jobs: jobs, directory: output) { r in
                 let line: String
                 switch r.status {
                 case .written: line = "written  \(r.outputs.map)"
@@ -109,7 +111,7 @@ extension TerraSegCommand {
                 case .failed(let m): line = "FAILED   \(r.job.name): \(m)"
                 }
                 FileHandle.standardError.write(Data((line + "\n").utf8))
-            }
+            } }
             print(PredictionSummary.render(reports))
             if reports.contains(where: { if case .failed = $0.status { return true } else { return false } }) {
                 throw ExitCode(1)

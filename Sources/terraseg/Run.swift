@@ -1,4 +1,5 @@
 import ArgumentParser
+import Core
 import Foundation
 import GeoRaster
 import Pipeline
@@ -45,12 +46,7 @@ extension TerraSegCommand {
             let runner = PipelineRunner(loaded)
             runner.force = force
             runner.terrasegVersion = terrasegVersion
-            let outcome = try runner.execute()
-            if outcome.interrupted {
-                let again = force ? "run it again without --force" : "run the same command again"
-                FileHandle.standardError.write(Data("Interrupted; \(again) to continue.\n".utf8))
-                throw ExitCode(130)
-            }
+            let outcome = try stoppable { try runner.execute() }
             var lines: [String] = []
             for m in outcome.maps { lines.append("Land-cover map:   \(m)") }
             lines.append("Report:           \(outcome.report)")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Core
 import Foundation
 import GeoRaster
 import Models
@@ -130,9 +131,12 @@ extension TerraSegCommand {
                 print(exportPatches)
                 return
             }
-            let result = try TrainCommandRunner.run(data: spec.data, model: spec.model, options: options, output: output,
-                                                    start: restart ? .restart : resume ? .resume : .fresh)
-            if result.interrupted { throw ExitCode(130) }
+            let result = try stoppable {
+                try TrainCommandRunner.run(data: spec.data, model: spec.model, options: options, output: output,
+                                           start: restart ? .restart : resume ? .resume : .fresh)
+            }
+            // The trainer has said where its checkpoint is; 130 for SIGINT, 143 for SIGTERM.
+            if result.interrupted { throw ExitCode(Interrupted().exitStatus) }
         }
 
         /// The flags given, written into the pipeline sections they override; returns the

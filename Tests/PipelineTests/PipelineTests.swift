@@ -98,6 +98,17 @@ import TestSupport
         #expect(found.first?.description.contains("relative paths start at the pipeline file's folder") == true)
     }
 
+    @Test func aNamedPipeAsSceneOrAsThePipelineIsRefusedWithoutBlocking() throws {
+        #expect(mkfifo(dir.file("pipe.tif"), 0o600) == 0)
+        let found = issues(Self.good.replacingOccurrences(of: "image: scene.tif", with: "image: pipe.tif"))
+        #expect(found.first?.key == "data.scenes[0].image[0]" || found.first?.key == "data.scenes[0].image")
+        #expect(found.first?.description.contains("pipe.tif is a named pipe (FIFO); TerraSeg reads only regular files") == true)
+
+        #expect(mkfifo(dir.file("job-pipe.yaml"), 0o600) == 0)
+        let error = #expect(throws: PipelineError.self) { try PipelineLoader.load(dir.file("job-pipe.yaml")) }
+        #expect(error?.description.contains("job-pipe.yaml: (file): cannot read the pipeline file: is a named pipe (FIFO)") == true)
+    }
+
     @Test func everyProblemIsReportedAtOnce() {
         let yaml = Self.good.replacingOccurrences(of: "labels: labels.tif", with: "labels: nowhere.tif")
             .replacingOccurrences(of: "epochs: 3", with: "epochs: -2") + "\nmodle: {}\n"
