@@ -91,19 +91,20 @@ accept() {
 # interrupt CAT NAME SIGNAL DELAY CMD CHECK: sends SIGNAL after DELAY s; the command must exit
 # 130/143 (or 0 if it had finished), CHECK must hold (no damaged final file; a rerun completes).
 interrupt() {
-    rm -rf "$W/case"; mkdir -p "$W/case"
+    rm -rf "$W/case"; mkdir -p "$W/case"; touch "$W/pid-mark"
     # a session of its own (its id is the shell's pid), so the signal reaches only terraseg
     ( cd "$W/case" && exec setsid bash -c "$5" > "$W/out.txt" 2> "$W/err.txt" ) &
     local pid=$!
     sleep "$4"
-    pkill -"$3" -s "$pid" -x terraseg
+    pkill -"$3" -s "$pid" -x "$(basename "$B")"
     local t=0; while kill -0 "$pid" 2>/dev/null && [ $t -lt "$LIMIT" ]; do sleep 1; t=$((t + 1)); done
     pkill -KILL -s "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
     ERR=$(cat "$W/out.txt" "$W/err.txt" | tr -d '\0')
     RC=$(grep -Eo 'EXIT=[0-9]+' <<< "$ERR" | tail -1 | cut -d= -f2); RC=${RC:-none}
     local expected=130; [ "$3" = TERM ] && expected=143; [ "$3" = KILL ] && expected=137
     if grep -Eq "$BACKTRACE" <<< "$ERR" || [ $t -ge "$LIMIT" ]; then record "$1" "$2" crash "rc=$RC after $3 (hang or backtrace)"
-    elif ! (cd "$W/case" && bash -c "$6") > "$W/check.txt" 2>&1; then record "$1" "$2" lost "check failed: $(tail -c 150 "$W/check.txt" | tr '\n' ' ')"
+    elif ! (cd "$W/case" && bash -c "$6" || { find . -maxdepth 2 -newer "$W/pid-mark" | head -8; exit 1; }) > "$W/check.txt" 2>&1; then
+        record "$1" "$2" lost "check failed: $(tail -c 200 "$W/check.txt" | tr '\n' ' ')"
     elif [ "$RC" != "$expected" ]; then record "$1" "$2" wrong "exit $RC after SIG$3 (expected $expected)"
     else record "$1" "$2" clean "exit $RC"
     fi

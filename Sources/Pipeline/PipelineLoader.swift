@@ -243,7 +243,12 @@ struct Validator {
             return (value(node, type: .inputPath, key: key) as? String).map { [$0] }
         case .outputPath:
             guard let s = scalarText() else { issue(node, key, "must be a path, got \(describe(node))", "Write a directory path"); return nil }
-            return PipelineLoader.resolve(s, base)
+            let resolved = PipelineLoader.resolve(s, base)
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory) && !isDirectory.boolValue {
+                issue(node, key, "\(s) is a file, not a folder", "Give a folder for the run's outputs (it is created if missing)")
+            }
+            return resolved
         case .list(let element):
             guard case .sequence(let seq) = node else {
                 issue(node, key, "must be a list, got \(describe(node))", "Write a list: [a, b] or one '- item' per line")
@@ -284,7 +289,10 @@ struct Validator {
         }
         let classes = data["classes"] as? [[String: Any]] ?? []
         let values = classes.compactMap { $0["value"] as? Int }
-        if classes.count == 1 { issue(dataNode?["classes"], "data.classes", "only one class", "List at least two classes") }
+        if classes.count < 2 {
+            issue(dataNode?["classes"], "data.classes", classes.isEmpty ? "no classes" : "only one class",
+                  "List at least two classes, e.g. - {value: 1, name: water}")
+        }
         if Set(values).count != values.count { issue(dataNode?["classes"], "data.classes", "two classes share a value", "Give every class its own value") }
         let ignore = data["ignore"] as? [Int] ?? []
         for v in ignore where values.contains(v) {

@@ -128,6 +128,14 @@ import TestSupport
         let noLabels = issues(Self.good.replacingOccurrences(of: "      labels: labels.tif\n", with: ""))
         #expect(noLabels.contains { $0.problem == "the scene has no labels" })
     }
+
+    @Test func anEmptyClassListAndAnOutputThatIsAFileAreRefused() {
+        let empty = issues(Self.good.replacingOccurrences(of: "    - {value: 1, name: water}\n    - {value: 2, name: land}", with: "    []")
+            .replacingOccurrences(of: "  classes:\n    []", with: "  classes: []"))
+        #expect(empty.contains { $0.key == "data.classes" && $0.problem == "no classes" })
+        let outputFile = issues(Self.good + "\noutput: scene.tif\n")
+        #expect(outputFile.contains { $0.key == "output" && $0.problem == "scene.tif is a file, not a folder" })
+    }
 }
 
 /// The whole job on a small scene the test makes itself (no network, no sample download).
