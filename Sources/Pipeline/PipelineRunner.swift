@@ -48,7 +48,7 @@ public final class PipelineRunner {
             return Outcome(bundle: bundlePath, maps: [], report: reportPath, validationMeanIoU: nil, validationOverallAccuracy: nil,
                            mapEvaluation: [], skipped: skipped, interrupted: true)
         }
-        let bundle = try ModelBundle.read(bundlePath)
+        let bundle = try ModelBundle.readChecked(bundlePath)
         let history = Trainer.readHistory(bundlePath + "/metrics.jsonl")
         let maps = try predictStage(bundle: bundle, trainStamp: trainStamp, stamps: &stamps, skipped: &skipped)
         let evaluations = try evaluateStage(maps: maps)
@@ -103,7 +103,9 @@ public final class PipelineRunner {
         try stamps.write(run + "/stages.json")
         var o = options
         o.overwrite = true
-        let model = try ModelBundle.openChecked(bundlePath)
+        let memory = MemoryBudget(memory: spec.memory).predictionIssues(bundle.architecture, tile: o.tileSize, margin: o.margin, batch: o.batchSize)
+        if let issue = memory.first { throw TerraSegError(.invalidArgument, path: issue.key, problem: issue.problem, hint: issue.fix) }
+        let model = NetworkSceneModel(bundle: bundle, network: try bundle.network(directory: bundlePath))
         let predictor = try ScenePredictor(model: model, inputs: model.inputs, options: o)
         let reports = try predictor.run(jobs: jobs, directory: mapsDirectory)
         for r in reports {
