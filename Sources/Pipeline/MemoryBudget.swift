@@ -28,10 +28,10 @@ public struct MemoryBudget: Sendable {
         Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
     }
 
-    /// Peak bytes of a training step: weights with their gradients and Adam's two moments,
-    /// and a batch's activations with their gradients.
-    public static func trainingBytes(_ a: ModelArchitecture, batch: Int, patch: Int) -> Double {
-        4 * (4 * a.parameterValues + a.activationValues(batch: batch, size: patch, training: true))
+    /// Peak bytes of training: weights with their gradients and Adam's two moments, a batch's
+    /// activations with their gradients, and the patch cache when full.
+    public static func trainingBytes(_ a: ModelArchitecture, batch: Int, patch: Int, cacheMegabytes: Int) -> Double {
+        4 * (4 * a.parameterValues + a.activationValues(batch: batch, size: patch, training: true)) + Double(cacheMegabytes) * 0x1p20
     }
 
     /// Peak bytes of prediction: the weights, the network over a batch of windows, and three
@@ -49,14 +49,20 @@ public struct MemoryBudget: Sendable {
 
     /// The problem of training `a` with `options` when it needs more than the budget.
     public func trainingIssues(_ a: ModelArchitecture, options o: TrainingOptions) -> [SettingIssue] {
-        let need = Self.trainingBytes(a, batch: o.batchSize, patch: o.patchSize)
+        let cache = o.cacheMegabytes
+        let need = Self.trainingBytes(a, batch: o.batchSize, patch: o.patchSize, cacheMegabytes: cache)
         guard need > bytes else { return [] }
         var lower: [(key: String, need: Double)] = []
-        if o.batchSize > 1 { lower.append(("training.batch_size", Self.trainingBytes(a, batch: o.batchSize / 2, patch: o.patchSize))) }
+        if o.batchSize > 1 { lower.append(("training.batch_size", Self.trainingBytes(a, batch: o.batchSize / 2, patch: o.patchSize, cacheMegabytes: cache))) }
         let halfPatch = PredictionGrid.roundUp(o.patchSize / 2, to: a.alignment)
-        if halfPatch >= 8 && halfPatch < o.patchSize { lower.append(("tiling.patch", Self.trainingBytes(a, batch: o.batchSize, patch: halfPatch))) }
-        if let (key, narrower) = a.halvingWidths { lower.append((key, Self.trainingBytes(narrower, batch: o.batchSize, patch: o.patchSize))) }
-        return [issue("training needs about \(ByteSize.text(need)) (batches of \(o.batchSize) patches of \(o.patchSize) px through \(a.name))",
+        if halfPatch >= 8 && halfPatch < o.patchSize {
+            lower.append(("tiling.patch", Self.trainingBytes(a, batch: o.batchSize, patch: halfPatch, cacheMegabytes: cache)))
+        }
+        if let (key, narrower) = a.halvingWidths {
+            lower.append((key, Self.trainingBytes(narrower, batch: o.batchSize, patch: o.patchSize, cacheMegabytes: cache)))
+        }
+        if cache > 0 { lower.append(("training.cache_megabytes", Self.trainingBytes(a, batch: o.batchSize, patch: o.patchSize, cacheMegabytes: cache / 2))) }
+        return [issue("training needs about \(ByteSize.text(need)) (batches of \(o.batchSize) patches of \(o.patchSize) px through \(a.name), a patch cache of \(cache) MB)",
                       lower: lower)]
     }
 
@@ -84,7 +90,8 @@ public struct MemoryBudget: Sendable {
             return SettingIssue(key: "memory", problem: problem, fix: "Use a smaller model, \(more)")
         }
         let others = lower.map(\.key).filter { $0 != best.key }
-        let also = others.isEmpty ? "" : "; \(others.joined(separator: " and ")) count too"
+        let also = others.isEmpty ? "" : others.count == 1 ? "; \(others[0]) counts too"
+            : "; \(others.dropLast().joined(separator: ", ")) and \(others.last!) count too"
         return SettingIssue(key: best.key, problem: problem,
                             fix: "Lower \(best.key) (at half it needs about \(ByteSize.text(best.need))\(also)), \(more)")
     }

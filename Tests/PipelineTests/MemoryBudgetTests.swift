@@ -47,11 +47,13 @@ import Training
         // Halving the patch quarters the activations; halving the batch only halves them.
         #expect(found.first?.key == "tiling.patch")
         #expect(found.first?.problem.contains("training needs about") == true)
-        #expect(found.first?.fix.contains("training.batch_size and model.widths count too") == true, "\(found)")
+        #expect(found.first?.fix.contains("training.batch_size, model.widths and training.cache_megabytes count too") == true, "\(found)")
         #expect(found.first?.problem.hasSuffix("more than the memory budget of 256M") == true, "\(found)")
         #expect(try issues("memory: 64G\nprediction: {enabled: false}", training: "batch_size: 64").isEmpty)
         let wide = try issues("memory: 1G\nmodel: {widths: [4096]}\nprediction: {enabled: false}")
         #expect(wide.first?.key == "model.widths", "\(wide)")
+        let cache = try issues("memory: 1G\nprediction: {enabled: false}", training: "cache_megabytes: 100000")
+        #expect(cache.first?.key == "training.cache_megabytes", "\(cache)")
     }
 
     @Test func theMemoryKeyReadsSizesAndRefusesOthers() throws {
@@ -91,9 +93,10 @@ import Training
 
     @Test func estimatesGrowWithEverySetting() {
         let a = ModelArchitecture.unet(.r1)
-        let base = MemoryBudget.trainingBytes(a, batch: 4, patch: 128)
-        #expect(MemoryBudget.trainingBytes(a, batch: 8, patch: 128) > base)
-        #expect(MemoryBudget.trainingBytes(a, batch: 4, patch: 256) > base)
+        let base = MemoryBudget.trainingBytes(a, batch: 4, patch: 128, cacheMegabytes: 0)
+        #expect(MemoryBudget.trainingBytes(a, batch: 8, patch: 128, cacheMegabytes: 0) > base)
+        #expect(MemoryBudget.trainingBytes(a, batch: 4, patch: 256, cacheMegabytes: 0) > base)
+        #expect(MemoryBudget.trainingBytes(a, batch: 4, patch: 128, cacheMegabytes: 1024) == base + 0x1p30)
         let window = MemoryBudget.window(a, tile: 512, margin: nil)
         #expect(window == 512 + 2 * PredictionGridRound.up(a.receptiveRadius, a.alignment))
         #expect(MemoryBudget.predictionBytes(a, batch: 2, window: window) < MemoryBudget.predictionBytes(a, batch: 2, window: 2 * window))
