@@ -1,8 +1,9 @@
 import Foundation
 
 /// Writes outputs so that a reader never sees a half-written file under the final name: the
-/// data goes to a hidden temporary file in the same directory, is flushed to disk, then
-/// renamed over the final name. Rasters (GeoTIFFWriter, Quicklook), model bundles,
+/// data goes to a hidden temporary file in the same directory, is flushed to disk (fsync),
+/// renamed over the final name, and the directory is flushed so the rename itself survives a
+/// crash (as SQLite and Git do; see AtomicFile+Replace.swift). Rasters (GeoTIFFWriter, Quicklook), model bundles,
 /// checkpoints and reports all take their temporary names from here.
 ///
 /// Temporary names carry 64 random bits (`.name.partial-<hex>`), so they cannot be guessed,
@@ -31,20 +32,12 @@ public enum AtomicFile {
             throw TerraSegError(.writeFailed, path: path, problem: "writing failed: \(failure)",
                                 hint: "Check free space and permissions of \(directory(of: path))")
         }
-        try moveIntoPlace(tmp, path)
+        Seams.note(.flushedFile, path)
+        try renameIntoPlace(tmp, path)
     }
 
     public static func write(_ text: String, to path: String) throws {
         try write(Data(text.utf8), to: path)
-    }
-
-    /// Renames `temporary` over `path`; on failure deletes `temporary` and throws, naming `path`.
-    public static func moveIntoPlace(_ temporary: String, _ path: String) throws {
-        guard rename(temporary, path) == 0 else {
-            let message = String(cString: strerror(errno))
-            unlink(temporary)
-            throw TerraSegError(.writeFailed, path: path, problem: "cannot move the file into place: \(message)")
-        }
     }
 
     /// An unpredictable hidden name beside `path`: `dir/.name.partial-<16 hex digits><suffix>`.

@@ -104,12 +104,19 @@ extension ScenePredictor {
                 outputs = SceneOutputs.named(stem: job.stem + "-\(n)", in: directory, options: options)
             }
             let report: SceneReport
+            do { try StopSignal.check() } catch var stop as Interrupted {
+                stop.kept += Self.written(reports)
+                throw stop
+            }
             if !options.overwrite && outputs.all.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) {
                 report = SceneReport(job: job, outputs: outputs, status: .skipped, prediction: nil)
             } else {
                 do {
                     let p = try predict(paths: job.paths, outputs: outputs)
                     report = SceneReport(job: job, outputs: outputs, status: .written, prediction: p)
+                } catch var stop as Interrupted {
+                    stop.kept += Self.written(reports)
+                    throw stop
                 } catch {
                     report = SceneReport(job: job, outputs: outputs, status: .failed(String(describing: error)), prediction: nil)
                 }
@@ -118,5 +125,11 @@ extension ScenePredictor {
             reports.append(report)
         }
         return reports
+    }
+
+    /// The maps written so far, for the line an interrupted run prints.
+    static func written(_ reports: [SceneReport]) -> [String] {
+        let maps = reports.filter { $0.status == .written }.map(\.outputs.map)
+        return maps.isEmpty ? [] : ["\(maps.count) complete map(s) (\(maps.map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: ", ")))"]
     }
 }

@@ -19,21 +19,13 @@ public enum PipelineLoader {
     /// `checkFiles: false` validates everything but the existence of input files (to check
     /// a pipeline's shape before its data is fetched).
     public static func load(_ path: String, checkFiles: Bool = true) throws -> Loaded {
-        let text: String
-        do {
-            guard let t = String(data: try InputFile.read(path), encoding: .utf8) else {
-                throw TerraSegError(.readFailed, path: path, problem: "is not UTF-8 text", hint: "Save the pipeline as UTF-8")
-            }
-            text = t
-        } catch let e as TerraSegError {
-            throw PipelineError(issues: [PipelineIssue(file: path, line: nil, key: "(file)", problem: "cannot read the pipeline file: \(e.problem)",
-                                                       fix: e.hint ?? "Check the path")])
-        }
+        let text = try readText(path)
         let base = URL(fileURLWithPath: path).deletingLastPathComponent().standardizedFileURL.path
         return try parse(text, file: path, base: base, checkFiles: checkFiles)
     }
 
     public static func parse(_ text: String, file: String, base: String, checkFiles: Bool = true) throws -> Loaded {
+        if let issue = YAMLLimits.issue(in: text, file: file) { throw PipelineError(issues: [issue]) }
         let node: Node?
         do {
             node = try Yams.compose(yaml: text)
@@ -75,6 +67,29 @@ public enum PipelineLoader {
         return Loaded(spec: spec, file: file, base: base, output: output)
     }
 
+    /// The file's text: refused when not a readable regular file (`InputFile`), over
+    /// `YAMLLimits.maxBytes` (checked before reading) or not UTF-8.
+    static func readText(_ path: String) throws -> String {
+        func refuse(_ problem: String, _ fix: String) -> PipelineError {
+            PipelineError(issues: [PipelineIssue(file: path, line: nil, key: "(file)", problem: problem, fix: fix)])
+        }
+        let data: Data
+        do {
+            try InputFile.check(path)
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            guard size <= YAMLLimits.maxBytes else {
+                throw refuse("is \(size) bytes; a pipeline file is a short YAML text (at most \(YAMLLimits.maxBytes) bytes)", "Give the pipeline's YAML file")
+            }
+            data = try InputFile.read(path)
+        } catch let e as TerraSegError {
+            throw refuse("cannot read the pipeline file: \(e.problem)", e.hint ?? "Check the path")
+        }
+        guard let text = String(validating: data, as: UTF8.self) else {
+            throw refuse("is not UTF-8 text", "Save the pipeline as UTF-8")
+        }
+        return text
+    }
+
     /// The line of a key such as `model.widths[2]` in the file; nil when the file leaves
     /// the key out (the issue is then about a default).
     static func line(of key: String, in root: Node) -> Int? {
@@ -104,18 +119,29 @@ public enum PipelineLoader {
         return out
     }
 
+    /// The line of a Yams error (1-based), when it has one.
     static func yamlErrorLine(_ error: Error) -> Int? {
-        let text = String(describing: error)
-        // Yams messages look like "…:3:5: error: …" or contain "line 3".
-        if let r = text.range(of: #":(\d+):\d+:"#, options: .regularExpression) {
-            return Int(text[r].split(separator: ":").first ?? "")
+        switch error as? YamlError {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
+        case .duplicatedKeysInMapping(_, let context): return context.mark.line
+        default: return nil
         }
-        return nil
     }
 
+    /// A Yams error in one line: the problem and its context ("while parsing a flow sequence").
     static func yamlErrorText(_ error: Error) -> String {
-        let text = String(describing: error)
-        return text.split(separator: "\n").first.map(String.init) ?? text
+        func join(_ problem: String, _ context: YamlError.Context?) -> String {
+            [problem, context.map { "(\($0.text) at line \($0.mark.line))" }].compactMap { $0 }.joined(separator: " ")
+        }
+        switch error as? YamlError {
+        case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _), .composer(let context, let problem, _, _):
+            return join(problem, context)
+        case .duplicatedKeysInMapping(let duplicates, _):
+            return "duplicate key" + (duplicates.count > 1 ? "s " : " ") + duplicates.map { "'\($0)'" }.joined(separator: ", ")
+        default:
+            let text = String(describing: error)
+            return text.split(separator: "\n").first.map(String.init) ?? text
+        }
     }
 }
 
@@ -140,7 +166,7 @@ struct Validator {
         var out: [String: Any] = [:]
         var seen = Set<String>()
         for (k, v) in mapping {
-            guard let name = k.string else { issue(k, key, "a key is not text", "Write keys as plain words"); continue }
+            guard let name = k.string else { issue(k, key.isEmpty ? "(top level)" : key, "a key is not text", "Write keys as plain words"); continue }
             let full = join(key, name)
             guard let field = fields.first(where: { $0.key == name }) else {
                 let valid = fields.map(\.key)

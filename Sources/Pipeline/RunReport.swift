@@ -26,6 +26,7 @@ struct RunReport {
         try FileManager.default.createDirectory(atPath: assets, withIntermediateDirectories: true)
         var looks: [(map: String, input: String?)] = []
         for (i, map) in maps.enumerated() {
+            try StopSignal.check()
             let stem = URL(fileURLWithPath: map).deletingPathExtension().lastPathComponent
             let mapPNG = assets + "/\(stem).png"
             try Quicklook.classMap(map, to: mapPNG, maxSize: 900)

@@ -37,6 +37,9 @@ extension PipelineSpec {
         list.issues += trainingOptions.issues()
         list.issues += model.issues(patchSize: tiling.patch)
         list.issues += prediction.issues()
+        if let problem = PipelineSpec.nameProblem(name) {
+            list.issues.append(SettingIssue(key: "name", problem: problem, fix: "Use a plain name such as nc-landcover (the run folder is runs/<name>; output: sets another folder)"))
+        }
         if list.issues.isEmpty {
             // Input bands unknown before the scenes are opened count as one: a lower estimate.
             let classes = max(2, data.classes.count)
@@ -49,6 +52,15 @@ extension PipelineSpec {
             }
         }
         return list.issues
+    }
+
+    /// Why `name` cannot name the default run folder `runs/<name>`: it must stay one folder
+    /// inside `runs/`, so no path separators, no `.` or `..`, nothing empty or hidden.
+    static func nameProblem(_ name: String) -> String? {
+        if name.isEmpty { return "is empty" }
+        if name.contains("/") || name.contains("\\") || name.contains("\0") { return "'\(name)' contains a path separator" }
+        if name.hasPrefix(".") { return "'\(name)' starts with '.' (a hidden or parent folder)" }
+        return nil
     }
 }
 

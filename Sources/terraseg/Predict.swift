@@ -1,4 +1,5 @@
 import ArgumentParser
+import Core
 import Foundation
 import GeoRaster
 import Inference
@@ -114,7 +115,7 @@ extension TerraSegCommand {
             let jobs = try SceneJob.expand(input)
             let grid = predictor.grid(width: 1, height: 1)
             FileHandle.standardError.write(Data("Mapping \(jobs.count) scene(s) with \(network.bundle.architecture.name): windows of \(grid.inputSize) px, \(grid.tileSize) px written from each (margin \(grid.margin) px)\n".utf8))
-            let reports = try predictor.run(jobs: jobs, directory: output) { r in
+            let reports = try stoppable { try predictor.run(jobs: jobs, directory: output) { r in
                 let line: String
                 switch r.status {
                 case .written: line = "written  \(r.outputs.map)"
@@ -122,7 +123,7 @@ extension TerraSegCommand {
                 case .failed(let m): line = "FAILED   \(r.job.name): \(m)"
                 }
                 FileHandle.standardError.write(Data((line + "\n").utf8))
-            }
+            } }
             print(PredictionSummary.render(reports))
             if reports.contains(where: { if case .failed = $0.status { return true } else { return false } }) {
                 throw ExitCode(1)

@@ -33,3 +33,16 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 }
+
+/// Runs a command's work with SIGINT/SIGTERM honoured (`StopSignal`): the work stops at its
+/// next safe point, and the command prints one line saying what was kept and exits 130
+/// (SIGINT) or 143 (SIGTERM).
+func stoppable<T>(_ body: () throws -> T) throws -> T {
+    StopSignal.install()
+    do {
+        return try body()
+    } catch let stop as Interrupted {
+        FileHandle.standardError.write(Data((stop.description + "\n").utf8))
+        throw ExitCode(stop.exitStatus)
+    }
+}
