@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import Training
 import Yams
 
 /// Reads a pipeline file: parses the YAML, validates every key against `PipelineSchema`
@@ -197,6 +198,13 @@ struct Validator {
             }
             if let p = bounds.check(Double(i), integer: true) { issue(node, key, p.problem, p.fix); return nil }
             return i
+        case .size:
+            guard let s = scalarText(), let bytes = try? ByteSize.parse(s) else {
+                issue(node, key, "must be a memory size, got \(describe(node))", "Write a number with K, M, G or T, e.g. 8G or 512M")
+                return nil
+            }
+            if let p = PipelineSchema.check(key, Double(bytes)) { issue(node, key, p.problem, p.fix); return nil }
+            return bytes
         case .number(let bounds):
             guard scalarText() != nil, let d = node.float else {
                 issue(node, key, "must be a number, got \(describe(node))", "Write a number, e.g. 0.5")

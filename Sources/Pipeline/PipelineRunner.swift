@@ -61,7 +61,7 @@ public final class PipelineRunner {
         }
         kept.append("the model bundle \(bundlePath)")
         try StopSignal.check()
-        let bundle = try ModelBundle.read(bundlePath)
+        let bundle = try ModelBundle.readChecked(bundlePath)
         let history = Trainer.readHistory(bundlePath + "/metrics.jsonl")
         let maps = try predictStage(bundle: bundle, trainStamp: trainStamp, stamps: &stamps, skipped: &skipped)
         if !maps.isEmpty { kept.append("\(maps.count) map(s) in \(mapsDirectory)") }
@@ -107,6 +107,10 @@ public final class PipelineRunner {
     func predictStage(bundle: ModelBundle, trainStamp: String, stamps: inout Stamps, skipped: inout [String]) throws -> [String] {
         guard spec.prediction.enabled else { return [] }
         let options = try predictionOptions()
+        // The bundle's own network (its input bands now known) against the budget, before any work.
+        let memory = MemoryBudget(memory: spec.memory).predictionIssues(bundle.architecture, tile: options.tileSize,
+                                                                        margin: options.margin, batch: options.batchSize)
+        if let issue = memory.first { throw TerraSegError(.invalidArgument, path: issue.key, problem: issue.problem, hint: issue.fix) }
         let predictStamp = trainStamp + "/" + stamp(sections: [spec.prediction], extra: [String](), files: predictionScenes.flatMap { $0 })
         let jobs = predictionScenes.map { SceneJob(paths: $0) }
         let outputs = jobs.map { SceneOutputs.named(after: $0, in: mapsDirectory, options: options).map }
@@ -120,7 +124,7 @@ public final class PipelineRunner {
         try stamps.write(run + "/stages.json")
         var o = options
         o.overwrite = true
-        let model = try ModelBundle.openChecked(bundlePath)
+        let model = NetworkSceneModel(bundle: bundle, network: try bundle.network(directory: bundlePath))
         let predictor = try ScenePredictor(model: model, inputs: model.inputs, options: o)
         let reports = try predictor.run(jobs: jobs, directory: mapsDirectory)
         for r in reports {

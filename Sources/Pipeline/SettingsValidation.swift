@@ -33,11 +33,23 @@ extension PipelineSpec {
     public func issues() -> [SettingIssue] {
         var list = IssueList()
         list.check("data.bands", each: data.bands ?? [])
+        if let memory { list.check("memory", memory) }
         list.issues += trainingOptions.issues()
         list.issues += model.issues(patchSize: tiling.patch)
         list.issues += prediction.issues()
         if let problem = PipelineSpec.nameProblem(name) {
             list.issues.append(SettingIssue(key: "name", problem: problem, fix: "Use a plain name such as nc-landcover (the run folder is runs/<name>; output: sets another folder)"))
+        }
+        if list.issues.isEmpty {
+            // Input bands unknown before the scenes are opened count as one: a lower estimate.
+            let classes = max(2, data.classes.count)
+            if let a = try? model.architecture(inputChannels: data.bands?.count ?? 1, classes: classes) {
+                let budget = MemoryBudget(memory: memory)
+                list.issues += budget.trainingIssues(a, options: trainingOptions)
+                if prediction.enabled {
+                    list.issues += budget.predictionIssues(a, tile: prediction.tile, margin: prediction.margin, batch: prediction.batchSize)
+                }
+            }
         }
         return list.issues
     }
@@ -187,17 +199,15 @@ extension ModelBundle {
     }
 
     /// Reads the bundle at `path` for prediction: model.json read (its parts must agree) and
-    /// range-checked like the YAML keys, then the network built and its weights loaded and
-    /// checked. Every problem names model.json or model.safetensors.
-    public static func openChecked(_ path: String) throws -> NetworkSceneModel {
+    /// range-checked like the YAML keys, so that its network can be built. Problems name model.json.
+    public static func readChecked(_ path: String) throws -> ModelBundle {
         let bundle = try ModelBundle.read(path)
         if let issue = bundle.issues().first {
             let json = path.hasSuffix(".json") ? path : path + "/" + ModelBundle.metadataFile
             throw TerraSegError(.readFailed, path: json, problem: "\(issue.key) \(issue.problem)",
                                  hint: "\(issue.fix); a bundle written by `terraseg train` never has this: it may be damaged or altered, retrain or restore it")
         }
-        let directory = path.hasSuffix(".json") ? (path as NSString).deletingLastPathComponent : path
-        return NetworkSceneModel(bundle: bundle, network: try bundle.network(directory: directory))
+        return bundle
     }
 }
 

@@ -6,6 +6,7 @@ import Inference
 import ModelIO
 import Models
 import Pipeline
+import Training
 
 extension TerraSegCommand {
     struct Predict: ParsableCommand {
@@ -60,10 +61,15 @@ extension TerraSegCommand {
         @Option(help: keyHelp("GeoTIFF compression.", key: "prediction.compression", showDefault: false))
         var compression = PredictionSpec().compression
 
+        @Option(help: keyHelp("Memory prediction may use, e.g. 8G: settings that need more are refused before any work.", key: "memory"),
+                transform: ByteSize.parse)
+        var memory: Int?
+
         @OptionGroup var global: GlobalOptions
 
         /// The pipeline key each settings flag sets.
-        static let flags = ["prediction.tile": "--tile", "prediction.margin": "--margin", "prediction.batch_size": "--batch-size"]
+        static let flags = ["prediction.tile": "--tile", "prediction.margin": "--margin", "prediction.batch_size": "--batch-size",
+                            "memory": "--memory"]
 
         /// The flags as the pipeline's prediction section, range-checked by the schema.
         func settings() throws -> PredictionOptions {
@@ -77,7 +83,9 @@ extension TerraSegCommand {
             spec.probabilities = probabilities
             spec.confidence = confidence
             spec.compression = compression
-            try SettingsRefused.check(spec.issues(), flags: Self.flags)
+            var issues = spec.issues()
+            if let memory, let issue = PipelineSchema.check("memory", Double(memory)) { issues.append(issue) }
+            try SettingsRefused.check(issues, flags: Self.flags)
             var options = spec.options
             options.overwrite = overwrite
             return options
@@ -86,7 +94,11 @@ extension TerraSegCommand {
         func run() throws {
             global.bootstrapLogging()
             let options = try settings()
-            let network = try ModelBundle.openChecked(model)
+            let bundle = try ModelBundle.readChecked(model)
+            try SettingsRefused.check(MemoryBudget(memory: memory).predictionIssues(bundle.architecture, tile: options.tileSize,
+                                                                                    margin: options.margin, batch: options.batchSize),
+                                      flags: Self.flags)
+            let network = NetworkSceneModel(bundle: bundle, network: try bundle.network(directory: model))
             let predictor = try ScenePredictor(model: network, inputs: network.inputs, options: options)
             let terminal = isatty(STDERR_FILENO) != 0
             var lastReport = Date.distantPast, started = Date()

@@ -99,6 +99,10 @@ extension TerraSegCommand {
         @Option(name: .customLong("export-patches"), help: ArgumentHelp("Write the normalised train/validation patches to this safetensors file and exit (for side-by-side runs with other frameworks).", visibility: .hidden))
         var exportPatches: String?
 
+        @Option(help: keyHelp("Memory training may use, e.g. 8G: settings that need more are refused before any work.", key: "memory"),
+                transform: ByteSize.parse)
+        var memory: Int?
+
         @OptionGroup var global: GlobalOptions
 
         /// The pipeline key each settings flag sets (key prefixes for structured values).
@@ -106,7 +110,7 @@ extension TerraSegCommand {
             "data.bands": "--bands", "model.widths": "--widths", "tiling.patch": "--patch-size", "tiling.stride": "--stride",
             "tiling.max_invalid": "--max-invalid", "tiling.split": "--split", "loss.terms": "--loss",
             "optimizer.learning_rate": "--lr", "optimizer.weight_decay": "--weight-decay", "schedule.warmup_epochs": "--warmup",
-            "training.epochs": "--epochs", "training.batch_size": "--batch-size", "training.seed": "--seed",
+            "training.epochs": "--epochs", "training.batch_size": "--batch-size", "training.seed": "--seed", "memory": "--memory",
         ]
 
         func run() throws {
@@ -165,6 +169,7 @@ extension TerraSegCommand {
             if let warmup { spec.schedule.warmupEpochs = warmup }
             if let normalization { spec.normalization = normalization }
             if noAugment { spec.augmentation = .none }
+            if let memory { spec.memory = memory }
             return issues
         }
 

@@ -68,6 +68,8 @@ import TestSupport
         c += scalar("predict", "--tile", ["0", "-16", "100000"], key: "prediction.tile")
         c += scalar("predict", "--margin", ["-1", "100000"], key: "prediction.margin")
         c += scalar("predict", "--batch-size", ["0", "-1", "100000"], key: "prediction.batch_size")
+        c += scalar("train", "--memory", ["0", "-1G", "2P"], key: "memory")
+        c += scalar("predict", "--memory", ["0", "-1G", "2P"], key: "memory")
         c += ["0", "-1", "100000"].map { Case(command: "quicklook", flag: "--max-size", value: $0, key: nil, yaml: nil) }
         c += ["0", "-1"].map { Case(command: "quicklook", flag: "--bands", value: $0, key: nil, yaml: nil) }
         return c

@@ -38,7 +38,7 @@ import TestSupport
     func outOfRangeArchitectureIsRefusedNamingModelJSON(_ i: Int) throws {
         let dir = TemporaryDirectory()
         let model = try Self.bundle(in: dir, Self.cases[i].edit)
-        let error = #expect(throws: TerraSegError.self) { try ModelBundle.openChecked(model) }
+        let error = #expect(throws: TerraSegError.self) { try ModelBundle.readChecked(model) }
         #expect(error?.path == model + "/model.json")
         #expect(error?.description.contains(Self.cases[i].expected) == true, "\(error?.description ?? "no error")")
     }
@@ -46,6 +46,6 @@ import TestSupport
     @Test func aGoodBundleOpens() throws {
         let dir = TemporaryDirectory()
         let model = try Self.bundle(in: dir) { _ in }
-        #expect(try ModelBundle.openChecked(model).inputChannels == 4)
+        #expect(try ModelBundle.readChecked(model).architecture.inputChannels == 4)
     }
 }
