@@ -92,6 +92,9 @@ extension ScenePredictor {
             }
         }
         try AtomicFile.checkWritableDirectory(directory, for: directory)
+        for stale in AtomicFile.removeStale(in: directory) {
+            ScenePredictor.logger.notice("Removed \(stale): a partial output of a run that was killed")
+        }
         var reports: [SceneReport] = []
         var usedNames: [String: Int] = [:]
         for job in jobs {

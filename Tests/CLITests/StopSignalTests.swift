@@ -24,6 +24,27 @@ import TestSupport
         #expect(try Dataset(path: out + "/small_map.tif").info.width == 40)
     }
 
+    /// A run killed outright (SIGKILL, a second Ctrl-C) leaves its hidden temporary map; the
+    /// next prediction into the folder removes it once its process has ended, and says so.
+    @Test func aKilledRunsPartialMapIsRemovedNextTime() throws {
+        let dir = TemporaryDirectory("terraseg-stop")
+        let small = try SyntheticScene(in: dir.path, name: "small", width: 40, height: 40, bands: 4)
+        try TinyModel.seeded(small, output: dir.file("model"))
+        let out = dir.file("maps")
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let killed = Process()
+        killed.executableURL = URL(fileURLWithPath: "/bin/true")
+        try killed.run()
+        killed.waitUntilExit()
+        let partial = out + "/.small_map.tif.partial-00112233aabbccdd-\(killed.processIdentifier).tif"
+        try Data(count: 100).write(to: URL(fileURLWithPath: partial))
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -3600)], ofItemAtPath: partial)
+        let r = try Tool.run(Tool.terraseg, ["predict", "--model", dir.file("model"), "--input", small.image, "--output", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("Removed \(partial): a partial output of a run that was killed"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: partial))
+    }
+
     @Test func runStopsOnSIGTERMDuringPrediction() throws {
         let dir = TemporaryDirectory("terraseg-stop")
         _ = try SyntheticScene(in: dir.path, width: 64, height: 64, bands: 3)
