@@ -124,6 +124,16 @@ public enum AtomicFile {
         }
     }
 
+    /// Creates `directory` (and its parents) for outputs; a failure names it, in plain words.
+    public static func createDirectory(_ directory: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw TerraSegError(.createFailed, path: directory, action: "cannot create the output directory", error,
+                                hint: "Choose an output directory you can write to")
+        }
+    }
+
     /// Throws unless `dir` exists and is writable (checked before any work starts).
     public static func checkWritableDirectory(_ dir: String, for path: String) throws {
         var isDir: ObjCBool = false

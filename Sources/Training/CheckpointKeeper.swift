@@ -33,9 +33,14 @@ struct CheckpointKeeper {
             history = Trainer.readHistory(metricsPath).filter { $0.epoch <= state.epoch }
             progress.line("Resuming at epoch \(state.epoch + 1), batch \(state.nextBatch + 1)")
         } else if fm.fileExists(atPath: directory) {
-            try fm.removeItem(atPath: directory)
+            do {
+                try fm.removeItem(atPath: directory)
+            } catch {
+                throw TerraSegError(.writeFailed, path: directory, action: "cannot remove the previous run's checkpoints", error,
+                                    hint: "Remove it yourself, or resume it with --resume")
+            }
         }
-        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try AtomicFile.createDirectory(directory)
         return (state, history)
     }
 

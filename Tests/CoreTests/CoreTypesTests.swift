@@ -79,6 +79,21 @@ import TestSupport
         #expect(Set(removed) == Set(stale.map(dir.file)))
         #expect(Set(try FileManager.default.contentsOfDirectory(atPath: dir.path)) == Set(kept))
     }
+
+    /// Foundation's errors reach the user in plain words, never as "NSCocoaErrorDomain error 4".
+    @Test func foundationErrorsInPlainWords() throws {
+        let missing = CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: "/x/model.json"])
+        #expect(TerraSegError.isFoundationError(missing) && TerraSegError.plainWords(missing) == "no such file or directory")
+        let posix = NSError(domain: NSCocoaErrorDomain, code: 512, userInfo: [NSUnderlyingErrorKey: NSError(domain: NSPOSIXErrorDomain, code: Int(ENOSPC))])
+        #expect(TerraSegError.plainWords(posix) == String(cString: strerror(ENOSPC)))
+        struct Doc: Decodable { var epochs: Int }
+        let decoding = #expect(throws: DecodingError.self) { try JSONDecoder().decode(Doc.self, from: Data(#"{"epochs": "ten"}"#.utf8)) }
+        let words = TerraSegError.plainWords(try #require(decoding))
+        #expect(words.hasPrefix("'epochs' has the wrong type"), "\(words)")
+        let e = TerraSegError(.readFailed, path: "/x/model.json", action: "cannot read the bundle", missing)
+        #expect(e.description == "/x/model.json: cannot read the bundle: no such file or directory")
+        #expect(!TerraSegError.isFoundationError(e))
+    }
 }
 
 @Suite struct SplitMix64Tests {
