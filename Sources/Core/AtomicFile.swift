@@ -1,8 +1,9 @@
 import Foundation
 
 /// Writes outputs so that a reader never sees a half-written file under the final name: the
-/// data goes to a hidden temporary file in the same directory, is flushed to disk, then
-/// renamed over the final name. Rasters (GeoTIFFWriter, Quicklook), model bundles,
+/// data goes to a hidden temporary file in the same directory, is flushed to disk (fsync),
+/// renamed over the final name, and the directory is flushed so the rename itself survives a
+/// crash (as SQLite and Git do; see AtomicFile+Replace.swift). Rasters (GeoTIFFWriter, Quicklook), model bundles,
 /// checkpoints and reports all take their temporary names from here.
 ///
 /// Temporary names carry 64 random bits and the writer's process id
@@ -33,20 +34,12 @@ public enum AtomicFile {
             throw TerraSegError(.writeFailed, path: path, problem: "writing failed: \(failure)",
                                 hint: "Check free space and permissions of \(directory(of: path))")
         }
-        try moveIntoPlace(tmp, path)
+        Seams.note(.flushedFile, path)
+        try renameIntoPlace(tmp, path)
     }
 
     public static func write(_ text: String, to path: String) throws {
         try write(Data(text.utf8), to: path)
-    }
-
-    /// Renames `temporary` over `path`; on failure deletes `temporary` and throws, naming `path`.
-    public static func moveIntoPlace(_ temporary: String, _ path: String) throws {
-        guard rename(temporary, path) == 0 else {
-            let message = String(cString: strerror(errno))
-            unlink(temporary)
-            throw TerraSegError(.writeFailed, path: path, problem: "cannot move the file into place: \(message)")
-        }
     }
 
     /// An unpredictable hidden name beside `path`: `dir/.name.partial-<16 hex digits>-<pid><suffix>`.
@@ -62,7 +55,8 @@ public enum AtomicFile {
     /// killed before they could clean up left in `directory`, and returns their paths. An entry
     /// is stale when the process named in it has ended and it was not modified for `age`
     /// seconds (so a writer on another machine sharing the folder is left alone while it
-    /// works); an entry without a process id (older versions) when untouched for a day.
+    /// works); an entry without a process id (older versions) when untouched for a day. A
+    /// previous version moved aside (`.old`) stays while its final name is missing.
     public static func removeStale(in directory: String, age: TimeInterval = 600) -> [String] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
         var removed: [String] = []
@@ -70,11 +64,21 @@ public enum AtomicFile {
             guard let owner = temporaryOwner(name) else { continue }
             if let pid = owner, kill(pid, 0) == 0 || errno == EPERM { continue }
             let path = (directory as NSString).appendingPathComponent(name)
+            // A previous version moved aside (`replaceInTwoSteps`) is the only copy while its final name is missing.
+            if name.hasSuffix(".old"), let final = finalName(name), !FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent(final)) {
+                continue
+            }
             let modified = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? Date()
             guard Date().timeIntervalSince(modified) >= (owner == nil ? 86_400 : age) else { continue }
             if (try? FileManager.default.removeItem(atPath: path)) != nil { removed.append(path) }
         }
         return removed
+    }
+
+    /// The final name a temporary name stands for (`.x.partial-…` → `x`).
+    static func finalName(_ name: String) -> String? {
+        guard name.hasPrefix("."), let r = name.range(of: ".partial-", options: .backwards) else { return nil }
+        return String(name[name.index(after: name.startIndex)..<r.lowerBound])
     }
 
     /// For a temporary name (`.x.partial-<16 hex>[-<pid>]…`): its process id, or `.some(nil)`

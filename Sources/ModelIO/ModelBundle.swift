@@ -135,7 +135,8 @@ public struct ModelBundle: Codable, Sendable {
     }
 
     /// Writes the bundle directory `path` atomically: a temporary sibling directory is
-    /// filled and renamed over `path` only when both files are complete.
+    /// filled and put in place of `path` (`AtomicFile.replaceDirectory`) only when every file
+    /// is complete, so `path` holds the previous bundle or the new one whole, never neither.
     /// `extraFiles` (name → contents) are written into the bundle too (metrics log, options).
     public func write(network: any SegmentationNetwork, to path: String, extraFiles: [String: Data] = [:]) throws {
         let fm = FileManager.default
@@ -146,16 +147,8 @@ public struct ModelBundle: Codable, Sendable {
                                   to: tmp + "/" + ModelBundle.weightsFile)
             try AtomicFile.write(ModelBundle.encoder().encode(self), to: tmp + "/" + ModelBundle.metadataFile)
             for (name, data) in extraFiles { try AtomicFile.write(data, to: tmp + "/" + name) }
-            // Replace an existing bundle: move it aside, move the new one in, delete the old.
-            let old = AtomicFile.temporaryName(for: path, suffix: ".old")
-            let hadOld = fm.fileExists(atPath: path)
-            if hadOld { try fm.moveItem(atPath: path, toPath: old) }
-            guard rename(tmp, path) == 0 else {
-                let message = String(cString: strerror(errno))
-                if hadOld { try? fm.moveItem(atPath: old, toPath: path) }
-                throw TerraSegError(.writeFailed, path: path, problem: "cannot move the bundle into place: \(message)")
-            }
-            if hadOld { try? fm.removeItem(atPath: old) }
+            // An existing bundle is swapped with the new one in one step, then deleted.
+            try AtomicFile.replaceDirectory(path, with: tmp)
         } catch {
             try? fm.removeItem(atPath: tmp)
             throw error

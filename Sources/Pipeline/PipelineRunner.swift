@@ -80,8 +80,10 @@ public final class PipelineRunner {
                        validationOverallAccuracy: best?.overallAccuracy, mapEvaluation: evaluations, skipped: skipped)
     }
 
-    /// 1. Train (or resume), unless the bundle is up to date. Returns the stage's stamp; nil
-    /// when training was interrupted.
+    /// 1. Train, unless the bundle is up to date. The checkpoint of an interrupted run is
+    /// continued when it is of the same data and settings; otherwise, and always with `force`,
+    /// training starts from scratch (the old bundle stays until the new one replaces it).
+    /// Returns the stage's stamp; nil when training was interrupted.
     func trainStage(stamps: inout Stamps, skipped: inout [String]) throws -> String? {
         let trainStamp = stamp(sections: [spec.data], extra: [TrainingSection(model: spec.model, options: spec.trainingOptions)],
                                files: spec.data.scenes.flatMap { $0.image + [$0.labels, $0.vectorLabels].compactMap { $0 } })
@@ -90,12 +92,11 @@ public final class PipelineRunner {
             log("train: up to date (\(bundlePath))")
             return trainStamp
         }
-        log("train: \(spec.name)")
+        log("train: \(spec.name)\(force ? " (--force: from scratch)" : "")")
         stamps["train"] = nil
         try stamps.write(run + "/stages.json")
         let result = try Trainer.train(data: spec.data, model: spec.model, options: spec.trainingOptions, output: bundlePath,
-                                       resume: FileManager.default.fileExists(atPath: bundlePath + ".training/last.ckpt"),
-                                       terrasegVersion: terrasegVersion)
+                                       start: force ? .restart : .resumeIfCurrent, terrasegVersion: terrasegVersion)
         if result.interrupted { return nil }
         stamps["train"] = trainStamp
         try stamps.write(run + "/stages.json")
@@ -169,16 +170,14 @@ public final class PipelineRunner {
 
     func predictionOptions() throws -> PredictionOptions { spec.prediction.options }
 
-    /// A fingerprint of settings and input files (path, size, modification time).
+    /// A fingerprint of settings and input files: path and content identity (`FileIdentity`:
+    /// size, modification time and a hash of sampled blocks), so a file rewritten in place counts.
     func stamp<A: Encodable, B: Encodable>(sections: [A], extra: [B], files: [String]) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         var text = sections.map { String(decoding: (try? encoder.encode($0)) ?? Data(), as: UTF8.self) }.joined()
         text += extra.map { String(decoding: (try? encoder.encode($0)) ?? Data(), as: UTF8.self) }.joined()
-        for f in files {
-            let a = try? FileManager.default.attributesOfItem(atPath: f)
-            text += "|\(f):\((a?[.size] as? Int) ?? -1):\((a?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)"
-        }
+        for f in files { text += "|\(f):\(FileIdentity.of(f))" }
         return String(fingerprint(text), radix: 16)
     }
 }

@@ -154,15 +154,20 @@ public struct DataSpec: Codable, Sendable, Equatable {
 
 extension Trainer {
     /// The whole training job as users declare it: opens and checks the data, builds the
-    /// network, trains with SIGINT/SIGTERM handled, writes the bundle to `output`.
+    /// network, trains with SIGINT/SIGTERM handled (from a checkpoint as `start` says), writes
+    /// the bundle to `output`.
     public static func train(data: DataSpec, model: ModelSpec, options: TrainingOptions, output: String,
-                             resume: Bool, terrasegVersion: String) throws -> TrainingResult {
+                             start: TrainingStart, terrasegVersion: String) throws -> TrainingResult {
         let scenes = try data.openScenes(validationFraction: options.split.validationFraction, seed: options.seed)
         let architecture = try model.architecture(inputChannels: scenes[0].bands.count, classes: scenes[0].classMap.count)
         let trainer = try Trainer(scenes: scenes, architecture: architecture, options: options, output: output)
         trainer.terrasegVersion = terrasegVersion
+        // Vector labels are rasterised in memory: their file and reading go into the fingerprint here.
+        trainer.dataIdentity = data.scenes.compactMap { s in
+            s.vectorLabels.map { "\($0) \(FileIdentity.of($0)) attribute \(s.labelAttribute ?? "") layer \(s.layer ?? "")" }
+        }
         StopSignal.install()
-        return try trainer.run(resume: resume)
+        return try trainer.run(start: start)
     }
 }
 

@@ -77,7 +77,7 @@ import TestSupport
     /// subcommand must have a case above, so a new numeric flag cannot go untested.
     static let notNumeric: [String: Set<String>] = [
         "train": ["config", "image", "labels", "vector-labels", "label-attribute", "tiles", "tile-images", "tile-mask", "classes",
-                  "ignore", "model", "upsampling", "optimizer", "schedule", "normalization", "no-augment", "output", "resume",
+                  "ignore", "model", "upsampling", "optimizer", "schedule", "normalization", "no-augment", "output", "resume", "restart",
                   "export-patches"],
         "predict": ["model", "input", "output", "blend", "tta", "cog", "probabilities", "confidence", "overwrite", "compression"],
         "quicklook": ["output"],

@@ -70,7 +70,7 @@ import TestSupport
         try make(stale[2], modified: hourAgo, directory: true)
         try make(stale[3], modified: twoDaysAgo)
         let kept = [".live.tif.partial-\(hex)-\(getpid()).tif", ".recent.tif.partial-\(hex)-\(dead).tif", ".new.tif.partial-\(hex).tif",
-                    ".hidden", "map.tif", ".x.partial-notahexnumber"]
+                    ".hidden", "map.tif", ".x.partial-notahexnumber", ".gone.partial-\(hex)-\(dead).old"]
         try make(kept[0], modified: hourAgo)
         try make(kept[1], modified: Date())
         try make(kept[2], modified: hourAgo)
