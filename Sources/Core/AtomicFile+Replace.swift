@@ -98,7 +98,7 @@ extension AtomicFile {
             try FileManager.default.removeItem(atPath: old)
             Seams.note(.removedOld, path)
         } catch {
-            warn("\(path): replaced, but the previous version could not be deleted from \(old): \(error.localizedDescription); delete it by hand")
+            warn("\(path): replaced, but the previous version could not be deleted from \(old): \(TerraSegError.plainWords(error)); delete it by hand")
         }
     }
 

@@ -83,15 +83,11 @@ extension ScenePredictor {
     /// Predicts every job into `directory`. Scenes whose outputs all exist are skipped
     /// unless `options.overwrite`; a failing scene is reported and the rest still run.
     public func run(jobs: [SceneJob], directory: String, progress: (SceneReport) -> Void = { _ in }) throws -> [SceneReport] {
-        if !FileManager.default.fileExists(atPath: directory) {
-            do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            } catch {
-                throw RasterError(.createFailed, path: directory, problem: "cannot create the output directory (\((error as NSError).localizedDescription))",
-                                  hint: "Choose an output directory you can write to")
-            }
-        }
+        if !FileManager.default.fileExists(atPath: directory) { try AtomicFile.createDirectory(directory) }
         try AtomicFile.checkWritableDirectory(directory, for: directory)
+        for stale in AtomicFile.removeStale(in: directory) {
+            ScenePredictor.logger.notice("Removed \(stale): a partial output of a run that was killed")
+        }
         var reports: [SceneReport] = []
         var usedNames: [String: Int] = [:]
         for job in jobs {

@@ -55,7 +55,7 @@ public enum PipelineLoader {
         do {
             spec = try decoder.decode(PipelineSpec.self, from: JSONSerialization.data(withJSONObject: merged))
         } catch {
-            throw PipelineError(issues: [PipelineIssue(file: file, line: nil, key: "(file)", problem: "cannot be read: \(error)",
+            throw PipelineError(issues: [PipelineIssue(file: file, line: nil, key: "(file)", problem: "cannot be read: \(TerraSegError.plainWords(error))",
                                                        fix: "See docs/pipeline-reference.md")])
         }
         // Checks that span sections (a patch the network's down-sampling divides), on the typed values.

@@ -53,7 +53,8 @@ public final class PipelineRunner {
     }
 
     func stages(kept: inout [String]) throws -> Outcome {
-        try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+        try AtomicFile.createDirectory(run)
+        for stale in AtomicFile.removeStale(in: run) + AtomicFile.removeStale(in: run + "/quicklooks") { log("Removed \(stale): a partial output of a run that was killed") }
         var stamps = Stamps.read(run + "/stages.json")
         var skipped: [String] = []
         guard let trainStamp = try trainStage(stamps: &stamps, skipped: &skipped) else {

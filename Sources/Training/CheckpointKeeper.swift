@@ -77,8 +77,15 @@ struct CheckpointKeeper {
             }
             return (state, Trainer.readHistory(metricsPath).filter { $0.epoch <= state.epoch })
         }
-        if fm.fileExists(atPath: directory) { try fm.removeItem(atPath: directory) }
-        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if fm.fileExists(atPath: directory) {
+            do {
+                try fm.removeItem(atPath: directory)
+            } catch {
+                throw TerraSegError(.writeFailed, path: directory, action: "cannot remove the previous run's checkpoints", error,
+                                    hint: "Remove it yourself")
+            }
+        }
+        try AtomicFile.createDirectory(directory)
         let state = Checkpoint(epoch: 0, nextBatch: 0, epochRNG: SplitMix64(seed: seed, stream: .epochOrder),
                                augmentRNG: SplitMix64(seed: seed, stream: .augmentation), optimizerStep: 0,
                                bestMeanIoU: nil, bestEpoch: nil, elapsedSeconds: 0, fingerprint: fingerprint.text, epochs: epochs)

@@ -185,6 +185,9 @@ public final class Trainer {
         let start = Date()
         let parent = URL(fileURLWithPath: output).deletingLastPathComponent().path
         try AtomicFile.checkWritableDirectory(parent, for: output)
+        for stale in AtomicFile.removeStale(in: parent) + AtomicFile.removeStale(in: workDirectory) {
+            progress.line("Removed \(stale): a partial output of a run that was killed")
+        }
         let data = try prepareData()
         progress.line("Training \(architecture.name) on \(data.train.count) patches of \(options.patchSize)×\(options.patchSize), validating on \(data.validation.count)")
 

@@ -14,6 +14,20 @@ struct TerraSegCommand: ParsableCommand {
         abstract: "Semantic segmentation of satellite scenes: read rasters, train U-Nets, write georeferenced land-cover maps.",
         version: "terraseg \(terrasegVersion) (GDAL \(GDALRuntime.version))",
         subcommands: [Info.self, Run.self, Train.self, Predict.self, Evaluate.self, QuicklookCommand.self])
+
+    /// ArgumentParser's entry point, with one boundary for errors: a Foundation or system error
+    /// that no layer turned into a `TerraSegError` is put in plain words, naming its file.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch where TerraSegError.isFoundationError(error) {
+            let path = (error as NSError).userInfo[NSFilePathErrorKey] as? String ?? "terraseg"
+            exit(withError: TerraSegError(.readFailed, path: path, problem: TerraSegError.plainWords(error)))
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Options every subcommand shares.
