@@ -139,6 +139,11 @@ public final class PipelineRunner {
     /// 3. Evaluate each map against its labels (always: it is cheap), written to `evaluation.json`.
     func evaluateStage(maps: [String]) throws -> [MapEvaluator.Result] {
         guard spec.evaluation.enabled && !maps.isEmpty else { return [] }
+        // Maps of other scenes (prediction.scenes) are scored only against labels listed for them.
+        if spec.prediction.scenes != nil && spec.evaluation.labels == nil {
+            log("evaluate: skipped (prediction.scenes are not the training scenes; list their label rasters in evaluation.labels)")
+            return []
+        }
         let labels = spec.evaluation.labels ?? spec.data.scenes.compactMap(\.labels)
         guard labels.count == maps.count else {
             log("evaluate: skipped (\(maps.count) maps but \(labels.count) label rasters; list evaluation.labels)")
