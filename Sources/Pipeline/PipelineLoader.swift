@@ -239,8 +239,9 @@ struct Validator {
             if s["labels"] == nil && s["vector_labels"] == nil {
                 issue(node, "data.scenes[\(i)]", "the scene has no labels", "Add labels: (a raster on the image grid) or vector_labels: with label_attribute:")
             }
-            if s["vector_labels"] != nil && s["label_attribute"] == nil {
-                issue(node, "data.scenes[\(i)].label_attribute", "vector labels need the attribute holding the class", "Add label_attribute: <field name>")
+            if s["vector_labels"] != nil && s["label_attribute"] == nil && s["burn"] == nil {
+                issue(node, "data.scenes[\(i)].label_attribute", "vector labels need the attribute holding the class",
+                      "Add label_attribute: <field name>, or burn: <class value> when every feature is one class")
             }
         }
         if scenes.isEmpty && (data["tile_sets"] as? [Any] ?? []).isEmpty {
