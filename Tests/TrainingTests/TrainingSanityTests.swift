@@ -77,4 +77,23 @@ import Tiling
         let census = try ClassCensus(scenes: trainer.scenes, train: data.train, validation: data.validation, classes: 3)
         #expect(census.validation.reduce(0, +) == labelled.count)
     }
+
+    /// One-class vector labels through the data spec: `burn:` and `background:` must be class
+    /// values; with both, the scene has labels of two classes.
+    @Test func burnedVectorScenesOpenWithBackground() throws {
+        let s = try SyntheticScene(in: dir.path, width: 96, height: 80)
+        let path = dir.file("houses.geojson")
+        try #"{"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32617"}}, "features": [{"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [[[600500, 4499500], [600800, 4499500], [600800, 4499300], [600500, 4499300], [600500, 4499500]]]}}]}"#
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        var data = TinyModel.data([s])
+        data.scenes = [SceneSpec(image: [s.image], vectorLabels: path, burn: 9)]
+        let error = #expect(throws: TerraSegError.self) { try data.openScenes() }
+        #expect(error?.description.contains("burn: 9 is not a class value") == true, "\(String(describing: error))")
+        data.scenes = [SceneSpec(image: [s.image], vectorLabels: path, burn: 3, background: 1)]
+        let scene = try #require(try data.openScenes().first)
+        var patch = Patch()
+        try scene.readPatch(Window(width: 96, height: 80), normalizer: nil, into: &patch)
+        #expect(patch.target.filter { $0 == 2 }.count == 30 * 20)
+        #expect(patch.target.filter { $0 == 0 }.count > 3000)
+    }
 }
