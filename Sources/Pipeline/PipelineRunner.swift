@@ -105,7 +105,8 @@ public final class PipelineRunner {
         o.overwrite = true
         let model = NetworkSceneModel(bundle: bundle, network: try bundle.network(directory: bundlePath))
         let predictor = try ScenePredictor(model: model, inputs: model.inputs, options: o)
-        let reports = try predictor.run(jobs: jobs, directory: mapsDirectory)
+        var progress = BatchProgress(total: jobs.count)
+        let reports = try predictor.run(jobs: jobs, directory: mapsDirectory) { log("predict: " + progress.line(for: $0)) }
         for r in reports {
             if case .failed(let m) = r.status { throw RasterError(.writeFailed, path: r.job.name, problem: "prediction failed: \(m)") }
         }
