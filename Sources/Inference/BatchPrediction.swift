@@ -6,9 +6,13 @@ import GeoRaster
 public struct SceneJob: Sendable, Hashable {
     public var name: String
     public var paths: [String]
+    /// The name its outputs take (`NAME=files` on the command line, `name:` in a pipeline);
+    /// nil: derived from the files (`stem`).
+    public var outputName: String?
 
-    public init(paths: [String]) {
+    public init(paths: [String], outputName: String? = nil) {
         self.paths = paths
+        self.outputName = outputName
         name = paths.first ?? ""
     }
 
@@ -17,6 +21,7 @@ public struct SceneJob: Sendable, Hashable {
     /// product id for Landsat and Sentinel-2 band files ("LC08_…_T1_B2.TIF", "LC08_…_T1_B3.TIF"
     /// → "LC08_…_T1", not "LC08_…_T1_B").
     public var stem: String {
+        if let outputName { return outputName }
         let stems = paths.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
         guard stems.count > 1 else { return stems.first ?? "scene" }
         let parts = stems.map(SceneJob.nameParts)
@@ -43,11 +48,19 @@ public struct SceneJob: Sendable, Hashable {
     }
 
     /// Expands command-line inputs: a path, a glob (`scenes/*.tif`), `@list.txt` (one input
-    /// per line, # comments), and `b2.tif,b3.tif,b4.tif` (band files of one scene).
+    /// per line, # comments), `b2.tif,b3.tif,b4.tif` (band files of one scene), and any of
+    /// these but a list as `NAME=…` (the scene's outputs are named NAME_map.tif).
     public static func expand(_ arguments: [String]) throws -> [SceneJob] {
         var out: [SceneJob] = []
         for arg in arguments {
-            if arg.hasPrefix("@") {
+            if let (name, rest) = namedInput(arg) {
+                let jobs = try expand([rest])
+                guard jobs.count == 1 else {
+                    throw RasterError(.invalidArgument, path: arg, problem: "the name '\(name)' is given to \(jobs.count) scenes",
+                                      hint: "Name one scene at a time: NAME=scene.tif or NAME=b2.tif,b3.tif")
+                }
+                out.append(SceneJob(paths: jobs[0].paths, outputName: name))
+            } else if arg.hasPrefix("@") {
                 let file = String(arg.dropFirst())
                 guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
                     throw RasterError(.notFound, path: file, problem: "cannot read the list of inputs", hint: "Give a text file with one scene per line")
@@ -73,6 +86,15 @@ public struct SceneJob: Sendable, Hashable {
             }
         }
         return out
+    }
+
+    /// "NAME=files" → (NAME, files) when NAME is a plain file name and the whole text is not
+    /// an existing file.
+    static func namedInput(_ arg: String) -> (String, String)? {
+        guard let eq = arg.firstIndex(of: "="), !FileManager.default.fileExists(atPath: arg) else { return nil }
+        let name = String(arg[..<eq]), rest = String(arg[arg.index(after: eq)...])
+        guard !name.isEmpty, !rest.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "_-.".contains($0) }) else { return nil }
+        return (name, rest)
     }
 
     static func glob(_ pattern: String) -> [String] {

@@ -91,7 +91,8 @@ public final class PipelineRunner {
         guard spec.prediction.enabled else { return [] }
         let options = try predictionOptions()
         let predictStamp = trainStamp + "/" + stamp(sections: [spec.prediction], extra: [String](), files: predictionScenes.flatMap { $0 })
-        let jobs = predictionScenes.map { SceneJob(paths: $0) }
+        let names = spec.prediction.scenes == nil ? spec.data.scenes.map(\.name) : []
+        let jobs = predictionScenes.enumerated().map { i, paths in SceneJob(paths: paths, outputName: i < names.count ? names[i] : nil) }
         let outputs = jobs.map { SceneOutputs.named(after: $0, in: mapsDirectory, options: options).map }
         if !force && stamps["predict"] == predictStamp && outputs.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) {
             skipped.append("predict")

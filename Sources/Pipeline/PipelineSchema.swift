@@ -93,6 +93,7 @@ public enum PipelineSchema {
         Field("vector_labels", .inputPath, "—", "Polygons (GeoPackage, GeoJSON, Shapefile) rasterised onto the image grid."),
         Field("label_attribute", .string, "—", "Attribute of vector_labels holding the class value or class name."),
         Field("layer", .string, "first layer", "Layer of vector_labels."),
+        Field("name", .string, "from the image files", "Name of the scene's maps (NAME_map.tif) when prediction.scenes is not given."),
         Field("burn", .int(.any), "—", "vector_labels: every feature is this class value (one-class labels such as buildings; instead of label_attribute)."),
         Field("background", .int(.any), "unlabelled", "vector_labels: class value of the valid pixels outside every feature."),
         Field("unmatched", .choice(["error", "ignore"]), "error",

@@ -41,6 +41,8 @@ public struct SceneSpec: Codable, Sendable, Equatable {
     public var layer: String?
     /// "train" or "validation" puts the whole scene in one set; nil ("split") splits it spatially.
     public var role: String?
+    /// Name of the scene's maps (`NAME_map.tif`); nil: from the image files.
+    public var name: String?
     /// Vector labels: every feature is this label value (instead of `labelAttribute`).
     public var burn: Int?
     /// Vector labels: label value of the pixels outside every feature (nil: unlabelled).

@@ -99,4 +99,15 @@ import Tiling
         #expect(last == "[3/3] FAILED   /d/x.tif: broken", "\(last)")
         #expect(progress.summary == "3 scene(s): 1 done, 1 skipped, 1 failed")
     }
+
+    /// `NAME=files` names a scene's outputs; a name given to several scenes is refused.
+    @Test func namedInputsNameTheirMaps() throws {
+        let jobs = try SceneJob.expand(["north=/d/x_B2.tif,/d/x_B3.tif", "/d/plain.tif"])
+        #expect(jobs.map(\.stem) == ["north", "plain"])
+        #expect(jobs[0].paths == ["/d/x_B2.tif", "/d/x_B3.tif"])
+        #expect(SceneOutputs.named(after: jobs[0], in: "/o", options: PredictionOptions()).map == "/o/north_map.tif")
+        for n in ["a.tif", "b.tif"] { try "x".write(toFile: dir.file(n), atomically: true, encoding: .utf8) }
+        let error = #expect(throws: RasterError.self) { try SceneJob.expand(["both=" + dir.file("*.tif")]) }
+        #expect(error?.description.contains("the name 'both' is given to 2 scenes") == true, "\(String(describing: error))")
+    }
 }
