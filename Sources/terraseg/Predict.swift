@@ -11,7 +11,8 @@ extension TerraSegCommand {
             abstract: "Map whole scenes with a trained model into georeferenced class maps.",
             discussion: """
                 Inputs: paths, globs ('scenes/*.tif'), @list.txt (one scene per line), or band files of one \
-                scene joined by commas. Each scene becomes DIR/<name>_map.tif (Byte class values, nodata 255, \
+                scene joined by commas; NAME=… names one scene's outputs (default: the file name, or the product \
+                id that band files share). Each scene becomes DIR/<name>_map.tif (Byte class values, nodata 255, \
                 colour table, class names, overviews), plus _probabilities.tif and _confidence.tif on request. \
                 Windows overlap by a margin; only their centres are written, so with the default margin (the \
                 model's receptive-field radius) the map equals a prediction of the whole scene at once. \
