@@ -60,6 +60,9 @@ public struct ModelBundle: Codable, Sendable {
     public var receptiveField: Int
     public var alignment: Int
     public var provenance: Provenance
+    /// The training scenes' band count, data type and pixel size (checked at predict); nil
+    /// in bundles written before it existed.
+    public var sceneProfile: SceneProfile?
 
     public init(architecture: ModelArchitecture, bands: [Int], bandDescriptions: [String], normalization: Normalizer,
                 statistics: BandStatistics?, classes: ClassMap, patchSize: Int, provenance: Provenance) {
