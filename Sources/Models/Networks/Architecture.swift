@@ -12,6 +12,9 @@ public protocol SegmentationNetwork: Layer {
     /// Inference logits of `region` only (N, K, region.height, region.width) NCHW, equal to
     /// that part of the whole input's logits. A network may skip work outside the region.
     func logits(_ input: Tensor, region: Window) -> Tensor
+    /// Inference over a scene in strips of rows, each feature computed once (see `RowStream`);
+    /// nil when the network cannot stream (learned upsampling), by default.
+    func rowStream() -> RowStream?
 }
 
 extension SegmentationNetwork {
@@ -23,6 +26,10 @@ extension SegmentationNetwork {
         SpatialCrop.copy(full, row: region.row, column: region.column, into: out)
         return out
     }
+}
+
+extension SegmentationNetwork {
+    public func rowStream() -> RowStream? { nil }
 }
 
 extension UNet: SegmentationNetwork {}
