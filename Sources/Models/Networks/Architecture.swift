@@ -97,6 +97,23 @@ public enum ModelArchitecture: Sendable, Codable, Equatable {
     /// Half-width of the receptive field: the margin that makes tiled prediction exact.
     public var receptiveRadius: Int { receptiveField / 2 }
 
+    /// Bytes a `RowStream` of this network holds per pixel of strip, roughly (the feature rows
+    /// of every layer at its resolution, with their line buffers), for sizing strips.
+    public var streamBytesPerPixel: Int {
+        switch self {
+        case .unet(let c):
+            var floats = 2 * c.inputChannels, scale = 1
+            for w in c.widths {
+                floats += 20 * w / scale
+                scale *= 4
+            }
+            floats += 7 * c.bottleneckWidth / scale
+            return 4 * floats
+        case .dilated(let c):
+            return 4 * (2 * c.inputChannels + 3 * c.width * c.dilations.count + 2 * c.classes)
+        }
+    }
+
     public func build(seed: UInt64) -> any SegmentationNetwork {
         switch self {
         case .unet(let c): UNet(c, seed: seed)
