@@ -19,7 +19,8 @@ public struct PredictionOptions: Sendable {
     public var margin: Int? = nil
     /// Windows per network call.
     public var batchSize = 2
-    public var blend = BlendMode.centre
+    /// Streaming by default (exact, each feature computed once); windows for smaller margins.
+    public var blend = BlendMode.stream
     /// Average the scores of the 8 flips/rotations.
     public var tta = false
     /// Also write per-class probabilities (Byte 0–255) and the maximum probability.

@@ -36,7 +36,7 @@ extension TerraSegCommand {
         @Option(name: .customLong("batch-size"), help: keyHelp("Windows per network call.", key: "prediction.batch_size", showDefault: false))
         var batchSize = PredictionSpec().batchSize
 
-        @Option(help: keyHelp("centre: write each window's core (equals predicting the scene at once); hann: weighted mean of overlapping windows.",
+        @Option(help: keyHelp("stream (default): full-width strips, each feature computed once, equals predicting the scene at once; centre: write each window's core (tile, margin); hann: weighted mean of overlapping windows.",
                              key: "prediction.blend", showDefault: false))
         var blend = PredictionSpec().blend
 
