@@ -28,7 +28,7 @@ public final class NetworkSceneModel: SceneModel {
     public var alignment: Int { bundle.architecture.alignment }
     public var receptiveRadius: Int { bundle.architecture.receptiveRadius }
 
-    public func rowStream() -> RowStream? { network.rowStream() }
+    public func rowStream(rows: Int) -> RowStream? { network.rowStream(rows: rows) }
     public var streamBytesPerPixel: Int { bundle.architecture.streamBytesPerPixel }
 
     /// What the stitcher needs besides the network, from the bundle.

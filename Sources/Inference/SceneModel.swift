@@ -22,14 +22,14 @@ public protocol SceneModel: AnyObject {
     /// skip work outside the region. By default: `predict` over whole windows.
     func predictScores(_ input: UnsafeBufferPointer<Float>, batch: Int, size: Int, region: Window,
                        probabilities: Bool, into output: UnsafeMutableBufferPointer<Float>) throws
-    /// The network as a `RowStream` for streaming prediction; nil when it cannot stream.
-    func rowStream() -> RowStream?
+    /// The network as a `RowStream` computing `rows` rows at a time; nil when it cannot stream.
+    func rowStream(rows: Int) -> RowStream?
     /// Bytes a row stream holds per pixel of strip (for choosing strip heights from a budget).
     var streamBytesPerPixel: Int { get }
 }
 
 extension SceneModel {
-    public func rowStream() -> RowStream? { nil }
+    public func rowStream(rows: Int) -> RowStream? { nil }
     public var streamBytesPerPixel: Int { 4096 }
 
     public func predictScores(_ input: UnsafeBufferPointer<Float>, batch: Int, size: Int, region: Window,

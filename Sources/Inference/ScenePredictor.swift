@@ -135,11 +135,9 @@ public final class ScenePredictor {
             ScenePredictor.logger.warning("\(info.path) has no CRS or geotransform: the map will not be georeferenced either")
         }
         if options.blend == .stream {
-            if let stream = model.rowStream() {
-                return try StripPredictor(model: model, stream: stream, inputs: inputs, options: options,
-                                          refusesThreadsForTesting: refusesThreadsForTesting, progress: progress)
-                    .predict(paths: paths, bands: bands, info: info, outputs: outputs, start: start)
-            }
+            if let streamed = try StripPredictor(model: model, inputs: inputs, options: options,
+                                                 refusesThreadsForTesting: refusesThreadsForTesting, progress: progress)
+                .predict(paths: paths, bands: bands, info: info, outputs: outputs, start: start) { return streamed }
             return try predictInWindows(paths: paths, outputs: outputs)
         }
         let grid = grid(width: info.width, height: info.height)

@@ -16,7 +16,6 @@ import Tiling
 /// field, and so its scores, unchanged.
 struct StripPredictor {
     let model: SceneModel
-    let stream: RowStream
     let inputs: ModelInputs
     let options: PredictionOptions
     let refusesThreadsForTesting: Bool
@@ -29,10 +28,12 @@ struct StripPredictor {
         return PredictionGrid.roundUp(max(1, min(rows, 1024)), to: alignment)
     }
 
-    func predict(paths: [String], bands: [Int], info: RasterInfo, outputs: SceneOutputs, start: Date) throws -> ScenePrediction {
+    /// The scene's maps, or nil when the model cannot stream.
+    func predict(paths: [String], bands: [Int], info: RasterInfo, outputs: SceneOutputs, start: Date) throws -> ScenePrediction? {
         let A = model.alignment
         let width = PredictionGrid.roundUp(info.width, to: A), height = PredictionGrid.roundUp(info.height, to: A)
         let S = StripPredictor.stripHeight(options: options, width: width, bytesPerPixel: model.streamBytesPerPixel, alignment: A)
+        guard let stream = model.rowStream(rows: S) else { return nil }
         let strips = stride(from: 0, to: height, by: S).map { Window(column: 0, row: $0, width: width, height: min(S, height - $0)) }
         let C = model.inputChannels, K = model.classCount
         let writers = try SceneWriters(outputs: outputs, like: info, classMap: inputs.classMap, options: options)
@@ -186,14 +187,16 @@ struct StripNetwork {
         }
         pendingValid += valid ?? [UInt8](repeating: 0, count: count * width)
         fedEnd += count
-        guard var out = stream.push(x, final: final) else { return }
-        if probabilities {
-            let p = reuse(softmax, out.shape, .nchw)
-            softmax = p
-            ChannelSoftmax.forward(input: out, output: p)
-            out = p
+        stream.push(x!, final: final) { logits in
+            var out = logits
+            if probabilities {
+                let p = reuse(softmax, out.shape, .nchw)
+                softmax = p
+                ChannelSoftmax.forward(input: out, output: p)
+                out = p
+            }
+            emit(out, into: batch)
         }
-        emit(out, into: batch)
     }
 
     /// Output rows [outRow, outRow + n): those not written yet go to the batch with their validity.

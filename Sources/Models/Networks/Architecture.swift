@@ -12,9 +12,9 @@ public protocol SegmentationNetwork: Layer {
     /// Inference logits of `region` only (N, K, region.height, region.width) NCHW, equal to
     /// that part of the whole input's logits. A network may skip work outside the region.
     func logits(_ input: Tensor, region: Window) -> Tensor
-    /// Inference over a scene in strips of rows, each feature computed once (see `RowStream`);
-    /// nil when the network cannot stream (learned upsampling), by default.
-    func rowStream() -> RowStream?
+    /// Inference over a scene in strips of rows, each feature computed once, `rows` at a time
+    /// (see `RowStream`); nil when the network cannot stream (learned upsampling), by default.
+    func rowStream(rows: Int) -> RowStream?
 }
 
 extension SegmentationNetwork {
@@ -29,7 +29,7 @@ extension SegmentationNetwork {
 }
 
 extension SegmentationNetwork {
-    public func rowStream() -> RowStream? { nil }
+    public func rowStream(rows: Int) -> RowStream? { nil }
 }
 
 extension UNet: SegmentationNetwork {}

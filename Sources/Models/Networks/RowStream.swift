@@ -11,43 +11,60 @@ import Engine
 /// the network over the whole strip-stacked input in one window, whatever the strip heights
 /// (pooling phases follow absolute row numbers). Columns are whole: each strip is full width.
 ///
+/// Each layer computes its rows in chunks of a fixed height (`rows` at full resolution, halved
+/// per level), whatever heights arrive: every convolution sees one shape per scene (plus the
+/// last, shorter chunk), so oneDNN primitives and buffers are made once, not per strip.
+///
 /// input (1, C, rows, W) NCHW per `push`, W a multiple of the network's alignment; the rows
 /// of all pushes together are the scene, their count a multiple of the alignment.
 public final class RowStream {
-    private let body: (Tensor?, Bool) -> Tensor?
+    private let body: (Tensor?, Bool, Emit) -> Void
     private let head: Conv2d
     private let stages: [any RowStage]
     private let toPlain = LayoutConverter()
     private var logits: Tensor?
 
-    init(stages: [any RowStage], head: Conv2d, body: @escaping (Tensor?, Bool) -> Tensor?) {
+    init(stages: [any RowStage], head: Conv2d, body: @escaping (Tensor?, Bool, Emit) -> Void) {
         self.stages = stages
         self.head = head
         self.body = body
     }
 
-    /// Feeds the scene's next rows (nil with `final` when there are no more); returns the logits
-    /// (1, K, rows', W) NCHW of the next rows that became computable, owned by the stream, or
-    /// nil. With `final` every remaining row comes out and the stream is ready for a new scene.
-    public func push(_ rows: Tensor?, final: Bool) -> Tensor? {
+    /// Feeds the scene's next rows (nil with `final` when there are no more) and calls `emit`
+    /// with the logits (1, K, rows', W) NCHW of each chunk of rows that became computable, in
+    /// order (owned by the stream, valid during the call). With `final` every remaining row
+    /// comes out and the stream is ready for a new scene.
+    public func push(_ rows: Tensor?, final: Bool, emit: (Tensor) -> Void) {
         if let rows { precondition(rows.layout == .nchw && rows.shape.n == 1, "RowStream input \(rows.shape) \(rows.layout)") }
-        guard let features = body(rows, final) else { return nil }
-        let out = head(features)
-        let l = reuse(logits, out.shape, .nchw)
-        logits = l
-        toPlain.convert(out, into: l)
-        return l
+        body(rows, final) { features, _ in
+            guard let features else { return }
+            let out = head(features)
+            let l = reuse(logits, out.shape, .nchw)
+            logits = l
+            toPlain.convert(out, into: l)
+            emit(l)
+        }
     }
 
     /// Forgets every held row (a scene abandoned half way).
     public func reset() { for s in stages { s.reset() } }
 }
 
-/// One layer of a `RowStream`: takes its input's next rows, returns the output rows that
-/// became computable (owned by the stage, valid until its next push), or nil.
+/// Where a stage sends each output chunk: (rows or nil, last of the scene). A stage calls it
+/// with `true` exactly once after a final push (with its last chunk, or nil).
+typealias Emit = (Tensor?, Bool) -> Void
+
+/// One layer of a `RowStream`: takes its input's next rows, emits the output rows that became
+/// computable (owned by the stage, valid during the call).
 protocol RowStage: AnyObject {
-    func push(_ rows: Tensor?, final: Bool) -> Tensor?
+    func push(_ rows: Tensor?, final: Bool, _ next: Emit)
     func reset()
+}
+
+/// Runs `rows` through `stages` in order, then `next`.
+func chain(_ stages: ArraySlice<any RowStage>, _ rows: Tensor?, _ final: Bool, _ next: Emit) {
+    guard let first = stages.first else { return next(rows, final) }
+    first.push(rows, final: final) { out, last in chain(stages.dropFirst(), out, last, next) }
 }
 
 /// The rows a stage holds: what it kept from earlier pushes followed by the new rows, in one
@@ -78,14 +95,16 @@ final class RowWindow {
         dropped = 0
     }
 
-    /// The first `rows` rows held, as a tensor of that height (the held tensor itself when it
-    /// holds exactly those).
-    func front(_ rows: Int) -> Tensor {
-        guard let held, rows <= count else { preconditionFailure("RowWindow.front(\(rows)) of \(count)") }
-        if dropped == 0 && rows == held.shape.h { return held }
+    /// The first `rows` rows held, as a tensor of that height.
+    func front(_ rows: Int) -> Tensor { self.rows(from: 0, count: rows) }
+
+    /// Held rows [from, from + rows) (counted from the first held row) as a tensor of that height.
+    func rows(from: Int, count rows: Int) -> Tensor {
+        guard let held, from >= 0, from + rows <= count else { preconditionFailure("RowWindow.rows(\(from), \(rows)) of \(count)") }
+        if dropped + from == 0 && rows == held.shape.h { return held }
         let out = reuse(scratch, Shape(held.shape.n, held.shape.c, rows, held.shape.w), held.layout)
         scratch = out
-        RowCopy.copy(held, rows: dropped, count: rows, into: out, at: 0)
+        RowCopy.copy(held, rows: dropped + from, count: rows, into: out, at: 0)
         return out
     }
 
@@ -105,16 +124,17 @@ final class RowWindow {
 
 /// A k×k convolution (stride 1, "same" padding) over rows, with its bias and ReLU: keeps the
 /// last 2·halo input rows (halo = dilation·(k−1)/2) and convolves [kept; new] without row
-/// padding; the scene's top and bottom get halo zero rows, as the one-window padding.
+/// padding, `chunk` output rows at a time; the scene's top and bottom get halo zero rows, as
+/// the one-window padding.
 final class ConvolutionRows: RowStage {
     let kernel: ConvolutionKernel
-    let halo: Int
+    let halo: Int, chunk: Int
     private let weights: () -> (weight: Parameter, bias: Parameter?)
     private let window = RowWindow()
     private var started = false
     private var output: Tensor?
 
-    init(_ geometry: ConvGeometry, fusedReLU: Bool, weights: @escaping () -> (weight: Parameter, bias: Parameter?)) {
+    init(_ geometry: ConvGeometry, chunk: Int, fusedReLU: Bool, weights: @escaping () -> (weight: Parameter, bias: Parameter?)) {
         precondition(geometry.stride == 1 && !geometry.transposed && geometry.padding == geometry.dilation * (geometry.kernel - 1) / 2,
                      "row streaming needs stride-1 same-padded convolutions")
         var g = geometry
@@ -122,30 +142,42 @@ final class ConvolutionRows: RowStage {
         kernel = ConvolutionKernel(g)
         kernel.fusedReLU = fusedReLU
         halo = geometry.padding
+        self.chunk = max(1, chunk)
         self.weights = weights
     }
 
     /// A conv–BN–ReLU unit at inference: the folded weights, ReLU fused.
-    convenience init(_ unit: ConvBNReLU) {
+    convenience init(_ unit: ConvBNReLU, chunk: Int) {
         var g = unit.conv.geometry
         g.bias = true
-        self.init(g, fusedReLU: true) { let w = unit.inferenceWeights(); return (w.weight, w.bias) }
+        self.init(g, chunk: chunk, fusedReLU: true) { let w = unit.inferenceWeights(); return (w.weight, w.bias) }
     }
 
-    func push(_ rows: Tensor?, final: Bool) -> Tensor? {
-        defer { if final { reset() } }
-        guard rows != nil || started else { return nil }
-        window.append(rows, zerosBefore: started ? 0 : halo, zerosAfter: final ? halo : 0)
-        started = true
-        let n = window.count
-        guard n > 2 * halo else { return nil }
-        let input = window.front(n)
-        let out = reuse(output, kernel.geometry.outputShape(input.shape), .nChw16c)
-        output = out
-        let (weight, bias) = weights()
-        kernel.forward(input: input, weight: weight, bias: bias, output: out, training: false)
-        window.drop(n - 2 * halo)
-        return out
+    func push(_ rows: Tensor?, final: Bool, _ next: Emit) {
+        if rows != nil || started {
+            window.append(rows, zerosBefore: started ? 0 : halo, zerosAfter: final ? halo : 0)
+            started = true
+        }
+        while true {
+            let ready = window.count - 2 * halo
+            let n = final ? min(chunk, ready) : (ready >= chunk ? chunk : 0)
+            guard n > 0 else { break }
+            let input = window.front(n + 2 * halo)
+            let out = reuse(output, kernel.geometry.outputShape(input.shape), .nChw16c)
+            output = out
+            let (weight, bias) = weights()
+            kernel.forward(input: input, weight: weight, bias: bias, output: out, training: false)
+            window.drop(n)
+            if final && window.count == 2 * halo {
+                reset()
+                return next(out, true)
+            }
+            next(out, false)
+        }
+        if final {
+            reset()
+            next(nil, true)
+        }
     }
 
     func reset() {
@@ -154,24 +186,36 @@ final class ConvolutionRows: RowStage {
     }
 }
 
-/// 2×2 max pooling over rows: pools pairs of rows, keeps an odd last row for the next push.
+/// 2×2 max pooling over rows, `chunk` output rows at a time (an odd input row waits).
 final class PoolingRows: RowStage {
+    let chunk: Int
     private let window = RowWindow()
     private var output: Tensor?, indices: PoolIndices?
 
-    func push(_ rows: Tensor?, final: Bool) -> Tensor? {
+    init(chunk: Int) { self.chunk = max(1, chunk) }
+
+    func push(_ rows: Tensor?, final: Bool, _ next: Emit) {
         window.append(rows)
-        defer { if final { reset() } }
         precondition(!final || window.count % 2 == 0, "pooled rows must end on an even row")
-        let n = window.count / 2 * 2
-        guard n > 0 else { return nil }
-        let input = window.front(n)
-        let out = reuse(output, Shape(input.shape.n, input.shape.c, n / 2, input.shape.w / 2), input.layout)
-        output = out
-        if indices?.view != out.spatialView { indices = PoolIndices(outputView: out.spatialView) }
-        MaxPool2x2.forward(input: input, output: out, indices: indices!)
-        window.drop(n)
-        return out
+        while true {
+            let n = final ? min(2 * chunk, window.count) : (window.count >= 2 * chunk ? 2 * chunk : 0)
+            guard n > 0 else { break }
+            let input = window.front(n)
+            let out = reuse(output, Shape(input.shape.n, input.shape.c, n / 2, input.shape.w / 2), input.layout)
+            output = out
+            if indices?.view != out.spatialView { indices = PoolIndices(outputView: out.spatialView) }
+            MaxPool2x2.forward(input: input, output: out, indices: indices!)
+            window.drop(n)
+            if final && window.count == 0 {
+                reset()
+                return next(out, true)
+            }
+            next(out, false)
+        }
+        if final {
+            reset()
+            next(nil, true)
+        }
     }
 
     func reset() { window.reset() }
@@ -179,53 +223,70 @@ final class PoolingRows: RowStage {
 
 /// Fixed ×2 upsampling over rows. Nearest and bed-of-nails map each coarse row to two fine
 /// rows on its own; bilinear (half-pixel centres) mixes each coarse row with its neighbours,
-/// so it keeps one coarse row before the next to emit, and emits a coarse row's fine rows only
-/// once the row below it is known (or the scene ended: then the edge clamp is the true one).
+/// so it keeps one coarse row before the next to emit and emits `chunk` coarse rows' fine rows
+/// once the row below them is known (or the scene ended: then the edge clamp is the true one).
 final class UpsamplingRows: RowStage {
     let kind: Upsample2xKind
+    let chunk: Int
     private let window = RowWindow()
     /// Scene row of the window's first row; next coarse row to emit.
-    private var first = 0, next = 0
+    private var first = 0, nextRow = 0
     private var upsampled: Tensor?, output: Tensor?
 
-    init(_ kind: Upsample2xKind) { self.kind = kind }
+    init(_ kind: Upsample2xKind, chunk: Int) {
+        self.kind = kind
+        self.chunk = max(1, chunk)
+    }
 
-    func push(_ rows: Tensor?, final: Bool) -> Tensor? {
-        defer { if final { reset() } }
+    func push(_ rows: Tensor?, final: Bool, _ next: Emit) {
         guard kind == .bilinear else {
-            guard let rows else { return nil }
+            guard let rows else { return next(nil, final) }
             let out = reuse(output, Shape(rows.shape.n, rows.shape.c, 2 * rows.shape.h, 2 * rows.shape.w), rows.layout)
             output = out
             Upsample2x.forward(kind, input: rows, output: out)
-            return out
+            return next(out, final)
         }
         window.append(rows)
-        let end = first + window.count - (final ? 0 : 1)  // coarse rows [next, end) can be emitted
-        guard end > next else { return nil }
-        let coarse = window.front(window.count)
-        let fine = reuse(upsampled, Shape(coarse.shape.n, coarse.shape.c, 2 * coarse.shape.h, 2 * coarse.shape.w), coarse.layout)
-        upsampled = fine
-        Upsample2x.forward(.bilinear, input: coarse, output: fine)
-        let out = reuse(output, Shape(fine.shape.n, fine.shape.c, 2 * (end - next), fine.shape.w), fine.layout)
-        output = out
-        RowCopy.copy(fine, rows: 2 * (next - first), count: 2 * (end - next), into: out, at: 0)
-        let drop = end - 1 - first
-        window.drop(drop)
-        first += drop
-        next = end
-        return out
+        let end = first + window.count  // coarse rows held: [first, end)
+        while true {
+            let ready = end - (final ? 0 : 1) - nextRow  // rows whose lower neighbour is known
+            let n = final ? min(chunk, ready) : (ready >= chunk ? chunk : 0)
+            guard n > 0 else { break }
+            // Coarse rows [lo, hi): the chunk and its neighbours (none past the scene's edges).
+            let lo = max(first, nextRow - 1), hi = min(end, nextRow + n + 1)
+            let coarse = window.rows(from: lo - first, count: hi - lo)
+            let fine = reuse(upsampled, Shape(coarse.shape.n, coarse.shape.c, 2 * coarse.shape.h, 2 * coarse.shape.w), coarse.layout)
+            upsampled = fine
+            Upsample2x.forward(.bilinear, input: coarse, output: fine)
+            let out = reuse(output, Shape(fine.shape.n, fine.shape.c, 2 * n, fine.shape.w), fine.layout)
+            output = out
+            RowCopy.copy(fine, rows: 2 * (nextRow - lo), count: 2 * n, into: out, at: 0)
+            nextRow += n
+            let drop = max(0, nextRow - 1 - first)
+            window.drop(drop)
+            first += drop
+            if final && nextRow == end {
+                reset()
+                return next(out, true)
+            }
+            next(out, false)
+        }
+        if final {
+            reset()
+            next(nil, true)
+        }
     }
 
     func reset() {
         window.reset()
         first = 0
-        next = 0
+        nextRow = 0
     }
 }
 
 /// A decoder junction over rows: [up, skip] along channels. The skip (from the encoder) runs
 /// ahead of the upsampled branch, so its rows wait here until the upsampled rows reach them.
-final class ConcatenationRows {
+final class ConcatenationRows: RowStage {
     private let skips = RowWindow()
     private var output: Tensor?
 
@@ -233,9 +294,11 @@ final class ConcatenationRows {
     func addSkip(_ rows: Tensor?) { skips.append(rows) }
 
     /// [up rows; the same rows of the skip] (1, U + S, rows, W).
-    func push(_ up: Tensor?, final: Bool) -> Tensor? {
-        defer { if final { precondition(skips.count == 0, "skip rows left at the end"); skips.reset() } }
-        guard let up, let (skip, row) = skips.storage else { return nil }
+    func push(_ up: Tensor?, final: Bool, _ next: Emit) {
+        guard let up, let (skip, row) = skips.storage else {
+            if final { reset() }
+            return next(nil, final)
+        }
         let n = up.shape.h
         precondition(skips.count >= n && skip.layout == up.layout, "the upsampled branch ran ahead of the skip")
         let out = reuse(output, Shape(up.shape.n, up.shape.c + skip.shape.c, n, up.shape.w), up.layout)
@@ -243,58 +306,58 @@ final class ConcatenationRows {
         RowCopy.copy(up, rows: 0, count: n, into: out, at: 0)
         RowCopy.copy(skip, rows: row, count: n, into: out, at: 0, channelOffset: up.shape.c)
         skips.drop(n)
-        return out
+        if final {
+            precondition(skips.count == 0, "skip rows left at the end")
+            reset()
+        }
+        next(out, final)
     }
 
     func reset() { skips.reset() }
 }
 
 extension DilatedNet {
-    /// The dilated CNN as a row stream: its conv–BN–ReLU units, then the 1×1 head.
-    public func rowStream() -> RowStream? {
+    /// The dilated CNN as a row stream (`rows` per chunk): its conv–BN–ReLU units, then the head.
+    public func rowStream(rows: Int) -> RowStream? {
         isTraining = false
-        let units = body.units.map { ConvolutionRows($0) }
-        return RowStream(stages: units, head: head) { rows, final in
-            units.reduce(rows) { $1.push($0, final: final) }
-        }
+        let units: [any RowStage] = body.units.map { ConvolutionRows($0, chunk: rows) }
+        return RowStream(stages: units, head: head) { input, final, emit in chain(units[...], input, final, emit) }
     }
 }
 
 extension UNet {
-    /// The U-Net as a row stream: encoder levels, pooling, bottleneck, then each decoder level's
-    /// upsampling, junction and convolutions. Fixed upsampling modes only (nil for learned
-    /// ones, which the caller predicts in windows).
-    public func rowStream() -> RowStream? {
+    /// The U-Net as a row stream (`rows` per chunk at full resolution, halved per level):
+    /// encoder levels, pooling, bottleneck, then each decoder level's upsampling, junction and
+    /// convolutions. Fixed upsampling modes only (nil for learned ones, which the caller
+    /// predicts in windows).
+    public func rowStream(rows: Int) -> RowStream? {
         guard let kind = configuration.upsampling.fixedKind else { return nil }
         isTraining = false
         let levels = encoders.count
-        let encoderRows = encoders.map { $0.units.map { ConvolutionRows($0) } }
-        let poolRows = (0..<levels).map { _ in PoolingRows() }
-        let bottleneckRows = bottleneck.units.map { ConvolutionRows($0) }
-        let upRows = (0..<levels).map { _ in UpsamplingRows(kind) }
+        func chunk(_ level: Int) -> Int { max(1, rows >> level) }
+        let encoderRows: [[any RowStage]] = encoders.enumerated().map { l, e in e.units.map { ConvolutionRows($0, chunk: chunk(l)) } }
+        let poolRows = (0..<levels).map { PoolingRows(chunk: chunk($0 + 1)) }
+        let bottleneckRows: [any RowStage] = bottleneck.units.map { ConvolutionRows($0, chunk: chunk(levels)) }
+        let upRows = (0..<levels).map { UpsamplingRows(kind, chunk: chunk($0 + 1)) }
         let junctionRows = (0..<levels).map { _ in ConcatenationRows() }
-        let decoderRows = (0..<levels).map { level in decoders[levels - 1 - level].units.map { ConvolutionRows($0) } }
-        func run(_ level: Int, _ rows: Tensor?, _ final: Bool) -> Tensor? {
-            let skip = encoderRows[level].reduce(rows) { $1.push($0, final: final) }
-            junctionRows[level].addSkip(skip)
-            let pooled = poolRows[level].push(skip, final: final)
-            let below = level + 1 < levels ? run(level + 1, pooled, final)
-                                           : bottleneckRows.reduce(pooled) { $1.push($0, final: final) }
-            let up = upRows[level].push(below, final: final)
-            let cat = junctionRows[level].push(up, final: final)
-            return decoderRows[level].reduce(cat) { $1.push($0, final: final) }
+        let decoderRows: [[any RowStage]] = (0..<levels).map { l in decoders[levels - 1 - l].units.map { ConvolutionRows($0, chunk: chunk(l)) } }
+        func run(_ level: Int, _ input: Tensor?, _ final: Bool, _ next: Emit) {
+            chain(encoderRows[level][...], input, final) { skip, final in
+                junctionRows[level].addSkip(skip)
+                poolRows[level].push(skip, final: final) { pooled, final in
+                    let decode: Emit = { below, final in
+                        upRows[level].push(below, final: final) { up, final in
+                            junctionRows[level].push(up, final: final) { cat, final in
+                                chain(decoderRows[level][...], cat, final, next)
+                            }
+                        }
+                    }
+                    if level + 1 < levels { run(level + 1, pooled, final, decode) } else { chain(bottleneckRows[...], pooled, final, decode) }
+                }
+            }
         }
-        var stages: [any RowStage] = encoderRows.flatMap { $0 } + poolRows + bottleneckRows + upRows
+        var stages: [any RowStage] = encoderRows.flatMap { $0 } + poolRows + bottleneckRows + upRows + junctionRows
         stages += decoderRows.flatMap { $0 }
-        stages.append(JunctionResetter(junctionRows))
-        return RowStream(stages: stages, head: head) { rows, final in run(0, rows, final) }
+        return RowStream(stages: stages, head: head) { input, final, emit in run(0, input, final, emit) }
     }
-}
-
-/// Lets `RowStream.reset` reach the junctions' queued skips.
-private final class JunctionResetter: RowStage {
-    let junctions: [ConcatenationRows]
-    init(_ junctions: [ConcatenationRows]) { self.junctions = junctions }
-    func push(_ rows: Tensor?, final: Bool) -> Tensor? { rows }
-    func reset() { for j in junctions { j.reset() } }
 }
