@@ -67,58 +67,69 @@ func chain(_ stages: ArraySlice<any RowStage>, _ rows: Tensor?, _ final: Bool, _
     first.push(rows, final: final) { out, last in chain(stages.dropFirst(), out, last, next) }
 }
 
-/// The rows a stage holds: what it kept from earlier pushes followed by the new rows, in one
-/// tensor of exactly that height (what a convolution reads without a copy). Two buffers
-/// alternate, so appending copies the kept rows once.
+/// The rows a stage holds, in a buffer that only grows: rows [start, start + count) of
+/// `storage`; appending past its end first moves the held rows to the front of the spare
+/// buffer. Shapes stay fixed, so nothing is reallocated (or zero-filled) per strip.
 final class RowWindow {
-    private var held: Tensor?
+    private var storage: Tensor?
     private var spare: Tensor?
     private var scratch: Tensor?
-    private var dropped = 0
+    private var start = 0
     /// Rows held.
-    var count: Int { (held?.shape.h ?? 0) - dropped }
+    private(set) var count = 0
 
     /// Appends `zerosBefore` zero rows, `rows`, then `zerosAfter` zero rows.
     func append(_ rows: Tensor?, zerosBefore: Int = 0, zerosAfter: Int = 0) {
         let added = (rows?.shape.h ?? 0) + zerosBefore + zerosAfter
         guard added > 0 else { return }
-        guard let like = rows ?? held else { preconditionFailure("RowWindow: zero rows of an unknown shape") }
-        let kept = count
-        let shape = Shape(like.shape.n, like.shape.c, kept + added, like.shape.w)
-        let next = reuse(spare, shape, like.layout)
-        if let held { RowCopy.copy(held, rows: dropped, count: kept, into: next, at: 0) }
-        RowCopy.zero(next, rows: kept, count: zerosBefore)
-        if let rows { RowCopy.copy(rows, rows: 0, count: rows.shape.h, into: next, at: kept + zerosBefore) }
-        RowCopy.zero(next, rows: kept + zerosBefore + (rows?.shape.h ?? 0), count: zerosAfter)
-        spare = held
-        held = next
-        dropped = 0
+        guard let like = rows ?? storage else { preconditionFailure("RowWindow: zero rows of an unknown shape") }
+        if storage == nil || start + count + added > storage!.shape.h
+            || storage!.shape.c != like.shape.c || storage!.shape.w != like.shape.w || storage!.layout != like.layout {
+            let same = storage.map { $0.shape.c == like.shape.c && $0.shape.w == like.shape.w && $0.layout == like.layout } ?? false
+            let shape = Shape(like.shape.n, like.shape.c, max(same ? storage!.shape.h : 0, count + added), like.shape.w)
+            let next = reuse(spare, shape, like.layout)
+            if let storage { RowCopy.copy(storage, rows: start, count: count, into: next, at: 0) }
+            spare = storage
+            storage = next
+            start = 0
+        }
+        let t = storage!
+        var at = start + count
+        RowCopy.zero(t, rows: at, count: zerosBefore)
+        at += zerosBefore
+        if let rows { RowCopy.copy(rows, rows: 0, count: rows.shape.h, into: t, at: at) }
+        at += rows?.shape.h ?? 0
+        RowCopy.zero(t, rows: at, count: zerosAfter)
+        count += added
+    }
+
+    /// Held rows [from, from + rows) (counted from the first held row) as a tensor of that height.
+    func rows(from: Int, count rows: Int) -> Tensor {
+        guard let storage, from >= 0, from + rows <= count else { preconditionFailure("RowWindow.rows(\(from), \(rows)) of \(count)") }
+        if start + from == 0 && rows == storage.shape.h { return storage }
+        let out = reuse(scratch, Shape(storage.shape.n, storage.shape.c, rows, storage.shape.w), storage.layout)
+        scratch = out
+        RowCopy.copy(storage, rows: start + from, count: rows, into: out, at: 0)
+        return out
     }
 
     /// The first `rows` rows held, as a tensor of that height.
     func front(_ rows: Int) -> Tensor { self.rows(from: 0, count: rows) }
 
-    /// Held rows [from, from + rows) (counted from the first held row) as a tensor of that height.
-    func rows(from: Int, count rows: Int) -> Tensor {
-        guard let held, from >= 0, from + rows <= count else { preconditionFailure("RowWindow.rows(\(from), \(rows)) of \(count)") }
-        if dropped + from == 0 && rows == held.shape.h { return held }
-        let out = reuse(scratch, Shape(held.shape.n, held.shape.c, rows, held.shape.w), held.layout)
-        scratch = out
-        RowCopy.copy(held, rows: dropped + from, count: rows, into: out, at: 0)
-        return out
-    }
-
-    /// The held tensor and where the held rows start in it (for copies out of the window).
-    var storage: (tensor: Tensor, row: Int)? { held.map { ($0, dropped) } }
+    /// The buffer and where the held rows start in it (for copies out of the window).
+    var held: (tensor: Tensor, row: Int)? { storage.map { ($0, start) } }
 
     func drop(_ rows: Int) {
         precondition(rows <= count)
-        dropped += rows
+        start += rows
+        count -= rows
+        if count == 0 { start = 0 }
     }
 
+    /// Forgets the held rows (keeps the buffers for the next scene).
     func reset() {
-        held = nil
-        dropped = 0
+        start = 0
+        count = 0
     }
 }
 
@@ -295,7 +306,7 @@ final class ConcatenationRows: RowStage {
 
     /// [up rows; the same rows of the skip] (1, U + S, rows, W).
     func push(_ up: Tensor?, final: Bool, _ next: Emit) {
-        guard let up, let (skip, row) = skips.storage else {
+        guard let up, let (skip, row) = skips.held else {
             if final { reset() }
             return next(nil, final)
         }
