@@ -22,10 +22,12 @@ struct StripPredictor {
     let progress: ((Int, Int) -> Void)?
 
     /// Rows per strip: `options.stripHeight`, or what fits the stream's buffers in
-    /// `options.memoryBudget`, a multiple of the alignment.
+    /// `options.memoryBudget`, rounded up to a multiple of the alignment.
     static func stripHeight(options: PredictionOptions, width: Int, bytesPerPixel: Int, alignment: Int) -> Int {
-        let rows = options.stripHeight ?? options.memoryBudget / max(1, width * bytesPerPixel)
-        return PredictionGrid.roundUp(max(1, min(rows, 1024)), to: alignment)
+        // From the budget at most 128 rows: taller strips only add memory (every layer holds a
+        // few strips' rows), shorter ones add calls.
+        let rows = options.stripHeight ?? min(128, options.memoryBudget / max(1, width * bytesPerPixel))
+        return PredictionGrid.roundUp(max(1, rows), to: alignment)
     }
 
     /// The scene's maps, or nil when the model cannot stream.

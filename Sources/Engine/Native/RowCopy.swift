@@ -15,15 +15,14 @@ public enum RowCopy {
                      && destinationRow + rows <= destination.shape.h, "row copy outside the tensors")
         let planes = source.paddedChannels / block, destinationPlanes = destination.paddedChannels / block
         let rowLength = source.shape.w * block
-        let s = UncheckedSendable(source.data), d = UncheckedSendable(destination.data)
         let sourceH = source.shape.h, destinationH = destination.shape.h, skip = channelOffset / block
-        parallelFor(source.shape.n * planes, minChunk: 1) { range in
-            for job in range {
-                let n = job / planes, plane = job % planes
-                let from = ((n * planes + plane) * sourceH + sourceRow) * rowLength
-                let to = ((n * destinationPlanes + skip + plane) * destinationH + destinationRow) * rowLength
-                (d.value + to).update(from: s.value + from, count: rows * rowLength)
-            }
+        // One thread: a copy is memory-bound, and a parallel region per copy costs more than it
+        // saves when the stream makes many small ones (and far more on a loaded machine).
+        for job in 0..<(source.shape.n * planes) {
+            let n = job / planes, plane = job % planes
+            let from = ((n * planes + plane) * sourceH + sourceRow) * rowLength
+            let to = ((n * destinationPlanes + skip + plane) * destinationH + destinationRow) * rowLength
+            (destination.data + to).update(from: source.data + from, count: rows * rowLength)
         }
     }
 

@@ -86,7 +86,10 @@ final class RowWindow {
         if storage == nil || start + count + added > storage!.shape.h
             || storage!.shape.c != like.shape.c || storage!.shape.w != like.shape.w || storage!.layout != like.layout {
             let same = storage.map { $0.shape.c == like.shape.c && $0.shape.w == like.shape.w && $0.layout == like.layout } ?? false
-            let shape = Shape(like.shape.n, like.shape.c, max(same ? storage!.shape.h : 0, count + added), like.shape.w)
+            // Grows by half at least, so a window that fills up (a skip queue) reallocates rarely.
+            let capacity = same ? storage!.shape.h : 0
+            let rows = count + added <= capacity ? capacity : max(count + added, capacity + capacity / 2)
+            let shape = Shape(like.shape.n, like.shape.c, rows, like.shape.w)
             let next = reuse(spare, shape, like.layout)
             if let storage { RowCopy.copy(storage, rows: start, count: count, into: next, at: 0) }
             spare = storage
