@@ -94,13 +94,16 @@ extension TerraSegCommand {
                 guard now.timeIntervalSince(lastReport) > (terminal ? 0.5 : 30) || done == total else { return }
                 lastReport = now
                 let eta = done > 0 ? now.timeIntervalSince(started) / Double(done) * Double(total - done) : 0
-                let line = String(format: "  %d/%d windows (%.0f %%), ETA %.0f s", done, total, 100 * Double(done) / Double(max(1, total)), eta)
+                let line = String(format: "  %d/%d \(options.blend == .stream ? "strips" : "windows") (%.0f %%), ETA %.0f s", done, total, 100 * Double(done) / Double(max(1, total)), eta)
                 FileHandle.standardError.write(Data((terminal ? "\r" + line : line + "\n").utf8))
                 if terminal && done == total { FileHandle.standardError.write(Data("\n".utf8)) }
             }
             let jobs = try SceneJob.expand(input)
             let grid = predictor.grid(width: 1, height: 1)
-            FileHandle.standardError.write(Data("Mapping \(jobs.count) scene(s) with \(network.bundle.architecture.name): windows of \(grid.inputSize) px, \(grid.tileSize) px written from each (margin \(grid.margin) px)\n".utf8))
+            let cut = options.blend == .stream && !network.bundle.architecture.upsamplesWithParameters
+                ? "full-width strips, each feature computed once"
+                : "windows of \(grid.inputSize) px, \(grid.tileSize) px written from each (margin \(grid.margin) px)"
+            FileHandle.standardError.write(Data("Mapping \(jobs.count) scene(s) with \(network.bundle.architecture.name): \(cut)\n".utf8))
             let reports = try predictor.run(jobs: jobs, directory: output) { r in
                 let line: String
                 switch r.status {

@@ -94,6 +94,12 @@ public enum ModelArchitecture: Sendable, Codable, Equatable {
         }
     }
 
+    /// A U-Net whose decoder upsamples with learned layers (those predict in windows, not rows).
+    public var upsamplesWithParameters: Bool {
+        if case .unet(let c) = self { return c.upsampling.isLearned }
+        return false
+    }
+
     /// Half-width of the receptive field: the margin that makes tiled prediction exact.
     public var receptiveRadius: Int { receptiveField / 2 }
 

@@ -136,6 +136,53 @@ final class RowWindow {
     }
 }
 
+/// A fixed-height buffer of rows that a layer reads in place: rows are copied in until it is
+/// full (`capacity` rows = one chunk plus the halos), the layer runs on the whole buffer, then
+/// the last `keep` rows slide to the top. One copy per input row, no reallocation.
+final class LineBuffer {
+    let capacity: Int
+    private(set) var tensor: Tensor?
+    private(set) var count = 0
+    private var scratch: Tensor?
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// Copies rows [from, …) of `rows` (or `zeros` zero rows) until full; returns how many.
+    func fill(_ rows: Tensor?, from: Int = 0, zeros: Int = 0, like: Tensor? = nil) -> Int {
+        guard let like = rows ?? like ?? tensor else { preconditionFailure("LineBuffer: rows of an unknown shape") }
+        let shape = Shape(like.shape.n, like.shape.c, capacity, like.shape.w)
+        if tensor == nil || !tensor!.matches(shape, like.layout) { tensor = Tensor(shape: shape, layout: like.layout); count = 0 }
+        let n = min(capacity - count, rows.map { $0.shape.h - from } ?? zeros)
+        if let rows { RowCopy.copy(rows, rows: from, count: n, into: tensor!, at: count) } else { RowCopy.zero(tensor!, rows: count, count: n) }
+        count += n
+        return n
+    }
+
+    /// The first `rows` rows: the buffer itself when full, else a copy of that height.
+    func front(_ rows: Int) -> Tensor {
+        guard let tensor, rows <= count else { preconditionFailure("LineBuffer.front(\(rows)) of \(count)") }
+        if rows == capacity { return tensor }
+        let out = reuse(scratch, Shape(tensor.shape.n, tensor.shape.c, rows, tensor.shape.w), tensor.layout)
+        scratch = out
+        RowCopy.copy(tensor, rows: 0, count: rows, into: out, at: 0)
+        return out
+    }
+
+    /// Keeps the last `rows` rows, moved to the top (they do not overlap the rows dropped
+    /// while rows ≤ capacity / 2; otherwise moved row by row from the top down).
+    func keepLast(_ rows: Int) {
+        guard let tensor, rows < count else { return }
+        let view = tensor.spatialView, rowLength = view.w * view.inner
+        for plane in 0..<view.outer {
+            let base = tensor.data + view.row(plane, 0)
+            for r in 0..<rows { (base + r * rowLength).update(from: base + (count - rows + r) * rowLength, count: rowLength) }
+        }
+        count = rows
+    }
+
+    func reset() { count = 0 }
+}
+
 /// A k×k convolution (stride 1, "same" padding) over rows, with its bias and ReLU: keeps the
 /// last 2·halo input rows (halo = dilation·(k−1)/2) and convolves [kept; new] without row
 /// padding, `chunk` output rows at a time; the scene's top and bottom get halo zero rows, as
@@ -144,7 +191,7 @@ final class ConvolutionRows: RowStage {
     let kernel: ConvolutionKernel
     let halo: Int, chunk: Int
     private let weights: () -> (weight: Parameter, bias: Parameter?)
-    private let window = RowWindow()
+    private let window: LineBuffer
     private var started = false
     private var output: Tensor?
 
@@ -157,6 +204,7 @@ final class ConvolutionRows: RowStage {
         kernel.fusedReLU = fusedReLU
         halo = geometry.padding
         self.chunk = max(1, chunk)
+        window = LineBuffer(capacity: self.chunk + 2 * geometry.padding)
         self.weights = weights
     }
 
@@ -168,30 +216,37 @@ final class ConvolutionRows: RowStage {
     }
 
     func push(_ rows: Tensor?, final: Bool, _ next: Emit) {
-        if rows != nil || started {
-            window.append(rows, zerosBefore: started ? 0 : halo, zerosAfter: final ? halo : 0)
+        if let rows {
+            if !started { fillAll(nil, zeros: halo, like: rows, next) }
             started = true
+            fillAll(rows, zeros: 0, like: rows, next)
         }
-        while true {
-            let ready = window.count - 2 * halo
-            let n = final ? min(chunk, ready) : (ready >= chunk ? chunk : 0)
-            guard n > 0 else { break }
-            let input = window.front(n + 2 * halo)
-            let out = reuse(output, kernel.geometry.outputShape(input.shape), .nChw16c)
-            output = out
-            let (weight, bias) = weights()
-            kernel.forward(input: input, weight: weight, bias: bias, output: out, training: false)
-            window.drop(n)
-            if final && window.count == 2 * halo {
-                reset()
-                return next(out, true)
-            }
-            next(out, false)
+        guard final else { return }
+        if started { fillAll(nil, zeros: halo, like: nil, next) }
+        let n = window.count - 2 * halo
+        if n > 0 { convolve(n, next, last: true) } else { next(nil, true) }
+        reset()
+    }
+
+    /// Copies rows (or zero rows) in, running a full chunk whenever the buffer fills. A chunk
+    /// that ends the input exactly waits, so that the final push can mark it last.
+    private func fillAll(_ rows: Tensor?, zeros: Int, like: Tensor?, _ next: Emit) {
+        var done = 0
+        let total = rows?.shape.h ?? zeros
+        while done < total {
+            if window.count == window.capacity { convolve(chunk, next, last: false) }
+            done += window.fill(rows, from: done, zeros: total - done, like: like)
         }
-        if final {
-            reset()
-            next(nil, true)
-        }
+    }
+
+    private func convolve(_ n: Int, _ next: Emit, last: Bool) {
+        let input = window.front(n + 2 * halo)
+        let out = reuse(output, kernel.geometry.outputShape(input.shape), .nChw16c)
+        output = out
+        let (weight, bias) = weights()
+        kernel.forward(input: input, weight: weight, bias: bias, output: out, training: false)
+        window.keepLast(2 * halo)
+        next(out, last)
     }
 
     func reset() {
