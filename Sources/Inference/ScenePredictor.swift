@@ -19,8 +19,9 @@ public struct PredictionOptions: Sendable {
     public var margin: Int? = nil
     /// Windows per network call.
     public var batchSize = 2
-    /// Streaming by default (exact, each feature computed once); windows for smaller margins.
-    public var blend = BlendMode.stream
+    /// Centre windows by default; `stream` is exact too and computes each feature once, but is
+    /// not yet faster for small networks nor lighter (see Benchmarks/README.md, issue B4).
+    public var blend = BlendMode.centre
     /// Average the scores of the 8 flips/rotations.
     public var tta = false
     /// Also write per-class probabilities (Byte 0–255) and the maximum probability.
