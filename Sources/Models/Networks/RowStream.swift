@@ -255,36 +255,39 @@ final class ConvolutionRows: RowStage {
     }
 }
 
-/// 2×2 max pooling over rows, `chunk` output rows at a time (an odd input row waits).
+/// 2×2 max pooling over rows, `chunk` output rows at a time, from a line buffer of 2·chunk rows.
 final class PoolingRows: RowStage {
     let chunk: Int
-    private let window = RowWindow()
+    private let window: LineBuffer
     private var output: Tensor?, indices: PoolIndices?
 
-    init(chunk: Int) { self.chunk = max(1, chunk) }
+    init(chunk: Int) {
+        self.chunk = max(1, chunk)
+        window = LineBuffer(capacity: 2 * self.chunk)
+    }
 
     func push(_ rows: Tensor?, final: Bool, _ next: Emit) {
-        window.append(rows)
-        precondition(!final || window.count % 2 == 0, "pooled rows must end on an even row")
-        while true {
-            let n = final ? min(2 * chunk, window.count) : (window.count >= 2 * chunk ? 2 * chunk : 0)
-            guard n > 0 else { break }
-            let input = window.front(n)
-            let out = reuse(output, Shape(input.shape.n, input.shape.c, n / 2, input.shape.w / 2), input.layout)
-            output = out
-            if indices?.view != out.spatialView { indices = PoolIndices(outputView: out.spatialView) }
-            MaxPool2x2.forward(input: input, output: out, indices: indices!)
-            window.drop(n)
-            if final && window.count == 0 {
-                reset()
-                return next(out, true)
+        if let rows {
+            var done = 0
+            while done < rows.shape.h {
+                if window.count == window.capacity { pool(window.count, next, last: false) }
+                done += window.fill(rows, from: done)
             }
-            next(out, false)
         }
-        if final {
-            reset()
-            next(nil, true)
-        }
+        guard final else { return }
+        precondition(window.count % 2 == 0, "pooled rows must end on an even row")
+        if window.count > 0 { pool(window.count, next, last: true) } else { next(nil, true) }
+        reset()
+    }
+
+    private func pool(_ n: Int, _ next: Emit, last: Bool) {
+        let input = window.front(n)
+        let out = reuse(output, Shape(input.shape.n, input.shape.c, n / 2, input.shape.w / 2), input.layout)
+        output = out
+        if indices?.view != out.spatialView { indices = PoolIndices(outputView: out.spatialView) }
+        MaxPool2x2.forward(input: input, output: out, indices: indices!)
+        window.keepLast(0)
+        next(out, last)
     }
 
     func reset() { window.reset() }
