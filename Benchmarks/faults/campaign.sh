@@ -30,7 +30,7 @@ setup() {
     gdalbuildvrt -q -separate stack.vrt "$NC"/lsat7_2000_{10,20,30,40,50,70}.tif
     gdal_translate -q -ot Float32 -co COMPRESS=DEFLATE stack.vrt scene.tif
     cp "$NC/strata.tif" labels.tif
-    gdal_translate -q -of VRT -outsize 3000 3000 -r bilinear scene.tif big.vrt
+    big_vrt
     cat > base.yaml <<EOF
 name: camp
 output: $W/run
@@ -50,6 +50,14 @@ EOF
         --widths 8,16 --patch-size 32 --epochs 12 --batch-size 8 --seed 3 --output ref-model > ref.log 2>&1 \
         || { cat ref.log; exit 2; }
     cd "$ROOT"
+}
+
+# A 3000×3000 scene at the sample's pixel size (the sample resampled, its corner kept), so that
+# prediction takes a while and the model/scene check accepts it.
+big_vrt() {
+    local ullr
+    ullr=$(gdalinfo -json scene.tif | python3 -c "import json,sys; g=json.load(sys.stdin)['geoTransform']; print(g[0], g[3], g[0] + 3000 * g[1], g[3] + 3000 * g[5])")
+    gdal_translate -q -of VRT -outsize 3000 3000 -r bilinear -a_ullr $ullr scene.tif big.vrt
 }
 
 # ---- case runners ---------------------------------------------------------------------------

@@ -89,6 +89,16 @@ static inline dnnl_status_t ts_conv_forward_desc(
         return dnnl_dilated_deconvolution_forward_desc_init(d, prop, alg, src, wei, bias, dst, s, dl, pl, pr);
     return dnnl_dilated_convolution_forward_desc_init(d, prop, alg, src, wei, bias, dst, s, dl, pl, pr);
 }
+/// Forward descriptor with separate row (top/bottom) and column (left/right) padding: row
+/// streaming runs 3×3 convolutions with no row padding over strips that carry their halo rows.
+static inline dnnl_status_t ts_conv_forward_desc_rows(
+        dnnl_convolution_desc_t *d, dnnl_prop_kind_t prop, dnnl_alg_kind_t alg,
+        const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *wei,
+        const dnnl_memory_desc_t *bias, const dnnl_memory_desc_t *dst,
+        long stride, long dilation, long padTop, long padLeft, long padBottom, long padRight) {
+    dnnl_dims_t s = {stride, stride}, dl = {dilation, dilation}, pl = {padTop, padLeft}, pr = {padBottom, padRight};
+    return dnnl_dilated_convolution_forward_desc_init(d, prop, alg, src, wei, bias, dst, s, dl, pl, pr);
+}
 static inline dnnl_status_t ts_conv_backward_data_desc(
         int deconv, dnnl_convolution_desc_t *d, dnnl_alg_kind_t alg,
         const dnnl_memory_desc_t *diff_src, const dnnl_memory_desc_t *wei,

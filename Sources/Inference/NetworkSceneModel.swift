@@ -28,6 +28,9 @@ public final class NetworkSceneModel: SceneModel {
     public var alignment: Int { bundle.architecture.alignment }
     public var receptiveRadius: Int { bundle.architecture.receptiveRadius }
 
+    public func rowStream(rows: Int) -> RowStream? { network.rowStream(rows: rows) }
+    public var streamBytesPerPixel: Int { bundle.architecture.streamBytesPerPixel }
+
     /// What the stitcher needs besides the network, from the bundle.
     public var inputs: ModelInputs {
         ModelInputs(bands: bundle.bands, normalizer: bundle.normalization, classMap: bundle.classes,

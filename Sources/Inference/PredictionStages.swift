@@ -53,17 +53,17 @@ struct SceneWriters {
 
 /// The queues between the three stages: a pool of reusable batches, batches read and waiting
 /// for the network, batches scored and waiting for the writer. The first error closes them all.
-final class StagePipes: Sendable {
-    let pool: BoundedQueue<TileBatch>
-    let toNetwork = BoundedQueue<TileBatch>(capacity: 2)
-    let toWriter = BoundedQueue<TileBatch>(capacity: 2)
+final class StagePipes<Batch: Sendable>: Sendable {
+    let pool: BoundedQueue<Batch>
+    let toNetwork = BoundedQueue<Batch>(capacity: 2)
+    let toWriter = BoundedQueue<Batch>(capacity: 2)
     let failure = ErrorBox()
     /// Fault injection for tests: stage threads fail to start as if the system had refused them.
     let refusesThreadsForTesting: Bool
 
-    init(batches: Int, refusesThreadsForTesting: Bool = false, make: () -> TileBatch) {
+    init(batches: Int, refusesThreadsForTesting: Bool = false, make: () -> Batch) {
         self.refusesThreadsForTesting = refusesThreadsForTesting
-        pool = BoundedQueue<TileBatch>(capacity: batches)
+        pool = BoundedQueue<Batch>(capacity: batches)
         for _ in 0..<batches { pool.push(make()) }
     }
 
@@ -82,7 +82,7 @@ enum StageThread {
         init(_ run: @escaping () -> Void) { self.run = run }
     }
 
-    static func start(_ name: String, _ pipes: StagePipes, group: DispatchGroup, _ body: @escaping @Sendable () throws -> Void) {
+    static func start<Batch>(_ name: String, _ pipes: StagePipes<Batch>, group: DispatchGroup, _ body: @escaping @Sendable () throws -> Void) {
         group.enter()
         let box = Unmanaged.passRetained(Body {
             defer { group.leave() }
@@ -113,11 +113,11 @@ struct ReaderStage: Sendable {
     let normalizer: Normalizer
     let tiles: [PredictionGrid.Tile]
 
-    func start(_ pipes: StagePipes, group: DispatchGroup) {
+    func start(_ pipes: StagePipes<TileBatch>, group: DispatchGroup) {
         StageThread.start("reader", pipes, group: group) { try run(pipes) }
     }
 
-    func run(_ pipes: StagePipes) throws {
+    func run(_ pipes: StagePipes<TileBatch>) throws {
         let src = try openRaster(paths)
         var block = RasterBlock()
         guard var batch = pipes.pool.pop() else { return }
@@ -146,7 +146,7 @@ struct NetworkStage {
     let progress: ((Int, Int) -> Void)?
 
     /// Runs until the reader is done; returns (tiles processed, tiles skipped as all-nodata).
-    mutating func run(_ pipes: StagePipes, tileCount: Int) -> (processed: Int, skipped: Int) {
+    mutating func run(_ pipes: StagePipes<TileBatch>, tileCount: Int) -> (processed: Int, skipped: Int) {
         var skipped = 0, processed = 0
         while let batch = pipes.toNetwork.pop() {
             skipped += batch.empty.count
@@ -182,11 +182,11 @@ struct WriterStage: Sendable {
     let blend: BlendMode
     let floatProbabilities: Bool
 
-    func start(_ pipes: StagePipes, group: DispatchGroup) {
+    func start(_ pipes: StagePipes<TileBatch>, group: DispatchGroup) {
         StageThread.start("writer", pipes, group: group) { try run(pipes) }
     }
 
-    func run(_ pipes: StagePipes) throws {
+    func run(_ pipes: StagePipes<TileBatch>) throws {
         let w = writers.value
         var out = TileWriter(classValues: classValues, wide: w.wide, classes: classes, size: grid.inputSize,
                              floatProbabilities: floatProbabilities)

@@ -1,4 +1,5 @@
 import Core
+import Models
 
 /// What the stitcher needs from a trained network. The U-Net and dilated CNN of `Models`
 /// conform through an adapter; tests use small deterministic models.
@@ -21,9 +22,16 @@ public protocol SceneModel: AnyObject {
     /// skip work outside the region. By default: `predict` over whole windows.
     func predictScores(_ input: UnsafeBufferPointer<Float>, batch: Int, size: Int, region: Window,
                        probabilities: Bool, into output: UnsafeMutableBufferPointer<Float>) throws
+    /// The network as a `RowStream` computing `rows` rows at a time; nil when it cannot stream.
+    func rowStream(rows: Int) -> RowStream?
+    /// Bytes a row stream holds per pixel of strip (for choosing strip heights from a budget).
+    var streamBytesPerPixel: Int { get }
 }
 
 extension SceneModel {
+    public func rowStream(rows: Int) -> RowStream? { nil }
+    public var streamBytesPerPixel: Int { 4096 }
+
     public func predictScores(_ input: UnsafeBufferPointer<Float>, batch: Int, size: Int, region: Window,
                               probabilities: Bool, into output: UnsafeMutableBufferPointer<Float>) throws {
         try predict(input, batch: batch, size: size, into: output)

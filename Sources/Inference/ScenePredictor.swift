@@ -5,9 +5,11 @@ import Logging
 import Models
 import Tiling
 
-/// How overlapping windows are combined. `centre`: only each window's core is written, so
-/// the map equals one huge window's (exact when the margin covers the receptive field).
-public enum BlendMode: String, Sendable, Codable, CaseIterable { case centre, hann }
+/// How a scene is cut for the network. `centre`: windows whose cores are written, so the map
+/// equals one huge window's (exact when the margin covers the receptive field); `hann`:
+/// weighted mean of overlapping windows; `stream`: full-width strips through the network's
+/// row stream, each feature computed once, equal to one window over the scene (`RowStream`).
+public enum BlendMode: String, Sendable, Codable, CaseIterable { case centre, hann, stream }
 
 /// Options of `terraseg predict`.
 public struct PredictionOptions: Sendable {
@@ -17,6 +19,8 @@ public struct PredictionOptions: Sendable {
     public var margin: Int? = nil
     /// Windows per network call.
     public var batchSize = 2
+    /// Centre windows by default; `stream` is exact too and computes each feature once, but is
+    /// not yet faster for small networks nor lighter (see Benchmarks/README.md, issue B4).
     public var blend = BlendMode.centre
     /// Average the scores of the 8 flips/rotations.
     public var tta = false
@@ -25,6 +29,10 @@ public struct PredictionOptions: Sendable {
     public var confidence = false
     /// Write probabilities as Float32 0–1 instead of Byte 0–255.
     public var floatProbabilities = false
+    /// Streaming: rows per strip; nil = what fits `memoryBudget`.
+    public var stripHeight: Int? = nil
+    /// Streaming: bytes the network's strip buffers may hold.
+    public var memoryBudget = 1 << 30
     public var creation = CreationOptions(blockSize: 256, compression: .deflate, predictor: .none, overviews: .mode)
     public var overwrite = false
     /// Map scenes whose data type family or pixel size differ from the training scenes',
@@ -142,6 +150,12 @@ public final class ScenePredictor {
         if !info.isGeoreferenced {
             ScenePredictor.logger.warning("\(info.path) has no CRS or geotransform: the map will not be georeferenced either")
         }
+        if options.blend == .stream {
+            if let streamed = try StripPredictor(model: model, inputs: inputs, options: options,
+                                                 refusesThreadsForTesting: refusesThreadsForTesting, progress: progress)
+                .predict(paths: paths, bands: bands, info: info, outputs: outputs, start: start) { return streamed }
+            return try predictInWindows(paths: paths, outputs: outputs)
+        }
         let grid = grid(width: info.width, height: info.height)
         let tiles = grid.tiles
         let S = grid.inputSize, C = model.inputChannels, K = model.classCount
@@ -166,6 +180,19 @@ public final class ScenePredictor {
         try writers.finish()
         return ScenePrediction(width: info.width, height: info.height, tiles: tiles.count, skippedTiles: counts.skipped,
                                seconds: Date().timeIntervalSince(start))
+    }
+}
+
+extension ScenePredictor {
+    /// A model that cannot stream (learned upsampling, test models) predicts in centre windows.
+    func predictInWindows(paths: [String], outputs: SceneOutputs) throws -> ScenePrediction {
+        ScenePredictor.logger.notice("this model cannot stream its rows (learned upsampling): predicting in windows (--blend centre), exact as well")
+        var o = options
+        o.blend = .centre
+        let windows = try ScenePredictor(model: model, inputs: inputs, options: o)
+        windows.progress = progress
+        windows.refusesThreadsForTesting = refusesThreadsForTesting
+        return try windows.predict(paths: paths, outputs: outputs)
     }
 }
 

@@ -40,7 +40,7 @@ extension TerraSegCommand {
         @Option(name: .customLong("batch-size"), help: keyHelp("Windows per network call.", key: "prediction.batch_size", showDefault: false))
         var batchSize = PredictionSpec().batchSize
 
-        @Option(help: keyHelp("centre: write each window's core (equals predicting the scene at once); hann: weighted mean of overlapping windows.",
+        @Option(help: keyHelp("centre (default): write each window's core (tile, margin; equals predicting the scene at once); stream: full-width strips, each feature computed once, equals one window over the scene; hann: weighted mean of overlapping windows.",
                              key: "prediction.blend", showDefault: false))
         var blend = PredictionSpec().blend
 
@@ -115,13 +115,16 @@ extension TerraSegCommand {
                 guard now.timeIntervalSince(lastReport) > (terminal ? 0.5 : 30) || done == total else { return }
                 lastReport = now
                 let eta = done > 0 ? now.timeIntervalSince(started) / Double(done) * Double(total - done) : 0
-                let line = String(format: "  %d/%d windows (%.0f %%), ETA %.0f s", done, total, 100 * Double(done) / Double(max(1, total)), eta)
+                let line = String(format: "  %d/%d \(options.blend == .stream ? "strips" : "windows") (%.0f %%), ETA %.0f s", done, total, 100 * Double(done) / Double(max(1, total)), eta)
                 FileHandle.standardError.write(Data((terminal ? "\r" + line : line + "\n").utf8))
                 if terminal && done == total { FileHandle.standardError.write(Data("\n".utf8)) }
             }
             let jobs = try SceneJob.expand(input)
             let grid = predictor.grid(width: options.tileSize, height: options.tileSize)
-            FileHandle.standardError.write(Data("Mapping \(jobs.count) scene(s) with \(network.bundle.architecture.name): windows of \(grid.inputSize) px, \(grid.tileSize) px written from each (margin \(grid.margin) px; smaller for smaller scenes)\n".utf8))
+            let cut = options.blend == .stream && !network.bundle.architecture.upsamplesWithParameters
+                ? "full-width strips, each feature computed once"
+                : "windows of \(grid.inputSize) px, \(grid.tileSize) px written from each (margin \(grid.margin) px; smaller for smaller scenes)"
+            FileHandle.standardError.write(Data("Mapping \(jobs.count) scene(s) with \(network.bundle.architecture.name): \(cut)\n".utf8))
             var batch = BatchProgress(total: jobs.count)
             let reports = try stoppable { try predictor.run(jobs: jobs, directory: output) { r in
                 FileHandle.standardError.write(Data((batch.line(for: r) + "\n").utf8))

@@ -13,6 +13,9 @@ public struct ConvGeometry: Hashable, Sendable {
     public var bias: Bool
     /// ConvTranspose2d: weight stored (I, O, kH, kW) as in PyTorch.
     public var transposed: Bool
+    /// Top and bottom padding when it differs from `padding` (inference only): 0 for row
+    /// streaming, whose strips bring their neighbours' rows (see `RowStream`).
+    public var rowPadding: Int?
 
     public init(inputChannels: Int, outputChannels: Int, kernel: Int, stride: Int = 1,
                 padding: Int = 0, dilation: Int = 1, bias: Bool = true, transposed: Bool = false) {
@@ -33,7 +36,11 @@ public struct ConvGeometry: Hashable, Sendable {
         return (size + 2 * padding - span) / stride + 1
     }
     public func outputShape(_ input: Shape) -> Shape {
-        Shape(input.n, outputChannels, outputSize(input.h), outputSize(input.w))
+        guard let rowPadding else { return Shape(input.n, outputChannels, outputSize(input.h), outputSize(input.w)) }
+        var rows = self
+        rows.padding = rowPadding
+        rows.rowPadding = nil
+        return Shape(input.n, outputChannels, rows.outputSize(input.h), outputSize(input.w))
     }
 
     /// Right padding so oneDNN's shape arithmetic matches `outputSize` exactly.
@@ -97,6 +104,17 @@ public final class ConvolutionKernel {
         var b = g.bias ? MemoryDesc.vector(g.outputChannels).raw : MemoryDesc.zero.raw
         for alg in algorithms(weightsPass: false) {
             var desc = dnnl_convolution_desc_t()
+            if let top = g.rowPadding {
+                precondition(!g.transposed, "row padding is for convolutions")
+                var rows = g
+                rows.padding = top
+                rows.rowPadding = nil
+                guard ts_conv_forward_desc_rows(&desc, prop, alg, &s, &w, &b, &d, g.stride, g.dilation - 1, top, g.padding,
+                                                rows.paddingRight(Int(src.raw.dims.2)), g.paddingRight(Int(src.raw.dims.3))) == dnnl_success
+                else { continue }
+                if let pd = PrimitiveDesc.attempt(&desc, attr: fusedReLU ? .withReLU() : nil) { return pd }
+                continue
+            }
             guard ts_conv_forward_desc(deconv, &desc, prop, alg, &s, &w, &b, &d, g.stride, g.dilation - 1, g.padding,
                                        g.paddingRight(Int(src.raw.dims.2))) == dnnl_success else { continue }
             if let pd = PrimitiveDesc.attempt(&desc, attr: fusedReLU ? .withReLU() : nil) { return pd }
@@ -108,6 +126,7 @@ public final class ConvolutionKernel {
         let g = geometry
         precondition(input.shape.c == g.inputChannels, "conv expects \(g.inputChannels) input channels, got \(input.shape)")
         let outShape = g.outputShape(input.shape)
+        precondition(!(training && g.rowPadding != nil), "row padding is for inference only")
         precondition(!(fusedReLU && training), "a fused ReLU is for inference only (its backward is not computed)")
         let pd = forwardDesc(training ? dnnl_forward_training : dnnl_forward_inference,
                              input.memoryDesc, MemoryDesc(outShape, outLayout))

@@ -12,6 +12,9 @@ public protocol SegmentationNetwork: Layer {
     /// Inference logits of `region` only (N, K, region.height, region.width) NCHW, equal to
     /// that part of the whole input's logits. A network may skip work outside the region.
     func logits(_ input: Tensor, region: Window) -> Tensor
+    /// Inference over a scene in strips of rows, each feature computed once, `rows` at a time
+    /// (see `RowStream`); nil when the network cannot stream (learned upsampling), by default.
+    func rowStream(rows: Int) -> RowStream?
 }
 
 extension SegmentationNetwork {
@@ -23,6 +26,10 @@ extension SegmentationNetwork {
         SpatialCrop.copy(full, row: region.row, column: region.column, into: out)
         return out
     }
+}
+
+extension SegmentationNetwork {
+    public func rowStream(rows: Int) -> RowStream? { nil }
 }
 
 extension UNet: SegmentationNetwork {}
@@ -87,8 +94,31 @@ public enum ModelArchitecture: Sendable, Codable, Equatable {
         }
     }
 
+    /// A U-Net whose decoder upsamples with learned layers (those predict in windows, not rows).
+    public var upsamplesWithParameters: Bool {
+        if case .unet(let c) = self { return c.upsampling.isLearned }
+        return false
+    }
+
     /// Half-width of the receptive field: the margin that makes tiled prediction exact.
     public var receptiveRadius: Int { receptiveField / 2 }
+
+    /// Bytes a `RowStream` of this network holds per pixel of strip, roughly (the feature rows
+    /// of every layer at its resolution, with their line buffers), for sizing strips.
+    public var streamBytesPerPixel: Int {
+        switch self {
+        case .unet(let c):
+            var floats = 2 * c.inputChannels, scale = 1
+            for w in c.widths {
+                floats += 20 * w / scale
+                scale *= 4
+            }
+            floats += 7 * c.bottleneckWidth / scale
+            return 4 * floats
+        case .dilated(let c):
+            return 4 * (2 * c.inputChannels + 3 * c.width * c.dilations.count + 2 * c.classes)
+        }
+    }
 
     public func build(seed: UInt64) -> any SegmentationNetwork {
         switch self {

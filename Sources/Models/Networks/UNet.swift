@@ -61,6 +61,16 @@ public final class ConvBNReLU: UnaryLayer {
     private var foldedOutput: Tensor?
 
     private func foldedForward(_ x: Tensor) -> Tensor {
+        let (weight, bias) = inferenceWeights()
+        let out = reuse(foldedOutput, conv.geometry.outputShape(x.shape), conv.outputLayout)
+        foldedOutput = out
+        folded!.kernel.forward(input: x, weight: weight, bias: bias, output: out, training: false)
+        return out
+    }
+
+    /// The convolution's weights and bias with the batch norm folded in (refolded when a source
+    /// parameter changed): what inference convolves with, here and in `RowStream`.
+    func inferenceWeights() -> (weight: Parameter, bias: Parameter) {
         let versions = [conv.weight.version, bn.weight.version, bn.bias.version,
                         bn.runningMean.version, bn.runningVariance.version]
         if folded == nil {
@@ -82,10 +92,7 @@ public final class ConvBNReLU: UnaryLayer {
             f.weight.markChanged(); f.bias.markChanged()
             folded!.versions = versions
         }
-        let out = reuse(foldedOutput, conv.geometry.outputShape(x.shape), conv.outputLayout)
-        foldedOutput = out
-        folded!.kernel.forward(input: x, weight: folded!.weight, bias: folded!.bias, output: out, training: false)
-        return out
+        return (folded!.weight, folded!.bias)
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {

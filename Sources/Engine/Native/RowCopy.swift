@@ -1,0 +1,38 @@
+/// Row ranges of feature maps, for row streaming: copies rows between tensors of the same width
+/// and layout (NCHW or blocked), optionally into a channel slice of a wider tensor (a decoder's
+/// concat), and zeroes row ranges (the padding above and below a scene).
+public enum RowCopy {
+    /// `destination` rows [destinationRow, +rows), channels [channelOffset, +source.c) =
+    /// `source` rows [sourceRow, +rows). channelOffset is a multiple of the layout's block.
+    public static func copy(_ source: Tensor, rows sourceRow: Int, count rows: Int,
+                            into destination: Tensor, at destinationRow: Int, channelOffset: Int = 0) {
+        guard rows > 0 else { return }
+        let block = source.layout.channelBlock
+        precondition(source.layout == destination.layout && source.layout != .nhwc && source.shape.n == destination.shape.n
+                     && source.shape.w == destination.shape.w && channelOffset % block == 0
+                     && channelOffset + source.shape.c <= destination.shape.c, "row copy \(source.shape) → \(destination.shape)")
+        precondition(sourceRow >= 0 && sourceRow + rows <= source.shape.h && destinationRow >= 0
+                     && destinationRow + rows <= destination.shape.h, "row copy outside the tensors")
+        let planes = source.paddedChannels / block, destinationPlanes = destination.paddedChannels / block
+        let rowLength = source.shape.w * block
+        let sourceH = source.shape.h, destinationH = destination.shape.h, skip = channelOffset / block
+        // One thread: a copy is memory-bound, and a parallel region per copy costs more than it
+        // saves when the stream makes many small ones (and far more on a loaded machine).
+        for job in 0..<(source.shape.n * planes) {
+            let n = job / planes, plane = job % planes
+            let from = ((n * planes + plane) * sourceH + sourceRow) * rowLength
+            let to = ((n * destinationPlanes + skip + plane) * destinationH + destinationRow) * rowLength
+            (destination.data + to).update(from: source.data + from, count: rows * rowLength)
+        }
+    }
+
+    /// Zeroes rows [row, row + rows) of every channel (blocked padding included).
+    public static func zero(_ tensor: Tensor, rows row: Int, count rows: Int) {
+        guard rows > 0 else { return }
+        precondition(tensor.layout != .nhwc && row >= 0 && row + rows <= tensor.shape.h, "row zero outside the tensor")
+        let view = tensor.spatialView
+        for plane in 0..<view.outer {
+            (tensor.data + view.row(plane, row)).update(repeating: 0, count: rows * view.w * view.inner)
+        }
+    }
+}

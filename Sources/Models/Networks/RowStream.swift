@@ -1,0 +1,435 @@
+import Engine
+
+/// Inference over a whole scene in strips of rows, each feature computed once (line buffers).
+///
+/// Every layer keeps, between strips, only the rows of its input that its next output rows
+/// still need: a 3×3 convolution with dilation d keeps 2d rows (its halo) and runs with no row
+/// padding over [kept rows; new rows], so no output row is ever computed twice; a 2×2 pooling
+/// keeps an odd last row; a bilinear ×2 upsampling keeps one coarse row on each side; a
+/// decoder junction keeps the skip rows that the slower upsampled branch has not reached yet.
+/// The top and bottom of the scene are zero rows the stream adds itself, so the result equals
+/// the network over the whole strip-stacked input in one window, whatever the strip heights
+/// (pooling phases follow absolute row numbers). Columns are whole: each strip is full width.
+///
+/// Each layer computes its rows in chunks of a fixed height (`rows` at full resolution, halved
+/// per level), whatever heights arrive: every convolution sees one shape per scene (plus the
+/// last, shorter chunk), so oneDNN primitives and buffers are made once, not per strip.
+///
+/// input (1, C, rows, W) NCHW per `push`, W a multiple of the network's alignment; the rows
+/// of all pushes together are the scene, their count a multiple of the alignment.
+public final class RowStream {
+    private let body: (Tensor?, Bool, Emit) -> Void
+    private let head: Conv2d
+    private let stages: [any RowStage]
+    private let toPlain = LayoutConverter()
+    private var logits: Tensor?
+
+    init(stages: [any RowStage], head: Conv2d, body: @escaping (Tensor?, Bool, Emit) -> Void) {
+        self.stages = stages
+        self.head = head
+        self.body = body
+    }
+
+    /// Feeds the scene's next rows (nil with `final` when there are no more) and calls `emit`
+    /// with the logits (1, K, rows', W) NCHW of each chunk of rows that became computable, in
+    /// order (owned by the stream, valid during the call). With `final` every remaining row
+    /// comes out and the stream is ready for a new scene.
+    public func push(_ rows: Tensor?, final: Bool, emit: (Tensor) -> Void) {
+        if let rows { precondition(rows.layout == .nchw && rows.shape.n == 1, "RowStream input \(rows.shape) \(rows.layout)") }
+        body(rows, final) { features, _ in
+            guard let features else { return }
+            let out = head(features)
+            let l = reuse(logits, out.shape, .nchw)
+            logits = l
+            toPlain.convert(out, into: l)
+            emit(l)
+        }
+    }
+
+    /// Forgets every held row (a scene abandoned half way).
+    public func reset() { for s in stages { s.reset() } }
+}
+
+/// Where a stage sends each output chunk: (rows or nil, last of the scene). A stage calls it
+/// with `true` exactly once after a final push (with its last chunk, or nil).
+typealias Emit = (Tensor?, Bool) -> Void
+
+/// One layer of a `RowStream`: takes its input's next rows, emits the output rows that became
+/// computable (owned by the stage, valid during the call).
+protocol RowStage: AnyObject {
+    func push(_ rows: Tensor?, final: Bool, _ next: Emit)
+    func reset()
+}
+
+/// Runs `rows` through `stages` in order, then `next`.
+func chain(_ stages: ArraySlice<any RowStage>, _ rows: Tensor?, _ final: Bool, _ next: Emit) {
+    guard let first = stages.first else { return next(rows, final) }
+    first.push(rows, final: final) { out, last in chain(stages.dropFirst(), out, last, next) }
+}
+
+/// The rows a stage holds, in a buffer that only grows: rows [start, start + count) of
+/// `storage`; appending past its end first moves the held rows to the front of the spare
+/// buffer. Shapes stay fixed, so nothing is reallocated (or zero-filled) per strip.
+final class RowWindow {
+    private var storage: Tensor?
+    private var spare: Tensor?
+    private var scratch: Tensor?
+    private var start = 0
+    /// Rows held.
+    private(set) var count = 0
+
+    /// Appends `zerosBefore` zero rows, `rows`, then `zerosAfter` zero rows.
+    func append(_ rows: Tensor?, zerosBefore: Int = 0, zerosAfter: Int = 0) {
+        let added = (rows?.shape.h ?? 0) + zerosBefore + zerosAfter
+        guard added > 0 else { return }
+        guard let like = rows ?? storage else { preconditionFailure("RowWindow: zero rows of an unknown shape") }
+        if storage == nil || start + count + added > storage!.shape.h
+            || storage!.shape.c != like.shape.c || storage!.shape.w != like.shape.w || storage!.layout != like.layout {
+            let same = storage.map { $0.shape.c == like.shape.c && $0.shape.w == like.shape.w && $0.layout == like.layout } ?? false
+            // Grows by half at least, so a window that fills up (a skip queue) reallocates rarely.
+            let capacity = same ? storage!.shape.h : 0
+            let rows = count + added <= capacity ? capacity : max(count + added, capacity + capacity / 2)
+            let shape = Shape(like.shape.n, like.shape.c, rows, like.shape.w)
+            let next = reuse(spare, shape, like.layout)
+            if let storage { RowCopy.copy(storage, rows: start, count: count, into: next, at: 0) }
+            spare = storage
+            storage = next
+            start = 0
+        }
+        let t = storage!
+        var at = start + count
+        RowCopy.zero(t, rows: at, count: zerosBefore)
+        at += zerosBefore
+        if let rows { RowCopy.copy(rows, rows: 0, count: rows.shape.h, into: t, at: at) }
+        at += rows?.shape.h ?? 0
+        RowCopy.zero(t, rows: at, count: zerosAfter)
+        count += added
+    }
+
+    /// Held rows [from, from + rows) (counted from the first held row) as a tensor of that height.
+    func rows(from: Int, count rows: Int) -> Tensor {
+        guard let storage, from >= 0, from + rows <= count else { preconditionFailure("RowWindow.rows(\(from), \(rows)) of \(count)") }
+        if start + from == 0 && rows == storage.shape.h { return storage }
+        let out = reuse(scratch, Shape(storage.shape.n, storage.shape.c, rows, storage.shape.w), storage.layout)
+        scratch = out
+        RowCopy.copy(storage, rows: start + from, count: rows, into: out, at: 0)
+        return out
+    }
+
+    /// The first `rows` rows held, as a tensor of that height.
+    func front(_ rows: Int) -> Tensor { self.rows(from: 0, count: rows) }
+
+    /// The buffer and where the held rows start in it (for copies out of the window).
+    var held: (tensor: Tensor, row: Int)? { storage.map { ($0, start) } }
+
+    func drop(_ rows: Int) {
+        precondition(rows <= count)
+        start += rows
+        count -= rows
+        if count == 0 { start = 0 }
+    }
+
+    /// Forgets the held rows (keeps the buffers for the next scene).
+    func reset() {
+        start = 0
+        count = 0
+    }
+}
+
+/// A fixed-height buffer of rows that a layer reads in place: rows are copied in until it is
+/// full (`capacity` rows = one chunk plus the halos), the layer runs on the whole buffer, then
+/// the last `keep` rows slide to the top. One copy per input row, no reallocation.
+final class LineBuffer {
+    let capacity: Int
+    private(set) var tensor: Tensor?
+    private(set) var count = 0
+    private var scratch: Tensor?
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// Copies rows [from, …) of `rows` (or `zeros` zero rows) until full; returns how many.
+    func fill(_ rows: Tensor?, from: Int = 0, zeros: Int = 0, like: Tensor? = nil) -> Int {
+        guard let like = rows ?? like ?? tensor else { preconditionFailure("LineBuffer: rows of an unknown shape") }
+        let shape = Shape(like.shape.n, like.shape.c, capacity, like.shape.w)
+        if tensor == nil || !tensor!.matches(shape, like.layout) { tensor = Tensor(shape: shape, layout: like.layout); count = 0 }
+        let n = min(capacity - count, rows.map { $0.shape.h - from } ?? zeros)
+        if let rows { RowCopy.copy(rows, rows: from, count: n, into: tensor!, at: count) } else { RowCopy.zero(tensor!, rows: count, count: n) }
+        count += n
+        return n
+    }
+
+    /// The first `rows` rows: the buffer itself when full, else a copy of that height.
+    func front(_ rows: Int) -> Tensor {
+        guard let tensor, rows <= count else { preconditionFailure("LineBuffer.front(\(rows)) of \(count)") }
+        if rows == capacity { return tensor }
+        let out = reuse(scratch, Shape(tensor.shape.n, tensor.shape.c, rows, tensor.shape.w), tensor.layout)
+        scratch = out
+        RowCopy.copy(tensor, rows: 0, count: rows, into: out, at: 0)
+        return out
+    }
+
+    /// Keeps the last `rows` rows, moved to the top (they do not overlap the rows dropped
+    /// while rows ≤ capacity / 2; otherwise moved row by row from the top down).
+    func keepLast(_ rows: Int) {
+        guard let tensor, rows < count else { return }
+        let view = tensor.spatialView, rowLength = view.w * view.inner
+        for plane in 0..<view.outer {
+            let base = tensor.data + view.row(plane, 0)
+            for r in 0..<rows { (base + r * rowLength).update(from: base + (count - rows + r) * rowLength, count: rowLength) }
+        }
+        count = rows
+    }
+
+    func reset() { count = 0 }
+}
+
+/// A k×k convolution (stride 1, "same" padding) over rows, with its bias and ReLU: keeps the
+/// last 2·halo input rows (halo = dilation·(k−1)/2) and convolves [kept; new] without row
+/// padding, `chunk` output rows at a time; the scene's top and bottom get halo zero rows, as
+/// the one-window padding.
+final class ConvolutionRows: RowStage {
+    let kernel: ConvolutionKernel
+    let halo: Int, chunk: Int
+    private let weights: () -> (weight: Parameter, bias: Parameter?)
+    private let window: LineBuffer
+    private var started = false
+    private var output: Tensor?
+
+    init(_ geometry: ConvGeometry, chunk: Int, fusedReLU: Bool, weights: @escaping () -> (weight: Parameter, bias: Parameter?)) {
+        precondition(geometry.stride == 1 && !geometry.transposed && geometry.padding == geometry.dilation * (geometry.kernel - 1) / 2,
+                     "row streaming needs stride-1 same-padded convolutions")
+        var g = geometry
+        g.rowPadding = 0
+        kernel = ConvolutionKernel(g)
+        kernel.fusedReLU = fusedReLU
+        halo = geometry.padding
+        self.chunk = max(1, chunk)
+        window = LineBuffer(capacity: self.chunk + 2 * geometry.padding)
+        self.weights = weights
+    }
+
+    /// A conv–BN–ReLU unit at inference: the folded weights, ReLU fused.
+    convenience init(_ unit: ConvBNReLU, chunk: Int) {
+        var g = unit.conv.geometry
+        g.bias = true
+        self.init(g, chunk: chunk, fusedReLU: true) { let w = unit.inferenceWeights(); return (w.weight, w.bias) }
+    }
+
+    func push(_ rows: Tensor?, final: Bool, _ next: Emit) {
+        if let rows {
+            if !started { fillAll(nil, zeros: halo, like: rows, next) }
+            started = true
+            fillAll(rows, zeros: 0, like: rows, next)
+        }
+        guard final else { return }
+        if started { fillAll(nil, zeros: halo, like: nil, next) }
+        let n = window.count - 2 * halo
+        if n > 0 { convolve(n, next, last: true) } else { next(nil, true) }
+        reset()
+    }
+
+    /// Copies rows (or zero rows) in, running a full chunk whenever the buffer fills. A chunk
+    /// that ends the input exactly waits, so that the final push can mark it last.
+    private func fillAll(_ rows: Tensor?, zeros: Int, like: Tensor?, _ next: Emit) {
+        var done = 0
+        let total = rows?.shape.h ?? zeros
+        while done < total {
+            if window.count == window.capacity { convolve(chunk, next, last: false) }
+            done += window.fill(rows, from: done, zeros: total - done, like: like)
+        }
+    }
+
+    private func convolve(_ n: Int, _ next: Emit, last: Bool) {
+        let input = window.front(n + 2 * halo)
+        let out = reuse(output, kernel.geometry.outputShape(input.shape), .nChw16c)
+        output = out
+        let (weight, bias) = weights()
+        kernel.forward(input: input, weight: weight, bias: bias, output: out, training: false)
+        window.keepLast(2 * halo)
+        next(out, last)
+    }
+
+    func reset() {
+        window.reset()
+        started = false
+    }
+}
+
+/// 2×2 max pooling over rows, `chunk` output rows at a time, from a line buffer of 2·chunk rows.
+final class PoolingRows: RowStage {
+    let chunk: Int
+    private let window: LineBuffer
+    private var output: Tensor?, indices: PoolIndices?
+
+    init(chunk: Int) {
+        self.chunk = max(1, chunk)
+        window = LineBuffer(capacity: 2 * self.chunk)
+    }
+
+    func push(_ rows: Tensor?, final: Bool, _ next: Emit) {
+        if let rows {
+            var done = 0
+            while done < rows.shape.h {
+                if window.count == window.capacity { pool(window.count, next, last: false) }
+                done += window.fill(rows, from: done)
+            }
+        }
+        guard final else { return }
+        precondition(window.count % 2 == 0, "pooled rows must end on an even row")
+        if window.count > 0 { pool(window.count, next, last: true) } else { next(nil, true) }
+        reset()
+    }
+
+    private func pool(_ n: Int, _ next: Emit, last: Bool) {
+        let input = window.front(n)
+        let out = reuse(output, Shape(input.shape.n, input.shape.c, n / 2, input.shape.w / 2), input.layout)
+        output = out
+        if indices?.view != out.spatialView { indices = PoolIndices(outputView: out.spatialView) }
+        MaxPool2x2.forward(input: input, output: out, indices: indices!)
+        window.keepLast(0)
+        next(out, last)
+    }
+
+    func reset() { window.reset() }
+}
+
+/// Fixed ×2 upsampling over rows. Nearest and bed-of-nails map each coarse row to two fine
+/// rows on its own; bilinear (half-pixel centres) mixes each coarse row with its neighbours,
+/// so it keeps one coarse row before the next to emit and emits `chunk` coarse rows' fine rows
+/// once the row below them is known (or the scene ended: then the edge clamp is the true one).
+final class UpsamplingRows: RowStage {
+    let kind: Upsample2xKind
+    let chunk: Int
+    private let window = RowWindow()
+    /// Scene row of the window's first row; next coarse row to emit.
+    private var first = 0, nextRow = 0
+    private var upsampled: Tensor?, output: Tensor?
+
+    init(_ kind: Upsample2xKind, chunk: Int) {
+        self.kind = kind
+        self.chunk = max(1, chunk)
+    }
+
+    func push(_ rows: Tensor?, final: Bool, _ next: Emit) {
+        guard kind == .bilinear else {
+            guard let rows else { return next(nil, final) }
+            let out = reuse(output, Shape(rows.shape.n, rows.shape.c, 2 * rows.shape.h, 2 * rows.shape.w), rows.layout)
+            output = out
+            Upsample2x.forward(kind, input: rows, output: out)
+            return next(out, final)
+        }
+        window.append(rows)
+        let end = first + window.count  // coarse rows held: [first, end)
+        while true {
+            let ready = end - (final ? 0 : 1) - nextRow  // rows whose lower neighbour is known
+            let n = final ? min(chunk, ready) : (ready >= chunk ? chunk : 0)
+            guard n > 0 else { break }
+            // Coarse rows [lo, hi): the chunk and its neighbours (none past the scene's edges).
+            let lo = max(first, nextRow - 1), hi = min(end, nextRow + n + 1)
+            let coarse = window.rows(from: lo - first, count: hi - lo)
+            let fine = reuse(upsampled, Shape(coarse.shape.n, coarse.shape.c, 2 * coarse.shape.h, 2 * coarse.shape.w), coarse.layout)
+            upsampled = fine
+            Upsample2x.forward(.bilinear, input: coarse, output: fine)
+            let out = reuse(output, Shape(fine.shape.n, fine.shape.c, 2 * n, fine.shape.w), fine.layout)
+            output = out
+            RowCopy.copy(fine, rows: 2 * (nextRow - lo), count: 2 * n, into: out, at: 0)
+            nextRow += n
+            let drop = max(0, nextRow - 1 - first)
+            window.drop(drop)
+            first += drop
+            if final && nextRow == end {
+                reset()
+                return next(out, true)
+            }
+            next(out, false)
+        }
+        if final {
+            reset()
+            next(nil, true)
+        }
+    }
+
+    func reset() {
+        window.reset()
+        first = 0
+        nextRow = 0
+    }
+}
+
+/// A decoder junction over rows: [up, skip] along channels. The skip (from the encoder) runs
+/// ahead of the upsampled branch, so its rows wait here until the upsampled rows reach them.
+final class ConcatenationRows: RowStage {
+    private let skips = RowWindow()
+    private var output: Tensor?
+
+    /// Queues the encoder's next skip rows.
+    func addSkip(_ rows: Tensor?) { skips.append(rows) }
+
+    /// [up rows; the same rows of the skip] (1, U + S, rows, W).
+    func push(_ up: Tensor?, final: Bool, _ next: Emit) {
+        guard let up, let (skip, row) = skips.held else {
+            if final { reset() }
+            return next(nil, final)
+        }
+        let n = up.shape.h
+        precondition(skips.count >= n && skip.layout == up.layout, "the upsampled branch ran ahead of the skip")
+        let out = reuse(output, Shape(up.shape.n, up.shape.c + skip.shape.c, n, up.shape.w), up.layout)
+        output = out
+        RowCopy.copy(up, rows: 0, count: n, into: out, at: 0)
+        RowCopy.copy(skip, rows: row, count: n, into: out, at: 0, channelOffset: up.shape.c)
+        skips.drop(n)
+        if final {
+            precondition(skips.count == 0, "skip rows left at the end")
+            reset()
+        }
+        next(out, final)
+    }
+
+    func reset() { skips.reset() }
+}
+
+extension DilatedNet {
+    /// The dilated CNN as a row stream (`rows` per chunk): its conv–BN–ReLU units, then the head.
+    public func rowStream(rows: Int) -> RowStream? {
+        isTraining = false
+        let units: [any RowStage] = body.units.map { ConvolutionRows($0, chunk: rows) }
+        return RowStream(stages: units, head: head) { input, final, emit in chain(units[...], input, final, emit) }
+    }
+}
+
+extension UNet {
+    /// The U-Net as a row stream (`rows` per chunk at full resolution, halved per level):
+    /// encoder levels, pooling, bottleneck, then each decoder level's upsampling, junction and
+    /// convolutions. Fixed upsampling modes only (nil for learned ones, which the caller
+    /// predicts in windows).
+    public func rowStream(rows: Int) -> RowStream? {
+        guard let kind = configuration.upsampling.fixedKind else { return nil }
+        isTraining = false
+        let levels = encoders.count
+        func chunk(_ level: Int) -> Int { max(1, rows >> level) }
+        let encoderRows: [[any RowStage]] = encoders.enumerated().map { l, e in e.units.map { ConvolutionRows($0, chunk: chunk(l)) } }
+        let poolRows = (0..<levels).map { PoolingRows(chunk: chunk($0 + 1)) }
+        let bottleneckRows: [any RowStage] = bottleneck.units.map { ConvolutionRows($0, chunk: chunk(levels)) }
+        let upRows = (0..<levels).map { UpsamplingRows(kind, chunk: chunk($0 + 1)) }
+        let junctionRows = (0..<levels).map { _ in ConcatenationRows() }
+        let decoderRows: [[any RowStage]] = (0..<levels).map { l in decoders[levels - 1 - l].units.map { ConvolutionRows($0, chunk: chunk(l)) } }
+        func run(_ level: Int, _ input: Tensor?, _ final: Bool, _ next: Emit) {
+            chain(encoderRows[level][...], input, final) { skip, final in
+                junctionRows[level].addSkip(skip)
+                poolRows[level].push(skip, final: final) { pooled, final in
+                    let decode: Emit = { below, final in
+                        upRows[level].push(below, final: final) { up, final in
+                            junctionRows[level].push(up, final: final) { cat, final in
+                                chain(decoderRows[level][...], cat, final, next)
+                            }
+                        }
+                    }
+                    if level + 1 < levels { run(level + 1, pooled, final, decode) } else { chain(bottleneckRows[...], pooled, final, decode) }
+                }
+            }
+        }
+        var stages: [any RowStage] = encoderRows.flatMap { $0 } + poolRows + bottleneckRows + upRows + junctionRows
+        stages += decoderRows.flatMap { $0 }
+        return RowStream(stages: stages, head: head) { input, final, emit in run(0, input, final, emit) }
+    }
+}

@@ -1,0 +1,119 @@
+import Core
+import Engine
+import Foundation
+import GeoRaster
+@testable import Inference
+import ModelIO
+import Models
+import Testing
+import TestSupport
+import Tiling
+
+/// A 101×203 4-band scene (sizes multiples of nothing) with nodata in a top-left triangle and in
+/// a 110-row band across the whole width (rows 60..<170), so strips there have no valid pixel.
+private let gapScene: StitchScene = {
+    let path = StitchScene.directory + "/gap.tif"
+    let profile = try! RasterMaker.utmProfile(width: 101, height: 203, bands: 4, nodata: -9999)
+    try! RasterMaker.write(path, profile: profile) { b, c, r in
+        if c + r < 30 || (60..<170).contains(r) { return -9999 }
+        let wave = sin(Double(c) * 0.21 + Double(b)) * cos(Double(r) * 0.13 - Double(b))
+        return Float(100 * Double(b + 1) + 40 * wave + Double((c * 7 + r * 13 + b * 5) % 11))
+    }
+    return StitchScene(name: "gap", path: path, width: 101, height: 203, bands: 4, classes: TinyModel.classMap)
+}()
+
+@Suite struct StreamingTests {
+    /// The dilated CNN, and U-Nets with bilinear and bed-of-nails upsampling, for `bands` inputs.
+    static func architecture(_ kind: Int, bands: Int, classes K: Int) -> ModelArchitecture {
+        switch kind {
+        case 0: return .dilated(DilatedNetConfiguration(inputChannels: bands, classes: K, width: 16, dilations: [1, 2, 4, 2, 1]))
+        case 1: return .unet(UNetConfiguration(inputChannels: bands, classes: K, widths: [16, 16], bottleneckWidth: 32,
+                                               bottleneckDilations: [1, 2], upsampling: .bilinear))
+        default: return .unet(UNetConfiguration(inputChannels: bands, classes: K, widths: [8, 16], bottleneckWidth: 32,
+                                                bottleneckDilations: [1, 2], upsampling: .nails))
+        }
+    }
+
+    func model(_ architecture: ModelArchitecture, _ scene: StitchScene) throws -> NetworkSceneModel {
+        let bundle = ModelBundle(architecture: architecture, bands: Array(1...scene.bands), bandDescriptions: Array(repeating: "", count: scene.bands),
+                                 normalization: try scene.inputs().normalizer, statistics: nil, classes: scene.classes, patchSize: 32,
+                                 provenance: .init(terrasegVersion: "test", trainingData: [], epochs: 0, seed: 5))
+        return NetworkSceneModel(bundle: bundle, network: architecture.build(seed: 5))
+    }
+
+    /// Probabilities (K × H × W) and validity of one window over the whole scene, its right and
+    /// bottom padded with invalid pixels to the network's alignment.
+    func oneWindow(_ model: NetworkSceneModel, _ scene: StitchScene) throws -> (probabilities: [Float], valid: [UInt8]) {
+        let A = model.alignment
+        let w = PredictionGrid.roundUp(scene.width, to: A), h = PredictionGrid.roundUp(scene.height, to: A)
+        var block = try Dataset(path: scene.path).read(window: Window(width: w, height: h))
+        try scene.inputs().normalizer.apply(to: &block)
+        let x = Tensor(shape: Shape(1, scene.bands, h, w), values: block.values)
+        let logits = model.network(x)
+        let p = Tensor(shape: logits.shape)
+        ChannelSoftmax.forward(input: logits, output: p)
+        let all = p.nchwValues(), K = model.classCount
+        var out: [Float] = [], valid: [UInt8] = []
+        for k in 0..<K { for r in 0..<scene.height { for c in 0..<scene.width { out.append(all[(k * h + r) * w + c]) } } }
+        for r in 0..<scene.height { for c in 0..<scene.width { valid.append(block.valid[r * w + c]) } }
+        return (out, valid)
+    }
+
+    func stream(_ model: any SceneModel, on scene: StitchScene, strip: Int, in dir: TemporaryDirectory, name: String)
+        throws -> (map: RasterBlock, probs: RasterBlock, run: ScenePrediction) {
+        var o = PredictionOptions()
+        o.blend = .stream
+        o.stripHeight = strip
+        o.probabilities = true
+        o.floatProbabilities = true
+        let p = try ScenePredictor(model: model, inputs: scene.inputs(), options: o)
+        let outputs = SceneOutputs(map: dir.file(name + "_map.tif"), probabilities: dir.file(name + "_p.tif"))
+        let run = try p.predict(paths: [scene.path], outputs: outputs)
+        return (try Dataset(path: outputs.map).read(window: scene.full), try Dataset(path: outputs.probabilities!).read(window: scene.full), run)
+    }
+
+    /// Streaming equals one window over the whole scene: identical class labels, probabilities
+    /// within 1e-5, nodata exactly where the input is invalid, at every edge, for strip heights
+    /// from one alignment step to the whole scene; all-nodata strips far from valid rows skip
+    /// the network.
+    @Test(arguments: 0..<3, [4, 12, 256])
+    func streamingEqualsOneWindow(_ kind: Int, strip: Int) throws {
+        let dir = TemporaryDirectory()
+        for scene in [gapScene] + StitchScene.all {
+            let model = try model(StreamingTests.architecture(kind, bands: scene.bands, classes: scene.classes.count), scene)
+            let reference = try oneWindow(model, scene)
+            let out = try stream(model, on: scene, strip: strip, in: dir, name: "\(scene.name)-\(strip)")
+            let n = scene.width * scene.height, values = scene.classes.classes.map { Float($0.value) }
+            var wrongLabels = 0, worst: Float = 0
+            for i in 0..<n {
+                guard reference.valid[i] != 0 else {
+                    if out.map.valid[i] != 0 { wrongLabels += 1 }
+                    continue
+                }
+                let p = (0..<model.classCount).map { reference.probabilities[$0 * n + i] }
+                let best = p.indices.max { p[$0] < p[$1] }!
+                if out.map.values[i] != values[best] || out.map.valid[i] == 0 { wrongLabels += 1 }
+                for k in 0..<model.classCount { worst = max(worst, abs(out.probs.values[k * n + i] - p[k])) }
+            }
+            #expect(wrongLabels == 0, "\(scene.name), strips of \(strip): \(wrongLabels) labels differ from one window")
+            #expect(worst <= 1e-5, "\(scene.name), strips of \(strip): probabilities differ by \(worst)")
+            if scene.name == "gap" && strip <= 12 { #expect(out.run.skippedTiles > 0, "strips inside the nodata band skip the network") }
+            if scene.name == "gap" && strip == 256 { #expect(out.run.tiles == 1) }
+        }
+    }
+
+    /// A model without a row stream (here a test model) is predicted in centre windows instead.
+    @Test func aModelThatCannotStreamUsesWindows() throws {
+        let dir = TemporaryDirectory()
+        let scene = StitchScene.synthetic
+        let model = scene.boxModel(radius: 2)
+        let streamed = try stream(model, on: scene, strip: 16, in: dir, name: "box")
+        var o = PredictionOptions()
+        o.probabilities = true
+        o.floatProbabilities = true
+        let windows = try ScenePredictor(model: model, inputs: scene.inputs(), options: o)
+        _ = try windows.predict(paths: [scene.path], outputs: SceneOutputs(map: dir.file("w_map.tif"), probabilities: dir.file("w_p.tif")))
+        #expect(streamed.map.values == (try Dataset(path: dir.file("w_map.tif")).read(window: scene.full)).values)
+        #expect(streamed.run.tiles == scene.tiles(512))
+    }
+}

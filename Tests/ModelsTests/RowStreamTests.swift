@@ -1,0 +1,85 @@
+import Core
+import Engine
+import Models
+import Testing
+import TestSupport
+
+/// Streams `input` (1, C, H, W) through `stream` in strips whose heights cycle through
+/// `strips`; returns the logits rows in order (1, K, H, W) as NCHW values.
+private func streamed(_ stream: RowStream, _ input: Tensor, strips: [Int]) -> [Float] {
+    let s = input.shape
+    var rows: [[Float]] = []  // per output chunk, NCHW (1, K, h, W)
+    var heights: [Int] = []
+    var y = 0, i = 0
+    while y < s.h {
+        let h = min(strips[i % strips.count], s.h - y)
+        let strip = Tensor(shape: Shape(1, s.c, h, s.w))
+        RowCopy.copy(input, rows: y, count: h, into: strip, at: 0)
+        y += h; i += 1
+        stream.push(strip, final: y == s.h) { out in rows.append(out.nchwValues()); heights.append(out.shape.h) }
+    }
+    let K = rows.first.map { $0.count / (heights[0] * s.w) } ?? 0
+    #expect(heights.reduce(0, +) == s.h, "every row comes out once")
+    var out = [Float](repeating: .nan, count: K * s.h * s.w)
+    var top = 0
+    for (chunk, h) in zip(rows, heights) {
+        for k in 0..<K { for r in 0..<h { for c in 0..<s.w {
+            out[(k * s.h + top + r) * s.w + c] = chunk[(k * h + r) * s.w + c]
+        } } }
+        top += h
+    }
+    return out
+}
+
+private func randomInput(c: Int, h: Int, w: Int, seed: UInt64) -> Tensor {
+    var rng = SplitMix64(seed: seed)
+    return Tensor(shape: Shape(1, c, h, w), values: rng.uniform(c * h * w).map { Float($0) * 2 - 1 })
+}
+
+/// Moves the batch-norm running statistics off their defaults with one training forward.
+private func settle(_ net: any SegmentationNetwork, channels: Int, size: Int) {
+    net.isTraining = true
+    _ = net(randomInput(c: channels, h: size, w: size, seed: 3))
+    net.isTraining = false
+}
+
+private func maxDifference(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) } }
+
+/// The dilated CNN in strips of any height (1 row, odd heights, mixed, one strip), computed in
+/// chunks of several heights, equals one window over the whole odd-sized input, to float rounding.
+@Test(arguments: [[1], [4], [7, 2, 13], [3, 11], [200]])
+func dilatedStreamEqualsOneWindow(_ strips: [Int]) throws {
+    let net = DilatedNet(DilatedNetConfiguration(inputChannels: 3, classes: 4, width: 16, dilations: [1, 2, 4, 2, 1]), seed: 5)
+    settle(net, channels: 3, size: 24)
+    let x = randomInput(c: 3, h: 37, w: 29, seed: 8)
+    let whole = net(x).nchwValues()
+    #expect((whole.max()! - whole.min()!) > 0.1, "the logits vary")
+    for chunk in [1, 5, 16, 64] {
+        let stream = try #require(net.rowStream(rows: chunk))
+        #expect(maxDifference(streamed(stream, x, strips: strips), whole) < 1e-5, "strips \(strips), chunks of \(chunk)")
+        // The stream is ready for the next scene after the last strip.
+        #expect(maxDifference(streamed(stream, x, strips: [5]), whole) < 1e-5)
+    }
+}
+
+/// The U-Net in strips (heights unrelated to its alignment) and chunks of several heights
+/// equals one window over the whole input, for every fixed upsampling mode and a dilated
+/// bottleneck.
+@Test(arguments: [UpsamplingMode.bilinear, .nearest, .nails], [[8], [3, 5, 17], [13], [1], [64]])
+func unetStreamEqualsOneWindow(_ mode: UpsamplingMode, _ strips: [Int]) throws {
+    let net = UNet(UNetConfiguration(inputChannels: 3, classes: 3, widths: [16, 16, 32], bottleneckWidth: 32,
+                                     bottleneckDilations: [1, 2], upsampling: mode), seed: 11)
+    settle(net, channels: 3, size: 32)
+    let x = randomInput(c: 3, h: 56, w: 40, seed: 9)
+    let whole = net(x).nchwValues()
+    for chunk in [8, 16, 24, 64] {
+        let stream = try #require(net.rowStream(rows: chunk))
+        #expect(maxDifference(streamed(stream, x, strips: strips), whole) < 1e-5, "\(mode) strips \(strips), chunks of \(chunk)")
+    }
+}
+
+@Test(arguments: [UpsamplingMode.transposed, .maxUnpooling])
+func learnedUpsamplingDoesNotStream(_ mode: UpsamplingMode) {
+    let net = UNet(UNetConfiguration(inputChannels: 3, classes: 3, widths: [16, 16], bottleneckWidth: 32, upsampling: mode))
+    #expect(net.rowStream(rows: 16) == nil)
+}
