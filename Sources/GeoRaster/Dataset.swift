@@ -6,7 +6,9 @@ import Foundation
 /// Not safe to use from two threads at once: give each reading thread its own `Dataset`.
 public final class Dataset: RasterSource {
     let handle: GDALDatasetH
-    public let info: RasterInfo
+    public internal(set) var info: RasterInfo
+    /// Datasets a virtual dataset reads from (a warped VRT's source), kept open until it closes.
+    var retained: [Dataset] = []
 
     // Scratch buffers reused between reads.
     private var scratchDouble: [Double] = []
@@ -37,6 +39,14 @@ public final class Dataset: RasterSource {
         }
         handle = h
         info = Dataset.readInfo(h, path: path)
+    }
+
+    /// Wraps a dataset GDAL made in memory (a warped VRT, a mosaic VRT); `name` stands for
+    /// it in messages.
+    init(handle: GDALDatasetH, name: String, retaining: [Dataset] = []) {
+        self.handle = handle
+        retained = retaining
+        info = Dataset.readInfo(handle, path: name)
     }
 
     /// A /vsimem file this dataset owns (e.g. rasterised labels), deleted when it closes.
