@@ -37,13 +37,14 @@ extension RasterGrid {
         return try own.transform(e, to: target)
     }
 
-    /// How `other` differs from this grid, in words for a notice: "20 m pixels instead of 10 m", …
+    /// How `other` differs from this grid, for a notice: "pixels 20 metre → 10 metre", "CRS A → B".
     public func resamplingSummary(of other: RasterGrid) -> String {
         var parts: [String] = []
         if let a = pixelSize, let b = other.pixelSize, abs(a - b) > 1e-9 * a {
-            parts.append("\(Self.fmt(b)) \(crs?.linearUnits ?? "unit") pixels instead of \(Self.fmt(a))")
+            let unit = { (g: RasterGrid) in g.crs?.linearUnits ?? (g.crs?.isGeographic == true ? "degree" : "unit") }
+            parts.append("pixels \(Self.fmt(b)) \(unit(other)) → \(Self.fmt(a)) \(unit(self))")
         }
-        if let a = crs, let b = other.crs, !a.isSame(as: b) { parts.append("CRS \(b.shortName) instead of \(a.shortName)") }
+        if let a = crs, let b = other.crs, !a.isSame(as: b) { parts.append("CRS \(b.shortName) → \(a.shortName)") }
         if parts.isEmpty { parts.append("shifted or differently sized (\(width)×\(height) vs \(other.width)×\(other.height))") }
         return parts.joined(separator: ", ")
     }

@@ -53,9 +53,12 @@ extension Dataset {
         // The warped VRT takes a reference to this dataset; `retaining` keeps the Swift owner
         // alive until the VRT is closed first.
         let warped = Dataset(handle: vrt, name: info.path, retaining: [self])
-        for (i, b) in bands.enumerated() {
-            warped.info.bands[i].description = info.bands[b - 1].description
-            warped.info.bands[i].nodata = nil  // the alpha band says what is valid
+        // The alpha band alone says what is valid: the nodata GDAL copies from the source
+        // would also match warped values that merely equal it.
+        warped.validityBand = bands.count + 1
+        for i in 0..<bands.count {
+            warped.info.bands[i].maskFlags = .allValid
+            warped.info.bands[i].nodata = nil
         }
         return warped
     }
