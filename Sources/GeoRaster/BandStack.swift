@@ -87,7 +87,13 @@ public final class BandStack: RasterSource {
         var map: [(Int, Int)] = []
         for (source, d) in zip(sources, opened) {
             var member = d, own = d.info.bands
-            if !grid.differences(from: d.info.grid).isEmpty {
+            let diffs = grid.differences(from: d.info.grid)
+            if !diffs.isEmpty {
+                guard grid.geoTransform != nil, d.info.geoTransform != nil else {
+                    throw RasterError(.gridMismatch, path: d.info.path,
+                                      problem: "not on the grid of \(sources[0].label): " + diffs.joined(separator: "; "),
+                                      hint: "Without georeferencing it cannot be warped: give band files of one size, or georeferenced ones (or resample with `gdalwarp` onto the first file's grid)")
+                }
                 let resampling = try source.resampling ?? BandStack.automaticResampling(d.info, onto: grid)
                 try BandStack.checkOverlap(d.info, grid: grid, what: "source")
                 member = try d.warped(onto: grid, resampling: resampling, nodata: source.nodata)
