@@ -37,11 +37,14 @@ public struct ModelInputs: Sendable {
     public var bands: [Int]?
     public var normalizer: Normalizer
     public var classMap: ClassMap
+    /// How to put a scene's band files together (from the bundle); nil = stack them as given.
+    public var recipe: SceneRecipe?
 
-    public init(bands: [Int]?, normalizer: Normalizer, classMap: ClassMap) {
+    public init(bands: [Int]?, normalizer: Normalizer, classMap: ClassMap, recipe: SceneRecipe? = nil) {
         self.bands = bands
         self.normalizer = normalizer
         self.classMap = classMap
+        self.recipe = recipe
     }
 }
 
@@ -116,7 +119,7 @@ public final class ScenePredictor {
     /// Predicts the scene made of `paths` (one raster, or band files stacked) into `outputs`.
     public func predict(paths: [String], outputs: SceneOutputs) throws -> ScenePrediction {
         let start = Date()
-        let source = try openRaster(paths)
+        let source = try openRaster(paths, recipe: inputs.recipe)
         let info = source.info
         let bands = try source.resolveBands(inputs.bands)
         guard bands.count == model.inputChannels else {
@@ -135,7 +138,7 @@ public final class ScenePredictor {
 
         let pipes = StagePipes(batches: 3, refusesThreadsForTesting: refusesThreadsForTesting) { TileBatch(batch: B, channels: C, classes: K, size: S) }
         let done = DispatchGroup()
-        ReaderStage(paths: paths, bands: bands, normalizer: inputs.normalizer, tiles: tiles).start(pipes, group: done)
+        ReaderStage(paths: paths, recipe: inputs.recipe, bands: bands, normalizer: inputs.normalizer, tiles: tiles).start(pipes, group: done)
         WriterStage(writers: Handoff(writers), grid: grid, width: info.width, height: info.height,
                     classValues: inputs.classMap.classes.map(\.value), classes: K, blend: options.blend,
                     floatProbabilities: options.floatProbabilities).start(pipes, group: done)

@@ -40,6 +40,8 @@ public final class LabelledScene {
     public let classMap: ClassMap
     /// Puts the whole scene in one set (e.g. a held-out validation scene); nil = split spatially.
     public var role: SplitRole?
+    /// How the image's band sources were put together (kept in the model bundle).
+    public var recipe: SceneRecipe?
     private var imageBlock = RasterBlock()
     private var labelBlock = RasterBlock()
 

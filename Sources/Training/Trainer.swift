@@ -238,12 +238,13 @@ public final class Trainer {
         }
         metrics["train_loss"] = lastTrainLoss
         let info = scenes[0].image.info
-        let bundle = ModelBundle(
+        var bundle = ModelBundle(
             architecture: architecture, bands: scenes[0].bands,
             bandDescriptions: scenes[0].bands.map { b in info.bands[b - 1].description.isEmpty ? "band \(b)" : info.bands[b - 1].description },
             normalization: data.normalizer, statistics: data.statistics, classes: scenes[0].classMap, patchSize: options.patchSize,
             provenance: ModelBundle.Provenance(terrasegVersion: terrasegVersion, trainingData: dataDescription, epochs: state.epoch,
                                                bestEpoch: state.bestEpoch, seed: options.seed, metrics: metrics, wallSeconds: wallSeconds))
+        bundle.recipe = scenes[0].recipe
         let historyData = (try? Foundation.Data(contentsOf: URL(fileURLWithPath: metricsPath))) ?? Foundation.Data()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
