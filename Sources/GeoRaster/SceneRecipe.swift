@@ -150,6 +150,11 @@ public enum SceneSources {
 /// Opens a scene the way a model bundle's recipe says (nil: as `openRaster`).
 public func openRaster(_ paths: [String], recipe: SceneRecipe?) throws -> any RasterSource {
     guard let recipe else { return try openRaster(paths) }
+    // One file holding all the recipe's bands: the scene was stacked (and warped) beforehand.
+    if paths.count == 1, recipe.sources.count > 1, !paths[0].contains("+"), let single = try? Dataset(path: paths[0]),
+       single.info.dataBandIndices.count == recipe.sources.map(\.bands).reduce(0, +) {
+        return single
+    }
     let sources = try recipe.sources(for: paths)
     let first = try sources[0].open().info
     return try openScene(sources, grid: recipe.grid(firstSource: first))
