@@ -120,3 +120,36 @@ struct GridTests {
         #expect(e2?.description.contains("not both") == true)
     }
 }
+
+/// The same on sen1floods11's real Sentinel-2 bands (EPSG:4326): a 20 m version of a band,
+/// made with `gdal_translate -tr`, reads on the 10 m grid as `gdalwarp` warps it.
+@Suite(.enabled(if: TestData.available && Tool.exists("gdalwarp"), "needs ../shared/data and gdal-bin"))
+struct SharedDataGridTests {
+    @Test func sentinel2TwentyMetreBandEqualsGdalwarp() throws {
+        let dir = TemporaryDirectory()
+        let s2 = TestData.path("sen1floods11/S2/Spain_7370579_S2Hand.tif")
+        let grid = try Dataset(path: s2).info.grid
+        let t = try #require(grid.geoTransform), e = try #require(grid.extent)
+        let b02 = dir.file("B02.tif"), b05 = dir.file("B05_20m.tif"), pre = dir.file("B05_pre.tif")
+        for (args, out) in [(["-b", "2"], b02), (["-b", "5", "-tr", "\(2 * t.pixelWidth)", "\(-2 * t.pixelHeight)", "-r", "average"], b05)] {
+            let r = try Tool.run("gdal_translate", ["-q"] + args + [s2, out])
+            try #require(r.status == 0, "\(r.stderr)")
+        }
+        let r = try Tool.run("gdalwarp", ["-q", "-r", "bilinear", "-ot", "Float32", "-tr", "\(t.pixelWidth)", "\(-t.pixelHeight)",
+                                          "-te", "\(e.minX)", "\(e.minY)", "\(e.maxX)", "\(e.maxY)", "-dstalpha", b05, pre])
+        try #require(r.status == 0, "\(r.stderr)")
+        let stack = try BandStack(paths: [b02, b05])
+        #expect(stack.info.width == 512 && stack.notices.first?.contains("bilinear") == true)
+        let reference = try Dataset(path: pre)
+        for window in [Window(column: 0, row: 0, width: 128, height: 128), Window(column: 300, row: 200, width: 200, height: 180)] {
+            let ours = try stack.read(window: window, bands: [2]), theirs = try reference.read(window: window, bands: [1])
+            var maxDiff: Float = 0, valid = 0  // relative to the band value
+            for i in 0..<window.pixelCount where ours.valid[i] != 0 && theirs.valid[i] != 0 {
+                valid += 1
+                maxDiff = max(maxDiff, abs(ours.values[i] - theirs.values[i]) / max(1, abs(theirs.values[i])))
+            }
+            #expect(valid > window.pixelCount / 2)
+            #expect(maxDiff <= 1e-5, "window \(window): differs by \(maxDiff) (relative)")
+        }
+    }
+}

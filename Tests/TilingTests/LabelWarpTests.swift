@@ -65,3 +65,31 @@ struct LabelWarpTests {
         #expect(error?.description.contains("x 600000…600960, y 4499200…4500000 (both in EPSG:32617)") == true)
     }
 }
+
+/// sen1floods11's hand labels reprojected to UTM by `gdalwarp -t_srs` come back onto the
+/// Sentinel-2 grid (EPSG:4326) with the original labels except along edges.
+@Suite(.enabled(if: TestData.available && Tool.exists("gdalwarp"), "needs ../shared/data and gdal-bin"))
+struct SharedDataLabelWarpTests {
+    @Test func reprojectedHandLabelsComeBack() throws {
+        let dir = TemporaryDirectory()
+        let image = TestData.path("sen1floods11/S2/Spain_7370579_S2Hand.tif")
+        let labels = TestData.path("sen1floods11/Labels/Spain_7370579_LabelHand.tif")
+        let utm = dir.file("labels_utm.tif")
+        let r = try Tool.run("gdalwarp", ["-q", "-t_srs", "EPSG:32630", "-r", "near", labels, utm])
+        try #require(r.status == 0, "\(r.stderr)")
+        // The file tags 0 (not water) as nodata: water (1) is what remains labelled.
+        let classes = try ClassMap(values: [(0, "land"), (1, "water")], ignoreValues: [-1])
+        let original = try LabelledScene(image: Dataset(path: image), labels: Dataset(path: labels), classMap: classes)
+        let warped = try LabelledScene(image: Dataset(path: image), labels: Dataset(path: utm), classMap: classes)
+        var a = Patch(), b = Patch()
+        try original.readPatch(Window(width: 512, height: 512), normalizer: nil, into: &a)
+        try warped.readPatch(Window(width: 512, height: 512), normalizer: nil, into: &b)
+        var labelled = 0, kept = 0
+        for (x, y) in zip(a.target, b.target) where x >= 0 {
+            labelled += 1
+            if x == y { kept += 1 }
+        }
+        #expect(labelled > 1000)
+        #expect(Double(kept) >= 0.9 * Double(labelled), "\(kept) of \(labelled)")
+    }
+}
