@@ -51,6 +51,14 @@ public struct SceneRecipe: Codable, Sendable, Hashable {
         public var nodata: Double?
         /// The source's pixel size at training (for messages).
         public var resolution: Double?
+
+        public init(name: String?, bands: Int, resampling: Resampling?, nodata: Double?, resolution: Double?) {
+            self.name = name
+            self.bands = bands
+            self.resampling = resampling
+            self.nodata = nodata
+            self.resolution = resolution
+        }
     }
 
     public var sources: [Source]

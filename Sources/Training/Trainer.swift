@@ -258,7 +258,9 @@ public final class Trainer {
         encoder.outputFormatting = .sortedKeys
         let text = [String(decoding: (try? encoder.encode(options)) ?? Foundation.Data(), as: UTF8.self),
                     String(decoding: (try? encoder.encode(architecture)) ?? Foundation.Data(), as: UTF8.self),
-                    dataDescription.joined(separator: ";"), "\(data.train.count)/\(data.validation.count)"].joined(separator: "|")
+                    dataDescription.joined(separator: ";"), "\(data.train.count)/\(data.validation.count)",
+                    // How band sources were put together (grid, resampling, nodata) changes the data too.
+                    String(decoding: (try? encoder.encode(scenes.map(\.recipe))) ?? Foundation.Data(), as: UTF8.self)].joined(separator: "|")
         return String(Tiling.fingerprint(text), radix: 16)
     }
 
