@@ -126,7 +126,7 @@ public enum SceneSources {
         if paths.count == 1, FileManager.default.fileExists(atPath: paths[0], isDirectory: &isDirectory), isDirectory.boolValue {
             guard let bandNames, !bandNames.isEmpty else {
                 throw RasterError(.invalidArgument, path: paths[0], problem: "a folder is given as the scene but no band names",
-                                  hint: "Give the band names (--band-names B02,B03,B04,B08 or data.band_names), or the band files joined by commas")
+                                  hint: "Train with the band names (--band-names B02,B03,B04,B08 or data.band_names: the model then finds them in a folder), or give the band files joined by commas")
             }
             return try SentinelBands.files(in: paths[0], bands: bandNames).map { [$0] }
         }
