@@ -164,6 +164,9 @@ public func openRaster(_ paths: [String], recipe: SceneRecipe?) throws -> any Ra
         return single
     }
     let sources = try recipe.sources(for: paths)
-    let first = try sources[0].open().info
+    guard let firstSource = sources.first else {
+        throw RasterError(.invalidArgument, path: "(none)", problem: "the scene lists no file", hint: "Give the scene's band files")
+    }
+    let first = try firstSource.open().info
     return try openScene(sources, grid: recipe.grid(firstSource: first))
 }

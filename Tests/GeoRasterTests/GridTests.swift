@@ -63,6 +63,23 @@ struct GridTests {
         #expect(abs(block.values[0] - mean) < 1e-4)
     }
 
+    /// `grid: FILE` takes another raster's grid; `resolution:` with `crs:` reprojects.
+    @Test func gridFromAFileOrAnotherCRS() throws {
+        let dir = TemporaryDirectory()
+        let scene = try SyntheticScene(in: dir.path, width: 96, height: 80)
+        let target = dir.file("target.tif")
+        try gdal("gdal_translate", ["-q", "-srcwin", "10", "20", "50", "40", "-tr", "5", "5", scene.image, target])
+        let onFile = try BandStack(sources: [SourceSpec(files: [scene.image])], grid: GridSpec(file: target))
+        let expected = try Dataset(path: target).info.grid
+        #expect(onFile.info.grid.differences(from: expected).isEmpty)
+        #expect(onFile.notices.first?.contains("pixels 10 metre → 5 metre") == true)
+        let geographic = try BandStack(sources: [SourceSpec(files: [scene.image])], grid: GridSpec(resolution: 0.0001, crs: "EPSG:4326"))
+        #expect(geographic.info.crs?.epsg == 4326)
+        #expect(geographic.notices.first?.contains("CRS EPSG:32617 → EPSG:4326") == true)
+        let block = try geographic.read(window: Window(width: geographic.info.width, height: geographic.info.height))
+        #expect(block.validCount > block.window.pixelCount / 3)
+    }
+
     /// A band given as two adjacent files reads as the whole band (GDALBuildVRT mosaic).
     @Test func mosaicOfTwoHalvesEqualsTheWhole() throws {
         let dir = TemporaryDirectory()
