@@ -20,9 +20,9 @@ public final class Dataset: RasterSource {
     public init(path: String) throws {
         GDALRuntime.ensureInitialized()
         let isPlainPath = !path.hasPrefix("/vsi") && !path.contains(":")
-        if isPlainPath && !FileManager.default.fileExists(atPath: path) {
-            throw RasterError(.notFound, path: path, problem: "file not found",
-                              hint: "Check the path (relative paths start from \(FileManager.default.currentDirectoryPath))")
+        if isPlainPath, let (problem, hint) = InputFile.problem(path) {
+            throw RasterError(problem == "not found" ? .notFound : .openFailed, path: path,
+                              problem: problem == "not found" ? "file not found" : problem, hint: hint)
         }
         GDALRuntime.resetError()
         let flags = UInt32(GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR)

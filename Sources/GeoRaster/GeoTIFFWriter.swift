@@ -331,16 +331,16 @@ public final class GeoTIFFWriter {
     private func commit() throws {
         let fm = FileManager.default
         let tmpAux = temporaryPath + ".aux.xml", finalAux = path + ".aux.xml"
-        if fm.fileExists(atPath: tmpAux) {
-            guard rename(tmpAux, finalAux) == 0 else {
-                throw RasterError(.writeFailed, path: path, problem: "cannot rename \(tmpAux): \(String(cString: strerror(errno)))")
+        do {
+            // Flushed, renamed, directory flushed (AtomicFile): a crash leaves the old map or the new one.
+            if fm.fileExists(atPath: tmpAux) {
+                try AtomicFile.moveIntoPlace(tmpAux, finalAux)
+            } else if fm.fileExists(atPath: finalAux) {
+                try? fm.removeItem(atPath: finalAux)  // a stale sidecar from an earlier file
             }
-        } else if fm.fileExists(atPath: finalAux) {
-            try? fm.removeItem(atPath: finalAux)  // a stale sidecar from an earlier file
-        }
-        guard rename(temporaryPath, path) == 0 else {
-            throw RasterError(.writeFailed, path: path, problem: "cannot rename \(temporaryPath) into place: \(String(cString: strerror(errno)))",
-                              hint: "Check permissions of the output directory")
+            try AtomicFile.moveIntoPlace(temporaryPath, path)
+        } catch let e as TerraSegError {
+            throw RasterError(.writeFailed, path: path, problem: e.problem, hint: e.hint ?? "Check permissions of the output directory")
         }
     }
 

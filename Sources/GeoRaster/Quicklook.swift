@@ -158,9 +158,10 @@ public enum Quicklook {
 
     static func finish(_ tmp: String, _ path: String) throws {
         unlink(tmp + ".aux.xml")
-        guard rename(tmp, path) == 0 else {
-            unlink(tmp)
-            throw RasterError(.writeFailed, path: path, problem: "cannot move the preview into place: \(String(cString: strerror(errno)))")
+        do {
+            try AtomicFile.moveIntoPlace(tmp, path)
+        } catch let e as TerraSegError {
+            throw RasterError(.writeFailed, path: path, problem: e.problem, hint: e.hint)
         }
     }
 }

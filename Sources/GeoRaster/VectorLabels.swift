@@ -1,4 +1,5 @@
 import CGDAL
+import Core
 import Foundation
 
 /// Rasterises vector labels (GeoPackage, GeoJSON, Shapefile, any OGR source) onto a raster
@@ -53,8 +54,10 @@ public enum VectorLabels {
     /// Opens `path` as vector data (GDALOpenEx); the caller closes it.
     static func openVector(_ path: String) throws -> GDALDatasetH {
         GDALRuntime.ensureInitialized()
-        if !path.hasPrefix("/vsi") && !FileManager.default.fileExists(atPath: path) {
-            throw RasterError(.notFound, path: path, problem: "file not found", hint: "Check the path of the vector labels")
+        if !path.hasPrefix("/vsi"), let (problem, hint) = InputFile.problem(path, expecting: .fileOrDirectory) {
+            throw RasterError(problem == "not found" ? .notFound : .openFailed, path: path,
+                              problem: problem == "not found" ? "file not found" : problem,
+                              hint: problem == "not found" ? "Check the path of the vector labels" : hint)
         }
         GDALRuntime.resetError()
         guard let src = GDALOpenEx(path, UInt32(GDAL_OF_VECTOR | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR), nil, nil, nil) else {

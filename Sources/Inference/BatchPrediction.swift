@@ -30,8 +30,9 @@ public struct SceneJob: Sendable, Hashable {
         for arg in arguments {
             if arg.hasPrefix("@") {
                 let file = String(arg.dropFirst())
-                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                    throw RasterError(.notFound, path: file, problem: "cannot read the list of inputs", hint: "Give a text file with one scene per line")
+                guard let data = try? InputFile.read(file), let text = String(data: data, encoding: .utf8) else {
+                    let why = InputFile.problem(file).map { ": \($0.problem)" } ?? ""
+                    throw RasterError(.notFound, path: file, problem: "cannot read the list of inputs\(why)", hint: "Give a text file with one scene per line")
                 }
                 let base = (file as NSString).deletingLastPathComponent
                 let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
@@ -82,15 +83,11 @@ extension ScenePredictor {
     /// Predicts every job into `directory`. Scenes whose outputs all exist are skipped
     /// unless `options.overwrite`; a failing scene is reported and the rest still run.
     public func run(jobs: [SceneJob], directory: String, progress: (SceneReport) -> Void = { _ in }) throws -> [SceneReport] {
-        if !FileManager.default.fileExists(atPath: directory) {
-            do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            } catch {
-                throw RasterError(.createFailed, path: directory, problem: "cannot create the output directory (\((error as NSError).localizedDescription))",
-                                  hint: "Choose an output directory you can write to")
-            }
-        }
+        if !FileManager.default.fileExists(atPath: directory) { try AtomicFile.createDirectory(directory) }
         try AtomicFile.checkWritableDirectory(directory, for: directory)
+        for stale in AtomicFile.removeStale(in: directory) {
+            ScenePredictor.logger.notice("Removed \(stale): a partial output of a run that was killed")
+        }
         var reports: [SceneReport] = []
         var usedNames: [String: Int] = [:]
         for job in jobs {
@@ -103,12 +100,19 @@ extension ScenePredictor {
                 outputs = SceneOutputs.named(stem: job.stem + "-\(n)", in: directory, options: options)
             }
             let report: SceneReport
+            do { try StopSignal.check() } catch var stop as Interrupted {
+                stop.kept += Self.written(reports)
+                throw stop
+            }
             if !options.overwrite && outputs.all.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) {
                 report = SceneReport(job: job, outputs: outputs, status: .skipped, prediction: nil)
             } else {
                 do {
                     let p = try predict(paths: job.paths, outputs: outputs)
                     report = SceneReport(job: job, outputs: outputs, status: .written, prediction: p)
+                } catch var stop as Interrupted {
+                    stop.kept += Self.written(reports)
+                    throw stop
                 } catch {
                     report = SceneReport(job: job, outputs: outputs, status: .failed(String(describing: error)), prediction: nil)
                 }
@@ -117,5 +121,11 @@ extension ScenePredictor {
             reports.append(report)
         }
         return reports
+    }
+
+    /// The maps written so far, for the line an interrupted run prints.
+    static func written(_ reports: [SceneReport]) -> [String] {
+        let maps = reports.filter { $0.status == .written }.map(\.outputs.map)
+        return maps.isEmpty ? [] : ["\(maps.count) complete map(s) (\(maps.map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: ", ")))"]
     }
 }

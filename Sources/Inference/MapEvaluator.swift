@@ -45,6 +45,7 @@ public enum MapEvaluator {
         var pb = RasterBlock(), lb = RasterBlock()
         let rowsPerStrip = max(1, 1_048_576 / max(1, w))
         for row in stride(from: 0, to: h, by: rowsPerStrip) {
+            try StopSignal.check()
             let win = Window(column: 0, row: row, width: w, height: min(rowsPerStrip, h - row))
             try pred.read(window: win, bands: [predictionBand], into: &pb)
             try ref.read(window: win, bands: [labelBand], into: &lb)

@@ -123,6 +123,7 @@ struct ReaderStage: Sendable {
         var block = RasterBlock()
         guard var batch = pipes.pool.pop() else { return }
         for tile in tiles {
+            try StopSignal.check()  // SIGINT/SIGTERM: the scene's outputs are discarded
             try src.read(window: tile.input, bands: bands, into: &block)
             normalizer.apply(to: &block)
             if batch.add(tile, block: block) == .full {

@@ -94,7 +94,8 @@ public struct ModelBundle: Codable, Sendable {
         return isConvWeight ? [s.n, s.c, s.h, s.w] : [s.count]
     }
 
-    /// Copies `tensors` into `network`, checking every name and shape.
+    /// Copies `tensors` into `network`, checking every name, exact shape and value (NaN or
+    /// infinite weights would make every pixel one class without a word).
     public static func load(_ tensors: [String: SafeTensors.Entry], into network: any SegmentationNetwork, path: String) throws {
         let expected = network.namedParameters + network.namedBuffers
         for (name, p) in expected {
@@ -102,9 +103,14 @@ public struct ModelBundle: Codable, Sendable {
                 throw TerraSegError(.readFailed, path: path, problem: "the weights have no tensor '\(name)'",
                                      hint: "The weights do not belong to this architecture; use the bundle's own model.json")
             }
-            guard t.values.count == p.count else {
-                throw TerraSegError(.readFailed, path: path, problem: "tensor '\(name)' has shape \(t.shape), the network expects \(torchShape(name: name, p.value.shape))",
+            let shape = torchShape(name: name, p.value.shape)
+            guard t.shape == shape else {
+                throw TerraSegError(.readFailed, path: path, problem: "tensor '\(name)' has shape \(t.shape), the network expects \(shape)",
                                      hint: "The weights do not belong to this architecture")
+            }
+            if let bad = t.values.firstIndex(where: { !$0.isFinite }) {
+                throw TerraSegError(.readFailed, path: path, problem: "tensor '\(name)' holds \(t.values[bad]) at element \(bad)",
+                                     hint: "The weights are damaged (training diverged or the file was altered); retrain or restore the bundle")
             }
             p.set(t.values)
         }
@@ -133,7 +139,8 @@ public struct ModelBundle: Codable, Sendable {
     }
 
     /// Writes the bundle directory `path` atomically: a temporary sibling directory is
-    /// filled and renamed over `path` only when both files are complete.
+    /// filled and put in place of `path` (`AtomicFile.replaceDirectory`) only when every file
+    /// is complete, so `path` holds the previous bundle or the new one whole, never neither.
     /// `extraFiles` (name → contents) are written into the bundle too (metrics log, options).
     public func write(network: any SegmentationNetwork, to path: String, extraFiles: [String: Data] = [:]) throws {
         let fm = FileManager.default
@@ -144,42 +151,68 @@ public struct ModelBundle: Codable, Sendable {
                                   to: tmp + "/" + ModelBundle.weightsFile)
             try AtomicFile.write(ModelBundle.encoder().encode(self), to: tmp + "/" + ModelBundle.metadataFile)
             for (name, data) in extraFiles { try AtomicFile.write(data, to: tmp + "/" + name) }
-            // Replace an existing bundle: move it aside, move the new one in, delete the old.
-            let old = AtomicFile.temporaryName(for: path, suffix: ".old")
-            let hadOld = fm.fileExists(atPath: path)
-            if hadOld { try fm.moveItem(atPath: path, toPath: old) }
-            guard rename(tmp, path) == 0 else {
-                let message = String(cString: strerror(errno))
-                if hadOld { try? fm.moveItem(atPath: old, toPath: path) }
-                throw TerraSegError(.writeFailed, path: path, problem: "cannot move the bundle into place: \(message)")
-            }
-            if hadOld { try? fm.removeItem(atPath: old) }
+            // An existing bundle is swapped with the new one in one step, then deleted.
+            try AtomicFile.replaceDirectory(path, with: tmp)
         } catch {
             try? fm.removeItem(atPath: tmp)
             throw error
         }
     }
 
-    /// Reads `model.json` of the bundle directory (or the file itself).
+    /// Reads `model.json` of the bundle directory (or the file itself) and checks that its
+    /// parts agree (`consistencyProblem`). The ranges of the architecture's settings are the
+    /// pipeline schema's, checked above this module (Pipeline's `ModelBundle.issues()`).
     public static func read(_ path: String) throws -> ModelBundle {
         let json = path.hasSuffix(".json") ? path : path + "/" + metadataFile
-        guard let data = FileManager.default.contents(atPath: json) else {
+        if !path.hasSuffix(".json"), let (problem, hint) = InputFile.problem(path, expecting: .directory) {
+            throw TerraSegError(problem == "not found" ? .notFound : .readFailed, path: path, problem: "no model bundle here: \(problem)",
+                                 hint: problem == "not found" ? "Give the directory written by `terraseg train --output`" : hint)
+        }
+        let data: Data
+        do {
+            data = try InputFile.read(json)
+        } catch let e as TerraSegError where e.kind == .notFound {
             throw TerraSegError(.notFound, path: json, problem: "no model bundle here",
                                  hint: "Give the directory written by `terraseg train --output`")
         }
+        let bundle: ModelBundle
         do {
-            let bundle = try decoder().decode(ModelBundle.self, from: data)
-            guard bundle.format == formatName, bundle.formatVersion <= formatVersion else {
-                throw TerraSegError(.readFailed, path: json, problem: "not a TerraSeg model bundle of a version this build reads (\(bundle.format) v\(bundle.formatVersion))",
-                                     hint: "Use the TerraSeg version that wrote it, or retrain")
-            }
-            return bundle
-        } catch let e as TerraSegError {
-            throw e
+            bundle = try decoder().decode(ModelBundle.self, from: data)
         } catch {
             throw TerraSegError(.readFailed, path: json, problem: "the bundle's metadata is not valid: \(error)",
                                  hint: "The bundle may be damaged; retrain or restore it")
         }
+        guard bundle.format == formatName, bundle.formatVersion <= formatVersion else {
+            throw TerraSegError(.readFailed, path: json, problem: "not a TerraSeg model bundle of a version this build reads (\(bundle.format) v\(bundle.formatVersion))",
+                                 hint: "Use the TerraSeg version that wrote it, or retrain")
+        }
+        if let problem = bundle.consistencyProblem() {
+            throw TerraSegError(.readFailed, path: json, problem: problem, hint: "The bundle may be damaged; retrain or restore it")
+        }
+        return bundle
+    }
+
+    /// What in model.json disagrees with itself: bands, normalisation arrays and the
+    /// network's input channels; the class list and the network's classes. Nil when all agree.
+    public func consistencyProblem() -> String? {
+        let k = bands.count
+        guard k > 0 else { return "bands is empty" }
+        guard architecture.inputChannels == k else { return "the network takes \(architecture.inputChannels) channels but bands lists \(k)" }
+        for (name, values) in [("offset", normalization.offset), ("scale", normalization.scale),
+                               ("lower", normalization.lower), ("upper", normalization.upper)] {
+            guard values.count == k else { return "normalization.\(name) has \(values.count) values for \(k) bands" }
+            if let bad = values.first(where: { !$0.isFinite }) { return "normalization.\(name) holds \(bad)" }
+        }
+        if let s = statistics, s.bandCount != k { return "statistics cover \(s.bandCount) bands for \(k) bands" }
+        do {
+            _ = try ClassMap(classes: classes.classes, ignoreValues: classes.ignoreValues)
+        } catch let e as TerraSegError {
+            return "classes: \(e.problem)"
+        } catch {
+            return "classes: \(error)"
+        }
+        guard architecture.classes == classes.count else { return "the network has \(architecture.classes) classes but classes lists \(classes.count)" }
+        return nil
     }
 
     /// Builds the network described by the bundle and loads its weights.

@@ -44,46 +44,90 @@ public enum SafeTensors {
         try AtomicFile.write(encode(tensors, metadata: metadata), to: path)
     }
 
-    /// Reads F32 tensors (other dtypes are refused by name).
+    /// Reads F32 tensors (other dtypes are refused by name). The whole header is checked
+    /// before any value is copied; a problem names the file and the tensor.
     public static func read(_ path: String) throws -> (tensors: [String: Entry], metadata: [String: String]) {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw TerraSegError(.notFound, path: path, problem: "cannot read the weights file", hint: "Check the model bundle's path")
-        }
-        func bad(_ why: String) -> TerraSegError {
-            TerraSegError(.readFailed, path: path, problem: "not a valid safetensors file: \(why)",
-                          hint: "The bundle may be truncated; retrain or restore it")
-        }
-        guard data.count >= 8 else { throw bad("too short") }
-        let n = data.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian
-        guard n <= UInt64(data.count - 8) else { throw bad("header length \(n) exceeds the file") }
-        let start = 8 + Int(n)
-        guard let header = try? JSONSerialization.jsonObject(with: data.subdata(in: 8..<start)) as? [String: Any] else {
-            throw bad("the header is not a JSON object")
-        }
+        let data = try InputFile.read(path)
+        let (entries, metadata, start) = try Header.parse(data, path: path)
         var tensors: [String: Entry] = [:]
-        var metadata: [String: String] = [:]
-        for (name, value) in header {
-            if name == "__metadata__" {
-                metadata = value as? [String: String] ?? [:]
-                continue
-            }
-            guard let d = value as? [String: Any], let dtype = d["dtype"] as? String,
-                  let shape = d["shape"] as? [Int], let offsets = d["data_offsets"] as? [Int], offsets.count == 2 else {
-                throw bad("entry '\(name)' is malformed")
-            }
-            guard dtype == "F32" else { throw bad("tensor '\(name)' has dtype \(dtype); TerraSeg reads F32") }
-            let count = shape.reduce(1, *)
-            guard offsets[1] - offsets[0] == count * 4, start + offsets[1] <= data.count, offsets[0] >= 0 else {
-                throw bad("tensor '\(name)' has offsets \(offsets) that do not match its shape \(shape)")
-            }
-            var values = [Float](repeating: 0, count: count)
+        for e in entries {
+            var values = [Float](repeating: 0, count: e.count)
             values.withUnsafeMutableBytes { dst in
                 data.withUnsafeBytes { src in
-                    dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[(start + offsets[0])..<(start + offsets[1])]))
+                    dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[(start + e.bytes.lowerBound)..<(start + e.bytes.upperBound)]))
                 }
             }
-            tensors[name] = Entry(shape: shape, values: values)
+            tensors[e.name] = Entry(shape: e.shape, values: values)
         }
         return (tensors, metadata)
+    }
+
+    /// The checked header: every tensor's dtype known, shape non-negative with a product that
+    /// fits, data_offsets [begin, end] ordered, inside the data section, not overlapping
+    /// another tensor's, and exactly count × dtype size bytes long.
+    struct Header {
+        var name: String
+        var shape: [Int]
+        var count: Int
+        /// Byte range within the data section (after the header).
+        var bytes: Range<Int>
+
+        static let dtypeSizes = ["F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1,
+                                 "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1]
+
+        static func invalid(_ path: String, _ why: String) -> TerraSegError {
+            TerraSegError(.readFailed, path: path, problem: "not a valid safetensors file: \(why)",
+                          hint: "The file may be truncated or damaged; retrain or restore it")
+        }
+
+        /// The tensors (in data order), the metadata, and where the data section starts.
+        static func parse(_ data: Data, path: String) throws -> ([Header], [String: String], Int) {
+            guard data.count >= 8 else { throw invalid(path, "too short (\(data.count) bytes)") }
+            let n = data.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian
+            guard n <= UInt64(data.count - 8) else { throw invalid(path, "header length \(n) exceeds the file (\(data.count) bytes)") }
+            let start = 8 + Int(n)
+            guard let header = try? JSONSerialization.jsonObject(with: data.subdata(in: 8..<start)) as? [String: Any] else {
+                throw invalid(path, "the header is not a JSON object")
+            }
+            var metadata: [String: String] = [:]
+            var entries: [Header] = []
+            for (name, value) in header.sorted(by: { $0.key < $1.key }) {
+                if name == "__metadata__" {
+                    guard let m = value as? [String: String] else { throw invalid(path, "__metadata__ is not a map of strings") }
+                    metadata = m
+                } else {
+                    entries.append(try entry(name, value, dataSize: data.count - start, path: path))
+                }
+            }
+            entries.sort { ($0.bytes.lowerBound, $0.bytes.upperBound) < ($1.bytes.lowerBound, $1.bytes.upperBound) }
+            for (a, b) in zip(entries, entries.dropFirst()) where b.bytes.lowerBound < a.bytes.upperBound {
+                throw invalid(path, "tensors '\(a.name)' (bytes \(a.bytes)) and '\(b.name)' (bytes \(b.bytes)) overlap")
+            }
+            return (entries, metadata, start)
+        }
+
+        static func entry(_ name: String, _ value: Any, dataSize: Int, path: String) throws -> Header {
+            guard let d = value as? [String: Any], let dtype = d["dtype"] as? String, let shape = d["shape"] as? [Int],
+                  let offsets = d["data_offsets"] as? [Int], offsets.count == 2 else {
+                throw invalid(path, "tensor '\(name)' is malformed (it needs dtype, shape and data_offsets [begin, end] as integers)")
+            }
+            guard let size = dtypeSizes[dtype] else { throw invalid(path, "tensor '\(name)' has unknown dtype '\(dtype)'") }
+            guard shape.allSatisfy({ $0 >= 0 }) else { throw invalid(path, "tensor '\(name)' has a negative dimension in shape \(shape)") }
+            var bytes = size
+            for s in shape {
+                let (product, overflow) = bytes.multipliedReportingOverflow(by: s)
+                guard !overflow else { throw invalid(path, "tensor '\(name)' has shape \(shape), too large to address") }
+                bytes = product
+            }
+            let (begin, end) = (offsets[0], offsets[1])
+            guard begin >= 0, begin <= end, end <= dataSize else {
+                throw invalid(path, "tensor '\(name)' has data_offsets \(offsets) outside the data section (0 to \(dataSize))")
+            }
+            guard end - begin == bytes else {
+                throw invalid(path, "tensor '\(name)' has data_offsets \(offsets) (\(end - begin) bytes) but shape \(shape) of \(dtype) takes \(bytes) bytes")
+            }
+            guard dtype == "F32" else { throw invalid(path, "tensor '\(name)' has dtype \(dtype); TerraSeg reads F32") }
+            return Header(name: name, shape: shape, count: bytes / 4, bytes: begin..<end)
+        }
     }
 }

@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import Training
 import Yams
 
 /// Reads a pipeline file: parses the YAML, validates every key against `PipelineSchema`
@@ -18,15 +19,13 @@ public enum PipelineLoader {
     /// `checkFiles: false` validates everything but the existence of input files (to check
     /// a pipeline's shape before its data is fetched).
     public static func load(_ path: String, checkFiles: Bool = true) throws -> Loaded {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw PipelineError(issues: [PipelineIssue(file: path, line: nil, key: "(file)", problem: "cannot read the pipeline file",
-                                                       fix: "Check the path")])
-        }
+        let text = try readText(path)
         let base = URL(fileURLWithPath: path).deletingLastPathComponent().standardizedFileURL.path
         return try parse(text, file: path, base: base, checkFiles: checkFiles)
     }
 
     public static func parse(_ text: String, file: String, base: String, checkFiles: Bool = true) throws -> Loaded {
+        if let issue = YAMLLimits.issue(in: text, file: file) { throw PipelineError(issues: [issue]) }
         let node: Node?
         do {
             node = try Yams.compose(yaml: text)
@@ -56,7 +55,7 @@ public enum PipelineLoader {
         do {
             spec = try decoder.decode(PipelineSpec.self, from: JSONSerialization.data(withJSONObject: merged))
         } catch {
-            throw PipelineError(issues: [PipelineIssue(file: file, line: nil, key: "(file)", problem: "cannot be read: \(error)",
+            throw PipelineError(issues: [PipelineIssue(file: file, line: nil, key: "(file)", problem: "cannot be read: \(TerraSegError.plainWords(error))",
                                                        fix: "See docs/pipeline-reference.md")])
         }
         // Checks that span sections (a patch the network's down-sampling divides), on the typed values.
@@ -66,6 +65,29 @@ public enum PipelineLoader {
         }
         let output = spec.output.map { resolve($0, base) } ?? resolve("runs/" + spec.name, base)
         return Loaded(spec: spec, file: file, base: base, output: output)
+    }
+
+    /// The file's text: refused when not a readable regular file (`InputFile`), over
+    /// `YAMLLimits.maxBytes` (checked before reading) or not UTF-8.
+    static func readText(_ path: String) throws -> String {
+        func refuse(_ problem: String, _ fix: String) -> PipelineError {
+            PipelineError(issues: [PipelineIssue(file: path, line: nil, key: "(file)", problem: problem, fix: fix)])
+        }
+        let data: Data
+        do {
+            try InputFile.check(path)
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            guard size <= YAMLLimits.maxBytes else {
+                throw refuse("is \(size) bytes; a pipeline file is a short YAML text (at most \(YAMLLimits.maxBytes) bytes)", "Give the pipeline's YAML file")
+            }
+            data = try InputFile.read(path)
+        } catch let e as TerraSegError {
+            throw refuse("cannot read the pipeline file: \(e.problem)", e.hint ?? "Check the path")
+        }
+        guard let text = String(validating: data, as: UTF8.self) else {
+            throw refuse("is not UTF-8 text", "Save the pipeline as UTF-8")
+        }
+        return text
     }
 
     /// The line of a key such as `model.widths[2]` in the file; nil when the file leaves
@@ -97,18 +119,29 @@ public enum PipelineLoader {
         return out
     }
 
+    /// The line of a Yams error (1-based), when it has one.
     static func yamlErrorLine(_ error: Error) -> Int? {
-        let text = String(describing: error)
-        // Yams messages look like "…:3:5: error: …" or contain "line 3".
-        if let r = text.range(of: #":(\d+):\d+:"#, options: .regularExpression) {
-            return Int(text[r].split(separator: ":").first ?? "")
+        switch error as? YamlError {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
+        case .duplicatedKeysInMapping(_, let context): return context.mark.line
+        default: return nil
         }
-        return nil
     }
 
+    /// A Yams error in one line: the problem and its context ("while parsing a flow sequence").
     static func yamlErrorText(_ error: Error) -> String {
-        let text = String(describing: error)
-        return text.split(separator: "\n").first.map(String.init) ?? text
+        func join(_ problem: String, _ context: YamlError.Context?) -> String {
+            [problem, context.map { "(\($0.text) at line \($0.mark.line))" }].compactMap { $0 }.joined(separator: " ")
+        }
+        switch error as? YamlError {
+        case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _), .composer(let context, let problem, _, _):
+            return join(problem, context)
+        case .duplicatedKeysInMapping(let duplicates, _):
+            return "duplicate key" + (duplicates.count > 1 ? "s " : " ") + duplicates.map { "'\($0)'" }.joined(separator: ", ")
+        default:
+            let text = String(describing: error)
+            return text.split(separator: "\n").first.map(String.init) ?? text
+        }
     }
 }
 
@@ -133,7 +166,7 @@ struct Validator {
         var out: [String: Any] = [:]
         var seen = Set<String>()
         for (k, v) in mapping {
-            guard let name = k.string else { issue(k, key, "a key is not text", "Write keys as plain words"); continue }
+            guard let name = k.string else { issue(k, key.isEmpty ? "(top level)" : key, "a key is not text", "Write keys as plain words"); continue }
             let full = join(key, name)
             guard let field = fields.first(where: { $0.key == name }) else {
                 let valid = fields.map(\.key)
@@ -165,6 +198,13 @@ struct Validator {
             }
             if let p = bounds.check(Double(i), integer: true) { issue(node, key, p.problem, p.fix); return nil }
             return i
+        case .size:
+            guard let s = scalarText(), let bytes = try? ByteSize.parse(s) else {
+                issue(node, key, "must be a memory size, got \(describe(node))", "Write a number with K, M, G or T, e.g. 8G or 512M")
+                return nil
+            }
+            if let p = PipelineSchema.check(key, Double(bytes)) { issue(node, key, p.problem, p.fix); return nil }
+            return bytes
         case .number(let bounds):
             guard scalarText() != nil, let d = node.float else {
                 issue(node, key, "must be a number, got \(describe(node))", "Write a number, e.g. 0.5")
@@ -191,8 +231,12 @@ struct Validator {
         case .inputPath:
             guard let s = scalarText() else { issue(node, key, "must be a path, got \(describe(node))", "Write the file's path"); return nil }
             let resolved = PipelineLoader.resolve(s, base)
-            if checkFiles && !s.hasPrefix("/vsi") && !FileManager.default.fileExists(atPath: resolved) {
-                issue(node, key, "file not found: \(s) (looked for \(resolved))", "Check the path; relative paths start at the pipeline file's folder")
+            if checkFiles && !s.hasPrefix("/vsi"), let (problem, hint) = InputFile.problem(resolved, expecting: .fileOrDirectory) {
+                if problem == "not found" {
+                    issue(node, key, "file not found: \(s) (looked for \(resolved))", "Check the path; relative paths start at the pipeline file's folder")
+                } else {
+                    issue(node, key, "\(s) \(problem)", hint)
+                }
             }
             return resolved
         case .inputPaths:
@@ -213,7 +257,12 @@ struct Validator {
             return (value(node, type: .inputPath, key: key) as? String).map { [$0] }
         case .outputPath:
             guard let s = scalarText() else { issue(node, key, "must be a path, got \(describe(node))", "Write a directory path"); return nil }
-            return PipelineLoader.resolve(s, base)
+            let resolved = PipelineLoader.resolve(s, base)
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory) && !isDirectory.boolValue {
+                issue(node, key, "\(s) is a file, not a folder", "Give a folder for the run's outputs (it is created if missing)")
+            }
+            return resolved
         case .list(let element):
             guard case .sequence(let seq) = node else {
                 issue(node, key, "must be a list, got \(describe(node))", "Write a list: [a, b] or one '- item' per line")
@@ -254,7 +303,10 @@ struct Validator {
         }
         let classes = data["classes"] as? [[String: Any]] ?? []
         let values = classes.compactMap { $0["value"] as? Int }
-        if classes.count == 1 { issue(dataNode?["classes"], "data.classes", "only one class", "List at least two classes") }
+        if classes.count < 2 {
+            issue(dataNode?["classes"], "data.classes", classes.isEmpty ? "no classes" : "only one class",
+                  "List at least two classes, e.g. - {value: 1, name: water}")
+        }
         if Set(values).count != values.count { issue(dataNode?["classes"], "data.classes", "two classes share a value", "Give every class its own value") }
         let ignore = data["ignore"] as? [Int] ?? []
         for v in ignore where values.contains(v) {

@@ -34,24 +34,41 @@ public final class PipelineRunner {
         public var validationOverallAccuracy: Double?
         public var mapEvaluation: [MapEvaluator.Result]
         public var skipped: [String]
-        public var interrupted: Bool
     }
 
     /// The scenes to map: `prediction.scenes`, or every training image.
     var predictionScenes: [[String]] { spec.prediction.scenes ?? spec.data.scenes.map(\.image) }
 
+    /// Runs the stages. SIGINT/SIGTERM (`StopSignal`) stop at the next safe point of any stage
+    /// (a training batch, a prediction window, an evaluation strip, between stages) with an
+    /// `Interrupted` error listing what was kept complete.
     public func execute() throws -> Outcome {
-        try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+        var kept: [String] = []
+        do {
+            return try stages(kept: &kept)
+        } catch var stop as Interrupted {
+            stop.kept = kept + stop.kept
+            throw stop
+        }
+    }
+
+    func stages(kept: inout [String]) throws -> Outcome {
+        try AtomicFile.createDirectory(run)
+        for stale in AtomicFile.removeStale(in: run) + AtomicFile.removeStale(in: run + "/quicklooks") { log("Removed \(stale): a partial output of a run that was killed") }
         var stamps = Stamps.read(run + "/stages.json")
         var skipped: [String] = []
         guard let trainStamp = try trainStage(stamps: &stamps, skipped: &skipped) else {
-            return Outcome(bundle: bundlePath, maps: [], report: reportPath, validationMeanIoU: nil, validationOverallAccuracy: nil,
-                           mapEvaluation: [], skipped: skipped, interrupted: true)
+            throw Interrupted(kept: ["the training checkpoint in \(bundlePath).training"])
         }
-        let bundle = try ModelBundle.read(bundlePath)
+        kept.append("the model bundle \(bundlePath)")
+        try StopSignal.check()
+        let bundle = try ModelBundle.readChecked(bundlePath)
         let history = Trainer.readHistory(bundlePath + "/metrics.jsonl")
         let maps = try predictStage(bundle: bundle, trainStamp: trainStamp, stamps: &stamps, skipped: &skipped)
+        if !maps.isEmpty { kept.append("\(maps.count) map(s) in \(mapsDirectory)") }
+        try StopSignal.check()
         let evaluations = try evaluateStage(maps: maps)
+        try StopSignal.check()
 
         // 4. Report (always: it is cheap and reflects the latest stages).
         let best = bundle.provenance.bestEpoch.flatMap { e in history.first { $0.epoch == e } }
@@ -60,11 +77,13 @@ public final class PipelineRunner {
                                bundlePath: bundlePath)
         try report.write(to: reportPath, assets: run + "/quicklooks")
         return Outcome(bundle: bundlePath, maps: maps, report: reportPath, validationMeanIoU: best?.meanIoU,
-                       validationOverallAccuracy: best?.overallAccuracy, mapEvaluation: evaluations, skipped: skipped, interrupted: false)
+                       validationOverallAccuracy: best?.overallAccuracy, mapEvaluation: evaluations, skipped: skipped)
     }
 
-    /// 1. Train (or resume), unless the bundle is up to date. Returns the stage's stamp; nil
-    /// when training was interrupted.
+    /// 1. Train, unless the bundle is up to date. The checkpoint of an interrupted run is
+    /// continued when it is of the same data and settings; otherwise, and always with `force`,
+    /// training starts from scratch (the old bundle stays until the new one replaces it).
+    /// Returns the stage's stamp; nil when training was interrupted.
     func trainStage(stamps: inout Stamps, skipped: inout [String]) throws -> String? {
         let trainStamp = stamp(sections: [spec.data], extra: [TrainingSection(model: spec.model, options: spec.trainingOptions)],
                                files: spec.data.scenes.flatMap { $0.image + [$0.labels, $0.vectorLabels].compactMap { $0 } })
@@ -73,12 +92,11 @@ public final class PipelineRunner {
             log("train: up to date (\(bundlePath))")
             return trainStamp
         }
-        log("train: \(spec.name)")
+        log("train: \(spec.name)\(force ? " (--force: from scratch)" : "")")
         stamps["train"] = nil
         try stamps.write(run + "/stages.json")
         let result = try Trainer.train(data: spec.data, model: spec.model, options: spec.trainingOptions, output: bundlePath,
-                                       resume: FileManager.default.fileExists(atPath: bundlePath + ".training/last.ckpt"),
-                                       terrasegVersion: terrasegVersion)
+                                       start: force ? .restart : .resumeIfCurrent, terrasegVersion: terrasegVersion)
         if result.interrupted { return nil }
         stamps["train"] = trainStamp
         try stamps.write(run + "/stages.json")
@@ -90,6 +108,10 @@ public final class PipelineRunner {
     func predictStage(bundle: ModelBundle, trainStamp: String, stamps: inout Stamps, skipped: inout [String]) throws -> [String] {
         guard spec.prediction.enabled else { return [] }
         let options = try predictionOptions()
+        // The bundle's own network (its input bands now known) against the budget, before any work.
+        let memory = MemoryBudget(memory: spec.memory).predictionIssues(bundle.architecture, tile: options.tileSize,
+                                                                        margin: options.margin, batch: options.batchSize)
+        if let issue = memory.first { throw TerraSegError(.invalidArgument, path: issue.key, problem: issue.problem, hint: issue.fix) }
         let predictStamp = trainStamp + "/" + stamp(sections: [spec.prediction], extra: [String](), files: predictionScenes.flatMap { $0 })
         let jobs = predictionScenes.map { SceneJob(paths: $0) }
         let outputs = jobs.map { SceneOutputs.named(after: $0, in: mapsDirectory, options: options).map }
@@ -152,16 +174,14 @@ public final class PipelineRunner {
 
     func predictionOptions() throws -> PredictionOptions { spec.prediction.options }
 
-    /// A fingerprint of settings and input files (path, size, modification time).
+    /// A fingerprint of settings and input files: path and content identity (`FileIdentity`:
+    /// size, modification time and a hash of sampled blocks), so a file rewritten in place counts.
     func stamp<A: Encodable, B: Encodable>(sections: [A], extra: [B], files: [String]) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         var text = sections.map { String(decoding: (try? encoder.encode($0)) ?? Data(), as: UTF8.self) }.joined()
         text += extra.map { String(decoding: (try? encoder.encode($0)) ?? Data(), as: UTF8.self) }.joined()
-        for f in files {
-            let a = try? FileManager.default.attributesOfItem(atPath: f)
-            text += "|\(f):\((a?[.size] as? Int) ?? -1):\((a?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)"
-        }
+        for f in files { text += "|\(f):\(FileIdentity.of(f))" }
         return String(fingerprint(text), radix: 16)
     }
 }

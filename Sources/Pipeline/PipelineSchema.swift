@@ -13,6 +13,8 @@ public indirect enum FieldType: Sendable {
     case int(Bounds)
     /// A finite number within the bounds.
     case number(Bounds)
+    /// A memory size (`8G`, `512M`, or bytes; `ByteSize`), bounds in bytes.
+    case size(Bounds)
     case bool
     case string
     case choice([String])
@@ -29,6 +31,7 @@ public indirect enum FieldType: Sendable {
         switch self {
         case .int(let b): "integer" + b.rangeText(true)
         case .number(let b): "number" + b.rangeText(false)
+        case .size(let b): "size such as 8G or 512M" + (b.lower.map { " (≥ \(ByteSize.text($0)))" } ?? "")
         case .bool: "true/false"
         case .string: "text"
         case .choice(let c): c.joined(separator: " | ")
@@ -107,6 +110,8 @@ public enum PipelineSchema {
     public static let fields: [Field] = [
         Field("name", .string, "pipeline", "Name of the job (used for the default output folder)."),
         Field("output", .outputPath, "runs/<name>", "Run directory: model bundle, maps, evaluation, report."),
+        Field("memory", .size(.between(0x1p26, 0x1p50)), "physical memory",
+              "Memory training and prediction may use: settings whose estimated peak needs more are refused before any work."),
         Field("data", .object([
             Field("scenes", .list(.object(sceneFields)), "[]", "Labelled scenes."),
             Field("tile_sets", .list(.object(tileSetFields)), "[]", "Folders of image/mask chips (LandCover.ai, 38-Cloud)."),
@@ -236,9 +241,21 @@ public enum PipelineSchema {
         switch type {
         case .int(let b): result = b.check(value, integer: true)
         case .number(let b): result = b.check(value, integer: false)
+        case .size(let b): result = sizeCheck(b, value)
         default: preconditionFailure("\(key) is not numeric")
         }
         return result.map { SettingIssue(key: key, problem: $0.problem, fix: $0.fix) }
+    }
+
+    /// The range check of a size, in its own units (`must be at least 64M, got 0`).
+    static func sizeCheck(_ b: Bounds, _ bytes: Double) -> (problem: String, fix: String)? {
+        if let lower = b.lower, bytes < lower {
+            return ("must be at least \(ByteSize.text(lower)), got \(ByteSize.text(bytes))", "Give \(ByteSize.text(lower)) or more, e.g. 8G")
+        }
+        if let upper = b.upper, bytes > upper {
+            return ("must be at most \(ByteSize.text(upper)), got \(ByteSize.text(bytes))", "Lower it to \(ByteSize.text(upper)) or less")
+        }
+        return nil
     }
 
     // MARK: - Reference

@@ -12,6 +12,8 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
     public var name = "pipeline"
     /// Run directory (model bundle, maps, report); default runs/<name> beside the pipeline file.
     public var output: String? = nil
+    /// Memory budget in bytes for training and prediction; nil: the machine's physical memory.
+    public var memory: Int? = nil
     public var data = DataSpec()
     public var normalization = TrainingOptions().normalization
     public var tiling = TilingSpec()

@@ -23,9 +23,10 @@ struct RunReport {
     var bundlePath: String
 
     func write(to path: String, assets: String) throws {
-        try FileManager.default.createDirectory(atPath: assets, withIntermediateDirectories: true)
+        try AtomicFile.createDirectory(assets)
         var looks: [(map: String, input: String?)] = []
         for (i, map) in maps.enumerated() {
+            try StopSignal.check()
             let stem = URL(fileURLWithPath: map).deletingPathExtension().lastPathComponent
             let mapPNG = assets + "/\(stem).png"
             try Quicklook.classMap(map, to: mapPNG, maxSize: 900)

@@ -1,6 +1,8 @@
 import Core
+import Foundation
 import GeoRaster
 import Inference
+import ModelIO
 import Models
 import Training
 
@@ -34,10 +36,34 @@ extension PipelineSpec {
         if let resolution = data.resolution { list.check("data.resolution", resolution) }
         for (i, v) in data.nodata.enumerated() { list.check("data.nodata[\(i)]", v) }
         for (i, v) in (data.bounds ?? []).enumerated() { list.check("data.bounds[\(i)]", v) }
+        if let memory { list.check("memory", memory) }
         list.issues += trainingOptions.issues()
         list.issues += model.issues(patchSize: tiling.patch)
         list.issues += prediction.issues()
+        if let problem = PipelineSpec.nameProblem(name) {
+            list.issues.append(SettingIssue(key: "name", problem: problem, fix: "Use a plain name such as nc-landcover (the run folder is runs/<name>; output: sets another folder)"))
+        }
+        if list.issues.isEmpty {
+            // Input bands unknown before the scenes are opened count as one: a lower estimate.
+            let classes = max(2, data.classes.count)
+            if let a = try? model.architecture(inputChannels: data.bands?.count ?? 1, classes: classes) {
+                let budget = MemoryBudget(memory: memory)
+                list.issues += budget.trainingIssues(a, options: trainingOptions)
+                if prediction.enabled {
+                    list.issues += budget.predictionIssues(a, tile: prediction.tile, margin: prediction.margin, batch: prediction.batchSize)
+                }
+            }
+        }
         return list.issues
+    }
+
+    /// Why `name` cannot name the default run folder `runs/<name>`: it must stay one folder
+    /// inside `runs/`, so no path separators, no `.` or `..`, nothing empty or hidden.
+    static func nameProblem(_ name: String) -> String? {
+        if name.isEmpty { return "is empty" }
+        if name.contains("/") || name.contains("\\") || name.contains("\0") { return "'\(name)' contains a path separator" }
+        if name.hasPrefix(".") { return "'\(name)' starts with '.' (a hidden or parent folder)" }
+        return nil
     }
 }
 
@@ -124,6 +150,17 @@ extension ModelSpec {
         if kind == .unet && preset == nil && widths.isEmpty {
             list.issues.append(SettingIssue(key: "model.widths", problem: "is empty", fix: "List one width per U-Net level, e.g. [32, 64, 128, 256]"))
         }
+        // 2^levels must divide a patch of at most 4096 pixels (and fit the alignment's shift).
+        if kind == .unet && preset == nil && widths.count > ModelSpec.maximumLevels {
+            list.issues.append(SettingIssue(key: "model.widths", problem: "has \(widths.count) levels, more than \(ModelSpec.maximumLevels)",
+                                            fix: "List at most \(ModelSpec.maximumLevels) widths (each level halves the resolution)"))
+        }
+        if kind == .unet && preset == nil && bottleneckDilations.isEmpty {
+            list.issues.append(SettingIssue(key: "model.bottleneck_dilations", problem: "is empty", fix: "List at least one dilation, e.g. [1, 2, 4]"))
+        }
+        if kind == .dilated && dilations.isEmpty {
+            list.issues.append(SettingIssue(key: "model.dilations", problem: "is empty", fix: "List at least one dilation, e.g. [1, 2, 4, 8, 4, 2, 1]"))
+        }
         // The fixed junctions upsample the level below straight into oneDNN's blocked concat
         // buffer (blocks of 16 channels); the learned ones fall back to NCHW.
         if kind == .unet && preset == nil && !upsampling.isLearned && !widths.isEmpty {
@@ -140,6 +177,40 @@ extension ModelSpec {
                                             fix: "Use \(up) (or another multiple of \(alignment)), or fewer U-Net levels"))
         }
         return list.issues
+    }
+}
+
+extension ModelSpec {
+    /// The most U-Net levels: 2^12 is the largest patch (`tiling.patch` ≤ 4096).
+    public static let maximumLevels = 12
+}
+
+extension ModelBundle {
+    /// Range problems of a bundle's model.json, through the checks of the YAML keys that
+    /// set them (`data.bands`, `model.*`, `tiling.patch`), then the stored receptive field
+    /// and alignment against the architecture's. Run before the network is built.
+    public func issues() -> [SettingIssue] {
+        var list = IssueList()
+        list.check("data.bands", each: bands)
+        list.issues += ModelSpec(architecture: architecture).issues(patchSize: patchSize)
+        if list.issues.isEmpty && (receptiveField != architecture.receptiveField || alignment != architecture.alignment) {
+            list.issues.append(SettingIssue(key: "receptive_field",
+                problem: "\(receptiveField) (alignment \(alignment)) does not match the architecture's \(architecture.receptiveField) (\(architecture.alignment))",
+                fix: "The bundle was altered; retrain or restore it"))
+        }
+        return list.issues
+    }
+
+    /// Reads the bundle at `path` for prediction: model.json read (its parts must agree) and
+    /// range-checked like the YAML keys, so that its network can be built. Problems name model.json.
+    public static func readChecked(_ path: String) throws -> ModelBundle {
+        let bundle = try ModelBundle.read(path)
+        if let issue = bundle.issues().first {
+            let json = path.hasSuffix(".json") ? path : path + "/" + ModelBundle.metadataFile
+            throw TerraSegError(.readFailed, path: json, problem: "\(issue.key) \(issue.problem)",
+                                 hint: "\(issue.fix); a bundle written by `terraseg train` never has this: it may be damaged or altered, retrain or restore it")
+        }
+        return bundle
     }
 }
 

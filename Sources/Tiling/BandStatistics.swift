@@ -139,10 +139,10 @@ extension BandStatistics {
     }
 }
 
-/// FNV-1a over the UTF-8 bytes of `text`: a stable fingerprint (checkpoints, stage stamps,
-/// chip assignment), unlike Swift's per-process-seeded `Hasher`.
+/// FNV-1a (`Core.FNV1a`) over the UTF-8 bytes of `text`: a stable fingerprint (checkpoints,
+/// stage stamps, chip assignment), unlike Swift's per-process-seeded `Hasher`.
 public func fingerprint(_ text: String, seed: UInt64 = 0) -> UInt64 {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ seed
-    for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-    return h
+    var h = FNV1a(seed: seed)
+    h.add(text)
+    return h.value
 }

@@ -5,38 +5,134 @@ import GeoRaster
 import Models
 import Tiling
 
+/// How a training run treats the checkpoint an earlier run left in `<output>.training/`.
+public enum TrainingStart: Sendable, Equatable {
+    /// A new run (`terraseg train`): refused while an interrupted run's checkpoint is there, so
+    /// it is never lost without a word; a finished run's checkpoint is replaced.
+    case fresh
+    /// Continue the checkpoint (`--resume`), which must be of the same data and settings.
+    case resume
+    /// Discard any checkpoint and start over (`--restart`, `terraseg run --force`).
+    case restart
+    /// Continue the checkpoint when it is of the same data and settings, else start over and
+    /// say why (`terraseg run`).
+    case resumeIfCurrent
+}
+
+/// What a checkpoint must share with a run to be continued: its settings (options and
+/// architecture) and its data (input files' paths and content, classes, bands, patch counts),
+/// kept apart so that a refusal says which changed. Stored as "settings <hex> data <hex>".
+struct TrainingFingerprint: Equatable {
+    var settings: String
+    var data: String
+
+    var text: String { "settings \(settings) data \(data)" }
+
+    init(settings: String, data: String) {
+        self.settings = settings
+        self.data = data
+    }
+
+    /// Nil for a checkpoint written before fingerprints had two parts.
+    init?(text: String) {
+        let words = text.split(separator: " ")
+        guard words.count == 4, words[0] == "settings", words[2] == "data" else { return nil }
+        self.init(settings: String(words[1]), data: String(words[3]))
+    }
+
+    /// What changed since `old` was taken, in words.
+    func change(since old: TrainingFingerprint?) -> String {
+        guard let old else { return "the checkpoint was written by an earlier TerraSeg" }
+        switch (settings == old.settings, data == old.data) {
+        case (true, false): return "the training data changed (an input file, the classes or the bands)"
+        case (false, true): return "the training settings changed"
+        default: return "the training data and settings changed"
+        }
+    }
+}
+
 /// The files of a run in `<output>.training/`: `last.ckpt` (resume point, after every epoch
 /// and at mid-epoch saves), `best.safetensors` (weights of the best validation mIoU) and
 /// `metrics.jsonl` (one line per epoch).
 struct CheckpointKeeper {
     let directory: String
-    let fingerprint: String
+    let fingerprint: TrainingFingerprint
     var lastPath: String { directory + "/last.ckpt" }
     var bestPath: String { directory + "/best.safetensors" }
     var metricsPath: String { directory + "/metrics.jsonl" }
 
-    /// A fresh state (the directory emptied), or with `resume` the state and history of the
-    /// last checkpoint, which must belong to the same data and options.
-    func begin(resume: Bool, seed: UInt64, network: any SegmentationNetwork, optimizer: any Optimizer,
+    /// The state to train from: the last checkpoint's (weights and optimiser loaded) with its
+    /// history where `start` continues it, else a fresh state in an emptied directory.
+    func begin(_ start: TrainingStart, seed: UInt64, epochs: Int, network: any SegmentationNetwork, optimizer: any Optimizer,
                progress: ProgressReporter) throws -> (Checkpoint, [EpochMetrics]) {
         let fm = FileManager.default
-        var state = Checkpoint(epoch: 0, nextBatch: 0, epochRNG: SplitMix64(seed: seed, stream: .epochOrder),
-                               augmentRNG: SplitMix64(seed: seed, stream: .augmentation), optimizerStep: 0,
-                               bestMeanIoU: nil, bestEpoch: nil, elapsedSeconds: 0, fingerprint: fingerprint)
-        var history: [EpochMetrics] = []
-        if resume && fm.fileExists(atPath: lastPath) {
-            state = try Checkpoint.load(from: lastPath, network: network, optimizer: optimizer)
-            guard state.fingerprint == fingerprint else {
-                throw RasterError(.invalidArgument, path: lastPath, problem: "the checkpoint belongs to a run with other data or options",
-                                  hint: "Resume with the same configuration, or start afresh without --resume (or delete \(directory))")
+        if fm.fileExists(atPath: lastPath), let read = try previous(start, progress: progress) {
+            try Checkpoint.apply(read.state, tensors: read.tensors, path: lastPath, network: network, optimizer: optimizer)
+            var state = read.state
+            state.epochs = epochs  // same fingerprint, same epochs (older checkpoints lack the field)
+            if state.isFinished {
+                progress.line("The checkpoint in \(directory) is of a finished run of the same data and settings; writing its bundle")
+            } else {
+                progress.line("Resuming at epoch \(state.epoch + 1), batch \(state.nextBatch + 1)")
             }
-            history = Trainer.readHistory(metricsPath).filter { $0.epoch <= state.epoch }
-            progress.line("Resuming at epoch \(state.epoch + 1), batch \(state.nextBatch + 1)")
-        } else if fm.fileExists(atPath: directory) {
-            try fm.removeItem(atPath: directory)
+            return (state, Trainer.readHistory(metricsPath).filter { $0.epoch <= state.epoch })
         }
-        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        return (state, history)
+        if fm.fileExists(atPath: directory) {
+            do {
+                try fm.removeItem(atPath: directory)
+            } catch {
+                throw TerraSegError(.writeFailed, path: directory, action: "cannot remove the previous run's checkpoints", error,
+                                    hint: "Remove it yourself")
+            }
+        }
+        try AtomicFile.createDirectory(directory)
+        let state = Checkpoint(epoch: 0, nextBatch: 0, epochRNG: SplitMix64(seed: seed, stream: .epochOrder),
+                               augmentRNG: SplitMix64(seed: seed, stream: .augmentation), optimizerStep: 0,
+                               bestMeanIoU: nil, bestEpoch: nil, elapsedSeconds: 0, fingerprint: fingerprint.text, epochs: epochs)
+        return (state, [])
+    }
+
+    /// The checkpoint to continue, or nil to start over where `start` allows it: refused when
+    /// `.fresh` would discard an interrupted run or `.resume` meets other data or settings.
+    func previous(_ start: TrainingStart, progress: ProgressReporter) throws -> (state: Checkpoint, tensors: [String: SafeTensors.Entry])? {
+        if start == .restart {
+            progress.line("Discarding the checkpoint in \(directory) (restart)")
+            return nil
+        }
+        let read: (state: Checkpoint, tensors: [String: SafeTensors.Entry])
+        do {
+            read = try Checkpoint.read(from: lastPath)
+        } catch let error as TerraSegError where start == .resumeIfCurrent {
+            progress.line("Training from scratch: \(error.problem) (\(lastPath))")
+            return nil
+        }
+        let change = fingerprint.change(since: TrainingFingerprint(text: read.state.fingerprint))
+        let current = read.state.fingerprint == fingerprint.text
+        switch start {
+        case .fresh:
+            guard read.state.isFinished else {
+                let epochs = read.state.epochs.map { " of \($0)" } ?? ""
+                throw TerraSegError(.invalidArgument, path: lastPath,
+                                    problem: "an interrupted run is here (stopped in epoch \(read.state.epoch + 1)\(epochs), batch \(read.state.nextBatch + 1))",
+                                    hint: "Continue it with --resume, or discard it and start over with --restart")
+            }
+            progress.line("Replacing the checkpoint of the finished run in \(directory)")
+            return nil
+        case .resume:
+            guard current else {
+                throw TerraSegError(.invalidArgument, path: lastPath, problem: "the checkpoint belongs to a run with other data or settings: \(change)",
+                                    hint: "Resume with the same data and settings, or start over with --restart (discards \(directory))")
+            }
+            return read
+        case .resumeIfCurrent:
+            guard current else {
+                progress.line("Training from scratch: \(change) since the checkpoint in \(directory) was written")
+                return nil
+            }
+            return read
+        case .restart:
+            return nil
+        }
     }
 
     /// Saves the position inside an epoch: batches before `nextBatch` are done.
@@ -53,8 +149,10 @@ struct CheckpointKeeper {
 
     /// Closes an epoch: keeps the weights if `metrics` has the best mIoU so far, moves `state`
     /// to the next epoch (whose shuffle starts from `shuffleRNG`), writes the history and the checkpoint.
+    /// `elapsedSeconds` (all sessions of the run so far) goes into the saved checkpoint only:
+    /// `state` keeps the seconds of the sessions before this one, as mid-epoch saves expect.
     func endEpoch(_ state: inout Checkpoint, metrics m: EpochMetrics, history: [EpochMetrics], shuffleRNG: SplitMix64,
-                  network: any SegmentationNetwork, optimizer: any Optimizer) throws {
+                  elapsedSeconds: Double, network: any SegmentationNetwork, optimizer: any Optimizer) throws {
         if let miou = m.meanIoU, !miou.isNaN, miou > (state.bestMeanIoU ?? -1) {
             state.bestMeanIoU = miou
             state.bestEpoch = m.epoch
@@ -67,7 +165,9 @@ struct CheckpointKeeper {
         state.epochRNG = shuffleRNG
         state.optimizerStep = optimizer.step
         try Trainer.writeHistory(history, to: metricsPath)
-        try Checkpoint.save(state, network: network, optimizer: optimizer, to: lastPath)
+        var saved = state
+        saved.elapsedSeconds = elapsedSeconds
+        try Checkpoint.save(saved, network: network, optimizer: optimizer, to: lastPath)
     }
 
     /// Loads the best weights into `network`, if validation ever chose some.

@@ -1,3 +1,4 @@
+import Foundation
 import GeoRaster
 
 /// The one-line text forms of structured settings, as written on the command line
@@ -65,6 +66,36 @@ public enum NameList {
             throw SettingSyntaxError(text, problem: "has an empty name", fix: "Join the names with single commas, e.g. B02,B03,B04,B8A")
         }
         return names
+    }
+}
+
+/// A memory size: bytes, or a number with K, M, G, T or P (powers of 1024; a trailing B or
+/// iB is allowed): `8G`, `512M`, `1.5G`, `8GiB`. The sign is read so that a negative size meets
+/// the range check (`memory`) rather than a syntax error.
+public enum ByteSize {
+    static let units: [(suffix: String, factor: Double)] = [("P", 0x1p50), ("T", 0x1p40), ("G", 0x1p30), ("M", 0x1p20), ("K", 0x1p10)]
+
+    public static func parse(_ text: String) throws -> Int {
+        var t = text.trimmingCharacters(in: .whitespaces).uppercased()
+        for tail in ["IB", "B"] where t.hasSuffix(tail) && t.count > tail.count { t.removeLast(tail.count); break }
+        var factor = 1.0
+        if let unit = units.first(where: { t.hasSuffix($0.suffix) }) {
+            factor = unit.factor
+            t.removeLast()
+        }
+        guard let v = Double(t.trimmingCharacters(in: .whitespaces)), v.isFinite, abs(v * factor) < 0x1p62 else {
+            throw SettingSyntaxError(text, problem: "is not a memory size", fix: "Write a number with K, M, G or T, e.g. 8G or 512M")
+        }
+        return Int((v * factor).rounded())
+    }
+
+    /// `8G`, `1.5G`, `512M`, `100` (bytes): the shortest form `parse` reads back (to 0.1 unit).
+    public static func text(_ bytes: Double) -> String {
+        for (suffix, factor) in units where abs(bytes) >= factor {
+            let v = bytes / factor
+            return (v >= 10 || v == v.rounded() ? String(Int(v.rounded())) : String(format: "%.1f", v)) + suffix
+        }
+        return String(Int(bytes))
     }
 }
 

@@ -50,6 +50,9 @@ public final class Trainer {
     public var progress = ProgressReporter()
     /// Provenance: where the training data came from.
     public var dataDescription: [String]
+    /// What identifies the data beyond the opened scenes, for the checkpoint's fingerprint
+    /// (`Trainer.train` adds vector label files and how they are read).
+    public var dataIdentity: [String] = []
     public var terrasegVersion = "unknown"
     /// Called after every training step with (epoch, batch), both 0-based (tests use it to
     /// interrupt a run at a known point).
@@ -174,9 +177,17 @@ public final class Trainer {
     /// Trains for `options.epochs` (or from the last checkpoint with `resume`) and writes the
     /// bundle; a stop request (SIGINT/SIGTERM) saves a checkpoint and returns `interrupted`.
     public func run(resume: Bool = false) throws -> TrainingResult {
+        try run(start: resume ? .resume : .fresh)
+    }
+
+    /// Trains from scratch or from the last checkpoint, as `start` says (see `TrainingStart`).
+    public func run(start mode: TrainingStart) throws -> TrainingResult {
         let start = Date()
         let parent = URL(fileURLWithPath: output).deletingLastPathComponent().path
         try AtomicFile.checkWritableDirectory(parent, for: output)
+        for stale in AtomicFile.removeStale(in: parent) + AtomicFile.removeStale(in: workDirectory) {
+            progress.line("Removed \(stale): a partial output of a run that was killed")
+        }
         let data = try prepareData()
         progress.line("Training \(architecture.name) on \(data.train.count) patches of \(options.patchSize)×\(options.patchSize), validating on \(data.validation.count)")
 
@@ -185,7 +196,8 @@ public final class Trainer {
         let optimizer = options.optimizer.make(parameters: network.namedParameters)
         let loss = TrainingLoss(options.loss)
         let keeper = CheckpointKeeper(directory: workDirectory, fingerprint: fingerprint(data))
-        var (state, history) = try keeper.begin(resume: resume, seed: options.seed, network: network, optimizer: optimizer, progress: progress)
+        var (state, history) = try keeper.begin(mode, seed: options.seed, epochs: options.epochs, network: network, optimizer: optimizer,
+                                                progress: progress)
         var batches = BatchAssembler(scenes: scenes, normalizer: data.normalizer, patchSize: options.patchSize,
                                      cacheMegabytes: options.cacheMegabytes)
         let loop = try EpochLoop(network: network, optimizer: optimizer, loss: loss, options: options, train: data.train,
@@ -208,7 +220,8 @@ public final class Trainer {
             m.seconds = Date().timeIntervalSince(epoch.started)
             history.append(m)
             progress.line(Trainer.summary(m, epochs: options.epochs))
-            try keeper.endEpoch(&state, metrics: m, history: history, shuffleRNG: epoch.shuffleRNG, network: network, optimizer: optimizer)
+            try keeper.endEpoch(&state, metrics: m, history: history, shuffleRNG: epoch.shuffleRNG,
+                                elapsedSeconds: state.elapsedSeconds + Date().timeIntervalSince(start), network: network, optimizer: optimizer)
             stop.saved()
         }
 
@@ -253,15 +266,28 @@ public final class Trainer {
                          extraFiles: ["metrics.jsonl": historyData, "training.json": try encoder.encode(options)])
     }
 
-    func fingerprint(_ data: Data) -> String {
+    /// Settings: the options and the architecture. Data: every input file's path and content
+    /// identity (`FileIdentity`), each scene's bands and role, the classes, `dataIdentity`
+    /// and the patch counts; so a label raster rewritten in place does not match.
+    func fingerprint(_ data: Data) -> TrainingFingerprint {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        let text = [String(decoding: (try? encoder.encode(options)) ?? Foundation.Data(), as: UTF8.self),
-                    String(decoding: (try? encoder.encode(architecture)) ?? Foundation.Data(), as: UTF8.self),
-                    dataDescription.joined(separator: ";"), "\(data.train.count)/\(data.validation.count)",
-                    // How band sources were put together (grid, resampling, nodata) changes the data too.
-                    String(decoding: (try? encoder.encode(scenes.map(\.recipe))) ?? Foundation.Data(), as: UTF8.self)].joined(separator: "|")
-        return String(Tiling.fingerprint(text), radix: 16)
+        func json<T: Encodable>(_ value: T) -> String { String(decoding: (try? encoder.encode(value)) ?? Foundation.Data(), as: UTF8.self) }
+        func hex(_ text: String) -> String { String(Tiling.fingerprint(text), radix: 16) }
+        var lines = scenes.map { scene in
+            // A mosaic member is named "a.tif + b.tif": each file counts.
+            let files = ((scene.image as? BandStack)?.members.flatMap { $0.info.path.components(separatedBy: " + ") }
+                ?? [scene.image.info.path]) + [scene.labelPath]
+            return files.map { "\($0) \(FileIdentity.of($0))" }.joined(separator: ", ")
+                + " bands \(scene.bands) role \(scene.role?.rawValue ?? "split")"
+        }
+        let classes = scenes[0].classMap
+        lines.append("classes \(classes.classes.map { "\($0.value)=\($0.name)" }) ignore \(classes.ignoreValues)")
+        lines += dataIdentity
+        // How band sources were put together (grid, resampling, nodata) changes the pixels too.
+        lines.append("recipe \(json(scenes.map(\.recipe)))")
+        lines.append("patches \(data.train.count)/\(data.validation.count)")
+        return TrainingFingerprint(settings: hex(json(options) + "|" + json(architecture)), data: hex(lines.joined(separator: "\n")))
     }
 
     static func summary(_ m: EpochMetrics, epochs: Int) -> String {

@@ -167,15 +167,20 @@ public struct DataSpec: Codable, Sendable, Equatable {
 
 extension Trainer {
     /// The whole training job as users declare it: opens and checks the data, builds the
-    /// network, trains with SIGINT/SIGTERM handled, writes the bundle to `output`.
+    /// network, trains with SIGINT/SIGTERM handled (from a checkpoint as `start` says), writes
+    /// the bundle to `output`.
     public static func train(data: DataSpec, model: ModelSpec, options: TrainingOptions, output: String,
-                             resume: Bool, terrasegVersion: String) throws -> TrainingResult {
+                             start: TrainingStart, terrasegVersion: String) throws -> TrainingResult {
         let scenes = try data.openScenes(validationFraction: options.split.validationFraction, seed: options.seed)
         let architecture = try model.architecture(inputChannels: scenes[0].bands.count, classes: scenes[0].classMap.count)
         let trainer = try Trainer(scenes: scenes, architecture: architecture, options: options, output: output)
         trainer.terrasegVersion = terrasegVersion
+        // Vector labels are rasterised in memory: their file and reading go into the fingerprint here.
+        trainer.dataIdentity = data.scenes.compactMap { s in
+            s.vectorLabels.map { "\($0) \(FileIdentity.of($0)) attribute \(s.labelAttribute ?? "") layer \(s.layer ?? "")" }
+        }
         StopSignal.install()
-        return try trainer.run(resume: resume)
+        return try trainer.run(start: start)
     }
 }
 
@@ -194,6 +199,23 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     public var dilations: [Int] = [1, 2, 4, 8, 4, 2, 1]
 
     public init() {}
+
+    /// The settings that build `architecture` (the inverse of `architecture(inputChannels:classes:)`),
+    /// so a bundle's network is range-checked by the same rules as the YAML keys.
+    public init(architecture: ModelArchitecture) {
+        switch architecture {
+        case .unet(let c):
+            kind = .unet
+            widths = c.widths
+            bottleneckWidth = c.bottleneckWidth
+            bottleneckDilations = c.bottleneckDilations
+            upsampling = c.upsampling
+        case .dilated(let c):
+            kind = .dilated
+            width = c.width
+            dilations = c.dilations
+        }
+    }
 
     public func architecture(inputChannels: Int, classes: Int) throws -> ModelArchitecture {
         if let preset {

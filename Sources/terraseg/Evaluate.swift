@@ -1,4 +1,5 @@
 import ArgumentParser
+import Core
 import Foundation
 import GeoRaster
 import Inference
@@ -30,7 +31,7 @@ extension TerraSegCommand {
 
         func run() throws {
             global.bootstrapLogging()
-            let result = try MapEvaluator.evaluate(prediction: prediction, labels: labels, ignore: ignore)
+            let result = try stoppable { try MapEvaluator.evaluate(prediction: prediction, labels: labels, ignore: ignore) }
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

@@ -1,9 +1,12 @@
 import ArgumentParser
+import Core
 import Foundation
 import GeoRaster
 import Inference
+import ModelIO
 import Models
 import Pipeline
+import Training
 
 extension TerraSegCommand {
     struct Predict: ParsableCommand {
@@ -58,10 +61,15 @@ extension TerraSegCommand {
         @Option(help: keyHelp("GeoTIFF compression.", key: "prediction.compression", showDefault: false))
         var compression = PredictionSpec().compression
 
+        @Option(help: keyHelp("Memory prediction may use, e.g. 8G: settings that need more are refused before any work.", key: "memory"),
+                transform: ByteSize.parse)
+        var memory: Int?
+
         @OptionGroup var global: GlobalOptions
 
         /// The pipeline key each settings flag sets.
-        static let flags = ["prediction.tile": "--tile", "prediction.margin": "--margin", "prediction.batch_size": "--batch-size"]
+        static let flags = ["prediction.tile": "--tile", "prediction.margin": "--margin", "prediction.batch_size": "--batch-size",
+                            "memory": "--memory"]
 
         /// The flags as the pipeline's prediction section, range-checked by the schema.
         func settings() throws -> PredictionOptions {
@@ -75,7 +83,9 @@ extension TerraSegCommand {
             spec.probabilities = probabilities
             spec.confidence = confidence
             spec.compression = compression
-            try SettingsRefused.check(spec.issues(), flags: Self.flags)
+            var issues = spec.issues()
+            if let memory, let issue = PipelineSchema.check("memory", Double(memory)) { issues.append(issue) }
+            try SettingsRefused.check(issues, flags: Self.flags)
             var options = spec.options
             options.overwrite = overwrite
             return options
@@ -84,7 +94,11 @@ extension TerraSegCommand {
         func run() throws {
             global.bootstrapLogging()
             let options = try settings()
-            let network = try NetworkSceneModel(bundleDirectory: model)
+            let bundle = try ModelBundle.readChecked(model)
+            try SettingsRefused.check(MemoryBudget(memory: memory).predictionIssues(bundle.architecture, tile: options.tileSize,
+                                                                                    margin: options.margin, batch: options.batchSize),
+                                      flags: Self.flags)
+            let network = NetworkSceneModel(bundle: bundle, network: try bundle.network(directory: model))
             let predictor = try ScenePredictor(model: network, inputs: network.inputs, options: options)
             let terminal = isatty(STDERR_FILENO) != 0
             var lastReport = Date.distantPast, started = Date()
@@ -101,7 +115,7 @@ extension TerraSegCommand {
             let jobs = try SceneJob.expand(input)
             let grid = predictor.grid(width: 1, height: 1)
             FileHandle.standardError.write(Data("Mapping \(jobs.count) scene(s) with \(network.bundle.architecture.name): windows of \(grid.inputSize) px, \(grid.tileSize) px written from each (margin \(grid.margin) px)\n".utf8))
-            let reports = try predictor.run(jobs: jobs, directory: output) { r in
+            let reports = try stoppable { try predictor.run(jobs: jobs, directory: output) { r in
                 let line: String
                 switch r.status {
                 case .written: line = "written  \(r.outputs.map)"
@@ -109,7 +123,7 @@ extension TerraSegCommand {
                 case .failed(let m): line = "FAILED   \(r.job.name): \(m)"
                 }
                 FileHandle.standardError.write(Data((line + "\n").utf8))
-            }
+            } }
             print(PredictionSummary.render(reports))
             if reports.contains(where: { if case .failed = $0.status { return true } else { return false } }) {
                 throw ExitCode(1)

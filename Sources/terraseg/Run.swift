@@ -1,4 +1,5 @@
 import ArgumentParser
+import Core
 import Foundation
 import GeoRaster
 import Pipeline
@@ -10,14 +11,16 @@ extension TerraSegCommand {
             abstract: "Run a pipeline file: train → predict → evaluate → report.",
             discussion: """
                 The whole file is validated before any work starts. Stages whose outputs are up to date \
-                (same settings and input files) are skipped; --force reruns them. An interrupted run \
-                continues from its last checkpoint when started again. Key reference: --reference.
+                (same settings and input files, by content) are skipped; --force reruns them. An interrupted run \
+                continues from its last checkpoint when started again, unless its data or settings changed: \
+                then training starts from scratch, keeping the old model until the new one replaces it. \
+                Key reference: --reference.
                 """)
 
         @Argument(help: "The pipeline file (YAML).")
         var pipeline: String?
 
-        @Flag(help: "Rerun every stage even if its outputs are up to date.")
+        @Flag(help: "Rerun every stage even if its outputs are up to date (training from scratch: any checkpoint is discarded).")
         var force = false
 
         @Flag(help: "Print the reference of every pipeline key with its default (Markdown) and exit.")
@@ -43,11 +46,7 @@ extension TerraSegCommand {
             let runner = PipelineRunner(loaded)
             runner.force = force
             runner.terrasegVersion = terrasegVersion
-            let outcome = try runner.execute()
-            if outcome.interrupted {
-                FileHandle.standardError.write(Data("Interrupted; run the same command again to continue.\n".utf8))
-                throw ExitCode(130)
-            }
+            let outcome = try stoppable { try runner.execute() }
             var lines: [String] = []
             for m in outcome.maps { lines.append("Land-cover map:   \(m)") }
             lines.append("Report:           \(outcome.report)")

@@ -14,6 +14,20 @@ struct TerraSegCommand: ParsableCommand {
         abstract: "Semantic segmentation of satellite scenes: read rasters, train U-Nets, write georeferenced land-cover maps.",
         version: "terraseg \(terrasegVersion) (GDAL \(GDALRuntime.version))",
         subcommands: [Info.self, Run.self, Train.self, Predict.self, Evaluate.self, QuicklookCommand.self])
+
+    /// ArgumentParser's entry point, with one boundary for errors: a Foundation or system error
+    /// that no layer turned into a `TerraSegError` is put in plain words, naming its file.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch where TerraSegError.isFoundationError(error) {
+            let path = (error as NSError).userInfo[NSFilePathErrorKey] as? String ?? "terraseg"
+            exit(withError: TerraSegError(.readFailed, path: path, problem: TerraSegError.plainWords(error)))
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Options every subcommand shares.
@@ -31,5 +45,18 @@ struct GlobalOptions: ParsableArguments {
             handler.logLevel = level
             return handler
         }
+    }
+}
+
+/// Runs a command's work with SIGINT/SIGTERM honoured (`StopSignal`): the work stops at its
+/// next safe point, and the command prints one line saying what was kept and exits 130
+/// (SIGINT) or 143 (SIGTERM).
+func stoppable<T>(_ body: () throws -> T) throws -> T {
+    StopSignal.install()
+    do {
+        return try body()
+    } catch let stop as Interrupted {
+        FileHandle.standardError.write(Data((stop.description + "\n").utf8))
+        throw ExitCode(stop.exitStatus)
     }
 }

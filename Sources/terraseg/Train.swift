@@ -1,4 +1,5 @@
 import ArgumentParser
+import Core
 import Foundation
 import GeoRaster
 import Models
@@ -14,7 +15,8 @@ extension TerraSegCommand {
                 Give scenes with --image/--labels pairs (band files of one scene joined by commas), or a tile set \
                 with --tiles/--tile-images/--tile-mask. Training patches are split spatially into training and \
                 validation; normalisation statistics come from the training patches and go into the bundle. \
-                Ctrl-C stops cleanly after saving a checkpoint; --resume continues the same run.
+                Ctrl-C stops cleanly after saving a checkpoint; --resume continues the same run, --restart \
+                discards it and starts over (without either, an interrupted run's checkpoint is refused, never lost).
                 """)
 
         @Option(help: "A pipeline file (YAML): its data, model, tiling, loss, optimizer, schedule, training and augmentation sections; flags given here override it.")
@@ -115,8 +117,15 @@ extension TerraSegCommand {
         @Flag(help: "Continue the run from its last checkpoint (<output>.training/).")
         var resume = false
 
+        @Flag(help: "Discard the checkpoint of an interrupted run (<output>.training/) and start over.")
+        var restart = false
+
         @Option(name: .customLong("export-patches"), help: ArgumentHelp("Write the normalised train/validation patches to this safetensors file and exit (for side-by-side runs with other frameworks).", visibility: .hidden))
         var exportPatches: String?
+
+        @Option(help: keyHelp("Memory training may use, e.g. 8G: settings that need more are refused before any work.", key: "memory"),
+                transform: ByteSize.parse)
+        var memory: Int?
 
         @OptionGroup var global: GlobalOptions
 
@@ -125,7 +134,7 @@ extension TerraSegCommand {
             "data.bands": "--bands", "data.resolution": "--resolution", "data.nodata": "--nodata", "data.bounds": "--bounds", "model.widths": "--widths", "tiling.patch": "--patch-size", "tiling.stride": "--stride",
             "tiling.max_invalid": "--max-invalid", "tiling.split": "--split", "loss.terms": "--loss",
             "optimizer.learning_rate": "--lr", "optimizer.weight_decay": "--weight-decay", "schedule.warmup_epochs": "--warmup",
-            "training.epochs": "--epochs", "training.batch_size": "--batch-size", "training.seed": "--seed",
+            "training.epochs": "--epochs", "training.batch_size": "--batch-size", "training.seed": "--seed", "memory": "--memory",
         ]
 
         func run() throws {
@@ -138,6 +147,7 @@ extension TerraSegCommand {
             try SettingsRefused.check(flagIssues + spec.issues(), flags: Self.flags)
             let options = spec.trainingOptions
 
+            if resume && restart { throw ValidationError("give --resume (continue the interrupted run) or --restart (discard it), not both") }
             guard !spec.data.classes.isEmpty else { throw ValidationError("give --classes (or a pipeline file with --config)") }
             guard let output = output ?? loaded.map({ $0.output + "/model" }) else {
                 throw ValidationError("give --output (the model bundle directory to write)")
@@ -149,8 +159,12 @@ extension TerraSegCommand {
                 print(exportPatches)
                 return
             }
-            let result = try TrainCommandRunner.run(data: spec.data, model: spec.model, options: options, output: output, resume: resume)
-            if result.interrupted { throw ExitCode(130) }
+            let result = try stoppable {
+                try TrainCommandRunner.run(data: spec.data, model: spec.model, options: options, output: output,
+                                           start: restart ? .restart : resume ? .resume : .fresh)
+            }
+            // The trainer has said where its checkpoint is; 130 for SIGINT, 143 for SIGTERM.
+            if result.interrupted { throw ExitCode(Interrupted().exitStatus) }
         }
 
         /// The flags given, written into the pipeline sections they override; returns the
@@ -179,6 +193,7 @@ extension TerraSegCommand {
             if let warmup { spec.schedule.warmupEpochs = warmup }
             if let normalization { spec.normalization = normalization }
             if noAugment { spec.augmentation = .none }
+            if let memory { spec.memory = memory }
             return issues
         }
 
@@ -217,8 +232,8 @@ extension TerraSegCommand {
 
 /// Shared by `terraseg train` and `terraseg run`: opens the data, trains, prints the outcome.
 enum TrainCommandRunner {
-    static func run(data: DataSpec, model: ModelSpec, options: TrainingOptions, output: String, resume: Bool) throws -> TrainingResult {
-        let result = try Trainer.train(data: data, model: model, options: options, output: output, resume: resume,
+    static func run(data: DataSpec, model: ModelSpec, options: TrainingOptions, output: String, start: TrainingStart) throws -> TrainingResult {
+        let result = try Trainer.train(data: data, model: model, options: options, output: output, start: start,
                                        terrasegVersion: terrasegVersion)
         if let bundle = result.bundle {
             var line = "Model bundle: \(bundle)  (\(result.epochsCompleted) epochs, \(String(format: "%.0f", result.wallSeconds)) s"

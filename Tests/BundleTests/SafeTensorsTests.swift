@@ -41,3 +41,67 @@ import TestSupport
         #expect(error?.description.contains("'x'") == true)
     }
 }
+
+/// Tampered safetensors headers: each is refused with a message naming the file and the
+/// tensor before any value is copied (before, negative or overflowing shapes and offsets
+/// stopped the process in an allocation or a slice).
+@Suite struct SafeTensorsHeaderTests {
+    /// A file with `header` (JSON text) and `dataBytes` zero bytes of data.
+    static func file(_ header: String, in dir: TemporaryDirectory, dataBytes: Int = 16, headerLength: UInt64? = nil) throws -> String {
+        let path = dir.file("w.safetensors")
+        var n = (headerLength ?? UInt64(header.utf8.count)).littleEndian
+        var data = Data(bytes: &n, count: 8)
+        data.append(Data(header.utf8))
+        data.append(Data(count: dataBytes))
+        try data.write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    static let cases: [(header: String, expected: String)] = [
+        (#"[1, 2]"#, "not a JSON object"),
+        (#"{"w": {"dtype": "Q7", "shape": [4], "data_offsets": [0, 16]}}"#, "'w' has unknown dtype 'Q7'"),
+        (#"{"w": {"dtype": "F32", "shape": [-4, -1], "data_offsets": [0, 16]}}"#, "'w' has a negative dimension"),
+        (#"{"w": {"dtype": "F32", "shape": [4611686018427387904, 4], "data_offsets": [0, 16]}}"#, "'w' has shape [4611686018427387904, 4], too large"),
+        (#"{"w": {"dtype": "F32", "shape": [4], "data_offsets": [-16, 0]}}"#, "'w' has data_offsets [-16, 0] outside the data section"),
+        (#"{"w": {"dtype": "F32", "shape": [4], "data_offsets": [16, 0]}}"#, "'w' has data_offsets [16, 0] outside"),
+        (#"{"w": {"dtype": "F32", "shape": [4], "data_offsets": [9223372036854775792, 9223372036854775807]}}"#, "'w' has data_offsets"),
+        (#"{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 16]}}"#, "'w' has data_offsets [0, 16] (16 bytes) but shape [2] of F32 takes 8 bytes"),
+        (#"{"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 12]}, "b": {"dtype": "F32", "shape": [2], "data_offsets": [8, 16]}}"#, "'a' (bytes 0..<12) and 'b' (bytes 8..<16) overlap"),
+        (#"{"w": {"dtype": "F32", "shape": "4", "data_offsets": [0, 16]}}"#, "'w' is malformed"),
+        (#"{"w": {"dtype": "F32", "shape": [1.5], "data_offsets": [0, 16]}}"#, "'w' is malformed"),
+        (#"{"w": {"dtype": "I32", "shape": [4], "data_offsets": [0, 16]}}"#, "'w' has dtype I32; TerraSeg reads F32"),
+        (#"{"__metadata__": {"a": 1}}"#, "__metadata__ is not a map of strings"),
+    ]
+
+    @Test(arguments: cases.indices)
+    func tamperedHeaderIsRefusedNamingFileAndTensor(_ i: Int) throws {
+        let dir = TemporaryDirectory()
+        let path = try Self.file(Self.cases[i].header, in: dir)
+        let error = #expect(throws: TerraSegError.self) { try SafeTensors.read(path) }
+        #expect(error?.path == path)
+        #expect(error?.description.contains(Self.cases[i].expected) == true, "\(error?.description ?? "no error")")
+    }
+
+    @Test func headerLengthPastTheFileIsRefused() throws {
+        let dir = TemporaryDirectory()
+        let path = try Self.file("{}", in: dir, headerLength: UInt64.max)
+        let error = #expect(throws: TerraSegError.self) { try SafeTensors.read(path) }
+        #expect(error?.description.contains("header length 18446744073709551615 exceeds the file") == true)
+    }
+
+    @Test func anEmptyTensorAndUnusedBytesAreFine() throws {
+        let dir = TemporaryDirectory()
+        let path = try Self.file(#"{"e": {"dtype": "F32", "shape": [0, 3], "data_offsets": [4, 4]}, "w": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}"#, in: dir)
+        let (tensors, _) = try SafeTensors.read(path)
+        #expect(tensors["e"]?.shape == [0, 3])
+        #expect(tensors["w"]?.values == [0, 0])
+    }
+
+    @Test func aNamedPipeIsRefusedWithoutBlocking() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("w.safetensors")
+        #expect(mkfifo(path, 0o600) == 0)
+        let error = #expect(throws: TerraSegError.self) { try SafeTensors.read(path) }
+        #expect(error?.description.contains("is a named pipe (FIFO)") == true)
+    }
+}

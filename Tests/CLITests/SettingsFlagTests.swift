@@ -72,6 +72,8 @@ import TestSupport
         c += scalar("predict", "--tile", ["0", "-16", "100000"], key: "prediction.tile")
         c += scalar("predict", "--margin", ["-1", "100000"], key: "prediction.margin")
         c += scalar("predict", "--batch-size", ["0", "-1", "100000"], key: "prediction.batch_size")
+        c += scalar("train", "--memory", ["0", "-1G", "2P"], key: "memory")
+        c += scalar("predict", "--memory", ["0", "-1G", "2P"], key: "memory")
         c += ["0", "-1", "100000"].map { Case(command: "quicklook", flag: "--max-size", value: $0, key: nil, yaml: nil) }
         c += ["0", "-1"].map { Case(command: "quicklook", flag: "--bands", value: $0, key: nil, yaml: nil) }
         return c
@@ -81,7 +83,7 @@ import TestSupport
     /// subcommand must have a case above, so a new numeric flag cannot go untested.
     static let notNumeric: [String: Set<String>] = [
         "train": ["config", "image", "labels", "vector-labels", "label-attribute", "tiles", "tile-images", "tile-mask", "classes",
-                  "ignore", "band-names", "resampling", "grid", "crs", "model", "upsampling", "optimizer", "schedule", "normalization", "no-augment", "output", "resume",
+                  "ignore", "band-names", "resampling", "grid", "crs", "model", "upsampling", "optimizer", "schedule", "normalization", "no-augment", "output", "resume", "restart",
                   "export-patches"],
         "predict": ["model", "input", "output", "blend", "tta", "cog", "probabilities", "confidence", "overwrite", "compression"],
         "quicklook": ["output"],

@@ -12,6 +12,19 @@ import TestSupport
         #expect(error?.description.hasPrefix("no/such/scene.tif: file not found") == true)
     }
 
+    /// A named pipe made GDAL wait for a writer forever; a directory is not a raster file.
+    @Test func namedPipesDevicesAndDirectoriesAreRefusedBeforeGDALOpensThem() throws {
+        let dir = TemporaryDirectory()
+        let fifo = dir.file("scene.tif")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let pipe = #expect(throws: RasterError.self) { try Dataset(path: fifo) }
+        #expect(pipe?.description.hasPrefix("\(fifo): is a named pipe (FIFO); TerraSeg reads only regular files") == true)
+        let device = #expect(throws: RasterError.self) { try Dataset(path: "/dev/zero") }
+        #expect(device?.description.hasPrefix("/dev/zero: is a character device") == true)
+        let folder = #expect(throws: RasterError.self) { try Dataset(path: dir.path) }
+        #expect(folder?.description.hasPrefix("\(dir.path): is a directory, not a file") == true)
+    }
+
     @Test func notARaster() throws {
         let dir = TemporaryDirectory()
         let path = dir.file("notes.tif")

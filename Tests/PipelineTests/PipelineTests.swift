@@ -98,6 +98,17 @@ import TestSupport
         #expect(found.first?.description.contains("relative paths start at the pipeline file's folder") == true)
     }
 
+    @Test func aNamedPipeAsSceneOrAsThePipelineIsRefusedWithoutBlocking() throws {
+        #expect(mkfifo(dir.file("pipe.tif"), 0o600) == 0)
+        let found = issues(Self.good.replacingOccurrences(of: "image: scene.tif", with: "image: pipe.tif"))
+        #expect(found.first?.key == "data.scenes[0].image[0]" || found.first?.key == "data.scenes[0].image")
+        #expect(found.first?.description.contains("pipe.tif is a named pipe (FIFO); TerraSeg reads only regular files") == true)
+
+        #expect(mkfifo(dir.file("job-pipe.yaml"), 0o600) == 0)
+        let error = #expect(throws: PipelineError.self) { try PipelineLoader.load(dir.file("job-pipe.yaml")) }
+        #expect(error?.description.contains("job-pipe.yaml: (file): cannot read the pipeline file: is a named pipe (FIFO)") == true)
+    }
+
     @Test func everyProblemIsReportedAtOnce() {
         let yaml = Self.good.replacingOccurrences(of: "labels: labels.tif", with: "labels: nowhere.tif")
             .replacingOccurrences(of: "epochs: 3", with: "epochs: -2") + "\nmodle: {}\n"
@@ -116,6 +127,14 @@ import TestSupport
         #expect(syntax.first?.problem.contains("not valid YAML") == true)
         let noLabels = issues(Self.good.replacingOccurrences(of: "      labels: labels.tif\n", with: ""))
         #expect(noLabels.contains { $0.problem == "the scene has no labels" })
+    }
+
+    @Test func anEmptyClassListAndAnOutputThatIsAFileAreRefused() {
+        let empty = issues(Self.good.replacingOccurrences(of: "    - {value: 1, name: water}\n    - {value: 2, name: land}", with: "    []")
+            .replacingOccurrences(of: "  classes:\n    []", with: "  classes: []"))
+        #expect(empty.contains { $0.key == "data.classes" && $0.problem == "no classes" })
+        let outputFile = issues(Self.good + "\noutput: scene.tif\n")
+        #expect(outputFile.contains { $0.key == "output" && $0.problem == "scene.tif is a file, not a folder" })
     }
 }
 

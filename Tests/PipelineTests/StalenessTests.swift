@@ -1,0 +1,68 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `terraseg run` never keeps a model made from other inputs or settings: a label raster
+/// rewritten in place (same size, same modification time) retrains from scratch, so does a
+/// changed setting, and --force always retrains; nothing else is redone.
+@Suite struct StalenessTests {
+    static func yaml(learningRate: Double) -> String {
+        """
+        name: stale
+        output: run
+        data:
+          scenes: [{image: scene.tif, labels: scene_labels.tif}]
+          classes:
+            - {value: 1, name: water}
+            - {value: 2, name: forest}
+            - {value: 3, name: bare}
+          ignore: [0]
+        tiling: {patch: 32, stride: 16, split: {method: rows, train_fraction: 0.7}}
+        model: {widths: [8, 16], bottleneck_width: 16, bottleneck_dilations: [1]}
+        optimizer: {learning_rate: \(learningRate)}
+        training: {epochs: 2, batch_size: 4}
+        prediction: {tile: 64}
+        """
+    }
+
+    @Test func aChangedInputOrSettingRetrainsAndForceAlwaysDoes() throws {
+        let dir = TemporaryDirectory()
+        let scene = try SyntheticScene(in: dir.path, width: 120, height: 100, bands: 3)
+        try scene.writeUncompressedLabels(swapped: false, inPlace: false)
+        let job = dir.file("job.yaml"), weights = dir.file("run/model/model.safetensors")
+        try Self.yaml(learningRate: 0.01).write(toFile: job, atomically: true, encoding: .utf8)
+        let first = try Tool.run(Tool.terraseg, ["run", job])
+        #expect(first.status == 0 && !first.crashed, "\(first.stderr)")
+        let trained = try FileChanges.bytes(weights)
+
+        // Classes swapped in the label raster, in place, size and mtime kept.
+        try scene.writeUncompressedLabels(swapped: true, inPlace: true)
+        let relabelled = try Tool.run(Tool.terraseg, ["run", job])
+        #expect(relabelled.status == 0, "\(relabelled.stderr)")
+        #expect(!relabelled.stdout.contains("skipped: train"), "\(relabelled.stdout)")
+        #expect(relabelled.stderr.contains("Training from scratch: the training data changed"), "\(relabelled.stderr)")
+        let retrained = try FileChanges.bytes(weights)
+        #expect(retrained != trained)
+
+        let again = try Tool.run(Tool.terraseg, ["run", job])
+        #expect(again.stdout.contains("Up to date, skipped: train, predict"), "\(again.stdout)")
+
+        let forced = try Tool.run(Tool.terraseg, ["run", "--force", job])
+        #expect(forced.status == 0 && !forced.stdout.contains("skipped"), "\(forced.stdout)")
+        #expect(forced.stderr.contains("--force: from scratch") && forced.stderr.contains("Discarding the checkpoint"), "\(forced.stderr)")
+        #expect(try FileChanges.bytes(weights) == retrained, "the same data and settings train the same weights")
+
+        try Self.yaml(learningRate: 0.02).write(toFile: job, atomically: true, encoding: .utf8)
+        let changed = try Tool.run(Tool.terraseg, ["run", job])
+        #expect(changed.status == 0 && !changed.stderr.contains("--resume"), "\(changed.stderr)")
+        #expect(changed.stderr.contains("Training from scratch: the training settings changed"), "\(changed.stderr)")
+        #expect(try FileChanges.bytes(weights) != retrained)
+    }
+
+    @Test func trainTakesResumeOrRestartNotBoth() throws {
+        let r = try Tool.run(Tool.terraseg, ["train", "--resume", "--restart", "--image", "a.tif", "--labels", "b.tif",
+                                             "--classes", "1=a", "--output", "/tmp/none"])
+        #expect(r.status != 0 && !r.crashed)
+        #expect(r.stderr.contains("give --resume (continue the interrupted run) or --restart (discard it), not both"), "\(r.stderr)")
+    }
+}
