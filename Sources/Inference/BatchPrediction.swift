@@ -6,29 +6,61 @@ import GeoRaster
 public struct SceneJob: Sendable, Hashable {
     public var name: String
     public var paths: [String]
+    /// The name its outputs take (`NAME=files` on the command line, `name:` in a pipeline);
+    /// nil: derived from the files (`stem`).
+    public var outputName: String?
 
-    public init(paths: [String]) {
+    public init(paths: [String], outputName: String? = nil) {
         self.paths = paths
+        self.outputName = outputName
         name = paths.first ?? ""
     }
 
     /// The scene's name for its outputs: the file name without extension, or for band files
-    /// the common start of their names ("LC08_…_B2.TIF", "LC08_…_B3.TIF" → "LC08_…").
+    /// the name parts (split at `_`, `-`, `.`) that all files share from the start — the
+    /// product id for Landsat and Sentinel-2 band files ("LC08_…_T1_B2.TIF", "LC08_…_T1_B3.TIF"
+    /// → "LC08_…_T1", not "LC08_…_T1_B").
     public var stem: String {
+        if let outputName { return outputName }
         let stems = paths.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
         guard stems.count > 1 else { return stems.first ?? "scene" }
-        var prefix = stems[0]
-        for s in stems.dropFirst() { while !s.hasPrefix(prefix) { prefix.removeLast() } }
+        let parts = stems.map(SceneJob.nameParts)
+        var shared = parts[0]
+        for p in parts.dropFirst() {
+            var n = 0
+            while n < min(shared.count, p.count) && shared[n] == p[n] { n += 1 }
+            shared = Array(shared.prefix(n))
+        }
+        var prefix = shared.joined()
         while let last = prefix.last, "_-. ".contains(last) { prefix.removeLast() }
         return prefix.count >= 3 ? prefix : stems[0]
     }
 
+    /// "LC08_L1TP_B2" → ["LC08_", "L1TP_", "B2"]: each part keeps its trailing separator.
+    static func nameParts(_ name: String) -> [String] {
+        var parts: [String] = [], current = ""
+        for ch in name {
+            current.append(ch)
+            if "_-.".contains(ch) { parts.append(current); current = "" }
+        }
+        if !current.isEmpty { parts.append(current) }
+        return parts
+    }
+
     /// Expands command-line inputs: a path, a glob (`scenes/*.tif`), `@list.txt` (one input
-    /// per line, # comments), and `b2.tif,b3.tif,b4.tif` (band files of one scene).
+    /// per line, # comments), `b2.tif,b3.tif,b4.tif` (band files of one scene), and any of
+    /// these but a list as `NAME=…` (the scene's outputs are named NAME_map.tif).
     public static func expand(_ arguments: [String]) throws -> [SceneJob] {
         var out: [SceneJob] = []
         for arg in arguments {
-            if arg.hasPrefix("@") {
+            if let (name, rest) = namedInput(arg) {
+                let jobs = try expand([rest])
+                guard jobs.count == 1 else {
+                    throw RasterError(.invalidArgument, path: arg, problem: "the name '\(name)' is given to \(jobs.count) scenes",
+                                      hint: "Name one scene at a time: NAME=scene.tif or NAME=b2.tif,b3.tif")
+                }
+                out.append(SceneJob(paths: jobs[0].paths, outputName: name))
+            } else if arg.hasPrefix("@") {
                 let file = String(arg.dropFirst())
                 guard let data = try? InputFile.read(file), let text = String(data: data, encoding: .utf8) else {
                     let why = InputFile.problem(file).map { ": \($0.problem)" } ?? ""
@@ -57,11 +89,58 @@ public struct SceneJob: Sendable, Hashable {
         return out
     }
 
+    /// "NAME=files" → (NAME, files) when NAME is a plain file name and the whole text is not
+    /// an existing file.
+    static func namedInput(_ arg: String) -> (String, String)? {
+        guard let eq = arg.firstIndex(of: "="), !FileManager.default.fileExists(atPath: arg) else { return nil }
+        let name = String(arg[..<eq]), rest = String(arg[arg.index(after: eq)...])
+        guard !name.isEmpty, !rest.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "_-.".contains($0) }) else { return nil }
+        return (name, rest)
+    }
+
     static func glob(_ pattern: String) -> [String] {
         var g = glob_t()
         defer { globfree(&g) }
         guard Glibc.glob(pattern, 0, nil, &g) == 0 else { return [] }
         return (0..<Int(g.gl_pathc)).compactMap { g.gl_pathv[$0].map { String(cString: $0) } }.sorted()
+    }
+}
+
+/// Progress of a batch: "[k/N] written <map> (ETA 1m20s)" per scene, and the closing count.
+public struct BatchProgress {
+    public let total: Int
+    public private(set) var done = 0
+    public private(set) var skipped = 0
+    public private(set) var failed = 0
+    let started: Date
+
+    public init(total: Int, started: Date = Date()) {
+        self.total = total
+        self.started = started
+    }
+
+    /// Records `report` and returns its line.
+    public mutating func line(for report: SceneReport, now: Date = Date()) -> String {
+        let text: String
+        switch report.status {
+        case .written: done += 1; text = "written  \(report.outputs.map)"
+        case .skipped: skipped += 1; text = "skipped  \(report.outputs.map) (exists; --overwrite recomputes)"
+        case .failed(let m): failed += 1; text = "FAILED   \(report.job.name): \(m)"
+        }
+        let k = done + skipped + failed
+        // Skipped scenes cost nothing, so the ETA comes from the scenes that ran.
+        let ran = done + failed
+        let eta = ran > 0 && k < total ? " (ETA \(BatchProgress.duration(now.timeIntervalSince(started) / Double(ran) * Double(total - k))))" : ""
+        return "[\(k)/\(total)] \(text)\(eta)"
+    }
+
+    /// "12 scene(s): 9 done, 2 skipped, 1 failed".
+    public var summary: String { "\(done + skipped + failed) scene(s): \(done) done, \(skipped) skipped, \(failed) failed" }
+
+    static func duration(_ s: Double) -> String {
+        guard s.isFinite else { return "--" }
+        let t = Int(s.rounded())
+        return t >= 3600 ? String(format: "%dh%02dm", t / 3600, t % 3600 / 60) : t >= 60 ? String(format: "%dm%02ds", t / 60, t % 60) : "\(t)s"
     }
 }
 

@@ -27,6 +27,9 @@ public struct PredictionOptions: Sendable {
     public var floatProbabilities = false
     public var creation = CreationOptions(blockSize: 256, compression: .deflate, predictor: .none, overviews: .mode)
     public var overwrite = false
+    /// Map scenes whose data type family or pixel size differ from the training scenes',
+    /// with a warning, instead of refusing them.
+    public var allowMismatch = false
 
     public init() {}
 }
@@ -37,13 +40,19 @@ public struct ModelInputs: Sendable {
     public var bands: [Int]?
     public var normalizer: Normalizer
     public var classMap: ClassMap
+    /// The training scenes' kind and band statistics, for the model/scene check (nil: unchecked).
+    public var profile: SceneProfile?
+    public var statistics: BandStatistics?
     /// How to put a scene's band files together (from the bundle); nil = stack them as given.
     public var recipe: SceneRecipe?
 
-    public init(bands: [Int]?, normalizer: Normalizer, classMap: ClassMap, recipe: SceneRecipe? = nil) {
+    public init(bands: [Int]?, normalizer: Normalizer, classMap: ClassMap, profile: SceneProfile? = nil, statistics: BandStatistics? = nil,
+                recipe: SceneRecipe? = nil) {
         self.bands = bands
         self.normalizer = normalizer
         self.classMap = classMap
+        self.profile = profile
+        self.statistics = statistics
         self.recipe = recipe
     }
 }
@@ -111,9 +120,13 @@ public final class ScenePredictor {
 
     public var margin: Int { options.margin ?? model.receptiveRadius }
 
+    /// The windows of a `width` × `height` scene. The core tile shrinks to the scene (rounded
+    /// up to the network's alignment) when the scene is smaller than `options.tileSize`, so a
+    /// small scene does not run a window mostly made of padding.
     public func grid(width: Int, height: Int) -> PredictionGrid {
-        PredictionGrid(width: width, height: height, tileSize: options.tileSize, margin: margin, alignment: model.alignment,
-                       overlapping: options.blend == .hann)
+        let fitted = min(options.tileSize, PredictionGrid.roundUp(max(1, width, height), to: model.alignment))
+        return PredictionGrid(width: width, height: height, tileSize: fitted, margin: margin, alignment: model.alignment,
+                              overlapping: options.blend == .hann)
     }
 
     /// Predicts the scene made of `paths` (one raster, or band files stacked) into `outputs`.
@@ -126,6 +139,9 @@ public final class ScenePredictor {
             throw RasterError(.badBand, path: info.path,
                               problem: "the model reads \(model.inputChannels) bands but \(bands.count) are selected (the scene has \(info.bandCount))",
                               hint: "Give a scene with the bands the model was trained on (\(inputs.bands.map { "bands \($0)" } ?? "all data bands"))")
+        }
+        for warning in try SceneCheck.warnings(source: source, bands: bands, inputs: inputs, allowMismatch: options.allowMismatch) {
+            ScenePredictor.logger.warning("\(warning)")
         }
         if !info.isGeoreferenced {
             ScenePredictor.logger.warning("\(info.path) has no CRS or geotransform: the map will not be georeferenced either")

@@ -64,6 +64,9 @@ public struct ModelBundle: Codable, Sendable {
     /// How the training scenes' band sources were put together (names, order, resampling,
     /// grid resolution); `predict` reads new scenes the same way. Absent in older bundles.
     public var recipe: SceneRecipe? = nil
+    /// The training scenes' band count, data type and pixel size (checked at predict); nil
+    /// in bundles written before it existed.
+    public var sceneProfile: SceneProfile?
 
     public init(architecture: ModelArchitecture, bands: [Int], bandDescriptions: [String], normalization: Normalizer,
                 statistics: BandStatistics?, classes: ClassMap, patchSize: Int, provenance: Provenance) {

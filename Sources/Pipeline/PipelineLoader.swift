@@ -294,8 +294,12 @@ struct Validator {
             if s["labels"] == nil && s["vector_labels"] == nil {
                 issue(node, "data.scenes[\(i)]", "the scene has no labels", "Add labels: (a raster on the image grid) or vector_labels: with label_attribute:")
             }
-            if s["vector_labels"] != nil && s["label_attribute"] == nil {
-                issue(node, "data.scenes[\(i)].label_attribute", "vector labels need the attribute holding the class", "Add label_attribute: <field name>")
+            if let name = s["name"] as? String, name.isEmpty || name.contains("/") {
+                issue(node?["name"], "data.scenes[\(i)].name", "'\(name)' is not a file name", "Give a name without '/', e.g. LC08_L1TP_044034_20200101")
+            }
+            if s["vector_labels"] != nil && s["label_attribute"] == nil && s["burn"] == nil {
+                issue(node, "data.scenes[\(i)].label_attribute", "vector labels need the attribute holding the class",
+                      "Add label_attribute: <field name>, or burn: <class value> when every feature is one class")
             }
         }
         if scenes.isEmpty && (data["tile_sets"] as? [Any] ?? []).isEmpty {

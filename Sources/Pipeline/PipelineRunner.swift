@@ -113,7 +113,8 @@ public final class PipelineRunner {
                                                                         margin: options.margin, batch: options.batchSize)
         if let issue = memory.first { throw TerraSegError(.invalidArgument, path: issue.key, problem: issue.problem, hint: issue.fix) }
         let predictStamp = trainStamp + "/" + stamp(sections: [spec.prediction], extra: [String](), files: predictionScenes.flatMap { $0 })
-        let jobs = predictionScenes.map { SceneJob(paths: $0) }
+        let names = spec.prediction.scenes == nil ? spec.data.scenes.map(\.name) : []
+        let jobs = predictionScenes.enumerated().map { i, paths in SceneJob(paths: paths, outputName: i < names.count ? names[i] : nil) }
         let outputs = jobs.map { SceneOutputs.named(after: $0, in: mapsDirectory, options: options).map }
         if !force && stamps["predict"] == predictStamp && outputs.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) {
             skipped.append("predict")
@@ -127,7 +128,8 @@ public final class PipelineRunner {
         o.overwrite = true
         let model = NetworkSceneModel(bundle: bundle, network: try bundle.network(directory: bundlePath))
         let predictor = try ScenePredictor(model: model, inputs: model.inputs, options: o)
-        let reports = try predictor.run(jobs: jobs, directory: mapsDirectory)
+        var progress = BatchProgress(total: jobs.count)
+        let reports = try predictor.run(jobs: jobs, directory: mapsDirectory) { log("predict: " + progress.line(for: $0)) }
         for r in reports {
             if case .failed(let m) = r.status { throw RasterError(.writeFailed, path: r.job.name, problem: "prediction failed: \(m)") }
         }
@@ -139,6 +141,11 @@ public final class PipelineRunner {
     /// 3. Evaluate each map against its labels (always: it is cheap), written to `evaluation.json`.
     func evaluateStage(maps: [String]) throws -> [MapEvaluator.Result] {
         guard spec.evaluation.enabled && !maps.isEmpty else { return [] }
+        // Maps of other scenes (prediction.scenes) are scored only against labels listed for them.
+        if spec.prediction.scenes != nil && spec.evaluation.labels == nil {
+            log("evaluate: skipped (prediction.scenes are not the training scenes; list their label rasters in evaluation.labels)")
+            return []
+        }
         let labels = spec.evaluation.labels ?? spec.data.scenes.compactMap(\.labels)
         guard labels.count == maps.count else {
             log("evaluate: skipped (\(maps.count) maps but \(labels.count) label rasters; list evaluation.labels)")

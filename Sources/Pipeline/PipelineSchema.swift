@@ -97,8 +97,18 @@ public enum PipelineSchema {
         Field("vector_labels", .inputPath, "—", "Polygons (GeoPackage, GeoJSON, Shapefile) rasterised onto the image grid."),
         Field("label_attribute", .string, "—", "Attribute of vector_labels holding the class value or class name."),
         Field("layer", .string, "first layer", "Layer of vector_labels."),
+        Field("name", .string, "from the image files", "Name of the scene's maps (NAME_map.tif) when prediction.scenes is not given."),
+        Field("burn", .int(.any), "—", "vector_labels: every feature is this class value (one-class labels such as buildings; instead of label_attribute)."),
+        Field("background", .int(.any), "unlabelled", "vector_labels: class value of the valid pixels outside every feature."),
+        Field("unmatched", .choice(["error", "ignore"]), "error",
+              "vector_labels: features whose attribute matches no class (names compared ignoring case) are refused, listed with their counts; ignore skips them. Pixels where features of different classes overlap are always left unlabelled."),
         Field("role", .choice(["split", "train", "validation"]), "split",
               "split: cut spatially by tiling.split; train / validation: the whole scene in one set (e.g. a held-out scene)."),
+    ]
+
+    static let remapFields: [Field] = [
+        Field("from", .list(.int(.any)), "—", "Label values (several may map to one class).", required: true),
+        Field("to", .int(.any), "—", "The class value they become.", required: true),
     ]
 
     static let tileSetFields: [Field] = [
@@ -127,6 +137,8 @@ public enum PipelineSchema {
                   "Pixel size of the scene grid in its CRS's units (with optional crs and bounds)."),
             Field("crs", .string, "the first source's CRS", "CRS of the resolution grid (EPSG:32631, WKT)."),
             Field("bounds", .list(.number(.any)), "the first source's area", "Area of the resolution grid: [west, south, east, north] in its CRS."),
+            Field("remap", .list(.object(remapFields)), "[]",
+                  "Rules rewriting label-raster values before the classes read them, e.g. CDL codes to classes; a value no rule maps is an error unless listed under ignore."),
         ]), "—", "Training data.", required: true),
         Field("normalization", .choice(NormalizationMethod.allCases.map(\.rawValue)), "standardize",
               "Per-band scaling from training statistics: (v−mean)/std, or 2–98 % percentile clip to [0, 1]."),
@@ -204,6 +216,8 @@ public enum PipelineSchema {
             Field("probabilities", .bool, "false", "Also write per-class probabilities."),
             Field("confidence", .bool, "false", "Also write the maximum probability."),
             Field("compression", .choice(CompressionChoice.allCases.map(\.rawValue)), "deflate", "GeoTIFF compression."),
+            Field("allow_mismatch", .bool, "false",
+                  "Map scenes whose data type family or pixel size (beyond 1.5×) differ from the training scenes', with a warning, instead of refusing them."),
         ]), "", "Whole-scene prediction."),
         Field("evaluation", .object([
             Field("enabled", .bool, "true", "Score the maps against labels."),

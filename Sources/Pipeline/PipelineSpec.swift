@@ -80,6 +80,7 @@ public struct PredictionSpec: Codable, Sendable, Equatable {
     public var probabilities = PredictionOptions().probabilities
     public var confidence = PredictionOptions().confidence
     public var compression = CompressionChoice(codec: PredictionOptions().creation.compression) ?? .deflate
+    public var allowMismatch = PredictionOptions().allowMismatch
     public init() {}
 }
 

@@ -241,6 +241,7 @@ extension PredictionSpec {
         o.confidence = confidence
         o.creation.cog = cog
         o.creation.compression = compression.codec
+        o.allowMismatch = allowMismatch
         return o
     }
 }

@@ -38,6 +38,8 @@ public final class LabelledScene {
     public let labels: any RasterSource
     public let bands: [Int]
     public let classMap: ClassMap
+    /// Label values rewritten before the class map reads them (`remap:`); nil = as stored.
+    public var remap: LabelRemap?
     /// Puts the whole scene in one set (e.g. a held-out validation scene); nil = split spatially.
     public var role: SplitRole?
     /// How the image's band sources were put together (kept in the model bundle).
@@ -86,6 +88,7 @@ public final class LabelledScene {
     public func readPatch(_ window: Window, normalizer: Normalizer?, into patch: inout Patch) throws {
         try image.read(window: window, bands: bands, into: &imageBlock)
         try labels.read(window: window, bands: [1], into: &labelBlock)
+        if let remap { try remap.apply(to: &labelBlock, labelPath: labelPath) }
         if let normalizer { normalizer.apply(to: &imageBlock) }
         patch.window = window
         patch.channels = bands.count
@@ -128,7 +131,7 @@ public final class LabelledScene {
         if out.isEmpty {
             throw RasterError(.invalidArgument, path: image.info.path,
                               problem: "no \(patchSize)×\(patchSize) patch has \(Int(minLabelledFraction * 100)) % valid, labelled pixels",
-                              hint: "Lower the invalid-pixel threshold or the patch size")
+                              hint: "Raise --max-invalid (tiling.max_invalid, now \(String(format: "%g", 1 - minLabelledFraction))) towards 1, or lower --patch-size (tiling.patch)")
         }
         return out
     }

@@ -147,13 +147,14 @@ struct CheckpointKeeper {
         try Checkpoint.save(mid, network: network, optimizer: optimizer, to: lastPath)
     }
 
-    /// Closes an epoch: keeps the weights if `metrics` has the best mIoU so far, moves `state`
+    /// Closes an epoch: keeps the weights if `metrics` is the best so far (`isBetter`), moves `state`
     /// to the next epoch (whose shuffle starts from `shuffleRNG`), writes the history and the checkpoint.
     /// `elapsedSeconds` (all sessions of the run so far) goes into the saved checkpoint only:
     /// `state` keeps the seconds of the sessions before this one, as mid-epoch saves expect.
     func endEpoch(_ state: inout Checkpoint, metrics m: EpochMetrics, history: [EpochMetrics], shuffleRNG: SplitMix64,
                   elapsedSeconds: Double, network: any SegmentationNetwork, optimizer: any Optimizer) throws {
-        if let miou = m.meanIoU, !miou.isNaN, miou > (state.bestMeanIoU ?? -1) {
+        let best = state.bestEpoch.flatMap { e in history.first { $0.epoch == e } }
+        if let miou = m.meanIoU, !miou.isNaN, CheckpointKeeper.isBetter(m, than: best, bestMeanIoU: state.bestMeanIoU) {
             state.bestMeanIoU = miou
             state.bestEpoch = m.epoch
             try SafeTensors.write(ModelBundle.tensors(of: network), to: bestPath)
@@ -168,6 +169,16 @@ struct CheckpointKeeper {
         var saved = state
         saved.elapsedSeconds = elapsedSeconds
         try Checkpoint.save(saved, network: network, optimizer: optimizer, to: lastPath)
+    }
+
+    /// The best-epoch rule: a higher validation mIoU wins; an equal one wins with a lower
+    /// validation loss (so a tie does not keep the first epoch for ever).
+    static func isBetter(_ m: EpochMetrics, than best: EpochMetrics?, bestMeanIoU: Double?) -> Bool {
+        guard let miou = m.meanIoU, !miou.isNaN else { return false }
+        guard let bestMeanIoU else { return true }
+        if miou != bestMeanIoU { return miou > bestMeanIoU }
+        guard let loss = m.validationLoss, !loss.isNaN, let bestLoss = best?.validationLoss, !bestLoss.isNaN else { return false }
+        return loss < bestLoss
     }
 
     /// Loads the best weights into `network`, if validation ever chose some.

@@ -127,11 +127,16 @@ public final class Trainer {
         let validation = refs.filter { $0.role == .validation }
         guard !train.isEmpty else {
             throw RasterError(.invalidArgument, path: scenes[0].image.info.path, problem: "no training patch: every patch fell in the validation set",
-                              hint: "Lower the validation fraction or use a larger scene")
+                              hint: "Give validation a smaller share (tiling.split.validation_fraction or train_fraction, flag --split), or use a larger scene")
         }
         if validation.isEmpty && options.split.method != .none {
             Trainer.logger.warning("no validation patch: metrics and best-model selection are unavailable; use a larger scene or another split")
         }
+        let names = scenes[0].classMap.names
+        let census = try ClassCensus(scenes: scenes, train: train, validation: validation, classes: names.count)
+        census.table(names: names).forEach(progress.line)
+        census.warnings(names: names).forEach { Trainer.logger.warning("\($0)") }
+        try census.checkSeveralClasses(names: names, path: scenes[0].labelPath)
         // Statistics over the training patches only (validation stays unseen).
         var acc = BandStatisticsAccumulator(bandCount: scenes[0].bands.count, seed: options.seed)
         var block = RasterBlock()
@@ -258,6 +263,7 @@ public final class Trainer {
             provenance: ModelBundle.Provenance(terrasegVersion: terrasegVersion, trainingData: dataDescription, epochs: state.epoch,
                                                bestEpoch: state.bestEpoch, seed: options.seed, metrics: metrics, wallSeconds: wallSeconds))
         bundle.recipe = scenes[0].recipe
+        bundle.sceneProfile = SceneProfile(info: info)
         let historyData = (try? Foundation.Data(contentsOf: URL(fileURLWithPath: metricsPath))) ?? Foundation.Data()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -41,10 +41,21 @@ public struct SceneSpec: Codable, Sendable, Equatable {
     public var layer: String?
     /// "train" or "validation" puts the whole scene in one set; nil ("split") splits it spatially.
     public var role: String?
+    /// Name of the scene's maps (`NAME_map.tif`); nil: from the image files.
+    public var name: String?
+    /// Vector labels: every feature is this label value (instead of `labelAttribute`).
+    public var burn: Int?
+    /// Vector labels: label value of the pixels outside every feature (nil: unlabelled).
+    public var background: Int?
+    /// Vector labels: "ignore" skips features whose attribute matches no class; nil or "error" refuses them.
+    public var unmatched: String?
 
     public init(image: [String], labels: String? = nil, vectorLabels: String? = nil, labelAttribute: String? = nil,
-                layer: String? = nil, role: String? = nil) {
+                layer: String? = nil, role: String? = nil, burn: Int? = nil, background: Int? = nil, unmatched: String? = nil) {
         self.role = role
+        self.burn = burn
+        self.background = background
+        self.unmatched = unmatched
         self.image = image
         self.labels = labels
         self.vectorLabels = vectorLabels
@@ -85,13 +96,17 @@ public struct DataSpec: Codable, Sendable, Equatable {
     public var resolution: Double? = nil
     public var crs: String? = nil
     public var bounds: [Double]? = nil
+    /// Rules rewriting label values of label rasters before the classes read them.
+    public var remap: [RemapRule] = []
 
-    public init(scenes: [SceneSpec] = [], tileSets: [TileSetSpec] = [], bands: [Int]? = nil, classes: [ClassSpec] = [], ignore: [Int] = []) {
+    public init(scenes: [SceneSpec] = [], tileSets: [TileSetSpec] = [], bands: [Int]? = nil, classes: [ClassSpec] = [], ignore: [Int] = [],
+                remap: [RemapRule] = []) {
         self.scenes = scenes
         self.tileSets = tileSets
         self.bands = bands
         self.classes = classes
         self.ignore = ignore
+        self.remap = remap
     }
 
     public func classMap() throws -> ClassMap {
@@ -127,19 +142,16 @@ public struct DataSpec: Codable, Sendable, Equatable {
             if let l = s.labels {
                 labels = try Dataset(path: resolve(l))
             } else if let v = s.vectorLabels {
-                guard let attribute = s.labelAttribute else {
-                    throw TerraSegError(.invalidArgument, path: resolve(v), problem: "vector labels need the attribute that holds the class",
-                                         hint: "Add label_attribute: <field name>")
-                }
-                let names = Dictionary(uniqueKeysWithValues: map.classes.map { ($0.name, $0.value) })
-                labels = try VectorLabels.rasterize(path: resolve(v), layer: s.layer, attribute: attribute, classNames: names,
-                                                    onto: image.info.grid, fill: Int32(map.ignoreValues.first ?? -1))
+                labels = try s.rasterizeVectorLabels(resolve(v), classMap: map, onto: image.info.grid)
             } else {
                 throw TerraSegError(.invalidArgument, path: resolve(s.image[0]), problem: "the scene has no labels",
-                                     hint: "Give labels: (a raster on the image grid) or vector_labels: with label_attribute:")
+                                     hint: "Give labels: (a raster on the image grid) or vector_labels: with label_attribute: or burn:")
             }
             let scene = try LabelledScene(image: image, labels: labels, bands: bands, classMap: map)
             scene.recipe = try SceneRecipe(specs: sources, grid: gridSpec, scene: image.info)
+            if !remap.isEmpty && s.labels != nil {
+                scene.remap = try LabelRemap(rules: remap.map { ($0.from, $0.to) }, ignore: ignore)
+            }
             switch s.role {
             case nil, "split": break
             case "train": scene.role = .train
@@ -154,6 +166,7 @@ public struct DataSpec: Codable, Sendable, Equatable {
             for id in set.ids {
                 // Chips are separate places: whole chips go to one set, chosen by a seeded hash of the id.
                 let scene = try set.scene(id, bands: bands, classMap: map)
+                if !remap.isEmpty { scene.remap = try LabelRemap(rules: remap.map { ($0.from, $0.to) }, ignore: ignore) }
                 scene.role = TileSet.isValidation(id: id, fraction: validationFraction, seed: seed) ? .validation : .train
                 out.append(scene)
             }
@@ -162,6 +175,43 @@ public struct DataSpec: Codable, Sendable, Equatable {
             throw TerraSegError(.invalidArgument, path: "data", problem: "no training scenes", hint: "List scenes (image and labels) or tile sets")
         }
         return out
+    }
+}
+
+/// One `data.remap` rule: the label values `from` become `to`.
+public struct RemapRule: Codable, Sendable, Equatable {
+    public var from: [Int]
+    public var to: Int
+
+    public init(from: [Int], to: Int) {
+        self.from = from
+        self.to = to
+    }
+}
+
+extension SceneSpec {
+    /// Rasterises this scene's vector labels onto `grid`, printing what was assumed or dropped.
+    func rasterizeVectorLabels(_ path: String, classMap map: ClassMap, onto grid: RasterGrid) throws -> Dataset {
+        guard labelAttribute != nil || burn != nil else {
+            throw TerraSegError(.invalidArgument, path: path, problem: "vector labels need the attribute that holds the class, or a burn value",
+                                 hint: "Add label_attribute: <field name> (--label-attribute), or burn: <class value> when every feature is one class")
+        }
+        let known = Set(map.classes.map(\.value) + map.ignoreValues)
+        for (key, value) in [("burn", burn), ("background", background)] {
+            if let value, !known.contains(value) {
+                throw TerraSegError(.invalidArgument, path: path, problem: "\(key): \(value) is not a class value",
+                                     hint: "Use one of the class values \(map.classes.map { "\($0.value) (\($0.name))" }.joined(separator: ", "))")
+            }
+        }
+        guard unmatched == nil || unmatched == "error" || unmatched == "ignore" else {
+            throw TerraSegError(.invalidArgument, path: path, problem: "unmatched: '\(unmatched!)' is unknown", hint: "Use error or ignore")
+        }
+        let options = VectorLabels.Options(layer: layer, attribute: labelAttribute, burn: burn, background: background,
+                                           ignoreUnmatched: unmatched == "ignore", fill: Int32(map.ignoreValues.first ?? -1))
+        let result = try VectorLabels.rasterize(path: path, options: options, classes: Dictionary(map.classes.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a }),
+                                                knownValues: known, onto: grid)
+        result.notices.forEach { Trainer.logger.warning("\($0)") }
+        return result.dataset
     }
 }
 

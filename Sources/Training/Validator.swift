@@ -6,12 +6,25 @@ import Tiling
 
 /// Scores the network on the validation patches after each epoch: the loss weighted by each
 /// batch's valid pixels, and the confusion matrix of every labelled pixel's best class.
+/// Overlapping patches share pixels; each validation pixel is scored once, by the patch that
+/// owns it (`PatchOwnership`: the patch whose centre is nearest), so the scores are those of
+/// the validation area.
 struct Validator {
     let refs: [PatchRef]
     let batchSize: Int
     let patchSize: Int
     let channels: Int
     let classNames: [String]
+    let ownership: PatchOwnership
+
+    init(refs: [PatchRef], batchSize: Int, patchSize: Int, channels: Int, classNames: [String]) {
+        self.refs = refs
+        self.batchSize = batchSize
+        self.patchSize = patchSize
+        self.channels = channels
+        self.classNames = classNames
+        ownership = PatchOwnership(refs: refs)
+    }
 
     /// Adds validation loss, accuracy, IoU/F1 per class and the confusion matrix to `m`.
     func score(into m: inout EpochMetrics, network: any SegmentationNetwork, loss: TrainingLoss, batches: inout BatchAssembler) throws {
@@ -32,12 +45,17 @@ struct Validator {
         var lossSum = 0.0, weight = 0.0
         var start = 0
         var input: Tensor? = nil
+        var owned: [UInt8] = []
         while start < refs.count {
             let B = min(batchSize, refs.count - start)
             let x = (input?.shape.n == B) ? input! : Tensor(shape: Shape(B, channels, P, P))
             input = x
             var labels = [Int32](repeating: -1, count: B * P * P)
-            for k in 0..<B { try batches.place(refs[start + k], slot: k, into: x, labels: &labels) }
+            for k in 0..<B {
+                try batches.place(refs[start + k], slot: k, into: x, labels: &labels)
+                ownership.ownedMask(start + k, into: &owned)
+                for p in 0..<P * P where owned[p] == 0 { labels[k * P * P + p] = -1 }
+            }
             let logits = network(x)
             let valid = labels.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }
             if valid > 0 {

@@ -14,7 +14,8 @@ extension TerraSegCommand {
             abstract: "Map whole scenes with a trained model into georeferenced class maps.",
             discussion: """
                 Inputs: paths, globs ('scenes/*.tif'), @list.txt (one scene per line), or band files of one \
-                scene joined by commas. Each scene becomes DIR/<name>_map.tif (Byte class values, nodata 255, \
+                scene joined by commas; NAME=… names one scene's outputs (default: the file name, or the product \
+                id that band files share). Each scene becomes DIR/<name>_map.tif (Byte class values, nodata 255, \
                 colour table, class names, overviews), plus _probabilities.tif and _confidence.tif on request. \
                 Windows overlap by a margin; only their centres are written, so with the default margin (the \
                 model's receptive-field radius) the map equals a prediction of the whole scene at once. \
@@ -55,6 +56,11 @@ extension TerraSegCommand {
         @Flag(help: keyHelp("Also write the maximum class probability (Byte 0-255).", key: "prediction.confidence", showDefault: false))
         var confidence = PredictionSpec().confidence
 
+        @Flag(name: .customLong("allow-mismatch"),
+              help: keyHelp("Map scenes whose data type family or pixel size differ from the training scenes', with a warning.",
+                            key: "prediction.allow_mismatch", showDefault: false))
+        var allowMismatch = PredictionSpec().allowMismatch
+
         @Flag(help: "Recompute scenes whose outputs already exist.")
         var overwrite = false
 
@@ -83,6 +89,7 @@ extension TerraSegCommand {
             spec.probabilities = probabilities
             spec.confidence = confidence
             spec.compression = compression
+            spec.allowMismatch = allowMismatch
             var issues = spec.issues()
             if let memory, let issue = PipelineSchema.check("memory", Double(memory)) { issues.append(issue) }
             try SettingsRefused.check(issues, flags: Self.flags)
@@ -113,16 +120,11 @@ extension TerraSegCommand {
                 if terminal && done == total { FileHandle.standardError.write(Data("\n".utf8)) }
             }
             let jobs = try SceneJob.expand(input)
-            let grid = predictor.grid(width: 1, height: 1)
-            FileHandle.standardError.write(Data("Mapping \(jobs.count) scene(s) with \(network.bundle.architecture.name): windows of \(grid.inputSize) px, \(grid.tileSize) px written from each (margin \(grid.margin) px)\n".utf8))
+            let grid = predictor.grid(width: options.tileSize, height: options.tileSize)
+            FileHandle.standardError.write(Data("Mapping \(jobs.count) scene(s) with \(network.bundle.architecture.name): windows of \(grid.inputSize) px, \(grid.tileSize) px written from each (margin \(grid.margin) px; smaller for smaller scenes)\n".utf8))
+            var batch = BatchProgress(total: jobs.count)
             let reports = try stoppable { try predictor.run(jobs: jobs, directory: output) { r in
-                let line: String
-                switch r.status {
-                case .written: line = "written  \(r.outputs.map)"
-                case .skipped: line = "skipped  \(r.outputs.map) (exists; --overwrite recomputes)"
-                case .failed(let m): line = "FAILED   \(r.job.name): \(m)"
-                }
-                FileHandle.standardError.write(Data((line + "\n").utf8))
+                FileHandle.standardError.write(Data((batch.line(for: r) + "\n").utf8))
             } }
             print(PredictionSummary.render(reports))
             if reports.contains(where: { if case .failed = $0.status { return true } else { return false } }) {
@@ -148,9 +150,9 @@ enum PredictionSummary {
                          p.map { "\($0.width)×\($0.height)" } ?? "-", p.map { String(format: "%.1f", $0.seconds) } ?? "-",
                          p.map { String(format: "%.3f", $0.megapixelsPerSecond) } ?? "-", r.outputs.map])
         }
-        let failed = reports.filter { if case .failed = $0.status { return true } else { return false } }.count
+        let done = reports.filter { $0.status == .written }.count, skipped = reports.filter { $0.status == .skipped }.count
         var out = EvaluationText.table(rows, rightAlignFrom: 99).joined(separator: "\n")
-        out += "\n\(reports.count) scene(s): \(reports.count - failed) ok, \(failed) failed"
+        out += "\n\(reports.count) scene(s): \(done) done, \(skipped) skipped, \(reports.count - done - skipped) failed"
         return out
     }
 }

@@ -35,7 +35,7 @@ import TestSupport
         let out = dir.file("maps")
         let r = try predict([a.image, b.image], to: out, ["--probabilities", "--confidence", "--batch-size", "3"])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout.contains("2 scene(s): 2 ok, 0 failed"), "\(r.stdout)")
+        #expect(r.stdout.contains("2 scene(s): 2 done, 0 skipped, 0 failed"), "\(r.stdout)")
         #expect(r.stderr.contains("written"))
         for scene in [a, b] {
             let stem = URL(fileURLWithPath: scene.image).deletingPathExtension().lastPathComponent
@@ -86,7 +86,7 @@ import TestSupport
         let r = try predict(["@" + list], to: out)
         #expect(r.status == 1, "\(r.stdout)\n\(r.stderr)")
         #expect(r.stderr.contains("FAILED") && r.stderr.contains("broken.tif"), "\(r.stderr)")
-        #expect(r.stdout.contains("3 scene(s): 2 ok, 1 failed"), "\(r.stdout)")
+        #expect(r.stdout.contains("3 scene(s): 2 done, 0 skipped, 1 failed"), "\(r.stdout)")
         let files = Set(try FileManager.default.contentsOfDirectory(atPath: out))
         #expect(files.contains("scene-a_map.tif") && files.contains("scene-b_map.tif"))
         #expect(!files.contains { $0.hasPrefix("broken") }, "\(files)")

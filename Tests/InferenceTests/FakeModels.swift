@@ -14,6 +14,8 @@ final class BoxModel: SceneModel {
     var alignment: Int { pool }
     var receptiveRadius: Int { radius + pool - 1 }
     var calls = 0
+    /// The window side of every call.
+    var sizes: [Int] = []
 
     init(channels: Int, classes: Int, radius: Int, pool: Int = 1) {
         inputChannels = channels
@@ -24,6 +26,7 @@ final class BoxModel: SceneModel {
 
     func predict(_ input: UnsafeBufferPointer<Float>, batch: Int, size: Int, into output: UnsafeMutableBufferPointer<Float>) throws {
         calls += 1
+        sizes.append(size)
         let n = size * size, C = inputChannels, K = classCount
         var pooled = [Float](repeating: 0, count: n)
         for b in 0..<batch {

@@ -1,7 +1,7 @@
 import Core
 import Foundation
 import GeoRaster
-import Pipeline
+@testable import Pipeline
 import Testing
 import TestSupport
 
@@ -127,6 +127,15 @@ import TestSupport
         #expect(syntax.first?.problem.contains("not valid YAML") == true)
         let noLabels = issues(Self.good.replacingOccurrences(of: "      labels: labels.tif\n", with: ""))
         #expect(noLabels.contains { $0.problem == "the scene has no labels" })
+    }
+
+    @Test func mapsOfOtherScenesAreNotScoredAgainstTheTrainingLabels() throws {
+        let loaded = try load(Self.good + "\nprediction: {scenes: [[labels.tif]]}\n")
+        let runner = PipelineRunner(loaded)
+        var lines: [String] = []
+        runner.log = { lines.append($0) }
+        #expect(try runner.evaluateStage(maps: [dir.file("map.tif")]).isEmpty)
+        #expect(lines.contains { $0.contains("evaluate: skipped") && $0.contains("evaluation.labels") })
     }
 
     @Test func anEmptyClassListAndAnOutputThatIsAFileAreRefused() {

@@ -17,7 +17,7 @@ import Training
     """
 
     /// Keys whose code default is nil and whose documented default names what nil means.
-    static let nilMeans: Set<String> = ["data.scenes[].role"]
+    static let nilMeans: Set<String> = ["data.scenes[].role", "data.scenes[].unmatched"]
     /// Keys the minimal pipeline sets (their values are not defaults).
     static let given: Set<String> = ["data.scenes[].labels"]
 

@@ -137,7 +137,9 @@ struct LabelledSceneTests {
         let image = try Dataset(path: TestData.path("nc-landsat7/image_6band.tif"))
         // The attribute holds class names: rasterise by name, compare with gdal_rasterize -where … -burn.
         let names = Dictionary(uniqueKeysWithValues: ncClasses.classes.map { ($0.name, $0.value) })
-        let labels = try VectorLabels.rasterize(path: shp, attribute: "label", classNames: names, onto: image.info.grid, fill: 0)
+        let known = Set(ncClasses.classes.map(\.value) + ncClasses.ignoreValues)
+        let labels = try VectorLabels.rasterize(path: shp, options: .init(attribute: "label", fill: 0), classes: names, knownValues: known,
+                                                onto: image.info.grid).dataset
         let ours = try labels.read(window: Window(width: 489, height: 443))
         let dir = TemporaryDirectory()
         let ref = dir.file("ref.tif")
@@ -155,7 +157,7 @@ struct LabelledSceneTests {
         #expect(ourValues == theirs.values)
         #expect(ours.validCount > 1000)
         #expect(Set(ourValues) == Set([0, 1, 2, 3, 4, 5, 6, 7]))
-        let bad = #expect(throws: RasterError.self) { try VectorLabels.rasterize(path: shp, attribute: "klass", onto: image.info.grid) }
+        let bad = #expect(throws: RasterError.self) { try VectorLabels.rasterize(path: shp, options: .init(attribute: "klass"), classes: names, knownValues: known, onto: image.info.grid) }
         #expect(bad?.description.contains("has no attribute 'klass'") == true)
         #expect(bad?.description.contains("label") == true)
     }
