@@ -66,7 +66,7 @@ let package = Package(
             dependencies: ["Core", "Engine", .product(name: "Numerics", package: "swift-numerics")]),
 
         // The model bundle (safetensors + model.json with normalisation and classes), above both stacks.
-        .target(name: "ModelIO", dependencies: ["Core", "Engine", "Models", "Tiling"]),
+        .target(name: "ModelIO", dependencies: ["Core", "Engine", "Models", "Tiling", "GeoRaster"]),
 
         .executableTarget(
             name: "terraseg",

@@ -6,7 +6,11 @@ import Foundation
 /// Not safe to use from two threads at once: give each reading thread its own `Dataset`.
 public final class Dataset: RasterSource {
     let handle: GDALDatasetH
-    public let info: RasterInfo
+    public internal(set) var info: RasterInfo
+    /// Datasets a virtual dataset reads from (a warped VRT's source), kept open until it closes.
+    var retained: [Dataset] = []
+    /// A band whose zeros mark invalid pixels in every band (a warped VRT's alpha band).
+    var validityBand: Int?
 
     // Scratch buffers reused between reads.
     private var scratchDouble: [Double] = []
@@ -37,6 +41,14 @@ public final class Dataset: RasterSource {
         }
         handle = h
         info = Dataset.readInfo(h, path: path)
+    }
+
+    /// Wraps a dataset GDAL made in memory (a warped VRT, a mosaic VRT); `name` stands for
+    /// it in messages.
+    init(handle: GDALDatasetH, name: String, retaining: [Dataset] = []) {
+        self.handle = handle
+        retained = retaining
+        info = Dataset.readInfo(handle, path: name)
     }
 
     /// A /vsimem file this dataset owns (e.g. rasterised labels), deleted when it closes.
@@ -205,6 +217,9 @@ public final class Dataset: RasterSource {
                     }
                     try applyMaskBand(band: band, inside: inside, valid: valid.baseAddress!, dc: dc, dr: dr, W: W)
                 }
+                if let validityBand, let bh = GDALGetRasterBand(handle, Int32(validityBand)) {
+                    try applyMask(bh, band: validityBand, inside: inside, valid: valid.baseAddress!, dc: dc, dr: dr, W: W)
+                }
 
                 // 3. Invalid pixels read as 0 in every band, so nodata values and NaN never
                 //    reach statistics or a network.
@@ -294,6 +309,12 @@ public final class Dataset: RasterSource {
     private func applyMaskBand(band: BandInfo, inside: Window, valid: UnsafeMutablePointer<UInt8>,
                                dc: Int, dr: Int, W: Int) throws {
         guard let bh = GDALGetRasterBand(handle, Int32(band.sourceBand)), let mh = GDALGetMaskBand(bh) else { return }
+        try applyMask(mh, band: band.sourceBand, inside: inside, valid: valid, dc: dc, dr: dr, W: W)
+    }
+
+    /// Clears `valid` where the band `mh` (a mask, or a warped VRT's alpha band) reads 0.
+    private func applyMask(_ mh: GDALRasterBandH, band: Int, inside: Window, valid: UnsafeMutablePointer<UInt8>,
+                           dc: Int, dr: Int, W: Int) throws {
         let n = inside.pixelCount
         if scratchMask.count < n { scratchMask = [UInt8](repeating: 0, count: n) }
         var extra = GDALRasterIOExtraArg()
@@ -304,7 +325,7 @@ public final class Dataset: RasterSource {
                            tmp.baseAddress, Int32(inside.width), Int32(inside.height), GDT_Byte, 1, GSpacing(inside.width), &extra)
         }
         if err != CE_None {
-            throw RasterError(.readFailed, path: info.path, band: band.sourceBand,
+            throw RasterError(.readFailed, path: info.path, band: band,
                               problem: "reading the mask of \(inside) failed", gdalMessage: GDALRuntime.lastErrorMessage(),
                               hint: "The mask or alpha band may be corrupt; check it with `gdalinfo -checksum`")
         }

@@ -34,7 +34,7 @@ public final class NetworkSceneModel: SceneModel {
     /// What the stitcher needs besides the network, from the bundle.
     public var inputs: ModelInputs {
         ModelInputs(bands: bundle.bands, normalizer: bundle.normalization, classMap: bundle.classes,
-                    profile: bundle.sceneProfile, statistics: bundle.statistics)
+                    profile: bundle.sceneProfile, statistics: bundle.statistics, recipe: bundle.recipe)
     }
 
     public func predict(_ values: UnsafeBufferPointer<Float>, batch: Int, size: Int,

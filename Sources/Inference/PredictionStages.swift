@@ -109,6 +109,7 @@ enum StageThread {
 /// tile's window, normalises it and queues full batches for the network.
 struct ReaderStage: Sendable {
     let paths: [String]
+    let recipe: SceneRecipe?
     let bands: [Int]
     let normalizer: Normalizer
     let tiles: [PredictionGrid.Tile]
@@ -118,7 +119,7 @@ struct ReaderStage: Sendable {
     }
 
     func run(_ pipes: StagePipes<TileBatch>) throws {
-        let src = try openRaster(paths)
+        let src = try openRaster(paths, recipe: recipe)
         var block = RasterBlock()
         guard var batch = pipes.pool.pop() else { return }
         for tile in tiles {

@@ -51,13 +51,17 @@ public struct ModelInputs: Sendable {
     /// The training scenes' kind and band statistics, for the model/scene check (nil: unchecked).
     public var profile: SceneProfile?
     public var statistics: BandStatistics?
+    /// How to put a scene's band files together (from the bundle); nil = stack them as given.
+    public var recipe: SceneRecipe?
 
-    public init(bands: [Int]?, normalizer: Normalizer, classMap: ClassMap, profile: SceneProfile? = nil, statistics: BandStatistics? = nil) {
+    public init(bands: [Int]?, normalizer: Normalizer, classMap: ClassMap, profile: SceneProfile? = nil, statistics: BandStatistics? = nil,
+                recipe: SceneRecipe? = nil) {
         self.bands = bands
         self.normalizer = normalizer
         self.classMap = classMap
         self.profile = profile
         self.statistics = statistics
+        self.recipe = recipe
     }
 }
 
@@ -136,7 +140,7 @@ public final class ScenePredictor {
     /// Predicts the scene made of `paths` (one raster, or band files stacked) into `outputs`.
     public func predict(paths: [String], outputs: SceneOutputs) throws -> ScenePrediction {
         let start = Date()
-        let source = try openRaster(paths)
+        let source = try openRaster(paths, recipe: inputs.recipe)
         let info = source.info
         let bands = try source.resolveBands(inputs.bands)
         guard bands.count == model.inputChannels else {
@@ -164,7 +168,7 @@ public final class ScenePredictor {
 
         let pipes = StagePipes(batches: 3, refusesThreadsForTesting: refusesThreadsForTesting) { TileBatch(batch: B, channels: C, classes: K, size: S) }
         let done = DispatchGroup()
-        ReaderStage(paths: paths, bands: bands, normalizer: inputs.normalizer, tiles: tiles).start(pipes, group: done)
+        ReaderStage(paths: paths, recipe: inputs.recipe, bands: bands, normalizer: inputs.normalizer, tiles: tiles).start(pipes, group: done)
         WriterStage(writers: Handoff(writers), grid: grid, width: info.width, height: info.height,
                     classValues: inputs.classMap.classes.map(\.value), classes: K, blend: options.blend,
                     floatProbabilities: options.floatProbabilities).start(pipes, group: done)

@@ -41,7 +41,7 @@ struct StripPredictor {
         let writers = try SceneWriters(outputs: outputs, like: info, classMap: inputs.classMap, options: options)
         let pipes = StagePipes(batches: 3, refusesThreadsForTesting: refusesThreadsForTesting) { StripBatch(channels: C, classes: K) }
         let done = DispatchGroup()
-        StripReader(paths: paths, bands: bands, normalizer: inputs.normalizer, strips: strips).start(pipes, group: done)
+        StripReader(paths: paths, recipe: inputs.recipe, bands: bands, normalizer: inputs.normalizer, strips: strips).start(pipes, group: done)
         StripWriter(writers: Handoff(writers), width: info.width, height: info.height, stride: width, classValues: inputs.classMap.classes.map(\.value),
                     classes: K, floatProbabilities: options.floatProbabilities).start(pipes, group: done)
         var network = StripNetwork(stream: stream, alignment: A, radius: model.receptiveRadius, width: width, height: height,
@@ -99,6 +99,7 @@ final class StripBatch: @unchecked Sendable {
 /// Reader stage of streaming: reads each strip (own dataset handles), normalises it.
 struct StripReader: Sendable {
     let paths: [String]
+    let recipe: SceneRecipe?
     let bands: [Int]
     let normalizer: Normalizer
     let strips: [Window]
@@ -108,7 +109,7 @@ struct StripReader: Sendable {
     }
 
     func run(_ pipes: StagePipes<StripBatch>) throws {
-        let src = try openRaster(paths)
+        let src = try openRaster(paths, recipe: recipe)
         var block = RasterBlock()
         for strip in strips {
             guard let batch = pipes.pool.pop() else { return }

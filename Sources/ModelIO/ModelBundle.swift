@@ -1,6 +1,7 @@
 import Core
 import Engine
 import Foundation
+import GeoRaster
 import Models
 import Tiling
 
@@ -60,6 +61,9 @@ public struct ModelBundle: Codable, Sendable {
     public var receptiveField: Int
     public var alignment: Int
     public var provenance: Provenance
+    /// How the training scenes' band sources were put together (names, order, resampling,
+    /// grid resolution); `predict` reads new scenes the same way. Absent in older bundles.
+    public var recipe: SceneRecipe? = nil
     /// The training scenes' band count, data type and pixel size (checked at predict); nil
     /// in bundles written before it existed.
     public var sceneProfile: SceneProfile?

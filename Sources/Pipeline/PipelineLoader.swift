@@ -243,7 +243,13 @@ struct Validator {
             if case .sequence(let seq) = node {
                 var out: [String] = []
                 for (i, item) in seq.enumerated() {
-                    if let p = value(item, type: .inputPath, key: "\(key)[\(i)]") as? String { out.append(p) }
+                    // A nested list is the mosaic of one source, kept as "a.tif+b.tif".
+                    if case .sequence(let parts) = item {
+                        let files = parts.enumerated().compactMap { j, part in value(part, type: .inputPath, key: "\(key)[\(i)][\(j)]") as? String }
+                        if !files.isEmpty { out.append(files.joined(separator: "+")) }
+                    } else if let p = value(item, type: .inputPath, key: "\(key)[\(i)]") as? String {
+                        out.append(p)
+                    }
                 }
                 if out.isEmpty && seq.isEmpty { issue(node, key, "is an empty list", "List at least one file") }
                 return out

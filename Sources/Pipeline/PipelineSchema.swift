@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import GeoRaster
 import Inference
 import Models
 import Tiling
@@ -91,8 +92,8 @@ public enum PipelineSchema {
     ]
 
     static let sceneFields: [Field] = [
-        Field("image", .inputPaths, "—", "The scene: one raster, or a list of single-band files on one grid (stacked in order).", required: true),
-        Field("labels", .inputPath, "—", "Label raster on the image's grid (one of labels / vector_labels)."),
+        Field("image", .inputPaths, "—", "The scene: one raster; a list of band files (stacked in order, each read onto the scene grid; a file given as a list of files is their mosaic); or a folder of band files found by data.band_names.", required: true),
+        Field("labels", .inputPath, "—", "Label raster (one of labels / vector_labels); on another grid or CRS it is warped onto the scene grid (nearest; mode when coarser)."),
         Field("vector_labels", .inputPath, "—", "Polygons (GeoPackage, GeoJSON, Shapefile) rasterised onto the image grid."),
         Field("label_attribute", .string, "—", "Attribute of vector_labels holding the class value or class name."),
         Field("layer", .string, "first layer", "Layer of vector_labels."),
@@ -127,6 +128,15 @@ public enum PipelineSchema {
             Field("bands", .list(.int(.atLeast(1))), "all non-alpha bands", "1-based bands fed to the model, in order."),
             Field("classes", .list(.object(classFields)), "—", "The classes: value, name, colour.", required: true),
             Field("ignore", .list(.int(.any)), "[]", "Label values excluded from loss and metrics (nodata, unlabelled)."),
+            Field("band_names", .list(.string), "from file names", "Sentinel-2 band names of the image's sources in order (B02, B8A, …); with them an image may be a folder of band files."),
+            Field("resampling", .list(.choice(Resampling.allCases.map(\.rawValue))), "[]",
+                  "Resampling of sources not on the scene grid: one for all or one per source; none given: bilinear (average when coarsening), nearest (mode when coarsening) for categorical bands."),
+            Field("nodata", .list(.number(.any)), "[]", "Nodata value of the sources, for files without a nodata tag: one for all or one per source."),
+            Field("grid", .inputPath, "the first source's grid", "A raster whose grid (size, pixel size, CRS) the scenes are read on."),
+            Field("resolution", .number(Bounds(lower: 0, lowerOpen: true, upper: 1e7)), "the first source's",
+                  "Pixel size of the scene grid in its CRS's units (with optional crs and bounds)."),
+            Field("crs", .string, "the first source's CRS", "CRS of the resolution grid (EPSG:32631, WKT)."),
+            Field("bounds", .list(.number(.any)), "the first source's area", "Area of the resolution grid: [west, south, east, north] in its CRS."),
             Field("remap", .list(.object(remapFields)), "[]",
                   "Rules rewriting label-raster values before the classes read them, e.g. CDL codes to classes; a value no rule maps is an error unless listed under ignore."),
         ]), "—", "Training data.", required: true),

@@ -33,6 +33,9 @@ extension PipelineSpec {
     public func issues() -> [SettingIssue] {
         var list = IssueList()
         list.check("data.bands", each: data.bands ?? [])
+        if let resolution = data.resolution { list.check("data.resolution", resolution) }
+        for (i, v) in data.nodata.enumerated() { list.check("data.nodata[\(i)]", v) }
+        for (i, v) in (data.bounds ?? []).enumerated() { list.check("data.bounds[\(i)]", v) }
         if let memory { list.check("memory", memory) }
         list.issues += trainingOptions.issues()
         list.issues += model.issues(patchSize: tiling.patch)

@@ -42,6 +42,8 @@ public final class LabelledScene {
     public var remap: LabelRemap?
     /// Puts the whole scene in one set (e.g. a held-out validation scene); nil = split spatially.
     public var role: SplitRole?
+    /// How the image's band sources were put together (kept in the model bundle).
+    public var recipe: SceneRecipe?
     private var imageBlock = RasterBlock()
     private var labelBlock = RasterBlock()
 
@@ -52,16 +54,33 @@ public final class LabelledScene {
     public init(name: String? = nil, image: any RasterSource, labels: any RasterSource, bands: [Int]? = nil,
                 classMap: ClassMap) throws {
         self.image = image
-        self.labels = labels
+        self.labels = try LabelledScene.onImageGrid(labels, image: image.info)
         self.bands = try image.resolveBands(bands)
         self.classMap = classMap
         self.name = name ?? URL(fileURLWithPath: image.info.bands[0].path).deletingPathExtension().lastPathComponent
-        let diffs = image.info.grid.differences(from: labels.info.grid)
-        if !diffs.isEmpty {
+    }
+
+    /// Labels on another grid or CRS are read onto the image grid through GDAL's warper
+    /// (nearest; mode when the image grid is coarser), with a notice saying how the grids
+    /// differ. Labels that do not overlap the image are refused, naming both extents.
+    static func onImageGrid(_ labels: any RasterSource, image: RasterInfo) throws -> any RasterSource {
+        let grid = image.grid
+        let diffs = grid.differences(from: labels.info.grid)
+        if diffs.isEmpty { return labels }
+        guard let dataset = labels as? Dataset, grid.geoTransform != nil, labels.info.geoTransform != nil else {
             throw RasterError(.gridMismatch, path: labels.info.path,
-                              problem: "the labels are not on the grid of the image \(image.info.path): " + diffs.joined(separator: "; "),
-                              hint: "Resample the labels onto the image grid with nearest neighbour, e.g. `gdalwarp -r near -tr <pixel size> -te <image bounds> -t_srs <image CRS>`")
+                              problem: "the labels are not on the grid of the image \(image.path): " + diffs.joined(separator: "; "),
+                              hint: "Give georeferenced labels and image (TerraSeg then warps the labels), or resample the labels with `gdalwarp -r near -tr <pixel size> -te <image bounds> -t_srs <image CRS>`")
         }
+        try BandStack.checkOverlap(labels.info, grid: grid, what: "label raster")
+        var coarsening = false
+        if let e = try labels.info.grid.extent(in: grid.crs), let target = grid.pixelSize {
+            coarsening = max((e.maxX - e.minX) / Double(labels.info.width), (e.maxY - e.minY) / Double(labels.info.height)) < target * 0.999
+        }
+        let resampling: Resampling = coarsening ? .mode : .nearest
+        let warped = try dataset.warped(onto: grid, resampling: resampling)
+        SceneNotices.say("\(labels.info.path): labels read onto the image grid (\(grid.resamplingSummary(of: labels.info.grid))) with \(resampling.rawValue) resampling")
+        return warped
     }
 
     /// Reads `window` into `patch`: image bands normalised (invalid → 0), labels as class

@@ -1,4 +1,5 @@
 import Foundation
+import GeoRaster
 
 /// The one-line text forms of structured settings, as written on the command line
 /// (`--split blocks:256:0.2`, `--loss dice*0.5+focal`, `--widths 32,64`). A pipeline file
@@ -29,6 +30,42 @@ public enum IntList {
             }
             return v
         }
+    }
+}
+
+/// Comma-separated numbers: `0` or `0,-9999` (nan and inf are read, then refused by the range check).
+public enum DoubleList {
+    public static func parse(_ text: String) throws -> [Double] {
+        try text.split(separator: ",", omittingEmptySubsequences: false).map { part in
+            guard let v = Double(part.trimmingCharacters(in: .whitespaces)) else {
+                throw SettingSyntaxError(String(part), problem: "is not a number", fix: "Write numbers separated by commas, e.g. 0 or 0,-9999")
+            }
+            return v
+        }
+    }
+}
+
+/// Comma-separated resamplings, one for all sources or one per source: `bilinear,nearest`.
+public enum ResamplingList {
+    public static func parse(_ text: String) throws -> [Resampling] {
+        try text.split(separator: ",", omittingEmptySubsequences: false).map { part in
+            guard let r = Resampling(rawValue: part.trimmingCharacters(in: .whitespaces)) else {
+                throw SettingSyntaxError(String(part), problem: "is not a resampling",
+                                         fix: "Use " + Resampling.allCases.map(\.rawValue).joined(separator: ", ") + ", separated by commas")
+            }
+            return r
+        }
+    }
+}
+
+/// Names separated by commas: `B02,B03,B04,B8A`.
+public enum NameList {
+    public static func parse(_ text: String) throws -> [String] {
+        let names = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !names.contains(where: \.isEmpty) else {
+            throw SettingSyntaxError(text, problem: "has an empty name", fix: "Join the names with single commas, e.g. B02,B03,B04,B8A")
+        }
+        return names
     }
 }
 

@@ -262,6 +262,7 @@ public final class Trainer {
             normalization: data.normalizer, statistics: data.statistics, classes: scenes[0].classMap, patchSize: options.patchSize,
             provenance: ModelBundle.Provenance(terrasegVersion: terrasegVersion, trainingData: dataDescription, epochs: state.epoch,
                                                bestEpoch: state.bestEpoch, seed: options.seed, metrics: metrics, wallSeconds: wallSeconds))
+        bundle.recipe = scenes[0].recipe
         bundle.sceneProfile = SceneProfile(info: info)
         let historyData = (try? Foundation.Data(contentsOf: URL(fileURLWithPath: metricsPath))) ?? Foundation.Data()
         let encoder = JSONEncoder()
@@ -280,13 +281,17 @@ public final class Trainer {
         func json<T: Encodable>(_ value: T) -> String { String(decoding: (try? encoder.encode(value)) ?? Foundation.Data(), as: UTF8.self) }
         func hex(_ text: String) -> String { String(Tiling.fingerprint(text), radix: 16) }
         var lines = scenes.map { scene in
-            let files = ((scene.image as? BandStack)?.members.map(\.info.path) ?? [scene.image.info.path]) + [scene.labelPath]
+            // A mosaic member is named "a.tif + b.tif": each file counts.
+            let files = ((scene.image as? BandStack)?.members.flatMap { $0.info.path.components(separatedBy: " + ") }
+                ?? [scene.image.info.path]) + [scene.labelPath]
             return files.map { "\($0) \(FileIdentity.of($0))" }.joined(separator: ", ")
                 + " bands \(scene.bands) role \(scene.role?.rawValue ?? "split")"
         }
         let classes = scenes[0].classMap
         lines.append("classes \(classes.classes.map { "\($0.value)=\($0.name)" }) ignore \(classes.ignoreValues)")
         lines += dataIdentity
+        // How band sources were put together (grid, resampling, nodata) changes the pixels too.
+        lines.append("recipe \(json(scenes.map(\.recipe)))")
         lines.append("patches \(data.train.count)/\(data.validation.count)")
         return TrainingFingerprint(settings: hex(json(options) + "|" + json(architecture)), data: hex(lines.joined(separator: "\n")))
     }

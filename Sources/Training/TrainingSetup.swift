@@ -86,6 +86,16 @@ public struct DataSpec: Codable, Sendable, Equatable {
     public var classes: [ClassSpec] = []
     /// Label values excluded from loss and metrics.
     public var ignore: [Int] = []
+    /// How each scene's band sources are put together (see `SceneSources`, `GridSpec`):
+    /// Sentinel-2 band names (to find band files in a scene folder), per-source resampling
+    /// and nodata (one value for all sources, or one per source), and the scene grid.
+    public var bandNames: [String]? = nil
+    public var resampling: [Resampling] = []
+    public var nodata: [Double] = []
+    public var grid: String? = nil
+    public var resolution: Double? = nil
+    public var crs: String? = nil
+    public var bounds: [Double]? = nil
     /// Rules rewriting label values of label rasters before the classes read them.
     public var remap: [RemapRule] = []
 
@@ -120,12 +130,14 @@ public struct DataSpec: Codable, Sendable, Equatable {
     public func openScenes(relativeTo base: String? = nil, validationFraction: Double = 0.2, seed: UInt64 = 42) throws -> [LabelledScene] {
         func resolve(_ p: String) -> String {
             guard let base, !p.hasPrefix("/"), !p.hasPrefix("/vsi") else { return p }
-            return (base as NSString).appendingPathComponent(p)
+            return p.split(separator: "+").map { (base as NSString).appendingPathComponent(String($0)) }.joined(separator: "+")
         }
+        let gridSpec = GridSpec(file: grid.map(resolve), resolution: resolution, crs: crs, bounds: bounds)
         let map = try classMap()
         var out: [LabelledScene] = []
         for s in scenes {
-            let image = try openRaster(s.image.map(resolve))
+            let sources = try SceneSources.make(s.image.map(resolve), bandNames: bandNames, resampling: resampling, nodata: nodata)
+            let image = try openScene(sources, grid: gridSpec)
             let labels: any RasterSource
             if let l = s.labels {
                 labels = try Dataset(path: resolve(l))
@@ -136,6 +148,7 @@ public struct DataSpec: Codable, Sendable, Equatable {
                                      hint: "Give labels: (a raster on the image grid) or vector_labels: with label_attribute: or burn:")
             }
             let scene = try LabelledScene(image: image, labels: labels, bands: bands, classMap: map)
+            scene.recipe = try SceneRecipe(specs: sources, grid: gridSpec, scene: image.info)
             if !remap.isEmpty && s.labels != nil {
                 scene.remap = try LabelRemap(rules: remap.map { ($0.from, $0.to) }, ignore: ignore)
             }

@@ -22,7 +22,7 @@ extension TerraSegCommand {
         @Option(help: "A pipeline file (YAML): its data, model, tiling, loss, optimizer, schedule, training and augmentation sections; flags given here override it.")
         var config: String?
 
-        @Option(name: .long, help: "Image of a scene (repeatable; band files of one scene joined by commas).", transform: PathList.parse)
+        @Option(name: .long, help: "Image of a scene (repeatable): one raster, band files joined by commas (a band's adjacent files joined by +), or a folder of band files with --band-names.", transform: PathList.parse)
         var image: [[String]] = []
 
         @Option(name: .long, help: "Label raster of the matching --image, on its grid (repeatable).")
@@ -52,6 +52,30 @@ extension TerraSegCommand {
 
         @Option(help: keyHelp("Bands to use, 1-based, comma-separated.", key: "data.bands"), transform: IntList.parse)
         var bands: [Int]?
+
+        @Option(name: .customLong("band-names"), help: keyHelp("Sentinel-2 band names of the sources in order, e.g. B02,B03,B04,B8A.", key: "data.band_names"),
+                transform: NameList.parse)
+        var bandNames: [String]?
+
+        @Option(help: keyHelp("Resampling of sources not on the scene grid, one for all or one per source.", key: "data.resampling"),
+                transform: ResamplingList.parse)
+        var resampling: [Resampling]?
+
+        @Option(help: keyHelp("Nodata of the sources (files without a nodata tag), one for all or one per source.", key: "data.nodata"),
+                transform: DoubleList.parse)
+        var nodata: [Double]?
+
+        @Option(help: keyHelp("A raster whose grid the scenes are read on.", key: "data.grid"))
+        var grid: String?
+
+        @Option(help: keyHelp("Pixel size of the scene grid, in its CRS's units.", key: "data.resolution"))
+        var resolution: Double?
+
+        @Option(help: keyHelp("CRS of the --resolution grid, e.g. EPSG:32631.", key: "data.crs"))
+        var crs: String?
+
+        @Option(help: keyHelp("Area of the --resolution grid: west,south,east,north in its CRS.", key: "data.bounds"), transform: DoubleList.parse)
+        var bounds: [Double]?
 
         @Option(help: keyHelp("The network: a kind, or a preset of the reference network R1.", key: "model.kind"))
         var model: ModelChoice?
@@ -107,7 +131,7 @@ extension TerraSegCommand {
 
         /// The pipeline key each settings flag sets (key prefixes for structured values).
         static let flags = [
-            "data.bands": "--bands", "model.widths": "--widths", "tiling.patch": "--patch-size", "tiling.stride": "--stride",
+            "data.bands": "--bands", "data.resolution": "--resolution", "data.nodata": "--nodata", "data.bounds": "--bounds", "model.widths": "--widths", "tiling.patch": "--patch-size", "tiling.stride": "--stride",
             "tiling.max_invalid": "--max-invalid", "tiling.split": "--split", "loss.terms": "--loss",
             "optimizer.learning_rate": "--lr", "optimizer.weight_decay": "--weight-decay", "schedule.warmup_epochs": "--warmup",
             "training.epochs": "--epochs", "training.batch_size": "--batch-size", "training.seed": "--seed", "memory": "--memory",
@@ -179,6 +203,13 @@ extension TerraSegCommand {
             if let classes { data.classes = classes }
             if let ignore { data.ignore = ignore }
             if let bands { data.bands = bands }
+            if let bandNames { data.bandNames = bandNames }
+            if let resampling { data.resampling = resampling }
+            if let nodata { data.nodata = nodata }
+            if let grid { data.grid = grid }
+            if let resolution { data.resolution = resolution }
+            if let crs { data.crs = crs }
+            if let bounds { data.bounds = bounds }
             if !labels.isEmpty && labels.count != image.count {
                 throw ValidationError("give one --labels per --image (\(image.count) images, \(labels.count) labels)")
             }

@@ -65,6 +65,10 @@ import TestSupport
             "loss: {terms: [{kind: dice, weight: \($0.split(separator: "*")[1])}]}"
         }
         c += train("--bands", ["0", "-1"], key: "data.bands[0]") { "BANDS \($0)" }
+        c += train("--resolution", ["0", "-10", "1e9"], key: "data.resolution") { "DATA resolution: \($0)" }
+        c += train("--nodata", ["nan"], key: "data.nodata[0]") { _ in nil }
+        c += train("--nodata", ["0,inf"], key: "data.nodata[1]") { _ in nil }
+        c += train("--bounds", ["nan,0,1,1"], key: "data.bounds[0]") { _ in nil }
         c += scalar("predict", "--tile", ["0", "-16", "100000"], key: "prediction.tile")
         c += scalar("predict", "--margin", ["-1", "100000"], key: "prediction.margin")
         c += scalar("predict", "--batch-size", ["0", "-1", "100000"], key: "prediction.batch_size")
@@ -79,7 +83,7 @@ import TestSupport
     /// subcommand must have a case above, so a new numeric flag cannot go untested.
     static let notNumeric: [String: Set<String>] = [
         "train": ["config", "image", "labels", "vector-labels", "label-attribute", "tiles", "tile-images", "tile-mask", "classes",
-                  "ignore", "model", "upsampling", "optimizer", "schedule", "normalization", "no-augment", "output", "resume", "restart",
+                  "ignore", "band-names", "resampling", "grid", "crs", "model", "upsampling", "optimizer", "schedule", "normalization", "no-augment", "output", "resume", "restart",
                   "export-patches"],
         "predict": ["model", "input", "output", "blend", "tta", "cog", "probabilities", "confidence", "overwrite", "compression",
                     "allow-mismatch"],
@@ -143,6 +147,7 @@ import TestSupport
         try "x".write(toFile: dir.file("labels.tif"), atomically: true, encoding: .utf8)
         var bands = "", section = yaml
         if yaml.hasPrefix("BANDS ") { bands = "  bands: [\(yaml.dropFirst(6))]\n"; section = "" }
+        if yaml.hasPrefix("DATA ") { bands = "  \(yaml.dropFirst(5))\n"; section = "" }
         let text = """
         name: t
         data:

@@ -77,6 +77,17 @@ grid "$tmp/float.asc" "(c + r) / 7.0"
 gdal_translate "${opts[@]}" -ot Float32 "$tmp/float.asc" rasters/float-labels.tif
 # Labels on another grid (40×24 instead of 32×32).
 gdal_translate "${opts[@]}" -ot Byte -srcwin 0 0 24 32 -outsize 40 24 "$tmp/labels.asc" rasters/labels-other-size.tif
+# The good labels placed 200 km east: training warps labels on another grid, but refuses
+# labels that do not overlap the image.
+cat > rasters/labels-elsewhere.vrt <<'XML'
+<VRTDataset rasterXSize="32" rasterYSize="32">
+  <SRS>EPSG:32617</SRS>
+  <GeoTransform>900000, 30, 0, 3900960, 0, -30</GeoTransform>
+  <VRTRasterBand dataType="Byte" band="1">
+    <SimpleSource><SourceFilename relativeToVRT="1">good-labels.tif</SourceFilename><SourceBand>1</SourceBand></SimpleSource>
+  </VRTRasterBand>
+</VRTDataset>
+XML
 
 {
     echo "# name | expected on stderr | terraseg arguments (see make-corpus.sh)"
@@ -92,7 +103,7 @@ gdal_translate "${opts[@]}" -ot Byte -srcwin 0 0 24 32 -outsize 40 24 "$tmp/labe
     echo "evaluate-float-labels | float-labels.tif | evaluate --prediction {here}/good-map.tif --labels {here}/float-labels.tif"
     echo "train-float-labels | float-labels.tif | train --image {here}/good-image.tif --labels {here}/float-labels.tif --classes 1=a,2=b,3=c --epochs 1 --patch-size 16 --output {out}/model"
     echo "evaluate-labels-other-size | labels-other-size.tif | evaluate --prediction {here}/good-map.tif --labels {here}/labels-other-size.tif"
-    echo "train-labels-other-size | labels-other-size.tif | train --image {here}/good-image.tif --labels {here}/labels-other-size.tif --classes 1=a,2=b,3=c --epochs 1 --patch-size 16 --output {out}/model"
+    echo "train-labels-elsewhere | labels-elsewhere.vrt; does not overlap the scene | train --image {here}/good-image.tif --labels {here}/labels-elsewhere.vrt --classes 1=a,2=b,3=c --epochs 1 --patch-size 16 --output {out}/model"
 } > rasters/cases.txt
 
 # ---------------------------------------------------------------------------------------------
