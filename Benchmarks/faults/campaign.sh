@@ -127,7 +127,7 @@ cli_cases() {
     refuse cli unknown-flag "--frob" "$P --frob"
     refuse cli model-missing "nomodel" "$B predict --model nomodel --input $W/scene.tif --output out"
     refuse cli input-missing "nothere.tif" "$B predict --model $W/model --input nothere.tif --output out"
-    refuse cli input-glob-empty "*.nothing" "$B predict --model $W/model --input '$W/*.nothing' --output out"
+    refuse cli input-glob-empty "no file matches" "$B predict --model $W/model --input '$W/*.nothing' --output out"
     for v in 0 -5 abc 100000 1e9; do refuse cli "tile=$v" "tile" "$P --tile $v"; done
     for v in -1 99999 x; do refuse cli "margin=$v" "margin" "$P --margin $v"; done
     for v in 0 -2 100000; do refuse cli "predict-batch=$v" "batch" "$P --batch-size $v"; done
@@ -275,7 +275,10 @@ raster_cases() {
         refuse raster "predict-$n" "$needle|band" "${mk[$i]}; $P $f; r=\$?; test ! -e out/bad_map.tif || r=99; exit \$r"
         [ "$n" = three-bands ] || refuse raster "train-$n" "$needle|labels" "${mk[$i]}; $T --image $f --labels $W/labels.tif"
     done
-    refuse raster labels-other-size "labels" "gdal_translate -q -srcwin 0 0 200 200 $W/labels.tif l.tif; $T --image $W/scene.tif --labels l.tif"
+    # labels on a part of the grid are read onto it with a notice (B3); labels elsewhere are refused
+    accept raster labels-other-size "gdal_translate -q -srcwin 0 0 200 200 $W/labels.tif l.tif; $T --image $W/scene.tif --labels l.tif 2> log.txt" \
+        "grep -q 'labels read onto the image grid' log.txt && test -f m/model.json"
+    refuse raster labels-elsewhere "does not overlap" "gdal_translate -q -a_ullr 0 200 200 0 -a_srs EPSG:32617 -srcwin 0 0 200 200 $W/labels.tif l.tif; $T --image $W/scene.tif --labels l.tif"
     refuse raster labels-text "l.tif" "echo x > l.tif; $T --image $W/scene.tif --labels l.tif"
     refuse raster labels-float "l.tif" "gdal_translate -q -ot Float32 -scale 0 7 0 0.7 $W/labels.tif l.tif; $T --image $W/scene.tif --labels l.tif"
     refuse raster labels-no-classes "class" "gdal_calc.py --quiet -A $W/labels.tif --outfile=l.tif --calc='A*0+9' --type=Byte; $T --image $W/scene.tif --labels l.tif"
