@@ -209,7 +209,8 @@ struct PipelineRunTests {
 /// evaluate, report; a second run skips what is up to date, a changed prediction section
 /// reruns only the prediction.
 @Suite struct SyntheticPipelineRunTests {
-    static func yaml(tile: Int) -> String {
+    /// The synthetic job (also StalenessTests').
+    static func yaml(tile: Int = 64, learningRate: Double = 0.01) -> String {
         """
         name: synthetic
         output: run
@@ -222,7 +223,7 @@ struct PipelineRunTests {
           ignore: [0]
         tiling: {patch: 32, stride: 16, split: {method: rows, train_fraction: 0.7}}
         model: {widths: [8, 16], bottleneck_width: 16, bottleneck_dilations: [1]}
-        optimizer: {learning_rate: 0.01}
+        optimizer: {learning_rate: \(learningRate)}
         training: {epochs: 2, batch_size: 4}
         prediction: {tile: \(tile)}
         """

@@ -6,24 +6,7 @@ import TestSupport
 /// rewritten in place (same size, same modification time) retrains from scratch, so does a
 /// changed setting, and --force always retrains; nothing else is redone.
 @Suite struct StalenessTests {
-    static func yaml(learningRate: Double) -> String {
-        """
-        name: stale
-        output: run
-        data:
-          scenes: [{image: scene.tif, labels: scene_labels.tif}]
-          classes:
-            - {value: 1, name: water}
-            - {value: 2, name: forest}
-            - {value: 3, name: bare}
-          ignore: [0]
-        tiling: {patch: 32, stride: 16, split: {method: rows, train_fraction: 0.7}}
-        model: {widths: [8, 16], bottleneck_width: 16, bottleneck_dilations: [1]}
-        optimizer: {learning_rate: \(learningRate)}
-        training: {epochs: 2, batch_size: 4}
-        prediction: {tile: 64}
-        """
-    }
+    static func yaml(learningRate: Double) -> String { SyntheticPipelineRunTests.yaml(learningRate: learningRate) }
 
     @Test func aChangedInputOrSettingRetrainsAndForceAlwaysDoes() throws {
         let dir = TemporaryDirectory()
