@@ -115,6 +115,13 @@ public enum PipelineSchema {
         Field("root", .inputPath, "—", "Folder of the tile set.", required: true),
         Field("images", .list(.string), "—", "Chip templates with {id}, one per band file, e.g. [images/{id}.tif].", required: true),
         Field("mask", .string, "—", "Mask template with {id}, e.g. masks/{id}_m.png.", required: true),
+        Field("split", .object([
+            Field("method", .choice(["hash", "lists", "folders"]), "hash",
+                  "hash: a seeded hash of the chip id gives tiling.split.validation_fraction of the chips to validation; lists: the dataset's own lists; folders: its train/, val/ and test/ sub-folders (also training/, validation/, testing/), each holding the templates' files."),
+            Field("train", .inputPath, "—", "lists: the training chips, one id or file name per line (chips in no list are reported and not used)."),
+            Field("validation", .inputPath, "—", "lists: the validation chips."),
+            Field("test", .inputPath, "—", "lists: the test chips (never trained on; `terraseg evaluate --tiles` scores them)."),
+        ]), "method: hash", "Which chips train, validate and test."),
     ]
 
     public static let fields: [Field] = [
