@@ -88,7 +88,7 @@ import TestSupport
         "predict": ["model", "input", "output", "blend", "tta", "cog", "probabilities", "confidence", "overwrite", "compression",
                     "allow-mismatch"],
         "quicklook": ["output"],
-        "evaluate": ["prediction", "labels", "ignore", "json"],
+        "evaluate": ["prediction", "labels", "model", "tiles", "tile-images", "tile-mask", "tile-split", "ignore", "json"],
         "info": ["json"],
         "run": ["force", "reference", "check"],
     ]
