@@ -44,6 +44,23 @@ import Tiling
         #expect(abs(padded.labelledFraction - 24.0 * 24 / (32 * 32)) < 1e-9)
     }
 
+    /// Training goes on past a mostly-nodata chip (it used to abort the whole run).
+    @Test func trainingSkipsAMostlyNodataChip() throws {
+        let root = dir.file("train-set")
+        for id in ["a", "b", "c"] { try ChipSet.write(root: root, id: id) }
+        try ChipSet.write(root: root, id: "d-nodata", nodataFromRow: 3)
+        let train = try write("tr.txt", "a\nc\nd-nodata\n"), validation = try write("va.txt", "b\n")
+        let scenes = try data(root, split: TileSplitSpec(method: "lists", train: train, validation: validation)).openScenes()
+        let architecture = try TinyModel.model.architecture(inputChannels: 2, classes: 2)
+        var options = TinyModel.options(epochs: 1)
+        options.stride = 32
+        let trainer = try Trainer(scenes: scenes, architecture: architecture, options: options, output: dir.file("model"))
+        trainer.progress.quiet = true
+        let prepared = try trainer.prepareData()
+        #expect(prepared.train.map { scenes[$0.scene].name } == ["a", "c"])
+        #expect(prepared.validation.map { scenes[$0.scene].name } == ["b"])
+    }
+
     /// The run fails only when no usable chip is left, naming the chips and why.
     @Test func noUsableChipIsRefused() throws {
         let root = dir.file("bad")
