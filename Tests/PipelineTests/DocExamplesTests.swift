@@ -58,6 +58,18 @@ import Yams
         #expect(pipelines >= 2)
     }
 
+    /// The LandCover.ai example's split lists are read relative to the pipeline file.
+    @Test func splitListsAreResolvedLikeOtherPaths() throws {
+        let block = try #require(Self.yamlBlocks(try Self.text("docs/pipeline-reference.md")).first { $0.contains("method: lists") })
+        let loaded = try PipelineLoader.parse(block, file: "x.yaml", base: "/data", checkFiles: false)
+        let split = try #require(loaded.spec.data.tileSets.first?.split)
+        #expect(split.method == "lists")
+        #expect(split.train == "/data/landcover.ai/train.txt" && split.test == "/data/landcover.ai/test.txt")
+        #expect(throws: PipelineError.self) {
+            try PipelineLoader.parse(block.replacingOccurrences(of: "method: lists", with: "method: random"), file: "x.yaml", base: "/data", checkFiles: false)
+        }
+    }
+
     /// What the test guards against: the unquoted template of the old reference is not YAML.
     @Test func anUnquotedTemplateIsNotYAML() {
         #expect(throws: (any Error).self) { try Yams.compose(yaml: "images: [images/{id}.tif]") }
