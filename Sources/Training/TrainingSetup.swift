@@ -241,8 +241,8 @@ extension DataSpec {
             scene.role = chip.part == .validation ? .validation : .train
             out.append(scene)
         }
-        if !used.isEmpty && skips.count == used.count { throw skips.refusal(of: used.count, what: "that cannot be read", path: root) }
-        if let notice = skips.notice(of: used.count, what: "that cannot be read") { Trainer.logger.warning("\(notice)") }
+        if !used.isEmpty && skips.count == used.count { throw skips.refusal(of: used.count, what: "that cannot be opened", path: root) }
+        if let notice = skips.notice(of: used.count, what: "that cannot be opened") { Trainer.logger.warning("\(notice)") }
         return out
     }
 }

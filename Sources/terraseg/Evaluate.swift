@@ -61,8 +61,7 @@ extension TerraSegCommand {
     }
 }
 
-/// A model scored on the test chips of a tile set: each chip mapped (into a temporary folder,
-/// removed afterwards), then all chips' pixels scored together by `MapEvaluator`.
+/// The test chips of a tile set given by flags, scored by `TestChipEvaluator`.
 enum TestChips {
     static func evaluate(model: String, tiles: TileSetSpec, ignore: [Int]) throws -> MapEvaluator.Result {
         guard let split = tiles.split, split.method != "hash" else {
@@ -78,21 +77,9 @@ enum TestChips {
         let bundle = try ModelBundle.readChecked(model)
         let network = NetworkSceneModel(bundle: bundle, network: try bundle.network(directory: model))
         let predictor = try ScenePredictor(model: network, inputs: network.inputs, options: PredictionOptions())
-        let maps = FileManager.default.temporaryDirectory.appendingPathComponent("terraseg-test-maps-\(UUID().uuidString.prefix(8))").path
-        defer { try? FileManager.default.removeItem(atPath: maps) }
-        let jobs = chips.enumerated().map { SceneJob(paths: $1.set.imagePaths($1.id), outputName: "chip\($0)") }
         FileHandle.standardError.write(Data("Mapping \(chips.count) test chip(s) of \(tiles.root)\n".utf8))
-        let reports = try predictor.run(jobs: jobs, directory: maps)
-        var pairs: [(prediction: String, labels: String)] = []
-        for (chip, r) in zip(chips, reports) {
-            if case .failed(let why) = r.status {
-                throw TerraSegError(.invalidArgument, path: chip.set.imagePaths(chip.id)[0], problem: "the test chip could not be mapped: \(why)",
-                                    hint: "Check the chip with `terraseg info`")
-            }
-            pairs.append((r.outputs.map, chip.set.maskPath(chip.id)))
-        }
-        return try MapEvaluator.evaluate(pairs: pairs, ignore: ignore, prediction: "\(model) on \(chips.count) test chips of \(tiles.root)",
-                                         labels: tiles.mask)
+        return try TestChipEvaluator.evaluate(chips, predictor: predictor, ignore: ignore,
+                                              name: "\(model) on \(chips.count) test chips of \(tiles.root)", labels: tiles.mask)
     }
 }
 

@@ -72,7 +72,7 @@ import Tiling
         let broken = dir.file("broken")
         try ChipSet.writeUnreadable(root: broken, id: "z")
         let unreadable = #expect(throws: RasterError.self) { try data(broken).openScenes() }
-        #expect(unreadable?.description.contains("none of the 1 chips is usable: skipped 1 of 1 chips that cannot be read: z (") == true)
+        #expect(unreadable?.description.contains("none of the 1 chips is usable: skipped 1 of 1 chips that cannot be opened: z (") == true)
     }
 
     /// A scene (not a chip) smaller than the patch is still refused, as before.
