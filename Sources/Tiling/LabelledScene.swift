@@ -141,7 +141,7 @@ public final class LabelledScene {
             }
         }
         let percent = Int(minLabelledFraction * 100)
-        let problem: String? = !anyValid ? "the scene has no valid, labelled pixel (all nodata, masked, or ignored in \(labelPath))"
+        let problem: String? = !anyValid ? "the \(chip ? "chip" : "scene") has no valid, labelled pixel (all nodata, masked, or ignored in \(labelPath))"
             : out.isEmpty ? (patchSize > width || patchSize > height
                 ? "the \(width)×\(height) chip, padded to a \(patchSize)×\(patchSize) patch, has less than \(percent) % valid, labelled pixels"
                 : "no \(patchSize)×\(patchSize) patch has \(percent) % valid, labelled pixels")

@@ -111,6 +111,10 @@ public struct TileSplitSpec: Codable, Sendable, Equatable {
 
     /// The split, list paths made absolute by `resolve`.
     public func split(validationFraction: Double, seed: UInt64, resolve: (String) -> String) throws -> TileSplit {
+        if method != "lists", let given = [("train", train), ("validation", validation), ("test", test)].first(where: { $0.1 != nil }) {
+            throw TerraSegError(.invalidArgument, path: "split.\(given.0)", problem: "a list is given but the split method is \(method)",
+                                hint: "Lists are read with method: lists (--tile-split lists:TRAIN,VALIDATION,TEST); remove the list otherwise")
+        }
         switch method {
         case "hash": return .hash(validationFraction: validationFraction, seed: seed)
         case "folders": return .folders

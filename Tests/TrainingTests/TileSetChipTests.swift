@@ -132,5 +132,9 @@ import Tiling
         #expect(error?.description.contains("found no train/, val/ or test/ sub-folder") == true)
         #expect(try TileSplitSpec.parse("lists:t.txt,,x.txt") == TileSplitSpec(method: "lists", train: "t.txt", test: "x.txt"))
         #expect(throws: SettingSyntaxError.self) { try TileSplitSpec.parse("random") }
+        let ignored = #expect(throws: TerraSegError.self) {
+            try data(root, split: TileSplitSpec(method: "folders", test: "test.txt")).openScenes()
+        }
+        #expect(ignored?.description.contains("split.test: a list is given but the split method is folders") == true)
     }
 }
