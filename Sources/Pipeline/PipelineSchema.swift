@@ -113,8 +113,15 @@ public enum PipelineSchema {
 
     static let tileSetFields: [Field] = [
         Field("root", .inputPath, "—", "Folder of the tile set.", required: true),
-        Field("images", .list(.string), "—", "Chip templates with {id}, one per band file, e.g. [images/{id}.tif].", required: true),
-        Field("mask", .string, "—", "Mask template with {id}, e.g. masks/{id}_m.png.", required: true),
+        Field("images", .list(.string), "—", "Chip templates with `{id}`, one per band file, quoted: `images: [\"images/{id}.tif\"]`.", required: true),
+        Field("mask", .string, "—", "Mask template with `{id}`, quoted: `mask: \"masks/{id}_m.png\"`.", required: true),
+        Field("split", .object([
+            Field("method", .choice(["hash", "lists", "folders"]), "hash",
+                  "hash: a seeded hash of the chip id gives tiling.split.validation_fraction of the chips to validation; lists: the dataset's own lists; folders: its train/, val/ and test/ sub-folders (also training/, validation/, testing/), each holding the templates' files."),
+            Field("train", .inputPath, "—", "lists: the training chips, one id or file name per line (chips in no list are reported and not used)."),
+            Field("validation", .inputPath, "—", "lists: the validation chips."),
+            Field("test", .inputPath, "—", "lists: the test chips (never trained on; `terraseg evaluate --tiles` scores them)."),
+        ]), "method: hash", "Which chips train, validate and test."),
     ]
 
     public static let fields: [Field] = [
@@ -307,6 +314,57 @@ public enum PipelineSchema {
             }
         }
         walk(fields, prefix: "")
+        out += tileSetGuide
         return out
     }
+
+    /// The tile-set part of the reference: chip sizes, skipped chips, and one worked example
+    /// per dataset layout (each ```yaml block is a whole pipeline that the loader accepts).
+    static let tileSetGuide = #"""
+
+        ## Tile sets
+
+        A tile set is a folder of image chips and mask chips matched by templates holding `{id}`
+        (quote them: in YAML `{` opens a mapping). Chips may have any size: patches are cut from
+        each chip as from a scene; a chip smaller than `tiling.patch` gives one patch at its origin,
+        the pixels beyond it invalid. A chip that gives no patch (too much nodata for
+        `tiling.max_invalid`, too small, or unreadable) is skipped; training prints how many were
+        skipped and names the first five with the reason, and fails only when no usable chip is left.
+        Test chips (`split.test`, a `test/` folder) are never trained on; score them with
+        `terraseg evaluate --model BUNDLE --tiles ROOT --tile-images … --tile-mask … --tile-split …`.
+
+        LandCover.ai: GeoTIFF chips, PNG masks, the dataset's own lists of chip ids:
+
+        ```yaml
+        data:
+          tile_sets:
+            - root: landcover.ai/output
+              images: ["{id}.jpg"]
+              mask: "{id}_m.png"
+              split: {method: lists, train: landcover.ai/train.txt, validation: landcover.ai/val.txt, test: landcover.ai/test.txt}
+          classes:
+            - {value: 0, name: background}
+            - {value: 1, name: building}
+            - {value: 2, name: woodland}
+            - {value: 3, name: water}
+            - {value: 4, name: road}
+        tiling: {patch: 256}
+        ```
+
+        38-Cloud: one file per band, the dataset's `train/` and `test/` folders (chips moved into a
+        `val/` folder validate; without one there is no validation set, and `method: hash` draws
+        validation chips from all chips instead):
+
+        ```yaml
+        data:
+          tile_sets:
+            - root: 38-Cloud
+              images: ["red/red_{id}.TIF", "green/green_{id}.TIF", "blue/blue_{id}.TIF", "nir/nir_{id}.TIF"]
+              mask: "gt/gt_{id}.TIF"
+              split: {method: folders}
+          classes: [{value: 0, name: clear}, {value: 255, name: cloud}]
+        tiling: {patch: 192}
+        ```
+
+        """#
 }

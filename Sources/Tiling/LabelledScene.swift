@@ -42,6 +42,9 @@ public final class LabelledScene {
     public var remap: LabelRemap?
     /// Puts the whole scene in one set (e.g. a held-out validation scene); nil = split spatially.
     public var role: SplitRole?
+    /// A tile-set chip: smaller than the patch, it is padded as invalid; with no usable patch it
+    /// is skipped (`ChipSkips`) instead of refused.
+    public var chip = false
     /// How the image's band sources were put together (kept in the model bundle).
     public var recipe: SceneRecipe?
     private var imageBlock = RasterBlock()
@@ -100,11 +103,25 @@ public final class LabelledScene {
 
     /// Scans `grid` and keeps the windows whose labelled, valid fraction reaches
     /// `minLabelledFraction`, each with its split role (patches straddling the split are dropped).
-    /// Throws for a patch larger than the scene, an unknown label value, or a scene with no
-    /// usable patch.
+    /// Throws for a patch larger than the scene (a `chip` is padded instead), an unknown label
+    /// value, or a scene with no usable patch (`usablePatches` says why instead of throwing).
     public func candidatePatches(sceneIndex: Int, patchSize: Int, stride: Int, split: SpatialSplit,
                                  minLabelledFraction: Double) throws -> [PatchRef] {
-        if patchSize > width || patchSize > height {
+        let scan = try usablePatches(sceneIndex: sceneIndex, patchSize: patchSize, stride: stride, split: split,
+                                     minLabelledFraction: minLabelledFraction)
+        if let problem = scan.problem {
+            throw RasterError(.invalidArgument, path: image.info.path, problem: problem, hint: scan.anyValid
+                ? "Raise --max-invalid (tiling.max_invalid, now \(String(format: "%g", 1 - minLabelledFraction))) towards 1, or lower --patch-size (tiling.patch)"
+                : "Check the nodata values with `terraseg info`, the band selection and the class map")
+        }
+        return scan.refs
+    }
+
+    /// The usable patches of this scene, or why it has none (`problem`). A `chip` smaller
+    /// than the patch gives one window at its origin, the pixels beyond the chip invalid.
+    public func usablePatches(sceneIndex: Int, patchSize: Int, stride: Int, split: SpatialSplit,
+                              minLabelledFraction: Double) throws -> (refs: [PatchRef], anyValid: Bool, problem: String?) {
+        if !chip && (patchSize > width || patchSize > height) {
             throw RasterError(.invalidArgument, path: image.info.path,
                               problem: "the patch size \(patchSize) is larger than the scene (\(width)×\(height))",
                               hint: "Use a patch size of at most \(min(width, height)) (a multiple of 16 for a 4-level U-Net)")
@@ -123,16 +140,12 @@ public final class LabelledScene {
                 out.append(PatchRef(scene: sceneIndex, window: w, role: role, labelledFraction: fraction))
             }
         }
-        if !anyValid {
-            throw RasterError(.invalidArgument, path: image.info.path,
-                              problem: "the scene has no valid, labelled pixel (all nodata, masked, or ignored in \(labelPath))",
-                              hint: "Check the nodata values with `terraseg info`, the band selection and the class map")
-        }
-        if out.isEmpty {
-            throw RasterError(.invalidArgument, path: image.info.path,
-                              problem: "no \(patchSize)×\(patchSize) patch has \(Int(minLabelledFraction * 100)) % valid, labelled pixels",
-                              hint: "Raise --max-invalid (tiling.max_invalid, now \(String(format: "%g", 1 - minLabelledFraction))) towards 1, or lower --patch-size (tiling.patch)")
-        }
-        return out
+        let percent = Int(minLabelledFraction * 100)
+        let problem: String? = !anyValid ? "the \(chip ? "chip" : "scene") has no valid, labelled pixel (all nodata, masked, or ignored in \(labelPath))"
+            : out.isEmpty ? (patchSize > width || patchSize > height
+                ? "the \(width)×\(height) chip, padded to a \(patchSize)×\(patchSize) patch, has less than \(percent) % valid, labelled pixels"
+                : "no \(patchSize)×\(patchSize) patch has \(percent) % valid, labelled pixels")
+            : nil
+        return (out, anyValid, problem)
     }
 }

@@ -117,12 +117,10 @@ public final class Trainer {
     }
 
     func prepareData() throws -> Data {
-        var refs: [PatchRef] = []
         let split = options.split.spatialSplit(patchSize: options.patchSize, seed: options.seed)
-        for (i, s) in scenes.enumerated() {
-            refs += try s.candidatePatches(sceneIndex: i, patchSize: options.patchSize, stride: options.effectiveStride,
-                                           split: split, minLabelledFraction: 1 - options.maxInvalidFraction)
-        }
+        let (refs, skips) = try ChipSkips.candidatePatches(of: scenes, patchSize: options.patchSize, stride: options.effectiveStride,
+                                                           split: split, minLabelledFraction: 1 - options.maxInvalidFraction)
+        if let notice = skips.notice(of: scenes.filter(\.chip).count, what: "that give no patch") { Trainer.logger.warning("\(notice)") }
         let train = refs.filter { $0.role == .train }
         let validation = refs.filter { $0.role == .validation }
         guard !train.isEmpty else {

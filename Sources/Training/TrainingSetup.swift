@@ -69,11 +69,59 @@ public struct TileSetSpec: Codable, Sendable, Equatable {
     public var root: String
     public var images: [String]
     public var mask: String
+    /// Which chips train, validate and test (nil: a seeded hash of the chip ids).
+    public var split: TileSplitSpec?
 
-    public init(root: String, images: [String], mask: String) {
+    public init(root: String, images: [String], mask: String, split: TileSplitSpec? = nil) {
         self.root = root
         self.images = images
         self.mask = mask
+        self.split = split
+    }
+}
+
+/// A tile set's `split:` as users write it: `{method: hash}` (default), `{method: lists, train:
+/// FILE, validation: FILE, test: FILE}` or `{method: folders}` (see `TileSplit`).
+public struct TileSplitSpec: Codable, Sendable, Equatable {
+    public var method: String
+    public var train: String?
+    public var validation: String?
+    public var test: String?
+
+    public init(method: String, train: String? = nil, validation: String? = nil, test: String? = nil) {
+        self.method = method
+        self.train = train
+        self.validation = validation
+        self.test = test
+    }
+
+    /// Parses the --tile-split flag: `hash`, `folders`, or `lists:TRAIN,VALIDATION[,TEST]` (a part may be empty).
+    public static func parse(_ text: String) throws -> TileSplitSpec {
+        if text == "hash" || text == "folders" { return TileSplitSpec(method: text) }
+        guard text.hasPrefix("lists:") else {
+            throw SettingSyntaxError(text, problem: "is not hash, folders or lists:TRAIN,VALIDATION[,TEST]",
+                                     fix: "Write e.g. --tile-split lists:train.txt,val.txt,test.txt or --tile-split folders")
+        }
+        let files = text.dropFirst(6).split(separator: ",", omittingEmptySubsequences: false).map { $0.isEmpty ? nil : String($0) }
+        guard files.count <= 3, files.contains(where: { $0 != nil }) else {
+            throw SettingSyntaxError(text, problem: "names no list or more than three", fix: "Write lists:TRAIN,VALIDATION[,TEST]")
+        }
+        return TileSplitSpec(method: "lists", train: files[0], validation: files.count > 1 ? files[1] : nil, test: files.count > 2 ? files[2] : nil)
+    }
+
+    /// The split, list paths made absolute by `resolve`.
+    public func split(validationFraction: Double, seed: UInt64, resolve: (String) -> String) throws -> TileSplit {
+        if method != "lists", let given = [("train", train), ("validation", validation), ("test", test)].first(where: { $0.1 != nil }) {
+            throw TerraSegError(.invalidArgument, path: "split.\(given.0)", problem: "a list is given but the split method is \(method)",
+                                hint: "Lists are read with method: lists (--tile-split lists:TRAIN,VALIDATION,TEST); remove the list otherwise")
+        }
+        switch method {
+        case "hash": return .hash(validationFraction: validationFraction, seed: seed)
+        case "folders": return .folders
+        case "lists": return .lists(train: train.map(resolve), validation: validation.map(resolve), test: test.map(resolve))
+        default:
+            throw TerraSegError(.invalidArgument, path: "split.method", problem: "'\(method)' is unknown", hint: "Use hash, lists or folders")
+        }
     }
 }
 
@@ -162,18 +210,43 @@ public struct DataSpec: Codable, Sendable, Equatable {
             out.append(scene)
         }
         for t in tileSets {
-            let set = try TileSet(root: resolve(t.root), images: t.images, mask: t.mask)
-            for id in set.ids {
-                // Chips are separate places: whole chips go to one set, chosen by a seeded hash of the id.
-                let scene = try set.scene(id, bands: bands, classMap: map)
-                if !remap.isEmpty { scene.remap = try LabelRemap(rules: remap.map { ($0.from, $0.to) }, ignore: ignore) }
-                scene.role = TileSet.isValidation(id: id, fraction: validationFraction, seed: seed) ? .validation : .train
-                out.append(scene)
-            }
+            out += try openChips(t, resolve: resolve, classMap: map, validationFraction: validationFraction, seed: seed)
         }
         if out.isEmpty {
             throw TerraSegError(.invalidArgument, path: "data", problem: "no training scenes", hint: "List scenes (image and labels) or tile sets")
         }
+        return out
+    }
+}
+
+extension DataSpec {
+    /// The training and validation chips of tile set `t` as scenes (test chips are left to
+    /// `evaluate`); chips that cannot be opened are skipped and named, ids in no list reported.
+    func openChips(_ t: TileSetSpec, resolve: (String) -> String, classMap map: ClassMap, validationFraction: Double,
+                   seed: UInt64) throws -> [LabelledScene] {
+        let split = try (t.split ?? TileSplitSpec(method: "hash")).split(validationFraction: validationFraction, seed: seed, resolve: resolve)
+        let root = resolve(t.root)
+        let (chips, unlisted) = try split.chips(root: root, images: t.images, mask: t.mask)
+        if !unlisted.isEmpty {
+            Trainer.logger.warning("\(root): \(unlisted.count) chips are in no split list and are not used: \(unlisted.prefix(ChipSkips.named).joined(separator: ", "))\(unlisted.count > ChipSkips.named ? ", …" : "")")
+        }
+        let used = chips.filter { $0.part != .test }
+        var skips = ChipSkips(), out: [LabelledScene] = []
+        for chip in used {
+            let scene: LabelledScene
+            do {
+                scene = try chip.set.scene(chip.id, bands: bands, classMap: map)
+            } catch let e as RasterError where ChipSkips.unreadable.contains(e.kind) {
+                skips.skip(chip.id, reason: e.problem)
+                continue
+            }
+            scene.chip = true
+            if !remap.isEmpty { scene.remap = try LabelRemap(rules: remap.map { ($0.from, $0.to) }, ignore: ignore) }
+            scene.role = chip.part == .validation ? .validation : .train
+            out.append(scene)
+        }
+        if !used.isEmpty && skips.count == used.count { throw skips.refusal(of: used.count, what: "that cannot be opened", path: root) }
+        if let notice = skips.notice(of: used.count, what: "that cannot be opened") { Trainer.logger.warning("\(notice)") }
         return out
     }
 }

@@ -4,22 +4,32 @@ import Foundation
 import GeoRaster
 import Inference
 import Metrics
+import ModelIO
+import Tiling
+import Training
 
 extension TerraSegCommand {
     struct Evaluate: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Score a class map against reference labels on the same grid.",
+            abstract: "Score a class map against reference labels on the same grid, or a model on a tile set's test chips.",
             discussion: """
                 Prints the confusion matrix, overall accuracy, Cohen's kappa, per-class precision, recall, \
                 F1 and IoU, and the mean IoU. Label nodata and --ignore values are skipped; labelled pixels \
-                the map leaves as nodata are counted apart and not scored.
+                the map leaves as nodata are counted apart and not scored. With --model and --tiles (and \
+                --tile-images, --tile-mask, --tile-split lists:… or folders) every test chip is mapped and \
+                the scores are over the pixels of all test chips together.
                 """)
 
         @Option(help: "The predicted class map (GeoTIFF).")
-        var prediction: String
+        var prediction: String?
 
         @Option(help: "The reference label raster, on the map's grid.")
-        var labels: String
+        var labels: String?
+
+        @Option(help: "A model bundle to score on the test chips of --tiles.")
+        var model: String?
+
+        @OptionGroup var tileSet: TileSetOptions
 
         @Option(name: .customLong("ignore"), help: "A label value to skip (repeatable), e.g. --ignore 0 --ignore -1.")
         var ignore: [Int] = []
@@ -31,7 +41,15 @@ extension TerraSegCommand {
 
         func run() throws {
             global.bootstrapLogging()
-            let result = try stoppable { try MapEvaluator.evaluate(prediction: prediction, labels: labels, ignore: ignore) }
+            let result: MapEvaluator.Result
+            switch (prediction, labels, model, try tileSet.spec()) {
+            case let (prediction?, labels?, nil, nil):
+                result = try stoppable { try MapEvaluator.evaluate(prediction: prediction, labels: labels, ignore: ignore) }
+            case let (nil, nil, model?, tiles?):
+                result = try stoppable { try TestChips.evaluate(model: model, tiles: tiles, ignore: ignore) }
+            default:
+                throw ValidationError("give --prediction and --labels (a map), or --model and --tiles with --tile-images, --tile-mask and --tile-split (a tile set's test chips)")
+            }
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -40,6 +58,28 @@ extension TerraSegCommand {
                 print(EvaluationText.render(result))
             }
         }
+    }
+}
+
+/// The test chips of a tile set given by flags, scored by `TestChipEvaluator`.
+enum TestChips {
+    static func evaluate(model: String, tiles: TileSetSpec, ignore: [Int]) throws -> MapEvaluator.Result {
+        guard let split = tiles.split, split.method != "hash" else {
+            throw ValidationError("a seeded hash split has no test chips: give --tile-split lists:TRAIN,VALIDATION,TEST or folders")
+        }
+        let (all, _) = try split.split(validationFraction: 0, seed: 0, resolve: { $0 })
+            .chips(root: tiles.root, images: tiles.images, mask: tiles.mask)
+        let chips = all.filter { $0.part == .test }
+        guard !chips.isEmpty else {
+            throw TerraSegError(.invalidArgument, path: tiles.root, problem: "the split has no test chip",
+                                hint: "Give a test list (--tile-split lists:TRAIN,VALIDATION,TEST) or a test/ folder")
+        }
+        let bundle = try ModelBundle.readChecked(model)
+        let network = NetworkSceneModel(bundle: bundle, network: try bundle.network(directory: model))
+        let predictor = try ScenePredictor(model: network, inputs: network.inputs, options: PredictionOptions())
+        FileHandle.standardError.write(Data("Mapping \(chips.count) test chip(s) of \(tiles.root)\n".utf8))
+        return try TestChipEvaluator.evaluate(chips, predictor: predictor, ignore: ignore,
+                                              name: "\(model) on \(chips.count) test chips of \(tiles.root)", labels: tiles.mask)
     }
 }
 

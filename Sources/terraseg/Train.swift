@@ -34,15 +34,7 @@ extension TerraSegCommand {
         @Option(name: .customLong("label-attribute"), help: "Attribute of --vector-labels holding the class value or name.")
         var labelAttribute: String?
 
-        @Option(help: "Tile set root folder (chips and masks).")
-        var tiles: String?
-
-        @Option(name: .customLong("tile-images"), help: "Chip templates with {id}, comma-separated per band file, e.g. images/{id}.tif.",
-                transform: PathList.parse)
-        var tileImages: [String]?
-
-        @Option(name: .customLong("tile-mask"), help: "Mask template with {id}, e.g. masks/{id}_m.png.")
-        var tileMask: String?
+        @OptionGroup var tileSet: TileSetOptions
 
         @Option(help: "Classes: VALUE=NAME[:#rrggbb],… e.g. 1=developed:#e31a1c,2=water.", transform: ClassSpec.parseList)
         var classes: [ClassSpec]?
@@ -216,16 +208,14 @@ extension TerraSegCommand {
             if !vectorLabels.isEmpty && vectorLabels.count != image.count {
                 throw ValidationError("give one --vector-labels per --image")
             }
+            let tiles = try tileSet.spec()
             if !image.isEmpty || tiles != nil { data.scenes = []; data.tileSets = [] }
             for (i, img) in image.enumerated() {
                 data.scenes.append(SceneSpec(image: img,
                                              labels: labels.isEmpty ? nil : labels[i],
                                              vectorLabels: vectorLabels.isEmpty ? nil : vectorLabels[i], labelAttribute: labelAttribute))
             }
-            if let tiles {
-                guard let tileImages, let tileMask else { throw ValidationError("--tiles needs --tile-images and --tile-mask") }
-                data.tileSets.append(TileSetSpec(root: tiles, images: tileImages, mask: tileMask))
-            }
+            if let tiles { data.tileSets.append(tiles) }
         }
     }
 }

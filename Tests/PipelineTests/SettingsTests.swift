@@ -17,7 +17,7 @@ import Training
     """
 
     /// Keys whose code default is nil and whose documented default names what nil means.
-    static let nilMeans: Set<String> = ["data.scenes[].role", "data.scenes[].unmatched"]
+    static let nilMeans: Set<String> = ["data.scenes[].role", "data.scenes[].unmatched", "data.tile_sets[].split.method"]
     /// Keys the minimal pipeline sets (their values are not defaults).
     static let given: Set<String> = ["data.scenes[].labels"]
 

@@ -1,0 +1,74 @@
+import Core
+import Foundation
+import GeoRaster
+import Testing
+import TestSupport
+
+/// `terraseg evaluate --model --tiles …` scores a model on a tile set's test chips: the
+/// confusion matrix over all test chips equals one counted by hand from each chip's map.
+@Suite struct TestChipEvaluationTests {
+    let dir = TemporaryDirectory("terraseg-testchips")
+
+    /// Chips c0…c5 (32² windows of a synthetic scene); c1 and c4 are the test list.
+    func chipSet() throws -> (root: String, model: String, split: String, test: [String]) {
+        let scene = try SyntheticScene(in: dir.path, width: 96, height: 64)
+        let model = dir.file("model")
+        try TinyModel.seeded(scene, output: model)
+        let root = dir.file("chips")
+        for sub in ["images", "masks"] { try FileManager.default.createDirectory(atPath: root + "/" + sub, withIntermediateDirectories: true) }
+        for i in 0..<6 {
+            let window = Window(column: (i % 3) * 32, row: (i / 3) * 32, width: 32, height: 32)
+            try RasterMaker.crop(scene.image, window: window, to: "\(root)/images/c\(i).tif", type: .float32, nodata: scene.nodata)
+            try RasterMaker.crop(scene.labels, window: window, to: "\(root)/masks/c\(i).tif", type: .byte, nodata: Double(SyntheticScene.labelNodata))
+        }
+        var lists: [String] = []
+        for (name, ids) in [("train", "c0\n"), ("val", "c2.tif\n"), ("test", "c1\nimages/c4.tif\n")] {
+            let path = dir.file("\(name).txt")
+            try Data(ids.utf8).write(to: URL(fileURLWithPath: path))
+            lists.append(path)
+        }
+        return (root, model, "lists:" + lists.joined(separator: ","), ["c1", "c4"])
+    }
+
+    @Test func evaluateOnTheTestSplitEqualsTheConfusionCountedByHand() throws {
+        let set = try chipSet()
+        let r = try Tool.run(Tool.terraseg, ["evaluate", "--model", set.model, "--tiles", set.root, "--tile-images", "images/{id}.tif",
+                                             "--tile-mask", "masks/{id}.tif", "--tile-split", set.split, "--ignore", "0", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let report = try #require(json["report"] as? [String: Any])
+        let values = try #require((report["classes"] as? [[String: Any]])?.compactMap { $0["value"] as? Int })
+        let matrix = try #require(report["confusion_matrix"] as? [[Int]])
+        // By hand: map each test chip with `terraseg predict`, count (label, map) over its pixels.
+        var counts: [Int: [Int: Int]] = [:], pixels = 0
+        for id in set.test {
+            let maps = dir.file("maps-\(id)")
+            let p = try Tool.run(Tool.terraseg, ["predict", "--model", set.model, "--input", "\(set.root)/images/\(id).tif", "--output", maps])
+            #expect(p.status == 0, "\(p.stderr)")
+            let map = try Dataset(path: "\(maps)/\(id)_map.tif").read(window: Window(width: 32, height: 32))
+            let mask = try Dataset(path: "\(set.root)/masks/\(id).tif").read(window: Window(width: 32, height: 32))
+            for i in 0..<(32 * 32) where mask.valid[i] != 0 && mask.values[i] != 0 && map.valid[i] != 0 {
+                counts[Int(mask.values[i]), default: [:]][Int(map.values[i]), default: 0] += 1
+                pixels += 1
+            }
+        }
+        #expect(pixels > 500)
+        #expect(report["pixels"] as? Int == pixels)
+        for (i, t) in values.enumerated() {
+            for (j, p) in values.enumerated() { #expect(matrix[i][j] == counts[t]?[p] ?? 0, "reference \(t), predicted \(p)") }
+        }
+        let text = try Tool.run(Tool.terraseg, ["evaluate", "--model", set.model, "--tiles", set.root, "--tile-images", "images/{id}.tif",
+                                                "--tile-mask", "masks/{id}.tif", "--tile-split", set.split, "--ignore", "0"])
+        #expect(text.stdout.contains("on 2 test chips of"))
+        #expect(text.stdout.contains("Confusion matrix"))
+        #expect(text.stdout.contains("mean IoU"))
+    }
+
+    @Test func aHashSplitHasNoTestChips() throws {
+        let set = try chipSet()
+        let r = try Tool.run(Tool.terraseg, ["evaluate", "--model", set.model, "--tiles", set.root, "--tile-images", "images/{id}.tif",
+                                             "--tile-mask", "masks/{id}.tif"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("a seeded hash split has no test chips"))
+    }
+}
