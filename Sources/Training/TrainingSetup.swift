@@ -65,15 +65,42 @@ public struct SceneSpec: Codable, Sendable, Equatable {
 }
 
 /// A folder of image and mask chips matched by `{id}` templates (see `TileSet`).
+/// `mask` is a template, or `{template: …, colors: true}` for RGB colour-coded masks.
 public struct TileSetSpec: Codable, Sendable, Equatable {
     public var root: String
     public var images: [String]
     public var mask: String
+    /// The masks are RGB colour-coded, mapped through `classes[].color`.
+    public var maskColors: Bool
 
-    public init(root: String, images: [String], mask: String) {
+    public init(root: String, images: [String], mask: String, maskColors: Bool = false) {
         self.root = root
         self.images = images
         self.mask = mask
+        self.maskColors = maskColors
+    }
+
+    enum CodingKeys: String, CodingKey { case root, images, mask }
+    struct MaskForm: Codable { var template: String; var colors: Bool? }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        root = try c.decode(String.self, forKey: .root)
+        images = try c.decode([String].self, forKey: .images)
+        if let form = try? c.decode(MaskForm.self, forKey: .mask) {
+            mask = form.template
+            maskColors = form.colors ?? false
+        } else {
+            mask = try c.decode(String.self, forKey: .mask)
+            maskColors = false
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(root, forKey: .root)
+        try c.encode(images, forKey: .images)
+        if maskColors { try c.encode(MaskForm(template: mask, colors: true), forKey: .mask) } else { try c.encode(mask, forKey: .mask) }
     }
 }
 
@@ -86,6 +113,8 @@ public struct DataSpec: Codable, Sendable, Equatable {
     public var classes: [ClassSpec] = []
     /// Label values excluded from loss and metrics.
     public var ignore: [Int] = []
+    /// Mask colours (#rrggbb) excluded from loss and metrics (YAML: strings under `ignore`).
+    public var ignoreColors: [String] = []
     /// How each scene's band sources are put together (see `SceneSources`, `GridSpec`):
     /// Sentinel-2 band names (to find band files in a scene folder), per-source resampling
     /// and nodata (one value for all sources, or one per source), and the scene grid.
@@ -125,6 +154,22 @@ public struct DataSpec: Codable, Sendable, Equatable {
         return try ClassMap(classes: entries, ignoreValues: ignore)
     }
 
+    /// The colours of `ignoreColors`; refused when malformed or when no mask is colour-coded.
+    func ignoredMaskColors() throws -> [RGBA] {
+        let colors = try ignoreColors.map { hex in
+            guard let c = RGBA(hex: hex) else {
+                throw TerraSegError(.invalidArgument, path: "data.ignore", problem: "'\(hex)' is neither a label value nor a colour",
+                                    hint: "Write values as numbers and colours as quoted \"#rrggbb\"")
+            }
+            return c
+        }
+        if !colors.isEmpty && !tileSets.contains(where: \.maskColors) {
+            throw TerraSegError(.invalidArgument, path: "data.ignore", problem: "colours are listed but no tile set has colour-coded masks",
+                                hint: "Use mask: {template: …, colors: true} (--tile-mask-colors), or list label values instead")
+        }
+        return colors
+    }
+
     /// Opens every scene and tile-set chip; grids, bands and labels are checked here, before
     /// any training starts. Paths are relative to `base`.
     public func openScenes(relativeTo base: String? = nil, validationFraction: Double = 0.2, seed: UInt64 = 42) throws -> [LabelledScene] {
@@ -161,11 +206,12 @@ public struct DataSpec: Codable, Sendable, Equatable {
             }
             out.append(scene)
         }
+        let ignoredColors = try ignoredMaskColors()
         for t in tileSets {
             let set = try TileSet(root: resolve(t.root), images: t.images, mask: t.mask)
             for id in set.ids {
                 // Chips are separate places: whole chips go to one set, chosen by a seeded hash of the id.
-                let scene = try set.scene(id, bands: bands, classMap: map)
+                let scene = try set.scene(id, bands: bands, classMap: map, maskColors: t.maskColors ? ignoredColors : nil)
                 if !remap.isEmpty { scene.remap = try LabelRemap(rules: remap.map { ($0.from, $0.to) }, ignore: ignore) }
                 scene.role = TileSet.isValidation(id: id, fraction: validationFraction, seed: seed) ? .validation : .train
                 out.append(scene)

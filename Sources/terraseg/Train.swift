@@ -44,11 +44,15 @@ extension TerraSegCommand {
         @Option(name: .customLong("tile-mask"), help: "Mask template with {id}, e.g. masks/{id}_m.png.")
         var tileMask: String?
 
+        @Flag(name: .customLong("tile-mask-colors"), help: "The tile masks are RGB colour-coded: each colour is the class with that colour in --classes (mask: {template: …, colors: true}).")
+        var tileMaskColors = false
+
         @Option(help: "Classes: VALUE=NAME[:#rrggbb],… e.g. 1=developed:#e31a1c,2=water.", transform: ClassSpec.parseList)
         var classes: [ClassSpec]?
 
-        @Option(help: keyHelp("Label values to ignore, comma-separated (e.g. 0 or -1).", key: "data.ignore"), transform: IntList.parse)
-        var ignore: [Int]?
+        @Option(help: keyHelp("Label values (and, for colour-coded masks, colours) to ignore, comma-separated (e.g. 0 or -1, or 0,#000000).", key: "data.ignore"),
+                transform: IgnoreList.parse)
+        var ignore: IgnoreList?
 
         @Option(help: keyHelp("Bands to use, 1-based, comma-separated.", key: "data.bands"), transform: IntList.parse)
         var bands: [Int]?
@@ -201,7 +205,7 @@ extension TerraSegCommand {
         /// and ignored values given replace its own.
         func applyData(to data: inout DataSpec) throws {
             if let classes { data.classes = classes }
-            if let ignore { data.ignore = ignore }
+            if let ignore { data.ignore = ignore.values; data.ignoreColors = ignore.colors }
             if let bands { data.bands = bands }
             if let bandNames { data.bandNames = bandNames }
             if let resampling { data.resampling = resampling }
@@ -216,6 +220,7 @@ extension TerraSegCommand {
             if !vectorLabels.isEmpty && vectorLabels.count != image.count {
                 throw ValidationError("give one --vector-labels per --image")
             }
+            if tileMaskColors && tiles == nil { throw ValidationError("--tile-mask-colors needs --tiles, --tile-images and --tile-mask") }
             if !image.isEmpty || tiles != nil { data.scenes = []; data.tileSets = [] }
             for (i, img) in image.enumerated() {
                 data.scenes.append(SceneSpec(image: img,
@@ -224,7 +229,7 @@ extension TerraSegCommand {
             }
             if let tiles {
                 guard let tileImages, let tileMask else { throw ValidationError("--tiles needs --tile-images and --tile-mask") }
-                data.tileSets.append(TileSetSpec(root: tiles, images: tileImages, mask: tileMask))
+                data.tileSets.append(TileSetSpec(root: tiles, images: tileImages, mask: tileMask, maskColors: tileMaskColors))
             }
         }
     }
