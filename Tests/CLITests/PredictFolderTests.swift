@@ -76,6 +76,28 @@ import TestSupport
         #expect(!FileManager.default.fileExists(atPath: out + "/mosaic.vrt"))
     }
 
+    /// PNG chips without georeferencing (as LandCover.ai-style sets ship): maps on the pixel
+    /// grid only, and no mosaic, saying why.
+    @Test(.enabled(if: Tool.exists("gdal_translate")))
+    func chipsWithoutGeoreferenceGetPlainMaps() throws {
+        let png = dir.file("png")
+        try FileManager.default.createDirectory(atPath: png, withIntermediateDirectories: true)
+        for i in 0..<2 {
+            let t = try Tool.run("gdal_translate", ["-q", "-of", "PNG", "-ot", "UInt16", "-scale", "0", "1", "0", "10000",
+                                                    chips + "/chip\(i).tif", png + "/chip\(i).png"])
+            #expect(t.status == 0, "\(t.stderr)")
+            try? FileManager.default.removeItem(atPath: png + "/chip\(i).png.aux.xml")  // PAM georeferencing
+            #expect(try Dataset(path: png + "/chip\(i).png").info.geoTransform == nil)
+        }
+        let out = dir.file("maps3")
+        let r = try predict(png, to: out, ["--allow-mismatch"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("2 scene(s): 2 done"), "\(r.stdout)")
+        let map = try Dataset(path: out + "/chip0_map.tif")
+        #expect(map.info.width == 64 && map.info.height == 48 && map.info.geoTransform == nil && map.info.crs == nil)
+        #expect(r.stdout.contains("No mosaic: \(out)/chip0_map.tif is not georeferenced"), "\(r.stdout)")
+    }
+
     @Test func aFolderWithoutRastersIsRefused() throws {
         let empty = dir.file("empty")
         try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
