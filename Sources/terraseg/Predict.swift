@@ -13,7 +13,7 @@ extension TerraSegCommand {
         static let configuration = CommandConfiguration(
             abstract: "Map whole scenes with a trained model into georeferenced class maps.",
             discussion: """
-                Inputs: paths, folders of chips (their .tif, .png, .jpg, .jp2, .img and .vrt files), globs ('scenes/*.tif'), @list.txt (one scene per line), or band files of one \
+                Inputs: paths, folders of chips (their .tif, .png, .jpg, .jp2, .img and .vrt files; a folder of band files when the model names its bands), globs ('scenes/*.tif'), @list.txt (one scene per line), or band files of one \
                 scene joined by commas; NAME=… names one scene's outputs (default: the file name, or the product \
                 id that band files share). Each scene becomes DIR/<name>_map.tif (Byte class values, nodata 255, \
                 colour table, class names, overviews), plus _probabilities.tif and _confidence.tif on request. \
@@ -120,7 +120,7 @@ extension TerraSegCommand {
                 FileHandle.standardError.write(Data((terminal ? "\r" + line : line + "\n").utf8))
                 if terminal && done == total { FileHandle.standardError.write(Data("\n".utf8)) }
             }
-            let jobs = try SceneJob.expand(input)
+            let jobs = try SceneJob.expand(input, foldersAreScenes: network.inputs.recipe?.bandNames != nil)
             let grid = predictor.grid(width: options.tileSize, height: options.tileSize)
             let cut = options.blend == .stream && !network.bundle.architecture.upsamplesWithParameters
                 ? "full-width strips, each feature computed once"
