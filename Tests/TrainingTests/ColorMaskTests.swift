@@ -23,20 +23,10 @@ import Training
         return root
     }
 
-    /// Writes the RGB mask of a value mask through GDAL: class colours, `other` for 0 and 255.
+    /// The RGB mask of a value mask, through GDAL: class colours, `other` for 0 and 255.
     static func writeRGB(values: String, to path: String, other: RGBA = RGBA(0, 0, 0), recolor: (Int, Int) -> RGBA? = { _, _ in nil }) throws {
-        let ds = try Dataset(path: values)
-        let block = try ds.read(window: Window(width: ds.info.width, height: ds.info.height), bands: [1])
-        var profile = RasterProfile(like: ds.info, bandCount: 3, dataType: .byte, nodata: nil)
-        profile.nodata = nil
-        let w = try GeoTIFFWriter(path: path, profile: profile)
         let palette = Dictionary(uniqueKeysWithValues: zip(SyntheticScene.classes.map(\.value), colors.map { RGBA(hex: $0)! }))
-        let n = block.window.pixelCount
-        let pixels = (0..<n).map { i in recolor(i % ds.info.width, i / ds.info.width) ?? palette[Int(block.values[i])] ?? other }
-        for (b, channel) in [\RGBA.r, \RGBA.g, \RGBA.b].enumerated() {
-            try w.write(pixels.map { Float($0[keyPath: channel]) }, window: block.window, band: b + 1)
-        }
-        try w.finish()
+        try RasterMaker.colorMask(values: values, to: path, colors: palette, other: other, recolor: recolor)
     }
 
     /// Every candidate patch and its targets, in order.
