@@ -20,6 +20,11 @@ public final class ColorMask: RasterSource {
                               problem: "a colour-coded mask needs red, green and blue bands; the file has \(source.info.bandCount)",
                               hint: "Read single-band or palette masks as values: drop colors: true (--tile-mask-colors)")
         }
+        if let other = source.info.bands.prefix(3).first(where: { $0.dataType != .byte }) {
+            throw RasterError(.unsupportedType, path: path, band: other.index,
+                              problem: "a colour-coded mask must be 8-bit RGB; band \(other.index) is \(other.dataType.rawValue)",
+                              hint: "Convert it with `gdal_translate -ot Byte`, or drop colors: true if it holds label values")
+        }
         var table: [UInt32: Float] = [:]
         for c in classMap.classes {
             if let other = table.updateValue(Float(c.value), forKey: ColorMask.key(c.color)) {

@@ -107,6 +107,9 @@ import Training
         let root = try Self.chips(in: dir)
         let error = #expect(throws: RasterError.self) { try Self.patches(Self.data(root, mask: "values/{id}.tif", colors: true)) }
         #expect(error?.description.contains("a colour-coded mask needs red, green and blue bands; the file has 1") == true)
+        // 16-bit or float "colours" would be clamped to bytes: refused instead.
+        let wide = #expect(throws: RasterError.self) { try Self.patches(Self.data(root, mask: "images/{id}.tif", colors: true)) }
+        #expect(wide?.description.contains("a colour-coded mask must be 8-bit RGB; band 1 is Float32") == true, "\(wide?.description ?? "")")
     }
 
     @Test(.enabled(if: Tool.exists("gdal_translate")))
