@@ -275,6 +275,10 @@ extension Trainer {
         trainer.dataIdentity = data.scenes.compactMap { s in
             s.vectorLabels.map { "\($0) \(FileIdentity.of($0)) attribute \(s.labelAttribute ?? "") layer \(s.layer ?? "")" }
         }
+        // Colour-coded masks read through the class colours and the ignored colours.
+        trainer.dataIdentity += data.tileSets.filter(\.maskColors).map { t in
+            "colour masks \(t.root) \(t.mask): \(scenes[0].classMap.classes.map { "\($0.value)=\($0.color.hex)" }) ignore \(data.ignoreColors)"
+        }
         StopSignal.install()
         return try trainer.run(start: start)
     }

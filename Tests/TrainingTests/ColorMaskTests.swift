@@ -102,6 +102,23 @@ import Training
         #expect(both?.description.contains("is both a class colour and ignored") == true)
     }
 
+    /// The colours that read the masks are part of the data: resuming after a change is refused.
+    @Test func changedIgnoredColoursDoNotResumeAStaleRun() throws {
+        let dir = TemporaryDirectory()
+        let root = try Self.chips(in: dir)
+        for id in ["a", "b"] { try Self.writeRGB(values: "\(root)/values/\(id).tif", to: "\(root)/rgb/\(id).tif") }
+        let output = dir.file("model")
+        var options = TinyModel.options(epochs: 1)
+        options.split = SplitOptions(method: .blocks, validationFraction: 0.5)
+        func train(_ ignore: [String], _ start: TrainingStart) throws {
+            _ = try Trainer.train(data: Self.data(root, mask: "rgb/{id}.tif", colors: true, ignoreColors: ignore), model: TinyModel.model,
+                                  options: options, output: output, start: start, terrasegVersion: "test")
+        }
+        try train(["#000000"], .fresh)
+        let error = #expect(throws: (any Error).self) { try train(["#000000", "#ffffff"], .resume) }
+        #expect("\(error.map { String(describing: $0) } ?? "")".contains("the training data changed"), "\(String(describing: error))")
+    }
+
     @Test func singleBandMaskReadAsColoursIsRefused() throws {
         let dir = TemporaryDirectory()
         let root = try Self.chips(in: dir)
