@@ -24,20 +24,26 @@ public struct MapMosaic: Sendable, Equatable {
     public static func write(_ reports: [SceneReport], directory: String) throws -> MapMosaic? {
         let maps = reports.filter { $0.status == .written || $0.status == .skipped }.map(\.outputs.map)
         guard maps.count > 1 else { return nil }
+        let path = (directory as NSString).appendingPathComponent(fileName)
+        if let reason = try whyNot(maps) {
+            // A mosaic of an earlier batch would no longer describe these maps.
+            let stale = FileManager.default.fileExists(atPath: path)
+            if stale { try FileManager.default.removeItem(atPath: path) }
+            return MapMosaic(path: nil, mapCount: maps.count, reason: reason + (stale ? " (the earlier \(fileName) was removed)" : ""))
+        }
+        try Dataset.writeMosaicVRT(maps, to: path)
+        return MapMosaic(path: path, mapCount: maps.count, reason: nil)
+    }
+
+    /// Why `maps` cannot be mosaicked (not georeferenced, several CRSs), or nil.
+    static func whyNot(_ maps: [String]) throws -> String? {
         var crss: [SpatialReference] = []
         for m in maps {
             let info = try Dataset(path: m).info
-            guard info.geoTransform != nil, let crs = info.crs else {
-                return MapMosaic(path: nil, mapCount: maps.count, reason: "\(m) is not georeferenced (its chip has no CRS or geotransform)")
-            }
+            guard info.geoTransform != nil, let crs = info.crs else { return "\(m) is not georeferenced (its chip has no CRS or geotransform)" }
             if !crss.contains(where: { $0.isSame(as: crs) }) { crss.append(crs) }
         }
-        if crss.count > 1 {
-            return MapMosaic(path: nil, mapCount: maps.count,
-                             reason: "the maps are in \(crss.count) CRSs (\(crss.map(\.shortName).joined(separator: ", "))); reproject the chips to one CRS for a mosaic")
-        }
-        let path = (directory as NSString).appendingPathComponent(fileName)
-        try Dataset.writeMosaicVRT(maps, to: path)
-        return MapMosaic(path: path, mapCount: maps.count, reason: nil)
+        guard crss.count > 1 else { return nil }
+        return "the maps are in \(crss.count) CRSs (\(crss.map(\.shortName).joined(separator: ", "))); reproject the chips to one CRS for a mosaic"
     }
 }

@@ -69,10 +69,14 @@ import TestSupport
             Float(SyntheticScene.reflectance(classValue: 2, band: b))
         }
         let out = dir.file("maps2")
+        // An earlier batch's mosaic in the folder no longer describes its maps: removed, and said.
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try "<VRTDataset/>".write(toFile: out + "/mosaic.vrt", atomically: true, encoding: .utf8)
         let r = try predict(chips + "/*.tif", to: out, ["--allow-mismatch"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("5 scene(s): 5 done"), "\(r.stdout)")
         #expect(r.stdout.contains("No mosaic: the maps are in 2 CRSs (EPSG:32617, EPSG:32615)"), "\(r.stdout)")
+        #expect(r.stdout.contains("(the earlier mosaic.vrt was removed)"), "\(r.stdout)")
         #expect(!FileManager.default.fileExists(atPath: out + "/mosaic.vrt"))
     }
 
