@@ -87,7 +87,8 @@ public struct SceneRecipe: Codable, Sendable, Hashable {
         self.init(sources: sources, resolution: scene.grid.pixelSize, crs: grid.crs, gridFromFirstSource: grid.isDefault)
     }
 
-    var bandNames: [String]? {
+    /// The sources' band names when every source has one (a folder is then one scene's band files).
+    public var bandNames: [String]? {
         let names = sources.compactMap(\.name)
         return names.count == sources.count ? names : nil
     }

@@ -89,6 +89,30 @@ extension Dataset {
         return Dataset(handle: h, name: name)
     }
 
+    /// Writes a VRT mosaic of `paths` (GDALBuildVRT, sources named relative to the VRT when
+    /// they lie beside it) to `path`: built under an exclusive temporary name, then renamed
+    /// into place (`AtomicFile`). The files must share CRS and band count.
+    public static func writeMosaicVRT(_ paths: [String], to path: String) throws {
+        GDALRuntime.ensureInitialized()
+        let tmp = try AtomicFile.reserveTemporaryFile(for: path, suffix: ".vrt")
+        let argv = GDALRuntime.stringList(["-resolution", "highest"])
+        defer { CSLDestroy(argv) }
+        let names = GDALRuntime.stringList(paths)
+        defer { CSLDestroy(names) }
+        var usageError: Int32 = 0
+        GDALRuntime.resetError()
+        let options = GDALBuildVRTOptionsNew(argv, nil)
+        defer { if let options { GDALBuildVRTOptionsFree(options) } }
+        guard let options, let h = GDALBuildVRT(tmp, Int32(paths.count), nil, UnsafeRawPointer(names)?.assumingMemoryBound(to: UnsafePointer<CChar>?.self),
+                                                options, &usageError) else {
+            unlink(tmp)
+            throw RasterError(.createFailed, path: path, problem: "GDAL cannot build the mosaic of \(paths.count) files",
+                              gdalMessage: GDALRuntime.lastErrorMessage(), hint: "The maps must share CRS and band count; check them with `gdalinfo`")
+        }
+        GDALClose(h)  // writes the VRT
+        try AtomicFile.moveIntoPlace(tmp, path)
+    }
+
     /// A C array GDAL frees (CPLMalloc).
     static func cArray<T>(_ values: [T]) -> UnsafeMutablePointer<T> {
         let p = CPLMalloc(MemoryLayout<T>.stride * values.count)!.assumingMemoryBound(to: T.self)

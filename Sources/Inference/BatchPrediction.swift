@@ -47,14 +47,16 @@ public struct SceneJob: Sendable, Hashable {
         return parts
     }
 
-    /// Expands command-line inputs: a path, a glob (`scenes/*.tif`), `@list.txt` (one input
+    /// Expands command-line inputs: a path, a folder (its rasters), a glob (`scenes/*.tif`), `@list.txt` (one input
     /// per line, # comments), `b2.tif,b3.tif,b4.tif` (band files of one scene), and any of
     /// these but a list as `NAME=…` (the scene's outputs are named NAME_map.tif).
-    public static func expand(_ arguments: [String]) throws -> [SceneJob] {
+    /// A folder is one scene's band files when `foldersAreScenes` (the model names its bands),
+    /// otherwise a folder of chips, one scene per raster.
+    public static func expand(_ arguments: [String], foldersAreScenes: Bool = false) throws -> [SceneJob] {
         var out: [SceneJob] = []
         for arg in arguments {
             if let (name, rest) = namedInput(arg) {
-                let jobs = try expand([rest])
+                let jobs = try expand([rest], foldersAreScenes: foldersAreScenes)
                 guard jobs.count == 1 else {
                     throw RasterError(.invalidArgument, path: arg, problem: "the name '\(name)' is given to \(jobs.count) scenes",
                                       hint: "Name one scene at a time: NAME=scene.tif or NAME=b2.tif,b3.tif")
@@ -73,7 +75,7 @@ public struct SceneJob: Sendable, Hashable {
                         let s = String(p).trimmingCharacters(in: .whitespaces)
                         return s.hasPrefix("/") || base.isEmpty ? s : (base as NSString).appendingPathComponent(s)
                     }.joined(separator: ",") }
-                out += try expand(lines)
+                out += try expand(lines, foldersAreScenes: foldersAreScenes)
             } else if arg.contains(",") {
                 out.append(SceneJob(paths: arg.split(separator: ",").map(String.init)))
             } else if arg.contains("*") || arg.contains("?") || arg.contains("[") {
@@ -82,11 +84,33 @@ public struct SceneJob: Sendable, Hashable {
                     throw RasterError(.notFound, path: arg, problem: "no file matches this pattern", hint: "Check the pattern (quote it so the shell does not expand it)")
                 }
                 out += matches.map { SceneJob(paths: [$0]) }
+            } else if !foldersAreScenes && isFolder(arg) {
+                out += try folder(arg).map { SceneJob(paths: [$0]) }
             } else {
                 out.append(SceneJob(paths: [arg]))
             }
         }
         return out
+    }
+
+    /// Extensions of the rasters a folder of chips is read for.
+    public static let chipExtensions: Set<String> = ["tif", "tiff", "png", "jpg", "jpeg", "jp2", "img", "vrt"]
+
+    static func isFolder(_ path: String) -> Bool {
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+    }
+
+    /// The chips of a folder: its files with a raster extension (`chipExtensions`), sorted;
+    /// none is an error naming the folder.
+    static func folder(_ dir: String) throws -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        let chips = names.filter { !$0.hasPrefix(".") && chipExtensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+        guard !chips.isEmpty else {
+            throw RasterError(.notFound, path: dir, problem: "the folder holds no raster (\(chipExtensions.sorted().joined(separator: ", ")))",
+                              hint: "Give the folder of image chips, or a glob such as 'chips/*.tif'")
+        }
+        return chips.map { (dir as NSString).appendingPathComponent($0) }
     }
 
     /// "NAME=files" → (NAME, files) when NAME is a plain file name and the whole text is not

@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import GeoRaster
 import Training
 import Yams
 
@@ -48,7 +49,7 @@ public enum PipelineLoader {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         let defaults = try JSONSerialization.jsonObject(with: encoder.encode(PipelineSpec())) as! [String: Any]
-        let merged = deepMerge(defaults, value as? [String: Any] ?? [:])
+        let merged = deepMerge(defaults, splitIgnoredColors(value as? [String: Any] ?? [:]))
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         let spec: PipelineSpec
@@ -65,6 +66,16 @@ public enum PipelineLoader {
         }
         let output = spec.output.map { resolve($0, base) } ?? resolve("runs/" + spec.name, base)
         return Loaded(spec: spec, file: file, base: base, output: output)
+    }
+
+    /// `data.ignore` holds values and colours; the colours go to `DataSpec.ignoreColors`.
+    static func splitIgnoredColors(_ file: [String: Any]) -> [String: Any] {
+        guard var data = file["data"] as? [String: Any], let ignore = data["ignore"] as? [Any] else { return file }
+        data["ignore"] = ignore.filter { !($0 is String) }
+        data["ignore_colors"] = ignore.compactMap { $0 as? String }
+        var out = file
+        out["data"] = data
+        return out
     }
 
     /// The file's text: refused when not a readable regular file (`InputFile`), over
@@ -271,6 +282,14 @@ struct Validator {
             return seq.enumerated().compactMap { i, item in value(item, type: element, key: "\(key)[\(i)]") }
         case .object(let fields):
             return object(node, fields: fields, key: key)
+        case .oneOf(let forms):
+            // The first form that takes the value without an issue; otherwise the last form's issues.
+            let before = issues
+            for form in forms {
+                issues = before
+                if let v = value(node, type: form, key: key), issues.count == before.count { return v }
+            }
+            return nil
         }
     }
 
@@ -312,7 +331,10 @@ struct Validator {
                   "List at least two classes, e.g. - {value: 1, name: water}")
         }
         if Set(values).count != values.count { issue(dataNode?["classes"], "data.classes", "two classes share a value", "Give every class its own value") }
-        let ignore = data["ignore"] as? [Int] ?? []
+        let ignore = (data["ignore"] as? [Any] ?? []).compactMap { $0 as? Int }
+        for case let (i, color as String) in (data["ignore"] as? [Any] ?? []).enumerated() where RGBA(hex: color) == nil {
+            issue(dataNode?["ignore"]?[i], "data.ignore[\(i)]", "'\(color)' is neither a label value nor a colour", "Write values as numbers and colours quoted: \"#000000\"")
+        }
         for v in ignore where values.contains(v) {
             issue(dataNode?["ignore"], "data.ignore", "value \(v) is both a class and ignored", "Remove it from one of the lists")
         }

@@ -26,6 +26,8 @@ public indirect enum FieldType: Sendable {
     case outputPath
     case list(FieldType)
     case object([Field])
+    /// The first of these forms that the value fits (e.g. a template, or a mapping of options).
+    case oneOf([FieldType])
 
     var name: String {
         switch self {
@@ -40,6 +42,7 @@ public indirect enum FieldType: Sendable {
         case .outputPath: "path"
         case .list(let t): "list of \(t.name)"
         case .object: "mapping"
+        case .oneOf(let forms): forms.map(\.name).joined(separator: " or ")
         }
     }
 }
@@ -111,10 +114,16 @@ public enum PipelineSchema {
         Field("to", .int(.any), "—", "The class value they become.", required: true),
     ]
 
+    static let maskFields: [Field] = [
+        Field("template", .string, "—", "Mask template with {id}.", required: true),
+        Field("colors", .bool, "false", "RGB colour-coded masks: each colour is the class with that classes[].color; colours listed under data.ignore are unlabelled; any other colour is an error naming it and a chip."),
+    ]
+
     static let tileSetFields: [Field] = [
         Field("root", .inputPath, "—", "Folder of the tile set.", required: true),
         Field("images", .list(.string), "—", "Chip templates with `{id}`, one per band file, quoted: `images: [\"images/{id}.tif\"]`.", required: true),
-        Field("mask", .string, "—", "Mask template with `{id}`, quoted: `mask: \"masks/{id}_m.png\"`.", required: true),
+        Field("mask", .oneOf([.string, .object(maskFields)]), "—",
+              "Mask template with `{id}`, quoted: `mask: \"masks/{id}_m.png\"` (band 1 holds the label values; a palette PNG's index is the value), or `{template: …, colors: true}` for RGB colour-coded masks.", required: true),
         Field("split", .object([
             Field("method", .choice(["hash", "lists", "folders"]), "hash",
                   "hash: a seeded hash of the chip id gives tiling.split.validation_fraction of the chips to validation; lists: the dataset's own lists; folders: its train/, val/ and test/ sub-folders (also training/, validation/, testing/), each holding the templates' files."),
@@ -134,7 +143,7 @@ public enum PipelineSchema {
             Field("tile_sets", .list(.object(tileSetFields)), "[]", "Folders of image/mask chips (LandCover.ai, 38-Cloud)."),
             Field("bands", .list(.int(.atLeast(1))), "all non-alpha bands", "1-based bands fed to the model, in order."),
             Field("classes", .list(.object(classFields)), "—", "The classes: value, name, colour.", required: true),
-            Field("ignore", .list(.int(.any)), "[]", "Label values excluded from loss and metrics (nodata, unlabelled)."),
+            Field("ignore", .list(.oneOf([.int(.any), .string])), "[]", "Label values excluded from loss and metrics (nodata, unlabelled); with colour-coded masks also colours, quoted: [0, \"#000000\"]."),
             Field("band_names", .list(.string), "from file names", "Sentinel-2 band names of the image's sources in order (B02, B8A, …); with them an image may be a folder of band files."),
             Field("resampling", .list(.choice(Resampling.allCases.map(\.rawValue))), "[]",
                   "Resampling of sources not on the scene grid: one for all or one per source; none given: bilinear (average when coarsening), nearest (mode when coarsening) for categorical bands."),
@@ -246,6 +255,7 @@ public enum PipelineSchema {
             found = f
             switch f.type {
             case .object(let sub), .list(.object(let sub)): current = sub
+            case .oneOf(let forms): current = forms.flatMap { form -> [Field] in if case .object(let sub) = form { return sub } else { return [] } }
             default: current = []
             }
         }
@@ -308,6 +318,9 @@ public enum PipelineSchema {
                 case .list(.object(let sub)):
                     out += "| `\(key)` | list | \(def) | \(f.doc) |\n"
                     walk(sub, prefix: key + "[].")
+                case .oneOf(let forms):
+                    out += "| `\(key)` | \(f.type.name.replacingOccurrences(of: "|", with: "\\|")) | \(def) | \(f.doc) |\n"
+                    for case .object(let sub) in forms { walk(sub, prefix: key + ".") }
                 default:
                     out += "| `\(key)` | \(f.type.name.replacingOccurrences(of: "|", with: "\\|")) | \(def) | \(f.doc) |\n"
                 }

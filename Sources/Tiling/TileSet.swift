@@ -64,9 +64,12 @@ public struct TileSet: Sendable {
     public func imagePaths(_ id: String) -> [String] { imageTemplates.map { path($0, id: id) } }
     public func maskPath(_ id: String) -> String { path(maskTemplate, id: id) }
 
-    /// Opens chip `id` as a labelled scene (band files stacked).
-    public func scene(_ id: String, bands: [Int]?, classMap: ClassMap) throws -> LabelledScene {
-        try LabelledScene(name: id, image: openRaster(imagePaths(id)), labels: Dataset(path: maskPath(id)),
-                          bands: bands, classMap: classMap)
+    /// Opens chip `id` as a labelled scene (band files stacked). `maskColors` non-nil: the mask
+    /// is RGB colour-coded (`ColorMask`), these colours ignored; nil: band 1 holds the values
+    /// (a palette PNG's index is the value).
+    public func scene(_ id: String, bands: [Int]?, classMap: ClassMap, maskColors: [RGBA]? = nil) throws -> LabelledScene {
+        let mask = try Dataset(path: maskPath(id))
+        let labels: any RasterSource = try maskColors.map { try ColorMask(mask, classMap: classMap, ignore: $0) } ?? mask
+        return try LabelledScene(name: id, image: openRaster(imagePaths(id)), labels: labels, bands: bands, classMap: classMap)
     }
 }

@@ -33,6 +33,26 @@ public enum IntList {
     }
 }
 
+/// `data.ignore` as a flag: label values and mask colours, comma-separated (`0,#000000`).
+public struct IgnoreList: Sendable {
+    public var values: [Int] = []
+    public var colors: [String] = []
+
+    public static func parse(_ text: String) throws -> IgnoreList {
+        var out = IgnoreList()
+        for part in text.split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            if let v = Int(part) {
+                out.values.append(v)
+            } else if part.hasPrefix("#"), RGBA(hex: part) != nil {
+                out.colors.append(part)
+            } else {
+                throw SettingSyntaxError(part, problem: "is neither a label value nor a colour", fix: "Write values and colours separated by commas, e.g. 0,#000000")
+            }
+        }
+        return out
+    }
+}
+
 /// Comma-separated numbers: `0` or `0,-9999` (nan and inf are read, then refused by the range check).
 public enum DoubleList {
     public static func parse(_ text: String) throws -> [Double] {

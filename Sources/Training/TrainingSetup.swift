@@ -65,18 +65,47 @@ public struct SceneSpec: Codable, Sendable, Equatable {
 }
 
 /// A folder of image and mask chips matched by `{id}` templates (see `TileSet`).
+/// `mask` is a template, or `{template: …, colors: true}` for RGB colour-coded masks.
 public struct TileSetSpec: Codable, Sendable, Equatable {
     public var root: String
     public var images: [String]
     public var mask: String
     /// Which chips train, validate and test (nil: a seeded hash of the chip ids).
     public var split: TileSplitSpec?
+    /// The masks are RGB colour-coded, mapped through `classes[].color`.
+    public var maskColors: Bool
 
-    public init(root: String, images: [String], mask: String, split: TileSplitSpec? = nil) {
+    public init(root: String, images: [String], mask: String, split: TileSplitSpec? = nil, maskColors: Bool = false) {
         self.root = root
         self.images = images
         self.mask = mask
         self.split = split
+        self.maskColors = maskColors
+    }
+
+    enum CodingKeys: String, CodingKey { case root, images, mask, split }
+    struct MaskForm: Codable { var template: String; var colors: Bool? }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        root = try c.decode(String.self, forKey: .root)
+        images = try c.decode([String].self, forKey: .images)
+        split = try c.decodeIfPresent(TileSplitSpec.self, forKey: .split)
+        if let form = try? c.decode(MaskForm.self, forKey: .mask) {
+            mask = form.template
+            maskColors = form.colors ?? false
+        } else {
+            mask = try c.decode(String.self, forKey: .mask)
+            maskColors = false
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(root, forKey: .root)
+        try c.encode(images, forKey: .images)
+        try c.encodeIfPresent(split, forKey: .split)
+        if maskColors { try c.encode(MaskForm(template: mask, colors: true), forKey: .mask) } else { try c.encode(mask, forKey: .mask) }
     }
 }
 
@@ -134,6 +163,8 @@ public struct DataSpec: Codable, Sendable, Equatable {
     public var classes: [ClassSpec] = []
     /// Label values excluded from loss and metrics.
     public var ignore: [Int] = []
+    /// Mask colours (#rrggbb) excluded from loss and metrics (YAML: strings under `ignore`).
+    public var ignoreColors: [String] = []
     /// How each scene's band sources are put together (see `SceneSources`, `GridSpec`):
     /// Sentinel-2 band names (to find band files in a scene folder), per-source resampling
     /// and nodata (one value for all sources, or one per source), and the scene grid.
@@ -173,6 +204,22 @@ public struct DataSpec: Codable, Sendable, Equatable {
         return try ClassMap(classes: entries, ignoreValues: ignore)
     }
 
+    /// The colours of `ignoreColors`; refused when malformed or when no mask is colour-coded.
+    func ignoredMaskColors() throws -> [RGBA] {
+        let colors = try ignoreColors.map { hex in
+            guard let c = RGBA(hex: hex) else {
+                throw TerraSegError(.invalidArgument, path: "data.ignore", problem: "'\(hex)' is neither a label value nor a colour",
+                                    hint: "Write values as numbers and colours as quoted \"#rrggbb\"")
+            }
+            return c
+        }
+        if !colors.isEmpty && !tileSets.contains(where: \.maskColors) {
+            throw TerraSegError(.invalidArgument, path: "data.ignore", problem: "colours are listed but no tile set has colour-coded masks",
+                                hint: "Use mask: {template: …, colors: true} (--tile-mask-colors), or list label values instead")
+        }
+        return colors
+    }
+
     /// Opens every scene and tile-set chip; grids, bands and labels are checked here, before
     /// any training starts. Paths are relative to `base`.
     public func openScenes(relativeTo base: String? = nil, validationFraction: Double = 0.2, seed: UInt64 = 42) throws -> [LabelledScene] {
@@ -209,8 +256,10 @@ public struct DataSpec: Codable, Sendable, Equatable {
             }
             out.append(scene)
         }
+        let ignoredColors = try ignoredMaskColors()
         for t in tileSets {
-            out += try openChips(t, resolve: resolve, classMap: map, validationFraction: validationFraction, seed: seed)
+            out += try openChips(t, resolve: resolve, classMap: map, validationFraction: validationFraction, seed: seed,
+                                 ignoredColors: ignoredColors)
         }
         if out.isEmpty {
             throw TerraSegError(.invalidArgument, path: "data", problem: "no training scenes", hint: "List scenes (image and labels) or tile sets")
@@ -223,7 +272,7 @@ extension DataSpec {
     /// The training and validation chips of tile set `t` as scenes (test chips are left to
     /// `evaluate`); chips that cannot be opened are skipped and named, ids in no list reported.
     func openChips(_ t: TileSetSpec, resolve: (String) -> String, classMap map: ClassMap, validationFraction: Double,
-                   seed: UInt64) throws -> [LabelledScene] {
+                   seed: UInt64, ignoredColors: [RGBA]) throws -> [LabelledScene] {
         let split = try (t.split ?? TileSplitSpec(method: "hash")).split(validationFraction: validationFraction, seed: seed, resolve: resolve)
         let root = resolve(t.root)
         let (chips, unlisted) = try split.chips(root: root, images: t.images, mask: t.mask)
@@ -235,7 +284,7 @@ extension DataSpec {
         for chip in used {
             let scene: LabelledScene
             do {
-                scene = try chip.set.scene(chip.id, bands: bands, classMap: map)
+                scene = try chip.set.scene(chip.id, bands: bands, classMap: map, maskColors: t.maskColors ? ignoredColors : nil)
             } catch let e as RasterError where ChipSkips.unreadable.contains(e.kind) {
                 skips.skip(chip.id, reason: e.problem)
                 continue
@@ -301,6 +350,10 @@ extension Trainer {
         // Vector labels are rasterised in memory: their file and reading go into the fingerprint here.
         trainer.dataIdentity = data.scenes.compactMap { s in
             s.vectorLabels.map { "\($0) \(FileIdentity.of($0)) attribute \(s.labelAttribute ?? "") layer \(s.layer ?? "")" }
+        }
+        // Colour-coded masks read through the class colours and the ignored colours.
+        trainer.dataIdentity += data.tileSets.filter(\.maskColors).map { t in
+            "colour masks \(t.root) \(t.mask): \(scenes[0].classMap.classes.map { "\($0.value)=\($0.color.hex)" }) ignore \(data.ignoreColors)"
         }
         StopSignal.install()
         return try trainer.run(start: start)

@@ -46,6 +46,9 @@ extension TerraSegCommand {
             case let (prediction?, labels?, nil, nil):
                 result = try stoppable { try MapEvaluator.evaluate(prediction: prediction, labels: labels, ignore: ignore) }
             case let (nil, nil, model?, tiles?):
+                if tiles.maskColors {
+                    throw ValidationError("--tile-mask-colors: evaluate does not read colour-coded masks yet; convert them to value masks (one band of class values) to score the test chips")
+                }
                 result = try stoppable { try TestChips.evaluate(model: model, tiles: tiles, ignore: ignore) }
             default:
                 throw ValidationError("give --prediction and --labels (a map), or --model and --tiles with --tile-images, --tile-mask and --tile-split (a tile set's test chips)")

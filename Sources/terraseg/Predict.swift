@@ -13,13 +13,14 @@ extension TerraSegCommand {
         static let configuration = CommandConfiguration(
             abstract: "Map whole scenes with a trained model into georeferenced class maps.",
             discussion: """
-                Inputs: paths, globs ('scenes/*.tif'), @list.txt (one scene per line), or band files of one \
+                Inputs: paths, folders of chips (their .tif, .png, .jpg, .jp2, .img and .vrt files; a folder of band files when the model names its bands), globs ('scenes/*.tif'), @list.txt (one scene per line), or band files of one \
                 scene joined by commas; NAME=… names one scene's outputs (default: the file name, or the product \
                 id that band files share). Each scene becomes DIR/<name>_map.tif (Byte class values, nodata 255, \
                 colour table, class names, overviews), plus _probabilities.tif and _confidence.tif on request. \
                 Windows overlap by a margin; only their centres are written, so with the default margin (the \
                 model's receptive-field radius) the map equals a prediction of the whole scene at once. \
-                A smaller --margin is faster but may show seams.
+                A smaller --margin is faster but may show seams. When several maps are georeferenced in one CRS, \
+                DIR/mosaic.vrt joins them (a GDAL VRT; open it as one map).
                 """)
 
         @Option(name: .long, help: "The model bundle directory (from terraseg train).")
@@ -119,7 +120,7 @@ extension TerraSegCommand {
                 FileHandle.standardError.write(Data((terminal ? "\r" + line : line + "\n").utf8))
                 if terminal && done == total { FileHandle.standardError.write(Data("\n".utf8)) }
             }
-            let jobs = try SceneJob.expand(input)
+            let jobs = try SceneJob.expand(input, foldersAreScenes: network.inputs.recipe?.bandNames != nil)
             let grid = predictor.grid(width: options.tileSize, height: options.tileSize)
             let cut = options.blend == .stream && !network.bundle.architecture.upsamplesWithParameters
                 ? "full-width strips, each feature computed once"
@@ -130,6 +131,7 @@ extension TerraSegCommand {
                 FileHandle.standardError.write(Data((batch.line(for: r) + "\n").utf8))
             } }
             print(PredictionSummary.render(reports))
+            if let mosaic = try MapMosaic.write(reports, directory: output) { print(mosaic.summary) }
             if reports.contains(where: { if case .failed = $0.status { return true } else { return false } }) {
                 throw ExitCode(1)
             }

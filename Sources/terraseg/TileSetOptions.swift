@@ -19,13 +19,18 @@ struct TileSetOptions: ParsableArguments {
             transform: TileSplitSpec.parse)
     var tileSplit: TileSplitSpec?
 
+    @Flag(name: .customLong("tile-mask-colors"), help: "The tile masks are RGB colour-coded: each colour is the class with that colour in --classes (mask: {template: …, colors: true}).")
+    var tileMaskColors = false
+
     /// The tile set the flags describe; nil without --tiles.
     func spec() throws -> TileSetSpec? {
         guard let tiles else {
-            if tileImages != nil || tileMask != nil || tileSplit != nil { throw ValidationError("--tile-images, --tile-mask and --tile-split need --tiles") }
+            if tileImages != nil || tileMask != nil || tileSplit != nil || tileMaskColors {
+                throw ValidationError("--tile-images, --tile-mask, --tile-split and --tile-mask-colors need --tiles")
+            }
             return nil
         }
         guard let tileImages, let tileMask else { throw ValidationError("--tiles needs --tile-images and --tile-mask") }
-        return TileSetSpec(root: tiles, images: tileImages, mask: tileMask, split: tileSplit)
+        return TileSetSpec(root: tiles, images: tileImages, mask: tileMask, split: tileSplit, maskColors: tileMaskColors)
     }
 }

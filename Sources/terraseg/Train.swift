@@ -39,8 +39,9 @@ extension TerraSegCommand {
         @Option(help: "Classes: VALUE=NAME[:#rrggbb],… e.g. 1=developed:#e31a1c,2=water.", transform: ClassSpec.parseList)
         var classes: [ClassSpec]?
 
-        @Option(help: keyHelp("Label values to ignore, comma-separated (e.g. 0 or -1).", key: "data.ignore"), transform: IntList.parse)
-        var ignore: [Int]?
+        @Option(help: keyHelp("Label values (and, for colour-coded masks, colours) to ignore, comma-separated (e.g. 0 or -1, or 0,#000000).", key: "data.ignore"),
+                transform: IgnoreList.parse)
+        var ignore: IgnoreList?
 
         @Option(help: keyHelp("Bands to use, 1-based, comma-separated.", key: "data.bands"), transform: IntList.parse)
         var bands: [Int]?
@@ -193,7 +194,7 @@ extension TerraSegCommand {
         /// and ignored values given replace its own.
         func applyData(to data: inout DataSpec) throws {
             if let classes { data.classes = classes }
-            if let ignore { data.ignore = ignore }
+            if let ignore { data.ignore = ignore.values; data.ignoreColors = ignore.colors }
             if let bands { data.bands = bands }
             if let bandNames { data.bandNames = bandNames }
             if let resampling { data.resampling = resampling }

@@ -82,13 +82,13 @@ import TestSupport
     /// Flags that take no number (paths, names, choices, switches): every other option of a
     /// subcommand must have a case above, so a new numeric flag cannot go untested.
     static let notNumeric: [String: Set<String>] = [
-        "train": ["config", "image", "labels", "vector-labels", "label-attribute", "tiles", "tile-images", "tile-mask", "tile-split", "classes",
+        "train": ["config", "image", "labels", "vector-labels", "label-attribute", "tiles", "tile-images", "tile-mask", "tile-split", "tile-mask-colors", "classes",
                   "ignore", "band-names", "resampling", "grid", "crs", "model", "upsampling", "optimizer", "schedule", "normalization", "no-augment", "output", "resume", "restart",
                   "export-patches"],
         "predict": ["model", "input", "output", "blend", "tta", "cog", "probabilities", "confidence", "overwrite", "compression",
                     "allow-mismatch"],
         "quicklook": ["output"],
-        "evaluate": ["prediction", "labels", "model", "tiles", "tile-images", "tile-mask", "tile-split", "ignore", "json"],
+        "evaluate": ["prediction", "labels", "model", "tiles", "tile-images", "tile-mask", "tile-split", "tile-mask-colors", "ignore", "json"],
         "info": ["json"],
         "run": ["force", "reference", "check"],
     ]

@@ -18,6 +18,8 @@ import Training
 
     /// Keys whose code default is nil and whose documented default names what nil means.
     static let nilMeans: Set<String> = ["data.scenes[].role", "data.scenes[].unmatched", "data.tile_sets[].split.method"]
+    /// Settings the loader fills from another documented key (colours listed under data.ignore).
+    static let filledFrom: [String: String] = ["data.ignore_colors": "data.ignore"]
     /// Keys the minimal pipeline sets (their values are not defaults).
     static let given: Set<String> = ["data.scenes[].labels"]
 
@@ -32,7 +34,7 @@ import Training
         var checked = 0
         func walk(_ fields: [Field], _ json: [String: Any], prefix: String) {
             let documented = Set(fields.map(\.key))
-            for key in json.keys where !documented.contains(key) {
+            for key in json.keys where !documented.contains(key) && Self.filledFrom[prefix + key] == nil {
                 Issue.record("\(prefix)\(key) is a setting the schema does not document")
             }
             for f in fields {

@@ -32,6 +32,25 @@ public enum RasterMaker {
         return path
     }
 
+    /// Writes the RGB colour-coded mask (3 Byte bands, through GDAL) of a label raster:
+    /// each value's colour from `colors`, `other` for values without one; `recolor(c, r)`
+    /// overrides single pixels.
+    @discardableResult
+    public static func colorMask(values: String, to path: String, colors: [Int: RGBA], other: RGBA = RGBA(0, 0, 0),
+                                 recolor: (Int, Int) -> RGBA? = { _, _ in nil }) throws -> String {
+        let ds = try Dataset(path: values)
+        let block = try ds.read(window: Window(width: ds.info.width, height: ds.info.height), bands: [1])
+        let w = try GeoTIFFWriter(path: path, profile: RasterProfile(like: ds.info, bandCount: 3, dataType: .byte, nodata: nil))
+        let pixels = (0..<block.window.pixelCount).map { i in
+            recolor(i % ds.info.width, i / ds.info.width) ?? colors[Int(block.values[i])] ?? other
+        }
+        for (b, channel) in [\RGBA.r, \RGBA.g, \RGBA.b].enumerated() {
+            try w.write(pixels.map { Float($0[keyPath: channel]) }, window: block.window, band: b + 1)
+        }
+        try w.finish()
+        return path
+    }
+
     /// Writes a Float32 raster whose value at (band b, col c, row r) is `value(b, c, r)`.
     @discardableResult
     public static func write(_ path: String, profile: RasterProfile, value: (Int, Int, Int) -> Float) throws -> String {
