@@ -115,7 +115,7 @@ public enum PipelineSchema {
     ]
 
     static let maskFields: [Field] = [
-        Field("template", .string, "—", "Mask template with {id}.", required: true),
+        Field("template", .string, "—", "Mask template with `{id}`, quoted: `template: \"masks/{id}.png\"`.", required: true),
         Field("colors", .bool, "false", "RGB colour-coded masks: each colour is the class with that classes[].color; colours listed under data.ignore are unlabelled; any other colour is an error naming it and a chip."),
     ]
 

@@ -25,9 +25,8 @@ struct TileSetOptions: ParsableArguments {
     /// The tile set the flags describe; nil without --tiles.
     func spec() throws -> TileSetSpec? {
         guard let tiles else {
-            if tileImages != nil || tileMask != nil || tileSplit != nil || tileMaskColors {
-                throw ValidationError("--tile-images, --tile-mask, --tile-split and --tile-mask-colors need --tiles")
-            }
+            if tileMaskColors { throw ValidationError("--tile-mask-colors needs --tiles, --tile-images and --tile-mask") }
+            if tileImages != nil || tileMask != nil || tileSplit != nil { throw ValidationError("--tile-images, --tile-mask and --tile-split need --tiles") }
             return nil
         }
         guard let tileImages, let tileMask else { throw ValidationError("--tiles needs --tile-images and --tile-mask") }
