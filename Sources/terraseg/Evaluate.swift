@@ -31,7 +31,7 @@ extension TerraSegCommand {
 
         @OptionGroup var tileSet: TileSetOptions
 
-        @Option(name: .customLong("ignore"), help: "A label value to skip (repeatable), e.g. --ignore 0 --ignore -1.")
+        @Option(name: .customLong("ignore"), parsing: .unconditionalSingleValue, help: "A label value to skip (repeatable), e.g. --ignore 0 --ignore -1.")
         var ignore: [Int] = []
 
         @Flag(help: "Print one JSON object instead of text.")

@@ -39,7 +39,8 @@ extension TerraSegCommand {
         @Option(help: "Classes: VALUE=NAME[:#rrggbb],… e.g. 1=developed:#e31a1c,2=water.", transform: ClassSpec.parseList)
         var classes: [ClassSpec]?
 
-        @Option(help: keyHelp("Label values (and, for colour-coded masks, colours) to ignore, comma-separated (e.g. 0 or -1, or 0,#000000).", key: "data.ignore"),
+        @Option(parsing: .unconditional,  // `--ignore -1` is a value, not a flag
+                help: keyHelp("Label values (and, for colour-coded masks, colours) to ignore, comma-separated (e.g. 0 or -1, or 0,#000000).", key: "data.ignore"),
                 transform: IgnoreList.parse)
         var ignore: IgnoreList?
 

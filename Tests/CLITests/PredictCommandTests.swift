@@ -140,3 +140,14 @@ import TestSupport
         #expect(!FileManager.default.fileExists(atPath: dir.file("bad.png")))
     }
 }
+
+/// `--ignore -1` is a label value, not a flag, in `train` and `evaluate`.
+@Suite struct NegativeIgnoreValueTests {
+    @Test func evaluateTakesANegativeIgnoreValue() throws {
+        let dir = TemporaryDirectory("terraseg-cli")
+        let scene = try SyntheticScene(in: dir.path, width: 40, height: 30, bands: 2)
+        let r = try Tool.run(Tool.terraseg, ["evaluate", "--prediction", scene.labels, "--labels", scene.labels, "--ignore", "-1", "--ignore", "0"])
+        #expect(r.status == 0 && !r.crashed, "\(r.stderr)")
+        #expect(r.stdout.contains("1.000"), "\(r.stdout)")
+    }
+}
