@@ -2,6 +2,7 @@ import Core
 import Foundation
 import GeoRaster
 import Metrics
+import Tiling
 
 /// Compares a class map with a reference label raster on the same grid, streaming both in
 /// strips: confusion matrix, overall accuracy, kappa, per-class precision, recall, F1, IoU.
@@ -23,12 +24,14 @@ public enum MapEvaluator {
     }
 
     /// `include(column, row)`, when given, limits the scores to some pixels (e.g. the
-    /// validation part of a spatial split); the others count as skipped.
+    /// validation part of a spatial split); the others count as skipped. `remap` rewrites the
+    /// label values first, as training did (`data.remap`).
     public static func evaluate(prediction: String, labels: String, ignore: [Int] = [],
-                                predictionBand: Int = 1, labelBand: Int = 1,
+                                predictionBand: Int = 1, labelBand: Int = 1, remap: LabelRemap? = nil,
                                 include: ((Int, Int) -> Bool)? = nil) throws -> Result {
         var tally = Tally(ignore: ignore)
-        try tally.add(prediction: prediction, labels: labels, predictionBand: predictionBand, labelBand: labelBand, include: include)
+        try tally.add(prediction: prediction, labels: labels, predictionBand: predictionBand, labelBand: labelBand, remap: remap,
+                      include: include)
         return try tally.result(prediction: prediction, labels: labels, predictionBand: predictionBand, namesFrom: prediction)
     }
 
@@ -55,7 +58,7 @@ public enum MapEvaluator {
         }
 
         mutating func add(prediction: String, labels: String, predictionBand: Int = 1, labelBand: Int = 1,
-                          include: ((Int, Int) -> Bool)? = nil) throws {
+                          remap: LabelRemap? = nil, include: ((Int, Int) -> Bool)? = nil) throws {
             let pred = try Dataset(path: prediction)
             let ref = try Dataset(path: labels)
             let diffs = pred.info.grid.differences(from: ref.info.grid)
@@ -74,6 +77,7 @@ public enum MapEvaluator {
                 let win = Window(column: 0, row: row, width: w, height: min(rowsPerStrip, h - row))
                 try pred.read(window: win, bands: [predictionBand], into: &pb)
                 try ref.read(window: win, bands: [labelBand], into: &lb)
+                try remap?.apply(to: &lb, labelPath: labels)
                 for i in 0..<win.pixelCount {
                     let lv = lb.values[i]
                     guard lb.valid[i] != 0 else { ignored += 1; continue }

@@ -151,6 +151,8 @@ public final class PipelineRunner {
             log("evaluate: skipped (\(maps.count) maps but \(labels.count) label rasters; list evaluation.labels)")
             return []
         }
+        let remap = spec.data.remap.isEmpty ? nil
+            : try LabelRemap(rules: spec.data.remap.map { ($0.from, $0.to) }, ignore: spec.data.ignore)
         var evaluations: [MapEvaluator.Result] = []
         for (i, (map, label)) in zip(maps, labels).enumerated() {
             // A held-out scene is scored whole; a training scene is not scored on the
@@ -161,7 +163,8 @@ public final class PipelineRunner {
                 continue
             }
             let region = try evaluationRegion(map: map, role: role)
-            evaluations.append(try MapEvaluator.evaluate(prediction: map, labels: label, ignore: spec.data.ignore, include: region))
+            evaluations.append(try MapEvaluator.evaluate(prediction: map, labels: label, ignore: spec.data.ignore, remap: remap,
+                                                         include: region))
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

@@ -4,6 +4,7 @@ import GeoRaster
 import Inference
 import Metrics
 import Testing
+import Tiling
 import TestSupport
 
 @Suite(.enabled(if: TestData.available, "needs ../shared/data"))
@@ -64,5 +65,19 @@ struct MapEvaluatorTests {
         let text = try Tool.run(Tool.terraseg, ["evaluate", "--prediction", map, "--labels", labels, "--ignore", "0"])
         #expect(text.stdout.contains("Confusion matrix"))
         #expect(text.stdout.contains("sediment"))
+    }
+}
+
+/// Maps of remapped labels are scored against the labels remapped the same way (`data.remap`).
+@Suite struct RemappedEvaluationTests {
+    @Test func labelsAreRemappedBeforeScoring() throws {
+        let dir = TemporaryDirectory()
+        let scene = try SyntheticScene(in: dir.path, width: 40, height: 30, bands: 2)
+        let same = try MapEvaluator.evaluate(prediction: scene.labels, labels: scene.labels, ignore: [0])
+        #expect(same.report.overallAccuracy == 1)
+        // Swapping classes 1 and 2 in the reference only: those pixels no longer agree.
+        let swap = try LabelRemap(rules: [(from: [1], to: 2), (from: [2], to: 1), (from: [3], to: 3)], ignore: [0])
+        let swapped = try MapEvaluator.evaluate(prediction: scene.labels, labels: scene.labels, ignore: [0], remap: swap)
+        #expect(swapped.report.overallAccuracy < 0.9)
     }
 }
