@@ -149,11 +149,33 @@ public final class Dataset: RasterSource {
 
     /// Reads `window` (it may reach outside the raster: those pixels are invalid) of `bands`
     /// (default: all data bands) into `block`: values as Float, validity from nodata, NaN and
-    /// mask bands. Longer than 60 lines on purpose: its three numbered steps share the one
-    /// pair of buffer pointers and the window geometry; the per-band work is already in
-    /// `markInvalid`, `readWide` and `applyMaskBand`.
+    /// mask bands; invalid pixels read as 0 in every band.
     public func read(window: Window, bands: [Int]?, into block: inout RasterBlock) throws {
         let selection = try resolveBands(bands)
+        try checkReadable(selection, window: window)
+        block.reshape(window: window, bandCount: selection.count)
+        guard let inside = window.intersection(Window(width: info.width, height: info.height)) else {
+            block.values.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+            block.valid.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+            return
+        }
+        try block.values.withUnsafeMutableBufferPointer { vals in
+            try block.valid.withUnsafeMutableBufferPointer { valid in
+                markInside(inside, of: window, values: vals, valid: valid)
+                try readValues(selection, window: window, inside: inside, values: vals.baseAddress!, valid: valid.baseAddress!)
+                try applyMasks(selection, window: window, inside: inside, valid: valid.baseAddress!)
+                // Nodata values and NaN never reach statistics or a network.
+                let n = window.pixelCount
+                for pos in 0..<selection.count {
+                    let plane = vals.baseAddress! + pos * n
+                    for i in 0..<n where valid[i] == 0 { plane[i] = 0 }
+                }
+            }
+        }
+    }
+
+    /// Refuses complex and unknown pixel types, and windows of negative size.
+    private func checkReadable(_ selection: [Int], window: Window) throws {
         for b in selection where info.bands[b - 1].dataType.isComplex || info.bands[b - 1].dataType == .unknown {
             throw RasterError(.unsupportedType, path: info.path, band: b,
                               problem: "pixel type \(info.bands[b - 1].dataType.rawValue) is not supported",
@@ -162,73 +184,59 @@ public final class Dataset: RasterSource {
         guard window.width >= 0, window.height >= 0 else {
             throw RasterError(.badWindow, path: info.path, problem: "window \(window) has a negative size")
         }
-        block.reshape(window: window, bandCount: selection.count)
-        let full = Window(width: info.width, height: info.height)
-        guard let inside = window.intersection(full) else {
-            block.values.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
-            block.valid.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+    }
+
+    /// Valid = 1 where `window` lies inside the raster (`inside`), 0 (and value 0) outside.
+    private func markInside(_ inside: Window, of window: Window, values: UnsafeMutableBufferPointer<Float>,
+                            valid: UnsafeMutableBufferPointer<UInt8>) {
+        guard inside != window else { valid.update(repeating: 1); return }
+        values.update(repeating: 0)
+        valid.update(repeating: 0)
+        let dc = inside.column - window.column, dr = inside.row - window.row
+        for r in 0..<inside.height {
+            valid.baseAddress!.advanced(by: (r + dr) * window.width + dc).update(repeating: 1, count: inside.width)
+        }
+    }
+
+    /// Pixel values of every band (planes of `window`'s size), invalid where nodata or NaN. Types
+    /// exact in Float32 are read straight into the output in one call; wider ones through Float64
+    /// so nodata compares exactly.
+    private func readValues(_ selection: [Int], window: Window, inside: Window, values: UnsafeMutablePointer<Float>,
+                            valid: UnsafeMutablePointer<UInt8>) throws {
+        let W = window.width, n = window.pixelCount
+        let dc = inside.column - window.column, dr = inside.row - window.row
+        guard selection.allSatisfy({ info.bands[$0 - 1].dataType.isExactInFloat32 }) else {
+            for (pos, b) in selection.enumerated() {
+                try readWide(band: info.bands[b - 1], inside: inside, plane: values + pos * n, valid: valid, dc: dc, dr: dr, W: W)
+            }
             return
         }
-        let W = window.width, H = window.height
-        let dc = inside.column - window.column, dr = inside.row - window.row
-        let partial = inside != window
+        var map = selection.map { Int32($0) }
+        try map.withUnsafeMutableBufferPointer { bandMap in
+            try rasterIO(inside, into: UnsafeMutableRawPointer(values + dr * W + dc), type: GDT_Float32, bandMap: bandMap.baseAddress,
+                         pixelSpace: 4, lineSpace: 4 * W, bandSpace: 4 * n, band: nil, count: bandMap.count)
+        }
+        for (pos, b) in selection.enumerated() {
+            markInvalid(band: info.bands[b - 1], plane: values + pos * n, valid: valid, inside: inside, dc: dc, dr: dr, W: W)
+        }
+    }
 
-        try block.values.withUnsafeMutableBufferPointer { vals in
-            try block.valid.withUnsafeMutableBufferPointer { valid in
-                if partial {
-                    vals.update(repeating: 0)
-                    valid.update(repeating: 0)
-                    for r in 0..<inside.height {
-                        let o = (r + dr) * W + dc
-                        valid.baseAddress!.advanced(by: o).update(repeating: 1, count: inside.width)
-                    }
-                } else {
-                    valid.update(repeating: 1)
-                }
-
-                // 1. Pixel values. Types exact in Float32 are read straight into the output
-                //    in one call; wider ones through Float64 so nodata compares exactly.
-                let fast = selection.allSatisfy { info.bands[$0 - 1].dataType.isExactInFloat32 }
-                let origin = vals.baseAddress!.advanced(by: dr * W + dc)
-                if fast {
-                    var map = selection.map { Int32($0) }
-                    try map.withUnsafeMutableBufferPointer { bandMap in
-                        try rasterIO(inside, into: UnsafeMutableRawPointer(origin), type: GDT_Float32, bandMap: bandMap.baseAddress,
-                                     pixelSpace: 4, lineSpace: 4 * W, bandSpace: 4 * W * H, band: nil, count: bandMap.count)
-                    }
-                    for (pos, b) in selection.enumerated() {
-                        markInvalid(band: info.bands[b - 1], plane: vals.baseAddress! + pos * W * H, valid: valid.baseAddress!, inside: inside, dc: dc, dr: dr, W: W)
-                    }
-                } else {
-                    for (pos, b) in selection.enumerated() {
-                        try readWide(band: info.bands[b - 1], inside: inside, plane: vals.baseAddress! + pos * W * H,
-                                     valid: valid.baseAddress!, dc: dc, dr: dr, W: W)
-                    }
-                }
-
-                // 2. Mask bands: per-dataset masks and alpha are read once, others per band.
-                var readDatasetMask = false
-                for b in selection {
-                    let band = info.bands[b - 1]
-                    guard band.maskFlags.needsMaskBand else { continue }
-                    if band.maskFlags.contains(.perDataset) {
-                        if readDatasetMask { continue }
-                        readDatasetMask = true
-                    }
-                    try applyMaskBand(band: band, inside: inside, valid: valid.baseAddress!, dc: dc, dr: dr, W: W)
-                }
-                if let validityBand, let bh = GDALGetRasterBand(handle, Int32(validityBand)) {
-                    try applyMask(bh, band: validityBand, inside: inside, valid: valid.baseAddress!, dc: dc, dr: dr, W: W)
-                }
-
-                // 3. Invalid pixels read as 0 in every band, so nodata values and NaN never
-                //    reach statistics or a network.
-                let n = W * H
-                for pos in 0..<selection.count {
-                    let plane = vals.baseAddress! + pos * n
-                    for i in 0..<n where valid[i] == 0 { plane[i] = 0 }
-                }
+    /// Mask bands: per-dataset masks and alpha are read once, others per band; then the
+    /// validity band (`validityBand`, e.g. a warped source's alpha) if any.
+    private func applyMasks(_ selection: [Int], window: Window, inside: Window, valid: UnsafeMutablePointer<UInt8>) throws {
+        let W = window.width, dc = inside.column - window.column, dr = inside.row - window.row
+        var readDatasetMask = false
+        for b in selection {
+            let band = info.bands[b - 1]
+            guard band.maskFlags.needsMaskBand else { continue }
+            if band.maskFlags.contains(.perDataset) {
+                if readDatasetMask { continue }
+                readDatasetMask = true
             }
+            try applyMaskBand(band: band, inside: inside, valid: valid, dc: dc, dr: dr, W: W)
+        }
+        if let validityBand, let bh = GDALGetRasterBand(handle, Int32(validityBand)) {
+            try applyMask(bh, band: validityBand, inside: inside, valid: valid, dc: dc, dr: dr, W: W)
         }
     }
 

@@ -20,17 +20,28 @@ public final class GeoTIFFWriter {
     public static let writableTypes: [DataType] = [.byte, .uint16, .int16, .uint32, .int32, .float32, .float64]
 
     /// Creates the file under a temporary name (renamed to `path` by `finish()`), georeferenced
-    /// and with nodata set. Over 60 lines on purpose: one straight sequence of GDAL creation
-    /// steps, each with its own error naming the file and the fix.
+    /// and with nodata set.
     public init(path: String, profile: RasterProfile) throws {
         GDALRuntime.ensureInitialized()
         self.path = path
         self.profile = profile
-        let url = URL(fileURLWithPath: path)
-        let dir = url.deletingLastPathComponent().path
-        guard GeoTIFFWriter.writableTypes.contains(profile.dataType) else {
+        try GeoTIFFWriter.validate(profile, path: path)
+        (temporaryPath, workingPath) = try GeoTIFFWriter.reserveNames(for: path, cog: profile.options.cog)
+        // From here on a throw runs deinit, which removes both names.
+        handle = try GeoTIFFWriter.create(profile, at: workingPath, for: path)
+        do {
+            try georeference()
+        } catch {
+            abort()
+            throw error
+        }
+    }
+
+    /// Refuses profiles GDAL would reject or could not write, naming the file.
+    static func validate(_ profile: RasterProfile, path: String) throws {
+        guard writableTypes.contains(profile.dataType) else {
             throw RasterError(.invalidArgument, path: path, problem: "cannot write pixel type \(profile.dataType.rawValue)",
-                              hint: "Use one of " + GeoTIFFWriter.writableTypes.map(\.rawValue).joined(separator: ", "))
+                              hint: "Use one of " + writableTypes.map(\.rawValue).joined(separator: ", "))
         }
         guard profile.width > 0, profile.height > 0, profile.bandCount > 0 else {
             throw RasterError(.invalidArgument, path: path,
@@ -40,54 +51,62 @@ public final class GeoTIFFWriter {
             throw RasterError(.invalidArgument, path: path, problem: "block size \(profile.options.blockSize) is not a positive multiple of 16",
                               hint: "Use 256 or 512")
         }
-        // Both names are created here, exclusively (AtomicFile); GDAL then writes over them.
+    }
+
+    /// The temporary name renamed to `path` at the end and the one pixels go to (a staging
+    /// file for a COG), both created here exclusively (AtomicFile); GDAL then writes over them.
+    static func reserveNames(for path: String, cog: Bool) throws -> (temporary: String, working: String) {
         let temporary = try AtomicFile.reserveTemporaryFile(for: path, suffix: ".tif")
+        guard cog else { return (temporary, temporary) }
         do {
-            workingPath = profile.options.cog ? try AtomicFile.reserveTemporaryFile(for: path, suffix: ".stage.tif") : temporary
+            return (temporary, try AtomicFile.reserveTemporaryFile(for: path, suffix: ".stage.tif"))
         } catch {
             unlink(temporary)
             throw error
         }
-        temporaryPath = temporary
+    }
 
+    /// A tiled GTiff at `workingPath` with the profile's size, bands, type, compression and predictor.
+    static func create(_ profile: RasterProfile, at workingPath: String, for path: String) throws -> GDALDatasetH {
         guard let driver = GDALGetDriverByName("GTiff") else {
             throw RasterError(.createFailed, path: path, problem: "GDAL has no GTiff driver")
         }
         var items = ["TILED=YES", "BLOCKXSIZE=\(profile.options.blockSize)", "BLOCKYSIZE=\(profile.options.blockSize)",
                      "COMPRESS=\(profile.options.compression.rawValue)", "BIGTIFF=\(profile.options.bigTIFF.rawValue)"]
-        if let p = GeoTIFFWriter.predictorValue(profile) { items.append("PREDICTOR=\(p)") }
+        if let p = predictorValue(profile) { items.append("PREDICTOR=\(p)") }
         if profile.bandCount > 1 { items.append("INTERLEAVE=BAND") }
         let options = GDALRuntime.stringList(items)
         defer { CSLDestroy(options) }
         GDALRuntime.resetError()
         guard let h = GDALCreate(driver, workingPath, Int32(profile.width), Int32(profile.height), Int32(profile.bandCount),
                                  profile.dataType.gdal, options) else {
+            let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
             throw RasterError(.createFailed, path: path, problem: "cannot create the output file",
                               gdalMessage: GDALRuntime.lastErrorMessage(),
                               hint: "Check that \(dir) is writable and has free space")
         }
-        handle = h
-        do {
-            if let gt = profile.geoTransform {
-                var c = gt.coefficients
-                try check(c.withUnsafeMutableBufferPointer { GDALSetGeoTransform(h, $0.baseAddress) }, "setting the geotransform")
+        return h
+    }
+
+    /// Sets the geotransform, the CRS and every band's nodata value from the profile.
+    private func georeference() throws {
+        guard let h = handle else { return }
+        if let gt = profile.geoTransform {
+            var c = gt.coefficients
+            try check(c.withUnsafeMutableBufferPointer { GDALSetGeoTransform(h, $0.baseAddress) }, "setting the geotransform")
+        }
+        if let crs = profile.crs {
+            guard let srs = OSRNewSpatialReference(crs.wkt) else {
+                throw RasterError(.createFailed, path: path, problem: "GDAL does not accept the CRS \(crs.shortName)",
+                                  gdalMessage: GDALRuntime.lastErrorMessage())
             }
-            if let crs = profile.crs {
-                guard let srs = OSRNewSpatialReference(crs.wkt) else {
-                    throw RasterError(.createFailed, path: path, problem: "GDAL does not accept the CRS \(crs.shortName)",
-                                      gdalMessage: GDALRuntime.lastErrorMessage())
-                }
-                defer { OSRDestroySpatialReference(srs) }
-                try check(GDALSetSpatialRef(h, srs), "setting the CRS")
+            defer { OSRDestroySpatialReference(srs) }
+            try check(GDALSetSpatialRef(h, srs), "setting the CRS")
+        }
+        if let nd = profile.nodata {
+            for b in 1...profile.bandCount {
+                try check(GDALSetRasterNoDataValue(GDALGetRasterBand(h, Int32(b)), nd), "setting nodata", band: b)
             }
-            if let nd = profile.nodata {
-                for b in 1...profile.bandCount {
-                    try check(GDALSetRasterNoDataValue(GDALGetRasterBand(h, Int32(b)), nd), "setting nodata", band: b)
-                }
-            }
-        } catch {
-            abort()
-            throw error
         }
     }
 

@@ -195,85 +195,17 @@ struct Validator {
         return out
     }
 
-    /// One case per `FieldType` (66 lines): the switch is the schema's type system, read best whole.
+    /// The value of `node` read as `type`, or nil with an issue naming `key`.
     mutating func value(_ node: Node, type: FieldType, key: String) -> Any? {
-        func scalarText() -> String? {
-            if case .scalar(let s) = node { return s.string }
-            return nil
-        }
         switch type {
-        case .int(let bounds):
-            guard let s = scalarText(), let i = node.int, !s.contains(".") else {
-                issue(node, key, "must be an integer, got \(describe(node))", "Write a whole number, e.g. \(key.hasSuffix("epochs") ? "20" : "8")")
-                return nil
-            }
-            if let p = bounds.check(Double(i), integer: true) { issue(node, key, p.problem, p.fix); return nil }
-            return i
-        case .size:
-            guard let s = scalarText(), let bytes = try? ByteSize.parse(s) else {
-                issue(node, key, "must be a memory size, got \(describe(node))", "Write a number with K, M, G or T, e.g. 8G or 512M")
-                return nil
-            }
-            if let p = PipelineSchema.check(key, Double(bytes)) { issue(node, key, p.problem, p.fix); return nil }
-            return bytes
-        case .number(let bounds):
-            guard scalarText() != nil, let d = node.float else {
-                issue(node, key, "must be a number, got \(describe(node))", "Write a number, e.g. 0.5")
-                return nil
-            }
-            if let p = bounds.check(d, integer: false) { issue(node, key, p.problem, p.fix); return nil }
-            return d
-        case .bool:
-            guard scalarText() != nil, let b = node.bool else {
-                issue(node, key, "must be true or false, got \(describe(node))", "Write true or false")
-                return nil
-            }
-            return b
-        case .string:
-            guard let s = scalarText() else { issue(node, key, "must be text, got \(describe(node))", "Write a single value"); return nil }
-            return s
-        case .choice(let options):
-            guard let s = scalarText(), options.contains(s) else {
-                let fix = scalarText().flatMap { Validator.closest($0, in: options) }.map { "Did you mean '\($0)'? " } ?? ""
-                issue(node, key, "must be one of \(options.joined(separator: ", ")), got \(describe(node))", fix + "Use one of the listed values")
-                return nil
-            }
-            return s
+        case .int, .size, .number, .bool, .string, .choice:
+            return scalar(node, type: type, key: key)
         case .inputPath:
-            guard let s = scalarText() else { issue(node, key, "must be a path, got \(describe(node))", "Write the file's path"); return nil }
-            let resolved = PipelineLoader.resolve(s, base)
-            if checkFiles && !s.hasPrefix("/vsi"), let (problem, hint) = InputFile.problem(resolved, expecting: .fileOrDirectory) {
-                if problem == "not found" {
-                    issue(node, key, "file not found: \(s) (looked for \(resolved))", "Check the path; relative paths start at the pipeline file's folder")
-                } else {
-                    issue(node, key, "\(s) \(problem)", hint)
-                }
-            }
-            return resolved
+            return inputPath(node, key: key)
         case .inputPaths:
-            if case .sequence(let seq) = node {
-                var out: [String] = []
-                for (i, item) in seq.enumerated() {
-                    // A nested list is the mosaic of one source, kept as "a.tif+b.tif".
-                    if case .sequence(let parts) = item {
-                        let files = parts.enumerated().compactMap { j, part in value(part, type: .inputPath, key: "\(key)[\(i)][\(j)]") as? String }
-                        if !files.isEmpty { out.append(files.joined(separator: "+")) }
-                    } else if let p = value(item, type: .inputPath, key: "\(key)[\(i)]") as? String {
-                        out.append(p)
-                    }
-                }
-                if out.isEmpty && seq.isEmpty { issue(node, key, "is an empty list", "List at least one file") }
-                return out
-            }
-            return (value(node, type: .inputPath, key: key) as? String).map { [$0] }
+            return inputPaths(node, key: key)
         case .outputPath:
-            guard let s = scalarText() else { issue(node, key, "must be a path, got \(describe(node))", "Write a directory path"); return nil }
-            let resolved = PipelineLoader.resolve(s, base)
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory) && !isDirectory.boolValue {
-                issue(node, key, "\(s) is a file, not a folder", "Give a folder for the run's outputs (it is created if missing)")
-            }
-            return resolved
+            return outputPath(node, key: key)
         case .list(let element):
             guard case .sequence(let seq) = node else {
                 issue(node, key, "must be a list, got \(describe(node))", "Write a list: [a, b] or one '- item' per line")
@@ -291,6 +223,96 @@ struct Validator {
             }
             return nil
         }
+    }
+
+    func scalarText(_ node: Node) -> String? {
+        if case .scalar(let s) = node { return s.string }
+        return nil
+    }
+
+    /// Integers, sizes, numbers (checked against their bounds), booleans, text and choices.
+    mutating func scalar(_ node: Node, type: FieldType, key: String) -> Any? {
+        let text = scalarText(node)
+        switch type {
+        case .int(let bounds):
+            guard let s = text, let i = node.int, !s.contains(".") else {
+                issue(node, key, "must be an integer, got \(describe(node))", "Write a whole number, e.g. \(key.hasSuffix("epochs") ? "20" : "8")")
+                return nil
+            }
+            if let p = bounds.check(Double(i), integer: true) { issue(node, key, p.problem, p.fix); return nil }
+            return i
+        case .size:
+            guard let s = text, let bytes = try? ByteSize.parse(s) else {
+                issue(node, key, "must be a memory size, got \(describe(node))", "Write a number with K, M, G or T, e.g. 8G or 512M")
+                return nil
+            }
+            if let p = PipelineSchema.check(key, Double(bytes)) { issue(node, key, p.problem, p.fix); return nil }
+            return bytes
+        case .number(let bounds):
+            guard text != nil, let d = node.float else {
+                issue(node, key, "must be a number, got \(describe(node))", "Write a number, e.g. 0.5")
+                return nil
+            }
+            if let p = bounds.check(d, integer: false) { issue(node, key, p.problem, p.fix); return nil }
+            return d
+        case .bool:
+            guard text != nil, let b = node.bool else {
+                issue(node, key, "must be true or false, got \(describe(node))", "Write true or false")
+                return nil
+            }
+            return b
+        case .choice(let options):
+            guard let s = text, options.contains(s) else {
+                let fix = text.flatMap { Validator.closest($0, in: options) }.map { "Did you mean '\($0)'? " } ?? ""
+                issue(node, key, "must be one of \(options.joined(separator: ", ")), got \(describe(node))", fix + "Use one of the listed values")
+                return nil
+            }
+            return s
+        default:  // .string
+            guard let s = text else { issue(node, key, "must be text, got \(describe(node))", "Write a single value"); return nil }
+            return s
+        }
+    }
+
+    /// A path resolved against the pipeline's folder; a missing or non-regular file is an issue.
+    mutating func inputPath(_ node: Node, key: String) -> String? {
+        guard let s = scalarText(node) else { issue(node, key, "must be a path, got \(describe(node))", "Write the file's path"); return nil }
+        let resolved = PipelineLoader.resolve(s, base)
+        if checkFiles && !s.hasPrefix("/vsi"), let (problem, hint) = InputFile.problem(resolved, expecting: .fileOrDirectory) {
+            if problem == "not found" {
+                issue(node, key, "file not found: \(s) (looked for \(resolved))", "Check the path; relative paths start at the pipeline file's folder")
+            } else {
+                issue(node, key, "\(s) \(problem)", hint)
+            }
+        }
+        return resolved
+    }
+
+    /// One path or a list of them; a nested list is the mosaic of one source, kept as "a.tif+b.tif".
+    mutating func inputPaths(_ node: Node, key: String) -> [String]? {
+        guard case .sequence(let seq) = node else { return inputPath(node, key: key).map { [$0] } }
+        var out: [String] = []
+        for (i, item) in seq.enumerated() {
+            if case .sequence(let parts) = item {
+                let files = parts.enumerated().compactMap { j, part in inputPath(part, key: "\(key)[\(i)][\(j)]") }
+                if !files.isEmpty { out.append(files.joined(separator: "+")) }
+            } else if let p = inputPath(item, key: "\(key)[\(i)]") {
+                out.append(p)
+            }
+        }
+        if out.isEmpty && seq.isEmpty { issue(node, key, "is an empty list", "List at least one file") }
+        return out
+    }
+
+    /// A folder for outputs, resolved against the pipeline's folder; an existing file is an issue.
+    mutating func outputPath(_ node: Node, key: String) -> String? {
+        guard let s = scalarText(node) else { issue(node, key, "must be a path, got \(describe(node))", "Write a directory path"); return nil }
+        let resolved = PipelineLoader.resolve(s, base)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory) && !isDirectory.boolValue {
+            issue(node, key, "\(s) is a file, not a folder", "Give a folder for the run's outputs (it is created if missing)")
+        }
+        return resolved
     }
 
     func describe(_ node: Node) -> String {
