@@ -121,8 +121,11 @@ public struct SceneRecipe: Codable, Sendable, Hashable {
 /// Scene paths as users give them, turned into sources.
 public enum SceneSources {
     /// Each path's files: "a.tif+b.tif" is a mosaic of one source; one folder is read as
-    /// Sentinel-2 band files by `bandNames`.
+    /// Sentinel-2 band files by `bandNames`, one STAC Item as its assets of `bandNames`.
     public static func files(_ paths: [String], bandNames: [String]?) throws -> [[String]] {
+        if paths.count == 1, StacItem.isItemPath(paths[0]) {
+            return try StacItem(file: paths[0]).files(bands: bandNames).map { [$0] }
+        }
         var isDirectory: ObjCBool = false
         if paths.count == 1, FileManager.default.fileExists(atPath: paths[0], isDirectory: &isDirectory), isDirectory.boolValue {
             guard let bandNames, !bandNames.isEmpty else {

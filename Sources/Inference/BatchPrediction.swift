@@ -9,11 +9,33 @@ public struct SceneJob: Sendable, Hashable {
     /// The name its outputs take (`NAME=files` on the command line, `name:` in a pipeline);
     /// nil: derived from the files (`stem`).
     public var outputName: String?
+    /// The STAC Item the scene was given as (its band files are `paths`), for the map's Item.
+    public var item: StacItem?
 
     public init(paths: [String], outputName: String? = nil) {
         self.paths = paths
         self.outputName = outputName
         name = paths.first ?? ""
+    }
+
+    /// The scene of a STAC Item: the assets of `bands` (asset keys or band names) in order,
+    /// named after the Item's id.
+    public init(item: StacItem, bands: [String]?, outputName: String? = nil) throws {
+        self.init(paths: try item.files(bands: bands), outputName: outputName ?? SceneJob.fileName(item.id))
+        self.item = item
+        name = item.file
+    }
+
+    /// A scene given as one path (`paths` of a pipeline): a STAC Item is read into its band
+    /// files, anything else kept as it is.
+    public static func scene(_ paths: [String], outputName: String?, stacBands: [String]?) throws -> SceneJob {
+        guard paths.count == 1, StacItem.isItemPath(paths[0]) else { return SceneJob(paths: paths, outputName: outputName) }
+        return try SceneJob(item: StacItem(file: paths[0]), bands: stacBands, outputName: outputName)
+    }
+
+    /// `id` as a file name: characters other than letters, digits, `_`, `-` and `.` become `_`.
+    static func fileName(_ id: String) -> String {
+        String(id.map { $0.isASCII && ($0.isLetter || $0.isNumber || "_-.".contains($0)) ? $0 : "_" })
     }
 
     /// The scene's name for its outputs: the file name without extension, or for band files
@@ -51,17 +73,20 @@ public struct SceneJob: Sendable, Hashable {
     /// per line, # comments), `b2.tif,b3.tif,b4.tif` (band files of one scene), and any of
     /// these but a list as `NAME=…` (the scene's outputs are named NAME_map.tif).
     /// A folder is one scene's band files when `foldersAreScenes` (the model names its bands),
-    /// otherwise a folder of chips, one scene per raster.
-    public static func expand(_ arguments: [String], foldersAreScenes: Bool = false) throws -> [SceneJob] {
+    /// otherwise a folder of chips, one scene per raster. A `.json` file is a STAC Item whose
+    /// assets of `stacBands` (asset keys or band names) are the scene's band files.
+    public static func expand(_ arguments: [String], foldersAreScenes: Bool = false, stacBands: [String]? = nil) throws -> [SceneJob] {
         var out: [SceneJob] = []
         for arg in arguments {
             if let (name, rest) = namedInput(arg) {
-                let jobs = try expand([rest], foldersAreScenes: foldersAreScenes)
+                let jobs = try expand([rest], foldersAreScenes: foldersAreScenes, stacBands: stacBands)
                 guard jobs.count == 1 else {
                     throw RasterError(.invalidArgument, path: arg, problem: "the name '\(name)' is given to \(jobs.count) scenes",
                                       hint: "Name one scene at a time: NAME=scene.tif or NAME=b2.tif,b3.tif")
                 }
-                out.append(SceneJob(paths: jobs[0].paths, outputName: name))
+                var job = jobs[0]
+                job.outputName = name
+                out.append(job)
             } else if arg.hasPrefix("@") {
                 let file = String(arg.dropFirst())
                 guard let data = try? InputFile.read(file), let text = String(data: data, encoding: .utf8) else {
@@ -75,7 +100,7 @@ public struct SceneJob: Sendable, Hashable {
                         let s = String(p).trimmingCharacters(in: .whitespaces)
                         return s.hasPrefix("/") || base.isEmpty ? s : (base as NSString).appendingPathComponent(s)
                     }.joined(separator: ",") }
-                out += try expand(lines, foldersAreScenes: foldersAreScenes)
+                out += try expand(lines, foldersAreScenes: foldersAreScenes, stacBands: stacBands)
             } else if arg.contains(",") {
                 out.append(SceneJob(paths: arg.split(separator: ",").map(String.init)))
             } else if arg.contains("*") || arg.contains("?") || arg.contains("[") {
@@ -83,11 +108,11 @@ public struct SceneJob: Sendable, Hashable {
                 if matches.isEmpty {
                     throw RasterError(.notFound, path: arg, problem: "no file matches this pattern", hint: "Check the pattern (quote it so the shell does not expand it)")
                 }
-                out += matches.map { SceneJob(paths: [$0]) }
+                out += try matches.map { try scene([$0], outputName: nil, stacBands: stacBands) }
             } else if !foldersAreScenes && isFolder(arg) {
                 out += try folder(arg).map { SceneJob(paths: [$0]) }
             } else {
-                out.append(SceneJob(paths: [arg]))
+                out.append(try scene([arg], outputName: nil, stacBands: stacBands))
             }
         }
         return out
@@ -209,9 +234,12 @@ extension ScenePredictor {
             }
             if !options.overwrite && outputs.all.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) {
                 report = SceneReport(job: job, outputs: outputs, status: .skipped, prediction: nil)
+                // The Item of a kept map, when an earlier version wrote none.
+                if !FileManager.default.fileExists(atPath: StacItemWriter.path(forMap: outputs.map)) { try? stacWriter.write(outputs: outputs, job: job) }
             } else {
                 do {
                     let p = try predict(paths: job.paths, outputs: outputs)
+                    try stacWriter.write(outputs: outputs, job: job)  // last: it lists the map's siblings on disk
                     report = SceneReport(job: job, outputs: outputs, status: .written, prediction: p)
                 } catch var stop as Interrupted {
                     stop.kept += Self.written(reports)
@@ -224,6 +252,13 @@ extension ScenePredictor {
             reports.append(report)
         }
         return reports
+    }
+
+    /// The writer of each map's STAC Item.
+    var stacWriter: StacItemWriter {
+        StacItemWriter(classMap: inputs.classMap,
+                       provenance: provenance ?? MapProvenance(bundle: (model as? NetworkSceneModel)?.bundle, directory: nil, terrasegVersion: "unknown"),
+                       cog: options.creation.cog)
     }
 
     /// The maps written so far, for the line an interrupted run prints.

@@ -116,6 +116,8 @@ public final class ScenePredictor {
 
     /// Fault injection for tests (see `StageThread`).
     var refusesThreadsForTesting = false
+    /// What each map's STAC Item says of the model (`run(jobs:)`); nil: what the model tells.
+    public var provenance: MapProvenance?
 
     public init(model: SceneModel, inputs: ModelInputs, options: PredictionOptions) throws {
         guard inputs.classMap.count == model.classCount else {

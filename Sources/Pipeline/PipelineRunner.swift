@@ -112,9 +112,13 @@ public final class PipelineRunner {
         let memory = MemoryBudget(memory: spec.memory).predictionIssues(bundle.architecture, tile: options.tileSize,
                                                                         margin: options.margin, batch: options.batchSize)
         if let issue = memory.first { throw TerraSegError(.invalidArgument, path: issue.key, problem: issue.problem, hint: issue.fix) }
-        let predictStamp = trainStamp + "/" + stamp(sections: [spec.prediction], extra: [String](), files: predictionScenes.flatMap { $0 })
         let names = spec.prediction.scenes == nil ? spec.data.scenes.map(\.name) : []
-        let jobs = predictionScenes.enumerated().map { i, paths in SceneJob(paths: paths, outputName: i < names.count ? names[i] : nil) }
+        let jobs = try predictionScenes.enumerated().map { i, paths in
+            try SceneJob.scene(paths, outputName: i < names.count ? names[i] : nil, stacBands: bundle.recipe?.bandNames)
+        }
+        // A STAC Item's band files count as inputs too.
+        let inputs = jobs.flatMap { ($0.item.map { [$0.file] } ?? []) + $0.paths }
+        let predictStamp = trainStamp + "/" + stamp(sections: [spec.prediction], extra: [String](), files: inputs)
         let outputs = jobs.map { SceneOutputs.named(after: $0, in: mapsDirectory, options: options).map }
         if !force && stamps["predict"] == predictStamp && outputs.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) {
             skipped.append("predict")
@@ -128,6 +132,7 @@ public final class PipelineRunner {
         o.overwrite = true
         let model = NetworkSceneModel(bundle: bundle, network: try bundle.network(directory: bundlePath))
         let predictor = try ScenePredictor(model: model, inputs: model.inputs, options: o)
+        predictor.provenance = MapProvenance(bundle: bundle, directory: bundlePath, terrasegVersion: terrasegVersion)
         var progress = BatchProgress(total: jobs.count)
         let reports = try predictor.run(jobs: jobs, directory: mapsDirectory) { log("predict: " + progress.line(for: $0)) }
         for r in reports {

@@ -20,7 +20,9 @@ extension TerraSegCommand {
                 Windows overlap by a margin; only their centres are written, so with the default margin (the \
                 model's receptive-field radius) the map equals a prediction of the whole scene at once. \
                 A smaller --margin is faster but may show seams. When several maps are georeferenced in one CRS, \
-                DIR/mosaic.vrt joins them (a GDAL VRT; open it as one map).
+                DIR/mosaic.vrt joins them (a GDAL VRT; open it as one map). \
+                A scene may be a local STAC Item (item.json) whose assets are its band files, picked by --bands \
+                (default: the model's band names). Every map gets a STAC Item beside it (<name>_map.stac.json).
                 """)
 
         @Option(name: .long, help: "The model bundle directory (from terraseg train).")
@@ -31,6 +33,10 @@ extension TerraSegCommand {
 
         @Option(name: .long, help: "Output directory.")
         var output: String
+
+        @Option(help: "STAC Item inputs: the assets to stack, by asset key or band name (eo:bands), in order, e.g. B04,B03,B02,B08 (default: the model's band names).",
+                transform: NameList.parse)
+        var bands: [String]?
 
         @Option(help: keyHelp("Core tile size in pixels (rounded up to the model's alignment).", key: "prediction.tile", showDefault: false))
         var tile = PredictionSpec().tile
@@ -108,6 +114,7 @@ extension TerraSegCommand {
                                       flags: Self.flags)
             let network = NetworkSceneModel(bundle: bundle, network: try bundle.network(directory: model))
             let predictor = try ScenePredictor(model: network, inputs: network.inputs, options: options)
+            predictor.provenance = MapProvenance(bundle: bundle, directory: model, terrasegVersion: terrasegVersion)
             let terminal = isatty(STDERR_FILENO) != 0
             var lastReport = Date.distantPast, started = Date()
             predictor.progress = { done, total in
@@ -120,7 +127,8 @@ extension TerraSegCommand {
                 FileHandle.standardError.write(Data((terminal ? "\r" + line : line + "\n").utf8))
                 if terminal && done == total { FileHandle.standardError.write(Data("\n".utf8)) }
             }
-            let jobs = try SceneJob.expand(input, foldersAreScenes: network.inputs.recipe?.bandNames != nil)
+            let jobs = try SceneJob.expand(input, foldersAreScenes: network.inputs.recipe?.bandNames != nil,
+                                           stacBands: bands ?? network.inputs.recipe?.bandNames)
             let grid = predictor.grid(width: options.tileSize, height: options.tileSize)
             let cut = options.blend == .stream && !network.bundle.architecture.upsamplesWithParameters
                 ? "full-width strips, each feature computed once"
