@@ -7,6 +7,8 @@ python3 -m venv .venv
 .venv/bin/pip install --upgrade pip >/dev/null
 # Prefer the CPU-only build when the PyTorch index is reachable; PyPI's default wheel works too.
 .venv/bin/pip install torch numpy safetensors rasterio
+# STAC Item validation (validate_stac.py; pystac ships the core STAC schemas, read offline).
+.venv/bin/pip install "pystac[validation]"
 # jemalloc for the "tuned PyTorch" configuration (LD_PRELOAD), when apt is available.
 if ! ls /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 >/dev/null 2>&1; then
     (apt-get install -y libjemalloc2 >/dev/null 2>&1 || true)
