@@ -68,7 +68,7 @@ public struct StacItem: Sendable, Hashable {
     /// Without names: refused, listing what the Item offers.
     public func files(bands: [String]?) throws -> [String] {
         guard let bands, !bands.isEmpty else {
-            throw refused("assets", "the bands to stack are not named (the Item has \(offered))",
+            throw refused("assets", "to stack are not named (the Item has \(offered))",
                           hint: "Name them in order (asset keys or band names): --bands for predict, --band-names or data.band_names for training")
         }
         return try bands.map { try asset(named: $0).path }
@@ -80,7 +80,7 @@ public struct StacItem: Sendable, Hashable {
         if let byKey = assets.first(where: { $0.key.lowercased() == wanted }) { return try single(byKey, name) }
         let byBand = assets.filter { $0.bandNames.contains(where: { $0.lowercased() == wanted }) }
         guard byBand.count == 1 else {
-            let problem = byBand.isEmpty ? "no asset is band \(name)" : "\(byBand.count) assets declare band \(name) (\(byBand.map(\.key).joined(separator: ", ")))"
+            let problem = byBand.isEmpty ? "hold no band \(name)" : "hold band \(name) \(byBand.count) times (\(byBand.map(\.key).joined(separator: ", ")))"
             throw refused("assets", "\(problem) (the Item has \(offered))", hint: "Name each band by its asset key")
         }
         return try single(byBand[0], name)

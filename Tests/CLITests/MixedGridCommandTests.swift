@@ -81,6 +81,21 @@ struct MixedGridCommandTests {
         }
         #expect(compared > 120 * 96 / 2)
         #expect(Double(same) >= 0.999 * Double(compared), "\(same) of \(compared) pixels equal")
+
+        // The same tile as a STAC Item: its assets, picked by the model's band names, give the same map.
+        let assets = Dictionary(uniqueKeysWithValues: Self.layout.reversed().map { band, _, _ in
+            ("asset_\(band)", ["href": "B/T31_B_\(band).tif", "eo:bands": [["name": band]]] as [String: Any])
+        })
+        let item: [String: Any] = ["type": "Feature", "stac_version": "1.0.0", "id": "S2_tile_B", "geometry": NSNull(), "links": [],
+                                   "properties": ["datetime": "2020-06-01T10:30:00Z"], "assets": assets]
+        try JSONSerialization.data(withJSONObject: item).write(to: URL(fileURLWithPath: dir.file("item.json")))
+        let fromItem = try Tool.run(Tool.terraseg, ["predict", "--model", model, "--input", dir.file("item.json"), "--output", out, "--tile", "48"])
+        try #require(fromItem.status == 0, "\(fromItem.stderr)")
+        #expect(try Dataset(path: out + "/S2_tile_B_map.tif").read(window: Window(width: 120, height: 96)).values == ours.values)
+        let written = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/S2_tile_B_map.stac.json"))) as? [String: Any]
+        let properties = written?["properties"] as? [String: Any]
+        #expect(properties?["terraseg:model"] as? String == "model" && (properties?["terraseg:model_fingerprint"] as? String)?.count == 16)
+        #expect(properties?["datetime"] as? String == "2020-06-01T10:30:00Z")
     }
 
     @Test func aFolderWithoutTheBandIsRefusedNamingWhatItHolds() throws {

@@ -22,8 +22,8 @@ export GDAL_PAM_ENABLED=NO   # no .aux.xml sidecars
 
 # ---------------------------------------------------------------------------------------------
 # rasters/: damaged or inconsistent rasters for predict, evaluate, info and train.
-rm -rf rasters yaml
-mkdir -p rasters yaml
+rm -rf rasters yaml stac
+mkdir -p rasters yaml stac
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
@@ -178,6 +178,53 @@ sed -i '/^output:/d' yaml/name-parent.yaml yaml/name-slash.yaml
         echo "run-$n | $n.yaml${e:+; $e} | run {here}/$n.yaml"
     done
 } > yaml/cases.txt
+
+# ---------------------------------------------------------------------------------------------
+# stac/: malformed STAC Items given as predict scenes; each is refused naming the Item and the key.
+python3 - <<'PY'
+import json
+good = {"type": "Feature", "stac_version": "1.0.0", "id": "scene", "geometry": None, "links": [],
+        "properties": {"datetime": "2020-06-01T10:30:00Z"},
+        "assets": {"image": {"href": "../rasters/good-image.tif",
+                             "eo:bands": [{"name": "B02"}, {"name": "B03"}, {"name": "B04"}, {"name": "B08"}]}}}
+def item(name, change=None, text=None):
+    with open(f"stac/{name}.json", "w") as f:
+        if text is not None:
+            f.write(text)
+            return
+        d = json.loads(json.dumps(good))
+        change(d)
+        json.dump(d, f, indent=1)
+item("not-json", text="{\"type\": \"Feature\", \"assets\": {")
+item("collection", lambda d: d.update(type="Collection"))
+item("no-id", lambda d: d.pop("id"))
+item("no-assets", lambda d: d.update(assets={}))
+item("href-number", lambda d: d["assets"]["image"].update(href=5))
+item("href-missing-file", lambda d: d["assets"]["image"].update(href="no-such-band.tif"))
+item("href-remote", lambda d: d["assets"]["image"].update(href="https://example.org/B04.tif"))
+item("bad-datetime", lambda d: d["properties"].update(datetime="yesterday"))
+item("null-datetime-no-range", lambda d: d["properties"].update(datetime=None, start_datetime="2020-06-01T00:00:00Z"))
+item("eo-bands-not-list", lambda d: d["assets"]["image"].update({"eo:bands": "B04"}))
+item("band-name-number", lambda d: d["assets"]["image"]["eo:bands"][2].update(name=4))
+item("good", lambda d: None)  # refused only for the bands asked
+PY
+{
+    echo "# name | expected on stderr | terraseg arguments (see make-corpus.sh)"
+    stac_case() { echo "stac-$1 | $1.json; $2 | predict --model {model} --input {here}/$1.json --bands ${3:-image} --output {out}"; }
+    stac_case not-json "is not a JSON object"
+    stac_case collection "type must be \"Feature\""
+    stac_case no-id "id must be a non-empty string"
+    stac_case no-assets "assets must be an object"
+    stac_case href-number "assets.image.href must be"
+    stac_case href-missing-file "assets.image.href names"
+    stac_case href-remote "assets.image.href is a remote URL"
+    stac_case bad-datetime "properties.datetime must be an RFC 3339 time"
+    stac_case null-datetime-no-range "properties.end_datetime must be given"
+    stac_case eo-bands-not-list "assets.image.eo:bands must be a list"
+    stac_case band-name-number "assets.image.eo:bands[2].name must be a non-empty string"
+    echo "stac-unknown-band | good.json; assets hold no band B99 | predict --model {model} --input {here}/good.json --bands B99 --output {out}"
+    echo "stac-multi-band-asset | good.json; assets.image holds 4 bands | predict --model {model} --input {here}/good.json --bands B04 --output {out}"
+} > stac/cases.txt
 
 # bundles/: tampered model bundles, made by their own script when present.
 if [ -x "$here/make-bundles.sh" ]; then "$here/make-bundles.sh"; fi
