@@ -95,7 +95,7 @@ public enum PipelineSchema {
     ]
 
     static let sceneFields: [Field] = [
-        Field("image", .inputPaths, "—", "The scene: one raster; a list of band files (stacked in order, each read onto the scene grid; a file given as a list of files is their mosaic); or a folder of band files found by data.band_names.", required: true),
+        Field("image", .inputPaths, "—", "The scene: one raster; a list of band files (stacked in order, each read onto the scene grid; a file given as a list of files is their mosaic); or a folder of band files found by data.band_names; or a local STAC Item (.json) whose assets of data.band_names (asset keys or eo:bands names) are the band files.", required: true),
         Field("labels", .inputPath, "—", "Label raster (one of labels / vector_labels); on another grid or CRS it is warped onto the scene grid (nearest; mode when coarser)."),
         Field("vector_labels", .inputPath, "—", "Polygons (GeoPackage, GeoJSON, Shapefile) rasterised onto the image grid."),
         Field("label_attribute", .string, "—", "Attribute of vector_labels holding the class value or class name."),
@@ -221,7 +221,7 @@ public enum PipelineSchema {
         ]), "", "Training augmentation."),
         Field("prediction", .object([
             Field("enabled", .bool, "true", "Map scenes after training."),
-            Field("scenes", .list(.inputPaths), "the training images", "Scenes to map."),
+            Field("scenes", .list(.inputPaths), "the training images", "Scenes to map (a STAC Item .json: its assets of the model's band names). Each map gets a STAC Item beside it (NAME_map.stac.json)."),
             Field("tile", .int(.between(16, 16384)), "512", "Core tile written per window."),
             Field("margin", .int(.between(0, 4096)), "receptive-field radius", "Context around each tile; smaller is faster but may show seams."),
             Field("batch_size", .int(.between(1, 4096)), "2", "Windows per network call."),
