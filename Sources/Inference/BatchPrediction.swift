@@ -235,7 +235,11 @@ extension ScenePredictor {
             if !options.overwrite && outputs.all.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) {
                 report = SceneReport(job: job, outputs: outputs, status: .skipped, prediction: nil)
                 // The Item of a kept map, when an earlier version wrote none.
-                if !FileManager.default.fileExists(atPath: StacItemWriter.path(forMap: outputs.map)) { try? stacWriter.write(outputs: outputs, job: job) }
+                if !FileManager.default.fileExists(atPath: StacItemWriter.path(forMap: outputs.map)) {
+                    do { try stacWriter.write(outputs: outputs, job: job) } catch {
+                        ScenePredictor.logger.warning("\(outputs.map) is kept but its STAC Item could not be written: \(error)")
+                    }
+                }
             } else {
                 do {
                     let p = try predict(paths: job.paths, outputs: outputs)

@@ -44,12 +44,12 @@ struct StacTests {
 
     /// A deterministic model whose classes depend on the band order, normalised by the
     /// statistics of the stacked band files.
-    func predictor() throws -> ScenePredictor {
+    func predictor(overwrite: Bool = true) throws -> ScenePredictor {
         let files = (2...5).map { dir.file("T17_B0\($0).tif") }
         let stats = try BandStatistics.compute(BandStack(sources: files.map { SourceSpec(files: [$0]) }), bands: nil)
         let inputs = ModelInputs(bands: nil, normalizer: Normalizer(statistics: stats, method: .standardize), classMap: TinyModel.classMap)
         var o = PredictionOptions()
-        o.overwrite = true
+        o.overwrite = overwrite
         let p = try ScenePredictor(model: BoxModel(channels: 4, classes: 3, radius: 1), inputs: inputs, options: o)
         p.provenance = MapProvenance(terrasegVersion: "test")
         return p
@@ -123,6 +123,31 @@ struct StacTests {
         #expect(classes[0]["color_hint"] as? String == String(format: "%02X%02X%02X", hex.r, hex.g, hex.b))
         #expect(classes[3]["nodata"] as? Bool == true)
         #expect((item["stac_extensions"] as? [String])?.count == 2)
+    }
+
+    /// A map kept from an earlier run (skipped) gets the Item it lacks; one written again gets a new one.
+    @Test func aKeptMapGetsItsMissingItem() throws {
+        let (files, _) = try bandFiles()
+        let out = dir.file("kept")
+        let first = try predictor().run(jobs: [SceneJob(paths: files, outputName: "scene")], directory: out)
+        let item = StacItemWriter.path(forMap: first[0].outputs.map)
+        try FileManager.default.removeItem(atPath: item)
+        let second = try predictor(overwrite: false).run(jobs: [SceneJob(paths: files, outputName: "scene")], directory: out)
+        #expect(second[0].status == .skipped)
+        #expect(FileManager.default.fileExists(atPath: item))
+    }
+
+    /// A scene Item with a time range gives the map's Item a null datetime with the range, as
+    /// the specification requires; a scene without a time, the time of prediction.
+    @Test func theSceneTimeOrRangeIsKept() throws {
+        let writer = StacItemWriter(classMap: TinyModel.classMap, provenance: MapProvenance(), cog: false)
+        let path = dir.file("range.json")
+        let text = #"{"type": "Feature", "stac_version": "1.0.0", "id": "r", "properties": {"datetime": null, "start_datetime": "2021-01-01T00:00:00Z", "end_datetime": "2021-02-01T00:00:00Z"}, "assets": {"a": {"href": "/vsimem/a.tif"}}}"#
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let range = writer.times(try StacItem(file: path), now: Date(timeIntervalSince1970: 0))
+        #expect(range["datetime"] is NSNull && range["start_datetime"] as? String == "2021-01-01T00:00:00Z"
+                && range["end_datetime"] as? String == "2021-02-01T00:00:00Z")
+        #expect(writer.times(nil, now: Date(timeIntervalSince1970: 0))["datetime"] as? String == "1970-01-01T00:00:00Z")
     }
 
     /// A class name becomes the extension's identifier (letters, digits, - and _); the title
