@@ -86,7 +86,7 @@ import TestSupport
                   "ignore", "band-names", "resampling", "grid", "crs", "model", "upsampling", "optimizer", "schedule", "normalization", "no-augment", "output", "resume", "restart",
                   "export-patches"],
         "predict": ["model", "input", "output", "blend", "tta", "cog", "probabilities", "confidence", "overwrite", "compression",
-                    "allow-mismatch"],
+                    "allow-mismatch", "bands"],
         "quicklook": ["output"],
         "evaluate": ["prediction", "labels", "model", "tiles", "tile-images", "tile-mask", "tile-split", "tile-mask-colors", "ignore", "json"],
         "info": ["json"],
