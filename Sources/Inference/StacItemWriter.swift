@@ -84,12 +84,13 @@ public struct StacItemWriter {
 
     func item(outputs: SceneOutputs, job: SceneJob, now: Date) throws -> [String: Any] {
         let info = try Dataset(path: outputs.map).info
-        var properties = provenance.properties.merging(try projection(info.grid)) { a, _ in a }
+        let footprint = try MapFootprint(grid: info.grid)
+        var properties = provenance.properties.merging(projection(info.grid, footprint)) { a, _ in a }
         properties.merge(times(job.item, now: now)) { a, _ in a }
         var item: [String: Any] = ["type": "Feature", "stac_version": "1.1.0", "stac_extensions": Self.extensions,
                                    "id": URL(fileURLWithPath: Self.base(of: outputs.map)).lastPathComponent,
                                    "properties": properties, "assets": assets(outputs: outputs, info: info), "links": links(job)]
-        if let footprint = try MapFootprint(grid: info.grid) {
+        if let footprint {
             item["geometry"] = ["type": "Polygon", "coordinates": [footprint.ring]]
             item["bbox"] = footprint.bbox
         } else {
@@ -109,9 +110,9 @@ public struct StacItemWriter {
 
     /// proj:code (or proj:wkt2 for CRSs without an EPSG code), proj:shape, proj:transform
     /// (the affine coefficients a…f), proj:bbox.
-    func projection(_ grid: RasterGrid) throws -> [String: Any] {
+    func projection(_ grid: RasterGrid, _ footprint: MapFootprint?) -> [String: Any] {
         var p: [String: Any] = ["proj:shape": [grid.height, grid.width]]
-        guard let t = grid.geoTransform?.coefficients, let footprint = try MapFootprint(grid: grid) else { return p }
+        guard let t = grid.geoTransform?.coefficients, let footprint else { return p }
         p["proj:transform"] = [t[1], t[2], t[0], t[4], t[5], t[3]]
         p["proj:bbox"] = footprint.nativeBBox
         p["proj:code"] = footprint.epsg.map { "EPSG:\($0)" } ?? NSNull()

@@ -58,3 +58,21 @@ import TestSupport
         #expect(try SceneSources.files([path], bandNames: ["B03", "B04"]) == [[dir.file("b3.tif")], [dir.file("b4.tif")]])
     }
 }
+
+/// The outline a map's STAC Item states.
+@Suite struct MapFootprintTests {
+    /// A CRS without an EPSG code is stated as WKT2; the corners come out as longitude, latitude.
+    @Test func aCustomCRSIsWrittenAsWKT2() throws {
+        let crs = try SpatialReference(userInput: "+proj=tmerc +lat_0=0 +lon_0=13.3 +k=0.9996 +x_0=500000 +y_0=0 +datum=WGS84 +units=m +no_defs")
+        let grid = RasterGrid(width: 100, height: 50, geoTransform: GeoTransform(originX: 500_000, pixelWidth: 10, originY: 5_800_000, pixelHeight: -10), crs: crs)
+        let f = try #require(try MapFootprint(grid: grid))
+        #expect(f.epsg == nil && f.wkt2?.hasPrefix("PROJCRS") == true, "\(String(describing: f.wkt2?.prefix(40)))")
+        #expect(abs(f.ring[0][0] - 13.3) < 0.01 && abs(f.ring[0][1] - 52.3) < 0.1, "\(f.ring[0])")
+        #expect(f.nativeBBox == [500_000, 5_799_500, 501_000, 5_800_000])
+        #expect(f.bbox[0] <= f.ring.map { $0[0] }.min()! && f.bbox[2] >= f.ring.map { $0[0] }.max()!)
+    }
+
+    @Test func aGridWithoutCRSHasNoFootprint() throws {
+        #expect(try MapFootprint(grid: RasterGrid(width: 4, height: 4, geoTransform: nil, crs: nil)) == nil)
+    }
+}
