@@ -115,13 +115,15 @@ public final class PipelineRunner {
         let predictStamp = trainStamp + "/" + stamp(sections: [spec.prediction], extra: [String](), files: predictionScenes.flatMap { $0 })
         let names = spec.prediction.scenes == nil ? spec.data.scenes.map(\.name) : []
         let jobs = predictionScenes.enumerated().map { i, paths in SceneJob(paths: paths, outputName: i < names.count ? names[i] : nil) }
-        let outputs = jobs.map { SceneOutputs.named(after: $0, in: mapsDirectory, options: options).map }
-        if !force && stamps["predict"] == predictStamp && outputs.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) {
+        let named = jobs.map { SceneOutputs.named(after: $0, in: mapsDirectory, options: options) }
+        let outputs = named.map(\.map)
+        if !force && stamps["predict"] == predictStamp && named.flatMap(\.all).allSatisfy({ FileManager.default.fileExists(atPath: $0) }) {
             skipped.append("predict")
             log("predict: up to date (\(mapsDirectory))")
             return outputs
         }
         log("predict: \(jobs.count) scene(s) → \(mapsDirectory)")
+        if let note = options.mapNote { log("predict: " + note) }
         stamps["predict"] = nil
         try stamps.write(run + "/stages.json")
         var o = options

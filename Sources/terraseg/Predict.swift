@@ -62,6 +62,22 @@ extension TerraSegCommand {
                             key: "prediction.allow_mismatch", showDefault: false))
         var allowMismatch = PredictionSpec().allowMismatch
 
+        @Option(name: .customLong("min-mapping-unit"),
+                help: keyHelp("Class patches smaller than this many pixels take their largest neighbour's class (0: none).",
+                              key: "prediction.min_mapping_unit", showDefault: false))
+        var minMappingUnit = PredictionSpec().minMappingUnit
+
+        @Option(name: .customLong("mmu-connectedness"),
+                help: keyHelp("Pixels joined into one patch: 4 (edges) or 8 (edges and corners).", key: "prediction.mmu_connectedness", showDefault: false))
+        var mmuConnectedness = PredictionSpec().mmuConnectedness
+
+        @Flag(help: keyHelp("Also write the map's class polygons beside it (X_map.gpkg).", key: "prediction.polygons", showDefault: false))
+        var polygons = PredictionSpec().polygons
+
+        @Option(name: .customLong("polygon-simplify"),
+                help: keyHelp("Simplification tolerance of the polygons in CRS units (0: pixel edges).", key: "prediction.polygon_simplify", showDefault: false))
+        var polygonSimplify = PredictionSpec().polygonSimplify
+
         @Flag(help: "Recompute scenes whose outputs already exist.")
         var overwrite = false
 
@@ -76,7 +92,8 @@ extension TerraSegCommand {
 
         /// The pipeline key each settings flag sets.
         static let flags = ["prediction.tile": "--tile", "prediction.margin": "--margin", "prediction.batch_size": "--batch-size",
-                            "memory": "--memory"]
+                            "memory": "--memory", "prediction.min_mapping_unit": "--min-mapping-unit",
+                            "prediction.polygon_simplify": "--polygon-simplify"]
 
         /// The flags as the pipeline's prediction section, range-checked by the schema.
         func settings() throws -> PredictionOptions {
@@ -91,6 +108,10 @@ extension TerraSegCommand {
             spec.confidence = confidence
             spec.compression = compression
             spec.allowMismatch = allowMismatch
+            spec.minMappingUnit = minMappingUnit
+            spec.mmuConnectedness = mmuConnectedness
+            spec.polygons = polygons
+            spec.polygonSimplify = polygonSimplify
             var issues = spec.issues()
             if let memory, let issue = PipelineSchema.check("memory", Double(memory)) { issues.append(issue) }
             try SettingsRefused.check(issues, flags: Self.flags)
@@ -126,11 +147,13 @@ extension TerraSegCommand {
                 ? "full-width strips, each feature computed once"
                 : "windows of \(grid.inputSize) px, \(grid.tileSize) px written from each (margin \(grid.margin) px; smaller for smaller scenes)"
             FileHandle.standardError.write(Data("Mapping \(jobs.count) scene(s) with \(network.bundle.architecture.name): \(cut)\n".utf8))
+            if let note = options.mapNote { FileHandle.standardError.write(Data("Each map: \(note)\n".utf8)) }
             var batch = BatchProgress(total: jobs.count)
             let reports = try stoppable { try predictor.run(jobs: jobs, directory: output) { r in
                 FileHandle.standardError.write(Data((batch.line(for: r) + "\n").utf8))
             } }
             print(PredictionSummary.render(reports))
+            for r in reports { if let p = r.prediction?.polygons { print(String(format: "Polygons: %@ (%d, %.1f s)", p.path, p.polygons, p.seconds)) } }
             if let mosaic = try MapMosaic.write(reports, directory: output) { print(mosaic.summary) }
             if reports.contains(where: { if case .failed = $0.status { return true } else { return false } }) {
                 throw ExitCode(1)
