@@ -8,7 +8,7 @@ import Testing
 import TestSupport
 
 /// A small class map (values 1...4 in four blocks, specks of 1–5 pixels scattered over them,
-/// the first 3 columns nodata 255), and the connected patches of a map.
+/// the first 3 columns nodata 255).
 enum ClassMapMaker {
     static let classes: [ClassEntry] = [
         ClassEntry(value: 1, name: "water", color: RGBA(hex: "#1f78b4")!),
@@ -49,35 +49,7 @@ enum ClassMapMaker {
                                    options: CreationOptions(blockSize: 32, compression: .deflate, overviews: .mode))
     }
 
-    static func read(_ path: String) throws -> [UInt8] {
-        let ds = try Dataset(path: path)
-        let block = try ds.read(window: Window(width: ds.info.width, height: ds.info.height))
-        return zip(block.values, block.valid).map { v, ok in ok != 0 ? UInt8(v) : 255 }
-    }
-
-    /// Each pixel's patch (flood fill over equal values, 4 or 8 neighbours; nodata 255 is no
-    /// patch, -1) and each patch's size.
-    static func patches(_ map: [UInt8], width: Int, connectedness: Connectedness) -> (id: [Int], sizes: [Int]) {
-        let height = map.count / width
-        var id = [Int](repeating: -1, count: map.count), sizes: [Int] = []
-        var steps = [(0, 1), (1, 0), (0, -1), (-1, 0)]
-        if connectedness == .eight { steps += [(1, 1), (1, -1), (-1, 1), (-1, -1)] }
-        for start in map.indices where id[start] < 0 && map[start] != 255 {
-            var stack = [start], size = 0
-            id[start] = sizes.count
-            while let p = stack.popLast() {
-                size += 1
-                for (dr, dc) in steps {
-                    let r = p / width + dr, c = p % width + dc
-                    guard r >= 0, r < height, c >= 0, c < width else { continue }
-                    let q = r * width + c
-                    if id[q] < 0 && map[q] == map[p] { id[q] = sizes.count; stack.append(q) }
-                }
-            }
-            sizes.append(size)
-        }
-        return (id, sizes)
-    }
+    static func read(_ path: String) throws -> [UInt8] { try ClassPatches.read(path).pixels }
 }
 
 @Suite struct QGISStyleTests {
@@ -114,12 +86,12 @@ enum ClassMapMaker {
         let dir = TemporaryDirectory()
         let width = 96, height = 80, unit = 6
         let before = ClassMapMaker.pixels(width: width, height: height, seed: 11)
-        let old = ClassMapMaker.patches(before, width: width, connectedness: connectedness)
+        let old = ClassPatches(before, width: width, connectedness: connectedness)
         #expect(old.sizes.filter { $0 < unit }.count > 20, "the map has specks to remove")
         let path = try ClassMapMaker.write(dir.file("m.tif"), pixels: before, profile: ClassMapMaker.profile(width: width, height: height),
                                            sieve: (unit, connectedness))
         let after = try ClassMapMaker.read(path)
-        let new = ClassMapMaker.patches(after, width: width, connectedness: connectedness)
+        let new = ClassPatches(after, width: width, connectedness: connectedness)
         #expect(new.sizes.allSatisfy { $0 >= unit }, "patch sizes \(new.sizes.sorted().prefix(5))")
         for i in before.indices where before[i] == 255 || old.sizes[old.id[i]] >= unit {
             #expect(after[i] == before[i], "pixel \(i % width),\(i / width) changed")
