@@ -16,7 +16,8 @@ extension TerraSegCommand {
                 Inputs: paths, folders of chips (their .tif, .png, .jpg, .jp2, .img and .vrt files; a folder of band files when the model names its bands), globs ('scenes/*.tif'), @list.txt (one scene per line), or band files of one \
                 scene joined by commas; NAME=… names one scene's outputs (default: the file name, or the product \
                 id that band files share). Each scene becomes DIR/<name>_map.tif (Byte class values, nodata 255, \
-                colour table, class names, overviews), plus _probabilities.tif and _confidence.tif on request. \
+                colour table, class names, overviews) with its QGIS style DIR/<name>_map.qml, plus _probabilities.tif, \
+                _confidence.tif and the class polygons _map.gpkg on request. \
                 Windows overlap by a margin; only their centres are written, so with the default margin (the \
                 model's receptive-field radius) the map equals a prediction of the whole scene at once. \
                 A smaller --margin is faster but may show seams. When several maps are georeferenced in one CRS, \
@@ -75,8 +76,8 @@ extension TerraSegCommand {
         var polygons = PredictionSpec().polygons
 
         @Option(name: .customLong("polygon-simplify"),
-                help: keyHelp("Simplification tolerance of the polygons in CRS units (0: pixel edges).", key: "prediction.polygon_simplify", showDefault: false))
-        var polygonSimplify = PredictionSpec().polygonSimplify
+                help: keyHelp("Simplification tolerance of the polygons in CRS units (0: pixel edges).", key: "prediction.polygon_simplify"))
+        var polygonSimplify: Double?
 
         @Flag(help: "Recompute scenes whose outputs already exist.")
         var overwrite = false
@@ -111,7 +112,7 @@ extension TerraSegCommand {
             spec.minMappingUnit = minMappingUnit
             spec.mmuConnectedness = mmuConnectedness
             spec.polygons = polygons
-            spec.polygonSimplify = polygonSimplify
+            if let polygonSimplify { spec.polygonSimplify = polygonSimplify }
             var issues = spec.issues()
             if let memory, let issue = PipelineSchema.check("memory", Double(memory)) { issues.append(issue) }
             try SettingsRefused.check(issues, flags: Self.flags)

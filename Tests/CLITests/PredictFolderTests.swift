@@ -42,6 +42,7 @@ import TestSupport
             #expect(map.info.width == 64 && map.info.height == 48)
             #expect(map.info.geoTransform == chip.info.geoTransform)
             #expect(map.info.crs.map { $0.isSame(as: chip.info.crs!) } == true)
+            #expect(FileManager.default.fileExists(atPath: out + "/chip\(i)_map.qml"), "each chip's map has its QGIS style")
         }
         // gdalinfo opens the mosaic: the scene's size and extent, the union of the chips'.
         let vrt = out + "/mosaic.vrt"
