@@ -21,7 +21,7 @@ extension TerraSegCommand {
                 Windows overlap by a margin; only their centres are written, so with the default margin (the \
                 model's receptive-field radius) the map equals a prediction of the whole scene at once. \
                 A smaller --margin is faster but may show seams. When several maps are georeferenced in one CRS, \
-                DIR/mosaic.vrt joins them (a GDAL VRT; open it as one map).
+                DIR/mosaic.vrt joins them (a GDAL VRT; open it as one map; mosaic.qml styles it).
                 """)
 
         @Option(name: .long, help: "The model bundle directory (from terraseg train).")
@@ -155,7 +155,10 @@ extension TerraSegCommand {
             } }
             print(PredictionSummary.render(reports))
             for r in reports { if let p = r.prediction?.polygons { print(String(format: "Polygons: %@ (%d, %.1f s)", p.path, p.polygons, p.seconds)) } }
-            if let mosaic = try MapMosaic.write(reports, directory: output) { print(mosaic.summary) }
+            if let mosaic = try MapMosaic.write(reports, directory: output) {
+                print(mosaic.summary)
+                if let path = mosaic.path { try QGISStyle.write(classes: network.inputs.classMap.classes, besideMap: path) }
+            }
             if reports.contains(where: { if case .failed = $0.status { return true } else { return false } }) {
                 throw ExitCode(1)
             }

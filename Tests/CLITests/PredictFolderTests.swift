@@ -46,6 +46,7 @@ import TestSupport
         }
         // gdalinfo opens the mosaic: the scene's size and extent, the union of the chips'.
         let vrt = out + "/mosaic.vrt"
+        #expect(FileManager.default.fileExists(atPath: out + "/mosaic.qml"), "the mosaic has the maps' QGIS style")
         let text = try String(contentsOfFile: vrt, encoding: .utf8)
         #expect(text.contains("relativeToVRT=\"1\""), "sources beside the VRT are named relative to it")
         #expect(try FileManager.default.contentsOfDirectory(atPath: out).allSatisfy { !$0.hasPrefix(".") }, "no temporary left")
