@@ -237,6 +237,19 @@ public final class GeoTIFFWriter {
         try values.withUnsafeBufferPointer { try write($0, window: window, band: b) }
     }
 
+    /// The minimum mapping unit: every patch of one class smaller than `minimumPixels` pixels
+    /// (`connectedness`) takes the class of its largest neighbouring patch, in place, once all
+    /// pixels are written and before `finish()` builds overviews (GDALSieveFilter). Nodata
+    /// pixels (the band's mask) neither change nor count as neighbours, so a speck enclosed by
+    /// nodata alone stays.
+    public func sieve(minimumPixels: Int, connectedness: Connectedness, band b: Int = 1) throws {
+        guard minimumPixels > 1 else { return }
+        let bh = try band(b)
+        GDALRuntime.resetError()
+        let err = GDALSieveFilter(bh, GDALGetMaskBand(bh), bh, Int32(clamping: minimumPixels), connectedness.neighbours, nil, nil, nil)
+        try check(err, "removing patches under \(minimumPixels) pixels (sieve)", band: b)
+    }
+
     // MARK: - Completion
 
     /// Overview factors 2, 4, 8, ... until the smallest fits one block (at least one level

@@ -11,10 +11,15 @@ struct SceneWriters {
     let confidence: GeoTIFFWriter?
     /// Class values above 254 need a UInt16 map (nodata 65535).
     let wide: Bool
+    /// The minimum mapping unit applied to the finished map before its overviews.
+    let minMappingUnit: Int
+    let connectedness: Connectedness
 
     init(outputs: SceneOutputs, like info: RasterInfo, classMap: ClassMap, options: PredictionOptions) throws {
         let values = classMap.classes.map(\.value)
         wide = (values.max() ?? 0) > 254
+        minMappingUnit = options.minMappingUnit
+        connectedness = options.mmuConnectedness
         var mapProfile = RasterProfile(like: info, bandCount: 1, dataType: wide ? .uint16 : .byte,
                                        nodata: wide ? 65535 : 255, options: options.creation)
         mapProfile.options.predictor = .none
@@ -40,7 +45,14 @@ struct SceneWriters {
         }
     }
 
+    /// Sieves the map (minimum mapping unit), then finishes every output (overviews, rename).
     func finish() throws {
+        do {
+            try map.sieve(minimumPixels: minMappingUnit, connectedness: connectedness)
+        } catch {
+            abort()
+            throw error
+        }
         try map.finish()
         try probabilities?.finish()
         try confidence?.finish()

@@ -38,6 +38,15 @@ public struct PredictionOptions: Sendable {
     /// Map scenes whose data type family or pixel size differ from the training scenes',
     /// with a warning, instead of refusing them.
     public var allowMismatch = false
+    /// Minimum mapping unit in pixels: class patches smaller than this take their largest
+    /// neighbour's class before overviews and polygons (0 or 1: none).
+    public var minMappingUnit = 0
+    /// Which neighbours join pixels into one patch, for the minimum mapping unit and polygons.
+    public var mmuConnectedness = Connectedness.four
+    /// Also write the map's class polygons (`MapSiblings.polygons`, a GeoPackage).
+    public var polygons = false
+    /// Simplification tolerance of the polygons in CRS units (0: the pixel edges).
+    public var polygonSimplify = 0.0
 
     public init() {}
 }
@@ -70,11 +79,16 @@ public struct SceneOutputs: Sendable, Hashable {
     public var map: String
     public var probabilities: String?
     public var confidence: String?
+    /// The class polygons (`MapSiblings.polygons`), when asked for.
+    public var polygons: String?
+    /// The QGIS style written beside every map (`MapSiblings.style`).
+    public var style: String { MapSiblings(map: map).style }
 
-    public init(map: String, probabilities: String? = nil, confidence: String? = nil) {
+    public init(map: String, probabilities: String? = nil, confidence: String? = nil, polygons: String? = nil) {
         self.map = map
         self.probabilities = probabilities
         self.confidence = confidence
+        self.polygons = polygons
     }
 
     /// `DIR/<scene name>_map.tif` (+ `_probabilities.tif`, `_confidence.tif`).
@@ -84,11 +98,14 @@ public struct SceneOutputs: Sendable, Hashable {
 
     public static func named(stem: String, in directory: String, options: PredictionOptions) -> SceneOutputs {
         let base = (directory as NSString).appendingPathComponent(stem)
-        return SceneOutputs(map: base + "_map.tif", probabilities: options.probabilities ? base + "_probabilities.tif" : nil,
-                            confidence: options.confidence ? base + "_confidence.tif" : nil)
+        let map = base + "_map.tif"
+        return SceneOutputs(map: map, probabilities: options.probabilities ? base + "_probabilities.tif" : nil,
+                            confidence: options.confidence ? base + "_confidence.tif" : nil,
+                            polygons: options.polygons ? MapSiblings(map: map).polygons : nil)
     }
 
-    public var all: [String] { [map] + [probabilities, confidence].compactMap { $0 } }
+    /// Every file the scene produces (a scene is up to date when all exist).
+    public var all: [String] { [map, style] + [probabilities, confidence, polygons].compactMap { $0 } }
 }
 
 /// Statistics of one predicted scene.
@@ -99,6 +116,8 @@ public struct ScenePrediction: Sendable {
     /// Tiles whose core had no valid pixel: written as nodata without running the network.
     public var skippedTiles: Int
     public var seconds: Double
+    /// The polygons written (`--polygons`), with their count and time.
+    public var polygons: ClassPolygons.Summary? = nil
     public var megapixelsPerSecond: Double { Double(width * height) / 1e6 / max(seconds, 1e-9) }
 }
 
@@ -139,8 +158,18 @@ public final class ScenePredictor {
                               overlapping: options.blend == .hann)
     }
 
-    /// Predicts the scene made of `paths` (one raster, or band files stacked) into `outputs`.
+    /// Predicts the scene made of `paths` (one raster, or band files stacked) into `outputs`:
+    /// the map (sieved to the minimum mapping unit), then beside it its QGIS style and, when
+    /// `outputs.polygons` is set, its class polygons.
     public func predict(paths: [String], outputs: SceneOutputs) throws -> ScenePrediction {
+        var prediction = try predictRasters(paths: paths, outputs: outputs)
+        prediction.polygons = try MapSiblingWriter(classes: inputs.classMap.classes, options: options).write(besideMap: outputs.map,
+                                                                                                             polygons: outputs.polygons != nil)
+        return prediction
+    }
+
+    /// The map and the other rasters of the scene.
+    func predictRasters(paths: [String], outputs: SceneOutputs) throws -> ScenePrediction {
         let start = Date()
         let source = try openRaster(paths, recipe: inputs.recipe)
         let info = source.info
@@ -198,7 +227,7 @@ extension ScenePredictor {
         let windows = try ScenePredictor(model: model, inputs: inputs, options: o)
         windows.progress = progress
         windows.refusesThreadsForTesting = refusesThreadsForTesting
-        return try windows.predict(paths: paths, outputs: outputs)
+        return try windows.predictRasters(paths: paths, outputs: outputs)
     }
 }
 

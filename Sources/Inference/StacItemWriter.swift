@@ -54,7 +54,6 @@ public struct MapProvenance: Sendable, Hashable {
 /// is written last. The `.stac.json` suffix says what the file is and cannot be taken for
 /// another JSON sidecar (GDAL's `.aux.xml`, a GeoJSON, a model.json).
 public struct StacItemWriter {
-    public static let suffix = ".stac.json"
     public static let extensions = ["https://stac-extensions.github.io/projection/v2.0.0/schema.json",
                                     "https://stac-extensions.github.io/classification/v2.0.0/schema.json"]
     public var classMap: ClassMap
@@ -68,7 +67,7 @@ public struct StacItemWriter {
     }
 
     /// `X.stac.json` for the map `X.tif`.
-    public static func path(forMap map: String) -> String { base(of: map) + suffix }
+    public static func path(forMap map: String) -> String { MapSiblings(map: map).stacItem }
 
     static func base(of map: String) -> String { (map as NSString).deletingPathExtension }
 
@@ -133,14 +132,14 @@ public struct StacItemWriter {
         if let c = outputs.confidence {
             assets["confidence"] = ["href": Self.href(c), "type": geotiff, "roles": ["data"], "title": "Maximum class probability"]
         }
-        let base = Self.base(of: outputs.map)
+        let names = MapSiblings(map: outputs.map)
         let siblings: [(String, String, String, [String], String)] = [
-            ("polygons", ".gpkg", "application/geopackage+sqlite3", ["data"], "Class polygons"),
-            ("style", ".qml", "application/xml", ["metadata"], "QGIS style"),
-            ("quicklook", ".png", "image/png", ["overview"], "Quicklook"),
+            ("polygons", names.polygons, "application/geopackage+sqlite3", ["data"], "Class polygons"),
+            ("style", names.style, "application/xml", ["metadata"], "QGIS style"),
+            ("quicklook", names.quicklook, "image/png", ["overview"], "Quicklook"),
         ]
-        for (key, ext, type, roles, title) in siblings where FileManager.default.fileExists(atPath: base + ext) {
-            assets[key] = ["href": Self.href(base + ext), "type": type, "roles": roles, "title": title]
+        for (key, path, type, roles, title) in siblings where FileManager.default.fileExists(atPath: path) {
+            assets[key] = ["href": Self.href(path), "type": type, "roles": roles, "title": title]
         }
         return assets
     }

@@ -119,13 +119,15 @@ public final class PipelineRunner {
         // A STAC Item's band files count as inputs too.
         let inputs = jobs.flatMap { ($0.item.map { [$0.file] } ?? []) + $0.paths }
         let predictStamp = trainStamp + "/" + stamp(sections: [spec.prediction], extra: [String](), files: inputs)
-        let outputs = jobs.map { SceneOutputs.named(after: $0, in: mapsDirectory, options: options).map }
-        if !force && stamps["predict"] == predictStamp && outputs.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) {
+        let named = jobs.map { SceneOutputs.named(after: $0, in: mapsDirectory, options: options) }
+        let outputs = named.map(\.map)
+        if !force && stamps["predict"] == predictStamp && named.flatMap(\.all).allSatisfy({ FileManager.default.fileExists(atPath: $0) }) {
             skipped.append("predict")
             log("predict: up to date (\(mapsDirectory))")
             return outputs
         }
         log("predict: \(jobs.count) scene(s) → \(mapsDirectory)")
+        if let note = options.mapNote { log("predict: " + note) }
         stamps["predict"] = nil
         try stamps.write(run + "/stages.json")
         var o = options

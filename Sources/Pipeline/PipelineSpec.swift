@@ -81,6 +81,10 @@ public struct PredictionSpec: Codable, Sendable, Equatable {
     public var confidence = PredictionOptions().confidence
     public var compression = CompressionChoice(codec: PredictionOptions().creation.compression) ?? .deflate
     public var allowMismatch = PredictionOptions().allowMismatch
+    public var minMappingUnit = PredictionOptions().minMappingUnit
+    public var mmuConnectedness = PredictionOptions().mmuConnectedness
+    public var polygons = PredictionOptions().polygons
+    public var polygonSimplify = PredictionOptions().polygonSimplify
     public init() {}
 }
 

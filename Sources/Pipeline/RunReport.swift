@@ -118,7 +118,8 @@ struct RunReport {
             h += "<div><b>Legend</b><ul class=\"legend\">"
             for c in bundle.classes.classes { h += "<li><span class=\"sw\" style=\"background:\(c.color.hex)\"></span>\(Self.esc(c.name)) (\(c.value))</li>" }
             h += "<li><span class=\"sw\" style=\"background:transparent\"></span>nodata (255)</li></ul></div></div>\n"
-            h += "<p class=\"muted\">\(Self.esc(maps[i]))</p>\n"
+            let note = spec.prediction.options.mapNote.map { " · " + Self.esc($0) } ?? ""
+            h += "<p class=\"muted\">\(Self.esc(maps[i]))\(note)</p>\n"
         }
         return h
     }

@@ -221,6 +221,8 @@ extension PredictionOptions {
         list.check("prediction.tile", tileSize)
         if let margin { list.check("prediction.margin", margin) }
         list.check("prediction.batch_size", batchSize)
+        list.check("prediction.min_mapping_unit", minMappingUnit)
+        list.check("prediction.polygon_simplify", polygonSimplify)
         return list.issues
     }
 }
@@ -242,6 +244,10 @@ extension PredictionSpec {
         o.creation.cog = cog
         o.creation.compression = compression.codec
         o.allowMismatch = allowMismatch
+        o.minMappingUnit = minMappingUnit
+        o.mmuConnectedness = mmuConnectedness
+        o.polygons = polygons
+        o.polygonSimplify = polygonSimplify
         return o
     }
 }

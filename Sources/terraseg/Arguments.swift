@@ -1,4 +1,5 @@
 import ArgumentParser
+import GeoRaster
 import Inference
 import Models
 import Pipeline
@@ -15,6 +16,7 @@ extension ScheduleOptions.Kind: ExpressibleByArgument {}
 extension NormalizationMethod: ExpressibleByArgument {}
 extension BlendMode: ExpressibleByArgument {}
 extension CompressionChoice: ExpressibleByArgument {}
+extension Connectedness: ExpressibleByArgument {}
 
 /// `--model`: a network kind, or a preset of the reference network.
 enum ModelChoice: String, CaseIterable, ExpressibleByArgument {

@@ -16,11 +16,12 @@ extension TerraSegCommand {
                 Inputs: paths, folders of chips (their .tif, .png, .jpg, .jp2, .img and .vrt files; a folder of band files when the model names its bands), globs ('scenes/*.tif'), @list.txt (one scene per line), or band files of one \
                 scene joined by commas; NAME=… names one scene's outputs (default: the file name, or the product \
                 id that band files share). Each scene becomes DIR/<name>_map.tif (Byte class values, nodata 255, \
-                colour table, class names, overviews), plus _probabilities.tif and _confidence.tif on request. \
+                colour table, class names, overviews) with its QGIS style DIR/<name>_map.qml, plus _probabilities.tif, \
+                _confidence.tif and the class polygons _map.gpkg on request. \
                 Windows overlap by a margin; only their centres are written, so with the default margin (the \
                 model's receptive-field radius) the map equals a prediction of the whole scene at once. \
                 A smaller --margin is faster but may show seams. When several maps are georeferenced in one CRS, \
-                DIR/mosaic.vrt joins them (a GDAL VRT; open it as one map). \
+                DIR/mosaic.vrt joins them (a GDAL VRT; open it as one map; mosaic.qml styles it). \
                 A scene may be a local STAC Item (item.json) whose assets are its band files, picked by --bands \
                 (default: the model's band names). Every map gets a STAC Item beside it (<name>_map.stac.json).
                 """)
@@ -68,6 +69,22 @@ extension TerraSegCommand {
                             key: "prediction.allow_mismatch", showDefault: false))
         var allowMismatch = PredictionSpec().allowMismatch
 
+        @Option(name: .customLong("min-mapping-unit"),
+                help: keyHelp("Class patches smaller than this many pixels take their largest neighbour's class (0: none).",
+                              key: "prediction.min_mapping_unit", showDefault: false))
+        var minMappingUnit = PredictionSpec().minMappingUnit
+
+        @Option(name: .customLong("mmu-connectedness"),
+                help: keyHelp("Pixels joined into one patch: 4 (edges) or 8 (edges and corners).", key: "prediction.mmu_connectedness", showDefault: false))
+        var mmuConnectedness = PredictionSpec().mmuConnectedness
+
+        @Flag(help: keyHelp("Also write the map's class polygons beside it (X_map.gpkg).", key: "prediction.polygons", showDefault: false))
+        var polygons = PredictionSpec().polygons
+
+        @Option(name: .customLong("polygon-simplify"),
+                help: keyHelp("Simplification tolerance of the polygons in CRS units (0: pixel edges).", key: "prediction.polygon_simplify"))
+        var polygonSimplify: Double?
+
         @Flag(help: "Recompute scenes whose outputs already exist.")
         var overwrite = false
 
@@ -82,7 +99,8 @@ extension TerraSegCommand {
 
         /// The pipeline key each settings flag sets.
         static let flags = ["prediction.tile": "--tile", "prediction.margin": "--margin", "prediction.batch_size": "--batch-size",
-                            "memory": "--memory"]
+                            "memory": "--memory", "prediction.min_mapping_unit": "--min-mapping-unit",
+                            "prediction.polygon_simplify": "--polygon-simplify"]
 
         /// The flags as the pipeline's prediction section, range-checked by the schema.
         func settings() throws -> PredictionOptions {
@@ -97,6 +115,10 @@ extension TerraSegCommand {
             spec.confidence = confidence
             spec.compression = compression
             spec.allowMismatch = allowMismatch
+            spec.minMappingUnit = minMappingUnit
+            spec.mmuConnectedness = mmuConnectedness
+            spec.polygons = polygons
+            if let polygonSimplify { spec.polygonSimplify = polygonSimplify }
             var issues = spec.issues()
             if let memory, let issue = PipelineSchema.check("memory", Double(memory)) { issues.append(issue) }
             try SettingsRefused.check(issues, flags: Self.flags)
@@ -134,12 +156,17 @@ extension TerraSegCommand {
                 ? "full-width strips, each feature computed once"
                 : "windows of \(grid.inputSize) px, \(grid.tileSize) px written from each (margin \(grid.margin) px; smaller for smaller scenes)"
             FileHandle.standardError.write(Data("Mapping \(jobs.count) scene(s) with \(network.bundle.architecture.name): \(cut)\n".utf8))
+            if let note = options.mapNote { FileHandle.standardError.write(Data("Each map: \(note)\n".utf8)) }
             var batch = BatchProgress(total: jobs.count)
             let reports = try stoppable { try predictor.run(jobs: jobs, directory: output) { r in
                 FileHandle.standardError.write(Data((batch.line(for: r) + "\n").utf8))
             } }
             print(PredictionSummary.render(reports))
-            if let mosaic = try MapMosaic.write(reports, directory: output) { print(mosaic.summary) }
+            for r in reports { if let p = r.prediction?.polygons { print(String(format: "Polygons: %@ (%d, %.1f s)", p.path, p.polygons, p.seconds)) } }
+            if let mosaic = try MapMosaic.write(reports, directory: output) {
+                print(mosaic.summary)
+                if let path = mosaic.path { try QGISStyle.write(classes: network.inputs.classMap.classes, besideMap: path) }
+            }
             if reports.contains(where: { if case .failed = $0.status { return true } else { return false } }) {
                 throw ExitCode(1)
             }

@@ -56,6 +56,23 @@ import TestSupport
         }
     }
 
+    /// --polygons, --min-mapping-unit and --mmu-connectedness: the console says what is done
+    /// to each map, which gets its style and polygons; a connectedness other than 4 or 8 is refused.
+    @Test func polygonsAndMinimumMappingUnitFromTheCommandLine() throws {
+        let out = dir.file("gis")
+        let r = try predict([a.image], to: out, ["--polygons", "--polygon-simplify", "5", "--min-mapping-unit", "9", "--mmu-connectedness", "8"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("minimum mapping unit 9 px (8-connected)"), "\(r.stderr)")
+        #expect(r.stdout.contains("Polygons: \(out)/scene-a_map.gpkg ("), "\(r.stdout)")
+        for name in ["scene-a_map.tif", "scene-a_map.qml", "scene-a_map.gpkg"] {
+            #expect(FileManager.default.fileExists(atPath: out + "/" + name), "\(name)")
+        }
+        let (map, width) = try ClassPatches.read(out + "/scene-a_map.tif")
+        #expect(ClassPatches(map, width: width, connectedness: .eight).sizes.allSatisfy { $0 >= 9 })
+        let refused = try predict([a.image], to: dir.file("gis-5"), ["--mmu-connectedness", "5"])
+        #expect(refused.status != 0 && refused.stderr.contains("--mmu-connectedness") && refused.stderr.contains("one of '4' and '8'"), "\(refused.stderr)")
+    }
+
     /// A second run skips scenes whose outputs exist (exit 0, files untouched); --overwrite
     /// recomputes them.
     @Test func existingOutputsAreSkippedUnlessOverwrite() throws {

@@ -42,9 +42,11 @@ import TestSupport
             #expect(map.info.width == 64 && map.info.height == 48)
             #expect(map.info.geoTransform == chip.info.geoTransform)
             #expect(map.info.crs.map { $0.isSame(as: chip.info.crs!) } == true)
+            #expect(FileManager.default.fileExists(atPath: out + "/chip\(i)_map.qml"), "each chip's map has its QGIS style")
         }
         // gdalinfo opens the mosaic: the scene's size and extent, the union of the chips'.
         let vrt = out + "/mosaic.vrt"
+        #expect(FileManager.default.fileExists(atPath: out + "/mosaic.qml"), "the mosaic has the maps' QGIS style")
         let text = try String(contentsOfFile: vrt, encoding: .utf8)
         #expect(text.contains("relativeToVRT=\"1\""), "sources beside the VRT are named relative to it")
         #expect(try FileManager.default.contentsOfDirectory(atPath: out).allSatisfy { !$0.hasPrefix(".") }, "no temporary left")

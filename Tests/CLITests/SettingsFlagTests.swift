@@ -72,6 +72,9 @@ import TestSupport
         c += scalar("predict", "--tile", ["0", "-16", "100000"], key: "prediction.tile")
         c += scalar("predict", "--margin", ["-1", "100000"], key: "prediction.margin")
         c += scalar("predict", "--batch-size", ["0", "-1", "100000"], key: "prediction.batch_size")
+        c += scalar("predict", "--min-mapping-unit", ["-1", "1000000000"], key: "prediction.min_mapping_unit")
+        c += scalar("predict", "--polygon-simplify", ["-1", "1e9"], key: "prediction.polygon_simplify")
+        c += [Case(command: "predict", flag: "--polygon-simplify", value: "nan", key: "prediction.polygon_simplify", yaml: nil)]
         c += scalar("train", "--memory", ["0", "-1G", "2P"], key: "memory")
         c += scalar("predict", "--memory", ["0", "-1G", "2P"], key: "memory")
         c += ["0", "-1", "100000"].map { Case(command: "quicklook", flag: "--max-size", value: $0, key: nil, yaml: nil) }
@@ -86,7 +89,7 @@ import TestSupport
                   "ignore", "band-names", "resampling", "grid", "crs", "model", "upsampling", "optimizer", "schedule", "normalization", "no-augment", "output", "resume", "restart",
                   "export-patches"],
         "predict": ["model", "input", "output", "blend", "tta", "cog", "probabilities", "confidence", "overwrite", "compression",
-                    "allow-mismatch", "bands"],
+                    "allow-mismatch", "bands", "polygons", "mmu-connectedness"],
         "quicklook": ["output"],
         "evaluate": ["prediction", "labels", "model", "tiles", "tile-images", "tile-mask", "tile-split", "tile-mask-colors", "ignore", "json"],
         "info": ["json"],
@@ -120,6 +123,13 @@ import TestSupport
         // The same value in a pipeline file: `run --check` gives the same problem and fix.
         let expected = try Self.schemaMessage(key: key, yaml: yaml)
         #expect(r.stderr.contains("\(c.flag) (\(key)): \(expected)"), "\(c): CLI said \(r.stderr); the schema says \(expected)")
+    }
+
+    /// The connectedness of the minimum mapping unit is 4 or 8, in a pipeline file as on the
+    /// command line (PredictCommandTests), refused with the key named.
+    @Test func mmuConnectednessIsFourOrEight() throws {
+        let message = try Self.schemaMessage(key: "prediction.mmu_connectedness", yaml: "prediction: {mmu_connectedness: 6}")
+        #expect(message.hasPrefix("must be one of 4, 8, got '6'"), "\(message)")
     }
 
     @Test func flagsOverrideAPipelineFileAndAreCheckedWithIt() throws {

@@ -19,8 +19,8 @@ import TestSupport
         #expect(r.status == 130 && !r.crashed, "status \(r.status): \(r.stderr)")
         #expect(r.stderr.contains("Stopped by SIGINT: kept 1 complete map(s) (small_map.tif)"), "\(r.stderr)")
         let files = try FileManager.default.contentsOfDirectory(atPath: out)
-        #expect(files.contains("small_map.tif") && files.allSatisfy { $0.hasPrefix("small_map.tif") || $0 == "small_map.stac.json" },
-                "only the complete map (and its .aux.xml and STAC Item) stays, no partial file: \(files)")
+        #expect(Set(files) == ["small_map.tif", "small_map.tif.aux.xml", "small_map.qml", "small_map.stac.json"],
+                "only the complete map (its .aux.xml, style and STAC Item) stays, no partial file: \(files)")
         #expect(try Dataset(path: out + "/small_map.tif").info.width == 40)
     }
 

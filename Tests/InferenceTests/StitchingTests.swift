@@ -302,8 +302,8 @@ struct StitchScene: Sendable, CustomTestStringConvertible {
         #expect(first.map(\.status) == [.written, first[1].status, .written])
         guard case .failed(let message) = first[1].status else { Issue.record("corrupt scene did not fail"); return }
         #expect(message.contains("broken.tif"))
-        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: out)) == ["scene-a_map.tif", "scene-a_map.tif.aux.xml", "scene-a_map.stac.json",
-                                                                                  "scene-b_map.tif", "scene-b_map.tif.aux.xml", "scene-b_map.stac.json"],
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: out)) == ["scene-a_map.tif", "scene-a_map.tif.aux.xml", "scene-a_map.qml", "scene-a_map.stac.json",
+                                                                                  "scene-b_map.tif", "scene-b_map.tif.aux.xml", "scene-b_map.qml", "scene-b_map.stac.json"],
                 "no output, not even a temporary file, for the failed scene")
         let second = try predictor().run(jobs: jobs, directory: out)
         #expect(second[0].status == .skipped && second[2].status == .skipped)

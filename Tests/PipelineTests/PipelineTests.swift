@@ -174,18 +174,20 @@ struct PipelineRunTests {
         tiling: {patch: 32, stride: 32, split: {method: rows, train_fraction: 0.67}}
         model: {widths: [8, 16]}
         training: {epochs: 2, batch_size: 4}
-        prediction: {tile: 64}
+        prediction: {tile: 64, min_mapping_unit: 4, polygons: true}
         """.write(toFile: dir.file("tiny.yaml"), atomically: true, encoding: .utf8)
         let r = try Tool.run(Tool.terraseg, ["run", dir.file("tiny.yaml")])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("Land-cover map:"))
         #expect(r.stdout.contains("Validation mIoU"))
         let run = dir.file("run")
-        for f in ["model/model.json", "model/model.safetensors", "maps/scene_map.tif", "evaluation.json", "report.html", "stages.json"] {
+        for f in ["model/model.json", "model/model.safetensors", "maps/scene_map.tif", "maps/scene_map.qml", "maps/scene_map.gpkg",
+                  "evaluation.json", "report.html", "stages.json"] {
             #expect(FileManager.default.fileExists(atPath: run + "/" + f), "\(f)")
         }
         let html = try String(contentsOfFile: run + "/report.html", encoding: .utf8)
         #expect(html.contains("<svg") && html.contains("data:image/png;base64,") && html.contains("Confusion matrix") && html.contains("sediment"))
+        #expect(html.contains("minimum mapping unit 4 px (4-connected)"), "the report states the sieve")
         let map = try Dataset(path: run + "/maps/scene_map.tif")
         #expect(map.info.geoTransform == GeoTransform(src.info.geoTransform!.forWindow(win).coefficients))
         // A second run skips training and prediction.
