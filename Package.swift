@@ -95,7 +95,7 @@ let package = Package(
         .testTarget(name: "GeoRasterTests", dependencies: ["Core", "GeoRaster", "TestSupport"]),
         .testTarget(name: "TilingTests", dependencies: ["Core", "Tiling", "GeoRaster", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
-        .testTarget(name: "DistributedTests", dependencies: ["Core", "Distributed", "TestSupport"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Core", "Distributed", "ModelIO", "Training", "TestSupport"]),
         .testTarget(name: "BundleTests", dependencies: ["Core", "ModelIO", "Models", "Engine", "Tiling", "GeoRaster", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Core", "Training", "Inference", "Models", "ModelIO", "Tiling", "GeoRaster", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Core", "Pipeline", "Training", "ModelIO", "GeoRaster", "TestSupport",
