@@ -34,7 +34,7 @@ struct TerraSegCommand: ParsableCommand {
     /// interruption's) also ends the other ranks (MPI_Abort), which may wait in a collective.
     static func exitAll(withError error: Error) -> Never {
         if let world = Communicator.current, world.size > 1, !(error is ExitCode), !(error is CleanExit) {
-            FileHandle.standardError.write(Data(("Error (rank \(world.rank) of \(world.size)): " + fullMessage(for: error) + "\n").utf8))
+            FileHandle.standardError.write(Data(("rank \(world.rank) of \(world.size): " + fullMessage(for: error) + "\n").utf8))
             world.abort(status: exitCode(for: error).rawValue)
         }
         exit(withError: error)
