@@ -1,5 +1,6 @@
 import Core
 import Distributed
+import Foundation
 import Engine
 import Metrics
 import Models
@@ -36,6 +37,25 @@ final class DataParallel {
         return rank * local ..< (rank + 1) * local
     }
 
+    /// Synchronised batch norm: every batch norm's statistics (and their gradient) summed over
+    /// the ranks. A collective that fails ends the run: the layer cannot throw mid-pass. One
+    /// process runs the same arithmetic over its own batch (statistics summed in Double).
+    func synchroniseBatchNorm(_ network: any SegmentationNetwork) {
+        let communicator = communicator
+        guard communicator.isDistributed else {
+            for bn in network.batchNorms { bn.crossReplicaSum = { _ in } }
+            return
+        }
+        for bn in network.batchNorms {
+            bn.crossReplicaSum = { values in
+                do { try communicator.allReduceSum(values) } catch {
+                    FileHandle.standardError.write(Data("\(error)\n".utf8))
+                    communicator.abort(status: 1)
+                }
+            }
+        }
+    }
+
     /// Copies rank 0's weights and running statistics to every rank.
     func broadcastState() throws {
         guard communicator.isDistributed else { return }
@@ -43,6 +63,17 @@ final class DataParallel {
             try communicator.broadcast(UnsafeMutableBufferPointer(start: p.value.data, count: p.count))
             p.markChanged()
         }
+    }
+
+    /// R·Nᵣ/N, with Nᵣ this rank's labelled pixels and N all ranks': scaling each rank's loss
+    /// gradient by it makes the average over the ranks the gradient of the global batch's
+    /// per-pixel mean (exact for cross-entropy and focal; Dice is a ratio over each rank's own
+    /// batch). 1 in one process.
+    func lossScale(labelledPixels: Int) throws -> Float {
+        guard communicator.isDistributed else { return 1 }
+        var total = [Int64(labelledPixels)]
+        try communicator.allReduceSum(&total)
+        return total[0] > 0 ? Float(ranks) * Float(labelledPixels) / Float(total[0]) : 1
     }
 
     /// Averages the gradients, the running statistics and `loss` over the ranks; returns the

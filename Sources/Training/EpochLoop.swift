@@ -115,8 +115,13 @@ final class EpochLoop {
         trace?.record(epoch: state.epoch, batch: b, patches: drawn)
         let logits = network(input)
         let l = loss(logits: logits, target: SegmentationTarget(n: mine.count, h: P, w: P, labels: labels, ignoreIndex: -1))
+        let scale = try parallel.lossScale(labelledPixels: labels.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) })
+        if scale != 1 {
+            let g = l.gradient.data
+            for i in 0..<l.gradient.shape.count { g[i] *= scale }
+        }
         network.backward(l.gradient)
-        let value = try parallel.average(loss: l.value)
+        let value = try parallel.average(loss: l.value * scale)
         optimizer.update()
         if !value.isFinite {
             throw RasterError(.invalidArgument, path: errorPath, problem: "the training loss became \(value) at epoch \(state.epoch + 1)",

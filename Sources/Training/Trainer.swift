@@ -206,6 +206,7 @@ public final class Trainer {
         var keeper = CheckpointKeeper(directory: workDirectory, fingerprint: fingerprint(data))
         keeper.writes = root
         let parallel = DataParallel(network: network, communicator: communicator)
+        if options.syncBatchNorm { parallel.synchroniseBatchNorm(network) }
         var (state, history) = try begin(mode, keeper: keeper, network: network, optimizer: optimizer, parallel: parallel)
         var batches = BatchAssembler(scenes: scenes, normalizer: data.normalizer, patchSize: options.patchSize,
                                      cacheMegabytes: options.cacheMegabytes)
