@@ -83,6 +83,48 @@ struct DistributedTrainingTests {
         #expect(try Self.weights(dir.file("plain")) == Self.weights(dir.file("mpi")))
     }
 
+    /// A rank killed mid-run (SIGKILL: no chance to say anything) ends the others within a
+    /// bounded time with a non-zero status (mpirun aborts the job), and the run resumes from its
+    /// last checkpoint, here on one process instead of two.
+    @Test func aKilledRankEndsTheRunAndTheRunResumesOnAnotherNumberOfRanks() throws {
+        let dir = TemporaryDirectory()
+        let scene = try SyntheticScene(in: dir.path)
+        let output = dir.file("m")
+        let args = ["--allow-run-as-root", "--oversubscribe", "-np", "2", "-x", "TERRASEG_THREADS=1", Tool.terraseg, "train",
+                    "--image", scene.image, "--labels", scene.labels, "--classes", SyntheticScene.classList, "--ignore", "0",
+                    "--widths", "8,16", "--patch-size", "32", "--batch-size", "2", "--epochs", "40", "--split", "rows:0.7",
+                    "--output", output]
+        let mpirun = Process()
+        mpirun.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        mpirun.arguments = ["mpirun"] + args
+        mpirun.standardOutput = FileHandle.nullDevice
+        mpirun.standardError = FileHandle.nullDevice
+        try mpirun.run()
+        let checkpoint = output + ".training/last.ckpt"
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: checkpoint) && Date() < deadline && mpirun.isRunning { usleep(50_000) }
+        try #require(FileManager.default.fileExists(atPath: checkpoint), "no checkpoint written")
+        let rank1 = try #require(Self.processes(withEnvironment: "OMPI_COMM_WORLD_RANK=1").first, "rank 1 not found")
+        let killed = Date()
+        kill(rank1, SIGKILL)
+        while mpirun.isRunning && Date().timeIntervalSince(killed) < 30 { usleep(50_000) }
+        if mpirun.isRunning { mpirun.terminate() }
+        #expect(Date().timeIntervalSince(killed) < 30, "the other rank did not stop within 30 s")
+        mpirun.waitUntilExit()
+        #expect(mpirun.terminationStatus != 0)
+        let resumed = try Self.train(scene, output: output, ranks: nil, extra: ["--resume", "--batch-size", "2", "--epochs", "40"])
+        #expect(resumed.stderr.contains("Resuming at epoch"), "\(resumed.stderr)")
+    }
+
+    /// Processes of this user whose environment holds `entry` (e.g. a rank of an mpirun job).
+    static func processes(withEnvironment entry: String) -> [pid_t] {
+        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.compactMap { Int32($0) } ?? []
+        return pids.filter { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
+            return data.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == entry }
+        }
+    }
+
     @Test func aBatchThatDoesNotDivideAmongTheRanksIsRefused() throws {
         let dir = TemporaryDirectory()
         let scene = try SyntheticScene(in: dir.path)
