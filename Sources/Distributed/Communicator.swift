@@ -66,8 +66,23 @@ public final class Communicator: @unchecked Sendable {
         return Communicator(rank: Int(rank), size: Int(size), comm: world)
     }
 
-    /// MPI_Finalize, once, if MPI was initialised (registered with atexit).
+    nonisolated(unsafe) private static var abandoned = false
+
+    /// This rank leaves while others may wait for it (an interruption in the middle of a batch
+    /// of scenes): it exits without MPI_Finalize, which would wait for them, so the launcher
+    /// sees a rank end without finalising and ends the job.
+    public func abandon() {
+        Communicator.lock.lock()
+        Communicator.abandoned = isDistributed
+        Communicator.lock.unlock()
+    }
+
+    /// MPI_Finalize, once, if MPI was initialised (registered with atexit), unless abandoned.
     static func finalize() {
+        lock.lock()
+        let skip = abandoned
+        lock.unlock()
+        if skip { return }
         var initialised: Int32 = 0, finalised: Int32 = 0
         MPI_Initialized(&initialised)
         MPI_Finalized(&finalised)

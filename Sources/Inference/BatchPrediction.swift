@@ -204,11 +204,18 @@ extension ScenePredictor {
         let dispatch = SceneDispatch(count: jobs.count, communicator: communicator)
         var reports: [(Int, SceneReport)] = []
         while let index = try dispatch.next() {
-            do { try StopSignal.check() } catch var stop as Interrupted {
+            do {
+                try StopSignal.check()
+            } catch var stop as Interrupted {
                 stop.kept += Self.written(reports.map(\.1))
+                communicator.abandon()  // the other ranks may wait for this one's requests or reports
                 throw stop
             }
-            let report = try predict(jobs[index], outputs: outputs[index], kept: reports.map(\.1))
+            let report: SceneReport
+            do { report = try predict(jobs[index], outputs: outputs[index], kept: reports.map(\.1)) } catch {
+                communicator.abandon()
+                throw error
+            }
             if communicator.isRoot { progress(report) }
             reports.append((index, report))
         }

@@ -59,4 +59,36 @@ struct DistributedPredictionTests {
         #expect(again.stderr.contains("FAILED   \(broken)"), "\(again.stderr)")
         #expect(FileManager.default.fileExists(atPath: out + "/scene-3_map.tif"))
     }
+
+    /// SIGINT to one rank in the middle of a batch: the job ends (non-zero) within a bounded
+    /// time instead of the other rank waiting for it, the finished maps are kept, and the next
+    /// run, on one process, skips them and maps the rest.
+    @Test func anInterruptedRankEndsTheJobAndTheNextRunSkipsItsMaps() throws {
+        let copies = try (0..<24).map { k in
+            let path = dir.file("copy-\(k).tif")
+            try FileManager.default.copyItem(atPath: scenes[0].image, toPath: path)
+            return path
+        }
+        let out = dir.file("interrupted")
+        let mpirun = Process()
+        mpirun.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        mpirun.arguments = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "2", "-x", "TERRASEG_THREADS=1", Tool.terraseg,
+                            "predict", "--model", model, "--input"] + copies + ["--output", out, "--tile", "48"]
+        mpirun.standardOutput = FileHandle.nullDevice
+        mpirun.standardError = FileHandle.nullDevice
+        try mpirun.run()
+        func maps() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).filter { $0.hasSuffix("_map.tif") } }
+        let deadline = Date().addingTimeInterval(120)
+        while maps().count < 2 && Date() < deadline && mpirun.isRunning { usleep(20_000) }
+        let rank1 = try #require(DistributedTrainingTests.processes(withEnvironment: "OMPI_COMM_WORLD_RANK=1", parent: mpirun.processIdentifier).first,
+                                 "rank 1 not found")
+        kill(rank1, SIGINT)
+        #expect(DistributedTrainingTests.waitForJob(mpirun, seconds: 30), "the job did not end within 30 s")
+        #expect(mpirun.terminationStatus != 0)
+        let kept = maps().count
+        #expect(kept >= 2 && kept < 24, "\(kept) maps")
+        let again = try Tool.run(Tool.terraseg, ["predict", "--model", model, "--input"] + copies + ["--output", out, "--tile", "48"])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stdout.contains("24 scene(s): \(24 - kept) done, \(kept) skipped, 0 failed"), "\(again.stdout)")
+    }
 }

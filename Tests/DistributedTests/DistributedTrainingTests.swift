@@ -104,25 +104,39 @@ struct DistributedTrainingTests {
         let deadline = Date().addingTimeInterval(120)
         while !FileManager.default.fileExists(atPath: checkpoint) && Date() < deadline && mpirun.isRunning { usleep(50_000) }
         try #require(FileManager.default.fileExists(atPath: checkpoint), "no checkpoint written")
-        let rank1 = try #require(Self.processes(withEnvironment: "OMPI_COMM_WORLD_RANK=1").first, "rank 1 not found")
-        let killed = Date()
+        let rank1 = try #require(Self.processes(withEnvironment: "OMPI_COMM_WORLD_RANK=1", parent: mpirun.processIdentifier).first,
+                                 "rank 1 not found")
         kill(rank1, SIGKILL)
-        while mpirun.isRunning && Date().timeIntervalSince(killed) < 30 { usleep(50_000) }
-        if mpirun.isRunning { mpirun.terminate() }
-        #expect(Date().timeIntervalSince(killed) < 30, "the other rank did not stop within 30 s")
-        mpirun.waitUntilExit()
+        #expect(Self.waitForJob(mpirun, seconds: 30), "the other rank did not stop within 30 s")
         #expect(mpirun.terminationStatus != 0)
         let resumed = try Self.train(scene, output: output, ranks: nil, extra: ["--resume", "--batch-size", "2", "--epochs", "40"])
         #expect(resumed.stderr.contains("Resuming at epoch"), "\(resumed.stderr)")
     }
 
-    /// Processes of this user whose environment holds `entry` (e.g. a rank of an mpirun job).
-    static func processes(withEnvironment entry: String) -> [pid_t] {
+    /// The children of `parent` (an mpirun) whose environment holds `entry` (e.g. OMPI_COMM_WORLD_RANK=1).
+    static func processes(withEnvironment entry: String, parent: pid_t) -> [pid_t] {
         let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.compactMap { Int32($0) } ?? []
         return pids.filter { pid in
-            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")"),
+                  Int32(stat[stat.index(close, offsetBy: 2)...].split(separator: " ")[1]) == parent,
+                  let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
             return data.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == entry }
         }
+    }
+
+    /// Waits up to `seconds` for mpirun to end; past that, kills it and its ranks (so a hang fails
+    /// the test instead of blocking it). Returns whether it ended by itself.
+    static func waitForJob(_ mpirun: Process, seconds: Double) -> Bool {
+        let start = Date()
+        while mpirun.isRunning && Date().timeIntervalSince(start) < seconds { usleep(50_000) }
+        guard mpirun.isRunning else { return true }
+        for rank in 0..<16 {
+            for pid in processes(withEnvironment: "OMPI_COMM_WORLD_RANK=\(rank)", parent: mpirun.processIdentifier) { kill(pid, SIGKILL) }
+        }
+        kill(mpirun.processIdentifier, SIGKILL)
+        mpirun.waitUntilExit()
+        return false
     }
 
     @Test func aBatchThatDoesNotDivideAmongTheRanksIsRefused() throws {
