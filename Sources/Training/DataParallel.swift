@@ -96,14 +96,19 @@ final class DataParallel {
     }
 
     /// Whether any rank asks to stop (2), to save (1) or neither (0): every rank then acts alike,
-    /// so a SIGTERM to one rank stops all of them at the same batch with one checkpoint.
+    /// so a SIGTERM to one rank stops all of them at the same batch with one checkpoint, and
+    /// all exit with that signal's status (the ranks that got none take it as requested).
     func agree(_ action: StopPolicy.Action) throws -> StopPolicy.Action {
         guard communicator.isDistributed else { return action }
-        let code: Int64 = switch action { case .go: 0; case .save: 1; case .saveAndStop: 2 }
-        switch try communicator.allReduceMax(code) {
+        let mine: Int64 = switch action { case .go: 0; case .save: 1; case .saveAndStop: 2 }
+        let signal = StopSignal.isRequested ? Int64(StopSignal.lastSignal) : 0
+        let agreed = try communicator.allReduceMax(mine * 64 + signal)
+        switch agreed / 64 {
         case 0: return .go
         case 1: return .save
-        default: return .saveAndStop
+        default:
+            if !StopSignal.isRequested { StopSignal.request(Int32(agreed % 64)) }
+            return .saveAndStop
         }
     }
 

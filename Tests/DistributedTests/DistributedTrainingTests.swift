@@ -92,7 +92,7 @@ struct DistributedTrainingTests {
         let output = dir.file("m")
         let args = ["--allow-run-as-root", "--oversubscribe", "-np", "2", "-x", "TERRASEG_THREADS=1", Tool.terraseg, "train",
                     "--image", scene.image, "--labels", scene.labels, "--classes", SyntheticScene.classList, "--ignore", "0",
-                    "--widths", "8,16", "--patch-size", "32", "--batch-size", "2", "--epochs", "40", "--split", "rows:0.7",
+                    "--widths", "8,16", "--patch-size", "32", "--batch-size", "2", "--epochs", "12", "--split", "rows:0.7",
                     "--output", output]
         let mpirun = Process()
         mpirun.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -109,7 +109,38 @@ struct DistributedTrainingTests {
         kill(rank1, SIGKILL)
         #expect(Self.waitForJob(mpirun, seconds: 30), "the other rank did not stop within 30 s")
         #expect(mpirun.terminationStatus != 0)
-        let resumed = try Self.train(scene, output: output, ranks: nil, extra: ["--resume", "--batch-size", "2", "--epochs", "40"])
+        let resumed = try Self.train(scene, output: output, ranks: nil, extra: ["--resume", "--batch-size", "2", "--epochs", "12"])
+        #expect(resumed.stderr.contains("Resuming at epoch"), "\(resumed.stderr)")
+    }
+
+    /// SIGTERM to one rank only: the ranks agree to stop at the same batch, rank 0 saves one
+    /// checkpoint and says so, every rank exits 143, and `--resume` continues.
+    @Test func sigtermToOneRankStopsAllWithOneCheckpoint() throws {
+        let dir = TemporaryDirectory()
+        let scene = try SyntheticScene(in: dir.path)
+        let output = dir.file("m")
+        let mpirun = Process()
+        mpirun.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        mpirun.arguments = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "2", "-x", "TERRASEG_THREADS=1", Tool.terraseg, "train",
+                            "--image", scene.image, "--labels", scene.labels, "--classes", SyntheticScene.classList, "--ignore", "0",
+                            "--widths", "8,16", "--patch-size", "32", "--batch-size", "2", "--epochs", "12", "--split", "rows:0.7",
+                            "--output", output]
+        let err = Pipe()
+        mpirun.standardOutput = FileHandle.nullDevice
+        mpirun.standardError = err
+        try mpirun.run()
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: output + ".training/metrics.jsonl") && Date() < deadline && mpirun.isRunning { usleep(50_000) }
+        let rank1 = try #require(Self.processes(withEnvironment: "OMPI_COMM_WORLD_RANK=1", parent: mpirun.processIdentifier).first,
+                                 "rank 1 not found")
+        kill(rank1, SIGTERM)
+        let ended = Self.waitForJob(mpirun, seconds: 30)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(ended, "the ranks did not stop within 30 s: \(stderr)")
+        #expect(mpirun.terminationStatus == 143, "\(stderr)")
+        #expect(stderr.components(separatedBy: "checkpoint saved. Resume with --resume").count == 2, "\(stderr)")
+        let resumed = try Self.train(scene, output: output, ranks: 2, extra: ["--resume", "--batch-size", "2", "--epochs", "12"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(resumed.stderr.contains("Resuming at epoch"), "\(resumed.stderr)")
     }
 
