@@ -189,13 +189,8 @@ public final class Trainer {
     /// Trains from scratch or from the last checkpoint, as `start` says (see `TrainingStart`).
     public func run(start mode: TrainingStart) throws -> TrainingResult {
         let start = Date()
-        let parent = URL(fileURLWithPath: output).deletingLastPathComponent().path
-        try AtomicFile.checkWritableDirectory(parent, for: output)
         let root = communicator.isRoot
-        if !root { progress.quiet = true }
-        for stale in root ? AtomicFile.removeStale(in: parent) + AtomicFile.removeStale(in: workDirectory) : [] {
-            progress.line("Removed \(stale): a partial output of a run that was killed")
-        }
+        try prepareOutputs(root: root)
         let data = try prepareData()
         progress.line("Training \(architecture.name) on \(data.train.count) patches of \(options.patchSize)×\(options.patchSize), validating on \(data.validation.count)")
 
@@ -248,6 +243,20 @@ public final class Trainer {
                         metricsPath: keeper.metricsPath, wallSeconds: wall)
         result.bundle = output
         return result
+    }
+
+    /// Checks that the bundle's folder is writable; rank 0 removes partial outputs of killed runs
+    /// (another rank's could look like one) and the other ranks stay quiet.
+    func prepareOutputs(root: Bool) throws {
+        let parent = URL(fileURLWithPath: output).deletingLastPathComponent().path
+        try AtomicFile.checkWritableDirectory(parent, for: output)
+        guard root else {
+            progress.quiet = true
+            return
+        }
+        for stale in AtomicFile.removeStale(in: parent) + AtomicFile.removeStale(in: workDirectory) {
+            progress.line("Removed \(stale): a partial output of a run that was killed")
+        }
     }
 
     /// Rank 0 starts the run as `mode` says (continuing, refusing or clearing the checkpoint);
