@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "Models", targets: ["Models"]),
         .library(name: "ModelIO", targets: ["ModelIO"]),
+        .library(name: "Distributed", targets: ["Distributed"]),
         .executable(name: "terraseg-bench", targets: ["terraseg-bench"]),
     ],
     dependencies: [
@@ -26,13 +27,16 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
-        // C libraries. Only GeoRaster imports CGDAL; only Engine/DNNL imports CDNNL.
+        // C libraries. Only GeoRaster imports CGDAL; only Engine/DNNL imports CDNNL; only Distributed imports CMPI.
         .systemLibrary(
             name: "CGDAL", path: "Sources/CGDAL", pkgConfig: "gdal",
             providers: [.apt(["libgdal-dev"])]),
         .systemLibrary(
             name: "CDNNL", path: "Sources/CDNNL",
             providers: [.apt(["libdnnl-dev"])]),
+        .systemLibrary(
+            name: "CMPI", path: "Sources/CMPI", pkgConfig: "mpi-c",
+            providers: [.apt(["libopenmpi-dev"])]),
 
         // Leaf utilities every stack shares: Window, SplitMix64, AtomicFile, TerraSegError,
         // TerraSegEnvironment (the one reader of TERRASEG_* variables). Foundation only.
@@ -44,9 +48,11 @@ let package = Package(
             dependencies: ["Core", "CGDAL", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Tiling", dependencies: ["Core", "GeoRaster"]),
         .target(name: "Metrics"),
+        // The processes of an mpirun/srun launch (Communicator); one process never calls MPI.
+        .target(name: "Distributed", dependencies: ["Core", "CMPI"]),
         .target(
             name: "Training",
-            dependencies: ["Core", "GeoRaster", "Tiling", "Metrics", "Engine", "Models", "ModelIO",
+            dependencies: ["Core", "GeoRaster", "Tiling", "Metrics", "Engine", "Models", "ModelIO", "Distributed",
                            .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "Pipeline",
@@ -54,7 +60,7 @@ let package = Package(
                            .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "Inference",
-            dependencies: ["Core", "GeoRaster", "Tiling", "Metrics", "Engine", "Models", "ModelIO",
+            dependencies: ["Core", "GeoRaster", "Tiling", "Metrics", "Engine", "Models", "ModelIO", "Distributed",
                            .product(name: "Logging", package: "swift-log")]),
 
         // Tensor stack: Engine → Models. Neither imports GeoRaster or Tiling (nor links GDAL).
@@ -71,7 +77,7 @@ let package = Package(
         .executableTarget(
             name: "terraseg",
             dependencies: [
-                "Core", "GeoRaster", "Tiling", "Metrics", "Inference", "Training", "Models", "ModelIO", "Engine", "Pipeline",
+                "Core", "GeoRaster", "Tiling", "Metrics", "Inference", "Training", "Models", "ModelIO", "Engine", "Pipeline", "Distributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -89,6 +95,7 @@ let package = Package(
         .testTarget(name: "GeoRasterTests", dependencies: ["Core", "GeoRaster", "TestSupport"]),
         .testTarget(name: "TilingTests", dependencies: ["Core", "Tiling", "GeoRaster", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Core", "Distributed", "ModelIO", "Training", "TestSupport"]),
         .testTarget(name: "BundleTests", dependencies: ["Core", "ModelIO", "Models", "Engine", "Tiling", "GeoRaster", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Core", "Training", "Inference", "Models", "ModelIO", "Tiling", "GeoRaster", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Core", "Pipeline", "Training", "ModelIO", "GeoRaster", "TestSupport",

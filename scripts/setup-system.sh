@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages TerraSeg builds and runs with: GDAL (library and tools),
-# libtiff and oneDNN, and python3-gdal (GDAL's COG validator, used by the tests). Does nothing when they are already installed.
+# libtiff, oneDNN and Open MPI (library and mpirun, for runs across processes), and python3-gdal (GDAL's COG validator, used by the tests). Does nothing when they are already installed.
 set -euo pipefail
 
-PACKAGES=(libgdal-dev libtiff-dev libdnnl-dev gdal-bin python3-gdal unzip)
+PACKAGES=(libgdal-dev libtiff-dev libdnnl-dev gdal-bin python3-gdal unzip libopenmpi-dev openmpi-bin)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

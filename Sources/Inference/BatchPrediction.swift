@@ -1,4 +1,5 @@
 import Core
+import Distributed
 import Foundation
 import GeoRaster
 
@@ -210,52 +211,94 @@ public struct SceneReport: Sendable {
 extension ScenePredictor {
     /// Predicts every job into `directory`. Scenes whose outputs all exist are skipped
     /// unless `options.overwrite`; a failing scene is reported and the rest still run.
-    public func run(jobs: [SceneJob], directory: String, progress: (SceneReport) -> Void = { _ in }) throws -> [SceneReport] {
-        if !FileManager.default.fileExists(atPath: directory) { try AtomicFile.createDirectory(directory) }
-        try AtomicFile.checkWritableDirectory(directory, for: directory)
-        for stale in AtomicFile.removeStale(in: directory) {
-            ScenePredictor.logger.notice("Removed \(stale): a partial output of a run that was killed")
-        }
-        var reports: [SceneReport] = []
-        var usedNames: [String: Int] = [:]
-        for job in jobs {
-            var outputs = SceneOutputs.named(after: job, in: directory, options: options)
-            // Two inputs with the same name (in different folders) get distinct outputs.
-            let key = outputs.map
-            usedNames[key, default: 0] += 1
-            if usedNames[key]! > 1 {
-                let n = usedNames[key]!
-                outputs = SceneOutputs.named(stem: job.stem + "-\(n)", in: directory, options: options)
+    /// Across the ranks of `communicator`, scenes go to whichever rank is free (`SceneDispatch`)
+    /// and rank 0 returns every report in job order (it alone calls `progress`; for another
+    /// rank's scene when the batch ends); the other ranks return theirs.
+    public func run(jobs: [SceneJob], directory: String, communicator: Communicator = .single,
+                    progress: (SceneReport) -> Void = { _ in }) throws -> [SceneReport] {
+        if communicator.isRoot {
+            if !FileManager.default.fileExists(atPath: directory) { try AtomicFile.createDirectory(directory) }
+            try AtomicFile.checkWritableDirectory(directory, for: directory)
+            for stale in AtomicFile.removeStale(in: directory) {
+                ScenePredictor.logger.notice("Removed \(stale): a partial output of a run that was killed")
             }
-            let report: SceneReport
-            do { try StopSignal.check() } catch var stop as Interrupted {
-                stop.kept += Self.written(reports)
+        }
+        // The other ranks start once rank 0 has cleared leftovers (which it cannot tell from their partial outputs).
+        try communicator.barrier()
+        let outputs = Self.outputs(of: jobs, in: directory, options: options)
+        let dispatch = SceneDispatch(count: jobs.count, communicator: communicator)
+        var reports: [(Int, SceneReport)] = []
+        while let index = try dispatch.next() {
+            do {
+                try StopSignal.check()
+            } catch var stop as Interrupted {
+                stop.kept += Self.written(reports.map(\.1))
+                communicator.abandon()  // the other ranks may wait for this one's requests or reports
                 throw stop
             }
-            if !options.overwrite && outputs.all.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) {
-                report = SceneReport(job: job, outputs: outputs, status: .skipped, prediction: nil)
-                // The Item of a kept map, when an earlier version wrote none.
-                if !FileManager.default.fileExists(atPath: StacItemWriter.path(forMap: outputs.map)) {
-                    do { try stacWriter.write(outputs: outputs, job: job) } catch {
-                        ScenePredictor.logger.warning("\(outputs.map) is kept but its STAC Item could not be written: \(error)")
-                    }
-                }
-            } else {
-                do {
-                    let p = try predict(paths: job.paths, outputs: outputs)
-                    try stacWriter.write(outputs: outputs, job: job)  // last: it lists the map's siblings on disk
-                    report = SceneReport(job: job, outputs: outputs, status: .written, prediction: p)
-                } catch var stop as Interrupted {
-                    stop.kept += Self.written(reports)
-                    throw stop
-                } catch {
-                    report = SceneReport(job: job, outputs: outputs, status: .failed(String(describing: error)), prediction: nil)
+            let report: SceneReport
+            do { report = try predict(jobs[index], outputs: outputs[index], kept: reports.map(\.1)) } catch {
+                communicator.abandon()
+                throw error
+            }
+            if communicator.isRoot { progress(report) }
+            reports.append((index, report))
+        }
+        try dispatch.finish()
+        guard communicator.isDistributed else { return reports.map(\.1) }
+        return try Self.collect(reports, jobs: jobs, outputs: outputs, communicator: communicator, progress: progress)
+    }
+
+    /// The outputs of every job, in order: two inputs with the same name (in different folders) get distinct ones.
+    static func outputs(of jobs: [SceneJob], in directory: String, options: PredictionOptions) -> [SceneOutputs] {
+        var usedNames: [String: Int] = [:]
+        return jobs.map { job in
+            let outputs = SceneOutputs.named(after: job, in: directory, options: options)
+            usedNames[outputs.map, default: 0] += 1
+            let n = usedNames[outputs.map]!
+            return n > 1 ? SceneOutputs.named(stem: job.stem + "-\(n)", in: directory, options: options) : outputs
+        }
+    }
+
+    /// One scene: skipped when its outputs exist, its failure reported (an interruption is rethrown with what was `kept`).
+    private func predict(_ job: SceneJob, outputs: SceneOutputs, kept: [SceneReport]) throws -> SceneReport {
+        if !options.overwrite && outputs.all.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) {
+            // The Item of a kept map, when an earlier version wrote none.
+            if !FileManager.default.fileExists(atPath: StacItemWriter.path(forMap: outputs.map)) {
+                do { try stacWriter.write(outputs: outputs, job: job) } catch {
+                    ScenePredictor.logger.warning("\(outputs.map) is kept but its STAC Item could not be written: \(error)")
                 }
             }
-            progress(report)
-            reports.append(report)
+            return SceneReport(job: job, outputs: outputs, status: .skipped, prediction: nil)
         }
-        return reports
+        do {
+            let p = try predict(paths: job.paths, outputs: outputs)
+            try stacWriter.write(outputs: outputs, job: job)  // last: it lists the map's siblings on disk
+            return SceneReport(job: job, outputs: outputs, status: .written, prediction: p)
+        } catch var stop as Interrupted {
+            stop.kept += Self.written(kept)
+            throw stop
+        } catch {
+            return SceneReport(job: job, outputs: outputs, status: .failed(String(describing: error)), prediction: nil)
+        }
+    }
+
+    /// Rank 0 gathers every rank's reports and returns all of them in job order, calling
+    /// `progress` for those of the other ranks; another rank returns its own.
+    static func collect(_ mine: [(Int, SceneReport)], jobs: [SceneJob], outputs: [SceneOutputs], communicator: Communicator,
+                        progress: (SceneReport) -> Void) throws -> [SceneReport] {
+        let encoded = try JSONEncoder().encode(mine.map { RemoteReport(index: $0.0, $0.1) })
+        let all = try communicator.gather([UInt8](encoded))
+        guard communicator.isRoot else { return mine.map(\.1) }
+        var byIndex = Dictionary(uniqueKeysWithValues: mine)
+        for bytes in all.dropFirst() {
+            for r in try JSONDecoder().decode([RemoteReport].self, from: Data(bytes)) {
+                let report = r.report(job: jobs[r.index], outputs: outputs[r.index])
+                progress(report)
+                byIndex[r.index] = report
+            }
+        }
+        return byIndex.keys.sorted().map { byIndex[$0]! }
     }
 
     /// The writer of each map's STAC Item.

@@ -212,6 +212,7 @@ public enum PipelineSchema {
             Field("batch_size", .int(.between(1, 4096)), "8", "Patches per step."),
             Field("seed", .int(.atLeast(0)), "42", "Seed of initialisation, split, shuffling and augmentation."),
             Field("cache_megabytes", .int(.between(0, 1_048_576)), "1024", "Keep normalised patches in memory up to this size."),
+            Field("sync_batchnorm", .bool, "false", "Under mpirun/srun, batch norm over the global batch (as one process) instead of each rank's shard."),
         ]), "", "Training loop."),
         Field("augmentation", .object([
             Field("flips", .bool, "true", "Random flips."),

@@ -40,6 +40,7 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
         o.batchSize = training.batchSize
         o.seed = training.seed
         o.cacheMegabytes = training.cacheMegabytes
+        o.syncBatchNorm = training.syncBatchnorm
         o.optimizer = optimizer
         o.schedule = schedule
         o.loss = loss
@@ -64,6 +65,7 @@ public struct TrainingLoopSpec: Codable, Sendable, Equatable {
     public var batchSize = TrainingOptions().batchSize
     public var seed = TrainingOptions().seed
     public var cacheMegabytes = TrainingOptions().cacheMegabytes
+    public var syncBatchnorm = TrainingOptions().syncBatchNorm
     public init() {}
 }
 

@@ -37,6 +37,22 @@ public struct Augmentation: Codable, Hashable, Sendable {
         return (k, flip)
     }
 
+    /// Draws from `rng` exactly what `apply` draws for a patch of `channels` bands, without a
+    /// patch: a training rank skips the other ranks' slots of a global batch this way, so every
+    /// rank's generator stays where one process's would be. Returns the symmetry drawn.
+    @discardableResult
+    public func skip<R: RandomNumberGenerator>(channels: Int, using rng: inout R) -> (quarterTurns: Int, flip: Bool) {
+        let k = rotations ? Int.random(in: 0..<4, using: &rng) : 0
+        let flip = flips && Bool.random(using: &rng)
+        if gainJitter > 0 || offsetJitter > 0 {
+            for _ in 0..<channels {
+                if gainJitter > 0 { _ = Float.random(in: -gainJitter...gainJitter, using: &rng) }
+                if offsetJitter > 0 { _ = Float.random(in: -offsetJitter...offsetJitter, using: &rng) }
+            }
+        }
+        return (k, flip)
+    }
+
     /// One of the 8 symmetries of the square: optional horizontal flip, then `quarterTurns`
     /// counter-clockwise rotations. Image and target move together.
     public static func transform(_ patch: inout Patch, quarterTurns: Int, flip: Bool) {

@@ -57,6 +57,8 @@ struct TrainingFingerprint: Equatable {
 struct CheckpointKeeper {
     let directory: String
     let fingerprint: TrainingFingerprint
+    /// False on every rank but 0 of a distributed run: the state moves alike, rank 0 alone writes.
+    var writes = true
     var lastPath: String { directory + "/last.ckpt" }
     var bestPath: String { directory + "/best.safetensors" }
     var metricsPath: String { directory + "/metrics.jsonl" }
@@ -77,7 +79,7 @@ struct CheckpointKeeper {
             }
             return (state, Trainer.readHistory(metricsPath).filter { $0.epoch <= state.epoch })
         }
-        if fm.fileExists(atPath: directory) {
+        if writes && fm.fileExists(atPath: directory) {
             do {
                 try fm.removeItem(atPath: directory)
             } catch {
@@ -85,7 +87,7 @@ struct CheckpointKeeper {
                                     hint: "Remove it yourself")
             }
         }
-        try AtomicFile.createDirectory(directory)
+        if writes { try AtomicFile.createDirectory(directory) }
         let state = Checkpoint(epoch: 0, nextBatch: 0, epochRNG: SplitMix64(seed: seed, stream: .epochOrder),
                                augmentRNG: SplitMix64(seed: seed, stream: .augmentation), optimizerStep: 0,
                                bestMeanIoU: nil, bestEpoch: nil, elapsedSeconds: 0, fingerprint: fingerprint.text, epochs: epochs)
@@ -138,6 +140,7 @@ struct CheckpointKeeper {
     /// Saves the position inside an epoch: batches before `nextBatch` are done.
     func saveMidEpoch(_ state: Checkpoint, nextBatch: Int, lossSum: Double, lossCount: Int, elapsedSeconds: Double,
                       network: any SegmentationNetwork, optimizer: any Optimizer) throws {
+        guard writes else { return }
         var mid = state
         mid.nextBatch = nextBatch
         mid.optimizerStep = optimizer.step
@@ -157,7 +160,7 @@ struct CheckpointKeeper {
         if let miou = m.meanIoU, !miou.isNaN, CheckpointKeeper.isBetter(m, than: best, bestMeanIoU: state.bestMeanIoU) {
             state.bestMeanIoU = miou
             state.bestEpoch = m.epoch
-            try SafeTensors.write(ModelBundle.tensors(of: network), to: bestPath)
+            if writes { try SafeTensors.write(ModelBundle.tensors(of: network), to: bestPath) }
         }
         state.epoch += 1
         state.nextBatch = 0
@@ -165,6 +168,7 @@ struct CheckpointKeeper {
         state.epochLossCount = 0
         state.epochRNG = shuffleRNG
         state.optimizerStep = optimizer.step
+        guard writes else { return }
         try Trainer.writeHistory(history, to: metricsPath)
         var saved = state
         saved.elapsedSeconds = elapsedSeconds

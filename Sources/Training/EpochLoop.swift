@@ -17,9 +17,11 @@ final class EpochLoop {
     let progress: ProgressReporter
     let keeper: CheckpointKeeper
     let afterStep: ((Int, Int) -> Void)?
+    /// This rank's shard of each global batch, gradient averaging and agreed stops.
+    let parallel: DataParallel
     /// Side-by-side checks (Benchmarks/pytorch_train.py --replay): which patches and symmetries each batch used.
     let trace: BatchTrace?
-    /// Patches per batch and batches per epoch.
+    /// Patches per (global) batch and batches per epoch.
     let batchSize: Int, batchesPerEpoch: Int
     private let input: Tensor
     private var labels: [Int32]
@@ -36,7 +38,8 @@ final class EpochLoop {
     }
 
     init(network: any SegmentationNetwork, optimizer: any Optimizer, loss: TrainingLoss, options: TrainingOptions, train: [PatchRef],
-         channels: Int, progress: ProgressReporter, keeper: CheckpointKeeper, afterStep: ((Int, Int) -> Void)?, errorPath: String) throws {
+         channels: Int, progress: ProgressReporter, keeper: CheckpointKeeper, afterStep: ((Int, Int) -> Void)?, errorPath: String,
+         parallel: DataParallel) throws {
         self.network = network
         self.optimizer = optimizer
         self.loss = loss
@@ -46,12 +49,16 @@ final class EpochLoop {
         self.keeper = keeper
         self.afterStep = afterStep
         self.errorPath = errorPath
+        self.parallel = parallel
         let P = options.patchSize
         batchSize = min(options.batchSize, train.count)
         batchesPerEpoch = max(1, train.count / batchSize)
-        input = Tensor(shape: Shape(batchSize, channels, P, P))
-        labels = [Int32](repeating: -1, count: batchSize * P * P)
-        trace = try TerraSegEnvironment.current().traceBatches.flatMap(BatchTrace.init(path:))
+        try DataParallel.check(batchSize: batchSize, ranks: parallel.ranks, path: errorPath)
+        let local = parallel.shard(of: batchSize).count
+        input = Tensor(shape: Shape(local, channels, P, P))
+        labels = [Int32](repeating: -1, count: local * P * P)
+        // The trace lists whole batches: single process only.
+        trace = parallel.ranks > 1 ? nil : try TerraSegEnvironment.current().traceBatches.flatMap(BatchTrace.init(path:))
     }
 
     /// Runs the epoch `state.epoch` from `state.nextBatch`; `runStart` and `state.elapsedSeconds`
@@ -72,7 +79,7 @@ final class EpochLoop {
                            loss: outcome.lossSum / Double(outcome.lossCount),
                            patchesPerSecond: Double((b + 1 - state.nextBatch) * batchSize) / max(elapsed, 1e-9))
             afterStep?(state.epoch, b)
-            let action = stop.action()
+            let action = try parallel.agree(stop.action())
             guard action != .go else { continue }
             try keeper.saveMidEpoch(state, nextBatch: b + 1, lossSum: outcome.lossSum, lossCount: outcome.lossCount,
                                     elapsedSeconds: state.elapsedSeconds + Date().timeIntervalSince(runStart),
@@ -88,28 +95,39 @@ final class EpochLoop {
         return outcome
     }
 
-    /// One optimiser step on batch `b` of the epoch; returns its loss.
+    /// One optimiser step on batch `b` of the epoch (this rank's shard of it; the other slots
+    /// only advance the augmentation generator); returns its loss, averaged over the ranks.
     private func step(batch b: Int, order: [Int], state: inout Checkpoint, batches: inout BatchAssembler) throws -> Float {
-        let B = batchSize, P = options.patchSize
+        let B = batchSize, P = options.patchSize, mine = parallel.shard(of: B)
         let t = Double(state.epoch) + Double(b) / Double(batchesPerEpoch)
         optimizer.learningRate = options.optimizer.learningRate * options.schedule.factor(at: t, epochs: options.epochs)
         var drawn: [[Int]] = []
         for k in 0..<B {
             let index = order[b * B + k]
-            let symmetry = try batches.placeAugmented(train[index], slot: k, into: input, labels: &labels,
+            guard mine.contains(k) else {
+                options.augmentation.skip(channels: input.shape.c, using: &state.augmentRNG)
+                continue
+            }
+            let symmetry = try batches.placeAugmented(train[index], slot: k - mine.lowerBound, into: input, labels: &labels,
                                                       augmentation: options.augmentation, rng: &state.augmentRNG)
             if trace != nil { drawn.append([index, symmetry.quarterTurns, symmetry.flip ? 1 : 0]) }
         }
         trace?.record(epoch: state.epoch, batch: b, patches: drawn)
         let logits = network(input)
-        let l = loss(logits: logits, target: SegmentationTarget(n: B, h: P, w: P, labels: labels, ignoreIndex: -1))
+        let l = loss(logits: logits, target: SegmentationTarget(n: mine.count, h: P, w: P, labels: labels, ignoreIndex: -1))
+        let scale = try parallel.lossScale(labelledPixels: labels.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) })
+        if scale != 1 {
+            let g = l.gradient.data
+            for i in 0..<l.gradient.shape.count { g[i] *= scale }
+        }
         network.backward(l.gradient)
+        let value = try parallel.average(loss: l.value * scale)
         optimizer.update()
-        if !l.value.isFinite {
-            throw RasterError(.invalidArgument, path: errorPath, problem: "the training loss became \(l.value) at epoch \(state.epoch + 1)",
+        if !value.isFinite {
+            throw RasterError(.invalidArgument, path: errorPath, problem: "the training loss became \(value) at epoch \(state.epoch + 1)",
                               hint: "Lower the learning rate, or check the input for extreme values (terraseg info)")
         }
-        return l.value
+        return value
     }
 }
 

@@ -1,4 +1,5 @@
 import Core
+import Distributed
 import Engine
 import Foundation
 import GeoRaster
@@ -57,6 +58,8 @@ public final class Trainer {
     /// Called after every training step with (epoch, batch), both 0-based (tests use it to
     /// interrupt a run at a known point).
     public var afterStep: ((Int, Int) -> Void)?
+    /// The ranks training together (`DataParallel`); rank 0 alone writes and reports.
+    public var communicator = Communicator.single
     static let logger = Logger(label: "terraseg.train")
 
     public init(scenes: [LabelledScene], architecture: ModelArchitecture, options: TrainingOptions, output: String) throws {
@@ -186,11 +189,8 @@ public final class Trainer {
     /// Trains from scratch or from the last checkpoint, as `start` says (see `TrainingStart`).
     public func run(start mode: TrainingStart) throws -> TrainingResult {
         let start = Date()
-        let parent = URL(fileURLWithPath: output).deletingLastPathComponent().path
-        try AtomicFile.checkWritableDirectory(parent, for: output)
-        for stale in AtomicFile.removeStale(in: parent) + AtomicFile.removeStale(in: workDirectory) {
-            progress.line("Removed \(stale): a partial output of a run that was killed")
-        }
+        let root = communicator.isRoot
+        try prepareOutputs(root: root)
         let data = try prepareData()
         progress.line("Training \(architecture.name) on \(data.train.count) patches of \(options.patchSize)×\(options.patchSize), validating on \(data.validation.count)")
 
@@ -198,15 +198,18 @@ public final class Trainer {
         network.isTraining = true
         let optimizer = options.optimizer.make(parameters: network.namedParameters)
         let loss = TrainingLoss(options.loss)
-        let keeper = CheckpointKeeper(directory: workDirectory, fingerprint: fingerprint(data))
-        var (state, history) = try keeper.begin(mode, seed: options.seed, epochs: options.epochs, network: network, optimizer: optimizer,
-                                                progress: progress)
+        var keeper = CheckpointKeeper(directory: workDirectory, fingerprint: fingerprint(data))
+        keeper.writes = root
+        let parallel = DataParallel(network: network, communicator: communicator)
+        if options.syncBatchNorm { parallel.synchroniseBatchNorm(network) }
+        var (state, history) = try begin(mode, keeper: keeper, network: network, optimizer: optimizer, parallel: parallel)
         var batches = BatchAssembler(scenes: scenes, normalizer: data.normalizer, patchSize: options.patchSize,
                                      cacheMegabytes: options.cacheMegabytes)
         let loop = try EpochLoop(network: network, optimizer: optimizer, loss: loss, options: options, train: data.train,
-                             channels: scenes[0].bands.count, progress: progress, keeper: keeper, afterStep: afterStep, errorPath: output)
+                             channels: scenes[0].bands.count, progress: progress, keeper: keeper, afterStep: afterStep, errorPath: output,
+                             parallel: parallel)
         let validator = Validator(refs: data.validation, batchSize: options.batchSize, patchSize: options.patchSize,
-                                  channels: scenes[0].bands.count, classNames: scenes[0].classMap.names)
+                                  channels: scenes[0].bands.count, classNames: scenes[0].classMap.names, parallel: parallel)
         var stop = StopPolicy()
         var interrupted = false
         while state.epoch < options.epochs {
@@ -232,7 +235,7 @@ public final class Trainer {
         let best = state.bestEpoch.flatMap { e in history.first { $0.epoch == e } }
         var result = TrainingResult(bundle: nil, interrupted: interrupted, epochsCompleted: state.epoch, history: history, best: best,
                                     trainPatches: data.train.count, validationPatches: data.validation.count, wallSeconds: wall)
-        guard !interrupted else { return result }
+        guard !interrupted, root else { return result }
         // The bundle carries the best weights by validation mIoU (the last ones without validation).
         try keeper.restoreBest(into: network)
         network.isTraining = false
@@ -240,6 +243,35 @@ public final class Trainer {
                         metricsPath: keeper.metricsPath, wallSeconds: wall)
         result.bundle = output
         return result
+    }
+
+    /// Checks that the bundle's folder is writable; rank 0 removes partial outputs of killed runs
+    /// (another rank's could look like one) and the other ranks stay quiet.
+    func prepareOutputs(root: Bool) throws {
+        let parent = URL(fileURLWithPath: output).deletingLastPathComponent().path
+        try AtomicFile.checkWritableDirectory(parent, for: output)
+        guard root else {
+            progress.quiet = true
+            return
+        }
+        for stale in AtomicFile.removeStale(in: parent) + AtomicFile.removeStale(in: workDirectory) {
+            progress.line("Removed \(stale): a partial output of a run that was killed")
+        }
+    }
+
+    /// Rank 0 starts the run as `mode` says (continuing, refusing or clearing the checkpoint);
+    /// then the other ranks continue what it kept, and every rank takes rank 0's weights.
+    func begin(_ mode: TrainingStart, keeper: CheckpointKeeper, network: any SegmentationNetwork, optimizer: any Optimizer,
+               parallel: DataParallel) throws -> (Checkpoint, [EpochMetrics]) {
+        func begin(_ mode: TrainingStart) throws -> (Checkpoint, [EpochMetrics]) {
+            try keeper.begin(mode, seed: options.seed, epochs: options.epochs, network: network, optimizer: optimizer, progress: progress)
+        }
+        guard parallel.ranks > 1 else { return try begin(mode) }
+        let first = parallel.rank == 0 ? try begin(mode) : nil
+        try parallel.communicator.barrier()
+        let started = try first ?? begin(FileManager.default.fileExists(atPath: keeper.lastPath) ? .resume : .restart)
+        try parallel.broadcastState()
+        return started
     }
 
     /// Writes the model bundle to `output`, with the run's metrics log and options beside the weights.

@@ -1,4 +1,5 @@
 import Core
+import Distributed
 import Foundation
 import GeoRaster
 import Models
@@ -347,6 +348,7 @@ extension Trainer {
         let architecture = try model.architecture(inputChannels: scenes[0].bands.count, classes: scenes[0].classMap.count)
         let trainer = try Trainer(scenes: scenes, architecture: architecture, options: options, output: output)
         trainer.terrasegVersion = terrasegVersion
+        trainer.communicator = try Communicator.world()
         // Vector labels are rasterised in memory: their file and reading go into the fingerprint here.
         trainer.dataIdentity = data.scenes.compactMap { s in
             s.vectorLabels.map { "\($0) \(FileIdentity.of($0)) attribute \(s.labelAttribute ?? "") layer \(s.layer ?? "")" }

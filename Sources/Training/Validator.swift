@@ -8,7 +8,8 @@ import Tiling
 /// batch's valid pixels, and the confusion matrix of every labelled pixel's best class.
 /// Overlapping patches share pixels; each validation pixel is scored once, by the patch that
 /// owns it (`PatchOwnership`: the patch whose centre is nearest), so the scores are those of
-/// the validation area.
+/// the validation area. Across ranks, rank r scores batches r, r + N, …, and the sums are
+/// added up, so every rank gets the single-process scores (to the order of Double sums).
 struct Validator {
     let refs: [PatchRef]
     let batchSize: Int
@@ -16,14 +17,16 @@ struct Validator {
     let channels: Int
     let classNames: [String]
     let ownership: PatchOwnership
+    var parallel: DataParallel?
 
-    init(refs: [PatchRef], batchSize: Int, patchSize: Int, channels: Int, classNames: [String]) {
+    init(refs: [PatchRef], batchSize: Int, patchSize: Int, channels: Int, classNames: [String], parallel: DataParallel? = nil) {
         self.refs = refs
         self.batchSize = batchSize
         self.patchSize = patchSize
         self.channels = channels
         self.classNames = classNames
         ownership = PatchOwnership(refs: refs)
+        self.parallel = parallel
     }
 
     /// Adds validation loss, accuracy, IoU/F1 per class and the confusion matrix to `m`.
@@ -46,8 +49,11 @@ struct Validator {
         var start = 0
         var input: Tensor? = nil
         var owned: [UInt8] = []
+        var batch = 0
         while start < refs.count {
             let B = min(batchSize, refs.count - start)
+            defer { start += B; batch += 1 }
+            if let parallel, batch % parallel.ranks != parallel.rank { continue }
             let x = (input?.shape.n == B) ? input! : Tensor(shape: Shape(B, channels, P, P))
             input = x
             var labels = [Int32](repeating: -1, count: B * P * P)
@@ -64,7 +70,11 @@ struct Validator {
                 weight += Double(valid)
             }
             Validator.count(logits, labels: labels, into: &matrix)
-            start += B
+        }
+        if let parallel {
+            let sums = try parallel.sum([lossSum, weight])
+            (lossSum, weight) = (sums[0], sums[1])
+            matrix = try parallel.sum(matrix)
         }
         return (weight > 0 ? lossSum / weight : .nan, matrix)
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Core
+import Distributed
 import Foundation
 import GeoRaster
 import Inference
@@ -137,9 +138,11 @@ extension TerraSegCommand {
             let network = NetworkSceneModel(bundle: bundle, network: try bundle.network(directory: model))
             let predictor = try ScenePredictor(model: network, inputs: network.inputs, options: options)
             predictor.provenance = MapProvenance(bundle: bundle, directory: model, terrasegVersion: terrasegVersion)
+            // Under mpirun/srun the scenes are shared among the ranks; rank 0 alone reports.
+            let world = try Communicator.world()
             let terminal = isatty(STDERR_FILENO) != 0
             var lastReport = Date.distantPast, started = Date()
-            predictor.progress = { done, total in
+            if world.isRoot { predictor.progress = { done, total in
                 if done <= 2 { started = Date() }
                 let now = Date()
                 guard now.timeIntervalSince(lastReport) > (terminal ? 0.5 : 30) || done == total else { return }
@@ -148,19 +151,23 @@ extension TerraSegCommand {
                 let line = String(format: "  %d/%d \(options.blend == .stream ? "strips" : "windows") (%.0f %%), ETA %.0f s", done, total, 100 * Double(done) / Double(max(1, total)), eta)
                 FileHandle.standardError.write(Data((terminal ? "\r" + line : line + "\n").utf8))
                 if terminal && done == total { FileHandle.standardError.write(Data("\n".utf8)) }
-            }
+            } }
             let jobs = try SceneJob.expand(input, foldersAreScenes: network.inputs.recipe?.bandNames != nil,
                                            stacBands: bands ?? network.inputs.recipe?.bandNames)
             let grid = predictor.grid(width: options.tileSize, height: options.tileSize)
             let cut = options.blend == .stream && !network.bundle.architecture.upsamplesWithParameters
                 ? "full-width strips, each feature computed once"
                 : "windows of \(grid.inputSize) px, \(grid.tileSize) px written from each (margin \(grid.margin) px; smaller for smaller scenes)"
-            FileHandle.standardError.write(Data("Mapping \(jobs.count) scene(s) with \(network.bundle.architecture.name): \(cut)\n".utf8))
-            if let note = options.mapNote { FileHandle.standardError.write(Data("Each map: \(note)\n".utf8)) }
+            let ranks = world.size > 1 ? " on \(world.size) ranks" : ""
+            if world.isRoot {
+                FileHandle.standardError.write(Data("Mapping \(jobs.count) scene(s)\(ranks) with \(network.bundle.architecture.name): \(cut)\n".utf8))
+                if let note = options.mapNote { FileHandle.standardError.write(Data("Each map: \(note)\n".utf8)) }
+            }
             var batch = BatchProgress(total: jobs.count)
-            let reports = try stoppable { try predictor.run(jobs: jobs, directory: output) { r in
+            let reports = try stoppable { try predictor.run(jobs: jobs, directory: output, communicator: world) { r in
                 FileHandle.standardError.write(Data((batch.line(for: r) + "\n").utf8))
             } }
+            guard world.isRoot else { return }
             print(PredictionSummary.render(reports))
             for r in reports { if let p = r.prediction?.polygons { print(String(format: "Polygons: %@ (%d, %.1f s)", p.path, p.polygons, p.seconds)) } }
             if let mosaic = try MapMosaic.write(reports, directory: output) {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Core
+import Distributed
 import Foundation
 import GeoRaster
 import Pipeline
@@ -33,6 +34,10 @@ extension TerraSegCommand {
 
         func run() throws {
             global.bootstrapLogging()
+            if try Communicator.world().size > 1 {
+                throw TerraSegError(.invalidArgument, path: "terraseg run", problem: "terraseg run does not run across several ranks yet",
+                                    hint: "Under mpirun or srun, run `terraseg train` and `terraseg predict` (docs/cluster.md)")
+            }
             if reference {
                 print(PipelineSchema.referenceMarkdown(), terminator: "")
                 return

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Core
+import Distributed
 import Foundation
 import GeoRaster
 import Logging
@@ -23,10 +24,20 @@ struct TerraSegCommand: ParsableCommand {
             try command.run()
         } catch where TerraSegError.isFoundationError(error) {
             let path = (error as NSError).userInfo[NSFilePathErrorKey] as? String ?? "terraseg"
-            exit(withError: TerraSegError(.readFailed, path: path, problem: TerraSegError.plainWords(error)))
+            exitAll(withError: TerraSegError(.readFailed, path: path, problem: TerraSegError.plainWords(error)))
         } catch {
-            exit(withError: error)
+            exitAll(withError: error)
         }
+    }
+
+    /// Prints the error and exits; under mpirun an error (not a chosen exit status such as an
+    /// interruption's) also ends the other ranks (MPI_Abort), which may wait in a collective.
+    static func exitAll(withError error: Error) -> Never {
+        if let world = Communicator.current, world.size > 1, !(error is ExitCode), !(error is CleanExit) {
+            FileHandle.standardError.write(Data(("rank \(world.rank) of \(world.size): " + fullMessage(for: error) + "\n").utf8))
+            world.abort(status: exitCode(for: error).rawValue)
+        }
+        exit(withError: error)
     }
 }
 
@@ -39,7 +50,9 @@ struct GlobalOptions: ParsableArguments {
     func validate() throws { _ = try TerraSegEnvironment.current() }
 
     func bootstrapLogging() {
-        let level: Logger.Level = verbose ? .debug : .notice
+        // Under mpirun only rank 0 reports; the other ranks print errors only.
+        let rank = (try? Communicator.world())?.rank ?? 0
+        let level: Logger.Level = rank != 0 ? .error : verbose ? .debug : .notice
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level

@@ -81,6 +81,8 @@ extension TerraSegCommand {
         var upsampling: UpsamplingMode?
 
         @Option(help: keyHelp("Epochs.", key: "training.epochs")) var epochs: Int?
+        @Flag(name: .customLong("sync-batchnorm"), help: keyHelp("Under mpirun/srun, batch norm over the global batch instead of each rank's shard.", key: "training.sync_batchnorm"))
+        var syncBatchnorm = false
         @Option(name: .customLong("batch-size"), help: keyHelp("Patches per step.", key: "training.batch_size")) var batchSize: Int?
         @Option(name: .customLong("patch-size"), help: keyHelp("Patch side in pixels (a multiple of 16 for a 4-level U-Net).", key: "tiling.patch"))
         var patchSize: Int?
@@ -129,6 +131,7 @@ extension TerraSegCommand {
             "tiling.max_invalid": "--max-invalid", "tiling.split": "--split", "loss.terms": "--loss",
             "optimizer.learning_rate": "--lr", "optimizer.weight_decay": "--weight-decay", "schedule.warmup_epochs": "--warmup",
             "training.epochs": "--epochs", "training.batch_size": "--batch-size", "training.seed": "--seed", "memory": "--memory",
+            "training.sync_batchnorm": "--sync-batchnorm",
         ]
 
         func run() throws {
@@ -170,6 +173,7 @@ extension TerraSegCommand {
             if let widths { spec.model.widths = widths }
             if let upsampling { spec.model.upsampling = upsampling }
             if let epochs { spec.training.epochs = epochs }
+            if syncBatchnorm { spec.training.syncBatchnorm = true }
             if let batchSize { spec.training.batchSize = batchSize }
             if let seed {
                 // Read as Int so that a negative seed meets the schema's check (training.seed ≥ 0).

@@ -86,7 +86,7 @@ import TestSupport
     /// subcommand must have a case above, so a new numeric flag cannot go untested.
     static let notNumeric: [String: Set<String>] = [
         "train": ["config", "image", "labels", "vector-labels", "label-attribute", "tiles", "tile-images", "tile-mask", "tile-split", "tile-mask-colors", "classes",
-                  "ignore", "band-names", "resampling", "grid", "crs", "model", "upsampling", "optimizer", "schedule", "normalization", "no-augment", "output", "resume", "restart",
+                  "ignore", "band-names", "resampling", "grid", "crs", "model", "upsampling", "optimizer", "schedule", "normalization", "no-augment", "output", "resume", "restart", "sync-batchnorm",
                   "export-patches"],
         "predict": ["model", "input", "output", "blend", "tta", "cog", "probabilities", "confidence", "overwrite", "compression",
                     "allow-mismatch", "bands", "polygons", "mmu-connectedness"],

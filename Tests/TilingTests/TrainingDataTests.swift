@@ -44,6 +44,22 @@ let ncClasses = try! ClassMap(values: [(1, "developed"), (2, "agriculture"), (3,
         Augmentation.transform(&p, quarterTurns: 1, flip: false)
         #expect(p.target == [2, 5, 8, 1, 4, 7, 0, 3, 6], "counter-clockwise quarter turn")
     }
+
+    /// A training rank skips the other ranks' slots with `skip`: its generator must end where `apply`'s does.
+    @Test func skipDrawsWhatApplyDraws() {
+        for augmentation in [Augmentation(), Augmentation(gainJitter: 0.1, offsetJitter: 0.05), Augmentation(flips: false, rotations: false, gainJitter: 0.2)] {
+            var applied = SplitMix64(seed: 5, stream: .augmentation), skipped = applied
+            for _ in 0..<10 {
+                var p = Patch(window: Window(width: 4, height: 4), channels: 3)
+                p.image = [Float](repeating: 1, count: 48)
+                p.target = [Int32](repeating: 0, count: 16)
+                let a = augmentation.apply(to: &p, using: &applied)
+                let s = augmentation.skip(channels: 3, using: &skipped)
+                #expect(a == s)
+            }
+            #expect(applied.next() == skipped.next())
+        }
+    }
 }
 
 @Suite(.enabled(if: TestData.available, "needs ../shared/data"))

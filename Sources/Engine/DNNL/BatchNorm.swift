@@ -6,9 +6,14 @@ public final class BatchNormKernel {
     public let channels: Int
     public let epsilon: Float
     public let fuseReLU: Bool
+    /// Training normalises with the mean and variance passed in (computed over several ranks:
+    /// synchronised batch norm) instead of the batch's own; backward then gives γ/σ·dOutput
+    /// and the caller adds the terms of the statistics' gradient.
+    public var givenStatistics = false
 
     private final class Plan {
         let shape: Shape, layout: Layout, training: Bool
+        var given = false
         let fwd: Primitive
         let src: Memory, dst: Memory, scale: Memory, shift: Memory, mean: Memory, variance: Memory
         let workspace: (Memory, ByteBuffer)?
@@ -33,10 +38,10 @@ public final class BatchNormKernel {
     }
 
     private func ensurePlan(_ input: Tensor, training: Bool) -> Plan {
-        if let p = plan, p.shape == input.shape, p.layout == input.layout, p.training == training { return p }
+        if let p = plan, p.shape == input.shape, p.layout == input.layout, p.training == training, p.given == givenStatistics { return p }
         var md = input.memoryDesc.raw
         var desc = dnnl_batch_normalization_desc_t()
-        let f = training ? flags : flags | dnnl_use_global_stats.rawValue
+        let f = training && !givenStatistics ? flags : flags | dnnl_use_global_stats.rawValue
         dnnlCheck(dnnl_batch_normalization_forward_desc_init(
             &desc, training ? dnnl_forward_training : dnnl_forward_inference, &md, epsilon, f),
                   "dnnl_batch_normalization_forward_desc_init")
@@ -51,6 +56,7 @@ public final class BatchNormKernel {
         let p = Plan(shape: input.shape, layout: input.layout, training: training, fwd: Primitive(pd),
                      src: Memory(input.memoryDesc), dst: Memory(input.memoryDesc), scale: Memory(v), shift: Memory(v),
                      mean: Memory(v), variance: Memory(v), workspace: ws)
+        p.given = givenStatistics
         plan = p
         return p
     }
@@ -83,7 +89,8 @@ public final class BatchNormKernel {
         if p.bwd == nil {
             var md = input.memoryDesc.raw, dmd = input.memoryDesc.raw
             var desc = dnnl_batch_normalization_desc_t()
-            dnnlCheck(dnnl_batch_normalization_backward_desc_init(&desc, dnnl_backward, &dmd, &md, epsilon, flags),
+            let f = p.given ? flags | dnnl_use_global_stats.rawValue : flags
+            dnnlCheck(dnnl_batch_normalization_backward_desc_init(&desc, dnnl_backward, &dmd, &md, epsilon, f),
                       "dnnl_batch_normalization_backward_desc_init")
             let pd = PrimitiveDesc(&desc, hint: p.fwd.desc, "batch normalization backward")
             let v = MemoryDesc.vector(channels)

@@ -15,6 +15,13 @@ public final class BatchNorm2d: UnaryLayer {
     public let kernel: BatchNormKernel
     /// Where input gradients come from when set (shared by a network's layers).
     public var gradientPool: BufferPool?
+    /// Sums values in place over the ranks of a data-parallel run. Set: synchronised batch
+    /// norm (training statistics of the global batch, and their gradient); nil: each rank's own.
+    public var crossReplicaSum: ((UnsafeMutableBufferPointer<Double>) -> Void)? {
+        didSet { kernel.givenStatistics = crossReplicaSum != nil }
+    }
+    /// Pixels per channel behind the last training statistics (all ranks' when synchronised).
+    private var statisticsCount = 0.0
 
     private let batchMean: Storage, batchVariance: Storage
     private var input: Tensor?, output: Tensor?, dInput: Tensor?
@@ -40,9 +47,11 @@ public final class BatchNorm2d: UnaryLayer {
         let out = reuse(output, x.shape, x.layout)
         output = out
         if isTraining {
+            if let crossReplicaSum { globalStatistics(x, crossReplicaSum) }
+            statisticsCount = crossReplicaSum == nil ? Double(x.shape.n * x.shape.h * x.shape.w) : statisticsCount
             kernel.forward(input: x, output: out, scale: weight.value.data, shift: bias.value.data,
                            mean: batchMean.pointer, variance: batchVariance.pointer, training: true)
-            let m = Float(x.shape.n * x.shape.h * x.shape.w)
+            let m = Float(statisticsCount)
             let unbias = m > 1 ? m / (m - 1) : 1
             let rm = runningMean.value.data, rv = runningVariance.value.data
             for c in 0..<channels {
@@ -66,6 +75,36 @@ public final class BatchNorm2d: UnaryLayer {
         kernel.backward(input: x, dOutput: dOutput, dInput: dx, scale: weight.value.data, shift: bias.value.data,
                         mean: batchMean.pointer, variance: batchVariance.pointer,
                         dScale: weight.grad.data, dShift: bias.grad.data)
+        if let crossReplicaSum { addStatisticsGradient(dx, x, crossReplicaSum) }
         return dx
+    }
+
+    /// Mean and biased variance of every rank's batch into batchMean/batchVariance.
+    private func globalStatistics(_ x: Tensor, _ sum: (UnsafeMutableBufferPointer<Double>) -> Void) {
+        var m = ChannelSums.moments(x)
+        m.withUnsafeMutableBufferPointer { sum($0) }
+        let C = channels, count = m[2 * C]
+        statisticsCount = count
+        for c in 0..<C {
+            let mean = m[c] / count
+            batchMean.pointer[c] = Float(mean)
+            batchVariance.pointer[c] = Float(max(0, m[C + c] / count - mean * mean))
+        }
+    }
+
+    /// With given statistics the kernel's dInput is γ/σ·dy; this adds the terms through the
+    /// mean and variance of the global batch, from every rank's Σdy and Σdy·x̂ (dShift, dScale):
+    /// dx = γ/σ·(dy − Σdy/M − x̂·Σdy·x̂/M). dScale and dShift stay this rank's (averaged later).
+    private func addStatisticsGradient(_ dx: Tensor, _ x: Tensor, _ sum: (UnsafeMutableBufferPointer<Double>) -> Void) {
+        let C = channels
+        var g = (0..<C).map { Double(weight.grad.data[$0]) } + (0..<C).map { Double(bias.grad.data[$0]) }
+        g.withUnsafeMutableBufferPointer { sum($0) }
+        var a = [Double](repeating: 0, count: C), b = a
+        for c in 0..<C {
+            let sigma = (Double(batchVariance.pointer[c]) + Double(kernel.epsilon)).squareRoot(), gamma = Double(weight.value.data[c])
+            b[c] = -gamma * g[c] / (sigma * sigma * statisticsCount)
+            a[c] = -gamma * g[C + c] / (sigma * statisticsCount) - b[c] * Double(batchMean.pointer[c])
+        }
+        ChannelSums.addAffine(to: dx, of: x, a: a, b: b)
     }
 }

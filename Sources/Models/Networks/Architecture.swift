@@ -30,6 +30,15 @@ extension SegmentationNetwork {
 
 extension SegmentationNetwork {
     public func rowStream(rows: Int) -> RowStream? { nil }
+
+    /// Every batch norm of the network (synchronised batch norm sets them all).
+    public var batchNorms: [BatchNorm2d] {
+        switch self {
+        case let u as UNet: (u.encoders + [u.bottleneck] + u.decoders).flatMap { $0.units.map(\.bn) }
+        case let d as DilatedNet: d.body.units.map(\.bn)
+        default: []
+        }
+    }
 }
 
 extension UNet: SegmentationNetwork {}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The cost of distribution (issue B6): 1 rank × 2 threads against 2 ranks × 1 thread (and
+# 1 × 1, and 2 × 1 with --sync-batchnorm), training the NC U-Net and R1 on nc-landsat7, and
+# predicting 6 scenes. Release build: swift build -c release --product terraseg.
+# Usage: Benchmarks/mpi_cost.sh [ROUNDS]   (data: $TERRASEG_SHARED_DATA or ../shared/data)
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+B=$ROOT/.build/release/terraseg
+D=${TERRASEG_SHARED_DATA:-$ROOT/../shared/data}/nc-landsat7
+O=${TMPDIR:-/tmp}/terraseg-mpi-cost; rm -rf "$O"; mkdir -p "$O"
+MPI=(mpirun --allow-run-as-root -np 2 -x TERRASEG_THREADS=1)
+common=(--image $D/image_6band.tif --labels $D/labels_landclass96.tif --classes 1=developed,2=agriculture,3=herbaceous,4=shrubland,5=forest,6=water,7=sediment
+        --ignore 0 --batch-size 16 --patch-size 64 --stride 32 --split rows:0.6 --loss focal+dice --optimizer adam --lr 0.002)
+t() { local s=$(date +%s.%N); "$@" >/dev/null 2>"$O/last.err" || { echo "FAILED: $*" >&2; tail -3 "$O/last.err" >&2; }; echo "$(echo "$(date +%s.%N) - $s" | bc)"; }
+for round in $(seq 1 "${1:-2}"); do
+  echo "round $round, load $(cut -d' ' -f1-3 /proc/loadavg)"
+  for model in "unet --widths 16,32,64:3" "r1:1"; do
+    m=${model%:*}; ep=${model##*:}; n=${m%% *}
+    a=$(TERRASEG_THREADS=2 t "$B" train "${common[@]}" --model $m --epochs $ep --output "$O/one-$round-$n")
+    b=$(t "${MPI[@]}" "$B" train "${common[@]}" --model $m --epochs $ep --output "$O/two-$round-$n")
+    c=$(TERRASEG_THREADS=1 t "$B" train "${common[@]}" --model $m --epochs $ep --output "$O/single-$round-$n")
+    d=$(t "${MPI[@]}" "$B" train "${common[@]}" --model $m --epochs $ep --sync-batchnorm --output "$O/sync-$round-$n")
+    echo "  train $n, $ep epoch(s): 1x2 $a s, 2x1 $b s, 1x1 $c s, 2x1 sync-batchnorm $d s"
+  done
+  scenes=(); for k in 1 2 3 4 5 6; do scenes+=(s$k=$D/image_6band.tif); done
+  a=$(TERRASEG_THREADS=2 t "$B" predict --model "$O/one-1-unet" --input "${scenes[@]}" --output "$O/maps-one-$round")
+  b=$(t "${MPI[@]}" "$B" predict --model "$O/one-1-unet" --input "${scenes[@]}" --output "$O/maps-two-$round")
+  same=$(cmp -s "$O/maps-one-$round/s1_map.tif" "$O/maps-two-$round/s1_map.tif" && echo identical || echo DIFFERENT)
+  echo "  predict 6 scenes (U-Net 16-32-64): 1x2 $a s, 2x1 $b s (maps $same)"
+done

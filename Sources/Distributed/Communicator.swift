@@ -1,0 +1,224 @@
+import CMPI
+import Core
+import Foundation
+
+/// The processes of one run and the collective operations between them. A plain `terraseg …`
+/// gets the single-process communicator (rank 0 of 1), which never calls MPI: every collective
+/// is the identity. Under `mpirun` or `srun` (`Launch.detect`), `world()` initialises Open MPI
+/// once (`MPI_Init_thread`, serialized: one thread calls MPI at a time) and finalises it at exit.
+/// Every MPI call returns its error (`MPI_ERRORS_RETURN`) and fails as a `TerraSegError`.
+public final class Communicator: @unchecked Sendable {
+    public let rank: Int
+    public let size: Int
+    private let comm: MPI_Comm?
+
+    /// Whether other processes take part (collectives then talk to them).
+    public var isDistributed: Bool { comm != nil }
+    /// Rank 0 alone writes shared outputs (metrics, checkpoints, bundles) and reports progress.
+    public var isRoot: Bool { rank == 0 }
+
+    private init(rank: Int, size: Int, comm: MPI_Comm?) {
+        self.rank = rank
+        self.size = size
+        self.comm = comm
+    }
+
+    /// One process, no MPI.
+    public static let single = Communicator(rank: 0, size: 1, comm: nil)
+
+    nonisolated(unsafe) private static var cached: Communicator?
+    private static let lock = NSLock()
+
+    /// The communicator `world()` made, nil before (so error paths never start MPI).
+    public static var current: Communicator? {
+        lock.lock()
+        defer { lock.unlock() }
+        return cached
+    }
+
+    /// The run's communicator: MPI's world when launched by mpirun/srun, else `single`.
+    public static func world(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Communicator {
+        lock.lock()
+        defer { lock.unlock() }
+        if let cached { return cached }
+        let c = Launch.detect(environment) ? try initialiseMPI() : single
+        cached = c
+        return c
+    }
+
+    private static func initialiseMPI() throws -> Communicator {
+        var provided: Int32 = 0
+        let wanted = ts_mpi_thread_serialized()
+        guard MPI_Init_thread(nil, nil, wanted, &provided) == MPI_SUCCESS else {
+            throw TerraSegError(.invalidArgument, path: "mpirun", problem: "MPI_Init_thread failed",
+                                hint: "Start TerraSeg with mpirun/srun of the Open MPI it was built with, or without them for one process")
+        }
+        atexit { Communicator.finalize() }
+        let world = ts_mpi_comm_world()
+        MPI_Comm_set_errhandler(world, ts_mpi_errors_return())
+        guard provided >= wanted else {
+            throw TerraSegError(.invalidArgument, path: "mpirun", problem: "Open MPI gives thread level \(provided), TerraSeg needs \(wanted) (serialized)",
+                                hint: "Use an Open MPI built with thread support")
+        }
+        var rank: Int32 = 0, size: Int32 = 0
+        MPI_Comm_rank(world, &rank)
+        MPI_Comm_size(world, &size)
+        return Communicator(rank: Int(rank), size: Int(size), comm: world)
+    }
+
+    nonisolated(unsafe) private static var abandoned = false
+
+    /// This rank leaves while others may wait for it (an interruption in the middle of a batch
+    /// of scenes): it exits without MPI_Finalize, which would wait for them, so the launcher
+    /// sees a rank end without finalising and ends the job.
+    public func abandon() {
+        Communicator.lock.lock()
+        Communicator.abandoned = isDistributed
+        Communicator.lock.unlock()
+    }
+
+    /// MPI_Finalize, once, if MPI was initialised (registered with atexit), unless abandoned.
+    static func finalize() {
+        lock.lock()
+        let skip = abandoned
+        lock.unlock()
+        if skip { return }
+        var initialised: Int32 = 0, finalised: Int32 = 0
+        MPI_Initialized(&initialised)
+        MPI_Finalized(&finalised)
+        if initialised != 0 && finalised == 0 { MPI_Finalize() }
+    }
+
+    /// Ends every process of the run with `status` (MPI_Abort): after an error on one rank the
+    /// others may be waiting in a collective and would never return. Single process: exit.
+    public func abort(status: Int32) -> Never {
+        if let comm { MPI_Abort(comm, status) }
+        exit(status)
+    }
+
+    // MARK: - Collectives
+
+    /// Sums `values` over all ranks, in place (MPI_Allreduce).
+    public func allReduceSum(_ values: UnsafeMutableBufferPointer<Float>) throws {
+        try allReduce(values.baseAddress, count: values.count, type: ts_mpi_float(), op: ts_mpi_sum(), what: "sum of Float")
+    }
+
+    public func allReduceSum(_ values: UnsafeMutableBufferPointer<Double>) throws {
+        try allReduce(values.baseAddress, count: values.count, type: ts_mpi_double(), op: ts_mpi_sum(), what: "sum of Double")
+    }
+
+    public func allReduceSum(_ values: UnsafeMutableBufferPointer<Int64>) throws {
+        try allReduce(values.baseAddress, count: values.count, type: ts_mpi_int64(), op: ts_mpi_sum(), what: "sum of Int64")
+    }
+
+    public func allReduceSum(_ values: inout [Float]) throws { try values.withUnsafeMutableBufferPointer { try allReduceSum($0) } }
+    public func allReduceSum(_ values: inout [Double]) throws { try values.withUnsafeMutableBufferPointer { try allReduceSum($0) } }
+    public func allReduceSum(_ values: inout [Int64]) throws { try values.withUnsafeMutableBufferPointer { try allReduceSum($0) } }
+
+    /// The largest of every rank's `value` (e.g. "does any rank want to stop?").
+    public func allReduceMax(_ value: Int64) throws -> Int64 {
+        var v = value
+        try allReduce(&v, count: 1, type: ts_mpi_int64(), op: ts_mpi_max(), what: "max of Int64")
+        return v
+    }
+
+    private func allReduce(_ pointer: UnsafeMutableRawPointer?, count: Int, type: MPI_Datatype, op: MPI_Op, what: String) throws {
+        guard let comm, count > 0 else { return }
+        try check(MPI_Allreduce(ts_mpi_in_place(), pointer, Int32(count), type, op, comm), "MPI_Allreduce (\(what), \(count) values)")
+    }
+
+    /// Copies rank `root`'s `values` to every rank (MPI_Bcast); the count must agree.
+    public func broadcast(_ values: UnsafeMutableBufferPointer<Float>, root: Int = 0) throws {
+        guard let comm, !values.isEmpty else { return }
+        try check(MPI_Bcast(values.baseAddress, Int32(values.count), ts_mpi_float(), Int32(root), comm), "MPI_Bcast (\(values.count) Float)")
+    }
+
+    /// Rank `root`'s bytes on every rank (its length first, then the bytes).
+    public func broadcast(_ bytes: [UInt8], root: Int = 0) throws -> [UInt8] {
+        guard let comm else { return bytes }
+        var count = Int64(bytes.count)
+        try check(MPI_Bcast(&count, 1, ts_mpi_int64(), Int32(root), comm), "MPI_Bcast (length)")
+        var out = rank == root ? bytes : [UInt8](repeating: 0, count: Int(count))
+        try out.withUnsafeMutableBytes { try check(MPI_Bcast($0.baseAddress, Int32(count), ts_mpi_byte(), Int32(root), comm), "MPI_Bcast (\(count) bytes)") }
+        return out
+    }
+
+    /// Every rank's bytes, in rank order, on `root` (empty elsewhere): lengths, then MPI_Gatherv.
+    public func gather(_ bytes: [UInt8], root: Int = 0) throws -> [[UInt8]] {
+        guard let comm else { return [bytes] }
+        var mine = Int32(bytes.count)
+        var counts = [Int32](repeating: 0, count: size)
+        try check(MPI_Gather(&mine, 1, ts_mpi_int32(), &counts, 1, ts_mpi_int32(), Int32(root), comm), "MPI_Gather (lengths)")
+        var offsets = [Int32](repeating: 0, count: size)
+        for r in 1..<max(1, size) { offsets[r] = offsets[r - 1] + counts[r - 1] }
+        var all = [UInt8](repeating: 0, count: rank == root ? Int(counts.reduce(0, +)) : 0)
+        var send = bytes
+        try send.withUnsafeMutableBytes { s in
+            try all.withUnsafeMutableBytes { a in
+                try check(MPI_Gatherv(s.baseAddress, mine, ts_mpi_byte(), a.baseAddress, &counts, &offsets, ts_mpi_byte(), Int32(root), comm),
+                          "MPI_Gatherv (\(bytes.count) bytes)")
+            }
+        }
+        guard rank == root else { return [] }
+        return (0..<size).map { Array(all[Int(offsets[$0])..<Int(offsets[$0] + counts[$0])]) }
+    }
+
+    /// Waits until every rank arrives.
+    public func barrier() throws {
+        guard let comm else { return }
+        try check(MPI_Barrier(comm), "MPI_Barrier")
+    }
+
+    // MARK: - Point to point
+
+    /// Sends `values` to rank `destination` (MPI_Send).
+    public func send(_ values: [Int64], to destination: Int, tag: Int = 0) throws {
+        guard let comm else { throw selfMessage("send") }
+        var v = values
+        try check(MPI_Send(&v, Int32(v.count), ts_mpi_int64(), Int32(destination), Int32(tag), comm), "MPI_Send to rank \(destination)")
+    }
+
+    /// Receives `count` values from `source` (nil: any rank); returns them and the sender.
+    public func receive(count: Int, from source: Int? = nil, tag: Int = 0) throws -> (values: [Int64], source: Int) {
+        guard let comm else { throw selfMessage("receive") }
+        var v = [Int64](repeating: 0, count: count)
+        var status = MPI_Status()
+        try check(MPI_Recv(&v, Int32(count), ts_mpi_int64(), Int32(source ?? Int(ts_mpi_any_source())), Int32(tag), comm, &status),
+                  "MPI_Recv from rank \(source.map(String.init) ?? "any")")
+        return (v, Int(status.MPI_SOURCE))
+    }
+
+    /// Whether a message with `tag` waits to be received (MPI_Iprobe), so a dispatcher can
+    /// poll without spinning a core in MPI_Recv.
+    public func hasMessage(tag: Int = 0) throws -> Bool {
+        guard let comm else { return false }
+        var flag: Int32 = 0
+        try check(MPI_Iprobe(ts_mpi_any_source(), Int32(tag), comm, &flag, ts_mpi_status_ignore()), "MPI_Iprobe")
+        return flag != 0
+    }
+
+    private func selfMessage(_ what: String) -> TerraSegError {
+        TerraSegError(.invalidArgument, path: "terraseg", problem: "cannot \(what) a message in a single-process run")
+    }
+
+    private func check(_ code: Int32, _ call: String) throws {
+        guard code != MPI_SUCCESS else { return }
+        var text = [CChar](repeating: 0, count: Int(ts_mpi_max_error_string()) + 1)
+        var length: Int32 = 0
+        MPI_Error_string(code, &text, &length)
+        let message = String(decoding: text.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        throw TerraSegError(.readFailed, path: "rank \(rank) of \(size)", problem: "\(call) failed: \(message)",
+                            hint: "Another rank has probably stopped; see its message above")
+    }
+}
+
+/// How a process learns that mpirun or srun started it: the launchers' environment.
+public enum Launch {
+    /// Open MPI's mpirun sets OMPI_COMM_WORLD_SIZE; Slurm's srun with PMI-2 sets PMI_SIZE,
+    /// with PMIx PMIX_RANK. Without any of them TerraSeg runs alone and never calls MPI.
+    public static let variables = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"]
+
+    public static func detect(_ environment: [String: String]) -> Bool {
+        variables.contains { environment[$0] != nil }
+    }
+}

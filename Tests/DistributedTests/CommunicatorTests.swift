@@ -1,0 +1,34 @@
+import Core
+import Distributed
+import Testing
+
+@Suite struct CommunicatorTests {
+    @Test func plainRunIsOneProcessWithoutMPI() throws {
+        #expect(!Launch.detect(["PATH": "/usr/bin", "SLURM_JOB_ID": "7"]))
+        #expect(Launch.detect(["OMPI_COMM_WORLD_SIZE": "2"]))
+        #expect(Launch.detect(["PMI_SIZE": "4"]))
+        #expect(Launch.detect(["PMIX_RANK": "0"]))
+        let c = Communicator.single
+        #expect(c.rank == 0 && c.size == 1 && c.isRoot && !c.isDistributed)
+    }
+
+    @Test func singleProcessCollectivesAreTheIdentity() throws {
+        let c = Communicator.single
+        var f: [Float] = [1, 2.5], d: [Double] = [3], i: [Int64] = [4, 5]
+        try c.allReduceSum(&f)
+        try c.allReduceSum(&d)
+        try c.allReduceSum(&i)
+        #expect(f == [1, 2.5] && d == [3] && i == [4, 5])
+        #expect(try c.allReduceMax(7) == 7)
+        #expect(try c.broadcast([1, 2, 3]) == [1, 2, 3])
+        #expect(try c.gather([9, 8]) == [[9, 8]])
+        try c.barrier()
+        #expect(try !c.hasMessage())
+    }
+
+    @Test func singleProcessRefusesPointToPoint() {
+        #expect(throws: TerraSegError.self) { try Communicator.single.send([1], to: 0) }
+        let e = #expect(throws: TerraSegError.self) { _ = try Communicator.single.receive(count: 1) }
+        #expect(e?.description.contains("single-process") == true)
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `mpirun -np 2 terraseg predict` on a batch of scenes against one process.
+@Suite(.serialized, .enabled(if: MPILaunch.available, "needs mpirun (apt-get install openmpi-bin)"))
+struct DistributedPredictionTests {
+    let dir = TemporaryDirectory("terraseg-mpi")
+    let scenes: [SyntheticScene]
+    let model: String
+
+    init() throws {
+        // Scenes of different sizes and kinds, so the ranks finish them at different times.
+        let folder = dir.path
+        scenes = try [(150, 110, 1), (97, 83, 2), (64, 200, 3), (120, 40, 4), (80, 80, 5)].map { w, h, seed in
+            try SyntheticScene(in: folder, name: "scene-\(seed)", width: w, height: h, bands: 4,
+                               kind: seed % 2 == 0 ? .uint16 : .float32, seed: UInt64(seed))
+        }
+        model = dir.file("model")
+        try TinyModel.seeded(scenes[0], output: model)
+    }
+
+    func predict(into output: String, ranks: Int?, _ extra: [String] = []) throws -> Tool.Result {
+        let args = ["predict", "--model", model, "--input"] + scenes.map(\.image) + ["--output", output, "--tile", "48", "--confidence"] + extra
+        guard let ranks else { return try Tool.run(Tool.terraseg, args, environment: ["TERRASEG_THREADS": "1"]) }
+        return try MPILaunch.run(ranks: ranks, Tool.terraseg, args)
+    }
+
+    func files(_ folder: String) throws -> [String: Data] {
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".tif") }
+        return try Dictionary(uniqueKeysWithValues: names.map { ($0, try Data(contentsOf: URL(fileURLWithPath: folder + "/" + $0))) })
+    }
+
+    @Test func twoRanksWriteTheSingleProcessMapsByteForByte() throws {
+        let one = try predict(into: dir.file("one"), ranks: nil)
+        #expect(one.status == 0, "\(one.stderr)")
+        let two = try predict(into: dir.file("two"), ranks: 2)
+        #expect(two.status == 0, "\(two.stderr)")
+        #expect(two.stdout.components(separatedBy: "5 scene(s): 5 done, 0 skipped, 0 failed").count == 2, "\(two.stdout)")
+        #expect(two.stderr.components(separatedBy: "] written  ").count == 6, "one line per scene, from rank 0: \(two.stderr)")
+        let a = try files(dir.file("one")), b = try files(dir.file("two"))
+        #expect(a.count == 10 && a.keys.sorted() == b.keys.sorted())
+        for (name, bytes) in a { #expect(b[name] == bytes, "\(name) differs") }
+    }
+
+    /// Skip and failure isolation hold across ranks: existing maps are skipped, a broken scene
+    /// is reported by rank 0 and fails the run, the others are written.
+    @Test func skipsExistingMapsAndIsolatesAFailingScene() throws {
+        let out = dir.file("maps")
+        let first = try predict(into: out, ranks: 2)
+        #expect(first.status == 0, "\(first.stderr)")
+        try FileManager.default.removeItem(atPath: out + "/scene-3_map.tif")
+        let broken = dir.file("broken.tif")
+        try Data("not a raster".utf8).write(to: URL(fileURLWithPath: broken))
+        let args = ["predict", "--model", model, "--input"] + scenes.map(\.image) + [broken, "--output", out, "--tile", "48", "--confidence"]
+        let again = try MPILaunch.run(ranks: 2, Tool.terraseg, args)
+        #expect(again.status != 0)
+        #expect(again.stdout.contains("6 scene(s): 1 done, 4 skipped, 1 failed"), "\(again.stdout)")
+        #expect(again.stderr.contains("FAILED   \(broken)"), "\(again.stderr)")
+        #expect(FileManager.default.fileExists(atPath: out + "/scene-3_map.tif"))
+    }
+
+    /// SIGINT to one rank in the middle of a batch: the job ends (non-zero) within a bounded
+    /// time instead of the other rank waiting for it, the finished maps are kept, and the next
+    /// run, on one process, skips them and maps the rest.
+    @Test func anInterruptedRankEndsTheJobAndTheNextRunSkipsItsMaps() throws {
+        let copies = try (0..<24).map { k in
+            let path = dir.file("copy-\(k).tif")
+            try FileManager.default.copyItem(atPath: scenes[0].image, toPath: path)
+            return path
+        }
+        let out = dir.file("interrupted")
+        let mpirun = Process()
+        mpirun.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        mpirun.arguments = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "2", "-x", "TERRASEG_THREADS=1", Tool.terraseg,
+                            "predict", "--model", model, "--input"] + copies + ["--output", out, "--tile", "48"]
+        mpirun.standardOutput = FileHandle.nullDevice
+        mpirun.standardError = FileHandle.nullDevice
+        try mpirun.run()
+        func maps() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).filter { $0.hasSuffix("_map.tif") } }
+        let deadline = Date().addingTimeInterval(120)
+        while maps().count < 2 && Date() < deadline && mpirun.isRunning { usleep(20_000) }
+        let rank1 = try #require(DistributedTrainingTests.processes(withEnvironment: "OMPI_COMM_WORLD_RANK=1", parent: mpirun.processIdentifier).first,
+                                 "rank 1 not found")
+        kill(rank1, SIGINT)
+        #expect(DistributedTrainingTests.waitForJob(mpirun, seconds: 30), "the job did not end within 30 s")
+        #expect(mpirun.terminationStatus != 0)
+        let kept = maps().count
+        #expect(kept >= 2 && kept < 24, "\(kept) maps")
+        let again = try Tool.run(Tool.terraseg, ["predict", "--model", model, "--input"] + copies + ["--output", out, "--tile", "48"])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stdout.contains("24 scene(s): \(24 - kept) done, \(kept) skipped, 0 failed"), "\(again.stdout)")
+    }
+}
