@@ -11,9 +11,11 @@ import Engine
 /// the network over the whole strip-stacked input in one window, whatever the strip heights
 /// (pooling phases follow absolute row numbers). Columns are whole: each strip is full width.
 ///
-/// Each layer computes its rows in chunks of a fixed height (`rows` at full resolution, halved
-/// per level), whatever heights arrive: every convolution sees one shape per scene (plus the
-/// last, shorter chunk), so oneDNN primitives and buffers are made once, not per strip.
+/// On every push each layer computes every row it can, in calls of at most `rows` rows (at full
+/// resolution, halved per level): with strips of `rows` rows every layer then sees one shape
+/// per strip (others only for the scene's first and last strips), and the layers lag each
+/// other only by their halos, so a junction's skip queue holds tens of rows, not strips
+/// (waiting for full chunks instead made every stage lag a chunk: the queues held the scene).
 ///
 /// input (1, C, rows, W) NCHW per `push`, W a multiple of the network's alignment; the rows
 /// of all pushes together are the scene, their count a multiple of the alignment.
@@ -221,7 +223,12 @@ final class ConvolutionRows: RowStage {
             started = true
             fillAll(rows, zeros: 0, like: rows, next)
         }
-        guard final else { return }
+        guard final else {
+            // Every row computable now goes on: the rows behind wait for nothing but halos.
+            let n = window.count - 2 * halo
+            if n > 0 { convolve(n, next, last: false) }
+            return
+        }
         if started { fillAll(nil, zeros: halo, like: nil, next) }
         let n = window.count - 2 * halo
         if n > 0 { convolve(n, next, last: true) } else { next(nil, true) }
@@ -274,7 +281,11 @@ final class PoolingRows: RowStage {
                 done += window.fill(rows, from: done)
             }
         }
-        guard final else { return }
+        guard final else {
+            // Every complete row pair goes on now; an odd last row waits for its partner.
+            if window.count >= 2 { pool(window.count / 2 * 2, next, last: false) }
+            return
+        }
         precondition(window.count % 2 == 0, "pooled rows must end on an even row")
         if window.count > 0 { pool(window.count, next, last: true) } else { next(nil, true) }
         reset()
@@ -286,7 +297,7 @@ final class PoolingRows: RowStage {
         output = out
         if indices?.view != out.spatialView { indices = PoolIndices(outputView: out.spatialView) }
         MaxPool2x2.forward(input: input, output: out, indices: indices!)
-        window.keepLast(0)
+        window.keepLast(window.count - n)
         next(out, last)
     }
 
@@ -322,7 +333,7 @@ final class UpsamplingRows: RowStage {
         let end = first + window.count  // coarse rows held: [first, end)
         while true {
             let ready = end - (final ? 0 : 1) - nextRow  // rows whose lower neighbour is known
-            let n = final ? min(chunk, ready) : (ready >= chunk ? chunk : 0)
+            let n = min(chunk, ready)
             guard n > 0 else { break }
             // Coarse rows [lo, hi): the chunk and its neighbours (none past the scene's edges).
             let lo = max(first, nextRow - 1), hi = min(end, nextRow + n + 1)
