@@ -31,7 +31,7 @@ public struct PredictionOptions: Sendable {
     public var floatProbabilities = false
     /// Streaming: rows per strip; nil = what fits `memoryBudget`.
     public var stripHeight: Int? = nil
-    /// Streaming: bytes the network's strip buffers may hold.
+    /// Streaming: bytes the network's strip buffers may hold (`MemoryBudget.streamBytes`).
     public var memoryBudget = 1 << 30
     public var creation = CreationOptions(blockSize: 256, compression: .deflate, predictor: .none, overviews: .mode)
     public var overwrite = false

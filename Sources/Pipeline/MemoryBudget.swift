@@ -42,6 +42,11 @@ public struct MemoryBudget: Sendable {
                     + 3 * pixels * (Double(a.inputChannels) + Double(a.classes) + 0.25))
     }
 
+    /// Bytes the strip buffers of streaming prediction may hold (what sets the strip height):
+    /// half of `memory` when given (the rest covers the weights, the rows in flight between the
+    /// reader, network and writer, and GDAL's cache), else 1 GiB.
+    public static func streamBytes(memory: Int?) -> Int { memory.map { $0 / 2 } ?? 1 << 30 }
+
     /// Side of the windows prediction reads: tile + 2 × margin, rounded to the alignment.
     public static func window(_ a: ModelArchitecture, tile: Int, margin: Int?) -> Int {
         PredictionGrid(width: 1, height: 1, tileSize: tile, margin: margin ?? a.receptiveRadius, alignment: a.alignment).inputSize

@@ -182,7 +182,11 @@ public final class PipelineRunner {
         return { c, r in split.role(column: c, row: r, width: w, height: h) == .validation }
     }
 
-    func predictionOptions() throws -> PredictionOptions { spec.prediction.options }
+    func predictionOptions() throws -> PredictionOptions {
+        var options = spec.prediction.options
+        options.memoryBudget = MemoryBudget.streamBytes(memory: spec.memory)
+        return options
+    }
 
     /// A fingerprint of settings and input files: path and content identity (`FileIdentity`:
     /// size, modification time and a hash of sampled blocks), so a file rewritten in place counts.

@@ -68,7 +68,7 @@ extension TerraSegCommand {
         @Option(help: keyHelp("GeoTIFF compression.", key: "prediction.compression", showDefault: false))
         var compression = PredictionSpec().compression
 
-        @Option(help: keyHelp("Memory prediction may use, e.g. 8G: settings that need more are refused before any work.", key: "memory"),
+        @Option(help: keyHelp("Memory prediction may use, e.g. 8G: settings that need more are refused before any work; streaming strips are sized to half of it, GDAL's cache to an eighth (at most 256 MB).", key: "memory"),
                 transform: ByteSize.parse)
         var memory: Int?
 
@@ -96,6 +96,8 @@ extension TerraSegCommand {
             try SettingsRefused.check(issues, flags: Self.flags)
             var options = spec.options
             options.overwrite = overwrite
+            options.memoryBudget = MemoryBudget.streamBytes(memory: memory)
+            if let memory { GDALRuntime.limitCache(bytes: memory / 8) }
             return options
         }
 
