@@ -1,4 +1,5 @@
 import Foundation
+import Inference
 import Models
 import Tiling
 import Training
@@ -72,7 +73,10 @@ public struct MemoryBudget: Sendable {
     }
 
     /// The problem of predicting with `a` and `options` when it needs more than the budget.
-    public func predictionIssues(_ a: ModelArchitecture, tile: Int, margin: Int?, batch: Int) -> [SettingIssue] {
+    /// None when the scene streams (`blend: stream` and a model that can): windows do not
+    /// apply, and the strips are sized to the budget (`streamBytes`).
+    public func predictionIssues(_ a: ModelArchitecture, tile: Int, margin: Int?, batch: Int, blend: BlendMode = .centre) -> [SettingIssue] {
+        if blend == .stream && !a.upsamplesWithParameters { return [] }
         let window = Self.window(a, tile: tile, margin: margin)
         let need = Self.predictionBytes(a, batch: batch, window: window)
         guard need > bytes else { return [] }

@@ -110,7 +110,7 @@ public final class PipelineRunner {
         let options = try predictionOptions()
         // The bundle's own network (its input bands now known) against the budget, before any work.
         let memory = MemoryBudget(memory: spec.memory).predictionIssues(bundle.architecture, tile: options.tileSize,
-                                                                        margin: options.margin, batch: options.batchSize)
+                                                                        margin: options.margin, batch: options.batchSize, blend: options.blend)
         if let issue = memory.first { throw TerraSegError(.invalidArgument, path: issue.key, problem: issue.problem, hint: issue.fix) }
         let predictStamp = trainStamp + "/" + stamp(sections: [spec.prediction], extra: [String](), files: predictionScenes.flatMap { $0 })
         let names = spec.prediction.scenes == nil ? spec.data.scenes.map(\.name) : []

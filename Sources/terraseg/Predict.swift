@@ -106,7 +106,8 @@ extension TerraSegCommand {
             let options = try settings()
             let bundle = try ModelBundle.readChecked(model)
             try SettingsRefused.check(MemoryBudget(memory: memory).predictionIssues(bundle.architecture, tile: options.tileSize,
-                                                                                    margin: options.margin, batch: options.batchSize),
+                                                                                    margin: options.margin, batch: options.batchSize,
+                                                                                    blend: options.blend),
                                       flags: Self.flags)
             let network = NetworkSceneModel(bundle: bundle, network: try bundle.network(directory: model))
             let predictor = try ScenePredictor(model: network, inputs: network.inputs, options: options)
