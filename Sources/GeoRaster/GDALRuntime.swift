@@ -32,6 +32,14 @@ public enum GDALRuntime {
         if getenv("GDAL_CACHEMAX") == nil { CPLSetConfigOption("GDAL_CACHEMAX", "256") }
     }()
 
+    /// Caps GDAL's block cache at `bytes` (below the 256 MB default only; a user's
+    /// GDAL_CACHEMAX wins), for a `--memory` budget.
+    public static func limitCache(bytes: Int) {
+        ensureInitialized()
+        guard getenv("GDAL_CACHEMAX") == nil else { return }
+        GDALSetCacheMax64(GIntBig(min(bytes, 256 << 20)))
+    }
+
     /// Registers drivers and installs the error handler; cheap after the first call.
     public static func ensureInitialized() { _ = initialized }
 

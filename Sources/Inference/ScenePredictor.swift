@@ -19,8 +19,8 @@ public struct PredictionOptions: Sendable {
     public var margin: Int? = nil
     /// Windows per network call.
     public var batchSize = 2
-    /// Centre windows by default; `stream` is exact too and computes each feature once, but is
-    /// not yet faster for small networks nor lighter (see Benchmarks/README.md, issue B4).
+    /// Centre windows by default; `stream` is exact too and computes each feature once: faster
+    /// and lighter for R1, about as fast for small U-Nets (see Benchmarks/README.md, issue B4).
     public var blend = BlendMode.centre
     /// Average the scores of the 8 flips/rotations.
     public var tta = false
@@ -31,7 +31,7 @@ public struct PredictionOptions: Sendable {
     public var floatProbabilities = false
     /// Streaming: rows per strip; nil = what fits `memoryBudget`.
     public var stripHeight: Int? = nil
-    /// Streaming: bytes the network's strip buffers may hold.
+    /// Streaming: bytes the network's strip buffers may hold (`MemoryBudget.streamBytes`).
     public var memoryBudget = 1 << 30
     public var creation = CreationOptions(blockSize: 256, compression: .deflate, predictor: .none, overviews: .mode)
     public var overwrite = false

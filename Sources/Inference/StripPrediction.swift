@@ -24,9 +24,9 @@ struct StripPredictor {
     /// Rows per strip: `options.stripHeight`, or what fits the stream's buffers in
     /// `options.memoryBudget`, rounded up to a multiple of the alignment.
     static func stripHeight(options: PredictionOptions, width: Int, bytesPerPixel: Int, alignment: Int) -> Int {
-        // From the budget at most 128 rows: taller strips only add memory (every layer holds a
-        // few strips' rows), shorter ones add calls.
-        let rows = options.stripHeight ?? min(128, options.memoryBudget / max(1, width * bytesPerPixel))
+        // From the budget at most 256 rows: each oneDNN call then has about the work of a batch
+        // of 8 × 256² (enough for both threads); taller strips only add memory.
+        let rows = options.stripHeight ?? min(256, options.memoryBudget / max(1, width * bytesPerPixel))
         return PredictionGrid.roundUp(max(1, rows), to: alignment)
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Inference
 import Models
 import Tiling
 import Training
@@ -42,6 +43,11 @@ public struct MemoryBudget: Sendable {
                     + 3 * pixels * (Double(a.inputChannels) + Double(a.classes) + 0.25))
     }
 
+    /// Bytes the strip buffers of streaming prediction may hold (what sets the strip height):
+    /// half of `memory` when given (the rest covers the weights, the rows in flight between the
+    /// reader, network and writer, and GDAL's cache), else 1 GiB.
+    public static func streamBytes(memory: Int?) -> Int { memory.map { $0 / 2 } ?? 1 << 30 }
+
     /// Side of the windows prediction reads: tile + 2 × margin, rounded to the alignment.
     public static func window(_ a: ModelArchitecture, tile: Int, margin: Int?) -> Int {
         PredictionGrid(width: 1, height: 1, tileSize: tile, margin: margin ?? a.receptiveRadius, alignment: a.alignment).inputSize
@@ -67,7 +73,10 @@ public struct MemoryBudget: Sendable {
     }
 
     /// The problem of predicting with `a` and `options` when it needs more than the budget.
-    public func predictionIssues(_ a: ModelArchitecture, tile: Int, margin: Int?, batch: Int) -> [SettingIssue] {
+    /// None when the scene streams (`blend: stream` and a model that can): windows do not
+    /// apply, and the strips are sized to the budget (`streamBytes`).
+    public func predictionIssues(_ a: ModelArchitecture, tile: Int, margin: Int?, batch: Int, blend: BlendMode = .centre) -> [SettingIssue] {
+        if blend == .stream && !a.upsamplesWithParameters { return [] }
         let window = Self.window(a, tile: tile, margin: margin)
         let need = Self.predictionBytes(a, batch: batch, window: window)
         guard need > bytes else { return [] }

@@ -110,7 +110,7 @@ public final class PipelineRunner {
         let options = try predictionOptions()
         // The bundle's own network (its input bands now known) against the budget, before any work.
         let memory = MemoryBudget(memory: spec.memory).predictionIssues(bundle.architecture, tile: options.tileSize,
-                                                                        margin: options.margin, batch: options.batchSize)
+                                                                        margin: options.margin, batch: options.batchSize, blend: options.blend)
         if let issue = memory.first { throw TerraSegError(.invalidArgument, path: issue.key, problem: issue.problem, hint: issue.fix) }
         let names = spec.prediction.scenes == nil ? spec.data.scenes.map(\.name) : []
         let jobs = try predictionScenes.enumerated().map { i, paths in
@@ -189,7 +189,11 @@ public final class PipelineRunner {
         return { c, r in split.role(column: c, row: r, width: w, height: h) == .validation }
     }
 
-    func predictionOptions() throws -> PredictionOptions { spec.prediction.options }
+    func predictionOptions() throws -> PredictionOptions {
+        var options = spec.prediction.options
+        options.memoryBudget = MemoryBudget.streamBytes(memory: spec.memory)
+        return options
+    }
 
     /// A fingerprint of settings and input files: path and content identity (`FileIdentity`:
     /// size, modification time and a hash of sampled blocks), so a file rewritten in place counts.

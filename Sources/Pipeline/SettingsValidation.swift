@@ -50,7 +50,8 @@ extension PipelineSpec {
                 let budget = MemoryBudget(memory: memory)
                 list.issues += budget.trainingIssues(a, options: trainingOptions)
                 if prediction.enabled {
-                    list.issues += budget.predictionIssues(a, tile: prediction.tile, margin: prediction.margin, batch: prediction.batchSize)
+                    list.issues += budget.predictionIssues(a, tile: prediction.tile, margin: prediction.margin, batch: prediction.batchSize,
+                                                          blend: prediction.blend)
                 }
             }
         }

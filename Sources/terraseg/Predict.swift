@@ -92,7 +92,7 @@ extension TerraSegCommand {
         @Option(help: keyHelp("GeoTIFF compression.", key: "prediction.compression", showDefault: false))
         var compression = PredictionSpec().compression
 
-        @Option(help: keyHelp("Memory prediction may use, e.g. 8G: settings that need more are refused before any work.", key: "memory"),
+        @Option(help: keyHelp("Memory prediction may use, e.g. 8G: settings that need more are refused before any work; streaming strips are sized to half of it, GDAL's cache to an eighth (at most 256 MB).", key: "memory"),
                 transform: ByteSize.parse)
         var memory: Int?
 
@@ -125,6 +125,8 @@ extension TerraSegCommand {
             try SettingsRefused.check(issues, flags: Self.flags)
             var options = spec.options
             options.overwrite = overwrite
+            options.memoryBudget = MemoryBudget.streamBytes(memory: memory)
+            if let memory { GDALRuntime.limitCache(bytes: memory / 8) }
             return options
         }
 
@@ -133,7 +135,8 @@ extension TerraSegCommand {
             let options = try settings()
             let bundle = try ModelBundle.readChecked(model)
             try SettingsRefused.check(MemoryBudget(memory: memory).predictionIssues(bundle.architecture, tile: options.tileSize,
-                                                                                    margin: options.margin, batch: options.batchSize),
+                                                                                    margin: options.margin, batch: options.batchSize,
+                                                                                    blend: options.blend),
                                       flags: Self.flags)
             let network = NetworkSceneModel(bundle: bundle, network: try bundle.network(directory: model))
             let predictor = try ScenePredictor(model: network, inputs: network.inputs, options: options)

@@ -116,4 +116,20 @@ private let gapScene: StitchScene = {
         #expect(streamed.map.values == (try Dataset(path: dir.file("w_map.tif")).read(window: scene.full)).values)
         #expect(streamed.run.tiles == scene.tiles(512))
     }
+
+    /// Strips are as tall as the memory budget allows for the scene's width (at most 256 rows,
+    /// at least one alignment step), in multiples of the alignment; a given height wins.
+    @Test func stripHeightFollowsTheMemoryBudget() {
+        var o = PredictionOptions()
+        func rows(budget: Int, width: Int) -> Int {
+            o.memoryBudget = budget
+            return StripPredictor.stripHeight(options: o, width: width, bytesPerPixel: 2000, alignment: 16)
+        }
+        #expect(rows(budget: 1 << 30, width: 2048) == 256)
+        #expect(rows(budget: 96 << 20, width: 2048) == 32)  // 24.6 rows, rounded up to the alignment
+        #expect(rows(budget: 1 << 30, width: 20_000) == 32)
+        #expect(rows(budget: 1, width: 20_000) == 16)
+        o.stripHeight = 40
+        #expect(StripPredictor.stripHeight(options: o, width: 2048, bytesPerPixel: 2000, alignment: 16) == 48)
+    }
 }

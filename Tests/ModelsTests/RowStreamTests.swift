@@ -83,3 +83,28 @@ func learnedUpsamplingDoesNotStream(_ mode: UpsamplingMode) {
     let net = UNet(UNetConfiguration(inputChannels: 3, classes: 3, widths: [16, 16], bottleneckWidth: 32, upsampling: mode))
     #expect(net.rowStream(rows: 16) == nil)
 }
+
+/// Rows come out as soon as their receptive field is in: with strips of the stream's own
+/// height, the rows out trail the rows in by at most the receptive radius (plus one alignment
+/// step), however tall the scene, so a junction's skip queue holds tens of rows, not strips.
+/// (Layers that waited for full chunks made every stage lag a chunk: the queues held the scene.)
+@Test(arguments: [UpsamplingMode.bilinear, .nearest])
+func unetStreamLagsOnlyByItsReceptiveRadius(_ mode: UpsamplingMode) throws {
+    let configuration = UNetConfiguration(inputChannels: 3, classes: 3, widths: [16, 16, 32], bottleneckWidth: 32,
+                                          bottleneckDilations: [1, 2], upsampling: mode)
+    let net = UNet(configuration, seed: 11)
+    let architecture = ModelArchitecture.unet(configuration)
+    let strip = 16, x = randomInput(c: 3, h: 320, w: 24, seed: 4)
+    let stream = try #require(net.rowStream(rows: strip))
+    var fed = 0, out = 0, worstLag = 0
+    while fed < x.shape.h {
+        let rows = Tensor(shape: Shape(1, 3, strip, x.shape.w))
+        RowCopy.copy(x, rows: fed, count: strip, into: rows, at: 0)
+        fed += strip
+        stream.push(rows, final: fed == x.shape.h) { out += $0.shape.h }
+        if fed < x.shape.h { worstLag = max(worstLag, fed - out) }
+    }
+    #expect(out == x.shape.h)
+    #expect(worstLag <= architecture.receptiveRadius + architecture.alignment,
+            "rows out trail rows in by \(worstLag) (radius \(architecture.receptiveRadius))")
+}

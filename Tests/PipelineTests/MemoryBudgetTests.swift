@@ -36,6 +36,13 @@ import Training
         #expect(found.first?.fix.hasPrefix("Lower prediction.tile (at half it needs about ") == true, "\(found)")
     }
 
+    /// Streaming reads no windows: a tile too large for the budget does not matter there (the
+    /// strips are sized to the budget instead).
+    @Test func streamingIsNotRefusedForItsWindows() throws {
+        #expect(try issues("prediction: {tile: 16384, blend: stream}").isEmpty)
+        #expect(try issues("prediction: {tile: 16384, blend: hann}").first?.key == "prediction.tile")
+    }
+
     @Test func anAbsurdMarginIsRefusedNamingTheMargin() throws {
         let found = try issues("prediction: {margin: 4096, batch_size: 16}")
         #expect(found.first?.key == "prediction.margin", "\(found)")

@@ -78,6 +78,8 @@ public final class ConvolutionKernel {
         }
     }
     private var plan: Plan?
+    /// Plans of recent other input shapes (a row stream's first, steady and last strips).
+    private var recentPlans: [Plan] = []
 
     public init(_ geometry: ConvGeometry, winograd: WinogradUse = Runtime.winograd) {
         self.geometry = geometry
@@ -165,10 +167,15 @@ public final class ConvolutionKernel {
     /// input (N, I, H, W) any layout; weight (O, I, k, k); output (N, O, H', W') in its own layout.
     public func forward(input: Tensor, weight: Parameter, bias: Parameter?, output: Tensor, training: Bool) {
         precondition(output.shape == geometry.outputShape(input.shape), "conv output shape")
-        if plan == nil || plan!.inShape != input.shape || plan!.inLayout != input.layout
-            || plan!.outLayout != output.layout || plan!.training != training {
-            plan = makePlan(input: input, outLayout: output.layout, training: training)
+        func fits(_ p: Plan) -> Bool {
+            p.inShape == input.shape && p.inLayout == input.layout && p.outLayout == output.layout && p.training == training
         }
+        if let current = plan, !fits(current) {
+            recentPlans.insert(current, at: 0)
+            plan = recentPlans.firstIndex(where: fits).map { recentPlans.remove(at: $0) }
+            if recentPlans.count > 3 { recentPlans.removeLast() }
+        }
+        if plan == nil { plan = makePlan(input: input, outLayout: output.layout, training: training) }
         let p = plan!
         var args: [(Int32, Memory)] = [
             (DNNL_ARG_SRC, p.fwdSrc.prepare(input.raw)),

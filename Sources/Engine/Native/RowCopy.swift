@@ -16,14 +16,22 @@ public enum RowCopy {
         let planes = source.paddedChannels / block, destinationPlanes = destination.paddedChannels / block
         let rowLength = source.shape.w * block
         let sourceH = source.shape.h, destinationH = destination.shape.h, skip = channelOffset / block
-        // One thread: a copy is memory-bound, and a parallel region per copy costs more than it
-        // saves when the stream makes many small ones (and far more on a loaded machine).
-        for job in 0..<(source.shape.n * planes) {
-            let n = job / planes, plane = job % planes
-            let from = ((n * planes + plane) * sourceH + sourceRow) * rowLength
-            let to = ((n * destinationPlanes + skip + plane) * destinationH + destinationRow) * rowLength
-            (destination.data + to).update(from: source.data + from, count: rows * rowLength)
+        let src = UncheckedSendable(source.data), dst = UncheckedSendable(destination.data)
+        // Each plane's rows in `pieces` parts. Small copies on one thread: a parallel region per
+        // copy costs more than it saves when the stream makes many small ones (and far more on a
+        // loaded machine); big ones (≥ 4 MB) on all, whose threads would otherwise wait.
+        let jobs = source.shape.n * planes
+        let pieces = jobs * rows * rowLength >= 1 << 20 ? max(1, Runtime.threads) : 1
+        func run(_ range: Range<Int>) {
+            for job in range {
+                let n = job / pieces / planes, plane = job / pieces % planes, piece = job % pieces
+                let lo = rows * piece / pieces, hi = rows * (piece + 1) / pieces
+                let from = ((n * planes + plane) * sourceH + sourceRow + lo) * rowLength
+                let to = ((n * destinationPlanes + skip + plane) * destinationH + destinationRow + lo) * rowLength
+                (dst.value + to).update(from: src.value + from, count: (hi - lo) * rowLength)
+            }
         }
+        if pieces == 1 { run(0..<jobs) } else { parallelFor(jobs * pieces) { run($0) } }
     }
 
     /// Zeroes rows [row, row + rows) of every channel (blocked padding included).

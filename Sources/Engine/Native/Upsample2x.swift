@@ -25,15 +25,27 @@ public enum Upsample2x {
     public static func forward(_ kind: Upsample2xKind, _ src: UnsafeMutablePointer<Float>, _ iv: SpatialView,
                                _ dst: UnsafeMutablePointer<Float>, _ ov: SpatialView) {
         precondition(ov.h == 2 * iv.h && ov.w == 2 * iv.w && ov.outer == iv.outer && ov.inner == iv.inner, "upsample ×2 shapes")
+        forwardRows(kind, src, iv, coarse: 0..<iv.h, fine: 0..<ov.h, dst, ov)
+    }
+
+    /// Fine rows `fine` (of the ×2 upsampling of input rows `coarse`) into dst rows 0..<fine.count,
+    /// for row streaming: input rows outside `coarse` are never read, bilinear clamps at its
+    /// ends (the scene's edges), and iv's planes may hold more rows than `coarse` (a line buffer).
+    /// dst (ov: fine.count rows, 2·iv.w columns) may be a channel slice of a concat buffer.
+    public static func forwardRows(_ kind: Upsample2xKind, _ src: UnsafeMutablePointer<Float>, _ iv: SpatialView, coarse: Range<Int>,
+                                   fine: Range<Int>, _ dst: UnsafeMutablePointer<Float>, _ ov: SpatialView) {
+        precondition(ov.h == fine.count && ov.w == 2 * iv.w && ov.outer == iv.outer && ov.inner == iv.inner
+                     && coarse.lowerBound >= 0 && coarse.upperBound <= iv.h
+                     && fine.lowerBound >= 2 * coarse.lowerBound && fine.upperBound <= 2 * coarse.upperBound, "upsample ×2 rows")
         let s = UncheckedSendable(src), d = UncheckedSendable(dst)
-        parallelFor(ov.outer * ov.h) { range in
-            let inner = iv.inner, W = iv.w, H = iv.h, OW = ov.w
+        let rows = fine.count, y0 = fine.lowerBound, top = coarse.lowerBound, bottom = coarse.upperBound - 1
+        parallelFor(ov.outer * rows, minChunk: 8) { range in
+            let inner = iv.inner, W = iv.w, OW = ov.w
             let line = UnsafeMutablePointer<Float>.allocate(capacity: W * inner)
             defer { line.deallocate() }
             for r in range {
-                let o = r / ov.h, y = r % ov.h
-                let out = d.value + ov.row(o, y)
-                let i = y / 2
+                let o = r / rows, y = y0 + r % rows, i = y / 2
+                let out = d.value + ov.row(o, r % rows)
                 switch kind {
                 case .nails:
                     if y % 2 == 1 { out.update(repeating: 0, count: OW * inner); continue }
@@ -49,9 +61,8 @@ public enum Upsample2x {
                         for k in 0..<inner { dp[k] = sp[k]; dp[k + inner] = sp[k] }
                     }
                 case .bilinear:
-                    // Vertical blend: row 2i = ¼·in[i−1] + ¾·in[i]; row 2i+1 = ¾·in[i] + ¼·in[i+1].
                     let near = s.value + iv.row(o, i)
-                    let far = s.value + iv.row(o, y % 2 == 0 ? max(i - 1, 0) : min(i + 1, H - 1))
+                    let far = s.value + iv.row(o, y % 2 == 0 ? max(i - 1, top) : min(i + 1, bottom))
                     for e in 0..<(W * inner) { line[e] = 0.75 * near[e] + 0.25 * far[e] }
                     for x in 0..<W {
                         let c = line + x * inner

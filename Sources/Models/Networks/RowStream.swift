@@ -11,9 +11,11 @@ import Engine
 /// the network over the whole strip-stacked input in one window, whatever the strip heights
 /// (pooling phases follow absolute row numbers). Columns are whole: each strip is full width.
 ///
-/// Each layer computes its rows in chunks of a fixed height (`rows` at full resolution, halved
-/// per level), whatever heights arrive: every convolution sees one shape per scene (plus the
-/// last, shorter chunk), so oneDNN primitives and buffers are made once, not per strip.
+/// On every push each layer computes every row it can, in calls of at most `rows` rows (at full
+/// resolution, halved per level): with strips of `rows` rows every layer then sees one shape
+/// per strip (others only for the scene's first and last strips), and the layers lag each
+/// other only by their halos, so a junction's skip queue holds tens of rows, not strips
+/// (waiting for full chunks instead made every stage lag a chunk: the queues held the scene).
 ///
 /// input (1, C, rows, W) NCHW per `push`, W a multiple of the network's alignment; the rows
 /// of all pushes together are the scene, their count a multiple of the alignment.
@@ -221,7 +223,12 @@ final class ConvolutionRows: RowStage {
             started = true
             fillAll(rows, zeros: 0, like: rows, next)
         }
-        guard final else { return }
+        guard final else {
+            // Every row computable now goes on: the rows behind wait for nothing but halos.
+            let n = window.count - 2 * halo
+            if n > 0 { convolve(n, next, last: false) }
+            return
+        }
         if started { fillAll(nil, zeros: halo, like: nil, next) }
         let n = window.count - 2 * halo
         if n > 0 { convolve(n, next, last: true) } else { next(nil, true) }
@@ -267,6 +274,12 @@ final class PoolingRows: RowStage {
     }
 
     func push(_ rows: Tensor?, final: Bool, _ next: Emit) {
+        if let rows, window.count == 0, rows.shape.h % 2 == 0, rows.shape.h <= window.capacity {
+            // Whole row pairs and nothing held (every strip of an even height): pooled in place.
+            pool(rows, next, last: final)
+            if final { reset() }
+            return
+        }
         if let rows {
             var done = 0
             while done < rows.shape.h {
@@ -274,118 +287,116 @@ final class PoolingRows: RowStage {
                 done += window.fill(rows, from: done)
             }
         }
-        guard final else { return }
+        guard final else {
+            // Every complete row pair goes on now; an odd last row waits for its partner.
+            if window.count >= 2 { pool(window.count / 2 * 2, next, last: false) }
+            return
+        }
         precondition(window.count % 2 == 0, "pooled rows must end on an even row")
         if window.count > 0 { pool(window.count, next, last: true) } else { next(nil, true) }
         reset()
     }
 
+    /// Pools the first n held rows, keeps the rest.
     private func pool(_ n: Int, _ next: Emit, last: Bool) {
-        let input = window.front(n)
-        let out = reuse(output, Shape(input.shape.n, input.shape.c, n / 2, input.shape.w / 2), input.layout)
+        let out = pooled(window.front(n))
+        window.keepLast(window.count - n)
+        next(out, last)
+    }
+
+    private func pool(_ input: Tensor, _ next: Emit, last: Bool) { next(pooled(input), last) }
+
+    private func pooled(_ input: Tensor) -> Tensor {
+        let out = reuse(output, Shape(input.shape.n, input.shape.c, input.shape.h / 2, input.shape.w / 2), input.layout)
         output = out
         if indices?.view != out.spatialView { indices = PoolIndices(outputView: out.spatialView) }
         MaxPool2x2.forward(input: input, output: out, indices: indices!)
-        window.keepLast(0)
-        next(out, last)
+        return out
     }
 
     func reset() { window.reset() }
 }
 
-/// Fixed ×2 upsampling over rows. Nearest and bed-of-nails map each coarse row to two fine
-/// rows on its own; bilinear (half-pixel centres) mixes each coarse row with its neighbours,
-/// so it keeps one coarse row before the next to emit and emits `chunk` coarse rows' fine rows
-/// once the row below them is known (or the scene ended: then the edge clamp is the true one).
-final class UpsamplingRows: RowStage {
+/// A decoder junction over rows: the coarser branch upsampled ×2 straight into the concat
+/// buffer, the same rows of the skip beside it ([up, skip] along channels, no other copy).
+/// Nearest and bed-of-nails map each coarse row to two fine rows on its own; bilinear
+/// (half-pixel centres) mixes each coarse row with its neighbours, so it keeps one coarse row
+/// before the next to emit and emits a row's fine rows once the row below it is known (or the
+/// scene ended: then the edge clamp is the true one), at most `chunk` coarse rows per call.
+/// The skip (from the encoder) runs ahead of the upsampled branch: its rows wait here.
+final class JunctionRows: RowStage {
     let kind: Upsample2xKind
     let chunk: Int
-    private let window = RowWindow()
-    /// Scene row of the window's first row; next coarse row to emit.
+    private let coarse = RowWindow(), skips = RowWindow()
+    /// Scene row of the coarse window's first row; next coarse row to emit.
     private var first = 0, nextRow = 0
-    private var upsampled: Tensor?, output: Tensor?
+    private var output: Tensor?
 
     init(_ kind: Upsample2xKind, chunk: Int) {
         self.kind = kind
         self.chunk = max(1, chunk)
     }
 
-    func push(_ rows: Tensor?, final: Bool, _ next: Emit) {
+    /// Queues the encoder's next skip rows.
+    func addSkip(_ rows: Tensor?) { skips.append(rows) }
+
+    func push(_ below: Tensor?, final: Bool, _ next: Emit) {
         guard kind == .bilinear else {
-            guard let rows else { return next(nil, final) }
-            let out = reuse(output, Shape(rows.shape.n, rows.shape.c, 2 * rows.shape.h, 2 * rows.shape.w), rows.layout)
-            output = out
-            Upsample2x.forward(kind, input: rows, output: out)
+            let out = below.map { junction($0, coarse: 0..<$0.shape.h, fine: 0..<(2 * $0.shape.h)) }
+            if final { finish() }
             return next(out, final)
         }
-        window.append(rows)
-        let end = first + window.count  // coarse rows held: [first, end)
+        coarse.append(below)
+        let end = first + coarse.count  // coarse rows held: [first, end)
         while true {
             let ready = end - (final ? 0 : 1) - nextRow  // rows whose lower neighbour is known
-            let n = final ? min(chunk, ready) : (ready >= chunk ? chunk : 0)
-            guard n > 0 else { break }
-            // Coarse rows [lo, hi): the chunk and its neighbours (none past the scene's edges).
-            let lo = max(first, nextRow - 1), hi = min(end, nextRow + n + 1)
-            let coarse = window.rows(from: lo - first, count: hi - lo)
-            let fine = reuse(upsampled, Shape(coarse.shape.n, coarse.shape.c, 2 * coarse.shape.h, 2 * coarse.shape.w), coarse.layout)
-            upsampled = fine
-            Upsample2x.forward(.bilinear, input: coarse, output: fine)
-            let out = reuse(output, Shape(fine.shape.n, fine.shape.c, 2 * n, fine.shape.w), fine.layout)
-            output = out
-            RowCopy.copy(fine, rows: 2 * (nextRow - lo), count: 2 * n, into: out, at: 0)
+            let n = min(chunk, ready)
+            guard n > 0, let (held, start) = coarse.held else { break }
+            // Coarse rows [lo, hi): the rows to emit and their neighbours (none past the scene's edges).
+            let lo = max(first, nextRow - 1), hi = min(end, nextRow + n + 1), at = start - first
+            let out = junction(held, coarse: (at + lo)..<(at + hi), fine: (2 * (at + nextRow))..<(2 * (at + nextRow + n)))
             nextRow += n
             let drop = max(0, nextRow - 1 - first)
-            window.drop(drop)
+            coarse.drop(drop)
             first += drop
             if final && nextRow == end {
-                reset()
+                finish()
                 return next(out, true)
             }
             next(out, false)
         }
         if final {
-            reset()
+            finish()
             next(nil, true)
         }
     }
 
+    /// The scene ended: every skip row went out.
+    private func finish() {
+        precondition(skips.count == 0, "skip rows left at the end")
+        reset()
+    }
+
+    /// [fine rows `fine` of upsampling `source`'s rows `coarse`; the next as many skip rows].
+    private func junction(_ source: Tensor, coarse: Range<Int>, fine: Range<Int>) -> Tensor {
+        let n = fine.count, up = source.shape.c
+        guard let (skip, row) = skips.held, skips.count >= n, skip.layout == source.layout else {
+            preconditionFailure("the upsampled branch ran ahead of the skip")
+        }
+        let out = reuse(output, Shape(source.shape.n, up + skip.shape.c, n, 2 * source.shape.w), source.layout)
+        output = out
+        Upsample2x.forwardRows(kind, source.data, source.spatialView, coarse: coarse, fine: fine, out.data, out.leadingChannelsView(up))
+        RowCopy.copy(skip, rows: row, count: n, into: out, at: 0, channelOffset: up)
+        skips.drop(n)
+        return out
+    }
+
     func reset() {
-        window.reset()
+        coarse.reset()
+        skips.reset()
         first = 0
         nextRow = 0
     }
-}
-
-/// A decoder junction over rows: [up, skip] along channels. The skip (from the encoder) runs
-/// ahead of the upsampled branch, so its rows wait here until the upsampled rows reach them.
-final class ConcatenationRows: RowStage {
-    private let skips = RowWindow()
-    private var output: Tensor?
-
-    /// Queues the encoder's next skip rows.
-    func addSkip(_ rows: Tensor?) { skips.append(rows) }
-
-    /// [up rows; the same rows of the skip] (1, U + S, rows, W).
-    func push(_ up: Tensor?, final: Bool, _ next: Emit) {
-        guard let up, let (skip, row) = skips.held else {
-            if final { reset() }
-            return next(nil, final)
-        }
-        let n = up.shape.h
-        precondition(skips.count >= n && skip.layout == up.layout, "the upsampled branch ran ahead of the skip")
-        let out = reuse(output, Shape(up.shape.n, up.shape.c + skip.shape.c, n, up.shape.w), up.layout)
-        output = out
-        RowCopy.copy(up, rows: 0, count: n, into: out, at: 0)
-        RowCopy.copy(skip, rows: row, count: n, into: out, at: 0, channelOffset: up.shape.c)
-        skips.drop(n)
-        if final {
-            precondition(skips.count == 0, "skip rows left at the end")
-            reset()
-        }
-        next(out, final)
-    }
-
-    func reset() { skips.reset() }
 }
 
 extension DilatedNet {
@@ -410,25 +421,22 @@ extension UNet {
         let encoderRows: [[any RowStage]] = encoders.enumerated().map { l, e in e.units.map { ConvolutionRows($0, chunk: chunk(l)) } }
         let poolRows = (0..<levels).map { PoolingRows(chunk: chunk($0 + 1)) }
         let bottleneckRows: [any RowStage] = bottleneck.units.map { ConvolutionRows($0, chunk: chunk(levels)) }
-        let upRows = (0..<levels).map { UpsamplingRows(kind, chunk: chunk($0 + 1)) }
-        let junctionRows = (0..<levels).map { _ in ConcatenationRows() }
+        let junctionRows = (0..<levels).map { JunctionRows(kind, chunk: chunk($0 + 1)) }
         let decoderRows: [[any RowStage]] = (0..<levels).map { l in decoders[levels - 1 - l].units.map { ConvolutionRows($0, chunk: chunk(l)) } }
         func run(_ level: Int, _ input: Tensor?, _ final: Bool, _ next: Emit) {
             chain(encoderRows[level][...], input, final) { skip, final in
                 junctionRows[level].addSkip(skip)
                 poolRows[level].push(skip, final: final) { pooled, final in
                     let decode: Emit = { below, final in
-                        upRows[level].push(below, final: final) { up, final in
-                            junctionRows[level].push(up, final: final) { cat, final in
-                                chain(decoderRows[level][...], cat, final, next)
-                            }
+                        junctionRows[level].push(below, final: final) { cat, final in
+                            chain(decoderRows[level][...], cat, final, next)
                         }
                     }
                     if level + 1 < levels { run(level + 1, pooled, final, decode) } else { chain(bottleneckRows[...], pooled, final, decode) }
                 }
             }
         }
-        var stages: [any RowStage] = encoderRows.flatMap { $0 } + poolRows + bottleneckRows + upRows + junctionRows
+        var stages: [any RowStage] = encoderRows.flatMap { $0 } + poolRows + bottleneckRows + junctionRows
         stages += decoderRows.flatMap { $0 }
         return RowStream(stages: stages, head: head) { input, final, emit in run(0, input, final, emit) }
     }

@@ -1,0 +1,48 @@
+import Core
+import Engine
+import Testing
+import TestSupport
+
+// The row kernels of row streaming: `RowCopy` (one thread for small copies, both for big ones)
+// and `Upsample2x.forwardRows` (fine rows of a range of coarse rows, into a concat's slice).
+
+private func filled(_ shape: Shape, _ layout: Layout, seed: UInt64) -> Tensor {
+    let t = Tensor(shape: shape, layout: layout)
+    var rng = SplitMix64(seed: seed)
+    t.setNCHW(rng.uniform(shape.count).map { Float($0) })
+    return t
+}
+
+/// Rows of a tensor land in a channel slice of a taller, wider-channelled one, unchanged,
+/// for a small copy and one big enough (≥ 4 MB) to be split over threads.
+@Test(arguments: [Layout.nChw16c, .nchw], [8, 600])
+func rowCopyMovesRowsIntoAChannelSlice(_ layout: Layout, rows: Int) {
+    let source = filled(Shape(1, 32, rows + 5, 96), layout, seed: 1)
+    let destination = Tensor(shape: Shape(1, 48, rows + 9, 96), layout: layout)
+    RowCopy.copy(source, rows: 3, count: rows, into: destination, at: 7, channelOffset: 16)
+    var wrong = 0
+    for c in 0..<32 { for r in 0..<rows { for x in 0..<96 {
+        if destination.data[destination.offset(0, 16 + c, 7 + r, x)] != source.data[source.offset(0, c, 3 + r, x)] { wrong += 1 }
+    } } }
+    #expect(wrong == 0)
+    #expect(destination.data[destination.offset(0, 0, 7, 0)] == 0, "channels before the slice untouched")
+}
+
+/// Any fine-row range of a coarse-row range equals those rows of the whole upsampling when the
+/// range brings the rows' neighbours, and clamps at the range's ends like the whole does at its
+/// edges; the rows land in the leading channels of a wider tensor.
+@Test(arguments: [Upsample2xKind.bilinear, .nearest, .nails])
+func upsampleRowsEqualTheWholeUpsampling(_ kind: Upsample2xKind) {
+    let input = filled(Shape(1, 16, 12, 10), .nChw16c, seed: 2)
+    let whole = Tensor(shape: Shape(1, 16, 24, 20), layout: .nChw16c)
+    Upsample2x.forward(kind, input: input, output: whole)
+    for (coarse, fine) in [(0..<12, 0..<24), (0..<5, 0..<8), (3..<9, 8..<16), (7..<12, 16..<24), (4..<6, 9..<11)] {
+        let out = Tensor(shape: Shape(1, 32, fine.count, 20), layout: .nChw16c)
+        Upsample2x.forwardRows(kind, input.data, input.spatialView, coarse: coarse, fine: fine, out.data, out.leadingChannelsView(16))
+        var worst: Float = 0
+        for c in 0..<16 { for r in 0..<fine.count { for x in 0..<20 {
+            worst = max(worst, abs(out.data[out.offset(0, c, r, x)] - whole.data[whole.offset(0, c, fine.lowerBound + r, x)]))
+        } } }
+        #expect(worst == 0, "\(kind) coarse \(coarse) fine \(fine): differs by \(worst)")
+    }
+}
