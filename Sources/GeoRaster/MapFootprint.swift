@@ -33,25 +33,14 @@ public struct MapFootprint: Sendable, Hashable {
 extension SpatialReference {
     /// `points` (x = east / longitude first) from this CRS into `target` (OCTTransform).
     public func transform(points: [(Double, Double)], to target: SpatialReference) throws -> [(Double, Double)] {
-        GDALRuntime.ensureInitialized()
-        guard let src = OSRNewSpatialReference(wkt), let dst = OSRNewSpatialReference(target.wkt) else {
-            throw RasterError(.invalidArgument, path: shortName, problem: "cannot read the CRS \(shortName)")
+        try withTransformation(to: target) { ct in
+            var xs = points.map(\.0), ys = points.map(\.1), zs = [Double](repeating: 0, count: points.count)
+            guard OCTTransform(ct, Int32(points.count), &xs, &ys, &zs) != 0, xs.allSatisfy(\.isFinite), ys.allSatisfy(\.isFinite) else {
+                throw RasterError(.invalidArgument, path: shortName, problem: "the points have no place in \(target.shortName)",
+                                  gdalMessage: GDALRuntime.lastErrorMessage(), hint: "Check that the CRS is right (`gdalinfo`)")
+            }
+            return Array(zip(xs, ys))
         }
-        defer { OSRDestroySpatialReference(src); OSRDestroySpatialReference(dst) }
-        OSRSetAxisMappingStrategy(src, OAMS_TRADITIONAL_GIS_ORDER)
-        OSRSetAxisMappingStrategy(dst, OAMS_TRADITIONAL_GIS_ORDER)
-        GDALRuntime.resetError()
-        guard let ct = OCTNewCoordinateTransformation(src, dst) else {
-            throw RasterError(.invalidArgument, path: shortName, problem: "no transformation from \(shortName) to \(target.shortName)",
-                              gdalMessage: GDALRuntime.lastErrorMessage(), hint: "Check both CRSs with `gdalsrsinfo`")
-        }
-        defer { OCTDestroyCoordinateTransformation(ct) }
-        var xs = points.map(\.0), ys = points.map(\.1), zs = [Double](repeating: 0, count: points.count)
-        guard OCTTransform(ct, Int32(points.count), &xs, &ys, &zs) != 0, xs.allSatisfy(\.isFinite), ys.allSatisfy(\.isFinite) else {
-            throw RasterError(.invalidArgument, path: shortName, problem: "the points have no place in \(target.shortName)",
-                              gdalMessage: GDALRuntime.lastErrorMessage(), hint: "Check that the CRS is right (`gdalinfo`)")
-        }
-        return Array(zip(xs, ys))
     }
 
     /// The CRS as WKT2 (2019) text (OSRExportToWktEx).

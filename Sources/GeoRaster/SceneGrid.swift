@@ -51,9 +51,9 @@ extension RasterGrid {
 }
 
 extension SpatialReference {
-    /// `extent` (in this CRS) as the bounding box of its outline in `target`
-    /// (OCTTransformBounds, 21 points per edge), both in x = east / longitude order.
-    public func transform(_ extent: Extent, to target: SpatialReference) throws -> Extent {
+    /// Runs `body` with an OGR transformation from this CRS to `target`, both in x = east /
+    /// longitude order: the one place such a transformation is made.
+    func withTransformation<T>(to target: SpatialReference, _ body: (OGRCoordinateTransformationH) throws -> T) throws -> T {
         GDALRuntime.ensureInitialized()
         guard let src = OSRNewSpatialReference(wkt), let dst = OSRNewSpatialReference(target.wkt) else {
             throw RasterError(.invalidArgument, path: shortName, problem: "cannot read the CRS \(shortName)")
@@ -67,13 +67,21 @@ extension SpatialReference {
                               gdalMessage: GDALRuntime.lastErrorMessage(), hint: "Check both CRSs with `gdalsrsinfo`")
         }
         defer { OCTDestroyCoordinateTransformation(ct) }
-        var out = Extent(minX: 0, minY: 0, maxX: 0, maxY: 0)
-        guard OCTTransformBounds(ct, extent.minX, extent.minY, extent.maxX, extent.maxY,
-                                 &out.minX, &out.minY, &out.maxX, &out.maxY, 21) != 0 else {
-            throw RasterError(.invalidArgument, path: shortName, problem: "the area \(extent) has no place in \(target.shortName)",
-                              gdalMessage: GDALRuntime.lastErrorMessage(), hint: "Check that the CRSs are right (`gdalinfo`)")
+        return try body(ct)
+    }
+
+    /// `extent` (in this CRS) as the bounding box of its outline in `target`
+    /// (OCTTransformBounds, 21 points per edge), both in x = east / longitude order.
+    public func transform(_ extent: Extent, to target: SpatialReference) throws -> Extent {
+        try withTransformation(to: target) { ct in
+            var out = Extent(minX: 0, minY: 0, maxX: 0, maxY: 0)
+            guard OCTTransformBounds(ct, extent.minX, extent.minY, extent.maxX, extent.maxY,
+                                     &out.minX, &out.minY, &out.maxX, &out.maxY, 21) != 0 else {
+                throw RasterError(.invalidArgument, path: shortName, problem: "the area \(extent) has no place in \(target.shortName)",
+                                  gdalMessage: GDALRuntime.lastErrorMessage(), hint: "Check that the CRSs are right (`gdalinfo`)")
+            }
+            return out
         }
-        return out
     }
 }
 
