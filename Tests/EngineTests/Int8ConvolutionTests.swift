@@ -66,6 +66,8 @@ func int8ConvolutionMatchesReference(_ c: Int8Case) {
     let reff = ReferenceInt8Conv.forward(xr, inputStep: 0.02, wq, weightSteps: steps, bias.map(Double.init), g,
                                          relu: c.relu, outputStep: nil)
     #expect(relativeError(values(yf), reff.values) < 1e-5, "Float32 output (\(toFloats.implementation))")
+    #expect(!toBytes.implementation.hasPrefix("ref") && !toFloats.implementation.hasPrefix("ref"),
+            "fast kernels: \(toBytes.implementation), \(toFloats.implementation)")
 }
 
 /// The int8 result is the fp32 convolution within the quantization error: per output, at most

@@ -40,8 +40,8 @@ public final class Int8ConvolutionKernel {
     private final class Plan {
         let inShape: Shape, outLayout: Layout?
         let primitive: Primitive
-        let src: Memory, weights: Operand, bias: Memory, dst: Memory
-        init(inShape: Shape, outLayout: Layout?, primitive: Primitive, src: Memory, weights: Operand, bias: Memory, dst: Memory) {
+        let src: Memory, weights: Operand, bias: Memory, dst: ResultOperand
+        init(inShape: Shape, outLayout: Layout?, primitive: Primitive, src: Memory, weights: Operand, bias: Memory, dst: ResultOperand) {
             self.inShape = inShape; self.outLayout = outLayout; self.primitive = primitive
             self.src = src; self.weights = weights; self.bias = bias; self.dst = dst
         }
@@ -96,7 +96,8 @@ public final class Int8ConvolutionKernel {
         p.primitive.execute([(DNNL_ARG_SRC, p.src.bind(UnsafeMutableRawPointer(input.data))),
                              (DNNL_ARG_WEIGHTS, p.weights.memory),
                              (DNNL_ARG_BIAS, p.bias),
-                             (DNNL_ARG_DST, p.dst.bind(out))])
+                             (DNNL_ARG_DST, p.dst.target(out))])
+        p.dst.finish(out)
     }
 
     private func makePlan(_ inShape: Shape, _ outLayout: Layout?) -> Plan {
@@ -104,15 +105,17 @@ public final class Int8ConvolutionKernel {
         precondition(inShape.c == g.inputChannels, "int8 conv expects \(g.inputChannels) input channels, got \(inShape)")
         let outShape = g.outputShape(inShape)
         let src = MemoryDesc(inShape, type: dnnl_u8, tag: dnnl_nhwc)
-        let dst = outLayout.map { MemoryDesc(outShape, $0) } ?? MemoryDesc(outShape, type: dnnl_u8, tag: dnnl_nhwc)
-        let pd = primitiveDesc(src, dst)
+        // Float32 output: let oneDNN pick (NHWC for its VNNI kernels; a blocked f32 destination
+        // falls back to the slow reference kernel) and reorder into the caller's layout.
+        let user = outLayout.map { MemoryDesc(outShape, $0) } ?? MemoryDesc(outShape, type: dnnl_u8, tag: dnnl_nhwc)
+        let pd = primitiveDesc(src, outLayout == nil ? user : MemoryDesc(outShape, type: dnnl_f32, tag: dnnl_format_tag_any))
         let userWeights = MemoryDesc(g.weightShape, type: dnnl_s8, tag: dnnl_oihw)
         let w = Operand(user: userWeights, wanted: pd.md(dnnl_query_weights_md))
         _ = w.prepare(weightBytes.pointer)
         let bias = Memory(MemoryDesc.vector(g.outputChannels))
         bias.bind(scaledBias.pointer)
         return Plan(inShape: inShape, outLayout: outLayout, primitive: Primitive(pd), src: Memory(src),
-                    weights: w, bias: bias, dst: Memory(dst))
+                    weights: w, bias: bias, dst: ResultOperand(produced: pd.md(dnnl_query_dst_md), user: user))
     }
 
     private func primitiveDesc(_ src: MemoryDesc, _ dst: MemoryDesc) -> PrimitiveDesc {
