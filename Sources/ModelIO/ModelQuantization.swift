@@ -73,3 +73,48 @@ public struct ModelQuantization: Codable, Sendable, Equatable {
         return nil
     }
 }
+
+/// Arithmetic of prediction (`terraseg predict --precision`).
+public enum Precision: String, CaseIterable, Sendable {
+    /// Float32 everywhere (the default).
+    case fp32
+    /// int8 convolutions with the bundle's calibration; refused without it or without VNNI.
+    case int8
+    /// int8 when the bundle is quantized and the CPU has VNNI, else fp32; says which.
+    case auto
+}
+
+extension ModelBundle {
+    /// Builds the network at `precision`: for int8, the bundle's int8 layers run in int8.
+    /// Returns what was chosen and, for `auto` or a fallback, a notice saying why.
+    /// `streaming`: row streaming runs fp32 only for now, so int8 is refused there (auto falls back).
+    public func network(directory: String, precision: Precision, streaming: Bool = false) throws
+        -> (network: any SegmentationNetwork, chosen: Precision, notice: String?) {
+        let net = try network(directory: directory)
+        let why: String?
+        if quantization == nil {
+            why = "the bundle \(directory) has no int8 calibration"
+        } else if !CPUFeatures.hasInt8DotProduct {
+            why = "this CPU (oneDNN ISA \(CPUFeatures.effectiveISA)) has no VNNI int8 dot products, without which oneDNN 2.6's int8 convolutions saturate"
+        } else if streaming {
+            why = "--blend stream runs in fp32 only for now"
+        } else {
+            why = nil
+        }
+        switch (precision, why) {
+        case (.fp32, _):
+            return (net, .fp32, nil)
+        case (.int8, let why?):
+            let fix = quantization == nil
+                ? "Run `terraseg quantize --model \(directory) --calibration SCENE… --output \(directory)-int8` and predict with that bundle, or use --precision fp32"
+                : "Use --precision fp32 (or auto, which falls back by itself)"
+            throw TerraSegError(.invalidArgument, path: directory, problem: "--precision int8 is refused: \(why)", hint: fix)
+        case (.auto, let why?):
+            return (net, .fp32, "Precision auto: fp32, because \(why)")
+        case (.int8, nil), (.auto, nil):
+            Int8Calibration.install(quantization!.int8Steps, in: net)
+            let count = quantization!.int8Steps.count
+            return (net, .int8, "Precision \(precision.rawValue): int8 in \(count) of \(quantization!.layers.count) layers (VNNI, \(CPUFeatures.effectiveISA))")
+        }
+    }
+}

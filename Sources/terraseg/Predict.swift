@@ -65,6 +65,9 @@ extension TerraSegCommand {
         @Flag(help: "Recompute scenes whose outputs already exist.")
         var overwrite = false
 
+        @Option(help: "fp32 (default); int8: int8 convolutions, needs a bundle from `terraseg quantize` and a CPU with VNNI; auto: int8 where both hold, else fp32 (says which).")
+        var precision = Precision.fp32
+
         @Option(help: keyHelp("GeoTIFF compression.", key: "prediction.compression", showDefault: false))
         var compression = PredictionSpec().compression
 
@@ -106,7 +109,9 @@ extension TerraSegCommand {
             try SettingsRefused.check(MemoryBudget(memory: memory).predictionIssues(bundle.architecture, tile: options.tileSize,
                                                                                     margin: options.margin, batch: options.batchSize),
                                       flags: Self.flags)
-            let network = NetworkSceneModel(bundle: bundle, network: try bundle.network(directory: model))
+            let built = try bundle.network(directory: model, precision: precision, streaming: options.blend == .stream)
+            if let notice = built.notice { FileHandle.standardError.write(Data((notice + "\n").utf8)) }
+            let network = NetworkSceneModel(bundle: bundle, network: built.network)
             let predictor = try ScenePredictor(model: network, inputs: network.inputs, options: options)
             let terminal = isatty(STDERR_FILENO) != 0
             var lastReport = Date.distantPast, started = Date()

@@ -50,17 +50,12 @@ public enum Int8Calibration {
     /// Runs `batches` (N, C, H, W NCHW, normalised) through the network in inference mode and
     /// returns each quantizable unit's input step by the rule above.
     public static func calibrate(_ network: any SegmentationNetwork, batches: [Tensor]) -> [String: Float] {
-        let targets = quantizable(network)
-        let samples = targets.map { _ in ValueSample() }
-        for (t, s) in zip(targets, samples) { t.unit.inputObserver = { s.add($0) } }
-        defer { for t in targets { t.unit.inputObserver = nil } }
+        let calibrator = Int8Calibrator(network)
         let wasTraining = network.isTraining
         network.isTraining = false
         for b in batches { _ = network(b) }
         network.isTraining = wasTraining
-        var steps: [String: Float] = [:]
-        for (t, s) in zip(targets, samples) { steps[t.name] = s.step(percentile: percentile) }
-        return steps
+        return calibrator.finish()
     }
 
     /// Runs the named units in int8 with these input steps (folding and quantizing their
@@ -77,6 +72,33 @@ public enum Int8Calibration {
     /// Back to fp32 everywhere.
     public static func uninstall(from network: any SegmentationNetwork) {
         for u in units(of: network) { u.unit.int8 = nil }
+    }
+}
+
+/// Watches the inputs of a network's quantizable units while it predicts (any way: windows,
+/// `calibrate`), then gives their steps. `images` counts the first unit's input images.
+public final class Int8Calibrator {
+    private let targets: [(name: String, unit: ConvBNReLU)]
+    private let samples: [ValueSample]
+    public private(set) var images = 0
+
+    public init(_ network: any SegmentationNetwork) {
+        targets = Int8Calibration.quantizable(network)
+        samples = targets.map { _ in ValueSample() }
+        for (i, (t, s)) in zip(targets, samples).enumerated() {
+            t.unit.inputObserver = { [unowned self] x in
+                s.add(x)
+                if i == 0 { self.images += x.shape.n }
+            }
+        }
+    }
+
+    /// Stops watching; each unit's input step.
+    public func finish() -> [String: Float] {
+        for t in targets { t.unit.inputObserver = nil }
+        var steps: [String: Float] = [:]
+        for (t, s) in zip(targets, samples) { steps[t.name] = s.step(percentile: Int8Calibration.percentile) }
+        return steps
     }
 }
 
