@@ -105,3 +105,19 @@ func int8ConvolutionMatchesReference(_ c: Int8Case) {
     #expect(!CPUFeatures.effectiveISA.isEmpty)
     if CPUFeatures.hasInt8DotProduct { #expect(CPUFeatures.effectiveISA.contains("vnni") || CPUFeatures.effectiveISA.contains("bf16") || CPUFeatures.effectiveISA.contains("amx")) }
 }
+
+/// The blocked fast path (native loop) gives the codes of oneDNN's plain-layout reorder, for
+/// channel counts with and without a partial 16-channel block.
+@Test(arguments: [16, 20, 35])
+func blockedQuantizeEqualsPlainReorder(_ channels: Int) {
+    let shape = Shape(2, channels, 5, 7)
+    let x = randomRef(shape, seed: 75, -0.5, 3)
+    let quantizer = ActivationQuantizer(step: 0.01)
+    let fromBlocked = ByteTensor(shape: shape), fromPlain = ByteTensor(shape: shape)
+    quantizer.quantize(x.tensor(layout: .nChw16c), into: fromBlocked)
+    quantizer.quantize(x.tensor(layout: .nchw), into: fromPlain)
+    let a = Array(UnsafeBufferPointer(start: fromBlocked.data, count: shape.count))
+    let b = Array(UnsafeBufferPointer(start: fromPlain.data, count: shape.count))
+    #expect(a == b)
+    #expect(b.contains(0) && b.contains(255) && b.contains { $0 > 0 && $0 < 255 })
+}

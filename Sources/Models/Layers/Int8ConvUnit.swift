@@ -30,10 +30,11 @@ public final class Int8ConvUnit {
     /// input (N, I, H, W) Float32 ≥ 0, any layout → output (N, O, H, W) in `layout` (owned, reused).
     public func callAsFunction(_ x: Tensor, layout: Layout) -> Tensor {
         if bytes?.shape != x.shape { bytes = ByteTensor(shape: x.shape) }
-        quantizer.quantize(x, into: bytes!)
+        let prof = Profiler.shared
+        prof.measure("int8 quantize inputs") { quantizer.quantize(x, into: bytes!) }
         let out = reuse(output, kernel.geometry.outputShape(x.shape), layout)
         output = out
-        kernel.forward(input: bytes!, output: out)
+        prof.measure("int8 conv (+ f32 reorder)") { kernel.forward(input: bytes!, output: out) }
         return out
     }
 }
