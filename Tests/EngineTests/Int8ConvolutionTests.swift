@@ -106,7 +106,7 @@ func int8ConvolutionMatchesReference(_ c: Int8Case) {
     if CPUFeatures.hasInt8DotProduct { #expect(CPUFeatures.effectiveISA.contains("vnni") || CPUFeatures.effectiveISA.contains("bf16") || CPUFeatures.effectiveISA.contains("amx")) }
 }
 
-/// The blocked fast path (native loop) gives the codes of oneDNN's plain-layout reorder, for
+/// Quantizing from the blocked layout gives the codes of the plain-layout reorder, for
 /// channel counts with and without a partial 16-channel block.
 @Test(arguments: [16, 20, 35])
 func blockedQuantizeEqualsPlainReorder(_ channels: Int) {

@@ -60,7 +60,6 @@ public final class ActivationQuantizer {
     /// output (N, C, H, W) u8 = quantized input (any layout).
     public func quantize(_ input: Tensor, into output: ByteTensor) {
         precondition(input.shape == output.shape, "quantize needs equal shapes")
-        if input.layout == .nChw16c { return NativeQuantize.blockedToBytes(input, output.data, scale: 1 / step) }
         if toBytes == nil || toBytes!.0 != input.shape || toBytes!.1 != input.layout {
             toBytes = (input.shape, input.layout, Reorder(from: input.memoryDesc, to: output.memoryDesc, scale: 1 / step))
         }
