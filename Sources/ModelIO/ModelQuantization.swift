@@ -87,8 +87,7 @@ public enum Precision: String, CaseIterable, Sendable {
 extension ModelBundle {
     /// Builds the network at `precision`: for int8, the bundle's int8 layers run in int8.
     /// Returns what was chosen and, for `auto` or a fallback, a notice saying why.
-    /// `streaming`: row streaming runs fp32 only for now, so int8 is refused there (auto falls back).
-    public func network(directory: String, precision: Precision, streaming: Bool = false) throws
+    public func network(directory: String, precision: Precision) throws
         -> (network: any SegmentationNetwork, chosen: Precision, notice: String?) {
         let net = try network(directory: directory)
         let why: String?
@@ -96,8 +95,6 @@ extension ModelBundle {
             why = "the bundle \(directory) has no int8 calibration"
         } else if !CPUFeatures.hasInt8DotProduct {
             why = "this CPU (oneDNN ISA \(CPUFeatures.effectiveISA)) has no VNNI int8 dot products, without which oneDNN 2.6's int8 convolutions saturate"
-        } else if streaming {
-            why = "--blend stream runs in fp32 only for now"
         } else {
             why = nil
         }

@@ -109,7 +109,7 @@ extension TerraSegCommand {
             try SettingsRefused.check(MemoryBudget(memory: memory).predictionIssues(bundle.architecture, tile: options.tileSize,
                                                                                     margin: options.margin, batch: options.batchSize),
                                       flags: Self.flags)
-            let built = try bundle.network(directory: model, precision: precision, streaming: options.blend == .stream)
+            let built = try bundle.network(directory: model, precision: precision)
             if let notice = built.notice { FileHandle.standardError.write(Data((notice + "\n").utf8)) }
             let network = NetworkSceneModel(bundle: bundle, network: built.network)
             let predictor = try ScenePredictor(model: network, inputs: network.inputs, options: options)

@@ -14,11 +14,13 @@ public final class Int8ConvUnit {
     private var output: Tensor?
 
     /// Quantizes `unit`'s folded inference weights now (later weight changes are not seen).
-    public init(_ unit: ConvBNReLU, inputStep: Float) {
+    /// `rowPadding` 0: for row streaming, whose strips bring their halo rows (`RowStream`).
+    public init(_ unit: ConvBNReLU, inputStep: Float, rowPadding: Int? = nil) {
         self.inputStep = inputStep
         quantizer = ActivationQuantizer(step: inputStep)
         var g = unit.conv.geometry
         g.bias = true
+        g.rowPadding = rowPadding
         let (w, b) = unit.inferenceWeights()
         kernel = Int8ConvolutionKernel(g, weight: w.value.nchwValues(), bias: b.value.nchwValues(),
                                        inputStep: inputStep, outputStep: nil, relu: true)
