@@ -30,6 +30,7 @@ struct R1Bench: ParsableCommand {
     @Option(help: "Other encoder widths, e.g. 8,16,32,64 (bottleneck twice the last): a small U-Net instead of R1.") var widths: String?
     @Flag(help: "Print per-layer times of the last step.") var profile = false
     @Flag(help: "Print one JSON object.") var json = false
+    @Flag(help: "Infer in fp32 and int8 (calibrated on the input), interleaved, and compare.") var int8 = false
 
     /// Set-up, warm-up, timed steps and the report in order (63 lines): a benchmark script, read top to bottom.
     func run() throws {
@@ -49,6 +50,7 @@ struct R1Bench: ParsableCommand {
         let loss = FocalDiceLoss(gamma: 2)
         let adam = Adam(parameters: net.namedParameters, learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8)
         net.isTraining = mode == .train
+        if int8 { return Int8Comparison.run(net, input: x, steps: steps) }
         let profiler = Profiler.shared
 
         var times: [Double] = []

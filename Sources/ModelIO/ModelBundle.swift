@@ -67,6 +67,8 @@ public struct ModelBundle: Codable, Sendable {
     /// The training scenes' band count, data type and pixel size (checked at predict); nil
     /// in bundles written before it existed.
     public var sceneProfile: SceneProfile?
+    /// int8 layers and their calibrated activation steps (`terraseg quantize`); nil: fp32 only.
+    public var quantization: ModelQuantization? = nil
 
     public init(architecture: ModelArchitecture, bands: [Int], bandDescriptions: [String], normalization: Normalizer,
                 statistics: BandStatistics?, classes: ClassMap, patchSize: Int, provenance: Provenance) {
@@ -215,6 +217,7 @@ public struct ModelBundle: Codable, Sendable {
             return "classes: \(error)"
         }
         guard architecture.classes == classes.count else { return "the network has \(architecture.classes) classes but classes lists \(classes.count)" }
+        if let problem = quantization?.problem(for: architecture) { return "quantization: \(problem)" }
         return nil
     }
 

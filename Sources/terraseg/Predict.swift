@@ -89,6 +89,9 @@ extension TerraSegCommand {
         @Flag(help: "Recompute scenes whose outputs already exist.")
         var overwrite = false
 
+        @Option(help: "fp32 (default); int8: int8 convolutions, needs a bundle from `terraseg quantize` and a CPU with VNNI; auto: int8 where both hold, else fp32 (says which).")
+        var precision = Precision.fp32
+
         @Option(help: keyHelp("GeoTIFF compression.", key: "prediction.compression", showDefault: false))
         var compression = PredictionSpec().compression
 
@@ -138,7 +141,9 @@ extension TerraSegCommand {
                                                                                     margin: options.margin, batch: options.batchSize,
                                                                                     blend: options.blend),
                                       flags: Self.flags)
-            let network = NetworkSceneModel(bundle: bundle, network: try bundle.network(directory: model))
+            let built = try bundle.network(directory: model, precision: precision)
+            if let notice = built.notice { FileHandle.standardError.write(Data((notice + "\n").utf8)) }
+            let network = NetworkSceneModel(bundle: bundle, network: built.network)
             let predictor = try ScenePredictor(model: network, inputs: network.inputs, options: options)
             predictor.provenance = MapProvenance(bundle: bundle, directory: model, terrasegVersion: terrasegVersion)
             // Under mpirun/srun the scenes are shared among the ranks; rank 0 alone reports.

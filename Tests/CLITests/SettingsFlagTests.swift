@@ -22,6 +22,7 @@ import TestSupport
         "train": [],
         "predict": ["--model", "/nonexistent/model", "--input", "/nonexistent/scene.tif", "--output", "/nonexistent/out"],
         "quicklook": ["/nonexistent/scene.tif"],
+        "quantize": ["--model", "/nonexistent/model", "--calibration", "/nonexistent/scene.tif", "--output", "/nonexistent/out"],
     ]
 
     static func nested(_ key: String, _ value: String) -> String {
@@ -70,6 +71,7 @@ import TestSupport
         c += train("--nodata", ["0,inf"], key: "data.nodata[1]") { _ in nil }
         c += train("--bounds", ["nan,0,1,1"], key: "data.bounds[0]") { _ in nil }
         c += scalar("predict", "--tile", ["0", "-16", "100000"], key: "prediction.tile")
+        c += scalar("quantize", "--tile", ["0", "-16", "100000"], key: "prediction.tile")
         c += scalar("predict", "--margin", ["-1", "100000"], key: "prediction.margin")
         c += scalar("predict", "--batch-size", ["0", "-1", "100000"], key: "prediction.batch_size")
         c += scalar("predict", "--min-mapping-unit", ["-1", "1000000000"], key: "prediction.min_mapping_unit")
@@ -89,8 +91,9 @@ import TestSupport
                   "ignore", "band-names", "resampling", "grid", "crs", "model", "upsampling", "optimizer", "schedule", "normalization", "no-augment", "output", "resume", "restart", "sync-batchnorm",
                   "export-patches"],
         "predict": ["model", "input", "output", "blend", "tta", "cog", "probabilities", "confidence", "overwrite", "compression",
-                    "allow-mismatch", "bands", "polygons", "mmu-connectedness"],
+                    "allow-mismatch", "bands", "polygons", "mmu-connectedness", "precision"],
         "quicklook": ["output"],
+        "quantize": ["model", "calibration", "output"],
         "evaluate": ["prediction", "labels", "model", "tiles", "tile-images", "tile-mask", "tile-split", "tile-mask-colors", "ignore", "json"],
         "info": ["json"],
         "run": ["force", "reference", "check"],

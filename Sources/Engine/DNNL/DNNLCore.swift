@@ -205,13 +205,13 @@ final class Reorder {
     let from: Memory, to: Memory
     let primitive: Primitive
 
-    init(from: MemoryDesc, to: MemoryDesc) {
+    init(from: MemoryDesc, to: MemoryDesc, attr: PrimitiveAttr? = nil) {
         self.from = Memory(from)
         self.to = Memory(to)
         var pd: dnnl_primitive_desc_t?
         var a = from.raw, b = to.raw
         let e = DNNLContext.shared.engine
-        dnnlCheck(dnnl_reorder_primitive_desc_create(&pd, &a, e, &b, e, nil), "dnnl_reorder_primitive_desc_create")
+        dnnlCheck(dnnl_reorder_primitive_desc_create(&pd, &a, e, &b, e, attr?.handle), "dnnl_reorder_primitive_desc_create")
         primitive = Primitive(PrimitiveDesc(handle: pd!))
     }
 

@@ -215,7 +215,10 @@ final class ConvolutionRows: RowStage {
         var g = unit.conv.geometry
         g.bias = true
         self.init(g, chunk: chunk, fusedReLU: true) { let w = unit.inferenceWeights(); return (w.weight, w.bias) }
+        int8 = unit.int8.map { Int8ConvUnit(unit, inputStep: $0.inputStep, rowPadding: 0) }
     }
+    /// The unit's int8 execution over rows, when it runs in int8.
+    private var int8: Int8ConvUnit?
 
     func push(_ rows: Tensor?, final: Bool, _ next: Emit) {
         if let rows {
@@ -248,10 +251,15 @@ final class ConvolutionRows: RowStage {
 
     private func convolve(_ n: Int, _ next: Emit, last: Bool) {
         let input = window.front(n + 2 * halo)
-        let out = reuse(output, kernel.geometry.outputShape(input.shape), .nChw16c)
-        output = out
-        let (weight, bias) = weights()
-        kernel.forward(input: input, weight: weight, bias: bias, output: out, training: false)
+        let out: Tensor
+        if let int8 {
+            out = int8(input, layout: .nChw16c)
+        } else {
+            out = reuse(output, kernel.geometry.outputShape(input.shape), .nChw16c)
+            output = out
+            let (weight, bias) = weights()
+            kernel.forward(input: input, weight: weight, bias: bias, output: out, training: false)
+        }
         window.keepLast(2 * halo)
         next(out, last)
     }

@@ -95,9 +95,18 @@ public final class ConvBNReLU: UnaryLayer {
         return (folded!.weight, folded!.bias)
     }
 
+    /// Inference in int8 when set (a quantized bundle at `--precision int8`; see `Int8ConvUnit`).
+    public var int8: Int8ConvUnit?
+    /// Sees each inference input (calibration of activation steps, `Int8Calibration`).
+    public var inputObserver: ((Tensor) -> Void)?
+
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let p = Profiler.shared
-        if !isTraining { return p.measure("\(label) conv+bn+relu fwd") { foldedForward(x) } }
+        if !isTraining {
+            inputObserver?(x)
+            if let int8 { return p.measure("\(label) int8 conv+bn+relu fwd") { int8(x, layout: conv.outputLayout) } }
+            return p.measure("\(label) conv+bn+relu fwd") { foldedForward(x) }
+        }
         let y = p.measure("\(label) conv fwd") { conv(x) }
         return p.measure("\(label) bn+relu fwd") { bn(y) }
     }

@@ -1,0 +1,49 @@
+import Core
+import Engine
+import Foundation
+import Models
+
+/// R1 inference in fp32 and int8 (`r1 --mode infer --int8`): calibrated on the input itself,
+/// then interleaved rounds (fp32, int8, fp32, …) in one launch; medians, their ratio, and how
+/// far int8's logits and argmax are from fp32's.
+enum Int8Comparison {
+    static func run(_ net: UNet, input x: Tensor, steps: Int) {
+        net.isTraining = false
+        let steps8 = Int8Calibration.calibrate(net, batches: [x])
+        let reference = net(x).nchwValues()
+        Int8Calibration.install(steps8, in: net)
+        let units = Int8Calibration.units(of: net).map(\.unit)
+        let int8Units = units.map(\.int8)
+        let quantized = net(x).nchwValues()
+        func use(int8: Bool) { for (u, q) in zip(units, int8Units) { u.int8 = int8 ? q : nil } }
+        var times: [[Double]] = [[], []]
+        for _ in 0..<steps {
+            for (i, int8) in [false, true].enumerated() {
+                use(int8: int8)
+                let t0 = now()
+                _ = net(x)
+                times[i].append(now() - t0)
+            }
+        }
+        let profiler = Profiler.shared
+        for int8 in [false, true] {
+            use(int8: int8)
+            profiler.reset(); profiler.isEnabled = true
+            _ = net(x)
+            profiler.isEnabled = false
+            print("profile \(int8 ? "int8" : "fp32"):\n" + profiler.report())
+        }
+        let m = times.map { $0.sorted()[$0.count / 2] }
+        let classes = net.configuration.classes, plane = x.shape.h * x.shape.w
+        var same = 0
+        for n in 0..<x.shape.n { for p in 0..<plane {
+            func argmax(_ v: [Float]) -> Int { (0..<classes).max { v[(n * classes + $0) * plane + p] < v[(n * classes + $1) * plane + p] }! }
+            if argmax(reference) == argmax(quantized) { same += 1 }
+        } }
+        let err = zip(quantized, reference).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }.squareRoot()
+            / reference.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot()
+        print("ISA \(CPUFeatures.effectiveISA); int8 in \(steps8.count) of \(units.count) units (+ fp32 head); \(int8Units.compactMap { $0 }.first?.implementation ?? "-")")
+        print(String(format: "R1 infer batch %d, %d²: fp32 median %.3f s, int8 median %.3f s: int8 %.2f× fp32 (%d interleaved rounds); logits normwise error %.4f, argmax agreement %.2f %%",
+                     x.shape.n, x.shape.h, m[0], m[1], m[0] / m[1], steps, err, 100 * Double(same) / Double(x.shape.n * plane)))
+    }
+}

@@ -1,0 +1,36 @@
+import CDNNL
+
+/// What oneDNN will use on this CPU (`dnnl_get_effective_cpu_isa`, which honours
+/// `DNNL_MAX_CPU_ISA`/`ONEDNN_MAX_CPU_ISA`): decides whether reduced precision pays here.
+public enum CPUFeatures {
+    /// oneDNN's name for the effective instruction set, e.g. "avx512_core_vnni".
+    public static var effectiveISA: String {
+        switch dnnl_get_effective_cpu_isa() {
+        case dnnl_cpu_isa_sse41: return "sse41"
+        case dnnl_cpu_isa_avx: return "avx"
+        case dnnl_cpu_isa_avx2: return "avx2"
+        case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni"
+        case dnnl_cpu_isa_avx512_mic, dnnl_cpu_isa_avx512_mic_4ops: return "avx512_mic"
+        case dnnl_cpu_isa_avx512_core: return "avx512_core"
+        case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni"
+        case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16"
+        case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx"
+        default: return "all"
+        }
+    }
+
+    /// u8×s8 dot products in one instruction (AVX512-VNNI or AVX-VNNI): without them oneDNN's
+    /// int8 convolutions are no faster than fp32 Winograd and can saturate intermediate sums.
+    public static var hasInt8DotProduct: Bool {
+        let isa = dnnl_get_effective_cpu_isa().rawValue
+        return contains(isa, dnnl_cpu_isa_avx512_core_vnni) || contains(isa, dnnl_cpu_isa_avx2_vnni)
+    }
+
+    /// Native bf16 arithmetic (AVX512_BF16 or AMX).
+    public static var hasBF16: Bool { contains(dnnl_get_effective_cpu_isa().rawValue, dnnl_cpu_isa_avx512_core_bf16) }
+
+    /// oneDNN's ISA values are bit sets: each level contains the bits of those below it.
+    private static func contains(_ isa: UInt32, _ level: dnnl_cpu_isa_t) -> Bool {
+        isa & level.rawValue == level.rawValue
+    }
+}

@@ -1,0 +1,143 @@
+import CDNNL
+
+/// Convolution weights quantized symmetrically per output channel: w[o, …] ≈ values[o, …] · steps[o]
+/// with values in −127…127 and steps[o] = max |w[o, …]| / 127 (a channel of zeros gets step 1).
+public struct Int8Weights: Sendable, Equatable {
+    public var values: [Int8]
+    public var steps: [Float]
+
+    /// weights (O, I, k, k) row-major Float32, `outputChannels` = O.
+    public init(quantizing weights: [Float], outputChannels: Int) {
+        precondition(outputChannels > 0 && weights.count % outputChannels == 0, "weights per channel")
+        let per = weights.count / outputChannels
+        var values = [Int8](repeating: 0, count: weights.count), steps = [Float](repeating: 1, count: outputChannels)
+        for o in 0..<outputChannels {
+            let row = weights[o * per..<(o + 1) * per]
+            let top = row.reduce(Float(0)) { max($0, abs($1)) }
+            let step: Float = top > 0 ? top / 127 : 1
+            steps[o] = step
+            for (i, w) in zip(row.indices, row) { values[i] = Int8(max(-127, min(127, (w / step).rounded(.toNearestOrEven)))) }
+        }
+        self.values = values; self.steps = steps
+    }
+}
+
+/// A oneDNN int8 convolution for inference: u8 activations (NHWC, step `inputStep`) × s8 weights
+/// (per-channel steps) accumulated in s32, then bias, requantization and an optional fused ReLU:
+///   y[o] = relu?((Σ q_in · q_w[o]) · inputStep · weightStep[o] + bias[o])
+/// written as u8 with step `outputStep` (saturating), or as Float32 when `outputStep` is nil.
+/// oneDNN 2.6 adds the bias in the accumulator's units, so it is passed divided by the product
+/// of steps. Uses VNNI (`vpdpbusd`) where `CPUFeatures.hasInt8DotProduct`.
+public final class Int8ConvolutionKernel {
+    public let geometry: ConvGeometry
+    public let inputStep: Float
+    public let outputStep: Float?
+    public let relu: Bool
+    private let weights: Int8Weights
+    /// bias[o] / (inputStep · weightStep[o]), Float32, at a stable address for oneDNN.
+    private let scaledBias: ByteBuffer
+
+    private final class Plan {
+        let inShape: Shape, outLayout: Layout?
+        let primitive: Primitive
+        let src: Memory, weights: Operand, bias: Memory, dst: ResultOperand
+        init(inShape: Shape, outLayout: Layout?, primitive: Primitive, src: Memory, weights: Operand, bias: Memory, dst: ResultOperand) {
+            self.inShape = inShape; self.outLayout = outLayout; self.primitive = primitive
+            self.src = src; self.weights = weights; self.bias = bias; self.dst = dst
+        }
+    }
+    private var plan: Plan?
+    /// The s8 weights (O, I, k, k) at a stable address (bound directly when oneDNN wants oihw).
+    private let weightBytes: ByteBuffer
+
+    /// weight (O, I, k, k) Float32 row-major (batch norm already folded in), bias (O) or nil.
+    public init(_ geometry: ConvGeometry, weight: [Float], bias: [Float]?, inputStep: Float, outputStep: Float?, relu: Bool) {
+        precondition(!geometry.transposed, "int8 convolutions are not transposed")
+        precondition(weight.count == geometry.weightShape.count, "int8 conv weight count")
+        precondition(inputStep.isFinite && inputStep > 0 && (outputStep.map { $0.isFinite && $0 > 0 } ?? true),
+                     "int8 conv steps must be finite and positive")
+        self.geometry = geometry; self.inputStep = inputStep; self.outputStep = outputStep; self.relu = relu
+        let q = Int8Weights(quantizing: weight, outputChannels: geometry.outputChannels)
+        weights = q
+        weightBytes = ByteBuffer(byteCount: q.values.count)
+        weightBytes.pointer.copyMemory(from: q.values, byteCount: q.values.count)
+        let b = bias ?? [Float](repeating: 0, count: geometry.outputChannels)
+        precondition(b.count == geometry.outputChannels, "int8 conv bias count")
+        scaledBias = ByteBuffer(byteCount: b.count * 4)
+        let target = scaledBias.pointer.bindMemory(to: Float.self, capacity: b.count)
+        for o in b.indices { target[o] = b[o] / (inputStep * q.steps[o]) }
+    }
+
+    /// The quantized weights (for references and bundle checks).
+    public var quantizedWeights: Int8Weights { weights }
+
+    /// oneDNN's implementation name, e.g. "brg:avx512_core_vnni" (for profiles and tests).
+    public var implementation: String { plan?.primitive.desc.implementation ?? "-" }
+
+    /// output (N, O, H', W') u8 = conv(input (N, I, H, W) u8). Needs `outputStep`.
+    public func forward(input: ByteTensor, output: ByteTensor) {
+        precondition(outputStep != nil, "this int8 conv writes Float32")
+        precondition(output.shape == geometry.outputShape(input.shape), "int8 conv output shape")
+        run(input, outLayout: nil, UnsafeMutableRawPointer(output.data))
+    }
+
+    /// output (N, O, H', W') Float32 in its own layout = conv(input u8). Needs `outputStep == nil`.
+    public func forward(input: ByteTensor, output: Tensor) {
+        precondition(outputStep == nil, "this int8 conv writes u8")
+        precondition(output.shape == geometry.outputShape(input.shape), "int8 conv output shape")
+        run(input, outLayout: output.layout, output.raw)
+    }
+
+    private func run(_ input: ByteTensor, outLayout: Layout?, _ out: UnsafeMutableRawPointer) {
+        if plan == nil || plan!.inShape != input.shape || plan!.outLayout != outLayout {
+            plan = makePlan(input.shape, outLayout)
+        }
+        let p = plan!
+        p.primitive.execute([(DNNL_ARG_SRC, p.src.bind(UnsafeMutableRawPointer(input.data))),
+                             (DNNL_ARG_WEIGHTS, p.weights.memory),
+                             (DNNL_ARG_BIAS, p.bias),
+                             (DNNL_ARG_DST, p.dst.target(out))])
+        p.dst.finish(out)
+    }
+
+    private func makePlan(_ inShape: Shape, _ outLayout: Layout?) -> Plan {
+        let g = geometry
+        precondition(inShape.c == g.inputChannels, "int8 conv expects \(g.inputChannels) input channels, got \(inShape)")
+        let outShape = g.outputShape(inShape)
+        let src = MemoryDesc(inShape, type: dnnl_u8, tag: dnnl_nhwc)
+        // Float32 output: let oneDNN pick (NHWC for its VNNI kernels; a blocked f32 destination
+        // falls back to the slow reference kernel) and reorder into the caller's layout.
+        let user = outLayout.map { MemoryDesc(outShape, $0) } ?? MemoryDesc(outShape, type: dnnl_u8, tag: dnnl_nhwc)
+        let pd = primitiveDesc(src, outLayout == nil ? user : MemoryDesc(outShape, type: dnnl_f32, tag: dnnl_format_tag_any))
+        let userWeights = MemoryDesc(g.weightShape, type: dnnl_s8, tag: dnnl_oihw)
+        let w = Operand(user: userWeights, wanted: pd.md(dnnl_query_weights_md))
+        _ = w.prepare(weightBytes.pointer)
+        let bias = Memory(MemoryDesc.vector(g.outputChannels))
+        bias.bind(scaledBias.pointer)
+        return Plan(inShape: inShape, outLayout: outLayout, primitive: Primitive(pd), src: Memory(src),
+                    weights: w, bias: bias, dst: ResultOperand(produced: pd.md(dnnl_query_dst_md), user: user))
+    }
+
+    private func primitiveDesc(_ src: MemoryDesc, _ dst: MemoryDesc) -> PrimitiveDesc {
+        let g = geometry
+        var s = src.raw, d = dst.raw
+        var w = MemoryDesc(g.weightShape, type: dnnl_s8, tag: dnnl_format_tag_any).raw
+        var b = MemoryDesc.vector(g.outputChannels).raw
+        let top = g.rowPadding ?? g.padding
+        var rows = g
+        rows.padding = top
+        rows.rowPadding = nil
+        var desc = dnnl_convolution_desc_t()
+        dnnlCheck(ts_conv_forward_desc_rows(&desc, dnnl_forward_inference, dnnl_convolution_direct, &s, &w, &b, &d,
+                                            g.stride, g.dilation - 1, top, g.padding,
+                                            rows.paddingRight(Int(src.raw.dims.2)), g.paddingRight(Int(src.raw.dims.3))),
+                  "dnnl_dilated_convolution_forward_desc_init(int8)")
+        let attr = PrimitiveAttr()
+        attr.setOutputScales((0..<g.outputChannels).map { inputStep * weights.steps[$0] / (outputStep ?? 1) })
+        if relu { let ops = PostOps(); ops.appendReLU(); attr.setPostOps(ops) }
+        guard let pd = PrimitiveDesc.attempt(&desc, attr: attr) else {
+            fatalError("oneDNN: no int8 convolution implementation for \(g)")
+        }
+        return pd
+    }
+}

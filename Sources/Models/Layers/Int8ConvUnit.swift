@@ -1,0 +1,42 @@
+import Engine
+
+/// A conv–BN–ReLU unit run in int8 at inference: its Float32 input is quantized to u8 at the
+/// calibrated `inputStep` (inputs are ReLU outputs, pooled or upsampled, so non-negative), then
+/// one oneDNN int8 convolution with the folded batch norm (per-channel s8 weights), bias and
+/// fused ReLU writes Float32 in the unit's output layout. Requantizing at each input rather than
+/// chaining u8 between layers keeps every other layer (pooling, upsampling, concat, row
+/// streaming) unchanged; the extra reorder is memory-bound and small beside the convolution.
+public final class Int8ConvUnit {
+    public let inputStep: Float
+    private let quantizer: ActivationQuantizer
+    private let kernel: Int8ConvolutionKernel
+    private var bytes: ByteTensor?
+    private var output: Tensor?
+
+    /// Quantizes `unit`'s folded inference weights now (later weight changes are not seen).
+    /// `rowPadding` 0: for row streaming, whose strips bring their halo rows (`RowStream`).
+    public init(_ unit: ConvBNReLU, inputStep: Float, rowPadding: Int? = nil) {
+        self.inputStep = inputStep
+        quantizer = ActivationQuantizer(step: inputStep)
+        var g = unit.conv.geometry
+        g.bias = true
+        g.rowPadding = rowPadding
+        let (w, b) = unit.inferenceWeights()
+        kernel = Int8ConvolutionKernel(g, weight: w.value.nchwValues(), bias: b.value.nchwValues(),
+                                       inputStep: inputStep, outputStep: nil, relu: true)
+    }
+
+    /// oneDNN's implementation, e.g. "brg:avx512_core_vnni" (after the first call).
+    public var implementation: String { kernel.implementation }
+
+    /// input (N, I, H, W) Float32 ≥ 0, any layout → output (N, O, H, W) in `layout` (owned, reused).
+    public func callAsFunction(_ x: Tensor, layout: Layout) -> Tensor {
+        if bytes?.shape != x.shape { bytes = ByteTensor(shape: x.shape) }
+        let prof = Profiler.shared
+        prof.measure("int8 quantize inputs") { quantizer.quantize(x, into: bytes!) }
+        let out = reuse(output, kernel.geometry.outputShape(x.shape), layout)
+        output = out
+        prof.measure("int8 conv (+ f32 reorder)") { kernel.forward(input: bytes!, output: out) }
+        return out
+    }
+}
