@@ -211,7 +211,7 @@ public enum PipelineSchema {
             Field("epochs", .int(.between(1, 100_000)), "20", "Passes over the training patches."),
             Field("batch_size", .int(.between(1, 4096)), "8", "Patches per step."),
             Field("seed", .int(.atLeast(0)), "42", "Seed of initialisation, split, shuffling and augmentation."),
-            Field("cache_megabytes", .int(.between(0, 1_048_576)), "1024", "Keep normalised patches in memory up to this size."),
+            Field("cache_megabytes", .int(.between(0, 1_048_576)), "1024", "Keep normalised patches in memory up to this size; the rest are read from disk each epoch by a reader thread ahead of the network (0: no cache)."),
         ]), "", "Training loop."),
         Field("augmentation", .object([
             Field("flips", .bool, "true", "Random flips."),

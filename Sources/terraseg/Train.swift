@@ -104,6 +104,8 @@ extension TerraSegCommand {
         @Option(help: keyHelp("Per-band scaling.", key: "normalization")) var normalization: NormalizationMethod?
         @Flag(name: .customLong("no-augment"), help: "No flips/rotations.") var noAugment = false
         @Option(help: keyHelp("Random seed.", key: "training.seed")) var seed: Int?
+        @Option(name: .customLong("cache-megabytes"), help: keyHelp("Normalised patches kept in memory (0: read every patch from disk each epoch, ahead of the network).", key: "training.cache_megabytes"))
+        var cacheMegabytes: Int?
 
         @Option(help: "Model bundle directory to write (default with --config: <run directory>/model).")
         var output: String?
@@ -129,6 +131,7 @@ extension TerraSegCommand {
             "tiling.max_invalid": "--max-invalid", "tiling.split": "--split", "loss.terms": "--loss",
             "optimizer.learning_rate": "--lr", "optimizer.weight_decay": "--weight-decay", "schedule.warmup_epochs": "--warmup",
             "training.epochs": "--epochs", "training.batch_size": "--batch-size", "training.seed": "--seed", "memory": "--memory",
+            "training.cache_megabytes": "--cache-megabytes",
         ]
 
         func run() throws {
@@ -171,6 +174,7 @@ extension TerraSegCommand {
             if let upsampling { spec.model.upsampling = upsampling }
             if let epochs { spec.training.epochs = epochs }
             if let batchSize { spec.training.batchSize = batchSize }
+            if let cacheMegabytes { spec.training.cacheMegabytes = cacheMegabytes }
             if let seed {
                 // Read as Int so that a negative seed meets the schema's check (training.seed ≥ 0).
                 if let issue = PipelineSchema.check("training.seed", Double(seed)) { issues.append(issue) } else { spec.training.seed = UInt64(seed) }
