@@ -39,10 +39,10 @@ public enum MapEvaluator {
     /// the pixels of all pairs are counted together. `prediction` and `labels` name the set.
     /// `openLabels` reads a labels file as label values for a map (e.g. a colour-coded mask
     /// through `ColorMask`); nil reads band 1 of the file.
-    public static func evaluate(pairs: [(prediction: String, labels: String)], ignore: [Int] = [],
+    public static func evaluate(pairs: [(prediction: String, labels: String)], ignore: [Int] = [], remap: LabelRemap? = nil,
                                 prediction: String, labels: String, openLabels: LabelOpener? = nil) throws -> Result {
         var tally = Tally(ignore: ignore)
-        for p in pairs { try tally.add(prediction: p.prediction, labels: p.labels, openLabels: openLabels) }
+        for p in pairs { try tally.add(prediction: p.prediction, labels: p.labels, remap: remap, openLabels: openLabels) }
         return try tally.result(prediction: prediction, labels: labels, namesFrom: pairs.first?.prediction)
     }
 

@@ -11,7 +11,7 @@ public enum TestChipEvaluator {
     /// Masks are read as in training: colour-coded ones through `ColorMask` (with `colors`, the
     /// model's classes and the colours to ignore), plain ones of the chip's size on its pixel grid.
     public static func evaluate(_ chips: [TileSplit.Chip], predictor: ScenePredictor, ignore: [Int],
-                                colors: (classMap: ClassMap, ignore: [RGBA])? = nil,
+                                colors: (classMap: ClassMap, ignore: [RGBA])? = nil, remap: LabelRemap? = nil,
                                 name: String, labels: String) throws -> MapEvaluator.Result {
         let maps = FileManager.default.temporaryDirectory.appendingPathComponent("terraseg-test-maps-\(UUID().uuidString.prefix(8))").path
         defer { try? FileManager.default.removeItem(atPath: maps) }
@@ -25,7 +25,7 @@ public enum TestChipEvaluator {
             }
             pairs.append((r.outputs.map, chip.set.maskPath(chip.id)))
         }
-        return try MapEvaluator.evaluate(pairs: pairs, ignore: ignore, prediction: name, labels: labels) { path, map in
+        return try MapEvaluator.evaluate(pairs: pairs, ignore: ignore, remap: remap, prediction: name, labels: labels) { path, map in
             let mask = try Dataset(path: path)
             let values: any RasterSource = try colors.map { try ColorMask(mask, classMap: $0.classMap, ignore: $0.ignore) } ?? mask
             return try LabelledScene.onImageGrid(values, image: map)

@@ -100,6 +100,41 @@ import TestSupport
         #expect(refused.status != 0 && refused.stderr.contains("colours are ignored only in colour-coded masks"), "\(refused.stderr)")
     }
 
+    /// `terraseg run` on a tile set with a test list scores its test chips in the evaluate
+    /// stage, as `terraseg evaluate --tiles` does, and the report shows the table.
+    @Test func thePipelineScoresTheTestChips() throws {
+        let set = try chipSet()
+        let lists = set.split.dropFirst("lists:".count).split(separator: ",").map(String.init)
+        let classes = SyntheticScene.classes.map { "{value: \($0.value), name: \($0.name)}" }.joined(separator: ", ")
+        try """
+            name: chips
+            output: run
+            data:
+              tile_sets:
+                - {root: \(set.root), images: ["images/{id}.tif"], mask: "masks/{id}.tif",
+                   split: {method: lists, train: \(lists[0]), validation: \(lists[1]), test: \(lists[2])}}
+              classes: [\(classes)]
+              ignore: [0]
+            tiling: {patch: 32, stride: 32, max_invalid: 0.95}
+            model: {widths: [8, 16], bottleneck_width: 16, bottleneck_dilations: [1]}
+            training: {epochs: 1, batch_size: 1}
+            """.write(toFile: dir.file("job.yaml"), atomically: true, encoding: .utf8)
+        let r = try Tool.run(Tool.terraseg, ["run", dir.file("job.yaml")])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("evaluate: 2 test chip(s) of \(set.root)"), "\(r.stderr)")
+        let run = dir.file("run")
+        let saved = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/evaluation.json"))) as? [[String: Any]])
+        #expect(saved.count == 1 && (saved.first?["prediction"] as? String)?.hasPrefix("2 test chips of") == true)
+        let cli = try Tool.run(Tool.terraseg, ["evaluate", "--model", run + "/model", "--tiles", set.root, "--tile-images", "images/{id}.tif",
+                                               "--tile-mask", "masks/{id}.tif", "--tile-split", set.split, "--ignore", "0", "--json"])
+        #expect(cli.status == 0, "\(cli.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(cli.stdout.utf8)) as? [String: Any])
+        let expected = try #require((json["report"] as? [String: Any])?["confusion_matrix"] as? [[Int]])
+        #expect((saved.first?["report"] as? [String: Any])?["confusion_matrix"] as? [[Int]] == expected)
+        let report = try String(contentsOfFile: run + "/report.html", encoding: .utf8)
+        #expect(report.contains("Test chips: 2 test chips of") && report.contains("Per-class scores (test chips)"))
+    }
+
     @Test func aHashSplitHasNoTestChips() throws {
         let set = try chipSet()
         let r = try Tool.run(Tool.terraseg, ["evaluate", "--model", set.model, "--tiles", set.root, "--tile-images", "images/{id}.tif",
