@@ -7,7 +7,8 @@ import Tiling
 
 /// The training steps of one epoch: the training patches in the order of the epoch's shuffle
 /// (read ahead by a `PatchPrefetcher`), batches assembled with augmentation, one optimiser
-/// step per batch (the last partial batch is dropped), progress, and after every step the `StopPolicy`'s save-or-stop decision.
+/// step per batch (the last partial batch is dropped), progress, and after every step the
+/// `StopPolicy`'s save-or-stop decision.
 final class EpochLoop {
     let network: any SegmentationNetwork
     let optimizer: any Optimizer
