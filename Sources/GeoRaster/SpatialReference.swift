@@ -40,8 +40,20 @@ public struct SpatialReference: Hashable, Sendable, Codable {
             _ = OSRGetLinearUnits(handle, &unit)
             linearUnits = unit.map { String(cString: $0) }
         }
+        let found = SpatialReference.identify(handle, wkt: wkt)
+        (epsg, closestEPSG, matchConfidence) = (found.epsg, found.closest, found.confidence)
+    }
+
+    /// What `identify` found for each WKT: a tile set of thousands of chips in one CRS asks
+    /// PROJ once (its search for a CRS without a code takes a tenth of a second or more).
+    nonisolated(unsafe) private static var identified: [String: (epsg: Int?, closest: Int?, confidence: Int?)] = [:]
+    private static let identifiedLock = NSLock()
+
+    /// The EPSG code of `handle` (its own, or a match of ≥ 90 % confidence), and its closest match.
+    private static func identify(_ handle: OGRSpatialReferenceH, wkt: String) -> (epsg: Int?, closest: Int?, confidence: Int?) {
+        if let known = identifiedLock.withLock({ identified[wkt] }) { return known }
+        var found: (epsg: Int?, closest: Int?, confidence: Int?) = (nil, nil, nil)
         // Identify without modifying the caller's object.
-        epsg = nil
         if let clone = OSRClone(handle) {
             defer { OSRDestroySpatialReference(clone) }
             GDALRuntime.resetError()
@@ -49,10 +61,10 @@ public struct SpatialReference: Hashable, Sendable, Codable {
             GDALRuntime.resetError()
             if let auth = OSRGetAuthorityName(clone, nil), String(cString: auth) == "EPSG",
                let code = OSRGetAuthorityCode(clone, nil) {
-                epsg = Int(String(cString: code))
+                found.epsg = Int(String(cString: code))
             }
         }
-        if epsg == nil {
+        if found.epsg == nil {
             var count: Int32 = 0
             var confidences: UnsafeMutablePointer<Int32>? = nil
             GDALRuntime.resetError()
@@ -61,14 +73,16 @@ public struct SpatialReference: Hashable, Sendable, Codable {
                 for i in 0..<Int(count) {
                     guard let m = matches[i], let auth = OSRGetAuthorityName(m, nil), String(cString: auth) == "EPSG",
                           let code = OSRGetAuthorityCode(m, nil), let value = Int(String(cString: code)) else { continue }
-                    closestEPSG = value
-                    matchConfidence = confidences.map { Int($0[i]) }
-                    if (matchConfidence ?? 0) >= 90 { epsg = value }
+                    found.closest = value
+                    found.confidence = confidences.map { Int($0[i]) }
+                    if (found.confidence ?? 0) >= 90 { found.epsg = value }
                     break
                 }
             }
             GDALRuntime.resetError()
         }
+        identifiedLock.withLock { identified[wkt] = found }
+        return found
     }
 
     /// A CRS from "EPSG:4326", a WKT string, or anything OSRSetFromUserInput accepts.

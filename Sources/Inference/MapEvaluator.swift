@@ -37,12 +37,17 @@ public enum MapEvaluator {
 
     /// One score over several maps and their labels (e.g. every test chip of a tile set):
     /// the pixels of all pairs are counted together. `prediction` and `labels` name the set.
-    public static func evaluate(pairs: [(prediction: String, labels: String)], ignore: [Int] = [],
-                                prediction: String, labels: String) throws -> Result {
+    /// `openLabels` reads a labels file as label values for a map (e.g. a colour-coded mask
+    /// through `ColorMask`); nil reads band 1 of the file.
+    public static func evaluate(pairs: [(prediction: String, labels: String)], ignore: [Int] = [], remap: LabelRemap? = nil,
+                                prediction: String, labels: String, openLabels: LabelOpener? = nil) throws -> Result {
         var tally = Tally(ignore: ignore)
-        for p in pairs { try tally.add(prediction: p.prediction, labels: p.labels) }
+        for p in pairs { try tally.add(prediction: p.prediction, labels: p.labels, remap: remap, openLabels: openLabels) }
         return try tally.result(prediction: prediction, labels: labels, namesFrom: pairs.first?.prediction)
     }
+
+    /// Opens the labels file (first argument) as label values for the map whose info is given.
+    public typealias LabelOpener = (String, RasterInfo) throws -> any RasterSource
 
     /// Counts of (reference value, predicted value) pairs, streamed strip by strip.
     struct Tally {
@@ -58,10 +63,11 @@ public enum MapEvaluator {
         }
 
         mutating func add(prediction: String, labels: String, predictionBand: Int = 1, labelBand: Int = 1,
-                          remap: LabelRemap? = nil, include: ((Int, Int) -> Bool)? = nil) throws {
+                          remap: LabelRemap? = nil, include: ((Int, Int) -> Bool)? = nil, openLabels: LabelOpener? = nil) throws {
             let pred = try Dataset(path: prediction)
-            let ref = try Dataset(path: labels)
-            let diffs = pred.info.grid.differences(from: ref.info.grid)
+            let ref: any RasterSource = try openLabels?(labels, pred.info) ?? Dataset(path: labels)
+            // An opener puts the labels on the map's grid itself (warped, or a plain mask of its size).
+            let diffs = openLabels == nil ? pred.info.grid.differences(from: ref.info.grid) : []
             if !diffs.isEmpty {
                 throw RasterError(.gridMismatch, path: labels,
                                   problem: "not on the grid of the prediction \(prediction): " + diffs.joined(separator: "; "),

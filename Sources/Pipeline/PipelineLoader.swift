@@ -346,6 +346,7 @@ struct Validator {
         if scenes.isEmpty && (data["tile_sets"] as? [Any] ?? []).isEmpty {
             issue(dataNode, "data.scenes", "no training data", "List scenes (image and labels) or tile_sets")
         }
+        tileSplitChecks(data["tile_sets"] as? [[String: Any]] ?? [], node: dataNode?["tile_sets"])
         let classes = data["classes"] as? [[String: Any]] ?? []
         let values = classes.compactMap { $0["value"] as? Int }
         if classes.count < 2 {
@@ -363,6 +364,22 @@ struct Validator {
         for (i, c) in classes.enumerated() {
             if let color = c["color"] as? String, color.range(of: #"^#?[0-9a-fA-F]{6}([0-9a-fA-F]{2})?$"#, options: .regularExpression) == nil {
                 issue(dataNode?["classes"]?[i]?["color"], "data.classes[\(i)].color", "'\(color)' is not a colour", "Write it as #rrggbb, quoted: \"#1f78b4\"")
+            }
+        }
+    }
+
+    /// A tile set's split lists are read only with `method: lists`, which needs at least one.
+    mutating func tileSplitChecks(_ sets: [[String: Any]], node: Node?) {
+        for (i, set) in sets.enumerated() {
+            guard let split = set["split"] as? [String: Any] else { continue }
+            let key = "data.tile_sets[\(i)].split", splitNode = node?[i]?["split"]
+            let method = split["method"] as? String ?? "hash"
+            let lists = ["train", "validation", "test"].filter { split[$0] != nil }
+            if method == "lists" && lists.isEmpty {
+                issue(splitNode, key, "method lists names no list", "Add train:, validation: and test: list files (one chip id or file name per line)")
+            } else if method != "lists", let first = lists.first {
+                issue(splitNode?[first], "\(key).\(first)", "a list is given but the split method is \(method)",
+                      "Set method: lists to use the dataset's lists, or remove \(lists.joined(separator: ", "))")
             }
         }
     }

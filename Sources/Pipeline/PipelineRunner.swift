@@ -33,6 +33,8 @@ public final class PipelineRunner {
         public var validationMeanIoU: Double?
         public var validationOverallAccuracy: Double?
         public var mapEvaluation: [MapEvaluator.Result]
+        /// One score per tile set over its test chips (`split.test`, a `test/` folder).
+        public var testChipEvaluation: [MapEvaluator.Result]
         public var skipped: [String]
     }
 
@@ -67,17 +69,18 @@ public final class PipelineRunner {
         let maps = try predictStage(bundle: bundle, trainStamp: trainStamp, stamps: &stamps, skipped: &skipped)
         if !maps.isEmpty { kept.append("\(maps.count) map(s) in \(mapsDirectory)") }
         try StopSignal.check()
-        let evaluations = try evaluateStage(maps: maps)
+        let evaluations = try evaluateStage(maps: maps, bundle: bundle)
         try StopSignal.check()
 
         // 4. Report (always: it is cheap and reflects the latest stages).
         let best = bundle.provenance.bestEpoch.flatMap { e in history.first { $0.epoch == e } }
         let report = RunReport(spec: spec, pipelineFile: loaded.file, bundle: bundle, history: history, best: best,
-                               maps: maps, scenes: predictionScenes, evaluations: evaluations, region: spec.evaluation.region,
-                               bundlePath: bundlePath)
+                               maps: maps, scenes: predictionScenes, evaluations: evaluations.maps, region: spec.evaluation.region,
+                               bundlePath: bundlePath, testChips: evaluations.testChips)
         try report.write(to: reportPath, assets: run + "/quicklooks")
         return Outcome(bundle: bundlePath, maps: maps, report: reportPath, validationMeanIoU: best?.meanIoU,
-                       validationOverallAccuracy: best?.overallAccuracy, mapEvaluation: evaluations, skipped: skipped)
+                       validationOverallAccuracy: best?.overallAccuracy, mapEvaluation: evaluations.maps,
+                       testChipEvaluation: evaluations.testChips, skipped: skipped)
     }
 
     /// 1. Train, unless the bundle is up to date. The checkpoint of an interrupted run is
@@ -145,21 +148,33 @@ public final class PipelineRunner {
         return outputs
     }
 
-    /// 3. Evaluate each map against its labels (always: it is cheap), written to `evaluation.json`.
-    func evaluateStage(maps: [String]) throws -> [MapEvaluator.Result] {
-        guard spec.evaluation.enabled && !maps.isEmpty else { return [] }
+    /// 3. Evaluate each map against its labels, and each tile set's test chips (always: maps
+    /// are cheap to score; test chips are mapped again), written to `evaluation.json` (maps first).
+    func evaluateStage(maps: [String], bundle: ModelBundle) throws -> (maps: [MapEvaluator.Result], testChips: [MapEvaluator.Result]) {
+        guard spec.evaluation.enabled else { return ([], []) }
+        let scored = try mapEvaluations(maps)
+        let chips = try testChipEvaluations(bundle: bundle)
+        guard scored != nil || !chips.isEmpty else { return ([], []) }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try AtomicFile.write(encoder.encode((scored ?? []) + chips), to: evaluationPath)
+        return (scored ?? [], chips)
+    }
+
+    /// Each map against its labels; nil when there is nothing to score (no map, no labels).
+    func mapEvaluations(_ maps: [String]) throws -> [MapEvaluator.Result]? {
+        guard !maps.isEmpty else { return nil }
         // Maps of other scenes (prediction.scenes) are scored only against labels listed for them.
         if spec.prediction.scenes != nil && spec.evaluation.labels == nil {
             log("evaluate: skipped (prediction.scenes are not the training scenes; list their label rasters in evaluation.labels)")
-            return []
+            return nil
         }
         let labels = spec.evaluation.labels ?? spec.data.scenes.compactMap(\.labels)
         guard labels.count == maps.count else {
             log("evaluate: skipped (\(maps.count) maps but \(labels.count) label rasters; list evaluation.labels)")
-            return []
+            return nil
         }
-        let remap = spec.data.remap.isEmpty ? nil
-            : try LabelRemap(rules: spec.data.remap.map { ($0.from, $0.to) }, ignore: spec.data.ignore)
+        let remap = try labelRemap()
         var evaluations: [MapEvaluator.Result] = []
         for (i, (map, label)) in zip(maps, labels).enumerated() {
             // A held-out scene is scored whole; a training scene is not scored on the
@@ -173,10 +188,34 @@ public final class PipelineRunner {
             evaluations.append(try MapEvaluator.evaluate(prediction: map, labels: label, ignore: spec.data.ignore, remap: remap,
                                                          include: region))
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try AtomicFile.write(encoder.encode(evaluations), to: evaluationPath)
         return evaluations
+    }
+
+    /// The test chips of each tile set whose split has them, mapped and scored together per
+    /// set as `terraseg evaluate --tiles` does (colour-coded masks through the model's colours).
+    func testChipEvaluations(bundle: ModelBundle) throws -> [MapEvaluator.Result] {
+        var out: [MapEvaluator.Result] = []
+        var predictor: ScenePredictor?
+        for t in spec.data.tileSets {
+            guard let split = t.split, split.method != "hash" else { continue }
+            let (all, _) = try split.split(validationFraction: 0, seed: 0, resolve: { $0 }).chips(root: t.root, images: t.images, mask: t.mask)
+            let chips = all.filter { $0.part == .test }
+            guard !chips.isEmpty else { continue }
+            if predictor == nil {
+                let model = NetworkSceneModel(bundle: bundle, network: try bundle.network(directory: bundlePath))
+                predictor = try ScenePredictor(model: model, inputs: model.inputs, options: PredictionOptions())
+            }
+            log("evaluate: \(chips.count) test chip(s) of \(t.root)")
+            let colors = t.maskColors ? (classMap: bundle.classes, ignore: try spec.data.ignoredMaskColors()) : nil
+            out.append(try TestChipEvaluator.evaluate(chips, predictor: predictor!, ignore: spec.data.ignore, colors: colors, remap: try labelRemap(),
+                                                      name: "\(chips.count) test chips of \(t.root)", labels: t.mask))
+        }
+        return out
+    }
+
+    /// `data.remap`, applied to labels before they are scored.
+    func labelRemap() throws -> LabelRemap? {
+        spec.data.remap.isEmpty ? nil : try LabelRemap(rules: spec.data.remap.map { ($0.from, $0.to) }, ignore: spec.data.ignore)
     }
 
     /// The pixels of `map` to score: with `evaluation.region: validation`, only where the split

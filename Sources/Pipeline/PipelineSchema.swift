@@ -211,7 +211,7 @@ public enum PipelineSchema {
             Field("epochs", .int(.between(1, 100_000)), "20", "Passes over the training patches."),
             Field("batch_size", .int(.between(1, 4096)), "8", "Patches per step."),
             Field("seed", .int(.atLeast(0)), "42", "Seed of initialisation, split, shuffling and augmentation."),
-            Field("cache_megabytes", .int(.between(0, 1_048_576)), "1024", "Keep normalised patches in memory up to this size."),
+            Field("cache_megabytes", .int(.between(0, 1_048_576)), "1024", "Keep normalised patches in memory up to this size; the rest are read from disk each epoch by a reader thread ahead of the network (0: no cache)."),
             Field("sync_batchnorm", .bool, "false", "Under mpirun/srun, batch norm over the global batch (as one process) instead of each rank's shard."),
         ]), "", "Training loop."),
         Field("augmentation", .object([
@@ -352,10 +352,21 @@ public enum PipelineSchema {
         the pixels beyond it invalid. A chip that gives no patch (too much nodata for
         `tiling.max_invalid`, too small, or unreadable) is skipped; training prints how many were
         skipped and names the first five with the reason, and fails only when no usable chip is left.
-        Test chips (`split.test`, a `test/` folder) are never trained on; score them with
-        `terraseg evaluate --model BUNDLE --tiles ROOT --tile-images … --tile-mask … --tile-split …`.
+        Test chips (`split.test`, a `test/` folder) are never trained on; `terraseg run` scores
+        them in its evaluate stage (a table per tile set in `evaluation.json` and the report), and
+        `terraseg evaluate --model BUNDLE --tiles ROOT --tile-images … --tile-mask … --tile-split …`
+        scores them for any bundle. A mask without georeference (a plain PNG) beside a
+        georeferenced chip is read on the chip's pixel grid when it has the chip's size (said
+        once per mask folder); a chip whose plain mask has another size is skipped and named.
 
-        LandCover.ai: GeoTIFF chips, PNG masks, the dataset's own lists of chip ids:
+        Sets larger than memory: normalised patches are kept in memory up to
+        `training.cache_megabytes` (`--cache-megabytes`); the others are read from their chips
+        every epoch by a reader thread, two batches ahead of the network, so reading overlaps
+        training (progress shows patches/s). `0` keeps none in memory.
+
+        LandCover.ai: chips and PNG masks cut by the dataset's `split.py` (its GeoTIFF
+        orthophotos cut with `gdal_translate -srcwin` work alike, their plain PNG masks read on
+        the chips' pixel grid), the dataset's own lists of chip ids:
 
         ```yaml
         data:
@@ -386,6 +397,30 @@ public enum PipelineSchema {
               split: {method: folders}
           classes: [{value: 0, name: clear}, {value: 255, name: cloud}]
         tiling: {patch: 192}
+        ```
+
+        Colour-coded masks (DeepGlobe land cover; ISPRS Potsdam and Vaihingen alike with their
+        six colours): each RGB colour is the class with that `color`, colours listed under
+        `data.ignore` are unlabelled, any other colour stops training naming it and a chip
+        (`--tile-mask-colors` and `--ignore '0,#000000'` on the command line):
+
+        ```yaml
+        data:
+          tile_sets:
+            - root: deepglobe/train
+              images: ["{id}_sat.jpg"]
+              mask: {template: "{id}_mask.png", colors: true}
+              split: {method: hash}
+          classes:
+            - {value: 1, name: urban, color: "#00ffff"}
+            - {value: 2, name: agriculture, color: "#ffff00"}
+            - {value: 3, name: rangeland, color: "#ff00ff"}
+            - {value: 4, name: forest, color: "#00ff00"}
+            - {value: 5, name: water, color: "#0000ff"}
+            - {value: 6, name: barren, color: "#ffffff"}
+          ignore: ["#000000"]
+        tiling: {patch: 256, split: {method: blocks, validation_fraction: 0.1}}
+        training: {cache_megabytes: 2048}
         ```
 
         """#

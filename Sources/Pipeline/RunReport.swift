@@ -21,6 +21,8 @@ struct RunReport {
     var evaluations: [MapEvaluator.Result]
     var region: EvaluationSpec.Region
     var bundlePath: String
+    /// One score per tile set over its test chips.
+    var testChips: [MapEvaluator.Result] = []
 
     func write(to path: String, assets: String) throws {
         try AtomicFile.createDirectory(assets)
@@ -64,7 +66,7 @@ struct RunReport {
     static func f3(_ v: Double?) -> String { v.map { $0.isNaN ? "–" : String(format: "%.3f", $0) } ?? "–" }
 
     func html(looks: [(map: String, input: String?)]) -> String {
-        head() + cards() + looksSection(looks) + curvesSection() + scoresSection()
+        head() + cards() + looksSection(looks) + curvesSection() + scoresSection() + testChipsSection()
             + "<p class=\"muted\">Pipeline \(Self.esc(pipelineFile)) · model bundle \(Self.esc(bundlePath)) · TerraSeg \(Self.esc(bundle.provenance.terrasegVersion))</p></body></html>\n"
     }
 
@@ -145,8 +147,16 @@ struct RunReport {
         return h + "</table>"
     }
 
-    func evaluationTables(_ e: MapEvaluator.Result) -> String {
-        var h = "<h2>Per-class scores (\(region == .validation ? "validation area of the map" : "whole map"))</h2><table><tr><th>class</th><th>value</th><th>reference px</th><th>predicted px</th><th>precision</th><th>recall</th><th>F1</th><th>IoU</th></tr>"
+    /// Per tile set: OA, mIoU and kappa, per-class scores and the confusion matrix over its test chips.
+    func testChipsSection() -> String {
+        testChips.map { e in
+            "<h2>Test chips: \(Self.esc(e.prediction))</h2><p>overall accuracy \(Self.f3(e.report.overallAccuracy)) · mIoU \(Self.f3(e.report.meanIoU)) · kappa \(Self.f3(e.report.kappa))</p>\n"
+                + evaluationTables(e, scope: "test chips")
+        }.joined()
+    }
+
+    func evaluationTables(_ e: MapEvaluator.Result, scope: String? = nil) -> String {
+        var h = "<h2>Per-class scores (\(scope ?? (region == .validation ? "validation area of the map" : "whole map")))</h2><table><tr><th>class</th><th>value</th><th>reference px</th><th>predicted px</th><th>precision</th><th>recall</th><th>F1</th><th>IoU</th></tr>"
         for c in e.report.classes {
             h += "<tr><td>\(Self.esc(c.name))</td><td>\(c.value)</td><td>\(c.referencePixels)</td><td>\(c.predictedPixels)</td><td>\(Self.f3(c.precision))</td><td>\(Self.f3(c.recall))</td><td>\(Self.f3(c.f1))</td><td>\(Self.f3(c.iou))</td></tr>"
         }

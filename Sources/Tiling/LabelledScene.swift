@@ -66,10 +66,13 @@ public final class LabelledScene {
     /// Labels on another grid or CRS are read onto the image grid through GDAL's warper
     /// (nearest; mode when the image grid is coarser), with a notice saying how the grids
     /// differ. Labels that do not overlap the image are refused, naming both extents.
-    static func onImageGrid(_ labels: any RasterSource, image: RasterInfo) throws -> any RasterSource {
+    public static func onImageGrid(_ labels: any RasterSource, image: RasterInfo) throws -> any RasterSource {
         let grid = image.grid
         let diffs = grid.differences(from: labels.info.grid)
         if diffs.isEmpty { return labels }
+        if grid.geoTransform != nil && labels.info.geoTransform == nil && labels.info.crs == nil {
+            return try onPixelGrid(labels, image: image)
+        }
         guard let dataset = labels as? Dataset, grid.geoTransform != nil, labels.info.geoTransform != nil else {
             throw RasterError(.gridMismatch, path: labels.info.path,
                               problem: "the labels are not on the grid of the image \(image.path): " + diffs.joined(separator: "; "),
@@ -84,6 +87,21 @@ public final class LabelledScene {
         let warped = try dataset.warped(onto: grid, resampling: resampling)
         SceneNotices.say("\(labels.info.path): labels read onto the image grid (\(grid.resamplingSummary(of: labels.info.grid))) with \(resampling.rawValue) resampling")
         return warped
+    }
+
+    /// A plain mask (a PNG beside a GeoTIFF chip, as LandCover.ai ships them) is read on the
+    /// georeferenced image's pixel grid when the sizes match, said once per mask folder; a
+    /// plain mask of another size is refused.
+    static func onPixelGrid(_ labels: any RasterSource, image: RasterInfo) throws -> any RasterSource {
+        let l = labels.info
+        guard l.width == image.width && l.height == image.height else {
+            throw RasterError(.gridMismatch, path: l.path,
+                              problem: "the labels are not georeferenced and are \(l.width)×\(l.height), not the \(image.width)×\(image.height) of the image \(image.path)",
+                              hint: "Give a mask of the image's size (it is read on the image's pixel grid), or georeference it like the image (gdal_translate -a_srs <CRS> -a_ullr <bounds>)")
+        }
+        let folder = (l.path as NSString).deletingLastPathComponent
+        SceneNotices.say("\(folder.isEmpty ? "." : folder): labels that are not georeferenced are read on their image's pixel grid (same size)")
+        return labels
     }
 
     /// Reads `window` into `patch`: image bands normalised (invalid → 0), labels as class

@@ -4,8 +4,9 @@ import Tiling
 
 /// Fills network batches with normalised patches: each patch is read from its scene (or taken
 /// from the cache while it fits), optionally augmented, and copied into slot k of the batch
-/// tensor (N, C, P, P) and the label buffer (N, P, P; −1 = excluded).
-struct BatchAssembler {
+/// tensor (N, C, P, P) and the label buffer (N, P, P; −1 = excluded). A class with one user
+/// at a time: during a training epoch that is the `PatchPrefetcher`'s reader thread.
+final class BatchAssembler: @unchecked Sendable {
     let scenes: [LabelledScene]
     let normalizer: Normalizer
     private var cache: PatchCache
@@ -18,22 +19,27 @@ struct BatchAssembler {
     }
 
     /// Puts the patch `ref` into `slot`, unchanged (validation).
-    mutating func place(_ ref: PatchRef, slot: Int, into input: Tensor, labels: inout [Int32]) throws {
+    func place(_ ref: PatchRef, slot: Int, into input: Tensor, labels: inout [Int32]) throws {
         try load(ref)
         BatchAssembler.copy(patch, slot: slot, into: input, labels: &labels)
     }
 
-    /// Puts the patch `ref` into `slot` after a random symmetry (and jitter) drawn from `rng`;
+    /// Puts `patch` into `slot` after a random symmetry (and jitter) drawn from `rng`;
     /// returns the symmetry drawn.
-    mutating func placeAugmented<R: RandomNumberGenerator>(_ ref: PatchRef, slot: Int, into input: Tensor, labels: inout [Int32],
-                                                           augmentation: Augmentation, rng: inout R) throws -> (quarterTurns: Int, flip: Bool) {
-        try load(ref)
+    static func placeAugmented<R: RandomNumberGenerator>(_ patch: inout Patch, slot: Int, into input: Tensor, labels: inout [Int32],
+                                                         augmentation: Augmentation, rng: inout R) -> (quarterTurns: Int, flip: Bool) {
         let symmetry = augmentation.apply(to: &patch, using: &rng)
         BatchAssembler.copy(patch, slot: slot, into: input, labels: &labels)
         return symmetry
     }
 
-    private mutating func load(_ ref: PatchRef) throws {
+    /// The normalised patch `ref`, from the cache or read from its scene (then cached while it fits).
+    func loaded(_ ref: PatchRef) throws -> Patch {
+        try load(ref)
+        return patch
+    }
+
+    private func load(_ ref: PatchRef) throws {
         if let cached = cache.get(ref) {
             patch = cached
             return

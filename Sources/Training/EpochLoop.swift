@@ -5,9 +5,10 @@ import GeoRaster
 import Models
 import Tiling
 
-/// The training steps of one epoch: the training patches in the order of the epoch's shuffle,
-/// batches assembled with augmentation, one optimiser step per batch (the last partial batch
-/// is dropped), progress, and after every step the `StopPolicy`'s save-or-stop decision.
+/// The training steps of one epoch: the training patches in the order of the epoch's shuffle
+/// (read ahead by a `PatchPrefetcher`), batches assembled with augmentation, one optimiser
+/// step per batch (the last partial batch is dropped), progress, and after every step the
+/// `StopPolicy`'s save-or-stop decision.
 final class EpochLoop {
     let network: any SegmentationNetwork
     let optimizer: any Optimizer
@@ -63,15 +64,20 @@ final class EpochLoop {
 
     /// Runs the epoch `state.epoch` from `state.nextBatch`; `runStart` and `state.elapsedSeconds`
     /// time the run for mid-epoch checkpoints.
-    func run(_ state: inout Checkpoint, batches: inout BatchAssembler, stop: inout StopPolicy, runStart: Date) throws -> Outcome {
+    func run(_ state: inout Checkpoint, batches: BatchAssembler, stop: inout StopPolicy, runStart: Date) throws -> Outcome {
         let epochStart = Date()
         progress.startEpoch()
         var shuffleRNG = state.epochRNG
         let order = train.indices.shuffled(using: &shuffleRNG)
+        // This rank's slots of every remaining batch, in the epoch's order.
+        let mine = parallel.shard(of: batchSize)
+        let refs = (state.nextBatch..<batchesPerEpoch).flatMap { b in mine.map { train[order[b * batchSize + $0]] } }
+        let reader = PatchPrefetcher(assembler: batches, refs: refs, depth: 2 * batchSize, progress: progress)
+        defer { reader.finish() }
         var outcome = Outcome(lossSum: state.epochLossSum, lossCount: state.epochLossCount, shuffleRNG: shuffleRNG,
                               started: epochStart, stopped: false)
         for b in state.nextBatch..<batchesPerEpoch {
-            let value = try step(batch: b, order: order, state: &state, batches: &batches)
+            let value = try step(batch: b, order: order, state: &state, reader: reader)
             outcome.lossSum += Double(value)
             outcome.lossCount += 1
             let elapsed = Date().timeIntervalSince(epochStart)
@@ -95,9 +101,10 @@ final class EpochLoop {
         return outcome
     }
 
-    /// One optimiser step on batch `b` of the epoch (this rank's shard of it; the other slots
-    /// only advance the augmentation generator); returns its loss, averaged over the ranks.
-    private func step(batch b: Int, order: [Int], state: inout Checkpoint, batches: inout BatchAssembler) throws -> Float {
+    /// One optimiser step on batch `b` of the epoch (this rank's shard of it, read ahead by
+    /// `reader`; the other slots only advance the augmentation generator); returns its loss,
+    /// averaged over the ranks.
+    private func step(batch b: Int, order: [Int], state: inout Checkpoint, reader: PatchPrefetcher) throws -> Float {
         let B = batchSize, P = options.patchSize, mine = parallel.shard(of: B)
         let t = Double(state.epoch) + Double(b) / Double(batchesPerEpoch)
         optimizer.learningRate = options.optimizer.learningRate * options.schedule.factor(at: t, epochs: options.epochs)
@@ -108,8 +115,9 @@ final class EpochLoop {
                 options.augmentation.skip(channels: input.shape.c, using: &state.augmentRNG)
                 continue
             }
-            let symmetry = try batches.placeAugmented(train[index], slot: k - mine.lowerBound, into: input, labels: &labels,
-                                                      augmentation: options.augmentation, rng: &state.augmentRNG)
+            var patch = try reader.next()
+            let symmetry = BatchAssembler.placeAugmented(&patch, slot: k - mine.lowerBound, into: input, labels: &labels,
+                                                         augmentation: options.augmentation, rng: &state.augmentRNG)
             if trace != nil { drawn.append([index, symmetry.quarterTurns, symmetry.flip ? 1 : 0]) }
         }
         trace?.record(epoch: state.epoch, batch: b, patches: drawn)

@@ -203,7 +203,7 @@ public final class Trainer {
         let parallel = DataParallel(network: network, communicator: communicator)
         if options.syncBatchNorm { parallel.synchroniseBatchNorm(network) }
         var (state, history) = try begin(mode, keeper: keeper, network: network, optimizer: optimizer, parallel: parallel)
-        var batches = BatchAssembler(scenes: scenes, normalizer: data.normalizer, patchSize: options.patchSize,
+        let batches = BatchAssembler(scenes: scenes, normalizer: data.normalizer, patchSize: options.patchSize,
                                      cacheMegabytes: options.cacheMegabytes)
         let loop = try EpochLoop(network: network, optimizer: optimizer, loss: loss, options: options, train: data.train,
                              channels: scenes[0].bands.count, progress: progress, keeper: keeper, afterStep: afterStep, errorPath: output,
@@ -213,7 +213,7 @@ public final class Trainer {
         var stop = StopPolicy()
         var interrupted = false
         while state.epoch < options.epochs {
-            let epoch = try loop.run(&state, batches: &batches, stop: &stop, runStart: start)
+            let epoch = try loop.run(&state, batches: batches, stop: &stop, runStart: start)
             if epoch.stopped {
                 interrupted = true
                 break
@@ -222,7 +222,7 @@ public final class Trainer {
                                  learningRate: Double(optimizer.learningRate), seconds: 0,
                                  patchesPerSecond: Double(max(0, loop.batchesPerEpoch - state.nextBatch) * loop.batchSize)
                                      / max(1e-9, Date().timeIntervalSince(epoch.started)))
-            if !data.validation.isEmpty { try validator.score(into: &m, network: network, loss: loss, batches: &batches) }
+            if !data.validation.isEmpty { try validator.score(into: &m, network: network, loss: loss, batches: batches) }
             m.seconds = Date().timeIntervalSince(epoch.started)
             history.append(m)
             progress.line(Trainer.summary(m, epochs: options.epochs))

@@ -206,7 +206,7 @@ public struct DataSpec: Codable, Sendable, Equatable {
     }
 
     /// The colours of `ignoreColors`; refused when malformed or when no mask is colour-coded.
-    func ignoredMaskColors() throws -> [RGBA] {
+    public func ignoredMaskColors() throws -> [RGBA] {
         let colors = try ignoreColors.map { hex in
             guard let c = RGBA(hex: hex) else {
                 throw TerraSegError(.invalidArgument, path: "data.ignore", problem: "'\(hex)' is neither a label value nor a colour",

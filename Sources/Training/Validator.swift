@@ -30,8 +30,8 @@ struct Validator {
     }
 
     /// Adds validation loss, accuracy, IoU/F1 per class and the confusion matrix to `m`.
-    func score(into m: inout EpochMetrics, network: any SegmentationNetwork, loss: TrainingLoss, batches: inout BatchAssembler) throws {
-        let v = try evaluate(network: network, loss: loss, batches: &batches)
+    func score(into m: inout EpochMetrics, network: any SegmentationNetwork, loss: TrainingLoss, batches: BatchAssembler) throws {
+        let v = try evaluate(network: network, loss: loss, batches: batches)
         m.validationLoss = v.loss
         m.overallAccuracy = v.matrix.overallAccuracy
         m.meanIoU = v.matrix.meanIoU
@@ -40,7 +40,7 @@ struct Validator {
         m.confusionMatrix = (0..<v.matrix.classCount).map { t in (0..<v.matrix.classCount).map { v.matrix[t, $0] } }
     }
 
-    func evaluate(network: any SegmentationNetwork, loss: TrainingLoss, batches: inout BatchAssembler) throws -> (loss: Double, matrix: ConfusionMatrix) {
+    func evaluate(network: any SegmentationNetwork, loss: TrainingLoss, batches: BatchAssembler) throws -> (loss: Double, matrix: ConfusionMatrix) {
         network.isTraining = false
         defer { network.isTraining = true }
         let P = patchSize

@@ -31,8 +31,13 @@ extension TerraSegCommand {
 
         @OptionGroup var tileSet: TileSetOptions
 
-        @Option(name: .customLong("ignore"), parsing: .unconditionalSingleValue, help: "A label value to skip (repeatable), e.g. --ignore 0 --ignore -1.")
-        var ignore: [Int] = []
+        @Option(name: .customLong("ignore"), parsing: .unconditionalSingleValue,
+                help: "Label values to skip (repeatable, or comma-separated), e.g. --ignore 0 --ignore -1; colours of colour-coded masks quoted: --ignore '#000000'.",
+                transform: IgnoreList.parse)
+        var ignoreLists: [IgnoreList] = []
+
+        var ignore: [Int] { ignoreLists.flatMap(\.values) }
+        var ignoreColors: [String] { ignoreLists.flatMap(\.colors) }
 
         @Flag(help: "Print one JSON object instead of text.")
         var json = false
@@ -44,12 +49,13 @@ extension TerraSegCommand {
             let result: MapEvaluator.Result
             switch (prediction, labels, model, try tileSet.spec()) {
             case let (prediction?, labels?, nil, nil):
+                if !ignoreColors.isEmpty { throw ValidationError("--ignore \(ignoreColors[0]): colours are ignored only in colour-coded tile masks (--tile-mask-colors)") }
                 result = try stoppable { try MapEvaluator.evaluate(prediction: prediction, labels: labels, ignore: ignore) }
             case let (nil, nil, model?, tiles?):
-                if tiles.maskColors {
-                    throw ValidationError("--tile-mask-colors: evaluate does not read colour-coded masks yet; convert them to value masks (one band of class values) to score the test chips")
+                if !tiles.maskColors && !ignoreColors.isEmpty {
+                    throw ValidationError("--ignore \(ignoreColors[0]): colours are ignored only in colour-coded masks; add --tile-mask-colors or give label values")
                 }
-                result = try stoppable { try TestChips.evaluate(model: model, tiles: tiles, ignore: ignore) }
+                result = try stoppable { try TestChips.evaluate(model: model, tiles: tiles, ignore: ignore, ignoreColors: ignoreColors) }
             default:
                 throw ValidationError("give --prediction and --labels (a map), or --model and --tiles with --tile-images, --tile-mask and --tile-split (a tile set's test chips)")
             }
@@ -66,7 +72,7 @@ extension TerraSegCommand {
 
 /// The test chips of a tile set given by flags, scored by `TestChipEvaluator`.
 enum TestChips {
-    static func evaluate(model: String, tiles: TileSetSpec, ignore: [Int]) throws -> MapEvaluator.Result {
+    static func evaluate(model: String, tiles: TileSetSpec, ignore: [Int], ignoreColors: [String] = []) throws -> MapEvaluator.Result {
         guard let split = tiles.split, split.method != "hash" else {
             throw ValidationError("a seeded hash split has no test chips: give --tile-split lists:TRAIN,VALIDATION,TEST or folders")
         }
@@ -81,7 +87,9 @@ enum TestChips {
         let network = NetworkSceneModel(bundle: bundle, network: try bundle.network(directory: model))
         let predictor = try ScenePredictor(model: network, inputs: network.inputs, options: PredictionOptions())
         FileHandle.standardError.write(Data("Mapping \(chips.count) test chip(s) of \(tiles.root)\n".utf8))
-        return try TestChipEvaluator.evaluate(chips, predictor: predictor, ignore: ignore,
+        // Colour-coded masks are mapped by the colours of the model's classes, as in training.
+        let colors = tiles.maskColors ? (classMap: bundle.classes, ignore: ignoreColors.compactMap(RGBA.init(hex:))) : nil
+        return try TestChipEvaluator.evaluate(chips, predictor: predictor, ignore: ignore, colors: colors,
                                               name: "\(model) on \(chips.count) test chips of \(tiles.root)", labels: tiles.mask)
     }
 }

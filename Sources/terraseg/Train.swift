@@ -106,6 +106,8 @@ extension TerraSegCommand {
         @Option(help: keyHelp("Per-band scaling.", key: "normalization")) var normalization: NormalizationMethod?
         @Flag(name: .customLong("no-augment"), help: "No flips/rotations.") var noAugment = false
         @Option(help: keyHelp("Random seed.", key: "training.seed")) var seed: Int?
+        @Option(name: .customLong("cache-megabytes"), help: keyHelp("Normalised patches kept in memory (0: read every patch from disk each epoch, ahead of the network).", key: "training.cache_megabytes"))
+        var cacheMegabytes: Int?
 
         @Option(help: "Model bundle directory to write (default with --config: <run directory>/model).")
         var output: String?
@@ -132,6 +134,7 @@ extension TerraSegCommand {
             "optimizer.learning_rate": "--lr", "optimizer.weight_decay": "--weight-decay", "schedule.warmup_epochs": "--warmup",
             "training.epochs": "--epochs", "training.batch_size": "--batch-size", "training.seed": "--seed", "memory": "--memory",
             "training.sync_batchnorm": "--sync-batchnorm",
+            "training.cache_megabytes": "--cache-megabytes",
         ]
 
         func run() throws {
@@ -175,6 +178,7 @@ extension TerraSegCommand {
             if let epochs { spec.training.epochs = epochs }
             if syncBatchnorm { spec.training.syncBatchnorm = true }
             if let batchSize { spec.training.batchSize = batchSize }
+            if let cacheMegabytes { spec.training.cacheMegabytes = cacheMegabytes }
             if let seed {
                 // Read as Int so that a negative seed meets the schema's check (training.seed ≥ 0).
                 if let issue = PipelineSchema.check("training.seed", Double(seed)) { issues.append(issue) } else { spec.training.seed = UInt64(seed) }

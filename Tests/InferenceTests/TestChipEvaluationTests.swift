@@ -1,6 +1,7 @@
 import Core
 import Foundation
 import GeoRaster
+import ModelIO
 import Testing
 import TestSupport
 
@@ -62,6 +63,76 @@ import TestSupport
         #expect(text.stdout.contains("on 2 test chips of"))
         #expect(text.stdout.contains("Confusion matrix"))
         #expect(text.stdout.contains("mean IoU"))
+    }
+
+    /// Colour-coded masks (through the model's class colours, `--ignore '#000000'`) and plain
+    /// PNG masks (no georeference, the chip's size) score exactly as the value masks they copy.
+    @Test(.enabled(if: Tool.exists("gdal_translate")))
+    func colourAndPlainPNGMasksScoreAsValueMasks() throws {
+        let set = try chipSet()
+        let classes = try ModelBundle.read(set.model).classes.classes
+        let palette = Dictionary(uniqueKeysWithValues: classes.map { ($0.value, $0.color) })
+        for sub in ["rgb", "png"] { try FileManager.default.createDirectory(atPath: "\(set.root)/\(sub)", withIntermediateDirectories: true) }
+        for i in 0..<6 {
+            try RasterMaker.colorMask(values: "\(set.root)/masks/c\(i).tif", to: "\(set.root)/rgb/c\(i).tif", colors: palette)
+            let r = try Tool.run("gdal_translate", ["-q", "--config", "GDAL_PAM_ENABLED", "NO", "-of", "PNG", "-a_nodata", "none",
+                                                    "\(set.root)/masks/c\(i).tif", "\(set.root)/png/c\(i).png"])
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        func report(_ mask: String, _ extra: [String]) throws -> [String: Any] {
+            let r = try Tool.run(Tool.terraseg, ["evaluate", "--model", set.model, "--tiles", set.root, "--tile-images", "images/{id}.tif",
+                                                 "--tile-mask", mask, "--tile-split", set.split, "--json"] + extra)
+            #expect(r.status == 0, "\(r.stderr)")
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            return try #require(json["report"] as? [String: Any])
+        }
+        let byValue = try report("masks/{id}.tif", ["--ignore", "0", "--ignore", String(SyntheticScene.labelNodata)])
+        let byColour = try report("rgb/{id}.tif", ["--tile-mask-colors", "--ignore", "#000000"])
+        let byPNG = try report("png/{id}.png", ["--ignore", "0,\(SyntheticScene.labelNodata)"])
+        let matrix = try #require(byValue["confusion_matrix"] as? [[Int]])
+        #expect((byValue["pixels"] as? Int ?? 0) > 500)
+        for other in [byColour, byPNG] {
+            #expect(other["confusion_matrix"] as? [[Int]] == matrix)
+            #expect(other["pixels"] as? Int == byValue["pixels"] as? Int)
+        }
+        let refused = try Tool.run(Tool.terraseg, ["evaluate", "--model", set.model, "--tiles", set.root, "--tile-images", "images/{id}.tif",
+                                                   "--tile-mask", "masks/{id}.tif", "--tile-split", set.split, "--ignore", "#000000"])
+        #expect(refused.status != 0 && refused.stderr.contains("colours are ignored only in colour-coded masks"), "\(refused.stderr)")
+    }
+
+    /// `terraseg run` on a tile set with a test list scores its test chips in the evaluate
+    /// stage, as `terraseg evaluate --tiles` does, and the report shows the table.
+    @Test func thePipelineScoresTheTestChips() throws {
+        let set = try chipSet()
+        let lists = set.split.dropFirst("lists:".count).split(separator: ",").map(String.init)
+        let classes = SyntheticScene.classes.map { "{value: \($0.value), name: \($0.name)}" }.joined(separator: ", ")
+        try """
+            name: chips
+            output: run
+            data:
+              tile_sets:
+                - {root: \(set.root), images: ["images/{id}.tif"], mask: "masks/{id}.tif",
+                   split: {method: lists, train: \(lists[0]), validation: \(lists[1]), test: \(lists[2])}}
+              classes: [\(classes)]
+              ignore: [0]
+            tiling: {patch: 32, stride: 32, max_invalid: 0.95}
+            model: {widths: [8, 16], bottleneck_width: 16, bottleneck_dilations: [1]}
+            training: {epochs: 1, batch_size: 1}
+            """.write(toFile: dir.file("job.yaml"), atomically: true, encoding: .utf8)
+        let r = try Tool.run(Tool.terraseg, ["run", dir.file("job.yaml")])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("evaluate: 2 test chip(s) of \(set.root)"), "\(r.stderr)")
+        let run = dir.file("run")
+        let saved = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/evaluation.json"))) as? [[String: Any]])
+        #expect(saved.count == 1 && (saved.first?["prediction"] as? String)?.hasPrefix("2 test chips of") == true)
+        let cli = try Tool.run(Tool.terraseg, ["evaluate", "--model", run + "/model", "--tiles", set.root, "--tile-images", "images/{id}.tif",
+                                               "--tile-mask", "masks/{id}.tif", "--tile-split", set.split, "--ignore", "0", "--json"])
+        #expect(cli.status == 0, "\(cli.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(cli.stdout.utf8)) as? [String: Any])
+        let expected = try #require((json["report"] as? [String: Any])?["confusion_matrix"] as? [[Int]])
+        #expect((saved.first?["report"] as? [String: Any])?["confusion_matrix"] as? [[Int]] == expected)
+        let report = try String(contentsOfFile: run + "/report.html", encoding: .utf8)
+        #expect(report.contains("Test chips: 2 test chips of") && report.contains("Per-class scores (test chips)"))
     }
 
     @Test func aHashSplitHasNoTestChips() throws {

@@ -2,6 +2,7 @@ import Foundation
 @testable import Pipeline
 import Testing
 import TestSupport
+import Training
 import Yams
 
 /// The examples in the reference and the README are valid YAML, and each whole pipeline among
@@ -56,6 +57,21 @@ import Yams
             }
         }
         #expect(pipelines >= 2)
+    }
+
+    /// One worked example per dataset layout: lists (LandCover.ai), folders with one file per
+    /// band (38-Cloud), colour-coded masks (DeepGlobe, Potsdam).
+    @Test func oneExamplePerDatasetLayout() throws {
+        let sets = try Self.yamlBlocks(try Self.text("docs/pipeline-reference.md")).compactMap { block -> TileSetSpec? in
+            guard block.contains("tile_sets") else { return nil }
+            return try PipelineLoader.parse(block, file: "x.yaml", base: "/data", checkFiles: false).spec.data.tileSets.first
+        }
+        #expect(sets.contains { $0.split?.method == "lists" && $0.split?.test != nil })
+        #expect(sets.contains { $0.split?.method == "folders" && $0.images.count == 4 })
+        let colours = try #require(Self.yamlBlocks(try Self.text("docs/pipeline-reference.md")).first { $0.contains("colors: true") })
+        let loaded = try PipelineLoader.parse(colours, file: "x.yaml", base: "/data", checkFiles: false)
+        #expect(loaded.spec.data.tileSets.first?.maskColors == true && loaded.spec.data.ignoreColors == ["#000000"])
+        #expect(loaded.spec.data.classes.allSatisfy { $0.color != nil })
     }
 
     /// The LandCover.ai example's split lists are read relative to the pipeline file.

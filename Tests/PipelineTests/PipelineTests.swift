@@ -134,7 +134,7 @@ import TestSupport
         let runner = PipelineRunner(loaded)
         var lines: [String] = []
         runner.log = { lines.append($0) }
-        #expect(try runner.evaluateStage(maps: [dir.file("map.tif")]).isEmpty)
+        #expect(try runner.mapEvaluations([dir.file("map.tif")]) == nil)
         #expect(lines.contains { $0.contains("evaluate: skipped") && $0.contains("evaluation.labels") })
     }
 

@@ -40,6 +40,28 @@ import Training
         #expect(text.contains("missing required key 'template'"), "\(text)")
     }
 
+    /// `terraseg run --check` refuses a split whose lists would be ignored or missing, naming the key.
+    @Test func splitListsNeedMethodLists() throws {
+        let error = #expect(throws: PipelineError.self) {
+            try Self.parse("""
+              tile_sets:
+                - {root: a, images: ["{id}.tif"], mask: "{id}.png", split: {method: hash, train: train.txt, test: test.txt}}
+                - {root: b, images: ["{id}.tif"], mask: "{id}.png", split: {method: lists}}
+                - {root: c, images: ["{id}.tif"], mask: "{id}.png", split: {method: lsits, train: train.txt}}
+                - {root: d, images: ["{id}.tif"], mask: "{id}.png", split: {validation: val.txt}}
+            """)
+        }
+        let text = error?.description ?? ""
+        #expect(text.contains("data.tile_sets[0].split.train: a list is given but the split method is hash"), "\(text)")
+        #expect(text.contains("data.tile_sets[1].split: method lists names no list"), "\(text)")
+        #expect(text.contains("data.tile_sets[2].split.method: must be one of hash, lists, folders, got 'lsits'. Did you mean 'lists'?"), "\(text)")
+        #expect(text.contains("data.tile_sets[3].split.validation: a list is given but the split method is hash"), "\(text)")
+        let fine = try Self.parse("""
+          tile_sets: [{root: a, images: ["{id}.tif"], mask: "{id}.png", split: {method: lists, train: t.txt}}]
+        """)
+        #expect(fine.spec.data.tileSets[0].split?.method == "lists")
+    }
+
     @Test func ignoreFlagReadsValuesAndColours() throws {
         let list = try IgnoreList.parse("0, #000000,255")
         #expect(list.values == [0, 255] && list.colors == ["#000000"])

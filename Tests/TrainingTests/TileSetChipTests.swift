@@ -20,6 +20,36 @@ import Tiling
         try ChipSkips.candidatePatches(of: scenes, patchSize: 32, stride: 32, split: .none, minLabelledFraction: 0.5)
     }
 
+    /// LandCover.ai ships GeoTIFF chips with plain PNG masks: a mask of the chip's size is read
+    /// on the chip's pixel grid (the same labels as a georeferenced mask); another size is refused
+    /// (the chip is skipped, named with the reason).
+    @Test(.enabled(if: Tool.exists("gdal_translate")))
+    func plainPNGMasksOfTheChipSizeAreReadOnItsPixelGrid() throws {
+        let root = dir.file("plain")
+        for id in ["a", "b", "c"] { try ChipSet.write(root: root, id: id) }
+        try FileManager.default.createDirectory(atPath: root + "/png", withIntermediateDirectories: true)
+        for id in ["a", "b", "c"] {
+            let size = id == "c" ? ["-outsize", "16", "16"] : []
+            let r = try Tool.run("gdal_translate", ["-q", "--config", "GDAL_PAM_ENABLED", "NO", "-of", "PNG"] + size + ["\(root)/masks/\(id).tif", "\(root)/png/\(id).png"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let info = try Dataset(path: "\(root)/png/\(id).png").info
+            #expect(info.geoTransform == nil && info.crs == nil, "a plain PNG")
+        }
+        let map = try data(root).classMap()
+        let plain = try TileSet(root: root, images: [ChipSet.imageTemplate], mask: "png/{id}.png")
+        let geo = try TileSet(root: root, images: [ChipSet.imageTemplate], mask: ChipSet.maskTemplate)
+        var a = Patch(), b = Patch()
+        let window = Window(width: 32, height: 32)
+        try plain.scene("a", bands: nil, classMap: map).readPatch(window, normalizer: nil, into: &a)
+        try geo.scene("a", bands: nil, classMap: map).readPatch(window, normalizer: nil, into: &b)
+        #expect(a.target == b.target && a.target.contains(0) && a.target.contains(1))
+        let error = #expect(throws: RasterError.self) { try plain.scene("c", bands: nil, classMap: map) }
+        #expect(error?.description.contains("the labels are not georeferenced and are 16×16, not the 32×32 of the image") == true, "\(error?.description ?? "")")
+        let spec = DataSpec(tileSets: [TileSetSpec(root: root, images: [ChipSet.imageTemplate], mask: "png/{id}.png",
+                                                   split: TileSplitSpec(method: "hash"))], classes: try ClassSpec.parseList(ChipSet.classes))
+        #expect(try spec.openScenes().map(\.name).sorted() == ["a", "b"])
+    }
+
     /// Mostly-nodata, too small and unreadable chips are skipped and named; a chip smaller
     /// than the patch but with enough pixels gives one padded patch.
     @Test func chipsThatGiveNoPatchAreSkippedAndNamed() throws {

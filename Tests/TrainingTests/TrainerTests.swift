@@ -191,6 +191,23 @@ enum SmallScene {
         #expect(a == b, "the resumed run ends with the same weights as the uninterrupted one")
     }
 
+    /// With no patch cache every patch is read from disk each epoch by the reader thread, ahead
+    /// of the network: the run is the cached run, loss for loss and weight for weight.
+    @Test func patchesReadAheadFromDiskTrainAsCachedOnes() throws {
+        let dir = TemporaryDirectory()
+        let scene = try SyntheticScene(in: dir.path, width: 120, height: 100, bands: 3, seed: 5)
+        var uncached = TinyModel.options()
+        uncached.cacheMegabytes = 0
+        let cachedRun = try TinyModel.trainer([scene], output: dir.file("cached")).run()
+        let readRun = try TinyModel.trainer([scene], output: dir.file("read"), options: uncached).run()
+        #expect(readRun.history.count == 2 && readRun.history.allSatisfy { $0.patchesPerSecond > 0 })
+        #expect(readRun.history.map(\.trainLoss) == cachedRun.history.map(\.trainLoss))
+        #expect(readRun.history.map(\.meanIoU) == cachedRun.history.map(\.meanIoU))
+        let (a, _) = try SafeTensors.read(dir.file("cached") + "/model.safetensors")
+        let (b, _) = try SafeTensors.read(dir.file("read") + "/model.safetensors")
+        #expect(a == b, "patches read ahead give the weights of cached patches")
+    }
+
     @Test func clearErrorsOnSyntheticData() throws {
         let dir = TemporaryDirectory()
         let scene = try SyntheticScene(in: dir.path, width: 96, height: 80, bands: 2)

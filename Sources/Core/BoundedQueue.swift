@@ -1,20 +1,19 @@
-import Core
 import Foundation
 
-/// A blocking FIFO of bounded capacity between pipeline threads (reader → network →
-/// writer). `close()` ends the stream: `pop()` then drains and returns nil; `push` after
-/// close is refused, so a failing stage can stop the others.
-final class BoundedQueue<Element>: @unchecked Sendable {
+/// A blocking FIFO of bounded capacity between pipeline threads (prediction's reader →
+/// network → writer; training's patch reader → network). `close()` ends the stream: `pop()`
+/// then drains and returns nil; `push` after close is refused, so a failing stage can stop the others.
+public final class BoundedQueue<Element>: @unchecked Sendable {
     private var items: [Element] = []
     private let capacity: Int
     private let condition = NSCondition()
     private var closed = false
 
-    init(capacity: Int) { self.capacity = max(1, capacity) }
+    public init(capacity: Int) { self.capacity = max(1, capacity) }
 
     /// Blocks while full; returns false if the queue was closed.
     @discardableResult
-    func push(_ item: Element) -> Bool {
+    public func push(_ item: Element) -> Bool {
         condition.lock()
         defer { condition.unlock() }
         while items.count >= capacity && !closed { condition.wait() }
@@ -25,7 +24,7 @@ final class BoundedQueue<Element>: @unchecked Sendable {
     }
 
     /// Blocks while empty; nil once closed and drained.
-    func pop() -> Element? {
+    public func pop() -> Element? {
         condition.lock()
         defer { condition.unlock() }
         while items.isEmpty && !closed { condition.wait() }
@@ -35,7 +34,7 @@ final class BoundedQueue<Element>: @unchecked Sendable {
         return item
     }
 
-    func close() {
+    public func close() {
         condition.lock()
         closed = true
         condition.broadcast()
@@ -44,17 +43,19 @@ final class BoundedQueue<Element>: @unchecked Sendable {
 }
 
 /// First error raised by any pipeline thread.
-final class ErrorBox: @unchecked Sendable {
+public final class ErrorBox: @unchecked Sendable {
     private let lock = NSLock()
     private var stored: Error?
 
-    func record(_ error: Error) {
+    public init() {}
+
+    public func record(_ error: Error) {
         lock.lock()
         if stored == nil { stored = error }
         lock.unlock()
     }
 
-    var error: Error? {
+    public var error: Error? {
         lock.lock()
         defer { lock.unlock() }
         return stored
@@ -62,7 +63,7 @@ final class ErrorBox: @unchecked Sendable {
 }
 
 /// Moves a non-Sendable value into a thread that becomes its only user.
-final class Handoff<T>: @unchecked Sendable {
-    var value: T
-    init(_ value: T) { self.value = value }
+public final class Handoff<T>: @unchecked Sendable {
+    public var value: T
+    public init(_ value: T) { self.value = value }
 }
