@@ -19,8 +19,9 @@ public struct PredictionOptions: Sendable {
     public var margin: Int? = nil
     /// Windows per network call.
     public var batchSize = 2
-    /// Centre windows by default; `stream` is exact too and computes each feature once: faster
-    /// and lighter for R1, about as fast for small U-Nets (see Benchmarks/README.md, issue B4).
+    /// Centre windows by default; `stream` is exact too and computes each feature once: 1.5×
+    /// centre windows for R1, as fast for small U-Nets (Benchmarks/README.md, issue B4). Models
+    /// that cannot stream, and test-time augmentation, predict in centre windows (with a notice).
     public var blend = BlendMode.centre
     /// Average the scores of the 8 flips/rotations.
     public var tta = false
@@ -186,10 +187,13 @@ public final class ScenePredictor {
             ScenePredictor.logger.warning("\(info.path) has no CRS or geotransform: the map will not be georeferenced either")
         }
         if options.blend == .stream {
+            if options.tta {
+                return try predictInWindows(paths: paths, outputs: outputs, because: "test-time augmentation (--tta) averages windows")
+            }
             if let streamed = try StripPredictor(model: model, inputs: inputs, options: options,
                                                  refusesThreadsForTesting: refusesThreadsForTesting, progress: progress)
                 .predict(paths: paths, bands: bands, info: info, outputs: outputs, start: start) { return streamed }
-            return try predictInWindows(paths: paths, outputs: outputs)
+            return try predictInWindows(paths: paths, outputs: outputs, because: "this model cannot stream its rows (learned upsampling)")
         }
         let grid = grid(width: info.width, height: info.height)
         let tiles = grid.tiles
@@ -219,9 +223,9 @@ public final class ScenePredictor {
 }
 
 extension ScenePredictor {
-    /// A model that cannot stream (learned upsampling, test models) predicts in centre windows.
-    func predictInWindows(paths: [String], outputs: SceneOutputs) throws -> ScenePrediction {
-        ScenePredictor.logger.notice("this model cannot stream its rows (learned upsampling): predicting in windows (--blend centre), exact as well")
+    /// A model that cannot stream (learned upsampling, test models), or TTA, predicts in centre windows.
+    func predictInWindows(paths: [String], outputs: SceneOutputs, because reason: String) throws -> ScenePrediction {
+        ScenePredictor.logger.notice("\(reason): predicting in windows (--blend centre), exact as well")
         var o = options
         o.blend = .centre
         let windows = try ScenePredictor(model: model, inputs: inputs, options: o)

@@ -49,7 +49,7 @@ extension TerraSegCommand {
         @Option(name: .customLong("batch-size"), help: keyHelp("Windows per network call.", key: "prediction.batch_size", showDefault: false))
         var batchSize = PredictionSpec().batchSize
 
-        @Option(help: keyHelp("centre (default): write each window's core (tile, margin; equals predicting the scene at once); stream: full-width strips, each feature computed once, equals one window over the scene; hann: weighted mean of overlapping windows.",
+        @Option(help: keyHelp("centre (default): write each window's core (tile, margin; equals predicting the scene at once); stream: full-width strips, each feature computed once, equals one window over the scene (models with learned upsampling, and --tta, use centre); hann: weighted mean of overlapping windows.",
                              key: "prediction.blend", showDefault: false))
         var blend = PredictionSpec().blend
 
@@ -163,7 +163,7 @@ extension TerraSegCommand {
             let jobs = try SceneJob.expand(input, foldersAreScenes: network.inputs.recipe?.bandNames != nil,
                                            stacBands: bands ?? network.inputs.recipe?.bandNames)
             let grid = predictor.grid(width: options.tileSize, height: options.tileSize)
-            let cut = options.blend == .stream && !network.bundle.architecture.upsamplesWithParameters
+            let cut = options.blend == .stream && !options.tta && !network.bundle.architecture.upsamplesWithParameters
                 ? "full-width strips, each feature computed once"
                 : "windows of \(grid.inputSize) px, \(grid.tileSize) px written from each (margin \(grid.margin) px; smaller for smaller scenes)"
             let ranks = world.size > 1 ? " on \(world.size) ranks" : ""

@@ -117,6 +117,30 @@ private let gapScene: StitchScene = {
         #expect(streamed.run.tiles == scene.tiles(512))
     }
 
+    /// Test-time augmentation averages windows, so `--blend stream --tta` predicts in centre
+    /// windows (the same map as `--blend centre --tta`), not in strips that would silently drop
+    /// the augmentation.
+    @Test func ttaPredictsInWindowsNotStrips() throws {
+        let dir = TemporaryDirectory()
+        let scene = StitchScene.synthetic
+        let model = try model(StreamingTests.architecture(1, bands: scene.bands, classes: scene.classes.count), scene)
+        func run(_ blend: BlendMode, tta: Bool, name: String) throws -> (RasterBlock, ScenePrediction) {
+            var o = PredictionOptions()
+            o.blend = blend
+            o.tta = tta
+            o.tileSize = 32
+            o.stripHeight = 16
+            let outputs = SceneOutputs(map: dir.file(name + "_map.tif"))
+            let run = try ScenePredictor(model: model, inputs: scene.inputs(), options: o).predict(paths: [scene.path], outputs: outputs)
+            return (try Dataset(path: outputs.map).read(window: scene.full), run)
+        }
+        let streamedTTA = try run(.stream, tta: true, name: "s-tta"), windowsTTA = try run(.centre, tta: true, name: "c-tta")
+        let plain = try run(.stream, tta: false, name: "s")
+        #expect(streamedTTA.0.values == windowsTTA.0.values)
+        #expect(streamedTTA.1.tiles == windowsTTA.1.tiles && streamedTTA.1.tiles != plain.1.tiles,
+                "tta ran in \(streamedTTA.1.tiles) windows; strips without tta: \(plain.1.tiles)")
+    }
+
     /// Strips are as tall as the memory budget allows for the scene's width (at most 256 rows,
     /// at least one alignment step), in multiples of the alignment; a given height wins.
     @Test func stripHeightFollowsTheMemoryBudget() {
