@@ -109,6 +109,23 @@ public struct SceneOutputs: Sendable, Hashable {
     public var all: [String] { [map, style] + [probabilities, confidence, polygons].compactMap { $0 } }
 }
 
+extension PredictionOptions {
+    /// The window settings (`tile`, `margin`, `batch_size`) changed from their defaults that
+    /// streaming does not use, said once instead of ignored silently; nil when none is, or when
+    /// the scene is predicted in windows after all (`tta`).
+    public var streamingNote: String? {
+        guard blend == .stream, !tta else { return nil }
+        let defaults = PredictionOptions()
+        var unused: [String] = []
+        if tileSize != defaults.tileSize { unused.append("tile \(tileSize)") }
+        if let margin { unused.append("margin \(margin)") }
+        if batchSize != defaults.batchSize { unused.append("batch size \(batchSize)") }
+        guard !unused.isEmpty else { return nil }
+        return "streaming uses full-width strips sized from the memory budget, so the window settings "
+            + unused.joined(separator: ", ") + " are not used (models that cannot stream still predict in windows with them)"
+    }
+}
+
 /// Statistics of one predicted scene.
 public struct ScenePrediction: Sendable {
     public var width: Int

@@ -131,6 +131,7 @@ public final class PipelineRunner {
         }
         log("predict: \(jobs.count) scene(s) → \(mapsDirectory)")
         if let note = options.mapNote { log("predict: " + note) }
+        if let note = options.streamingNote { log("predict: " + note) }
         stamps["predict"] = nil
         try stamps.write(run + "/stages.json")
         var o = options

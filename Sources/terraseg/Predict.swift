@@ -170,6 +170,7 @@ extension TerraSegCommand {
             if world.isRoot {
                 FileHandle.standardError.write(Data("Mapping \(jobs.count) scene(s)\(ranks) with \(network.bundle.architecture.name): \(cut)\n".utf8))
                 if let note = options.mapNote { FileHandle.standardError.write(Data("Each map: \(note)\n".utf8)) }
+                if let note = options.streamingNote { FileHandle.standardError.write(Data("Note: \(note)\n".utf8)) }
             }
             var batch = BatchProgress(total: jobs.count)
             let reports = try stoppable { try predictor.run(jobs: jobs, directory: output, communicator: world) { r in

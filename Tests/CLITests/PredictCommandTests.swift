@@ -73,6 +73,16 @@ import TestSupport
         #expect(refused.status != 0 && refused.stderr.contains("--mmu-connectedness") && refused.stderr.contains("one of '4' and '8'"), "\(refused.stderr)")
     }
 
+    /// Streaming does not use the window settings: a tile or margin given with `--blend stream`
+    /// is said to be unused, not ignored silently; with windows nothing is said.
+    @Test func windowSettingsUnusedWhenStreamingAreSaid() throws {
+        let streamed = try predict([a.image], to: dir.file("stream-tile"), ["--blend", "stream", "--tile", "64", "--margin", "8"])
+        #expect(streamed.status == 0, "\(streamed.stderr)")
+        #expect(streamed.stderr.contains("window settings tile 64, margin 8 are not used"), "\(streamed.stderr)")
+        let windows = try predict([a.image], to: dir.file("centre-tile"), ["--blend", "centre", "--tile", "64"])
+        #expect(windows.status == 0 && !windows.stderr.contains("are not used"), "\(windows.stderr)")
+    }
+
     /// A second run skips scenes whose outputs exist (exit 0, files untouched); --overwrite
     /// recomputes them.
     @Test func existingOutputsAreSkippedUnlessOverwrite() throws {
