@@ -17,16 +17,7 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
 # A 32×32, 4-band scene (UTM 17N, 30 m) and its labels: the scene predict is given.
-grid() {
-    python3 - "$1" "$2" <<'PY'
-import sys
-path, expr = sys.argv[1], sys.argv[2]
-with open(path, "w") as f:
-    f.write("ncols 32\nnrows 32\nxllcorner 700000\nyllcorner 3900000\ncellsize 30\n")
-    for r in range(32):
-        f.write(" ".join(str(eval(expr, {"c": c, "r": r})) for c in range(32)) + "\n")
-PY
-}
+. "$here/grid.sh"
 for b in 1 2 3 4; do grid "$tmp/b$b.asc" "(c * 7 + r * $b * 3) % 200 + 10"; done
 gdalbuildvrt -q -separate "$tmp/image.vrt" "$tmp"/b{1,2,3,4}.asc
 gdal_translate -q -a_srs EPSG:32617 -co COMPRESS=DEFLATE -ot Byte "$tmp/image.vrt" bundles/scene.tif
