@@ -162,6 +162,11 @@ extension TerraSegCommand {
             } }
             let jobs = try SceneJob.expand(input, foldersAreScenes: network.inputs.recipe?.bandNames != nil,
                                            stacBands: bands ?? network.inputs.recipe?.bandNames)
+            if let bands, !jobs.contains(where: { $0.item != nil }) {
+                throw TerraSegError(.invalidArgument, path: "--bands",
+                                    problem: "picks a STAC Item's assets (\(bands.joined(separator: ","))), but no input is a STAC Item",
+                                    hint: "Leave out --bands for band files (they are stacked in the order given), or give the scene's item.json")
+            }
             let grid = predictor.grid(width: options.tileSize, height: options.tileSize)
             let cut = options.blend == .stream && !options.tta && !network.bundle.architecture.upsamplesWithParameters
                 ? "full-width strips, each feature computed once"

@@ -83,6 +83,13 @@ import TestSupport
         #expect(windows.status == 0 && !windows.stderr.contains("are not used"), "\(windows.stderr)")
     }
 
+    /// `--bands` picks a STAC Item's assets: with plain band files it is refused, not ignored.
+    @Test func bandsWithoutAStacItemAreRefused() throws {
+        let r = try predict([a.image], to: dir.file("bands"), ["--bands", "B02,B03"])
+        #expect(r.status != 0 && r.stderr.contains("--bands") && r.stderr.contains("no input is a STAC Item"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("bands") + "/scene-a_map.tif"))
+    }
+
     /// A second run skips scenes whose outputs exist (exit 0, files untouched); --overwrite
     /// recomputes them.
     @Test func existingOutputsAreSkippedUnlessOverwrite() throws {
