@@ -133,6 +133,8 @@ def load_bundle(path):
     path = pathlib.Path(path)
     meta = json.loads((path / "model.json").read_text())
     arch = meta["architecture"]
+    if arch["kind"] == "resnet-unet":
+        return load_smp_bundle(path, meta)
     if arch["kind"] == "unet":
         u = arch["unet"]
         net = UNet(u["input_channels"], u["classes"], u["widths"], u["bottleneck_dilations"], u["upsampling"], u["bottleneck_width"])
@@ -145,6 +147,21 @@ def load_bundle(path):
     for name, array in load_file(str(path / "model.safetensors")).items():
         target = torch_name(name, levels)
         state[target].copy_(torch.from_numpy(array).reshape(state[target].shape))
+    net.eval()
+    return net, meta
+
+
+def load_smp_bundle(path, meta):
+    """A ResNet U-Net bundle is smp's own `Unet`: its safetensors hold smp's names, loaded strictly
+    (the export carries `num_batches_tracked`, so nothing is missing)."""
+    import segmentation_models_pytorch as smp
+    from safetensors.torch import load_file
+    arch = meta["architecture"]
+    r = next(v for k, v in arch.items() if k != "kind")
+    net = smp.Unet(encoder_name=r["encoder"], encoder_weights=None, in_channels=r["input_channels"],
+                   classes=r["classes"], decoder_channels=r["decoder_channels"],
+                   output_stride=r.get("output_stride", 32))
+    net.load_state_dict(load_file(str(path / "model.safetensors")), strict=True)
     net.eval()
     return net, meta
 
