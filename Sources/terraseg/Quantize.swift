@@ -38,6 +38,10 @@ extension TerraSegCommand {
             spec.tile = tile
             try SettingsRefused.check(spec.issues(), flags: ["prediction.tile": "--tile"])
             var bundle = try ModelBundle.readChecked(model)
+            guard !Int8Calibration.unitNames(bundle.architecture).isEmpty else {
+                throw TerraSegError(.invalidArgument, path: model, problem: "the \(bundle.architecture.name) has no int8 layers (quantization covers the U-Net and the dilated CNN)",
+                                     hint: "Predict with this model in fp32 (the default)")
+            }
             let net = try bundle.network(directory: model)
             let scenes = NetworkSceneModel(bundle: bundle, network: net)
             var options = spec.options

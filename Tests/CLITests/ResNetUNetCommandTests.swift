@@ -32,6 +32,9 @@ import TestSupport
         #expect(map.info.width == 100 && map.info.height == 70)
         let values = try map.read(window: Window(width: 100, height: 70))
         #expect(values.valid.contains { $0 != 0 })
+
+        let quantize = try Tool.run(Tool.terraseg, ["quantize", "--model", model, "--calibration", a.image, "--output", dir.file("q")])
+        #expect(quantize.status != 0 && quantize.stderr.contains("has no int8 layers"), "\(quantize.stderr)")
     }
 
     @Test func refusesAnOutputStrideSMPDoesNotHave() throws {

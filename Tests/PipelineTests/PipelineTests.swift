@@ -87,7 +87,7 @@ import TestSupport
         let found = issues(Self.good.replacingOccurrences(of: "epochs: 3", with: "epochs: three"))
         #expect(found.first?.description.contains("job.yaml:10: training.epochs: must be an integer, got 'three'. Write a whole number") == true)
         let choice = issues(Self.good + "\nmodel: {kind: unett}")
-        #expect(choice.first?.description.contains("model.kind: must be one of unet, dilated, got 'unett'. Did you mean 'unet'?") == true)
+        #expect(choice.first?.description.contains("model.kind: must be one of unet, dilated, resnet-unet, got 'unett'. Did you mean 'unet'?") == true)
     }
 
     @Test func missingFileNamesTheKeyTheLineAndTheFix() {
