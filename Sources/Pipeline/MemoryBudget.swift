@@ -120,6 +120,10 @@ extension ModelArchitecture {
             guard c.width > 1 else { return nil }
             c.width /= 2
             return ("model.width", .dilated(c))
+        case .resnetUNet(var c):
+            guard c.decoderChannels.contains(where: { $0 > 16 }) else { return nil }
+            c.decoderChannels = c.decoderChannels.map { max(16, $0 / 2 / 16 * 16) }
+            return ("model.decoder_channels", .resnetUNet(c))
         }
     }
 }

@@ -104,6 +104,9 @@ public final class Trainer {
         case .dilated(let c):
             plain = []
             dilated = [c.width]
+        case .resnetUNet(let c):
+            plain = c.decoderChannels
+            dilated = []
         }
         let slow = dilated.filter { $0 % 16 != 0 } + (winograd ? [] : plain.filter { $0 % 16 != 0 })
         guard let narrow = slow.first else { return [] }

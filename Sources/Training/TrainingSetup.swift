@@ -364,7 +364,7 @@ extension Trainer {
 
 /// The network of a job, as users describe it.
 public struct ModelSpec: Codable, Sendable, Equatable {
-    public enum Kind: String, Codable, Sendable, CaseIterable { case unet, dilated }
+    public enum Kind: String, Codable, Sendable, CaseIterable { case unet, dilated, resnetUNet = "resnet-unet" }
     public var kind = Kind.unet
     /// "r1" or "r1-nails": the reference network of shared/R1.md (widths 32–256, 512).
     public var preset: String? = nil
@@ -375,6 +375,10 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     /// Dilated CNN: channels per layer and the dilation schedule.
     public var width = 32
     public var dilations: [Int] = [1, 2, 4, 8, 4, 2, 1]
+    /// ResNet U-Net (smp's `Unet`): encoder, decoder block widths and output stride.
+    public var encoder = ResNetEncoder.resnet34
+    public var decoderChannels = ResNetUNetConfiguration.defaultDecoderChannels
+    public var outputStride = 32
 
     public init() {}
 
@@ -392,6 +396,11 @@ public struct ModelSpec: Codable, Sendable, Equatable {
             kind = .dilated
             width = c.width
             dilations = c.dilations
+        case .resnetUNet(let c):
+            kind = .resnetUNet
+            encoder = c.encoder
+            decoderChannels = c.decoderChannels
+            outputStride = c.outputStride
         }
     }
 
@@ -414,6 +423,9 @@ public struct ModelSpec: Codable, Sendable, Equatable {
                                            bottleneckDilations: bottleneckDilations, upsampling: upsampling))
         case .dilated:
             return .dilated(DilatedNetConfiguration(inputChannels: inputChannels, classes: classes, width: width, dilations: dilations))
+        case .resnetUNet:
+            return .resnetUNet(ResNetUNetConfiguration(inputChannels: inputChannels, classes: classes, encoder: encoder,
+                                                       decoderChannels: decoderChannels, outputStride: outputStride))
         }
     }
 }

@@ -20,12 +20,13 @@ extension Connectedness: ExpressibleByArgument {}
 
 /// `--model`: a network kind, or a preset of the reference network.
 enum ModelChoice: String, CaseIterable, ExpressibleByArgument {
-    case unet, dilated, r1, r1Nails = "r1-nails"
+    case unet, dilated, resnetUNet = "resnet-unet", r1, r1Nails = "r1-nails"
 
     func apply(to spec: inout ModelSpec) {
         switch self {
         case .unet: spec.kind = .unet
         case .dilated: spec.kind = .dilated
+        case .resnetUNet: spec.kind = .resnetUNet
         case .r1, .r1Nails: spec.preset = rawValue
         }
     }

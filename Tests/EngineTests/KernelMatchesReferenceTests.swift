@@ -117,7 +117,7 @@ func reluAndAvgPoolMatchReference(_ layout: Layout) {
     relu.backward(input: input, dOutput: dy.tensor(layout: layout), dInput: dIn)
     expectMatch(dIn, ReferenceActivation.reluBackward(x, dy), "relu backward")
 
-    let pool = AvgPoolKernel(kernel: 3, stride: 2, padding: 1)
+    let pool = PoolingKernel(.average, kernel: 3, stride: 2, padding: 1)
     let ps = pool.outputShape(x.shape)
     let pOut = Tensor(shape: ps, layout: layout)
     pool.forward(input: input, output: pOut)

@@ -33,6 +33,30 @@ public enum ReferenceSpatial {
         return dx
     }
 
+    /// Max pooling, square window, padding never wins (PyTorch `MaxPool2d`); the first
+    /// maximum of each window in row-major order gets the gradient.
+    public static func maxPool(_ x: RefTensor, kernel k: Int, stride st: Int, padding p: Int) -> (y: RefTensor, argmax: [Int]) {
+        let s = x.shape
+        var y = RefTensor(zeros: Shape(s.n, s.c, (s.h + 2 * p - k) / st + 1, (s.w + 2 * p - k) / st + 1))
+        var argmax = [Int](repeating: -1, count: y.shape.count)
+        for n in 0..<s.n { for c in 0..<s.c { for i in 0..<y.shape.h { for j in 0..<y.shape.w {
+            var best = -Double.infinity, at = -1
+            for a in 0..<k { for b in 0..<k {
+                let yy = i * st - p + a, xx = j * st - p + b
+                if yy >= 0 && yy < s.h && xx >= 0 && xx < s.w && x[n, c, yy, xx] > best { best = x[n, c, yy, xx]; at = x.index(n, c, yy, xx) }
+            } }
+            y[n, c, i, j] = best
+            argmax[y.index(n, c, i, j)] = at
+        } } } }
+        return (y, argmax)
+    }
+    public static func maxPoolBackward(_ x: RefTensor, _ dy: RefTensor, kernel k: Int, stride st: Int, padding p: Int) -> RefTensor {
+        let argmax = maxPool(x, kernel: k, stride: st, padding: p).argmax
+        var dx = RefTensor(zeros: x.shape)
+        for (o, i) in argmax.enumerated() { dx.values[i] += dy.values[o] }
+        return dx
+    }
+
     /// Average pooling, square window, exclude-padding average.
     public static func avgPool(_ x: RefTensor, kernel k: Int, stride st: Int, padding p: Int) -> RefTensor {
         let s = x.shape

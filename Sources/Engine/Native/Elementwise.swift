@@ -80,6 +80,25 @@ public enum Elementwise {
     /// a += b.
     public static func accumulate(_ b: Tensor, into a: Tensor) { add(a, b, into: a) }
 
+    /// output = max(a + b, 0): a residual block's sum and ReLU in one pass (same shape and layout).
+    public static func addReLU(_ a: Tensor, _ b: Tensor, into output: Tensor) {
+        precondition(a.matches(b.shape, b.layout) && output.matches(a.shape, a.layout))
+        let pa = UncheckedSendable(a.data), pb = UncheckedSendable(b.data), po = UncheckedSendable(output.data)
+        parallelFor(a.physicalCount, minChunk: 1 << 14) { r in
+            for i in r { po.value[i] = max(pa.value[i] + pb.value[i], 0) }
+        }
+    }
+
+    /// dInput = dOutput · [output > 0]: the ReLU's backward from its output (which is positive
+    /// exactly where its input was).
+    public static func reluBackward(output: Tensor, dOutput: Tensor, into dInput: Tensor) {
+        precondition(output.matches(dOutput.shape, dOutput.layout) && dInput.matches(output.shape, output.layout))
+        let py = UncheckedSendable(output.data), pd = UncheckedSendable(dOutput.data), pi = UncheckedSendable(dInput.data)
+        parallelFor(output.physicalCount, minChunk: 1 << 14) { r in
+            for i in r { pi.value[i] = py.value[i] > 0 ? pd.value[i] : 0 }
+        }
+    }
+
     /// output = input · mask where mask holds 0 or 1/(1−p) per element.
     public static func multiply(_ input: Tensor, _ mask: UnsafeMutablePointer<Float>, into output: Tensor) {
         let pa = UncheckedSendable(input.data), pm = UncheckedSendable(mask), po = UncheckedSendable(output.data)

@@ -110,3 +110,32 @@ public final class LearnedUpsampleConcat: DecoderJunction {
         return (conv.backward(dConv), dSkip)
     }
 }
+
+/// A junction whose level below is already at the skip's resolution (smp's dilated encoder
+/// stages, where the upsampling to the same size is the identity): [x, skip].
+public final class SkipConcat: DecoderJunction {
+    public var isTraining = true
+    public var gradientPool: BufferPool?
+    private var output: Tensor?, dX: Tensor?, dSkip: Tensor?
+    private var shapes: (Shape, Shape)?
+
+    public init() {}
+
+    /// x (N, B, H, W), skip (N, S, H, W) → (N, B + S, H, W) in their layout (B a multiple of its block).
+    public func callAsFunction(_ x: Tensor, skip: Tensor) -> Tensor {
+        precondition(x.shape.h == skip.shape.h && x.shape.w == skip.shape.w, "SkipConcat needs equal resolutions")
+        let cat = reuse(output, ChannelConcat.outputShape([x.shape, skip.shape]), x.layout)
+        output = cat
+        ChannelConcat.forward(inputs: [x, skip], output: cat)
+        shapes = (x.shape, skip.shape)
+        return cat
+    }
+
+    public func backward(_ dOutput: Tensor) -> (Tensor, Tensor) {
+        guard let (xs, ss) = shapes else { preconditionFailure("SkipConcat.backward before forward") }
+        let dx = reuse(dX, xs, dOutput.layout), ds = reuse(dSkip, ss, dOutput.layout)
+        dX = dx; dSkip = ds
+        ChannelConcat.backward(dOutput: dOutput, dInputs: [dx, ds])
+        return (dx, ds)
+    }
+}

@@ -23,7 +23,7 @@ public final class Int8ConvUnit {
         g.rowPadding = rowPadding
         let (w, b) = unit.inferenceWeights()
         kernel = Int8ConvolutionKernel(g, weight: w.value.nchwValues(), bias: b.value.nchwValues(),
-                                       inputStep: inputStep, outputStep: nil, relu: true)
+                                       inputStep: inputStep, outputStep: nil, relu: unit.relu)
     }
 
     /// oneDNN's implementation, e.g. "brg:avx512_core_vnni" (after the first call).

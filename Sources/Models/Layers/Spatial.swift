@@ -128,3 +128,66 @@ public final class UpsampleConcat: Layer {
         return (dx, dSkip)
     }
 }
+
+/// Max pooling with any square window, stride and padding on oneDNN (PyTorch `MaxPool2d`:
+/// padding never wins; ResNet's stem uses 3×3, stride 2, padding 1). The 2×2 `MaxPool2d`
+/// above keeps its indices for unpooling; this one keeps oneDNN's workspace for its backward.
+public final class PaddedMaxPool2d: UnaryLayer {
+    public var isTraining = true
+    public let kernel: PoolingKernel
+    private var inputShape: Shape?, inputLayout: Layout = .nchw
+    private var output: Tensor?, dInput: Tensor?
+
+    public init(kernelSize: Int = 3, stride: Int = 2, padding: Int = 1) {
+        precondition(2 * padding <= kernelSize, "pooling padding beyond half the window")
+        kernel = PoolingKernel(.max, kernel: kernelSize, stride: stride, padding: padding)
+    }
+
+    /// input (N, C, H, W) → (N, C, ⌊(H + 2p − k)/s⌋ + 1, …), same layout.
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let out = reuse(output, kernel.outputShape(x.shape), x.layout)
+        output = out
+        kernel.forward(input: x, output: out)
+        inputShape = x.shape; inputLayout = x.layout
+        return out
+    }
+
+    public func backward(_ dOutput: Tensor) -> Tensor {
+        guard let s = inputShape else { preconditionFailure("PaddedMaxPool2d.backward before forward") }
+        let dx = reuse(dInput, s, inputLayout)
+        dInput = dx
+        kernel.backward(dOutput: dOutput, dInput: dx)
+        return dx
+    }
+}
+
+/// Fixed ×2 upsampling on its own (a decoder level without a skip, e.g. smp's last block).
+public final class Upsample2d: UnaryLayer {
+    public var isTraining = true
+    public let mode: UpsamplingMode
+    private let kind: Upsample2xKind
+    private var output: Tensor?, dInput: Tensor?
+    private var inputShape: Shape?
+
+    public init(mode: UpsamplingMode) {
+        guard let kind = mode.fixedKind else { preconditionFailure("\(mode.rawValue) upsampling has parameters") }
+        self.mode = mode; self.kind = kind
+    }
+
+    /// x (N, C, H, W) → (N, C, 2H, 2W), same layout.
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let out = reuse(output, Shape(x.shape.n, x.shape.c, 2 * x.shape.h, 2 * x.shape.w), x.layout)
+        output = out
+        Upsample2x.forward(kind, input: x, output: out)
+        inputShape = x.shape
+        return out
+    }
+
+    public func backward(_ dOutput: Tensor) -> Tensor {
+        guard let s = inputShape else { preconditionFailure("Upsample2d.backward before forward") }
+        let dx = reuse(dInput, s, dOutput.layout)
+        dInput = dx
+        Upsample2x.backward(kind, dOutput: dOutput, dInput: dx)
+        return dx
+    }
+}

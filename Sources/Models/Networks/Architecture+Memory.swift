@@ -30,6 +30,8 @@ extension ModelArchitecture {
         case .dilated(let c):
             let w = Double(c.width), n = Double(c.dilations.count)
             return 9 * (Double(c.inputChannels) * w + (n - 1) * w * w) + 4 * n * w + Double(c.classes) * (w + 1)
+        case .resnetUNet(let c):
+            return (c.parameterShapes + c.bufferShapes).reduce(0) { $0 + $1.shape.reduce(1.0) { $0 * Double($1) } }
         }
     }
 
@@ -61,9 +63,36 @@ extension ModelArchitecture {
             }
         case .dilated(let c):
             perImage += side * side * blocked(c.width) * Double(c.dilations.count) * perConv
+        case .resnetUNet(let c):
+            perImage += c.activationValuesPerPixel(perConvolution: perConv, training: training) * side * side
         }
         // The input, the head's logits (blocked and plain) and, in training, the loss's buffers.
         perImage += side * side * (Double(inputChannels) + Double(classes) * (training ? 5 : 3))
         return Double(batch) * perImage
+    }
+}
+
+extension ResNetUNetConfiguration {
+    /// Activations per input pixel: each convolution's output at its stride (`perConvolution`
+    /// counts its batch-norm output and gradients), the pooled stem, each block's residual sum
+    /// (and its gradient in training) and each decoder concat (and its gradient).
+    func activationValuesPerPixel(perConvolution perConv: Double, training: Bool) -> Double {
+        func blocked(_ c: Int) -> Double { Double((c + 15) / 16 * 16) }
+        func area(_ stride: Int) -> Double { 1 / Double(stride * stride) }
+        let keep = training ? 2.0 : 1.0
+        var total = area(2) * blocked(64) * perConv + area(4) * blocked(64) * 1.5  // stem; pooling + workspace
+        for (i, stage) in stages.enumerated() {
+            let s = featureStrides[i + 1]
+            for b in stage {
+                let convs = encoder.usesBottleneck ? [b.width, b.width, b.outputChannels] : [b.width, b.outputChannels]
+                total += area(s) * (convs.reduce(0) { $0 + blocked($1) } * perConv + blocked(b.outputChannels) * keep)
+                if b.hasProjection { total += area(s) * blocked(b.outputChannels) * perConv }
+            }
+        }
+        for (i, d) in decoderBlocks.enumerated() {
+            let t = i < 4 ? featureStrides[3 - i] : 1
+            total += area(t) * (blocked(d.input + d.skip) * keep + blocked(d.output) * 2 * perConv)
+        }
+        return total
     }
 }

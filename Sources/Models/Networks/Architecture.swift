@@ -36,6 +36,7 @@ extension SegmentationNetwork {
         switch self {
         case let u as UNet: (u.encoders + [u.bottleneck] + u.decoders).flatMap { $0.units.map(\.bn) }
         case let d as DilatedNet: d.body.units.map(\.bn)
+        case let r as ResNetUNet: r.batchNormLayers
         default: []
         }
     }
@@ -47,11 +48,14 @@ extension UNet: SegmentationNetwork {}
 public enum ModelArchitecture: Sendable, Codable, Equatable {
     case unet(UNetConfiguration)
     case dilated(DilatedNetConfiguration)
+    /// segmentation_models_pytorch's `Unet` with a ResNet encoder (model.json kind "resnet-unet").
+    case resnetUNet(ResNetUNetConfiguration)
 
     public var inputChannels: Int {
         switch self {
         case .unet(let c): c.inputChannels
         case .dilated(let c): c.inputChannels
+        case .resnetUNet(let c): c.inputChannels
         }
     }
 
@@ -59,6 +63,7 @@ public enum ModelArchitecture: Sendable, Codable, Equatable {
         switch self {
         case .unet(let c): c.classes
         case .dilated(let c): c.classes
+        case .resnetUNet(let c): c.classes
         }
     }
 
@@ -66,6 +71,9 @@ public enum ModelArchitecture: Sendable, Codable, Equatable {
         switch self {
         case .unet(let c): "U-Net \(c.widths.map(String.init).joined(separator: "-"))/\(c.bottleneckWidth) (\(c.upsampling.rawValue))"
         case .dilated(let c): "dilated CNN, width \(c.width), dilations \(c.dilations.map(String.init).joined(separator: "-"))"
+        case .resnetUNet(let c):
+            "U-Net \(c.encoder.rawValue) (smp), decoder \(c.decoderChannels.map(String.init).joined(separator: "-"))"
+                + (c.outputStride == 32 ? "" : ", output stride \(c.outputStride)")
         }
     }
 
@@ -74,6 +82,7 @@ public enum ModelArchitecture: Sendable, Codable, Equatable {
         switch self {
         case .unet(let c): 1 << c.widths.count
         case .dilated: 1
+        case .resnetUNet(let c): c.outputStride
         }
     }
 
@@ -100,6 +109,9 @@ public enum ModelArchitecture: Sendable, Codable, Equatable {
             return rf
         case .dilated(let c):
             return 1 + c.dilations.reduce(0) { $0 + 2 * $1 }
+        case .resnetUNet(let c):
+            let e = c.receptiveExtent
+            return 1 + 2 * max(e.left, e.right)
         }
     }
 
@@ -129,6 +141,8 @@ public enum ModelArchitecture: Sendable, Codable, Equatable {
             return 4 * floats
         case .dilated(let c):
             return 4 * (2 * c.inputChannels + 3 * c.width * c.dilations.count + 2 * c.classes)
+        case .resnetUNet:
+            return 0  // predicts in windows (no `RowStream`)
         }
     }
 
@@ -136,18 +150,21 @@ public enum ModelArchitecture: Sendable, Codable, Equatable {
         switch self {
         case .unet(let c): UNet(c, seed: seed)
         case .dilated(let c): DilatedNet(c, seed: seed)
+        case .resnetUNet(let c): ResNetUNet(c, seed: seed)
         }
     }
 
-    enum CodingKeys: String, CodingKey { case kind, unet, dilated }
+    /// The configuration's key is "resnet_unet" in model.json (keys are snake case there).
+    enum CodingKeys: String, CodingKey { case kind, unet, dilated, resnetUNet = "resnetUnet" }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         switch try c.decode(String.self, forKey: .kind) {
         case "unet": self = .unet(try c.decode(UNetConfiguration.self, forKey: .unet))
         case "dilated": self = .dilated(try c.decode(DilatedNetConfiguration.self, forKey: .dilated))
+        case "resnet-unet": self = .resnetUNet(try c.decode(ResNetUNetConfiguration.self, forKey: .resnetUNet))
         case let other:
-            throw DecodingError.dataCorruptedError(forKey: .kind, in: c, debugDescription: "unknown architecture '\(other)' (unet, dilated)")
+            throw DecodingError.dataCorruptedError(forKey: .kind, in: c, debugDescription: "unknown architecture '\(other)' (unet, dilated, resnet-unet)")
         }
     }
 
@@ -160,6 +177,9 @@ public enum ModelArchitecture: Sendable, Codable, Equatable {
         case .dilated(let d):
             try c.encode("dilated", forKey: .kind)
             try c.encode(d, forKey: .dilated)
+        case .resnetUNet(let r):
+            try c.encode("resnet-unet", forKey: .kind)
+            try c.encode(r, forKey: .resnetUNet)
         }
     }
 }

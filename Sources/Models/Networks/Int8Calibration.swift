@@ -44,6 +44,8 @@ public enum Int8Calibration {
                 + (1...levels).reversed().flatMap { block("dec\($0)", 2) }
         case .dilated(let c):
             return block("body", c.dilations.count)
+        case .resnetUNet:
+            return []  // fp32 only
         }
     }
 

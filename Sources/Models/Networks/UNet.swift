@@ -42,18 +42,22 @@ public struct UNetConfiguration: Sendable, Codable, Equatable {
     }
 }
 
-/// Conv3×3 (no bias) → BatchNorm → ReLU (fused into the batch norm).
+/// Conv (no bias; 3×3 by default) → BatchNorm → ReLU (fused into the batch norm). Without
+/// `relu` it is a conv–BN unit (a residual branch's last, whose ReLU follows the sum).
 public final class ConvBNReLU: UnaryLayer {
     public let conv: Conv2d
     public let bn: BatchNorm2d
+    public let relu: Bool
     public var isTraining = true { didSet { conv.isTraining = isTraining; bn.isTraining = isTraining } }
     /// Name used in profiles ("enc1.1").
     public var label = ""
 
-    public init(inputChannels: Int, outputChannels: Int, dilation: Int = 1, seed: UInt64) {
-        conv = Conv2d(inputChannels: inputChannels, outputChannels: outputChannels, kernelSize: 3,
-                      dilation: dilation, bias: false, seed: seed)
-        bn = BatchNorm2d(channels: outputChannels, fusedReLU: true)
+    public init(inputChannels: Int, outputChannels: Int, kernelSize: Int = 3, stride: Int = 1, dilation: Int = 1,
+                relu: Bool = true, seed: UInt64) {
+        conv = Conv2d(inputChannels: inputChannels, outputChannels: outputChannels, kernelSize: kernelSize,
+                      stride: stride, dilation: dilation, bias: false, seed: seed)
+        bn = BatchNorm2d(channels: outputChannels, fusedReLU: relu)
+        self.relu = relu
     }
     /// Inference: the batch norm folded into the convolution's weights and bias, ReLU fused as
     /// a oneDNN post-op: one pass instead of two. Refolded when any source parameter changes.
@@ -77,7 +81,7 @@ public final class ConvBNReLU: UnaryLayer {
             var g = conv.geometry
             g.bias = true
             let k = ConvolutionKernel(g)
-            k.fusedReLU = true
+            k.fusedReLU = relu
             folded = (k, Parameter(shape: g.weightShape), Parameter(shape: Shape(g.outputChannels, 1, 1, 1)), [])
         }
         if folded!.versions != versions {
