@@ -24,6 +24,8 @@ public struct EncoderWeights: Sendable {
     public private(set) var notices: [String] = []
     /// Names neither encoder nor a known head: refused by `apply`.
     public private(set) var foreign: [String] = []
+    /// Whether the file's names are torchvision's (`conv1.weight`), given `encoder.` here.
+    public private(set) var prefixed = false
 
     static let firstConv = "encoder.conv1.weight"
 
@@ -34,6 +36,7 @@ public struct EncoderWeights: Sendable {
         identity = "\(FileIdentity.of(path))"
         let names = Array(contents.tensors.keys) + Array(contents.integers.keys)
         let smpNames = names.contains { $0.hasPrefix("encoder.") }
+        prefixed = !smpNames
         let heads = smpNames ? ["decoder.", "segmentation_head.", "classification_head."] : ["fc."]
         var left: [String] = []
         func rename(_ name: String) -> String? {
@@ -64,7 +67,9 @@ public struct EncoderWeights: Sendable {
         let steps = Set(ModelBundle.batchNormSteps(of: network).map(\.name))
         let missing = encoder.filter { tensors[$0] == nil }
         let unexpected = Set(tensors.keys).subtracting(encoder).union(Set(integers.keys).subtracting(steps))
-        if let problem = ModelBundle.namesProblem(missing: missing, unexpected: (foreign + unexpected).sorted()) {
+        // Names as the file spells them.
+        func inFile(_ names: [String]) -> [String] { prefixed ? names.map { String($0.dropFirst("encoder.".count)) } : names }
+        if let problem = ModelBundle.namesProblem(missing: inFile(missing), unexpected: foreign + inFile(unexpected.sorted())) {
             throw TerraSegError(.invalidArgument, path: path, problem: problem, hint: hint)
         }
         var all = Dictionary(uniqueKeysWithValues: ModelBundle.tensors(of: network).map { ($0.name, $0.entry) })

@@ -178,7 +178,9 @@ public struct ModelBundle: Codable, Sendable {
         let fm = FileManager.default
         let tmp = try AtomicFile.createTemporaryDirectory(for: path)
         do {
-            try SafeTensors.write(ModelBundle.tensors(of: network),
+            // A ResNet U-Net's weights are smp's state dict, loadable with strict=True.
+            let steps = if case .resnetUNet = architecture { ModelBundle.batchNormSteps(of: network) } else { [(name: String, value: Int64)]() }
+            try SafeTensors.write(ModelBundle.tensors(of: network), integers: steps,
                                   metadata: ["format": ModelBundle.formatName, "architecture": architecture.name],
                                   to: tmp + "/" + ModelBundle.weightsFile)
             try AtomicFile.write(ModelBundle.encoder().encode(self), to: tmp + "/" + ModelBundle.metadataFile)
