@@ -123,7 +123,8 @@ public struct ModelBundle: Codable, Sendable {
         let expected = network.namedParameters + network.namedBuffers
         let steps = Set(batchNormSteps(of: network).map(\.name))
         let missing = expected.map(\.0).filter { tensors[$0] == nil }
-        let extra = Set(tensors.keys).subtracting(expected.map(\.0)).union(Set(integers.keys).subtracting(steps))
+        // A step count converted to float along with the weights is still a step count.
+        let extra = Set(tensors.keys).subtracting(expected.map(\.0)).subtracting(steps).union(Set(integers.keys).subtracting(steps))
         if let problem = namesProblem(missing: missing, unexpected: extra.sorted()) {
             throw TerraSegError(.readFailed, path: path, problem: problem, hint: hint)
         }

@@ -49,8 +49,10 @@ import Tiling
         #expect(bundle.normalization.method == .standardize)
         #expect(bundle.normalization.offset == [1, 2, 3, 4] && bundle.normalization.scale == [0.5, 0.25, 0.125, 2])
         _ = try bundle.network(directory: dir.file("model"))
-        // Without num_batches_tracked (some exporters drop them) the weights are the same.
+        // Without num_batches_tracked (some exporters drop them), or with them as float32.
         #expect(try importSMP(try stateDict(integers: []), Self.normalisation).status == 0)
+        let floats = try stateDict(integers: []) { t in t["encoder.bn1.num_batches_tracked"] = SafeTensors.Entry(shape: [], values: [3]) }
+        #expect(try importSMP(floats, Self.normalisation).status == 0)
     }
 
     @Test func missingAndUnknownNamesAreListed() throws {
@@ -170,5 +172,18 @@ import Tiling
                                                "--map", dir.file("maps/scene_map.tif")])
         #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
         print("smp \(encoder) round trip: \(check.stdout)")
+    }
+}
+
+/// `terraseg train --encoder-weights` and `--freeze-encoder-epochs` are for ResNet U-Nets:
+/// refused for another network before any data is read, naming flag and key.
+@Suite struct EncoderFlagTests {
+    @Test func otherNetworksRefuseEncoderFlags() throws {
+        let r = try Tool.run(Tool.terraseg, ["train", "--image", "/nonexistent/scene.tif", "--labels", "/nonexistent/labels.tif", "--classes", "1=a,2=b",
+                                             "--output", "/nonexistent/model", "--encoder-weights", "/nonexistent/w.safetensors", "--freeze-encoder-epochs", "2"])
+        #expect(r.status != 0 && !r.crashed)
+        #expect(r.stderr.contains("--encoder-weights (model.encoder_weights): is given but model.kind is unet, which has no pretrained encoder"), "\(r.stderr)")
+        #expect(r.stderr.contains("--freeze-encoder-epochs (training.freeze_encoder_epochs): is 2 but model.kind is unet"), "\(r.stderr)")
+        #expect(!r.stderr.contains("scene.tif"), "data was read before the settings were checked: \(r.stderr)")
     }
 }
