@@ -75,7 +75,7 @@ extension TerraSegCommand.Import {
             let info = scene?.info
             var bundle = ModelBundle(
                 architecture: .resnetUNet(c), bands: selected,
-                bandDescriptions: selected.map { b in info.flatMap { b <= $0.bands.count ? $0.bands[b - 1].description : nil }.flatMap { $0.isEmpty ? nil : $0 } ?? "band \(b)" },
+                bandDescriptions: selected.map { Self.description(of: $0, in: info) },
                 normalization: normalizer, statistics: statistics, classes: classMap, patchSize: 256,
                 provenance: ModelBundle.Provenance(terrasegVersion: terrasegVersion, trainingData: ["smp Unet state dict \(weights)"], epochs: 0, seed: 0))
             bundle.sceneProfile = info.map(SceneProfile.init(info:))
@@ -87,6 +87,12 @@ extension TerraSegCommand.Import {
             }
             try bundle.write(network: try source.network(), to: output)
             print("Wrote \(output): \(bundle.architecture.name), \(c.inputChannels) bands \(selected), \(c.classes) classes")
+        }
+
+        /// The scene's name of band `b` (1-based), else "band b".
+        static func description(of b: Int, in info: RasterInfo?) -> String {
+            guard let info, b <= info.bands.count, !info.bands[b - 1].description.isEmpty else { return "band \(b)" }
+            return info.bands[b - 1].description
         }
 
         /// What the flags say wrong before the weights are read: the normalisation source, the stride.
