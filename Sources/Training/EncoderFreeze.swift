@@ -36,7 +36,7 @@ final class EncoderFreeze {
         saved = epoch < epochs ? regions.map { Array(UnsafeBufferPointer(start: $0.pointer, count: $0.count)) } : []
     }
 
-    /// After an optimiser step of a frozen epoch: puts the saved encoder back.
+    /// After every optimiser step: puts the saved encoder back (nothing in unfrozen epochs).
     func hold() {
         for (region, values) in zip(regions, saved) {
             values.withUnsafeBufferPointer { region.pointer.update(from: $0.baseAddress!, count: region.count) }

@@ -135,7 +135,7 @@ final class EpochLoop {
         network.backward(l.gradient)
         let value = try parallel.average(loss: l.value * scale)
         optimizer.update()
-        if state.epoch < freeze?.epochs ?? 0 { freeze?.hold() }
+        freeze?.hold()
         if !value.isFinite {
             throw RasterError(.invalidArgument, path: errorPath, problem: "the training loss became \(value) at epoch \(state.epoch + 1)",
                               hint: "Lower the learning rate, or check the input for extreme values (terraseg info)")
