@@ -171,6 +171,7 @@ extension ModelSpec {
         if kind == .unet && preset == nil && bottleneckDilations.isEmpty {
             list.issues.append(SettingIssue(key: "model.bottleneck_dilations", problem: "is empty", fix: "List at least one dilation, e.g. [1, 2, 4]"))
         }
+        list.issues += resNetIssues()
         if kind == .dilated && dilations.isEmpty {
             list.issues.append(SettingIssue(key: "model.dilations", problem: "is empty", fix: "List at least one dilation, e.g. [1, 2, 4, 8, 4, 2, 1]"))
         }
@@ -194,6 +195,27 @@ extension ModelSpec {
 }
 
 extension ModelSpec {
+    /// The ResNet U-Net's keys: output stride one of smp's, five decoder blocks whose widths
+    /// fit oneDNN's blocked concat (multiples of 16).
+    func resNetIssues() -> [SettingIssue] {
+        var list = IssueList()
+        list.check("model.output_stride", outputStride)
+        list.check("model.decoder_channels", each: decoderChannels)
+        guard kind == .resnetUNet, list.issues.isEmpty else { return list.issues }
+        if !ResNetUNetConfiguration.outputStrides.contains(outputStride) {
+            list.issues.append(SettingIssue(key: "model.output_stride", problem: "\(outputStride) is not 8, 16 or 32",
+                                            fix: "Use 32 (smp's default), 16 or 8 (dilated last stages)"))
+        }
+        if decoderChannels.count != 5 {
+            list.issues.append(SettingIssue(key: "model.decoder_channels", problem: "has \(decoderChannels.count) entries; the ResNet U-Net has 5 decoder blocks",
+                                            fix: "List five widths, e.g. [256, 128, 64, 32, 16]"))
+        } else if let bad = decoderChannels.first(where: { $0 % 16 != 0 }) {
+            list.issues.append(SettingIssue(key: "model.decoder_channels", problem: "\(bad) is not a multiple of 16 (each block's output is concatenated in oneDNN's blocks of 16 channels)",
+                                            fix: "Use multiples of 16, e.g. [256, 128, 64, 32, 16]"))
+        }
+        return list.issues
+    }
+
     /// The most U-Net levels: 2^12 is the largest patch (`tiling.patch` ≤ 4096).
     public static let maximumLevels = 12
 }

@@ -11,6 +11,7 @@ import Training
 // the pipeline schema's range checks (`SettingIssue`s from the option types' `issues()`).
 
 extension UpsamplingMode: ExpressibleByArgument {}
+extension ResNetEncoder: ExpressibleByArgument {}
 extension OptimizerOptions.Kind: ExpressibleByArgument {}
 extension ScheduleOptions.Kind: ExpressibleByArgument {}
 extension NormalizationMethod: ExpressibleByArgument {}

@@ -8,8 +8,6 @@ import Pipeline
 import Tiling
 import Training
 
-extension ResNetEncoder: ExpressibleByArgument {}
-
 extension TerraSegCommand {
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -80,6 +80,14 @@ extension TerraSegCommand {
         @Option(help: keyHelp("U-Net decoder upsampling.", key: "model.upsampling"))
         var upsampling: UpsamplingMode?
 
+        @Option(help: keyHelp("ResNet U-Net (--model resnet-unet) encoder.", key: "model.encoder"))
+        var encoder: ResNetEncoder?
+        @Option(name: .customLong("output-stride"), help: keyHelp("ResNet U-Net output stride: 32, 16 or 8.", key: "model.output_stride"))
+        var outputStride: Int?
+        @Option(name: .customLong("decoder-channels"), help: keyHelp("ResNet U-Net decoder block widths, comma-separated (five).", key: "model.decoder_channels"),
+                transform: IntList.parse)
+        var decoderChannels: [Int]?
+
         @Option(help: keyHelp("Epochs.", key: "training.epochs")) var epochs: Int?
         @Flag(name: .customLong("sync-batchnorm"), help: keyHelp("Under mpirun/srun, batch norm over the global batch instead of each rank's shard.", key: "training.sync_batchnorm"))
         var syncBatchnorm = false
@@ -134,6 +142,7 @@ extension TerraSegCommand {
         /// The pipeline key each settings flag sets (key prefixes for structured values).
         static let flags = [
             "data.bands": "--bands", "data.resolution": "--resolution", "data.nodata": "--nodata", "data.bounds": "--bounds", "model.widths": "--widths", "tiling.patch": "--patch-size", "tiling.stride": "--stride",
+            "model.output_stride": "--output-stride", "model.decoder_channels": "--decoder-channels",
             "tiling.max_invalid": "--max-invalid", "tiling.split": "--split", "loss.terms": "--loss",
             "optimizer.learning_rate": "--lr", "optimizer.weight_decay": "--weight-decay", "schedule.warmup_epochs": "--warmup",
             "training.epochs": "--epochs", "training.batch_size": "--batch-size", "training.seed": "--seed", "memory": "--memory",
@@ -180,6 +189,9 @@ extension TerraSegCommand {
             model?.apply(to: &spec.model)
             if let widths { spec.model.widths = widths }
             if let upsampling { spec.model.upsampling = upsampling }
+            if let encoder { spec.model.encoder = encoder }
+            if let outputStride { spec.model.outputStride = outputStride }
+            if let decoderChannels { spec.model.decoderChannels = decoderChannels }
             if let epochs { spec.training.epochs = epochs }
             if syncBatchnorm { spec.training.syncBatchnorm = true }
             if let batchSize { spec.training.batchSize = batchSize }

@@ -64,6 +64,8 @@ import TestSupport
         }
         c += train("--widths", ["0", "-32", "100000"], key: "model.widths[0]") { "model: {widths: [\($0)]}" }
         c += train("--widths", ["32,0"], key: "model.widths[1]") { "model: {widths: [\($0)]}" }
+        c += scalar("train", "--output-stride", ["0", "-8", "64"], key: "model.output_stride")
+        c += train("--decoder-channels", ["0", "-16", "100000"], key: "model.decoder_channels[0]") { "model: {decoder_channels: [\($0)]}" }
         c += train("--loss", ["dice*-1", "dice*1e9"], key: "loss.terms[0].weight") {
             "loss: {terms: [{kind: dice, weight: \($0.split(separator: "*")[1])}]}"
         }
@@ -90,7 +92,7 @@ import TestSupport
     /// subcommand must have a case above, so a new numeric flag cannot go untested.
     static let notNumeric: [String: Set<String>] = [
         "train": ["config", "image", "labels", "vector-labels", "label-attribute", "tiles", "tile-images", "tile-mask", "tile-split", "tile-mask-colors", "classes",
-                  "ignore", "band-names", "resampling", "grid", "crs", "model", "upsampling", "optimizer", "schedule", "normalization", "no-augment", "output", "resume", "restart", "sync-batchnorm",
+                  "ignore", "band-names", "resampling", "grid", "crs", "model", "upsampling", "encoder", "optimizer", "schedule", "normalization", "no-augment", "output", "resume", "restart", "sync-batchnorm",
                   "export-patches", "encoder-weights"],
         "predict": ["model", "input", "output", "blend", "tta", "cog", "probabilities", "confidence", "overwrite", "compression",
                     "allow-mismatch", "bands", "polygons", "mmu-connectedness", "precision"],

@@ -293,3 +293,42 @@ func nativeUpsamplingMatchesReference(_ layout: Layout) {
         #expect(ClassScores.best(s.baseAddress!, classes: 1, stride: 2).index == 0)
     }
 }
+
+@Test(arguments: [
+    ConvCase(inC: 4, outC: 16, k: 7, stride: 2, pad: 3, dil: 1, bias: false, layout: .nchw),
+    ConvCase(inC: 6, outC: 16, k: 7, stride: 2, pad: 3, dil: 1, bias: false, layout: .nchw),
+    ConvCase(inC: 16, outC: 32, k: 3, stride: 2, pad: 1, dil: 1, bias: false, layout: .nChw16c),
+    ConvCase(inC: 16, outC: 32, k: 1, stride: 2, pad: 0, dil: 1, bias: false, layout: .nChw16c),
+    ConvCase(inC: 32, outC: 16, k: 1, stride: 1, pad: 0, dil: 2, bias: false, layout: .nChw16c),
+])
+func resNetConvolutionsMatchReference(_ c: ConvCase) {
+    convolutionMatchesReference(c)
+}
+
+@Test(arguments: layouts)
+func paddedMaxPoolMatchesReference(_ layout: Layout) {
+    for shape in [Shape(2, 16, 8, 8), Shape(1, 16, 7, 9)] {
+        let x = distinctRef(shape, seed: 44)
+        let pool = PoolingKernel(.max, kernel: 3, stride: 2, padding: 1)
+        let ps = pool.outputShape(x.shape)
+        let out = Tensor(shape: ps, layout: layout)
+        pool.forward(input: x.tensor(layout: layout), output: out)
+        expectMatch(out, ReferenceSpatial.maxPool(x, kernel: 3, stride: 2, padding: 1).y, "padded maxpool forward \(shape)")
+        let dy = randomRef(ps, seed: 45)
+        let dIn = Tensor(shape: x.shape, layout: layout)
+        pool.backward(dOutput: dy.tensor(layout: layout), dInput: dIn)
+        expectMatch(dIn, ReferenceSpatial.maxPoolBackward(x, dy, kernel: 3, stride: 2, padding: 1), "padded maxpool backward \(shape)")
+    }
+}
+
+@Test(arguments: layouts)
+func residualAddReLUMatchesReference(_ layout: Layout) {
+    let a = randomRef(Shape(2, 16, 5, 6), seed: 46), b = randomRef(a.shape, seed: 47)
+    let dy = randomRef(a.shape, seed: 48)
+    let out = Tensor(shape: a.shape, layout: layout), dIn = Tensor(shape: a.shape, layout: layout)
+    Elementwise.addReLU(a.tensor(layout: layout), b.tensor(layout: layout), into: out)
+    let y = ReferenceActivation.relu(ReferenceElementwise.add(a, b))
+    expectMatch(out, y, "add+relu forward")
+    Elementwise.reluBackward(output: out, dOutput: dy.tensor(layout: layout), into: dIn)
+    expectMatch(dIn, ReferenceActivation.reluBackward(ReferenceElementwise.add(a, b), dy), "add+relu backward")
+}

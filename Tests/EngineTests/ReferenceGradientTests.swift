@@ -127,3 +127,39 @@ func convGradients(dilation: Int, stride: Int, padding: Int) {
     expectClose(ReferenceElementwise.dropout(r, mask: mask).values,
                 numericalGradient(of: { dot(ReferenceElementwise.dropout(RefTensor(a.shape, $0), mask: mask).values, r.values) }, at: a.values), "dropout")
 }
+
+@Test func paddedMaxPoolGradients() {
+    // ResNet's stem pooling: 3×3, stride 2, padding 1 (odd and even sizes).
+    for shape in [Shape(2, 2, 7, 6), Shape(1, 3, 8, 8)] {
+        let x = distinctRef(shape, seed: 21)
+        let y = ReferenceSpatial.maxPool(x, kernel: 3, stride: 2, padding: 1).y
+        let r = randomRef(y.shape, seed: 22)
+        expectClose(ReferenceSpatial.maxPoolBackward(x, r, kernel: 3, stride: 2, padding: 1).values,
+                    numericalGradient(of: { dot(ReferenceSpatial.maxPool(RefTensor(x.shape, $0), kernel: 3, stride: 2, padding: 1).y.values, r.values) },
+                                      at: x.values), "padded maxpool \(shape)")
+    }
+}
+
+@Test(arguments: [(7, 2, 3), (1, 2, 0), (3, 2, 1)])
+func stridedConvGradients(kernel: Int, stride: Int, padding: Int) {
+    // ResNet's stem (7×7, stride 2), projection shortcut (1×1, stride 2) and downsampling 3×3.
+    let g = ConvGeometry(inputChannels: 2, outputChannels: 3, kernel: kernel, stride: stride, padding: padding, dilation: 1, bias: true)
+    let x = randomRef(Shape(2, 2, 10, 9), seed: 23), w = randomRef(g.weightShape, seed: 24)
+    let b = [0.1, -0.2, 0.3]
+    let r = randomRef(g.outputShape(x.shape), seed: 25)
+    let (dx, dw, db) = ReferenceConv.backward(x, w, r, g)
+    expectClose(dx.values, numericalGradient(of: { dot(ReferenceConv.forward(RefTensor(x.shape, $0), w, b, g).values, r.values) }, at: x.values), "conv \(kernel)×\(kernel) dx")
+    expectClose(dw.values, numericalGradient(of: { dot(ReferenceConv.forward(x, RefTensor(w.shape, $0), b, g).values, r.values) }, at: w.values), "conv \(kernel)×\(kernel) dw")
+    expectClose(db, numericalGradient(of: { dot(ReferenceConv.forward(x, w, $0, g).values, r.values) }, at: b), "conv \(kernel)×\(kernel) db")
+}
+
+@Test func residualAddReLUGradients() {
+    // y = relu(a + b): both inputs get dy · [y > 0].
+    let a = distinctRef(Shape(2, 3, 2, 3), seed: 26), b = randomRef(a.shape, seed: 27, -0.001, 0.001)
+    let r = randomRef(a.shape, seed: 28)
+    let y = ReferenceActivation.relu(ReferenceElementwise.add(a, b))
+    let analytic = RefTensor(a.shape, zip(y.values, r.values).map { $0 > 0 ? $1 : 0 })
+    func loss(_ a: RefTensor, _ b: RefTensor) -> Double { dot(ReferenceActivation.relu(ReferenceElementwise.add(a, b)).values, r.values) }
+    expectClose(analytic.values, numericalGradient(of: { loss(RefTensor(a.shape, $0), b) }, at: a.values), "residual d(main)")
+    expectClose(analytic.values, numericalGradient(of: { loss(a, RefTensor(b.shape, $0)) }, at: b.values), "residual d(shortcut)")
+}
