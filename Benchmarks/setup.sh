@@ -7,6 +7,8 @@ python3 -m venv .venv
 .venv/bin/pip install --upgrade pip >/dev/null
 # Prefer the CPU-only build when the PyTorch index is reachable; PyPI's default wheel works too.
 .venv/bin/pip install torch numpy safetensors rasterio
+# smp's Unet for the ResNet U-Net comparisons and import/export tests (Tests/Fixtures/smp).
+.venv/bin/pip install segmentation-models-pytorch==0.6.0
 # STAC Item validation (validate_stac.py; pystac ships the core STAC schemas, read offline).
 .venv/bin/pip install "pystac[validation]"
 # jemalloc for the "tuned PyTorch" configuration (LD_PRELOAD), when apt is available.

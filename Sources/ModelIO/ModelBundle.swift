@@ -88,42 +88,70 @@ public struct ModelBundle: Codable, Sendable {
 
     /// Parameters and buffers of `network` as safetensors entries with PyTorch shapes.
     public static func tensors(of network: any SegmentationNetwork) -> [(name: String, entry: SafeTensors.Entry)] {
-        (network.namedParameters + network.namedBuffers).map { name, p in
-            (name, SafeTensors.Entry(shape: torchShape(name: name, p.value.shape), values: p.value.nchwValues()))
+        let norms = batchNorms(of: network)
+        return (network.namedParameters + network.namedBuffers).map { name, p in
+            (name, SafeTensors.Entry(shape: torchShape(name: name, p.value.shape, batchNorms: norms), values: p.value.nchwValues()))
         }
     }
 
-    /// Convolution weights keep (O, C, kh, kw); everything else is a vector.
-    static func torchShape(name: String, _ s: Shape) -> [Int] {
-        let isConvWeight = name.hasSuffix(".weight") && !(name.split(separator: ".").dropLast().last?.hasPrefix("bn") ?? false)
+    /// The names of the network's batch norms (`enc1.bn1`, `encoder.layer1.0.bn1`,
+    /// `decoder.blocks.0.conv1.1`): the prefixes of its `running_mean` buffers.
+    public static func batchNorms(of network: any SegmentationNetwork) -> Set<String> {
+        Set(network.namedBuffers.map(\.0).filter { $0.hasSuffix(".running_mean") }.map { String($0.dropLast(".running_mean".count)) })
+    }
+
+    /// PyTorch's `num_batches_tracked` of every batch norm (I64 scalars, 0), which
+    /// `load_state_dict(strict=True)` expects; TerraSeg does not use them.
+    public static func batchNormSteps(of network: any SegmentationNetwork) -> [(name: String, value: Int64)] {
+        batchNorms(of: network).sorted().map { ($0 + ".num_batches_tracked", 0) }
+    }
+
+    /// Convolution weights keep (O, C, kh, kw); batch-norm tensors and biases are vectors.
+    static func torchShape(name: String, _ s: Shape, batchNorms: Set<String>) -> [Int] {
+        let owner = name.split(separator: ".").dropLast().joined(separator: ".")
+        let isConvWeight = name.hasSuffix(".weight") && !batchNorms.contains(owner)
         return isConvWeight ? [s.n, s.c, s.h, s.w] : [s.count]
     }
 
     /// Copies `tensors` into `network`, checking every name, exact shape and value (NaN or
-    /// infinite weights would make every pixel one class without a word).
-    public static func load(_ tensors: [String: SafeTensors.Entry], into network: any SegmentationNetwork, path: String) throws {
+    /// infinite weights would make every pixel one class without a word). Missing and
+    /// unexpected names are listed together; `integers` may hold each batch norm's
+    /// `num_batches_tracked` (PyTorch's step count, not used). `hint` says where the weights
+    /// should have come from.
+    public static func load(_ tensors: [String: SafeTensors.Entry], integers: [String: Int64] = [:], into network: any SegmentationNetwork,
+                            path: String, hint: String = "The weights do not belong to this architecture; use the bundle's own model.json") throws {
         let expected = network.namedParameters + network.namedBuffers
+        let steps = Set(batchNormSteps(of: network).map(\.name))
+        let missing = expected.map(\.0).filter { tensors[$0] == nil }
+        // A step count converted to float along with the weights is still a step count.
+        let extra = Set(tensors.keys).subtracting(expected.map(\.0)).subtracting(steps).union(Set(integers.keys).subtracting(steps))
+        if let problem = namesProblem(missing: missing, unexpected: extra.sorted()) {
+            throw TerraSegError(.readFailed, path: path, problem: problem, hint: hint)
+        }
+        let norms = batchNorms(of: network)
         for (name, p) in expected {
-            guard let t = tensors[name] else {
-                throw TerraSegError(.readFailed, path: path, problem: "the weights have no tensor '\(name)'",
-                                     hint: "The weights do not belong to this architecture; use the bundle's own model.json")
-            }
-            let shape = torchShape(name: name, p.value.shape)
+            let t = tensors[name]!
+            let shape = torchShape(name: name, p.value.shape, batchNorms: norms)
             guard t.shape == shape else {
-                throw TerraSegError(.readFailed, path: path, problem: "tensor '\(name)' has shape \(t.shape), the network expects \(shape)",
-                                     hint: "The weights do not belong to this architecture")
+                throw TerraSegError(.readFailed, path: path, problem: "tensor '\(name)' has shape \(t.shape), the network expects \(shape)", hint: hint)
             }
             if let bad = t.values.firstIndex(where: { !$0.isFinite }) {
                 throw TerraSegError(.readFailed, path: path, problem: "tensor '\(name)' holds \(t.values[bad]) at element \(bad)",
-                                     hint: "The weights are damaged (training diverged or the file was altered); retrain or restore the bundle")
+                                     hint: "The weights are damaged (training diverged or the file was altered); retrain or restore them")
             }
             p.set(t.values)
         }
-        let extra = Set(tensors.keys).subtracting(expected.map(\.0))
-        if !extra.isEmpty {
-            throw TerraSegError(.readFailed, path: path, problem: "unexpected tensors \(extra.sorted().prefix(3).joined(separator: ", "))",
-                                 hint: "The weights do not belong to this architecture")
+    }
+
+    /// "the weights have no tensors a, b (and 3 more); unexpected tensors c": nil when both are empty.
+    public static func namesProblem(missing: [String], unexpected: [String], shown: Int = 6) -> String? {
+        func list(_ names: [String]) -> String {
+            names.prefix(shown).map { "'\($0)'" }.joined(separator: ", ") + (names.count > shown ? " (and \(names.count - shown) more)" : "")
         }
+        var parts: [String] = []
+        if !missing.isEmpty { parts.append("the weights have no tensor\(missing.count > 1 ? "s" : "") \(list(missing))") }
+        if !unexpected.isEmpty { parts.append("unexpected tensor\(unexpected.count > 1 ? "s" : "") \(list(unexpected))") }
+        return parts.isEmpty ? nil : parts.joined(separator: "; ")
     }
 
     // MARK: - Files
@@ -151,7 +179,9 @@ public struct ModelBundle: Codable, Sendable {
         let fm = FileManager.default
         let tmp = try AtomicFile.createTemporaryDirectory(for: path)
         do {
-            try SafeTensors.write(ModelBundle.tensors(of: network),
+            // A ResNet U-Net's weights are smp's state dict, loadable with strict=True.
+            let steps = if case .resnetUNet = architecture { ModelBundle.batchNormSteps(of: network) } else { [(name: String, value: Int64)]() }
+            try SafeTensors.write(ModelBundle.tensors(of: network), integers: steps,
                                   metadata: ["format": ModelBundle.formatName, "architecture": architecture.name],
                                   to: tmp + "/" + ModelBundle.weightsFile)
             try AtomicFile.write(ModelBundle.encoder().encode(self), to: tmp + "/" + ModelBundle.metadataFile)
@@ -225,8 +255,8 @@ public struct ModelBundle: Codable, Sendable {
     public func network(directory: String) throws -> any SegmentationNetwork {
         let net = architecture.build(seed: provenance.seed)
         let weights = directory + "/" + ModelBundle.weightsFile
-        let (tensors, _) = try SafeTensors.read(weights)
-        try ModelBundle.load(tensors, into: net, path: weights)
+        let contents = try SafeTensors.contents(weights)
+        try ModelBundle.load(contents.tensors, integers: contents.integers, into: net, path: weights)
         net.isTraining = false
         return net
     }

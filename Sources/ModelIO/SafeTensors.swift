@@ -4,7 +4,8 @@ import Foundation
 /// The safetensors format (Hugging Face): an 8-byte little-endian header length, a JSON
 /// header mapping each tensor name to its dtype, shape and byte offsets (plus optional
 /// string `__metadata__`), then the raw little-endian data. Readable by Python's
-/// `safetensors.numpy.load_file` and `safetensors.torch.load_file`.
+/// `safetensors.numpy.load_file` and `safetensors.torch.load_file`. Values are F32; I64
+/// scalars (PyTorch's batch-norm `num_batches_tracked`) are read and written beside them.
 public enum SafeTensors {
     public struct Entry: Sendable, Equatable {
         public var shape: [Int]
@@ -16,10 +17,23 @@ public enum SafeTensors {
         }
     }
 
-    /// Serialises F32 tensors in the given order (names must be unique).
-    public static func encode(_ tensors: [(name: String, entry: Entry)], metadata: [String: String] = [:]) throws -> Data {
+    /// A file's contents: F32 tensors, I64 scalars (shape [] or [1]) and the metadata.
+    public struct Contents: Sendable {
+        public var tensors: [String: Entry]
+        public var integers: [String: Int64]
+        public var metadata: [String: String]
+    }
+
+    /// Serialises I64 scalars, then F32 tensors in the given order (names must be unique);
+    /// the scalars come first so that every value is aligned to its size.
+    public static func encode(_ tensors: [(name: String, entry: Entry)], integers: [(name: String, value: Int64)] = [],
+                              metadata: [String: String] = [:]) throws -> Data {
         var header: [String: Any] = [:]
         var offset = 0
+        for (name, _) in integers {
+            header[name] = ["dtype": "I64", "shape": [Int](), "data_offsets": [offset, offset + 8]] as [String: Any]
+            offset += 8
+        }
         for (name, e) in tensors {
             let bytes = e.values.count * 4
             header[name] = ["dtype": "F32", "shape": e.shape, "data_offsets": [offset, offset + bytes]] as [String: Any]
@@ -32,6 +46,10 @@ public enum SafeTensors {
         var n = UInt64(json.count).littleEndian
         withUnsafeBytes(of: &n) { out.append(contentsOf: $0) }
         out.append(json)
+        for (_, value) in integers {
+            var v = value.littleEndian
+            withUnsafeBytes(of: &v) { out.append(contentsOf: $0) }
+        }
         for (_, e) in tensors {
             e.values.withUnsafeBufferPointer { buf in
                 out.append(UnsafeBufferPointer(start: UnsafeRawPointer(buf.baseAddress!).assumingMemoryBound(to: UInt8.self), count: buf.count * 4))
@@ -40,26 +58,38 @@ public enum SafeTensors {
         return out
     }
 
-    public static func write(_ tensors: [(name: String, entry: Entry)], metadata: [String: String] = [:], to path: String) throws {
-        try AtomicFile.write(encode(tensors, metadata: metadata), to: path)
+    public static func write(_ tensors: [(name: String, entry: Entry)], integers: [(name: String, value: Int64)] = [],
+                             metadata: [String: String] = [:], to path: String) throws {
+        try AtomicFile.write(encode(tensors, integers: integers, metadata: metadata), to: path)
     }
 
-    /// Reads F32 tensors (other dtypes are refused by name). The whole header is checked
-    /// before any value is copied; a problem names the file and the tensor.
+    /// Reads the F32 tensors and the metadata; I64 scalars are left to `contents` (their
+    /// readers say what they do with them).
     public static func read(_ path: String) throws -> (tensors: [String: Entry], metadata: [String: String]) {
+        let c = try contents(path)
+        return (c.tensors, c.metadata)
+    }
+
+    /// Reads F32 tensors and I64 scalars; other dtypes, and I64 tensors of more than one
+    /// value, are refused by name. The whole header is checked before any value is copied;
+    /// a problem names the file and the tensor.
+    public static func contents(_ path: String) throws -> Contents {
         let data = try InputFile.read(path)
         let (entries, metadata, start) = try Header.parse(data, path: path)
-        var tensors: [String: Entry] = [:]
-        for e in entries {
-            var values = [Float](repeating: 0, count: e.count)
-            values.withUnsafeMutableBytes { dst in
-                data.withUnsafeBytes { src in
-                    dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[(start + e.bytes.lowerBound)..<(start + e.bytes.upperBound)]))
+        var out = Contents(tensors: [:], integers: [:], metadata: metadata)
+        data.withUnsafeBytes { src in
+            for e in entries {
+                let bytes = UnsafeRawBufferPointer(rebasing: src[(start + e.bytes.lowerBound)..<(start + e.bytes.upperBound)])
+                if e.isInteger {
+                    out.integers[e.name] = Int64(littleEndian: bytes.loadUnaligned(as: Int64.self))
+                } else {
+                    var values = [Float](repeating: 0, count: e.count)
+                    values.withUnsafeMutableBytes { $0.copyMemory(from: bytes) }
+                    out.tensors[e.name] = Entry(shape: e.shape, values: values)
                 }
             }
-            tensors[e.name] = Entry(shape: e.shape, values: values)
         }
-        return (tensors, metadata)
+        return out
     }
 
     /// The checked header: every tensor's dtype known, shape non-negative with a product that
@@ -69,6 +99,8 @@ public enum SafeTensors {
         var name: String
         var shape: [Int]
         var count: Int
+        /// An I64 scalar rather than F32 values.
+        var isInteger = false
         /// Byte range within the data section (after the header).
         var bytes: Range<Int>
 
@@ -126,8 +158,26 @@ public enum SafeTensors {
             guard end - begin == bytes else {
                 throw invalid(path, "tensor '\(name)' has data_offsets \(offsets) (\(end - begin) bytes) but shape \(shape) of \(dtype) takes \(bytes) bytes")
             }
-            guard dtype == "F32" else { throw invalid(path, "tensor '\(name)' has dtype \(dtype); TerraSeg reads F32") }
+            if dtype == "I64" && bytes == 8 { return Header(name: name, shape: shape, count: 1, isInteger: true, bytes: begin..<end) }
+            guard dtype == "F32" else { throw unreadable(path, name: name, dtype: dtype, shape: shape) }
             return Header(name: name, shape: shape, count: bytes / 4, bytes: begin..<end)
+        }
+
+        /// A valid tensor of a type TerraSeg does not compute in: half precision says how to
+        /// convert the file in Python; I64 is read only as scalars (batch-norm step counts).
+        static func unreadable(_ path: String, name: String, dtype: String, shape: [Int]) -> TerraSegError {
+            let convert = "Convert it to float32 in Python: from safetensors.torch import load_file, save_file; "
+                + "save_file({k: v.float() if v.is_floating_point() else v for k, v in load_file(\"in.safetensors\").items()}, \"out.safetensors\")"
+            switch dtype {
+            case "F16", "BF16", "F64", "F8_E4M3", "F8_E5M2":
+                return TerraSegError(.readFailed, path: path, problem: "tensor '\(name)' has dtype \(dtype); TerraSeg reads F32", hint: convert)
+            case "I64":
+                return TerraSegError(.readFailed, path: path, problem: "tensor '\(name)' is I64 of shape \(shape); TerraSeg reads F32 and I64 scalars (num_batches_tracked)",
+                                     hint: "Remove the tensor, or save it as float32")
+            default:
+                return TerraSegError(.readFailed, path: path, problem: "tensor '\(name)' has dtype \(dtype); TerraSeg reads F32 (and I64 scalars such as num_batches_tracked)",
+                                     hint: "Save the weights as float32")
+            }
         }
     }
 }

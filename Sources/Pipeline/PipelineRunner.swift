@@ -89,7 +89,8 @@ public final class PipelineRunner {
     /// Returns the stage's stamp; nil when training was interrupted.
     func trainStage(stamps: inout Stamps, skipped: inout [String]) throws -> String? {
         let trainStamp = stamp(sections: [spec.data], extra: [TrainingSection(model: spec.model, options: spec.trainingOptions)],
-                               files: spec.data.scenes.flatMap { $0.image + [$0.labels, $0.vectorLabels].compactMap { $0 } })
+                               files: spec.data.scenes.flatMap { $0.image + [$0.labels, $0.vectorLabels].compactMap { $0 } }
+                                   + [spec.model.encoderWeights].compactMap { $0 })
         if !force && stamps["train"] == trainStamp && FileManager.default.fileExists(atPath: bundlePath + "/model.json") {
             skipped.append("train")
             log("train: up to date (\(bundlePath))")

@@ -185,6 +185,8 @@ public enum PipelineSchema {
                   "U-Net decoder upsampling: fixed (nails: bed-of-nails) or learned (transposed convolution; 1×1 convolution then max-unpooling with the encoder's pooling indices)."),
             Field("width", .int(.between(1, 4096)), "32", "Dilated CNN channels."),
             Field("dilations", .list(.int(.between(1, 256))), "[1, 2, 4, 8, 4, 2, 1]", "Dilated CNN dilation schedule."),
+            Field("encoder_weights", .inputPath, "none (random)",
+                  "ResNet U-Net: pretrained encoder weights (safetensors) that initialise the encoder: a torchvision or timm ResNet's state dict (conv1.weight, bn1.*, layer1.0.conv1.weight, …; fc.* is not used) or one with smp's names (encoder.conv1.weight, …). Weights for 3 bands on N-band scenes are adapted as smp does: band i takes RGB weight i mod 3, all scaled by 3/N (one band: their sum). The file's identity is part of the training fingerprint."),
         ]), "", "The network."),
         Field("loss", .object([
             Field("terms", .list(.object([
@@ -219,6 +221,8 @@ public enum PipelineSchema {
             Field("seed", .int(.atLeast(0)), "42", "Seed of initialisation, split, shuffling and augmentation."),
             Field("cache_megabytes", .int(.between(0, 1_048_576)), "1024", "Keep normalised patches in memory up to this size; the rest are read from disk each epoch by a reader thread ahead of the network (0: no cache)."),
             Field("sync_batchnorm", .bool, "false", "Under mpirun/srun, batch norm over the global batch (as one process) instead of each rank's shard."),
+            Field("freeze_encoder_epochs", .int(.between(0, 100_000)), "0",
+                  "ResNet U-Net: epochs at the start during which the encoder (weights, batch-norm running statistics, optimiser state) is not updated; the decoder and head train. Its batch norms still normalise with each batch's statistics; resuming continues the freeze."),
         ]), "", "Training loop."),
         Field("augmentation", .object([
             Field("flips", .bool, "true", "Random flips."),

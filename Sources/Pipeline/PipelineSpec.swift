@@ -41,6 +41,7 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
         o.seed = training.seed
         o.cacheMegabytes = training.cacheMegabytes
         o.syncBatchNorm = training.syncBatchnorm
+        o.freezeEncoderEpochs = training.freezeEncoderEpochs == 0 ? nil : training.freezeEncoderEpochs
         o.optimizer = optimizer
         o.schedule = schedule
         o.loss = loss
@@ -66,6 +67,7 @@ public struct TrainingLoopSpec: Codable, Sendable, Equatable {
     public var seed = TrainingOptions().seed
     public var cacheMegabytes = TrainingOptions().cacheMegabytes
     public var syncBatchnorm = TrainingOptions().syncBatchNorm
+    public var freezeEncoderEpochs = TrainingOptions().freezeEncoderEpochs ?? 0
     public init() {}
 }
 

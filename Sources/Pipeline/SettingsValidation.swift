@@ -39,6 +39,17 @@ extension PipelineSpec {
         if let memory { list.check("memory", memory) }
         list.issues += trainingOptions.issues()
         list.issues += model.issues(patchSize: tiling.patch)
+        // Pretrained and frozen encoders are the ResNet U-Net's.
+        if model.kind != .resnetUNet {
+            if model.encoderWeights != nil {
+                list.issues.append(SettingIssue(key: "model.encoder_weights", problem: "is given but model.kind is \(model.kind.rawValue), which has no pretrained encoder",
+                                                fix: "Use model.kind: resnet-unet (--model resnet-unet), or remove it"))
+            }
+            if training.freezeEncoderEpochs > 0 {
+                list.issues.append(SettingIssue(key: "training.freeze_encoder_epochs", problem: "is \(training.freezeEncoderEpochs) but model.kind is \(model.kind.rawValue), which has no encoder to freeze",
+                                                fix: "Use model.kind: resnet-unet (--model resnet-unet), or set it to 0"))
+            }
+        }
         list.issues += prediction.issues()
         if let problem = PipelineSpec.nameProblem(name) {
             list.issues.append(SettingIssue(key: "name", problem: problem, fix: "Use a plain name such as nc-landcover (the run folder is runs/<name>; output: sets another folder)"))
@@ -81,6 +92,7 @@ extension TrainingOptions {
         list.check("training.batch_size", batchSize)
         list.check("training.seed", Double(seed))
         list.check("training.cache_megabytes", cacheMegabytes)
+        if let freezeEncoderEpochs { list.check("training.freeze_encoder_epochs", freezeEncoderEpochs) }
         list.issues += loss.issues() + optimizer.issues() + schedule.issues()
         list.check("augmentation.gain_jitter", augmentation.gainJitter)
         list.check("augmentation.offset_jitter", augmentation.offsetJitter)

@@ -22,6 +22,8 @@ final class EpochLoop {
     let parallel: DataParallel
     /// Side-by-side checks (Benchmarks/pytorch_train.py --replay): which patches and symmetries each batch used.
     let trace: BatchTrace?
+    /// The encoder held fixed in the first epochs (`training.freeze_encoder_epochs`), or nil.
+    let freeze: EncoderFreeze?
     /// Patches per (global) batch and batches per epoch.
     let batchSize: Int, batchesPerEpoch: Int
     private let input: Tensor
@@ -51,6 +53,7 @@ final class EpochLoop {
         self.afterStep = afterStep
         self.errorPath = errorPath
         self.parallel = parallel
+        freeze = try EncoderFreeze(network: network, optimizer: optimizer, epochs: options.freezeEncoderEpochs ?? 0, errorPath: errorPath)
         let P = options.patchSize
         batchSize = min(options.batchSize, train.count)
         batchesPerEpoch = max(1, train.count / batchSize)
@@ -67,6 +70,7 @@ final class EpochLoop {
     func run(_ state: inout Checkpoint, batches: BatchAssembler, stop: inout StopPolicy, runStart: Date) throws -> Outcome {
         let epochStart = Date()
         progress.startEpoch()
+        freeze?.begin(epoch: state.epoch)
         var shuffleRNG = state.epochRNG
         let order = train.indices.shuffled(using: &shuffleRNG)
         // This rank's slots of every remaining batch, in the epoch's order.
@@ -131,6 +135,7 @@ final class EpochLoop {
         network.backward(l.gradient)
         let value = try parallel.average(loss: l.value * scale)
         optimizer.update()
+        freeze?.hold()
         if !value.isFinite {
             throw RasterError(.invalidArgument, path: errorPath, problem: "the training loss became \(value) at epoch \(state.epoch + 1)",
                               hint: "Lower the learning rate, or check the input for extreme values (terraseg info)")

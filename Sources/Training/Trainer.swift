@@ -54,6 +54,9 @@ public final class Trainer {
     /// What identifies the data beyond the opened scenes, for the checkpoint's fingerprint
     /// (`Trainer.train` adds vector label files and how they are read).
     public var dataIdentity: [String] = []
+    /// Pretrained weights that initialise the encoder (`model.encoder_weights`) before
+    /// training or a checkpoint's weights; their file identity is part of the settings fingerprint.
+    public var encoderWeights: EncoderWeights?
     public var terrasegVersion = "unknown"
     /// Called after every training step with (epoch, batch), both 0-based (tests use it to
     /// interrupt a run at a known point).
@@ -199,6 +202,7 @@ public final class Trainer {
 
         let network = architecture.build(seed: options.seed)
         network.isTraining = true
+        for notice in try encoderWeights?.apply(to: network) ?? [] { progress.line(notice) }
         let optimizer = options.optimizer.make(parameters: network.namedParameters)
         let loss = TrainingLoss(options.loss)
         var keeper = CheckpointKeeper(directory: workDirectory, fingerprint: fingerprint(data))
@@ -326,7 +330,8 @@ public final class Trainer {
         // How band sources were put together (grid, resampling, nodata) changes the pixels too.
         lines.append("recipe \(json(scenes.map(\.recipe)))")
         lines.append("patches \(data.train.count)/\(data.validation.count)")
-        return TrainingFingerprint(settings: hex(json(options) + "|" + json(architecture)), data: hex(lines.joined(separator: "\n")))
+        let weights = encoderWeights.map { "|encoder weights \($0.path) \($0.identity)" } ?? ""
+        return TrainingFingerprint(settings: hex(json(options) + "|" + json(architecture) + weights), data: hex(lines.joined(separator: "\n")))
     }
 
     static func summary(_ m: EpochMetrics, epochs: Int) -> String {

@@ -24,6 +24,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// Under mpirun/srun: batch norm over the global batch (statistics summed over the ranks;
     /// equal to one process), instead of each rank's own shard (faster; docs/cluster.md).
     public var syncBatchNorm = false
+    /// Epochs at the start whose steps leave the encoder unchanged (`EncoderFreeze`); nil: none.
+    /// Optional so that runs without it keep their settings fingerprint.
+    public var freezeEncoderEpochs: Int? = nil
 
     public init() {}
 

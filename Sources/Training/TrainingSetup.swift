@@ -2,6 +2,7 @@ import Core
 import Distributed
 import Foundation
 import GeoRaster
+import ModelIO
 import Models
 import Tiling
 
@@ -357,6 +358,7 @@ extension Trainer {
         trainer.dataIdentity += data.tileSets.filter(\.maskColors).map { t in
             "colour masks \(t.root) \(t.mask): \(scenes[0].classMap.classes.map { "\($0.value)=\($0.color.hex)" }) ignore \(data.ignoreColors)"
         }
+        trainer.encoderWeights = try model.encoderWeights.map(EncoderWeights.init(path:))
         StopSignal.install()
         return try trainer.run(start: start)
     }
@@ -372,6 +374,8 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     public var bottleneckWidth: Int? = nil
     public var bottleneckDilations: [Int] = [1, 2, 4]
     public var upsampling: UpsamplingMode = .bilinear
+    /// ResNet U-Net: pretrained encoder weights (safetensors) loaded before training (`EncoderWeights`).
+    public var encoderWeights: String? = nil
     /// Dilated CNN: channels per layer and the dilation schedule.
     public var width = 32
     public var dilations: [Int] = [1, 2, 4, 8, 4, 2, 1]

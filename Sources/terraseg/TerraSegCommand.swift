@@ -14,7 +14,7 @@ struct TerraSegCommand: ParsableCommand {
         commandName: "terraseg",
         abstract: "Semantic segmentation of satellite scenes: read rasters, train U-Nets, write georeferenced land-cover maps.",
         version: "terraseg \(terrasegVersion) (GDAL \(GDALRuntime.version))",
-        subcommands: [Info.self, Run.self, Train.self, Predict.self, Evaluate.self, QuicklookCommand.self, Quantize.self])
+        subcommands: [Info.self, Run.self, Train.self, Predict.self, Evaluate.self, QuicklookCommand.self, Quantize.self, Import.self])
 
     /// ArgumentParser's entry point, with one boundary for errors: a Foundation or system error
     /// that no layer turned into a `TerraSegError` is put in plain words, naming its file.

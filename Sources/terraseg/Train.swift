@@ -116,6 +116,10 @@ extension TerraSegCommand {
         @Option(help: keyHelp("Random seed.", key: "training.seed")) var seed: Int?
         @Option(name: .customLong("cache-megabytes"), help: keyHelp("Normalised patches kept in memory (0: read every patch from disk each epoch, ahead of the network).", key: "training.cache_megabytes"))
         var cacheMegabytes: Int?
+        @Option(name: .customLong("encoder-weights"), help: keyHelp("Pretrained encoder weights (safetensors of a torchvision/timm ResNet, or with smp's encoder. names) for a ResNet U-Net.", key: "model.encoder_weights"))
+        var encoderWeights: String?
+        @Option(name: .customLong("freeze-encoder-epochs"), help: keyHelp("Epochs at the start that leave the encoder unchanged.", key: "training.freeze_encoder_epochs"))
+        var freezeEncoderEpochs: Int?
 
         @Option(help: "Model bundle directory to write (default with --config: <run directory>/model).")
         var output: String?
@@ -144,6 +148,7 @@ extension TerraSegCommand {
             "training.epochs": "--epochs", "training.batch_size": "--batch-size", "training.seed": "--seed", "memory": "--memory",
             "training.sync_batchnorm": "--sync-batchnorm",
             "training.cache_megabytes": "--cache-megabytes",
+            "training.freeze_encoder_epochs": "--freeze-encoder-epochs", "model.encoder_weights": "--encoder-weights",
         ]
 
         func run() throws {
@@ -191,6 +196,8 @@ extension TerraSegCommand {
             if syncBatchnorm { spec.training.syncBatchnorm = true }
             if let batchSize { spec.training.batchSize = batchSize }
             if let cacheMegabytes { spec.training.cacheMegabytes = cacheMegabytes }
+            if let freezeEncoderEpochs { spec.training.freezeEncoderEpochs = freezeEncoderEpochs }
+            if let encoderWeights { spec.model.encoderWeights = encoderWeights }
             if let seed {
                 // Read as Int so that a negative seed meets the schema's check (training.seed ≥ 0).
                 if let issue = PipelineSchema.check("training.seed", Double(seed)) { issues.append(issue) } else { spec.training.seed = UInt64(seed) }

@@ -30,6 +30,21 @@ import TestSupport
         #expect(meta["format"] == "terraseg-test")
     }
 
+    /// I64 scalars (PyTorch's num_batches_tracked, shape [] or [1]) are written before the F32
+    /// tensors and read back beside them; `read` returns the F32 tensors alone.
+    @Test func int64ScalarsRoundTrip() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("w.safetensors")
+        let a = SafeTensors.Entry(shape: [3], values: [1, 2, 3])
+        try SafeTensors.write([("bn.weight", a)], integers: [("bn.num_batches_tracked", 123_456_789_012), ("x", -1)], to: path)
+        let c = try SafeTensors.contents(path)
+        #expect(c.tensors == ["bn.weight": a])
+        #expect(c.integers == ["bn.num_batches_tracked": 123_456_789_012, "x": -1])
+        #expect(try SafeTensors.read(path).tensors == ["bn.weight": a])
+        let header = try SafeTensorsHeaderTests.file(#"{"n": {"dtype": "I64", "shape": [1], "data_offsets": [0, 8]}}"#, in: dir, dataBytes: 8)
+        #expect(try SafeTensors.contents(header).integers == ["n": 0])
+    }
+
     @Test func truncatedFileIsAClearError() throws {
         let dir = TemporaryDirectory()
         let path = dir.file("w.safetensors")
@@ -71,6 +86,12 @@ import TestSupport
         (#"{"w": {"dtype": "F32", "shape": [1.5], "data_offsets": [0, 16]}}"#, "'w' is malformed"),
         (#"{"w": {"dtype": "I32", "shape": [4], "data_offsets": [0, 16]}}"#, "'w' has dtype I32; TerraSeg reads F32"),
         (#"{"__metadata__": {"a": 1}}"#, "__metadata__ is not a map of strings"),
+        // Half precision: refused with the Python line that converts the file.
+        (#"{"w": {"dtype": "F16", "shape": [4], "data_offsets": [0, 8]}}"#,
+         #"'w' has dtype F16; TerraSeg reads F32. Convert it to float32 in Python: from safetensors.torch import load_file, save_file; save_file({k: v.float() if v.is_floating_point() else v"#),
+        (#"{"w": {"dtype": "BF16", "shape": [4], "data_offsets": [0, 8]}}"#, "'w' has dtype BF16; TerraSeg reads F32. Convert it to float32 in Python"),
+        // I64 only as scalars (num_batches_tracked).
+        (#"{"w": {"dtype": "I64", "shape": [2], "data_offsets": [0, 16]}}"#, "'w' is I64 of shape [2]; TerraSeg reads F32 and I64 scalars"),
     ]
 
     @Test(arguments: cases.indices)

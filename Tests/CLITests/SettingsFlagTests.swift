@@ -43,6 +43,7 @@ import TestSupport
         c += scalar("train", "--epochs", ["0", "-1", "10000000"], key: "training.epochs")
         c += scalar("train", "--batch-size", ["0", "-4", "100000"], key: "training.batch_size")
         c += scalar("train", "--cache-megabytes", ["-1", "2000000"], key: "training.cache_megabytes")
+        c += scalar("train", "--freeze-encoder-epochs", ["-1", "1000000"], key: "training.freeze_encoder_epochs")
         c += scalar("train", "--patch-size", ["0", "-8", "100000", "100"], key: "tiling.patch")
         c += scalar("train", "--stride", ["0", "-8", "100000"], key: "tiling.stride")
         c += scalar("train", "--max-invalid", ["-0.1", "1.5"], key: "tiling.max_invalid")
@@ -92,7 +93,7 @@ import TestSupport
     static let notNumeric: [String: Set<String>] = [
         "train": ["config", "image", "labels", "vector-labels", "label-attribute", "tiles", "tile-images", "tile-mask", "tile-split", "tile-mask-colors", "classes",
                   "ignore", "band-names", "resampling", "grid", "crs", "model", "upsampling", "encoder", "optimizer", "schedule", "normalization", "no-augment", "output", "resume", "restart", "sync-batchnorm",
-                  "export-patches"],
+                  "export-patches", "encoder-weights"],
         "predict": ["model", "input", "output", "blend", "tta", "cog", "probabilities", "confidence", "overwrite", "compression",
                     "allow-mismatch", "bands", "polygons", "mmu-connectedness", "precision"],
         "quicklook": ["output"],
