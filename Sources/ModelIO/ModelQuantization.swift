@@ -75,13 +75,19 @@ public struct ModelQuantization: Codable, Sendable, Equatable {
 }
 
 /// Arithmetic of prediction (`terraseg predict --precision`).
-public enum Precision: String, CaseIterable, Sendable {
+public enum Precision: String, CaseIterable, Codable, Sendable {
     /// Float32 everywhere (the default).
     case fp32
     /// int8 convolutions with the bundle's calibration; refused without it or without VNNI.
     case int8
     /// int8 when the bundle is quantized and the CPU has VNNI, else fp32; says which.
     case auto
+
+    /// Why this CPU cannot run int8 (oneDNN's effective ISA lacks VNNI); nil when it can.
+    public static var int8Unavailable: String? {
+        CPUFeatures.hasInt8DotProduct ? nil
+            : "this CPU (oneDNN ISA \(CPUFeatures.effectiveISA)) has no VNNI int8 dot products, without which oneDNN 2.6's int8 convolutions saturate"
+    }
 }
 
 extension ModelBundle {
@@ -93,10 +99,8 @@ extension ModelBundle {
         let why: String?
         if quantization == nil {
             why = "the bundle \(directory) has no int8 calibration"
-        } else if !CPUFeatures.hasInt8DotProduct {
-            why = "this CPU (oneDNN ISA \(CPUFeatures.effectiveISA)) has no VNNI int8 dot products, without which oneDNN 2.6's int8 convolutions saturate"
         } else {
-            why = nil
+            why = Precision.int8Unavailable
         }
         switch (precision, why) {
         case (.fp32, _):
