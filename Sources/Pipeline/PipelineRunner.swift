@@ -59,8 +59,13 @@ public final class PipelineRunner {
         for stale in AtomicFile.removeStale(in: run) + AtomicFile.removeStale(in: run + "/quicklooks") { log("Removed \(stale): a partial output of a run that was killed") }
         var stamps = Stamps.read(run + "/stages.json")
         var skipped: [String] = []
-        if spec.prediction.enabled && spec.prediction.precision == .int8, let why = Precision.int8Unavailable {  // before training
-            throw TerraSegError(.invalidArgument, path: "prediction.precision", problem: "int8 is refused: \(why)",
+        let precision = spec.prediction.precision  // refused before training
+        if spec.prediction.enabled, let architecture = try? spec.model.architecture(inputChannels: 1, classes: 2),
+           let (problem, fix) = try predictionOptions().bf16Refusal(bf16: precision == .bf16, architecture) {
+            throw TerraSegError(.invalidArgument, path: "prediction.precision", problem: problem, hint: fix)
+        }
+        if spec.prediction.enabled, let why = precision == .int8 ? Precision.int8Unavailable : precision == .bf16 ? Precision.bf16Unavailable : nil {
+            throw TerraSegError(.invalidArgument, path: "prediction.precision", problem: "\(precision.rawValue) is refused: \(why)",
                                 hint: "Set prediction.precision to fp32, or to auto (which falls back to fp32 by itself)")
         }
         guard let trainStamp = try trainStage(stamps: &stamps, skipped: &skipped) else {
@@ -159,7 +164,7 @@ public final class PipelineRunner {
     func predictionNetwork(_ bundle: ModelBundle, jobs: [SceneJob]) throws -> any SegmentationNetwork {
         var calibrated = bundle
         let precision = spec.prediction.precision
-        if precision != .fp32, bundle.quantization == nil, Precision.int8Unavailable == nil, let first = jobs.first {
+        if precision == .int8 || precision == .auto, bundle.quantization == nil, Precision.int8Unavailable == nil, let first = jobs.first {
             log("predict: calibrating int8 on \(first.name) (fp32 windows of \(spec.prediction.tile))")
             calibrated.quantization = try SceneCalibration.quantization(bundle: bundle, network: try bundle.network(directory: bundlePath),
                                                                         jobs: [first], tile: spec.prediction.tile, scratch: run + "/calibration")

@@ -23,7 +23,7 @@ import TestSupport
         _ = try SyntheticScene(in: dir.path, width: 40, height: 40, bands: 3)
         let error = #expect(throws: PipelineError.self) { try PipelineLoader.load(try job("int16")) }
         let issue = try #require(error?.issues.first { $0.key == "prediction.precision" })
-        #expect(issue.problem.contains("must be one of fp32, int8, auto, got 'int16'"), "\(issue.problem)")
+        #expect(issue.problem.contains("must be one of fp32, bf16, int8, auto, got 'int16'"), "\(issue.problem)")
         #expect(try PipelineLoader.load(try job("auto")).spec.prediction.precision == .auto)
         #expect(try PipelineLoader.load(try job("fp32")).spec.prediction.precision == .fp32)
     }

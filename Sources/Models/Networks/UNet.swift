@@ -99,12 +99,22 @@ public final class ConvBNReLU: UnaryLayer {
     public var int8: Int8ConvUnit?
     /// Sees each inference input (calibration of activation steps, `Int8Calibration`).
     public var inputObserver: ((Tensor) -> Void)?
+    /// Inference in bf16 when set (`--precision bf16`; see `Bf16Inference`).
+    public var bf16: Bf16ConvolutionKernel?
+
+    private func bf16Forward(_ x: Tensor, _ kernel: Bf16ConvolutionKernel) -> Tensor {
+        let out = reuse(foldedOutput, conv.geometry.outputShape(x.shape), conv.outputLayout)
+        foldedOutput = out
+        kernel.forward(input: x, output: out)
+        return out
+    }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let p = Profiler.shared
         if !isTraining {
             inputObserver?(x)
             if let int8 { return p.measure("\(label) int8 conv+bn+relu fwd") { int8(x, layout: conv.outputLayout) } }
+            if let bf16 { return p.measure("\(label) bf16 conv+bn+relu fwd") { bf16Forward(x, bf16) } }
             return p.measure("\(label) conv+bn+relu fwd") { foldedForward(x) }
         }
         let y = p.measure("\(label) conv fwd") { conv(x) }
