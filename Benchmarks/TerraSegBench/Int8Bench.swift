@@ -16,15 +16,21 @@ enum Int8Comparison {
         let int8Units = units.map(\.int8)
         let chain = net.int8Chain
         let quantized = net(x).nchwValues()
-        // 0 fp32, 1 int8 unchained (each unit quantizes its Float32 input), 2 int8 chained u8.
-        let names = ["fp32", "int8 unchained", "int8 chained"]
+        // 0 fp32, 1 int8 unchained (each unit quantizes its Float32 input), 2 int8 chained u8,
+        // 3 bf16 (every unit; where the CPU has it).
+        let names = ["fp32", "int8 unchained", "int8 chained", "bf16"]
+        let bf16 = CPUFeatures.hasBF16 ? units.map(Bf16Inference.kernel) : []
+        let modes = bf16.isEmpty ? 3 : 4
         func use(_ mode: Int) {
-            for (u, q) in zip(units, int8Units) { u.int8 = mode > 0 ? q : nil }
+            for (u, q) in zip(units, int8Units) { u.int8 = mode == 1 || mode == 2 ? q : nil }
+            for (u, k) in zip(units, bf16) { u.bf16 = mode == 3 ? k : nil }
             net.int8Chain = mode == 2 ? chain : nil
         }
-        var times: [[Double]] = [[], [], []]
+        var times: [[Double]] = Array(repeating: [], count: modes)
+        use(3)
+        let bf16Logits = bf16.isEmpty ? [] : net(x).nchwValues()
         for _ in 0..<steps {
-            for mode in 0..<3 {
+            for mode in 0..<modes {
                 use(mode)
                 let t0 = now()
                 _ = net(x)
@@ -32,7 +38,7 @@ enum Int8Comparison {
             }
         }
         let profiler = Profiler.shared
-        for mode in 0..<3 {
+        for mode in 0..<modes {
             use(mode)
             profiler.reset(); profiler.isEnabled = true
             _ = net(x)
@@ -45,7 +51,13 @@ enum Int8Comparison {
             print(names[mode] + String(format: ": median %.3f s, min %.3f, max %.3f", s[s.count / 2], s[0], s[s.count - 1]))
         }
         print(String(format: "int8 unchained %.2f× fp32", times[0].sorted()[steps / 2] / times[1].sorted()[steps / 2]))
-        times.remove(at: 1)
+        if modes == 4 {
+            let e = zip(bf16Logits, reference).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }.squareRoot()
+                / reference.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot()
+            print(String(format: "bf16 %.2f× fp32; bf16 logits normwise error %.4f; ", times[0].sorted()[steps / 2] / times[3].sorted()[steps / 2], e)
+                  + (bf16.first?.implementation ?? "-"))
+        }
+        times = [times[0], times[2]]
         let m = times.map { $0.sorted()[$0.count / 2] }
         let classes = net.configuration.classes, plane = x.shape.h * x.shape.w
         var same = 0
