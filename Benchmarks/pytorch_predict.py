@@ -28,6 +28,7 @@ def main():
     ap.add_argument("--margin", type=int, default=None)
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bf16", action="store_true", help="run the network under torch.autocast('cpu', dtype=torch.bfloat16)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     net, meta = load_bundle(a.model)
@@ -62,7 +63,9 @@ def main():
                     t = torch.from_numpy(x)[None]
                     if a.channels_last:
                         t = t.contiguous(memory_format=torch.channels_last)
-                    probs = torch.softmax(net(t), 1)[0]
+                    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+                        logits = net(t)
+                    probs = torch.softmax(logits.float(), 1)[0]
                     h, w = min(tile, src.height - r), min(tile, src.width - c)
                     core = probs[:, margin:margin + h, margin:margin + w].argmax(0).numpy()
                     out = values[core]
@@ -70,7 +73,7 @@ def main():
                     dst.write(out, 1, window=Window(c, r, w, h))
         seconds = time.time() - start
         mp = src.width * src.height / 1e6
-    print(json.dumps({"framework": "pytorch+rasterio", "channels_last": a.channels_last, "torch": torch.__version__,
+    print(json.dumps({"framework": "pytorch+rasterio", "channels_last": a.channels_last, "bf16": a.bf16, "torch": torch.__version__,
                       "megapixels": mp, "seconds": seconds, "megapixels_per_s": mp / seconds,
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                       "tile": tile, "margin": margin}))

@@ -43,6 +43,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--bf16", action="store_true", help="run under torch.autocast('cpu', dtype=torch.bfloat16)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -57,14 +58,15 @@ def main():
     times = []
     for step in range(a.warmup + a.steps):
         t0 = time.perf_counter()
-        if a.mode == "train":
-            opt.zero_grad(set_to_none=True)
-            loss = focal_dice(net(x), target)
-            loss.backward()
-            opt.step()
-        else:
-            with torch.inference_mode():
-                net(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+            if a.mode == "train":
+                opt.zero_grad(set_to_none=True)
+                loss = focal_dice(net(x).float(), target)
+                loss.backward()
+                opt.step()
+            else:
+                with torch.inference_mode():
+                    net(x)
         dt = time.perf_counter() - t0
         if step >= a.warmup:
             times.append(dt)
@@ -74,7 +76,7 @@ def main():
     ips = a.batch / med
     scale = a.size * a.size / 65536
     res = {"network": "r1" if a.upsample == "bilinear" else "r1-nails", "mode": a.mode, "batch": a.batch,
-           "size": a.size, "threads": a.threads, "steps": a.steps, "channels_last": a.channels_last,
+           "size": a.size, "threads": a.threads, "steps": a.steps, "channels_last": a.channels_last, "bf16": a.bf16,
            "images_per_s": round(ips, 4), "megapixels_per_s": round(ips * a.size * a.size / 1e6, 4),
            "gflops": round(ips * (87.35 if a.mode == "train" else 29.17) * scale, 2), "step_s": round(med, 4),
            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

@@ -124,6 +124,13 @@ extension PredictionOptions {
         return "streaming uses full-width strips sized from the memory budget, so the window settings "
             + unused.joined(separator: ", ") + " are not used (models that cannot stream still predict in windows with them)"
     }
+
+    /// bf16 runs in windows only: row streaming would map in fp32, so the pair is refused
+    /// (problem, fix) rather than run at another precision than asked; nil otherwise.
+    public func bf16Refusal(bf16: Bool, _ architecture: ModelArchitecture) -> (problem: String, fix: String)? {
+        guard bf16, blend == .stream, !tta, !architecture.upsamplesWithParameters else { return nil }
+        return ("bf16 runs in windows only; streaming would map in fp32", "Use blend centre (or hann) with bf16, or precision fp32 to stream")
+    }
 }
 
 /// Statistics of one predicted scene.

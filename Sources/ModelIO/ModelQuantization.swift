@@ -75,13 +75,27 @@ public struct ModelQuantization: Codable, Sendable, Equatable {
 }
 
 /// Arithmetic of prediction (`terraseg predict --precision`).
-public enum Precision: String, CaseIterable, Sendable {
+public enum Precision: String, CaseIterable, Codable, Sendable {
     /// Float32 everywhere (the default).
     case fp32
+    /// bf16 convolutions with Float32 sums (`Bf16Inference`); refused without AVX512_BF16/AMX.
+    case bf16
     /// int8 convolutions with the bundle's calibration; refused without it or without VNNI.
     case int8
     /// int8 when the bundle is quantized and the CPU has VNNI, else fp32; says which.
     case auto
+
+    /// Why this CPU cannot run int8 (oneDNN's effective ISA lacks VNNI); nil when it can.
+    public static var int8Unavailable: String? {
+        CPUFeatures.hasInt8DotProduct ? nil
+            : "this CPU (oneDNN ISA \(CPUFeatures.effectiveISA)) has no VNNI int8 dot products, without which oneDNN 2.6's int8 convolutions saturate"
+    }
+
+    /// Why this CPU cannot run bf16 (no AVX512_BF16 or AMX for oneDNN); nil when it can.
+    public static var bf16Unavailable: String? {
+        CPUFeatures.hasBF16 ? nil
+            : "this CPU (oneDNN ISA \(CPUFeatures.effectiveISA)) has no native bf16 arithmetic (AVX512_BF16 or AMX), where oneDNN's bf16 convolutions are emulated and slower than fp32"
+    }
 }
 
 extension ModelBundle {
@@ -90,16 +104,23 @@ extension ModelBundle {
     public func network(directory: String, precision: Precision) throws
         -> (network: any SegmentationNetwork, chosen: Precision, notice: String?) {
         let net = try network(directory: directory)
+        if precision == .bf16 {
+            if let why = Precision.bf16Unavailable {
+                throw TerraSegError(.invalidArgument, path: directory, problem: "--precision bf16 is refused: \(why)",
+                                    hint: "Use --precision fp32 (or auto, which picks what this CPU has)")
+            }
+            Bf16Inference.install(in: net)
+            let count = Int8Calibration.units(of: net).count
+            return (net, .bf16, "Precision bf16: bf16 in \(count) of \(count + 1) layers, the head fp32 (\(CPUFeatures.effectiveISA))")
+        }
         let why: String?
         if quantization == nil {
             why = "the bundle \(directory) has no int8 calibration"
-        } else if !CPUFeatures.hasInt8DotProduct {
-            why = "this CPU (oneDNN ISA \(CPUFeatures.effectiveISA)) has no VNNI int8 dot products, without which oneDNN 2.6's int8 convolutions saturate"
         } else {
-            why = nil
+            why = Precision.int8Unavailable
         }
         switch (precision, why) {
-        case (.fp32, _):
+        case (.fp32, _), (.bf16, _):
             return (net, .fp32, nil)
         case (.int8, let why?):
             let fix = quantization == nil

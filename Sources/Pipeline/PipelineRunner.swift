@@ -59,6 +59,15 @@ public final class PipelineRunner {
         for stale in AtomicFile.removeStale(in: run) + AtomicFile.removeStale(in: run + "/quicklooks") { log("Removed \(stale): a partial output of a run that was killed") }
         var stamps = Stamps.read(run + "/stages.json")
         var skipped: [String] = []
+        let precision = spec.prediction.precision  // refused before training
+        if spec.prediction.enabled, let architecture = try? spec.model.architecture(inputChannels: 1, classes: 2),
+           let (problem, fix) = try predictionOptions().bf16Refusal(bf16: precision == .bf16, architecture) {
+            throw TerraSegError(.invalidArgument, path: "prediction.precision", problem: problem, hint: fix)
+        }
+        if spec.prediction.enabled, let why = precision == .int8 ? Precision.int8Unavailable : precision == .bf16 ? Precision.bf16Unavailable : nil {
+            throw TerraSegError(.invalidArgument, path: "prediction.precision", problem: "\(precision.rawValue) is refused: \(why)",
+                                hint: "Set prediction.precision to fp32, or to auto (which falls back to fp32 by itself)")
+        }
         guard let trainStamp = try trainStage(stamps: &stamps, skipped: &skipped) else {
             throw Interrupted(kept: ["the training checkpoint in \(bundlePath).training"])
         }
@@ -137,7 +146,7 @@ public final class PipelineRunner {
         try stamps.write(run + "/stages.json")
         var o = options
         o.overwrite = true
-        let model = NetworkSceneModel(bundle: bundle, network: try bundle.network(directory: bundlePath))
+        let model = NetworkSceneModel(bundle: bundle, network: try predictionNetwork(bundle, jobs: jobs))
         let predictor = try ScenePredictor(model: model, inputs: model.inputs, options: o)
         predictor.provenance = MapProvenance(bundle: bundle, directory: bundlePath, terrasegVersion: terrasegVersion)
         var progress = BatchProgress(total: jobs.count)
@@ -148,6 +157,22 @@ public final class PipelineRunner {
         stamps["predict"] = predictStamp
         try stamps.write(run + "/stages.json")
         return outputs
+    }
+
+    /// The trained network at `prediction.precision`. int8 (or auto on a CPU with VNNI) first
+    /// calibrates it on the first scene to map, as `terraseg quantize` does (one fp32 pass over
+    /// that scene); the bundle on disk stays fp32.
+    func predictionNetwork(_ bundle: ModelBundle, jobs: [SceneJob]) throws -> any SegmentationNetwork {
+        var calibrated = bundle
+        let precision = spec.prediction.precision
+        if precision == .int8 || precision == .auto, bundle.quantization == nil, Precision.int8Unavailable == nil, let first = jobs.first {
+            log("predict: calibrating int8 on \(first.name) (fp32 windows of \(spec.prediction.tile))")
+            calibrated.quantization = try SceneCalibration.quantization(bundle: bundle, network: try bundle.network(directory: bundlePath),
+                                                                        jobs: [first], tile: spec.prediction.tile, scratch: run + "/calibration")
+        }
+        let built = try calibrated.network(directory: bundlePath, precision: precision)
+        if let notice = built.notice { log("predict: " + notice) }
+        return built.network
     }
 
     /// 3. Evaluate each map against its labels, and each tile set's test chips (always: maps

@@ -1,6 +1,7 @@
 import Core
 import GeoRaster
 import Inference
+import ModelIO
 import Models
 import Tiling
 import Training
@@ -80,6 +81,7 @@ public struct PredictionSpec: Codable, Sendable, Equatable {
     public var batchSize = PredictionOptions().batchSize
     public var blend = PredictionOptions().blend
     public var tta = PredictionOptions().tta
+    public var precision = Precision.fp32
     public var cog = PredictionOptions().creation.cog
     public var probabilities = PredictionOptions().probabilities
     public var confidence = PredictionOptions().confidence

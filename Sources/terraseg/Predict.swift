@@ -89,7 +89,7 @@ extension TerraSegCommand {
         @Flag(help: "Recompute scenes whose outputs already exist.")
         var overwrite = false
 
-        @Option(help: "fp32 (default); int8: int8 convolutions, needs a bundle from `terraseg quantize` and a CPU with VNNI; auto: int8 where both hold, else fp32 (says which).")
+        @Option(help: "fp32 (default); bf16: bf16 convolutions with Float32 sums, needs AVX512_BF16 or AMX, windows only; int8: int8 convolutions, needs a bundle from `terraseg quantize` and a CPU with VNNI; auto: int8 where both hold, else fp32 (says which).")
         var precision = Precision.fp32
 
         @Option(help: keyHelp("GeoTIFF compression.", key: "prediction.compression", showDefault: false))
@@ -141,6 +141,9 @@ extension TerraSegCommand {
                                                                                     margin: options.margin, batch: options.batchSize,
                                                                                     blend: options.blend),
                                       flags: Self.flags)
+            if let (problem, fix) = options.bf16Refusal(bf16: precision == .bf16, bundle.architecture) {
+                throw TerraSegError(.invalidArgument, path: "--precision", problem: problem, hint: fix)
+            }
             let built = try bundle.network(directory: model, precision: precision)
             if let notice = built.notice { FileHandle.standardError.write(Data((notice + "\n").utf8)) }
             let network = NetworkSceneModel(bundle: bundle, network: built.network)

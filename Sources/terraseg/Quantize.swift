@@ -43,29 +43,13 @@ extension TerraSegCommand {
                                      hint: "Predict with this model in fp32 (the default)")
             }
             let net = try bundle.network(directory: model)
-            let scenes = NetworkSceneModel(bundle: bundle, network: net)
-            var options = spec.options
-            options.overwrite = true
-            let predictor = try ScenePredictor(model: scenes, inputs: scenes.inputs, options: options)
-            let jobs = try SceneJob.expand(calibration, foldersAreScenes: scenes.inputs.recipe?.bandNames != nil)
-            let maps = try AtomicFile.createTemporaryDirectory(for: output + ".calibration")
-            defer { try? FileManager.default.removeItem(atPath: maps) }
-            let calibrator = Int8Calibrator(net)
-            let reports = try stoppable { try predictor.run(jobs: jobs, directory: maps) { _ in } }
-            let steps = calibrator.finish()
-            if let failed = reports.first(where: { if case .failed = $0.status { return true } else { return false } }) {
-                throw TerraSegError(.readFailed, path: failed.job.name, problem: "the calibration scene could not be mapped",
-                                     hint: "Fix or leave out that scene (see the message above)")
+            let jobs = try SceneJob.expand(calibration, foldersAreScenes: bundle.recipe?.bandNames != nil)
+            bundle.quantization = try stoppable {
+                try SceneCalibration.quantization(bundle: bundle, network: net, jobs: jobs, tile: tile, scratch: output + ".calibration")
             }
-            guard calibrator.images > 0 else {
-                throw TerraSegError(.invalidArgument, path: calibration.joined(separator: " "), problem: "no valid pixels to calibrate on",
-                                     hint: "Give scenes with data the model maps")
-            }
-            bundle.quantization = ModelQuantization(architecture: bundle.architecture, steps: steps,
-                                                    scenes: jobs.map(\.name), patches: calibrator.images)
             try bundle.write(network: net, to: output, extraFiles: try Self.otherFiles(of: model))
             let int8 = bundle.quantization!.int8Steps.count
-            print("Wrote \(output): int8 in \(int8) of \(bundle.quantization!.layers.count) layers, calibrated on \(calibrator.images) windows of \(jobs.count) scene(s)")
+            print("Wrote \(output): int8 in \(int8) of \(bundle.quantization!.layers.count) layers, calibrated on \(bundle.quantization!.calibrationPatches) windows of \(jobs.count) scene(s)")
         }
     
         /// The bundle's files besides weights and model.json (training log, options), kept as they are.

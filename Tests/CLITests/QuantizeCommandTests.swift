@@ -64,6 +64,27 @@ import TestSupport
         #expect(Double(sameStream) >= 0.99 * Double(valid), "streamed int8 agrees on \(sameStream) of \(valid) valid pixels")
     }
 
+    /// bf16 needs no calibration and maps like fp32; it is refused without AVX512_BF16/AMX
+    /// (oneDNN limited to AVX512_CORE_VNNI) and with streaming (which would run fp32).
+    @Test func bf16MapsLikeFloatAndIsRefusedWhereItCannotRun() throws {
+        if CPUFeatures.hasBF16 {
+            let fp = try predict(model, dir.file("fp32-bf"), [])
+            let bf = try predict(model, dir.file("bf16"), ["--precision", "bf16"])
+            #expect(fp.status == 0 && bf.status == 0, "\(fp.stderr) \(bf.stderr)")
+            #expect(bf.stderr.contains("Precision bf16: bf16 in 9 of 10 layers"), "\(bf.stderr)")
+            let window = Window(width: b.width, height: b.height)
+            let m1 = try Dataset(path: dir.file("fp32-bf") + "/scene-b_map.tif").read(window: window)
+            let m2 = try Dataset(path: dir.file("bf16") + "/scene-b_map.tif").read(window: window)
+            let valid = m1.valid.filter { $0 != 0 }.count
+            let same = (0..<m1.values.count).filter { m1.valid[$0] != 0 && m1.values[$0] == m2.values[$0] }.count
+            #expect(valid > 0 && Double(same) >= 0.99 * Double(valid), "bf16 agrees on \(same) of \(valid) valid pixels")
+        }
+        let noBF16 = try predict(model, dir.file("no-bf16"), ["--precision", "bf16"], environment: ["DNNL_MAX_CPU_ISA": "AVX512_CORE_VNNI"])
+        #expect(noBF16.status != 0 && noBF16.stderr.contains("--precision bf16 is refused") && noBF16.stderr.contains("no native bf16"), "\(noBF16.stderr)")
+        let stream = try predict(model, dir.file("stream-bf16"), ["--precision", "bf16", "--blend", "stream"])
+        #expect(stream.status != 0 && stream.stderr.contains("bf16 runs in windows only"), "\(stream.stderr)")
+    }
+
     /// int8 needs a quantized bundle: the refusal names the bundle and the command that makes one.
     @Test func int8WithoutCalibrationIsRefused() throws {
         let r = try predict(model, dir.file("refused"), ["--precision", "int8"])

@@ -62,18 +62,21 @@ public enum Int8Calibration {
 
     /// Runs the named units in int8 with these input steps (folding and quantizing their
     /// weights now); units not named stay fp32. Unknown names are a programming error: bundles
-    /// are checked against `quantizable` before this.
-    public static func install(_ steps: [String: Float], in network: any SegmentationNetwork) {
+    /// are checked against `quantizable` before this. `chained`: a U-Net passes u8 between its
+    /// int8 layers where it can (`Int8UNetChain`), else each unit quantizes its Float32 input.
+    public static func install(_ steps: [String: Float], in network: any SegmentationNetwork, chained: Bool = true) {
         let targets = Dictionary(uniqueKeysWithValues: quantizable(network).map { ($0.name, $0.unit) })
         for (name, step) in steps {
             guard let unit = targets[name] else { preconditionFailure("no quantizable unit \(name)") }
             unit.int8 = Int8ConvUnit(unit, inputStep: step)
         }
+        if let u = network as? UNet { u.int8Chain = chained ? Int8UNetChain.make(u) : nil }
     }
 
     /// Back to fp32 everywhere.
     public static func uninstall(from network: any SegmentationNetwork) {
         for u in units(of: network) { u.unit.int8 = nil }
+        (network as? UNet)?.int8Chain = nil
     }
 }
 

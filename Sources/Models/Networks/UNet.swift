@@ -103,12 +103,22 @@ public final class ConvBNReLU: UnaryLayer {
     public var int8: Int8ConvUnit?
     /// Sees each inference input (calibration of activation steps, `Int8Calibration`).
     public var inputObserver: ((Tensor) -> Void)?
+    /// Inference in bf16 when set (`--precision bf16`; see `Bf16Inference`).
+    public var bf16: Bf16ConvolutionKernel?
+
+    private func bf16Forward(_ x: Tensor, _ kernel: Bf16ConvolutionKernel) -> Tensor {
+        let out = reuse(foldedOutput, conv.geometry.outputShape(x.shape), conv.outputLayout)
+        foldedOutput = out
+        kernel.forward(input: x, output: out)
+        return out
+    }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let p = Profiler.shared
         if !isTraining {
             inputObserver?(x)
             if let int8 { return p.measure("\(label) int8 conv+bn+relu fwd") { int8(x, layout: conv.outputLayout) } }
+            if let bf16 { return p.measure("\(label) bf16 conv+bn+relu fwd") { bf16Forward(x, bf16) } }
             return p.measure("\(label) conv+bn+relu fwd") { foldedForward(x) }
         }
         let y = p.measure("\(label) conv fwd") { conv(x) }
@@ -178,6 +188,8 @@ public final class UNet: Layer {
     private var regionLogits: Tensor?
     private var cropBuffers: [[Tensor?]] = []
     private var skips: [Tensor] = []
+    /// Inference with u8 chained between int8 layers, when installed (`Int8Calibration.install`).
+    public var int8Chain: Int8UNetChain?
 
     public init(_ c: UNetConfiguration, seed: UInt64 = 1) {
         configuration = c
@@ -271,6 +283,7 @@ public final class UNet: Layer {
 
     /// input (N, C_in, H, W) NCHW → logits (N, K, H, W) NCHW (owned by the network).
     public func callAsFunction(_ input: Tensor) -> Tensor {
+        if !isTraining, let int8Chain { return int8Chain(input) }
         let levels = encoders.count
         let prof = Profiler.shared
         var x = encode(input)
@@ -300,7 +313,7 @@ public final class UNet: Layer {
     }
 
     /// The 1×1 head, then the logits reordered to NCHW into `buffer` (reused).
-    private func headLogits(_ x: Tensor, into buffer: inout Tensor?) -> Tensor {
+    func headLogits(_ x: Tensor, into buffer: inout Tensor?) -> Tensor {
         let prof = Profiler.shared
         let out = prof.measure("head fwd") { head(x) }
         let l = reuse(buffer, out.shape, .nchw)
@@ -330,23 +343,11 @@ public final class UNet: Layer {
         }
         precondition(region.row >= 0 && region.column >= 0 && region.row + region.height <= input.shape.h
                      && region.column + region.width <= input.shape.w && region.height > 0 && region.width > 0, "region outside the input")
+        if let int8Chain { return int8Chain.logits(input, region: region) }
         let prof = Profiler.shared
         var x = encode(input)
-        // Per level j: `need[j]` = rows/columns of decoder j's output that are read, `cat[j]` = where
-        // decoder j runs (twice the coarser level's `need`, so its concat is [up(x), skip] exactly).
-        func plan(_ r: Range<Int>, size: Int) -> (need: [Range<Int>], cat: [Range<Int>]) {
-            var need = [r], cat: [Range<Int>] = []
-            for j in 0..<levels {
-                let coarse = size >> (j + 1)
-                let lo = need[j].lowerBound - 2, hi = need[j].upperBound + 2
-                let next = max(0, Int((Double(lo) / 2).rounded(.down)) - 1)..<min(coarse, (hi + 1) / 2 + 1)
-                need.append(next)
-                cat.append((2 * next.lowerBound)..<(2 * next.upperBound))
-            }
-            return (need, cat)
-        }
-        let rows = plan(region.row..<(region.row + region.height), size: input.shape.h)
-        let cols = plan(region.column..<(region.column + region.width), size: input.shape.w)
+        let rows = UNet.decoderPlan(region.row..<(region.row + region.height), size: input.shape.h, levels: levels)
+        let cols = UNet.decoderPlan(region.column..<(region.column + region.width), size: input.shape.w, levels: levels)
         if cropBuffers.count != levels + 1 { cropBuffers = [[Tensor?]](repeating: [nil, nil], count: levels + 1) }
         func crop(_ t: Tensor, _ r: Range<Int>, _ c: Range<Int>, origin: (Int, Int), slot: (Int, Int)) -> Tensor {
             if r.lowerBound == origin.0 && c.lowerBound == origin.1 && r.count == t.shape.h && c.count == t.shape.w { return t }
@@ -365,6 +366,20 @@ public final class UNet: Layer {
         }
         x = crop(x, rows.need[0], cols.need[0], origin: origin, slot: (0, 0))
         return headLogits(x, into: &regionLogits)
+    }
+
+    /// Per level j: `need[j]` = rows (or columns) of decoder j's output that are read, `cat[j]` =
+    /// where decoder j runs (twice the coarser level's `need`, so its concat is [up(x), skip] exactly).
+    static func decoderPlan(_ r: Range<Int>, size: Int, levels: Int) -> (need: [Range<Int>], cat: [Range<Int>]) {
+        var need = [r], cat: [Range<Int>] = []
+        for j in 0..<levels {
+            let coarse = size >> (j + 1)
+            let lo = need[j].lowerBound - 2, hi = need[j].upperBound + 2
+            let next = max(0, Int((Double(lo) / 2).rounded(.down)) - 1)..<min(coarse, (hi + 1) / 2 + 1)
+            need.append(next)
+            cat.append((2 * next.lowerBound)..<(2 * next.upperBound))
+        }
+        return (need, cat)
     }
 
     /// Backward from dL/dlogits (N, K, H, W) NCHW: writes every parameter's gradient.

@@ -1,0 +1,131 @@
+// Memory-bound kernels on u8 NHWC activations (`ByteTensor`), so that int8 layers pass u8 to
+// each other (`Int8UNetChain`): 2×2 max pooling (exact on codes of one step), channel copies
+// into a concat buffer, ×2 upsampling into a concat's leading channels (from u8 for nearest and
+// nails, from Float32 NHWC with quantization for bilinear) and spatial crops. References: the
+// Float32 kernels they mirror (`MaxPool2x2`, `Upsample2x`), held to in Int8ChainTests.
+
+public enum ByteKernels {
+    /// output (N, C, H/2, W/2) = max over 2×2 windows of input (N, C, H, W), same step.
+    public static func maxPool2x2(_ input: ByteTensor, into output: ByteTensor) {
+        let i = input.shape, o = output.shape
+        precondition(i.h == 2 * o.h && i.w == 2 * o.w && i.n == o.n && i.c == o.c, "u8 pooling shapes \(i) → \(o)")
+        let src = UncheckedSendable(input.data), dst = UncheckedSendable(output.data)
+        let C = i.c, ow = o.w, iw = i.w
+        parallelFor(o.n * o.h, minChunk: 4) { range in
+            for row in range {
+                let n = row / o.h, y = row % o.h
+                let s0 = src.value + ((n * i.h + 2 * y) * iw) * C, s1 = s0 + iw * C
+                let d = dst.value + row * ow * C
+                for x in 0..<ow {
+                    let a = s0 + 2 * x * C, b = s1 + 2 * x * C, dx = d + x * C
+                    for k in 0..<C { dx[k] = max(max(a[k], a[k + C]), max(b[k], b[k + C])) }
+                }
+            }
+        }
+    }
+
+    /// Copies input (N, S, H, W) into channels offset..<offset+S of output (N, T, H, W).
+    public static func copyChannels(_ input: ByteTensor, into output: ByteTensor, offset: Int) {
+        let i = input.shape, o = output.shape
+        precondition(i.n == o.n && i.h == o.h && i.w == o.w && offset >= 0 && offset + i.c <= o.c, "u8 concat shapes")
+        let src = UncheckedSendable(input.data), dst = UncheckedSendable(output.data)
+        let S = i.c, T = o.c, pixels = i.w
+        parallelFor(i.n * i.h, minChunk: 8) { range in
+            for row in range {
+                let s = src.value + row * pixels * S, d = dst.value + row * pixels * T + offset
+                if S % 16 == 0 {  // per-pixel memcpy calls cost more than the copy itself
+                    for x in 0..<pixels {
+                        let a = UnsafeRawPointer(s + x * S), b = UnsafeMutableRawPointer(d + x * T)
+                        for k in stride(from: 0, to: S, by: 16) {
+                            b.storeBytes(of: a.loadUnaligned(fromByteOffset: k, as: SIMD16<UInt8>.self), toByteOffset: k, as: SIMD16<UInt8>.self)
+                        }
+                    }
+                } else {
+                    for x in 0..<pixels { (d + x * T).update(from: s + x * S, count: S) }
+                }
+            }
+        }
+    }
+
+    /// Nearest or bed-of-nails ×2 of input (N, C, H, W) u8 into channels 0..<C of output
+    /// (N, T, 2H, 2W), same step (both only copy or zero codes).
+    public static func upsample2x(_ kind: Upsample2xKind, _ input: ByteTensor, into output: ByteTensor) {
+        precondition(kind != .bilinear, "bilinear upsampling reads Float32 (upsample2x(_:step:into:))")
+        let i = input.shape, o = output.shape
+        precondition(o.h == 2 * i.h && o.w == 2 * i.w && o.n == i.n && i.c <= o.c, "u8 upsample shapes \(i) → \(o)")
+        let src = UncheckedSendable(input.data), dst = UncheckedSendable(output.data)
+        let C = i.c, T = o.c
+        parallelFor(o.n * o.h, minChunk: 8) { range in
+            for row in range {
+                let n = row / o.h, y = row % o.h
+                let s = src.value + (n * i.h + y / 2) * i.w * C, d = dst.value + row * o.w * T
+                for x in 0..<o.w {
+                    let dp = d + x * T
+                    if kind == .nails && (y % 2 == 1 || x % 2 == 1) { dp.update(repeating: 0, count: C) } else { dp.update(from: s + (x / 2) * C, count: C) }
+                }
+            }
+        }
+    }
+
+    /// Bilinear ×2 (half-pixel centres, like `Upsample2x`) of input (N, C, H, W) Float32 NHWC,
+    /// quantized at `step` (q = clamp(round-half-even(v / step), 0, 255)), into channels
+    /// 0..<C of output (N, T, 2H, 2W).
+    public static func upsample2x(_ kind: Upsample2xKind, _ input: Tensor, step: Float, into output: ByteTensor) {
+        let i = input.shape, o = output.shape
+        precondition(input.layout == .nhwc && o.h == 2 * i.h && o.w == 2 * i.w && o.n == i.n && i.c <= o.c,
+                     "bilinear u8 upsample shapes \(i) \(input.layout) → \(o)")
+        precondition(kind == .bilinear, "nearest and nails upsample u8 (upsample2x(_:_:into:))")
+        let src = UncheckedSendable(input.data), dst = UncheckedSendable(output.data)
+        let C = i.c, T = o.c, W = i.w, inv = 1 / step
+        parallelFor(o.n * o.h, minChunk: 8) { range in
+            let line = UnsafeMutablePointer<Float>.allocate(capacity: W * C)
+            defer { line.deallocate() }
+            for row in range {
+                let n = row / o.h, y = row % o.h, r = y / 2
+                let near = src.value + (n * i.h + r) * W * C
+                let far = src.value + (n * i.h + (y % 2 == 0 ? max(r - 1, 0) : min(r + 1, i.h - 1))) * W * C
+                for e in 0..<(W * C) { line[e] = (0.75 * near[e] + 0.25 * far[e]) * inv }
+                let d = dst.value + row * o.w * T
+                for x in 0..<W {
+                    let c = line + x * C, l = line + max(x - 1, 0) * C, rr = line + min(x + 1, W - 1) * C
+                    let d0 = d + 2 * x * T, d1 = d0 + T
+                    for k in 0..<C {
+                        d0[k] = code(0.75 * c[k] + 0.25 * l[k])
+                        d1[k] = code(0.75 * c[k] + 0.25 * rr[k])
+                    }
+                }
+            }
+        }
+    }
+
+    /// clamp(round-half-even(v), 0, 255) without a rounding call or a checked conversion (the
+    /// baseline x86-64 target has no vector rounding, and either stops the loop vectorising,
+    /// measured 10× slower): adding 1.5·2²³ leaves the rounded integer in the low mantissa bits.
+    @inline(__always) static func code(_ v: Float) -> UInt8 {
+        UInt8(truncatingIfNeeded: (min(255, max(0, v)) + 12_582_912).bitPattern)
+    }
+
+    /// Rows row..<row+H', columns column..<column+W' of an NHWC array of `elementBytes`-byte
+    /// values (N, C, H, W) into a dense NHWC (N, C, H', W'): crops of u8 and Float32 NHWC.
+    public static func crop(_ src: UnsafeRawPointer, _ shape: Shape, row: Int, column: Int,
+                            into dst: UnsafeMutableRawPointer, _ out: Shape, elementBytes: Int) {
+        precondition(shape.n == out.n && shape.c == out.c && row >= 0 && column >= 0
+                     && row + out.h <= shape.h && column + out.w <= shape.w, "NHWC crop outside \(shape)")
+        let s = UncheckedSendable(src), d = UncheckedSendable(dst)
+        let pixel = shape.c * elementBytes, length = out.w * pixel
+        parallelFor(out.n * out.h, minChunk: 16) { range in
+            for r in range {
+                let n = r / out.h, y = r % out.h
+                (d.value + r * length).copyMemory(from: s.value + ((n * shape.h + row + y) * shape.w + column) * pixel, byteCount: length)
+            }
+        }
+    }
+}
+
+extension ByteTensor {
+    /// `existing` when it has this shape, else a new tensor (buffers reused across calls).
+    public static func reuse(_ existing: ByteTensor?, _ shape: Shape) -> ByteTensor {
+        if let existing, existing.shape == shape { return existing }
+        return ByteTensor(shape: shape)
+    }
+}

@@ -1,0 +1,215 @@
+import Core
+import Engine
+
+/// U-Net inference with u8 activations chained between int8 layers: each int8 convolution
+/// writes u8 (oneDNN output scales and the fused ReLU land on its consumer's step) when its
+/// consumer is another int8 convolution, the 2×2 max pooling (exact on u8), the concat, or a
+/// nearest/nails upsampling; only the bilinear upsampling's input (Float32 NHWC, quantized
+/// while upsampling into the concat) and the head's input (Float32 nChw16c) are Float32. The
+/// first unit stays fp32 and its output is quantized once. This removes the two reorders per
+/// layer of `Int8ConvUnit` (the unchained path, which row streaming keeps).
+///
+/// Steps: a tensor read by several int8 units takes the coarsest of their calibrated steps (a
+/// skip feeds the pooling → next encoder and the decoder's concat, so both read one step);
+/// within a block each unit writes at the next unit's calibrated step. Built only when every
+/// unit but the first is int8 and the upsampling is fixed (`make`).
+public final class Int8UNetChain {
+    /// An activation between layers.
+    enum Activation {
+        case bytes(ByteTensor)
+        case floats(Tensor)
+    }
+
+    /// One unit's int8 convolution between fixed steps, owning its output.
+    final class Stage {
+        let label: String
+        let kernel: Int8ConvolutionKernel
+        let floatLayout: Layout
+        private var bytes: ByteTensor?, floats: Tensor?
+
+        /// Writes u8 at `outputStep`, or Float32 in `floatLayout` when it is nil.
+        init(_ unit: ConvBNReLU, inputStep: Float, outputStep: Float?, floatLayout: Layout = .nhwc) {
+            var g = unit.conv.geometry
+            g.bias = true
+            let (w, b) = unit.inferenceWeights()
+            kernel = Int8ConvolutionKernel(g, weight: w.value.nchwValues(), bias: b.value.nchwValues(),
+                                           inputStep: inputStep, outputStep: outputStep, relu: true)
+            label = unit.label; self.floatLayout = floatLayout
+        }
+
+        func callAsFunction(_ x: ByteTensor) -> Activation {
+            let shape = kernel.geometry.outputShape(x.shape)
+            return Profiler.shared.measure("\(label) int8 chained fwd") {
+                if kernel.outputStep != nil {
+                    let out = ByteTensor.reuse(bytes, shape)
+                    bytes = out
+                    kernel.forward(input: x, output: out)
+                    return .bytes(out)
+                }
+                let out = reuse(floats, shape, floatLayout)
+                floats = out
+                kernel.forward(input: x, output: out)
+                return .floats(out)
+            }
+        }
+    }
+
+    private unowned let net: UNet
+    private let kind: Upsample2xKind
+    /// The first unit's output is quantized at this step for the second.
+    private let firstQuantizer: ActivationQuantizer
+    /// Encoders (the first without its fp32 unit), bottleneck, decoders (deepest first).
+    let encoderStages: [[Stage]], bottleneckStages: [Stage], decoderStages: [[Stage]]
+    /// Per level (shallowest first): the step of the skip, its pooling and the decoder's concat.
+    let skipSteps: [Float]
+
+    private var firstBytes: ByteTensor?, skips: [ByteTensor] = [], pooled: [ByteTensor?], concats: [ByteTensor?]
+    private var crops: [String: AnyObject] = [:]
+    private var logits: Tensor?
+
+    /// The chain for `net`'s installed int8 units, or nil when it cannot chain (learned
+    /// upsampling, or a unit other than the first left fp32: those run unchained).
+    public static func make(_ net: UNet) -> Int8UNetChain? {
+        guard let kind = net.configuration.upsampling.fixedKind, net.encoders[0].units.count > 1 else { return nil }
+        let units = Int8Calibration.units(of: net).map(\.unit)
+        guard units.first?.int8 == nil, units.dropFirst().allSatisfy({ $0.int8 != nil }) else { return nil }
+        return Int8UNetChain(net, kind: kind)
+    }
+
+    private init(_ net: UNet, kind: Upsample2xKind) {
+        self.net = net; self.kind = kind
+        let L = net.encoders.count
+        let enc = net.encoders.map(\.units), bottle = net.bottleneck.units, dec = net.decoders.map(\.units)
+        func calibrated(_ u: ConvBNReLU) -> Float { u.int8!.inputStep }
+        let skip = (0..<L).map { i in max(calibrated(i + 1 < L ? enc[i + 1][0] : bottle[0]), calibrated(dec[L - 1 - i][0])) }
+        skipSteps = skip
+        func stages(_ units: ArraySlice<ConvBNReLU>, input: Float, output: Float?, layout: Layout = .nhwc) -> [Stage] {
+            var step = input
+            return units.indices.map { k in
+                let out = k == units.indices.last ? output : calibrated(units[k + 1])
+                defer { step = out ?? 0 }
+                return Stage(units[k], inputStep: step, outputStep: out, floatLayout: layout)
+            }
+        }
+        let second = calibrated(enc[0][1])
+        firstQuantizer = ActivationQuantizer(step: second)
+        encoderStages = (0..<L).map { i in
+            stages(i == 0 ? enc[0].dropFirst() : enc[i][...], input: i == 0 ? second : skip[i - 1], output: skip[i])
+        }
+        let bilinear = kind == .bilinear
+        bottleneckStages = stages(bottle[...], input: skip[L - 1], output: bilinear ? nil : skip[L - 1])
+        decoderStages = (0..<L).map { j in
+            let level = L - 1 - j
+            if level == 0 { return stages(dec[j][...], input: skip[0], output: nil, layout: net.decoders[j].units.last!.conv.outputLayout) }
+            return stages(dec[j][...], input: skip[level], output: bilinear ? nil : skip[level - 1])
+        }
+        pooled = Array(repeating: nil, count: L); concats = Array(repeating: nil, count: L)
+    }
+
+    /// oneDNN's implementation of the second encoder's convolutions (after the first call).
+    public var implementation: String { encoderStages.last?.first?.kernel.implementation ?? "-" }
+
+    private func run(_ stages: [Stage], _ x: ByteTensor) -> Activation {
+        var a = Activation.bytes(x)
+        for s in stages {
+            guard case .bytes(let b) = a else { preconditionFailure("int8 stage after a Float32 output") }
+            a = s(b)
+        }
+        return a
+    }
+
+    /// input (N, C_in, H, W) NCHW → logits (N, K, H, W) NCHW, like `UNet.callAsFunction`.
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        var a = encode(input)
+        let L = skips.count
+        for j in 0..<L {
+            let level = L - 1 - j
+            a = run(decoderStages[j], junction(a, skip: skips[level], level: level))
+        }
+        guard case .floats(let x) = a else { preconditionFailure("the head reads Float32") }
+        return net.headLogits(x, into: &logits)
+    }
+
+    /// Encoder and bottleneck: fills `skips` (u8), returns the bottleneck's output.
+    private func encode(_ input: Tensor) -> Activation {
+        let prof = Profiler.shared
+        let f = net.encoders[0].units[0](input)  // fp32 (its input is signed)
+        let q = ByteTensor.reuse(firstBytes, f.shape)
+        firstBytes = q
+        prof.measure("int8 quantize enc1.1 output") { firstQuantizer.quantize(f, into: q) }
+        var x = q
+        skips = []
+        for i in encoderStages.indices {
+            guard case .bytes(let s) = run(encoderStages[i], x) else { preconditionFailure("encoders write u8") }
+            skips.append(s)
+            let p = ByteTensor.reuse(pooled[i], Shape(s.shape.n, s.shape.c, s.shape.h / 2, s.shape.w / 2))
+            pooled[i] = p
+            prof.measure("pool\(i + 1) u8 fwd") { ByteKernels.maxPool2x2(s, into: p) }
+            x = p
+        }
+        return run(bottleneckStages, x)
+    }
+
+    /// [up(below), skip] in u8 at the level's step.
+    private func junction(_ below: Activation, skip: ByteTensor, level: Int) -> ByteTensor {
+        Profiler.shared.measure("up+concat\(level + 1) u8 fwd") {
+            let upChannels: Int
+            switch below { case .bytes(let b): upChannels = b.shape.c
+                           case .floats(let t): upChannels = t.shape.c }
+            let s = skip.shape
+            let cat = ByteTensor.reuse(concats[level], Shape(s.n, upChannels + s.c, s.h, s.w))
+            concats[level] = cat
+            switch below {
+            case .bytes(let b): ByteKernels.upsample2x(kind, b, into: cat)
+            case .floats(let t): ByteKernels.upsample2x(kind, t, step: skipSteps[level], into: cat)
+            }
+            ByteKernels.copyChannels(skip, into: cat, offset: upChannels)
+            return cat
+        }
+    }
+
+    /// Logits of `region` only, like `UNet.logits(_:region:)`: each decoder level runs over the
+    /// part the levels above it read (`UNet.decoderPlan`).
+    public func logits(_ input: Tensor, region: Window) -> Tensor {
+        let L = encoderStages.count
+        var a = encode(input)
+        let rows = UNet.decoderPlan(region.row..<(region.row + region.height), size: input.shape.h, levels: L)
+        let cols = UNet.decoderPlan(region.column..<(region.column + region.width), size: input.shape.w, levels: L)
+        var origin = (0, 0)
+        for level in (0..<L).reversed() {
+            let below = crop(a, rows.need[level + 1], cols.need[level + 1], origin: origin, slot: "below\(level)")
+            guard case .bytes(let skip) = crop(.bytes(skips[level]), rows.cat[level], cols.cat[level], origin: (0, 0),
+                                               slot: "skip\(level)") else { preconditionFailure("skips are u8") }
+            a = run(decoderStages[L - 1 - level], junction(below, skip: skip, level: level))
+            origin = (rows.cat[level].lowerBound, cols.cat[level].lowerBound)
+        }
+        guard case .floats(let x) = crop(a, rows.need[0], cols.need[0], origin: origin, slot: "head") else {
+            preconditionFailure("the head reads Float32")
+        }
+        return net.headLogits(x, into: &logits)
+    }
+
+    /// Rows `r` and columns `c` (in the level's pixels) of `a`, which starts at `origin`; `a`
+    /// itself when that is all of it. Buffers reused per `slot`.
+    private func crop(_ a: Activation, _ r: Range<Int>, _ c: Range<Int>, origin: (Int, Int), slot: String) -> Activation {
+        let row = r.lowerBound - origin.0, column = c.lowerBound - origin.1
+        switch a {
+        case .bytes(let b):
+            if row == 0 && column == 0 && r.count == b.shape.h && c.count == b.shape.w { return a }
+            let out = ByteTensor.reuse(crops[slot] as? ByteTensor, Shape(b.shape.n, b.shape.c, r.count, c.count))
+            crops[slot] = out
+            ByteKernels.crop(b.data, b.shape, row: row, column: column, into: out.data, out.shape, elementBytes: 1)
+            return .bytes(out)
+        case .floats(let t):
+            if row == 0 && column == 0 && r.count == t.shape.h && c.count == t.shape.w { return a }
+            let out = reuse(crops[slot] as? Tensor, Shape(t.shape.n, t.shape.c, r.count, c.count), t.layout)
+            crops[slot] = out
+            if t.layout == .nhwc {
+                ByteKernels.crop(t.data, t.shape, row: row, column: column, into: out.data, out.shape, elementBytes: 4)
+            } else {
+                SpatialCrop.copy(t, row: row, column: column, into: out)
+            }
+            return .floats(out)
+        }
+    }
+}

@@ -1,0 +1,115 @@
+import Core
+import Engine
+@testable import Models
+import Testing
+import TestSupport
+
+// u8 chained between int8 layers (`Int8UNetChain`, `ByteKernels`) against the unchained int8
+// path, the Float32 kernels and fp32 inference. The u8 kernels need no VNNI; the networks do.
+
+private func bytes(_ shape: Shape, seed: UInt64) -> ByteTensor {
+    var rng = SplitMix64(seed: seed)
+    let b = ByteTensor(shape: shape)
+    for (i, v) in rng.uniform(shape.count, 0, 256).enumerated() { b.data[i] = UInt8(min(255, v)) }
+    return b
+}
+
+/// The codes of `b` (N, C, H, W) as a Float32 tensor in `layout`.
+private func floats(_ b: ByteTensor, layout: Layout = .nhwc) -> Tensor {
+    let s = b.shape, t = Tensor(shape: s, layout: layout)
+    for n in 0..<s.n { for c in 0..<s.c { for h in 0..<s.h { for w in 0..<s.w {
+        t.data[t.offset(n, c, h, w)] = Float(b[n, c, h, w])
+    } } } }
+    return t
+}
+
+@Test func bytePoolingAndCopiesEqualTheFloatKernels() {
+    let x = bytes(Shape(2, 24, 6, 8), seed: 1)
+    let pooled = ByteTensor(shape: Shape(2, 24, 3, 4))
+    ByteKernels.maxPool2x2(x, into: pooled)
+    let fx = floats(x), fp = Tensor(shape: pooled.shape, layout: .nhwc)
+    MaxPool2x2.forward(input: fx, output: fp, indices: PoolIndices(outputView: fp.spatialView))
+    #expect(floats(pooled).nchwValues() == fp.nchwValues())
+
+    for skip in [x, bytes(Shape(2, 32, 6, 8), seed: 3)] {  // byte copies and 16-byte vectors
+        let cat = ByteTensor(shape: Shape(2, skip.shape.c + 16, 6, 8))
+        ByteKernels.copyChannels(skip, into: cat, offset: 16)
+        #expect((0..<2).allSatisfy { n in (0..<skip.shape.c).allSatisfy { c in (0..<6).allSatisfy { h in (0..<8).allSatisfy { w in
+            cat[n, c + 16, h, w] == skip[n, c, h, w] } } } })
+    }
+
+    let cropped = ByteTensor(shape: Shape(2, 24, 3, 5))
+    ByteKernels.crop(x.data, x.shape, row: 2, column: 1, into: cropped.data, cropped.shape, elementBytes: 1)
+    #expect(cropped[1, 7, 2, 4] == x[1, 7, 4, 5] && cropped[0, 0, 0, 0] == x[0, 0, 2, 1])
+}
+
+/// 20 channels: 16 vectorised and 4 scalar.
+@Test(arguments: [Upsample2xKind.nearest, .nails, .bilinear])
+func byteUpsamplingFollowsTheFloatKernel(_ kind: Upsample2xKind) {
+    let x = bytes(Shape(2, 20, 5, 6), seed: 2)
+    let step: Float = 0.37
+    let expected = Tensor(shape: Shape(2, 20, 10, 12), layout: .nhwc)
+    Upsample2x.forward(kind, input: floats(x), output: expected)
+    let cat = ByteTensor(shape: Shape(2, 36, 10, 12))
+    if kind == .bilinear {
+        let real = floats(x)
+        for i in 0..<real.physicalCount { real.data[i] *= step }
+        ByteKernels.upsample2x(kind, real, step: step, into: cat)
+    } else {
+        ByteKernels.upsample2x(kind, x, into: cat)
+    }
+    var worst: Float = 0
+    for n in 0..<2 { for c in 0..<20 { for h in 0..<10 { for w in 0..<12 {
+        worst = max(worst, abs(Float(cat[n, c, h, w]) - expected.data[expected.offset(n, c, h, w)]))
+    } } } }
+    // Codes of one step copy exactly; bilinear rounds once, to the nearest code.
+    #expect(worst <= (kind == .bilinear ? 0.5 + 1e-3 : 0), "\(kind) off by \(worst) codes")
+}
+
+private func relative(_ a: [Float], _ b: [Float]) -> Double {
+    let d = zip(a, b).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }
+    return (d / max(1e-30, b.reduce(0.0) { $0 + Double($1) * Double($1) })).squareRoot()
+}
+
+private func input(_ seed: UInt64) -> Tensor {
+    var rng = SplitMix64(seed: seed)
+    let t = Tensor(shape: Shape(2, 4, 32, 32))
+    t.setNCHW(rng.uniform(t.shape.count, -2, 2).map(Float.init))
+    return t
+}
+
+/// Chained u8 against the unchained int8 path (each unit quantizing its Float32 input) and
+/// fp32: the chain adds at most a coarser shared step at the skips and one rounding in the
+/// bilinear upsampling, so its logits stay within the unchained path's 1 % of fp32 and within
+/// 0.5 % of the unchained logits (measured 0.1–0.3 %); a region's logits equal the whole's.
+@Test(.enabled(if: CPUFeatures.hasInt8DotProduct), arguments: [UpsamplingMode.bilinear, .nearest, .nails])
+func chainedInt8FollowsUnchained(_ mode: UpsamplingMode) throws {
+    let net = UNet(UNetConfiguration(inputChannels: 4, classes: 3, widths: [16, 32], bottleneckWidth: 32,
+                                     bottleneckDilations: [1, 2], upsampling: mode), seed: 11)
+    for s in 0..<3 { _ = net(input(20 + UInt64(s))) }  // moves running statistics
+    net.isTraining = false
+    let steps = Int8Calibration.calibrate(net, batches: (0..<3).map { input(30 + UInt64($0)) })
+    let x = input(40)
+    let fp32 = net(x).nchwValues()
+    Int8Calibration.install(steps, in: net, chained: false)
+    #expect(net.int8Chain == nil)
+    let unchained = net(x).nchwValues()
+    Int8Calibration.install(steps, in: net)
+    let chain = try #require(net.int8Chain)
+    #expect(chain.skipSteps.count == 2 && chain.encoderStages[0].count == 1)
+    let chained = net(x).nchwValues()
+    #expect(!chain.implementation.hasPrefix("ref"), "oneDNN kernel \(chain.implementation)")
+    let e = relative(chained, unchained), e32 = relative(chained, fp32)
+    #expect(e > 0 && e < 0.005, "chained vs unchained \(e)")
+    #expect(e32 < 0.01, "chained vs fp32 \(e32)")
+
+    let region = Window(column: 5, row: 9, width: 14, height: 11)
+    let part = net.logits(x, region: region).nchwValues()
+    var worst: Float = 0
+    for n in 0..<2 { for k in 0..<3 { for r in 0..<11 { for c in 0..<14 {
+        worst = max(worst, abs(part[((n * 3 + k) * 11 + r) * 14 + c] - chained[((n * 3 + k) * 32 + r + 9) * 32 + c + 5]))
+    } } } }
+    #expect(worst < 1e-4, "region logits differ by \(worst)")
+    Int8Calibration.uninstall(from: net)
+    #expect(net.int8Chain == nil && net(x).nchwValues() == fp32)
+}
