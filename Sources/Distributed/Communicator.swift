@@ -178,6 +178,36 @@ public final class Communicator: @unchecked Sendable {
         try check(MPI_Send(&v, Int32(v.count), ts_mpi_int64(), Int32(destination), Int32(tag), comm), "MPI_Send to rank \(destination)")
     }
 
+    /// Sends raw bytes to rank `destination`, in messages of at most 1 GiB (MPI counts are
+    /// 32-bit); the receiver knows the length (`receive(into:from:tag:)`).
+    public func send(bytes: UnsafeRawBufferPointer, to destination: Int, tag: Int = 0) throws {
+        guard let comm else { throw selfMessage("send") }
+        for start in stride(from: 0, to: bytes.count, by: Self.chunk) {
+            let n = min(Self.chunk, bytes.count - start)
+            try check(MPI_Send(bytes.baseAddress! + start, Int32(n), ts_mpi_byte(), Int32(destination), Int32(tag), comm),
+                      "MPI_Send of \(n) bytes to rank \(destination)")
+        }
+    }
+
+    /// Receives exactly `bytes.count` bytes from rank `source`, sent by `send(bytes:to:tag:)`.
+    public func receive(into bytes: UnsafeMutableRawBufferPointer, from source: Int, tag: Int = 0) throws {
+        guard let comm else { throw selfMessage("receive") }
+        for start in stride(from: 0, to: bytes.count, by: Self.chunk) {
+            let n = min(Self.chunk, bytes.count - start)
+            var status = MPI_Status()
+            try check(MPI_Recv(bytes.baseAddress! + start, Int32(n), ts_mpi_byte(), Int32(source), Int32(tag), comm, &status),
+                      "MPI_Recv of \(n) bytes from rank \(source)")
+            var got: Int32 = 0
+            MPI_Get_count(&status, ts_mpi_byte(), &got)
+            guard Int(got) == n else {
+                throw TerraSegError(.readFailed, path: "rank \(rank) of \(size)", problem: "rank \(source) sent \(got) bytes where \(n) were expected",
+                                    hint: "Every rank must run the same TerraSeg with the same arguments")
+            }
+        }
+    }
+
+    static let chunk = 1 << 30
+
     /// Receives `count` values from `source` (nil: any rank); returns them and the sender.
     public func receive(count: Int, from source: Int? = nil, tag: Int = 0) throws -> (values: [Int64], source: Int) {
         guard let comm else { throw selfMessage("receive") }
