@@ -127,6 +127,41 @@ public final class Communicator: @unchecked Sendable {
         try check(MPI_Allreduce(ts_mpi_in_place(), pointer, Int32(count), type, op, comm), "MPI_Allreduce (\(what), \(count) values)")
     }
 
+    /// Starts summing `values` over all ranks in place (MPI_Iallreduce) and returns at once;
+    /// `values` must stay allocated and untouched until `wait` says it is done. Ranks must
+    /// start the same reductions in the same order. Single process: nothing to do (nil).
+    public func startAllReduceSum(_ values: UnsafeMutableBufferPointer<Float>) throws -> Reduction? {
+        guard let comm, !values.isEmpty else { return nil }
+        var request = ts_mpi_request_null()
+        try check(MPI_Iallreduce(ts_mpi_in_place(), values.baseAddress, Int32(values.count), ts_mpi_float(), ts_mpi_sum(), comm, &request),
+                  "MPI_Iallreduce (sum of Float, \(values.count) values)")
+        return Reduction(request: request)
+    }
+
+    /// Lets started reductions advance (MPI_Testall): Open MPI moves a non-blocking collective
+    /// on only inside MPI calls, so the backward pass calls this between layers.
+    public func progress(_ reductions: [Reduction]) throws {
+        guard !reductions.isEmpty else { return }
+        var requests = reductions.map(\.request)
+        var done: Int32 = 0
+        try check(MPI_Testall(Int32(requests.count), &requests, &done, ts_mpi_statuses_ignore()), "MPI_Testall")
+        for (r, q) in zip(reductions, requests) { r.request = q }
+    }
+
+    /// Waits until every reduction of `reductions` is complete (MPI_Waitall).
+    public func wait(_ reductions: [Reduction]) throws {
+        guard !reductions.isEmpty else { return }
+        var requests = reductions.map(\.request)
+        try check(MPI_Waitall(Int32(requests.count), &requests, ts_mpi_statuses_ignore()), "MPI_Waitall (\(requests.count) reductions)")
+        for (r, q) in zip(reductions, requests) { r.request = q }
+    }
+
+    /// A reduction under way (`startAllReduceSum`).
+    public final class Reduction {
+        fileprivate var request: MPI_Request?
+        fileprivate init(request: MPI_Request?) { self.request = request }
+    }
+
     /// Copies rank `root`'s `values` to every rank (MPI_Bcast); the count must agree.
     public func broadcast(_ values: UnsafeMutableBufferPointer<Float>, root: Int = 0) throws {
         guard let comm, !values.isEmpty else { return }
