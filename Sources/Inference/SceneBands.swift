@@ -149,7 +149,12 @@ extension ScenePredictor {
                 failure = String(describing: error)
             }
         }
-        guard try communicator.broadcast([files != nil ? 1 : 0]) == [1], let band else { return communicator.isRoot ? [failed(job, outputs, failure)] : [] }
+        guard try communicator.broadcast([files != nil ? 1 : 0]) == [1], let band else {
+            guard communicator.isRoot else { return [] }
+            let report = failed(job, outputs, failure)
+            progress(report)
+            return [report]
+        }
         guard communicator.isRoot, let files else {
             for buffer in band.writers.buffers { try buffer.bytes.withUnsafeBytes { try communicator.send(bytes: $0, to: 0, tag: Self.bandTag) } }
             return []

@@ -67,6 +67,19 @@ struct DistributedPredictionTests {
         #expect(again.stdout.contains("1 scene(s): 0 done, 1 skipped, 0 failed"), "\(again.stdout)")
     }
 
+    /// A scene that cannot be predicted on two ranks fails with its rank's message from rank 0,
+    /// leaves no map and ends the run non-zero (no rank waits for another's band).
+    @Test func aSplitSceneThatFailsIsReportedOnce() throws {
+        let broken = dir.file("broken-large.tif")
+        try Data("not a raster".utf8).write(to: URL(fileURLWithPath: broken))
+        let out = dir.file("split-failed")
+        let r = try MPILaunch.run(ranks: 2, Tool.terraseg, ["predict", "--model", model, "--input", broken, "--output", out])
+        #expect(r.status != 0 && !r.crashed, "\(r.stderr)")
+        #expect(r.stdout.contains("1 scene(s): 0 done, 0 skipped, 1 failed"), "\(r.stdout)")
+        #expect(r.stderr.components(separatedBy: "FAILED   \(broken): rank 0: ").count == 2, "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out + "/broken-large_map.tif"))
+    }
+
     /// Skip and failure isolation hold across ranks: existing maps are skipped, a broken scene
     /// is reported by rank 0 and fails the run, the others are written.
     @Test func skipsExistingMapsAndIsolatesAFailingScene() throws {
