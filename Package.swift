@@ -56,7 +56,7 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "Pipeline",
-            dependencies: ["Core", "GeoRaster", "Tiling", "Metrics", "Models", "ModelIO", "Training", "Inference",
+            dependencies: ["Core", "GeoRaster", "Tiling", "Metrics", "Models", "ModelIO", "Training", "Inference", "Distributed",
                            .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "Inference",

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The cost of distribution (issue B6): 1 rank × 2 threads against 2 ranks × 1 thread (and
-# 1 × 1, and 2 × 1 with --sync-batchnorm), training the NC U-Net and R1 on nc-landsat7, and
+# 1 × 1, 2 × 1 with --sync-batchnorm, and 2 × 1 with one all-reduce after the backward pass
+# instead of buckets during it), training the NC U-Net and R1 on nc-landsat7, and
 # predicting 6 scenes. Release build: swift build -c release --product terraseg.
 # Usage: Benchmarks/mpi_cost.sh [ROUNDS]   (data: $TERRASEG_SHARED_DATA or ../shared/data)
 set -u
@@ -20,11 +21,19 @@ for round in $(seq 1 "${1:-2}"); do
     b=$(t "${MPI[@]}" "$B" train "${common[@]}" --model $m --epochs $ep --output "$O/two-$round-$n")
     c=$(TERRASEG_THREADS=1 t "$B" train "${common[@]}" --model $m --epochs $ep --output "$O/single-$round-$n")
     d=$(t "${MPI[@]}" "$B" train "${common[@]}" --model $m --epochs $ep --sync-batchnorm --output "$O/sync-$round-$n")
-    echo "  train $n, $ep epoch(s): 1x2 $a s, 2x1 $b s, 1x1 $c s, 2x1 sync-batchnorm $d s"
+    # The gradients in one all-reduce after the backward pass instead of buckets during it.
+    e=$(t "${MPI[@]}" -x TERRASEG_ALLREDUCE_BUCKET_KB=0 "$B" train "${common[@]}" --model $m --epochs $ep --output "$O/block-$round-$n")
+    same=$(cmp -s "$O/two-$round-$n/model.safetensors" "$O/block-$round-$n/model.safetensors" && echo identical || echo DIFFERENT)
+    echo "  train $n, $ep epoch(s): 1x2 $a s, 2x1 $b s, 1x1 $c s, 2x1 sync-batchnorm $d s, 2x1 one all-reduce after backward $e s (weights $same)"
   done
   scenes=(); for k in 1 2 3 4 5 6; do scenes+=(s$k=$D/image_6band.tif); done
   a=$(TERRASEG_THREADS=2 t "$B" predict --model "$O/one-1-unet" --input "${scenes[@]}" --output "$O/maps-one-$round")
   b=$(t "${MPI[@]}" "$B" predict --model "$O/one-1-unet" --input "${scenes[@]}" --output "$O/maps-two-$round")
   same=$(cmp -s "$O/maps-one-$round/s1_map.tif" "$O/maps-two-$round/s1_map.tif" && echo identical || echo DIFFERENT)
   echo "  predict 6 scenes (U-Net 16-32-64): 1x2 $a s, 2x1 $b s (maps $same)"
+  # One scene: 2 ranks predict a band of rows each, rank 0 writes the map.
+  a=$(TERRASEG_THREADS=2 t "$B" predict --model "$O/one-1-unet" --input s1=$D/image_6band.tif --output "$O/scene-one-$round")
+  b=$(t "${MPI[@]}" "$B" predict --model "$O/one-1-unet" --input s1=$D/image_6band.tif --output "$O/scene-two-$round")
+  same=$(cmp -s "$O/scene-one-$round/s1_map.tif" "$O/scene-two-$round/s1_map.tif" && echo identical || echo DIFFERENT)
+  echo "  predict 1 scene (bands of rows on 2 ranks): 1x2 $a s, 2x1 $b s (maps $same)"
 done

@@ -21,5 +21,7 @@ static inline int ts_mpi_any_source(void) { return MPI_ANY_SOURCE; }
 static inline int ts_mpi_any_tag(void) { return MPI_ANY_TAG; }
 static inline int ts_mpi_thread_serialized(void) { return MPI_THREAD_SERIALIZED; }
 static inline int ts_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
+static inline MPI_Request ts_mpi_request_null(void) { return MPI_REQUEST_NULL; }
+static inline MPI_Status *ts_mpi_statuses_ignore(void) { return MPI_STATUSES_IGNORE; }
 
 #endif

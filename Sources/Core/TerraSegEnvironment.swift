@@ -19,6 +19,7 @@ public enum WinogradUse: String, Sendable, CaseIterable {
 /// | `TERRASEG_THREADS`       | threads, 1…4096                     | all cores  |
 /// | `TERRASEG_WINOGRAD`      | `all`, `weights`, `0` (or `off`, `none`) | `all` |
 /// | `TERRASEG_TRACE_BATCHES` | a file to write the training batches to | none   |
+/// | `TERRASEG_ALLREDUCE_BUCKET_KB` | KiB of gradients per all-reduce under mpirun, 0…1048576 (0: one after the backward pass) | 8192 |
 ///
 /// A variable set to the empty string counts as unset. Any other value outside the list is
 /// refused with a `TerraSegError` naming the variable, the value and the accepted values.
@@ -26,6 +27,7 @@ public struct TerraSegEnvironment: Sendable, Equatable {
     public static let threadsVariable = "TERRASEG_THREADS"
     public static let winogradVariable = "TERRASEG_WINOGRAD"
     public static let traceBatchesVariable = "TERRASEG_TRACE_BATCHES"
+    public static let bucketVariable = "TERRASEG_ALLREDUCE_BUCKET_KB"
     public static let maximumThreads = 4096
 
     /// Threads for oneDNN and TerraSeg's own kernels; nil: all cores.
@@ -34,11 +36,15 @@ public struct TerraSegEnvironment: Sendable, Equatable {
     /// Where training writes each batch's patches and symmetries (a debugging aid for
     /// side-by-side runs with another framework); nil: no trace.
     public var traceBatches: String?
+    /// Data-parallel training: KiB of gradients all-reduced together while the backward pass
+    /// runs (0: all of them in one all-reduce after it).
+    public var allReduceBucketKilobytes = 8192
 
-    public init(threads: Int? = nil, winograd: WinogradUse = .all, traceBatches: String? = nil) {
+    public init(threads: Int? = nil, winograd: WinogradUse = .all, traceBatches: String? = nil, allReduceBucketKilobytes: Int = 8192) {
         self.threads = threads
         self.winograd = winograd
         self.traceBatches = traceBatches
+        self.allReduceBucketKilobytes = allReduceBucketKilobytes
     }
 
     /// Parses `variables` (normally the process environment); throws on the first bad value.
@@ -58,6 +64,12 @@ public struct TerraSegEnvironment: Sendable, Equatable {
             winograd = use
         }
         traceBatches = value(Self.traceBatchesVariable)
+        if let text = value(Self.bucketVariable) {
+            guard let n = Int(text.trimmingCharacters(in: .whitespaces)), (0...(1 << 20)).contains(n) else {
+                throw Self.refuse(Self.bucketVariable, text, accepted: "a whole number of KiB from 0 (one all-reduce after the backward pass) to 1048576")
+            }
+            allReduceBucketKilobytes = n
+        }
     }
 
     /// The spellings `TERRASEG_WINOGRAD` accepts (case-insensitive).

@@ -127,6 +127,41 @@ public final class Communicator: @unchecked Sendable {
         try check(MPI_Allreduce(ts_mpi_in_place(), pointer, Int32(count), type, op, comm), "MPI_Allreduce (\(what), \(count) values)")
     }
 
+    /// Starts summing `values` over all ranks in place (MPI_Iallreduce) and returns at once;
+    /// `values` must stay allocated and untouched until `wait` says it is done. Ranks must
+    /// start the same reductions in the same order. Single process: nothing to do (nil).
+    public func startAllReduceSum(_ values: UnsafeMutableBufferPointer<Float>) throws -> Reduction? {
+        guard let comm, !values.isEmpty else { return nil }
+        var request = ts_mpi_request_null()
+        try check(MPI_Iallreduce(ts_mpi_in_place(), values.baseAddress, Int32(values.count), ts_mpi_float(), ts_mpi_sum(), comm, &request),
+                  "MPI_Iallreduce (sum of Float, \(values.count) values)")
+        return Reduction(request: request)
+    }
+
+    /// Lets started reductions advance (MPI_Testall): Open MPI moves a non-blocking collective
+    /// on only inside MPI calls, so the backward pass calls this between layers.
+    public func progress(_ reductions: [Reduction]) throws {
+        guard !reductions.isEmpty else { return }
+        var requests = reductions.map(\.request)
+        var done: Int32 = 0
+        try check(MPI_Testall(Int32(requests.count), &requests, &done, ts_mpi_statuses_ignore()), "MPI_Testall")
+        for (r, q) in zip(reductions, requests) { r.request = q }
+    }
+
+    /// Waits until every reduction of `reductions` is complete (MPI_Waitall).
+    public func wait(_ reductions: [Reduction]) throws {
+        guard !reductions.isEmpty else { return }
+        var requests = reductions.map(\.request)
+        try check(MPI_Waitall(Int32(requests.count), &requests, ts_mpi_statuses_ignore()), "MPI_Waitall (\(requests.count) reductions)")
+        for (r, q) in zip(reductions, requests) { r.request = q }
+    }
+
+    /// A reduction under way (`startAllReduceSum`).
+    public final class Reduction {
+        fileprivate var request: MPI_Request?
+        fileprivate init(request: MPI_Request?) { self.request = request }
+    }
+
     /// Copies rank `root`'s `values` to every rank (MPI_Bcast); the count must agree.
     public func broadcast(_ values: UnsafeMutableBufferPointer<Float>, root: Int = 0) throws {
         guard let comm, !values.isEmpty else { return }
@@ -177,6 +212,36 @@ public final class Communicator: @unchecked Sendable {
         var v = values
         try check(MPI_Send(&v, Int32(v.count), ts_mpi_int64(), Int32(destination), Int32(tag), comm), "MPI_Send to rank \(destination)")
     }
+
+    /// Sends raw bytes to rank `destination`, in messages of at most 1 GiB (MPI counts are
+    /// 32-bit); the receiver knows the length (`receive(into:from:tag:)`).
+    public func send(bytes: UnsafeRawBufferPointer, to destination: Int, tag: Int = 0) throws {
+        guard let comm else { throw selfMessage("send") }
+        for start in stride(from: 0, to: bytes.count, by: Self.chunk) {
+            let n = min(Self.chunk, bytes.count - start)
+            try check(MPI_Send(bytes.baseAddress! + start, Int32(n), ts_mpi_byte(), Int32(destination), Int32(tag), comm),
+                      "MPI_Send of \(n) bytes to rank \(destination)")
+        }
+    }
+
+    /// Receives exactly `bytes.count` bytes from rank `source`, sent by `send(bytes:to:tag:)`.
+    public func receive(into bytes: UnsafeMutableRawBufferPointer, from source: Int, tag: Int = 0) throws {
+        guard let comm else { throw selfMessage("receive") }
+        for start in stride(from: 0, to: bytes.count, by: Self.chunk) {
+            let n = min(Self.chunk, bytes.count - start)
+            var status = MPI_Status()
+            try check(MPI_Recv(bytes.baseAddress! + start, Int32(n), ts_mpi_byte(), Int32(source), Int32(tag), comm, &status),
+                      "MPI_Recv of \(n) bytes from rank \(source)")
+            var got: Int32 = 0
+            MPI_Get_count(&status, ts_mpi_byte(), &got)
+            guard Int(got) == n else {
+                throw TerraSegError(.readFailed, path: "rank \(rank) of \(size)", problem: "rank \(source) sent \(got) bytes where \(n) were expected",
+                                    hint: "Every rank must run the same TerraSeg with the same arguments")
+            }
+        }
+    }
+
+    static let chunk = 1 << 30
 
     /// Receives `count` values from `source` (nil: any rank); returns them and the sender.
     public func receive(count: Int, from source: Int? = nil, tag: Int = 0) throws -> (values: [Int64], source: Int) {

@@ -226,6 +226,13 @@ extension ScenePredictor {
         // The other ranks start once rank 0 has cleared leftovers (which it cannot tell from their partial outputs).
         try communicator.barrier()
         let outputs = Self.outputs(of: jobs, in: directory, options: options)
+        if SceneBands.applies(jobs: jobs.count, ranks: communicator.size, blend: options.blend) {
+            return try predictSplit(jobs[0], outputs: outputs[0], communicator: communicator, progress: progress)
+        }
+        if communicator.isRoot && jobs.count < communicator.size {
+            let why = jobs.count == 1 ? " (--blend hann blends windows across the bands a split would make)" : ""
+            ScenePredictor.logger.notice("\(jobs.count) scene(s) on \(communicator.size) ranks: each scene is predicted by one rank\(why)")
+        }
         let dispatch = SceneDispatch(count: jobs.count, communicator: communicator)
         var reports: [(Int, SceneReport)] = []
         while let index = try dispatch.next() {
@@ -261,7 +268,7 @@ extension ScenePredictor {
     }
 
     /// One scene: skipped when its outputs exist, its failure reported (an interruption is rethrown with what was `kept`).
-    private func predict(_ job: SceneJob, outputs: SceneOutputs, kept: [SceneReport]) throws -> SceneReport {
+    func predict(_ job: SceneJob, outputs: SceneOutputs, kept: [SceneReport]) throws -> SceneReport {
         if !options.overwrite && outputs.all.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) {
             // The Item of a kept map, when an earlier version wrote none.
             if !FileManager.default.fileExists(atPath: StacItemWriter.path(forMap: outputs.map)) {

@@ -50,7 +50,7 @@ struct HannBlender {
     }
 
     mutating func add(tile: PredictionGrid.Tile, slot: Int?, batch: TileBatch,
-                      map: GeoTIFFWriter, probabilities: GeoTIFFWriter?, confidence: GeoTIFFWriter?) throws {
+                      map: any PixelSink, probabilities: (any PixelSink)?, confidence: (any PixelSink)?) throws {
         let row = tile.core.row / grid.stride
         if row != currentRow {
             if currentRow >= 0 { try finalize(last: false, map: map, probabilities: probabilities, confidence: confidence) }
@@ -79,7 +79,7 @@ struct HannBlender {
         }
     }
 
-    mutating func finish(map: GeoTIFFWriter, probabilities: GeoTIFFWriter?, confidence: GeoTIFFWriter?) throws {
+    mutating func finish(map: any PixelSink, probabilities: (any PixelSink)?, confidence: (any PixelSink)?) throws {
         if currentRow >= 0 { try finalize(last: true, map: map, probabilities: probabilities, confidence: confidence) }
     }
 
@@ -106,7 +106,7 @@ struct HannBlender {
     }
 
     /// Writes the rows no later core reaches: [top, top + stride), or to the bottom at the end.
-    mutating func finalize(last: Bool, map: GeoTIFFWriter, probabilities: GeoTIFFWriter?, confidence: GeoTIFFWriter?) throws {
+    mutating func finalize(last: Bool, map: any PixelSink, probabilities: (any PixelSink)?, confidence: (any PixelSink)?) throws {
         let T = grid.tileSize, W = width
         let from = stripTop, to = last ? height : min(height, stripTop + grid.stride)
         guard to > from else { return }

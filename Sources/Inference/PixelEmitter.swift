@@ -59,7 +59,7 @@ struct PixelEmitter {
     }
 
     /// Writes the block to `window` of the outputs (probabilities one band per class).
-    func write(window: Window, map: GeoTIFFWriter, probabilities: GeoTIFFWriter?, confidence: GeoTIFFWriter?) throws {
+    func write(window: Window, map: any PixelSink, probabilities: (any PixelSink)?, confidence: (any PixelSink)?) throws {
         let m = pixels
         if wide { try map.write(classes16, window: window, band: 1) } else { try map.write(classes8, window: window, band: 1) }
         if let probabilities {

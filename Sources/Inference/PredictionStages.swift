@@ -4,11 +4,14 @@ import GeoRaster
 import Tiling
 
 /// The output rasters of one scene (temporary names until `finish()`): the class map, and
-/// optionally per-class probabilities and the confidence band.
+/// optionally per-class probabilities and the confidence band. A band of a scene split across
+/// ranks (`SceneBands`) writes into memory instead (`BandBuffer`), for rank 0 to write.
 struct SceneWriters {
-    let map: GeoTIFFWriter
-    let probabilities: GeoTIFFWriter?
-    let confidence: GeoTIFFWriter?
+    let map: any PixelSink
+    let probabilities: (any PixelSink)?
+    let confidence: (any PixelSink)?
+    /// The files, nil for a band in memory.
+    private let files: (map: GeoTIFFWriter, others: [GeoTIFFWriter])?
     /// Class values above 254 need a UInt16 map (nodata 65535).
     let wide: Bool
     /// The minimum mapping unit applied to the finished map before its overviews.
@@ -23,10 +26,11 @@ struct SceneWriters {
         var mapProfile = RasterProfile(like: info, bandCount: 1, dataType: wide ? .uint16 : .byte,
                                        nodata: wide ? 65535 : 255, options: options.creation)
         mapProfile.options.predictor = .none
-        map = try GeoTIFFWriter(path: outputs.map, profile: mapProfile)
-        try map.setClasses(classMap.classes)
-        try map.setDescription("class", band: 1)
-        probabilities = try outputs.probabilities.map { path in
+        let mapFile = try GeoTIFFWriter(path: outputs.map, profile: mapProfile)
+        try mapFile.setClasses(classMap.classes)
+        try mapFile.setDescription("class", band: 1)
+        map = BlockRowWriter(mapFile)
+        let probabilityFile = try outputs.probabilities.map { path in
             var profile = RasterProfile(like: info, bandCount: classMap.count, dataType: options.floatProbabilities ? .float32 : .byte,
                                         options: options.creation)
             profile.options.overviews = options.creation.overviews == nil ? nil : .average
@@ -36,30 +40,55 @@ struct SceneWriters {
             for (k, c) in classMap.classes.enumerated() { try w.setDescription("probability of \(c.name)\(unit)", band: k + 1) }
             return w
         }
-        confidence = try outputs.confidence.map { path in
+        let confidenceFile = try outputs.confidence.map { path in
             var profile = RasterProfile(like: info, bandCount: 1, dataType: .byte, options: options.creation)
             profile.options.overviews = options.creation.overviews == nil ? nil : .average
             let w = try GeoTIFFWriter(path: path, profile: profile)
             try w.setDescription("maximum class probability (×255)", band: 1)
             return w
         }
+        (probabilities, confidence) = (probabilityFile.map(BlockRowWriter.init), confidenceFile.map(BlockRowWriter.init))
+        files = (mapFile, [probabilityFile, confidenceFile].compactMap { $0 })
     }
+
+    /// Rows `rows` of the scene's outputs, in memory (full width, other rows dropped).
+    init(band rows: Range<Int>, width: Int, outputs: SceneOutputs, classMap: ClassMap, options: PredictionOptions) {
+        wide = (classMap.classes.map(\.value).max() ?? 0) > 254
+        minMappingUnit = options.minMappingUnit
+        connectedness = options.mmuConnectedness
+        map = BandBuffer(rows: rows, width: width, bands: 1, valueSize: wide ? 2 : 1)
+        probabilities = outputs.probabilities.map { _ in
+            BandBuffer(rows: rows, width: width, bands: classMap.count, valueSize: options.floatProbabilities ? 4 : 1)
+        }
+        confidence = outputs.confidence.map { _ in BandBuffer(rows: rows, width: width, bands: 1, valueSize: 1) }
+        files = nil
+    }
+
+    /// Where the map, probabilities and confidence go, in this order.
+    var sinks: [any PixelSink] { [map, probabilities, confidence].compactMap { $0 } }
+
+    /// The band buffers (map, probabilities, confidence), for a band in memory.
+    var buffers: [BandBuffer] { sinks.compactMap { $0 as? BandBuffer } }
+
+    /// The files (map, probabilities, confidence), empty for a band in memory.
+    var fileWriters: [GeoTIFFWriter] { files.map { [$0.map] + $0.others } ?? [] }
 
     /// Sieves the map (minimum mapping unit), then finishes every output (overviews, rename).
     func finish() throws {
+        guard let files else { return }
         do {
-            try map.sieve(minimumPixels: minMappingUnit, connectedness: connectedness)
+            for case let rows as BlockRowWriter in [map, probabilities, confidence] { try rows.flush() }
+            try files.map.sieve(minimumPixels: minMappingUnit, connectedness: connectedness)
         } catch {
             abort()
             throw error
         }
-        try map.finish()
-        try probabilities?.finish()
-        try confidence?.finish()
+        try files.map.finish()
+        for f in files.others { try f.finish() }
     }
 
     func abort() {
-        map.abort(); probabilities?.abort(); confidence?.abort()
+        for f in fileWriters { f.abort() }
     }
 }
 

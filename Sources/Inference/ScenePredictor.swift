@@ -196,6 +196,26 @@ public final class ScenePredictor {
     /// The map and the other rasters of the scene.
     func predictRasters(paths: [String], outputs: SceneOutputs) throws -> ScenePrediction {
         let start = Date()
+        let (info, bands) = try checkedScene(paths: paths)
+        if options.blend == .stream {
+            if options.tta {
+                return try predictInWindows(paths: paths, outputs: outputs, because: "test-time augmentation (--tta) averages windows")
+            }
+            if let streamed = try StripPredictor(model: model, inputs: inputs, options: options,
+                                                 refusesThreadsForTesting: refusesThreadsForTesting, progress: progress)
+                .predict(paths: paths, bands: bands, info: info, outputs: outputs, start: start) { return streamed }
+            return try predictInWindows(paths: paths, outputs: outputs, because: "this model cannot stream its rows (learned upsampling)")
+        }
+        let grid = grid(width: info.width, height: info.height)
+        let writers = try SceneWriters(outputs: outputs, like: info, classMap: inputs.classMap, options: options)
+        let skipped = try runWindows(paths: paths, bands: bands, info: info, grid: grid, tiles: grid.tiles, writers: writers)
+        try writers.finish()
+        return ScenePrediction(width: info.width, height: info.height, tiles: grid.tiles.count, skippedTiles: skipped,
+                               seconds: Date().timeIntervalSince(start))
+    }
+
+    /// The scene's raster, checked against the model (bands, `SceneCheck`, georeferencing).
+    func checkedScene(paths: [String]) throws -> (info: RasterInfo, bands: [Int]) {
         let source = try openRaster(paths, recipe: inputs.recipe)
         let info = source.info
         let bands = try source.resolveBands(inputs.bands)
@@ -210,21 +230,15 @@ public final class ScenePredictor {
         if !info.isGeoreferenced {
             ScenePredictor.logger.warning("\(info.path) has no CRS or geotransform: the map will not be georeferenced either")
         }
-        if options.blend == .stream {
-            if options.tta {
-                return try predictInWindows(paths: paths, outputs: outputs, because: "test-time augmentation (--tta) averages windows")
-            }
-            if let streamed = try StripPredictor(model: model, inputs: inputs, options: options,
-                                                 refusesThreadsForTesting: refusesThreadsForTesting, progress: progress)
-                .predict(paths: paths, bands: bands, info: info, outputs: outputs, start: start) { return streamed }
-            return try predictInWindows(paths: paths, outputs: outputs, because: "this model cannot stream its rows (learned upsampling)")
-        }
-        let grid = grid(width: info.width, height: info.height)
-        let tiles = grid.tiles
+        return (info, bands)
+    }
+
+    /// Runs the windows `tiles` of `grid` through the reader, network and writer stages into
+    /// `writers` (aborted on failure, not finished); returns the tiles skipped as all-nodata.
+    func runWindows(paths: [String], bands: [Int], info: RasterInfo, grid: PredictionGrid, tiles: [PredictionGrid.Tile],
+                    writers: SceneWriters) throws -> Int {
         let S = grid.inputSize, C = model.inputChannels, K = model.classCount
         let B = max(1, options.batchSize)
-        let writers = try SceneWriters(outputs: outputs, like: info, classMap: inputs.classMap, options: options)
-
         let pipes = StagePipes(batches: 3, refusesThreadsForTesting: refusesThreadsForTesting) { TileBatch(batch: B, channels: C, classes: K, size: S) }
         let done = DispatchGroup()
         ReaderStage(paths: paths, recipe: inputs.recipe, bands: bands, normalizer: inputs.normalizer, tiles: tiles).start(pipes, group: done)
@@ -232,7 +246,7 @@ public final class ScenePredictor {
                     classValues: inputs.classMap.classes.map(\.value), classes: K, blend: options.blend,
                     floatProbabilities: options.floatProbabilities).start(pipes, group: done)
         var network = NetworkStage(model: model, coreSize: options.blend == .centre ? grid.tileSize : nil,
-                                   needsProbabilities: options.blend == .hann || outputs.probabilities != nil || outputs.confidence != nil,
+                                   needsProbabilities: options.blend == .hann || writers.probabilities != nil || writers.confidence != nil,
                                    tta: options.tta ? TTABuffers(batch: B, channels: C, classes: K, size: S) : nil, progress: progress)
         let counts = network.run(pipes, tileCount: tiles.count)
         done.wait()
@@ -240,9 +254,7 @@ public final class ScenePredictor {
             writers.abort()
             throw error
         }
-        try writers.finish()
-        return ScenePrediction(width: info.width, height: info.height, tiles: tiles.count, skippedTiles: counts.skipped,
-                               seconds: Date().timeIntervalSince(start))
+        return counts.skipped
     }
 }
 
@@ -407,7 +419,7 @@ struct TileWriter {
     }
 
     mutating func write(tile: PredictionGrid.Tile, slot: Int, batch: TileBatch,
-                        map: GeoTIFFWriter, probabilities: GeoTIFFWriter?, confidence: GeoTIFFWriter?) throws {
+                        map: any PixelSink, probabilities: (any PixelSink)?, confidence: (any PixelSink)?) throws {
         let core = tile.core, n = size * size, K = emitter.classes
         emitter.start(pixels: core.pixelCount, probabilities: probabilities != nil, confidence: confidence != nil)
         batch.scores.withUnsafeBufferPointer { scores in
@@ -427,7 +439,7 @@ struct TileWriter {
     }
 
     /// A core with no valid pixel: nodata classes, zero probabilities and confidence.
-    mutating func writeNodata(tile: PredictionGrid.Tile, map: GeoTIFFWriter, probabilities: GeoTIFFWriter?, confidence: GeoTIFFWriter?) throws {
+    mutating func writeNodata(tile: PredictionGrid.Tile, map: any PixelSink, probabilities: (any PixelSink)?, confidence: (any PixelSink)?) throws {
         emitter.start(pixels: tile.core.pixelCount, probabilities: probabilities != nil, confidence: confidence != nil)
         try emitter.write(window: tile.core, map: map, probabilities: probabilities, confidence: confidence)
     }

@@ -1,4 +1,5 @@
 import Core
+import Distributed
 import Foundation
 import GeoRaster
 import Inference
@@ -11,9 +12,13 @@ import Training
 
 /// Runs a pipeline: train → predict → evaluate → report. A stage is skipped when its outputs
 /// exist and were made from the same inputs and settings (recorded in `stages.json`).
+/// Across the ranks of `communicator` (mpirun/srun) training is data-parallel, prediction shares
+/// the scenes out (one scene: bands of rows), and rank 0 alone decides what is up to date, writes
+/// the fingerprints, logs, evaluates and reports; the other ranks wait for it at the end.
 public final class PipelineRunner {
     public let loaded: PipelineLoader.Loaded
     public var force = false
+    public var communicator = Communicator.single
     public var terrasegVersion = "unknown"
     public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
 
@@ -46,6 +51,7 @@ public final class PipelineRunner {
     /// `Interrupted` error listing what was kept complete.
     public func execute() throws -> Outcome {
         var kept: [String] = []
+        if !communicator.isRoot { log = { _ in } }
         do {
             return try stages(kept: &kept)
         } catch var stop as Interrupted {
@@ -55,8 +61,11 @@ public final class PipelineRunner {
     }
 
     func stages(kept: inout [String]) throws -> Outcome {
-        try AtomicFile.createDirectory(run)
-        for stale in AtomicFile.removeStale(in: run) + AtomicFile.removeStale(in: run + "/quicklooks") { log("Removed \(stale): a partial output of a run that was killed") }
+        if communicator.isRoot {
+            try AtomicFile.createDirectory(run)
+            for stale in AtomicFile.removeStale(in: run) + AtomicFile.removeStale(in: run + "/quicklooks") { log("Removed \(stale): a partial output of a run that was killed") }
+        }
+        try communicator.barrier()  // the other ranks start once rank 0 has cleared leftovers
         var stamps = Stamps.read(run + "/stages.json")
         var skipped: [String] = []
         let precision = spec.prediction.precision  // refused before training
@@ -77,6 +86,11 @@ public final class PipelineRunner {
         let history = Trainer.readHistory(bundlePath + "/metrics.jsonl")
         let maps = try predictStage(bundle: bundle, trainStamp: trainStamp, stamps: &stamps, skipped: &skipped)
         if !maps.isEmpty { kept.append("\(maps.count) map(s) in \(mapsDirectory)") }
+        guard communicator.isRoot else {
+            try communicator.barrier()  // rank 0 evaluates and reports; its failure ends every rank
+            return Outcome(bundle: bundlePath, maps: maps, report: reportPath, validationMeanIoU: nil, validationOverallAccuracy: nil,
+                           mapEvaluation: [], testChipEvaluation: [], skipped: skipped)
+        }
         try StopSignal.check()
         let evaluations = try evaluateStage(maps: maps, bundle: bundle)
         try StopSignal.check()
@@ -87,6 +101,7 @@ public final class PipelineRunner {
                                maps: maps, scenes: predictionScenes, evaluations: evaluations.maps, region: spec.evaluation.region,
                                bundlePath: bundlePath, testChips: evaluations.testChips)
         try report.write(to: reportPath, assets: run + "/quicklooks")
+        try communicator.barrier()
         return Outcome(bundle: bundlePath, maps: maps, report: reportPath, validationMeanIoU: best?.meanIoU,
                        validationOverallAccuracy: best?.overallAccuracy, mapEvaluation: evaluations.maps,
                        testChipEvaluation: evaluations.testChips, skipped: skipped)
@@ -100,19 +115,20 @@ public final class PipelineRunner {
         let trainStamp = stamp(sections: [spec.data], extra: [TrainingSection(model: spec.model, options: spec.trainingOptions)],
                                files: spec.data.scenes.flatMap { $0.image + [$0.labels, $0.vectorLabels].compactMap { $0 } }
                                    + [spec.model.encoderWeights].compactMap { $0 })
-        if !force && stamps["train"] == trainStamp && FileManager.default.fileExists(atPath: bundlePath + "/model.json") {
+        if try agreed(!force && stamps["train"] == trainStamp && FileManager.default.fileExists(atPath: bundlePath + "/model.json")) {
             skipped.append("train")
             log("train: up to date (\(bundlePath))")
             return trainStamp
         }
         log("train: \(spec.name)\(force ? " (--force: from scratch)" : "")")
         stamps["train"] = nil
-        try stamps.write(run + "/stages.json")
+        try write(stamps)
         let result = try Trainer.train(data: spec.data, model: spec.model, options: spec.trainingOptions, output: bundlePath,
                                        start: force ? .restart : .resumeIfCurrent, terrasegVersion: terrasegVersion)
+        try communicator.barrier()  // rank 0 has written the bundle
         if result.interrupted { return nil }
         stamps["train"] = trainStamp
-        try stamps.write(run + "/stages.json")
+        try write(stamps)
         return trainStamp
     }
 
@@ -134,7 +150,7 @@ public final class PipelineRunner {
         let predictStamp = trainStamp + "/" + stamp(sections: [spec.prediction], extra: [String](), files: inputs)
         let named = jobs.map { SceneOutputs.named(after: $0, in: mapsDirectory, options: options) }
         let outputs = named.map(\.map)
-        if !force && stamps["predict"] == predictStamp && named.flatMap(\.all).allSatisfy({ FileManager.default.fileExists(atPath: $0) }) {
+        if try agreed(!force && stamps["predict"] == predictStamp && named.flatMap(\.all).allSatisfy({ FileManager.default.fileExists(atPath: $0) })) {
             skipped.append("predict")
             log("predict: up to date (\(mapsDirectory))")
             return outputs
@@ -143,19 +159,20 @@ public final class PipelineRunner {
         if let note = options.mapNote { log("predict: " + note) }
         if let note = options.streamingNote { log("predict: " + note) }
         stamps["predict"] = nil
-        try stamps.write(run + "/stages.json")
+        try write(stamps)
         var o = options
         o.overwrite = true
         let model = NetworkSceneModel(bundle: bundle, network: try predictionNetwork(bundle, jobs: jobs))
         let predictor = try ScenePredictor(model: model, inputs: model.inputs, options: o)
         predictor.provenance = MapProvenance(bundle: bundle, directory: bundlePath, terrasegVersion: terrasegVersion)
         var progress = BatchProgress(total: jobs.count)
-        let reports = try predictor.run(jobs: jobs, directory: mapsDirectory) { log("predict: " + progress.line(for: $0)) }
-        for r in reports {
+        let reports = try predictor.run(jobs: jobs, directory: mapsDirectory, communicator: communicator) { log("predict: " + progress.line(for: $0)) }
+        // Rank 0 has every report; another rank's failed scene is rank 0's to report (it ends every rank).
+        for r in reports where communicator.isRoot {
             if case .failed(let m) = r.status { throw RasterError(.writeFailed, path: r.job.name, problem: "prediction failed: \(m)") }
         }
         stamps["predict"] = predictStamp
-        try stamps.write(run + "/stages.json")
+        try write(stamps)
         return outputs
     }
 
@@ -173,6 +190,17 @@ public final class PipelineRunner {
         let built = try calibrated.network(directory: bundlePath, precision: precision)
         if let notice = built.notice { log("predict: " + notice) }
         return built.network
+    }
+
+    /// Rank 0's answer on every rank (what is up to date is decided once, before any rank writes).
+    func agreed(_ decision: Bool) throws -> Bool {
+        try communicator.broadcast([decision ? 1 : 0]) == [1]
+    }
+
+    /// `stages.json`, by rank 0 alone.
+    func write(_ stamps: Stamps) throws {
+        guard communicator.isRoot else { return }
+        try stamps.write(run + "/stages.json")
     }
 
     /// 3. Evaluate each map against its labels, and each tile set's test chips (always: maps

@@ -9,7 +9,11 @@ import Models
 /// the network, trains on its shard of each global batch, and the replicas stay equal because
 /// they start from rank 0's weights and apply the same averaged gradients. One flat buffer
 /// carries every gradient, the batch-norm running statistics (averaged, so the replicas'
-/// buffers stay equal too) and the loss, in one MPI_Allreduce per step.
+/// buffers stay equal too) and the loss. For a U-Net the gradients go in buckets of
+/// `TERRASEG_ALLREDUCE_BUCKET_KB` (8 MiB), each all-reduced (`MPI_Iallreduce`) as soon as the
+/// backward pass has finished its blocks, while it computes the next ones; `average` adds the
+/// rest and waits for all before the optimiser step. Sums are element by element, so the
+/// result is the one blocking all-reduce's (bucket size 0, and other networks).
 ///
 /// Batch norm normalises with each rank's own batch statistics (PyTorch DDP's default), so
 /// N ranks of batch B/N match one process of batch B only up to that difference (docs/cluster.md).
@@ -18,14 +22,33 @@ final class DataParallel {
     let communicator: Communicator
     private let parameters: [Parameter]
     private let buffers: [Parameter]
-    private var flat: [Float]
+    private let flat: UnsafeMutableBufferPointer<Float>
+    private let bucketValues: Int
+    private var position: [ObjectIdentifier: Int] = [:]
+    /// This step: where each parameter's gradient went (nil: not yet), values placed, the start
+    /// of the bucket being filled, the reductions started, the first error of a reduction.
+    private var offsets: [Int?]
+    private var filled = 0, bucketStart = 0
+    private var reductions: [Communicator.Reduction] = []
+    private var failure: Error?
 
-    init(network: any SegmentationNetwork, communicator: Communicator) {
+    init(network: any SegmentationNetwork, communicator: Communicator,
+         bucketKilobytes: Int = (try? TerraSegEnvironment.current())?.allReduceBucketKilobytes ?? 8192) {
         self.communicator = communicator
         parameters = network.namedParameters.map(\.1)
         buffers = network.namedBuffers.map(\.1)
-        flat = [Float](repeating: 0, count: communicator.isDistributed ? (parameters + buffers).reduce(1) { $0 + $1.count } : 0)
+        let count = communicator.isDistributed ? (parameters + buffers).reduce(1) { $0 + $1.count } : 0
+        flat = .allocate(capacity: count)
+        flat.initialize(repeating: 0)
+        bucketValues = bucketKilobytes << 8  // Floats
+        offsets = [Int?](repeating: nil, count: parameters.count)
+        for (i, p) in parameters.enumerated() { position[ObjectIdentifier(p)] = i }
+        if communicator.isDistributed, bucketValues > 0, let unet = network as? UNet {
+            unet.gradientsReady = { [weak self] block in self?.ready(block.namedParameters.map(\.1)) }
+        }
     }
+
+    deinit { flat.deallocate() }
 
     var rank: Int { communicator.rank }
     var ranks: Int { communicator.size }
@@ -76,23 +99,55 @@ final class DataParallel {
         return total[0] > 0 ? Float(ranks) * Float(labelledPixels) / Float(total[0]) : 1
     }
 
-    /// Averages the gradients, the running statistics and `loss` over the ranks; returns the
-    /// mean loss (the same on every rank).
+    /// The backward pass finished `ready`'s gradients: they join the bucket, which is
+    /// all-reduced once full; started reductions advance.
+    private func ready(_ ready: [Parameter]) {
+        guard failure == nil else { return }
+        for p in ready { if let i = position[ObjectIdentifier(p)], offsets[i] == nil { place(i) } }
+        do {
+            if filled - bucketStart >= bucketValues { try startBucket() }
+            try communicator.progress(reductions)
+        } catch {
+            failure = error
+        }
+    }
+
+    private func place(_ i: Int) {
+        let p = parameters[i]
+        (flat.baseAddress! + filled).update(from: p.grad.data, count: p.count)
+        offsets[i] = filled
+        filled += p.count
+    }
+
+    private func startBucket() throws {
+        guard filled > bucketStart else { return }
+        if let r = try communicator.startAllReduceSum(UnsafeMutableBufferPointer(rebasing: flat[bucketStart..<filled])) { reductions.append(r) }
+        bucketStart = filled
+    }
+
+    /// Averages the gradients, the running statistics and `loss` over the ranks (the gradients
+    /// not yet in a bucket, then the rest in a last one), waits for every reduction of the step;
+    /// returns the mean loss (the same on every rank).
     func average(loss: Float) throws -> Float {
         guard communicator.isDistributed else { return loss }
-        let scale = 1 / Float(ranks)
-        try flat.withUnsafeMutableBufferPointer { f in
-            var o = 0
-            for p in parameters { (f.baseAddress! + o).update(from: p.grad.data, count: p.count); o += p.count }
-            for b in buffers { (f.baseAddress! + o).update(from: b.value.data, count: b.count); o += b.count }
-            f[o] = loss
-            try communicator.allReduceSum(f)
-            for i in f.indices { f[i] *= scale }
-            o = 0
-            for p in parameters { p.grad.data.update(from: f.baseAddress! + o, count: p.count); o += p.count }
-            for b in buffers { b.value.data.update(from: f.baseAddress! + o, count: b.count); b.markChanged(); o += b.count }
+        defer {
+            offsets = [Int?](repeating: nil, count: parameters.count)
+            (filled, bucketStart, reductions) = (0, 0, [])
         }
-        return flat[flat.count - 1]
+        if let failure { throw failure }
+        for i in parameters.indices where offsets[i] == nil { place(i) }
+        let statistics = filled
+        for b in buffers { (flat.baseAddress! + filled).update(from: b.value.data, count: b.count); filled += b.count }
+        flat[filled] = loss
+        filled += 1
+        try startBucket()
+        try communicator.wait(reductions)
+        let scale = 1 / Float(ranks)
+        for i in 0..<filled { flat[i] *= scale }
+        for (p, o) in zip(parameters, offsets) { p.grad.data.update(from: flat.baseAddress! + o!, count: p.count) }
+        var o = statistics
+        for b in buffers { b.value.data.update(from: flat.baseAddress! + o, count: b.count); b.markChanged(); o += b.count }
+        return flat[filled - 1]
     }
 
     /// Whether any rank asks to stop (2), to save (1) or neither (0): every rank then acts alike,

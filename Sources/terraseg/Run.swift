@@ -34,24 +34,23 @@ extension TerraSegCommand {
 
         func run() throws {
             global.bootstrapLogging()
-            if try Communicator.world().size > 1 {
-                throw TerraSegError(.invalidArgument, path: "terraseg run", problem: "terraseg run does not run across several ranks yet",
-                                    hint: "Under mpirun or srun, run `terraseg train` and `terraseg predict` (docs/cluster.md)")
-            }
+            let world = try Communicator.world()
             if reference {
-                print(PipelineSchema.referenceMarkdown(), terminator: "")
+                if world.isRoot { print(PipelineSchema.referenceMarkdown(), terminator: "") }
                 return
             }
             guard let pipeline else { throw ValidationError("give a pipeline file, e.g. terraseg run pipelines/nc-landcover.yaml") }
             let loaded = try PipelineLoader.load(pipeline)
             if check {
-                print("\(pipeline): valid (\(loaded.spec.data.scenes.count) scene(s), \(loaded.spec.data.classes.count) classes, output \(loaded.output))")
+                if world.isRoot { print("\(pipeline): valid (\(loaded.spec.data.scenes.count) scene(s), \(loaded.spec.data.classes.count) classes, output \(loaded.output))") }
                 return
             }
             let runner = PipelineRunner(loaded)
             runner.force = force
+            runner.communicator = world
             runner.terrasegVersion = terrasegVersion
             let outcome = try stoppable { try runner.execute() }
+            guard world.isRoot else { return }
             var lines: [String] = []
             for m in outcome.maps { lines.append("Land-cover map:   \(m)") }
             lines.append("Report:           \(outcome.report)")

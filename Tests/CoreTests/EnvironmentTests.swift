@@ -33,6 +33,16 @@ import Testing
         #expect(error?.description == "TERRASEG_WINOGRAD: '\(text)' is not a valid value. Use all, weights, or 0 (also off, none), or unset TERRASEG_WINOGRAD")
     }
 
+    @Test func allReduceBucketSizesParseAndBadOnesAreRefused() throws {
+        #expect(try TerraSegEnvironment([:]).allReduceBucketKilobytes == 8192)
+        #expect(try TerraSegEnvironment(["TERRASEG_ALLREDUCE_BUCKET_KB": "0"]).allReduceBucketKilobytes == 0)
+        #expect(try TerraSegEnvironment(["TERRASEG_ALLREDUCE_BUCKET_KB": "1048576"]).allReduceBucketKilobytes == 1 << 20)
+        for text in ["-1", "1048577", "4M", "0.5"] {
+            let error = #expect(throws: TerraSegError.self) { try TerraSegEnvironment(["TERRASEG_ALLREDUCE_BUCKET_KB": text]) }
+            #expect(error?.description == "TERRASEG_ALLREDUCE_BUCKET_KB: '\(text)' is not a valid value. Use a whole number of KiB from 0 (one all-reduce after the backward pass) to 1048576, or unset TERRASEG_ALLREDUCE_BUCKET_KB")
+        }
+    }
+
     @Test func theFirstBadVariableIsNamed() {
         let error = #expect(throws: TerraSegError.self) {
             try TerraSegEnvironment(["TERRASEG_THREADS": "8", "TERRASEG_WINOGRAD": "maybe"])

@@ -43,6 +43,43 @@ struct DistributedPredictionTests {
         for (name, bytes) in a { #expect(b[name] == bytes, "\(name) differs") }
     }
 
+    /// One scene on two ranks is split in bands of rows (windows, and streamed strips with
+    /// context rows) and rank 0 writes every output byte-identical to one process's; a second
+    /// run skips it.
+    @Test(arguments: ["centre", "stream"])
+    func oneSceneSplitAcrossRanksIsByteIdentical(_ blend: String) throws {
+        let scene = try SyntheticScene(in: dir.path, name: "large-\(blend)", width: 97, height: 560, bands: 4, seed: 9)
+        func run(_ output: String, ranks: Int?) throws -> Tool.Result {
+            let args = ["predict", "--model", model, "--input", scene.image, "--output", output, "--tile", "48", "--blend", blend,
+                        "--probabilities", "--confidence", "--min-mapping-unit", "3"]
+            guard let ranks else { return try Tool.run(Tool.terraseg, args, environment: ["TERRASEG_THREADS": "1"]) }
+            return try MPILaunch.run(ranks: ranks, Tool.terraseg, args)
+        }
+        let one = try run(dir.file("one-" + blend), ranks: nil)
+        #expect(one.status == 0, "\(one.stderr)")
+        let two = try run(dir.file("two-" + blend), ranks: 2)
+        #expect(two.status == 0, "\(two.stderr)")
+        #expect(two.stderr.contains("One scene on 2 ranks: each predicts a band of rows, rank 0 writes the map"), "\(two.stderr)")
+        let a = try files(dir.file("one-" + blend)), b = try files(dir.file("two-" + blend))
+        #expect(a.count == 3 && a.keys.sorted() == b.keys.sorted(), "\(a.keys.sorted()) \(b.keys.sorted())")
+        for (name, bytes) in a { #expect(b[name] == bytes, "\(name) differs") }
+        let again = try run(dir.file("two-" + blend), ranks: 2)
+        #expect(again.stdout.contains("1 scene(s): 0 done, 1 skipped, 0 failed"), "\(again.stdout)")
+    }
+
+    /// A scene that cannot be predicted on two ranks fails with its rank's message from rank 0,
+    /// leaves no map and ends the run non-zero (no rank waits for another's band).
+    @Test func aSplitSceneThatFailsIsReportedOnce() throws {
+        let broken = dir.file("broken-large.tif")
+        try Data("not a raster".utf8).write(to: URL(fileURLWithPath: broken))
+        let out = dir.file("split-failed")
+        let r = try MPILaunch.run(ranks: 2, Tool.terraseg, ["predict", "--model", model, "--input", broken, "--output", out])
+        #expect(r.status != 0 && !r.crashed, "\(r.stderr)")
+        #expect(r.stdout.contains("1 scene(s): 0 done, 0 skipped, 1 failed"), "\(r.stdout)")
+        #expect(r.stderr.components(separatedBy: "FAILED   \(broken): rank 0: ").count == 2, "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out + "/broken-large_map.tif"))
+    }
+
     /// Skip and failure isolation hold across ranks: existing maps are skipped, a broken scene
     /// is reported by rank 0 and fails the run, the others are written.
     @Test func skipsExistingMapsAndIsolatesAFailingScene() throws {

@@ -71,6 +71,25 @@ struct DistributedTrainingTests {
         #expect(running < 1e-5, "max |Δ| = \(running) in \(runningName)")
     }
 
+    /// Gradients all-reduced in buckets of 4 KiB while the backward pass runs (many buckets for
+    /// this U-Net, synchronised batch norm's all-reduces in between) give the bundle of one
+    /// all-reduce after it (bucket size 0) bit for bit: every value is the same sum.
+    @Test func bucketedAllReduceDuringBackwardEqualsOneAfterIt() throws {
+        let dir = TemporaryDirectory()
+        let scene = try SyntheticScene(in: dir.path)
+        for (name, kb, extra) in [("blocking", "0", []), ("buckets", "4", []), ("blocking-sync", "0", ["--sync-batchnorm"]),
+                                  ("buckets-sync", "4", ["--sync-batchnorm"])] {
+            let args = ["--allow-run-as-root", "--oversubscribe", "-np", "2", "-x", "TERRASEG_THREADS=1", "-x", "TERRASEG_ALLREDUCE_BUCKET_KB=" + kb,
+                        Tool.terraseg, "train", "--image", scene.image, "--labels", scene.labels, "--classes", SyntheticScene.classList,
+                        "--ignore", "0", "--widths", "8,16", "--patch-size", "32", "--batch-size", "4", "--epochs", "1",
+                        "--split", "rows:0.7", "--output", dir.file(name)] + extra
+            let r = try Tool.run("mpirun", args)
+            #expect(r.status == 0, "\(name): \(r.stderr)")
+        }
+        #expect(try Self.weights(dir.file("blocking")) == Self.weights(dir.file("buckets")))
+        #expect(try Self.weights(dir.file("blocking-sync")) == Self.weights(dir.file("buckets-sync")))
+    }
+
     /// The distributed code path with one rank (mpirun -np 1: MPI initialised, every collective
     /// over one process) gives the plain run's bundle bit for bit.
     @Test func oneRankUnderMPIEqualsThePlainRunExactly() throws {

@@ -382,6 +382,11 @@ public final class UNet: Layer {
         return (need, cat)
     }
 
+    /// Called during `backward` with each block whose parameters' gradients are final (head,
+    /// each decoder and junction, bottleneck, each encoder, in that order), so data-parallel
+    /// training can all-reduce them while the rest of the backward pass runs.
+    public var gradientsReady: ((any Layer) -> Void)?
+
     /// Backward from dL/dlogits (N, K, H, W) NCHW: writes every parameter's gradient.
     public func backward(_ dLogits: Tensor) {
         let levels = encoders.count
@@ -391,20 +396,25 @@ public final class UNet: Layer {
         gradientPool.rewind()
         prof.measure("dlogits reorder") { toBlocked.convert(dLogits, into: dh) }
         var d = prof.measure("head bwd") { head.backward(dh) }
+        gradientsReady?(head)
         var dSkips = [Tensor?](repeating: nil, count: levels)
         for level in 0..<levels {  // shallowest decoder first: reverse of the forward
             let j = levels - 1 - level
             let dCat = decoders[j].backward(d)
+            gradientsReady?(decoders[j])
             let (dBelow, dSkip) = prof.measure("up+concat\(level + 1) bwd") { junctions[level].backward(dCat) }
+            gradientsReady?(junctions[level])
             dSkips[level] = dSkip
             d = dBelow
         }
         d = bottleneck.backward(d)
+        gradientsReady?(bottleneck)
         for level in (0..<levels).reversed() {
             // The skip tensor feeds both the pooling and the decoder's concat: sum both gradients.
             let dSkip = dSkips[level]!
             prof.measure("pool\(level + 1) bwd") { pools[level].backward(d, accumulatingInto: dSkip) }
             d = encoders[level].backward(dSkip)
+            gradientsReady?(encoders[level])
         }
     }
 }
