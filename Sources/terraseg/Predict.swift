@@ -49,7 +49,7 @@ extension TerraSegCommand {
         @Option(name: .customLong("batch-size"), help: keyHelp("Windows per network call.", key: "prediction.batch_size", showDefault: false))
         var batchSize = PredictionSpec().batchSize
 
-        @Option(help: keyHelp("centre (default): write each window's core (tile, margin; equals predicting the scene at once); stream: full-width strips, each feature computed once, equals one window over the scene (models with learned upsampling, and --tta, use centre); hann: weighted mean of overlapping windows.",
+        @Option(help: keyHelp("stream (default): full-width strips, each feature computed once, equals one window over the scene (models with learned upsampling, and --tta, use centre); centre: write each window's core (tile, margin; equals predicting the scene at once); hann: weighted mean of overlapping windows.",
                              key: "prediction.blend", showDefault: false))
         var blend = PredictionSpec().blend
 

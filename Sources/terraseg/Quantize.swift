@@ -42,6 +42,7 @@ extension TerraSegCommand {
             let scenes = NetworkSceneModel(bundle: bundle, network: net)
             var options = spec.options
             options.overwrite = true
+            options.blend = .centre  // the calibrator records windows of --tile
             let predictor = try ScenePredictor(model: scenes, inputs: scenes.inputs, options: options)
             let jobs = try SceneJob.expand(calibration, foldersAreScenes: scenes.inputs.recipe?.bandNames != nil)
             let maps = try AtomicFile.createTemporaryDirectory(for: output + ".calibration")
