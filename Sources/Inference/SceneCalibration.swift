@@ -16,6 +16,7 @@ public enum SceneCalibration {
         var options = PredictionOptions()
         options.tileSize = tile
         options.overwrite = true
+        options.blend = .centre  // the calibrator records windows of `tile`
         let predictor = try ScenePredictor(model: scenes, inputs: scenes.inputs, options: options)
         let maps = try AtomicFile.createTemporaryDirectory(for: scratch)
         defer { try? FileManager.default.removeItem(atPath: maps) }

@@ -19,10 +19,10 @@ public struct PredictionOptions: Sendable {
     public var margin: Int? = nil
     /// Windows per network call.
     public var batchSize = 2
-    /// Centre windows by default; `stream` is exact too and computes each feature once: 1.5×
-    /// centre windows for R1, as fast for small U-Nets (Benchmarks/README.md, issue B4). Models
-    /// that cannot stream, and test-time augmentation, predict in centre windows (with a notice).
-    public var blend = BlendMode.centre
+    /// Streaming by default: exact, each feature computed once (R1 in 0.56–0.63× the time of
+    /// centre windows, Benchmarks/README.md, issue B4). Models that cannot stream, and
+    /// test-time augmentation, predict in centre windows (with a notice).
+    public var blend = BlendMode.stream
     /// Average the scores of the 8 flips/rotations.
     public var tta = false
     /// Also write per-class probabilities (Byte 0–255) and the maximum probability.

@@ -96,7 +96,8 @@ final class StripBatch: @unchecked Sendable {
     }
 }
 
-/// Reader stage of streaming: reads each strip (own dataset handles), normalises it.
+/// Reader stage of streaming: reads each strip (own dataset handles), normalises it; a stop
+/// signal ends the scene at the next strip.
 struct StripReader: Sendable {
     let paths: [String]
     let recipe: SceneRecipe?
@@ -113,6 +114,7 @@ struct StripReader: Sendable {
         var block = RasterBlock()
         for strip in strips {
             guard let batch = pipes.pool.pop() else { return }
+            try StopSignal.check()  // SIGINT/SIGTERM: the scene's outputs are discarded
             try src.read(window: strip, bands: bands, into: &block)
             normalizer.apply(to: &block)
             batch.load(block)

@@ -237,7 +237,7 @@ public enum PipelineSchema {
             Field("tile", .int(.between(16, 16384)), "512", "Core tile written per window."),
             Field("margin", .int(.between(0, 4096)), "receptive-field radius", "Context around each tile; smaller is faster but may show seams."),
             Field("batch_size", .int(.between(1, 4096)), "2", "Windows per network call."),
-            Field("blend", .choice(BlendMode.allCases.map(\.rawValue)), "centre",
+            Field("blend", .choice(BlendMode.allCases.map(\.rawValue)), "stream",
                   "stream: full-width strips, each feature computed once (equals one window over the scene; models with learned upsampling, and tta, use centre); centre: write each window's core (tile, margin); hann: weighted mean of overlapping windows."),
             Field("tta", .bool, "false", "Average the 8 flips/rotations."),
             Field("precision", .choice(Precision.allCases.map(\.rawValue)), "fp32",

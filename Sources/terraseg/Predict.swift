@@ -19,9 +19,10 @@ extension TerraSegCommand {
                 id that band files share). Each scene becomes DIR/<name>_map.tif (Byte class values, nodata 255, \
                 colour table, class names, overviews) with its QGIS style DIR/<name>_map.qml, plus _probabilities.tif, \
                 _confidence.tif and the class polygons _map.gpkg on request. \
-                Windows overlap by a margin; only their centres are written, so with the default margin (the \
-                model's receptive-field radius) the map equals a prediction of the whole scene at once. \
-                A smaller --margin is faster but may show seams. When several maps are georeferenced in one CRS, \
+                Scenes stream in full-width strips, each feature computed once, and the map equals a prediction \
+                of the whole scene at once. With --blend centre (and for models with learned upsampling, or --tta) \
+                windows overlap by a margin and only their centres are written: exact too at the default margin (the \
+                model's receptive-field radius); a smaller --margin is faster but may show seams. When several maps are georeferenced in one CRS, \
                 DIR/mosaic.vrt joins them (a GDAL VRT; open it as one map; mosaic.qml styles it). \
                 A scene may be a local STAC Item (item.json) whose assets are its band files, picked by --bands \
                 (default: the model's band names). Every map gets a STAC Item beside it (<name>_map.stac.json).
@@ -49,7 +50,7 @@ extension TerraSegCommand {
         @Option(name: .customLong("batch-size"), help: keyHelp("Windows per network call.", key: "prediction.batch_size", showDefault: false))
         var batchSize = PredictionSpec().batchSize
 
-        @Option(help: keyHelp("centre (default): write each window's core (tile, margin; equals predicting the scene at once); stream: full-width strips, each feature computed once, equals one window over the scene (models with learned upsampling, and --tta, use centre); hann: weighted mean of overlapping windows.",
+        @Option(help: keyHelp("stream (default): full-width strips, each feature computed once, equals one window over the scene (models with learned upsampling, and --tta, use centre); centre: write each window's core (tile, margin; equals predicting the scene at once); hann: weighted mean of overlapping windows.",
                              key: "prediction.blend", showDefault: false))
         var blend = PredictionSpec().blend
 

@@ -11,7 +11,7 @@ extension TerraSegCommand {
         static let configuration = CommandConfiguration(
             abstract: "Calibrate a trained model for int8 prediction (predict --precision int8).",
             discussion: """
-                Maps the calibration scenes in fp32 exactly as `predict` does (windows of --tile) while recording \
+                Maps the calibration scenes in fp32 as `predict --blend centre` does (windows of --tile) while recording \
                 what each convolution sees; each int8 layer's input step is the 99.99th percentile of its inputs / 255. \
                 Weights get per-output-channel symmetric int8 steps at load (after folding batch norm). The first \
                 convolution and the head stay fp32. The output bundle is the input bundle plus a `quantization` \

@@ -137,12 +137,12 @@ import TestSupport
 
     /// A tile the machine cannot hold is refused before any output, naming the flag to lower.
     @Test func anAbsurdTileIsRefusedBeforeAnyWork() throws {
-        let r = try predict([a.image], to: dir.file("huge"), ["--tile", "16384"])
+        let r = try predict([a.image], to: dir.file("huge"), ["--tile", "16384", "--blend", "centre"])
         #expect(r.status != 0)
         #expect(r.stderr.contains("--tile (prediction.tile): prediction needs about "), "\(r.stderr)")
         #expect(r.stderr.contains("Lower prediction.tile"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir.file("huge")))
-        let budget = try predict([a.image], to: dir.file("small"), ["--memory", "64M", "--batch-size", "64"])
+        let budget = try predict([a.image], to: dir.file("small"), ["--memory", "64M", "--batch-size", "64", "--blend", "centre"])
         #expect(budget.stderr.contains("--batch-size (prediction.batch_size): prediction needs about "), "\(budget.stderr)")
         #expect(budget.stderr.contains("more than the memory budget of 64M"), "\(budget.stderr)")
     }

@@ -10,11 +10,12 @@ import TestSupport
     @Test func predictStopsOnSIGINTLeavingNoPartialMap() throws {
         let dir = TemporaryDirectory("terraseg-stop")
         let small = try SyntheticScene(in: dir.path, name: "small", width: 40, height: 40, bands: 4)
-        let big = try SyntheticScene(in: dir.path, name: "big", width: 200, height: 200, bands: 4, seed: 3)
+        // Streamed (the default) in strips of about 20 rows (--memory 64M), each a point to stop at.
+        let big = try SyntheticScene(in: dir.path, name: "big", width: 1000, height: 240, bands: 4, seed: 3)
         try TinyModel.seeded(small, output: dir.file("model"))
         let out = dir.file("maps")
         let r = try SignalledRun.run(Tool.terraseg, ["predict", "--model", dir.file("model"), "--input", small.image, big.image, big.image,
-                                                     "--output", out, "--tile", "16", "--batch-size", "1"],
+                                                     "--output", out, "--memory", "64M"],
                                      signal: SIGINT, after: "written  \(out)/small_map.tif")
         #expect(r.status == 130 && !r.crashed, "status \(r.status): \(r.stderr)")
         #expect(r.stderr.contains("Stopped by SIGINT: kept 1 complete map(s) (small_map.tif)"), "\(r.stderr)")

@@ -28,6 +28,22 @@ func rowCopyMovesRowsIntoAChannelSlice(_ layout: Layout, rows: Int) {
     #expect(destination.data[destination.offset(0, 0, 7, 0)] == 0, "channels before the slice untouched")
 }
 
+/// Rows moved to the top of their own tensor (overlapping ranges, as a skip queue compacts)
+/// keep their values in every channel; the rows below stay as they were.
+@Test(arguments: [Layout.nChw16c, .nchw])
+func rowsMoveToTheFrontInPlace(_ layout: Layout) {
+    let t = filled(Shape(1, 32, 12, 9), layout, seed: 3)
+    let before = t.nchwValues()
+    RowCopy.moveToFront(t, rows: 2, count: 7)
+    let after = t.nchwValues()
+    var wrong = 0
+    for c in 0..<32 { for r in 0..<12 { for x in 0..<9 {
+        let expected = r < 7 ? before[(c * 12 + r + 2) * 9 + x] : before[(c * 12 + r) * 9 + x]
+        if after[(c * 12 + r) * 9 + x] != expected { wrong += 1 }
+    } } }
+    #expect(wrong == 0)
+}
+
 /// Any fine-row range of a coarse-row range equals those rows of the whole upsampling when the
 /// range brings the rows' neighbours, and clamps at the range's ends like the whole does at its
 /// edges; the rows land in the leading channels of a wider tensor.

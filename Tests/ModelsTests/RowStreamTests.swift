@@ -1,6 +1,6 @@
 import Core
 import Engine
-import Models
+@testable import Models
 import Testing
 import TestSupport
 
@@ -128,4 +128,25 @@ func int8StreamEqualsOneInt8Window(_ architecture: ModelArchitecture) throws {
     let error = zip(rows, whole).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }.squareRoot()
         / whole.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot()
     #expect(error < 1e-5, "\(architecture.name): streamed int8 differs by \(error) normwise")
+}
+
+/// A skip queue that drops rows from its front and appends behind them moves the held rows to
+/// the top of its one buffer when they fit, instead of into a second buffer (which doubled the
+/// queues' memory), and keeps every row in order.
+@Test func aRowWindowCompactsInPlace() {
+    let first = randomInput(c: 16, h: 8, w: 5, seed: 4), second = randomInput(c: 16, h: 4, w: 5, seed: 5)
+    let window = RowWindow()
+    window.append(first)
+    let buffer = window.held?.tensor
+    window.drop(6)
+    window.append(second, zerosAfter: 1)
+    #expect(window.held?.tensor === buffer, "the held rows fit: no second buffer")
+    #expect(window.held?.row == 0 && window.count == 7)
+    let held = window.held!.tensor.nchwValues(), a = first.nchwValues(), b = second.nchwValues()
+    var wrong = 0
+    for c in 0..<16 { for r in 0..<7 { for x in 0..<5 {
+        let expected: Float = r < 2 ? a[(c * 8 + 6 + r) * 5 + x] : r < 6 ? b[(c * 4 + r - 2) * 5 + x] : 0
+        if held[(c * 8 + r) * 5 + x] != expected { wrong += 1 }
+    } } }
+    #expect(wrong == 0)
 }

@@ -26,7 +26,7 @@ import Training
     }
 
     @Test func anAbsurdTileIsRefusedNamingTheSettingToLower() throws {
-        let found = try issues("prediction: {tile: 16384}")
+        let found = try issues("prediction: {tile: 16384, blend: centre}")
         #expect(found.count == 1)
         #expect(found.first?.key == "prediction.tile")
         #expect(found.first?.line == 11)
@@ -40,11 +40,12 @@ import Training
     /// strips are sized to the budget instead).
     @Test func streamingIsNotRefusedForItsWindows() throws {
         #expect(try issues("prediction: {tile: 16384, blend: stream}").isEmpty)
+        #expect(try issues("prediction: {tile: 16384}").isEmpty, "streaming is the default")
         #expect(try issues("prediction: {tile: 16384, blend: hann}").first?.key == "prediction.tile")
     }
 
     @Test func anAbsurdMarginIsRefusedNamingTheMargin() throws {
-        let found = try issues("prediction: {margin: 4096, batch_size: 16}")
+        let found = try issues("prediction: {margin: 4096, batch_size: 16, blend: centre}")
         #expect(found.first?.key == "prediction.margin", "\(found)")
     }
 

@@ -34,6 +34,18 @@ public enum RowCopy {
         if pieces == 1 { run(0..<jobs) } else { parallelFor(jobs * pieces) { run($0) } }
     }
 
+    /// Moves rows [row, row + rows) of every channel to the top of `tensor` (in place, the
+    /// ranges may overlap).
+    public static func moveToFront(_ tensor: Tensor, rows row: Int, count rows: Int) {
+        guard rows > 0, row > 0 else { return }
+        precondition(tensor.layout != .nhwc && row + rows <= tensor.shape.h, "row move outside the tensor")
+        let view = tensor.spatialView
+        for plane in 0..<view.outer {
+            // memmove semantics: `update(from:count:)` copies front to back when the source follows.
+            (tensor.data + view.row(plane, 0)).update(from: tensor.data + view.row(plane, row), count: rows * view.w * view.inner)
+        }
+    }
+
     /// Zeroes rows [row, row + rows) of every channel (blocked padding included).
     public static func zero(_ tensor: Tensor, rows row: Int, count rows: Int) {
         guard rows > 0 else { return }

@@ -70,12 +70,12 @@ func chain(_ stages: ArraySlice<any RowStage>, _ rows: Tensor?, _ final: Bool, _
 }
 
 /// The rows a stage holds, in a buffer that only grows: rows [start, start + count) of
-/// `storage`; appending past its end first moves the held rows to the front of the spare
-/// buffer. Shapes stay fixed, so nothing is reallocated (or zero-filled) per strip.
+/// `storage`; appending past its end first moves the held rows to its front (in place), and
+/// only rows that do not fit then make a larger buffer (the old one is freed at once). Shapes
+/// stay fixed, so nothing is reallocated (or zero-filled) per strip, and a skip queue holds one
+/// buffer, not two.
 final class RowWindow {
     private var storage: Tensor?
-    private var spare: Tensor?
-    private var scratch: Tensor?
     private var start = 0
     /// Rows held.
     private(set) var count = 0
@@ -85,17 +85,18 @@ final class RowWindow {
         let added = (rows?.shape.h ?? 0) + zerosBefore + zerosAfter
         guard added > 0 else { return }
         guard let like = rows ?? storage else { preconditionFailure("RowWindow: zero rows of an unknown shape") }
-        if storage == nil || start + count + added > storage!.shape.h
-            || storage!.shape.c != like.shape.c || storage!.shape.w != like.shape.w || storage!.layout != like.layout {
-            let same = storage.map { $0.shape.c == like.shape.c && $0.shape.w == like.shape.w && $0.layout == like.layout } ?? false
+        let same = storage.map { $0.shape.c == like.shape.c && $0.shape.w == like.shape.w && $0.layout == like.layout } ?? false
+        precondition(same || count == 0, "RowWindow: rows of another shape while rows are held")
+        let capacity = same ? storage!.shape.h : 0
+        if count + added > capacity {
             // Grows by half at least, so a window that fills up (a skip queue) reallocates rarely.
-            let capacity = same ? storage!.shape.h : 0
-            let rows = count + added <= capacity ? capacity : max(count + added, capacity + capacity / 2)
-            let shape = Shape(like.shape.n, like.shape.c, rows, like.shape.w)
-            let next = reuse(spare, shape, like.layout)
-            if let storage { RowCopy.copy(storage, rows: start, count: count, into: next, at: 0) }
-            spare = storage
+            let shape = Shape(like.shape.n, like.shape.c, max(count + added, capacity + capacity / 2), like.shape.w)
+            let next = Tensor(shape: shape, layout: like.layout)
+            if let storage, count > 0 { RowCopy.copy(storage, rows: start, count: count, into: next, at: 0) }
             storage = next
+            start = 0
+        } else if start + count + added > capacity {
+            RowCopy.moveToFront(storage!, rows: start, count: count)
             start = 0
         }
         let t = storage!
@@ -108,19 +109,6 @@ final class RowWindow {
         count += added
     }
 
-    /// Held rows [from, from + rows) (counted from the first held row) as a tensor of that height.
-    func rows(from: Int, count rows: Int) -> Tensor {
-        guard let storage, from >= 0, from + rows <= count else { preconditionFailure("RowWindow.rows(\(from), \(rows)) of \(count)") }
-        if start + from == 0 && rows == storage.shape.h { return storage }
-        let out = reuse(scratch, Shape(storage.shape.n, storage.shape.c, rows, storage.shape.w), storage.layout)
-        scratch = out
-        RowCopy.copy(storage, rows: start + from, count: rows, into: out, at: 0)
-        return out
-    }
-
-    /// The first `rows` rows held, as a tensor of that height.
-    func front(_ rows: Int) -> Tensor { self.rows(from: 0, count: rows) }
-
     /// The buffer and where the held rows start in it (for copies out of the window).
     var held: (tensor: Tensor, row: Int)? { storage.map { ($0, start) } }
 
@@ -131,7 +119,7 @@ final class RowWindow {
         if count == 0 { start = 0 }
     }
 
-    /// Forgets the held rows (keeps the buffers for the next scene).
+    /// Forgets the held rows (keeps the buffer for the next scene).
     func reset() {
         start = 0
         count = 0
@@ -145,7 +133,6 @@ final class LineBuffer {
     let capacity: Int
     private(set) var tensor: Tensor?
     private(set) var count = 0
-    private var scratch: Tensor?
 
     init(capacity: Int) { self.capacity = capacity }
 
@@ -160,12 +147,12 @@ final class LineBuffer {
         return n
     }
 
-    /// The first `rows` rows: the buffer itself when full, else a copy of that height.
+    /// The first `rows` rows: the buffer itself when full, else a copy of that height (the
+    /// first and last strips only; not kept, so it holds no memory between them).
     func front(_ rows: Int) -> Tensor {
         guard let tensor, rows <= count else { preconditionFailure("LineBuffer.front(\(rows)) of \(count)") }
         if rows == capacity { return tensor }
-        let out = reuse(scratch, Shape(tensor.shape.n, tensor.shape.c, rows, tensor.shape.w), tensor.layout)
-        scratch = out
+        let out = Tensor(shape: Shape(tensor.shape.n, tensor.shape.c, rows, tensor.shape.w), layout: tensor.layout)
         RowCopy.copy(tensor, rows: 0, count: rows, into: out, at: 0)
         return out
     }
