@@ -29,6 +29,7 @@ public final class NetworkSceneModel: SceneModel {
     public var receptiveRadius: Int { bundle.architecture.receptiveRadius }
 
     public func rowStream(rows: Int) -> RowStream? { network.rowStream(rows: rows) }
+    public var windowsOnly: String { bundle.architecture.windowsOnly ?? "it has no row kernels" }
     public var streamBytesPerPixel: Int { bundle.architecture.streamBytesPerPixel }
 
     /// What the stitcher needs besides the network, from the bundle.

@@ -74,7 +74,7 @@ extension ScenePredictor {
             return PredictedBand(info: info, writers: writers, plan: plan, grid: nil, tiles: strips.count, skipped: skipped)
         }
         if options.blend == .stream {
-            ScenePredictor.logger.notice("\(options.tta ? "test-time augmentation (--tta) averages windows" : "this model cannot stream its rows"): predicting in windows (--blend centre), exact as well")
+            ScenePredictor.logger.notice("\(options.tta ? "test-time augmentation (--tta) averages windows" : "this model cannot stream its rows (\(model.windowsOnly))"): predicting in windows (--blend centre), exact as well")
         }
         let grid = grid(width: info.width, height: info.height)
         let plan = SceneBands.rows(height: info.height, ranks: communicator.size, step: grid.tileSize)

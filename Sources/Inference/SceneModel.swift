@@ -24,12 +24,15 @@ public protocol SceneModel: AnyObject {
                        probabilities: Bool, into output: UnsafeMutableBufferPointer<Float>) throws
     /// The network as a `RowStream` computing `rows` rows at a time; nil when it cannot stream.
     func rowStream(rows: Int) -> RowStream?
+    /// Why `rowStream` is nil, for the notice that the scene is predicted in windows.
+    var windowsOnly: String { get }
     /// Bytes a row stream holds per pixel of strip (for choosing strip heights from a budget).
     var streamBytesPerPixel: Int { get }
 }
 
 extension SceneModel {
     public func rowStream(rows: Int) -> RowStream? { nil }
+    public var windowsOnly: String { "it has no row kernels" }
     public var streamBytesPerPixel: Int { 4096 }
 
     public func predictScores(_ input: UnsafeBufferPointer<Float>, batch: Int, size: Int, region: Window,

@@ -125,11 +125,13 @@ extension PredictionOptions {
             + unused.joined(separator: ", ") + " are not used (models that cannot stream still predict in windows with them)"
     }
 
-    /// bf16 runs in windows only: row streaming would map in fp32, so the pair is refused
-    /// (problem, fix) rather than run at another precision than asked; nil otherwise.
-    public func bf16Refusal(bf16: Bool, _ architecture: ModelArchitecture) -> (problem: String, fix: String)? {
-        guard bf16, blend == .stream, !tta, !architecture.upsamplesWithParameters else { return nil }
-        return ("bf16 runs in windows only; streaming would map in fp32", "Use blend centre (or hann) with bf16, or precision fp32 to stream")
+    /// bf16 runs in windows (row streaming has no bf16 kernels and would map in fp32): with
+    /// `stream`, the scene is predicted in centre windows instead, said once (the notice
+    /// returned); nil when nothing changes.
+    public mutating func windowsForBf16(_ bf16: Bool, _ architecture: ModelArchitecture) -> String? {
+        guard bf16, blend == .stream, !tta, architecture.windowsOnly == nil else { return nil }
+        blend = .centre
+        return "bf16 runs in windows (streaming has no bf16 kernels): predicting in windows (--blend centre), exact as well"
     }
 }
 
@@ -204,7 +206,7 @@ public final class ScenePredictor {
             if let streamed = try StripPredictor(model: model, inputs: inputs, options: options,
                                                  refusesThreadsForTesting: refusesThreadsForTesting, progress: progress)
                 .predict(paths: paths, bands: bands, info: info, outputs: outputs, start: start) { return streamed }
-            return try predictInWindows(paths: paths, outputs: outputs, because: "this model cannot stream its rows (learned upsampling)")
+            return try predictInWindows(paths: paths, outputs: outputs, because: "this model cannot stream its rows (\(model.windowsOnly))")
         }
         let grid = grid(width: info.width, height: info.height)
         let writers = try SceneWriters(outputs: outputs, like: info, classMap: inputs.classMap, options: options)

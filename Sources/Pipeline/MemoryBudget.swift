@@ -76,7 +76,7 @@ public struct MemoryBudget: Sendable {
     /// None when the scene streams (`blend: stream` and a model that can): windows do not
     /// apply, and the strips are sized to the budget (`streamBytes`).
     public func predictionIssues(_ a: ModelArchitecture, tile: Int, margin: Int?, batch: Int, blend: BlendMode = .centre) -> [SettingIssue] {
-        if blend == .stream && !a.upsamplesWithParameters { return [] }
+        if blend == .stream && a.windowsOnly == nil { return [] }
         let window = Self.window(a, tile: tile, margin: margin)
         let need = Self.predictionBytes(a, batch: batch, window: window)
         guard need > bytes else { return [] }

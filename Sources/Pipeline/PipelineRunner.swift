@@ -69,10 +69,6 @@ public final class PipelineRunner {
         var stamps = Stamps.read(run + "/stages.json")
         var skipped: [String] = []
         let precision = spec.prediction.precision  // refused before training
-        if spec.prediction.enabled, let architecture = try? spec.model.architecture(inputChannels: 1, classes: 2),
-           let (problem, fix) = try predictionOptions().bf16Refusal(bf16: precision == .bf16, architecture) {
-            throw TerraSegError(.invalidArgument, path: "prediction.precision", problem: problem, hint: fix)
-        }
         if spec.prediction.enabled, let why = precision == .int8 ? Precision.int8Unavailable : precision == .bf16 ? Precision.bf16Unavailable : nil {
             throw TerraSegError(.invalidArgument, path: "prediction.precision", problem: "\(precision.rawValue) is refused: \(why)",
                                 hint: "Set prediction.precision to fp32, or to auto (which falls back to fp32 by itself)")
@@ -286,6 +282,8 @@ public final class PipelineRunner {
     func predictionOptions() throws -> PredictionOptions {
         var options = spec.prediction.options
         options.memoryBudget = MemoryBudget.streamBytes(memory: spec.memory)
+        if let architecture = try? spec.model.architecture(inputChannels: 1, classes: 2),
+           let note = options.windowsForBf16(spec.prediction.precision == .bf16, architecture) { log("predict: " + note) }
         return options
     }
 

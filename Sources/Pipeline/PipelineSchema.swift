@@ -241,7 +241,7 @@ public enum PipelineSchema {
                   "stream: full-width strips, each feature computed once (equals one window over the scene; models with learned upsampling, and tta, use centre); centre: write each window's core (tile, margin); hann: weighted mean of overlapping windows."),
             Field("tta", .bool, "false", "Average the 8 flips/rotations."),
             Field("precision", .choice(Precision.allCases.map(\.rawValue)), "fp32",
-                  "fp32; bf16: bf16 convolutions with Float32 sums (windows only; refused on a CPU without AVX512_BF16 or AMX); int8: calibrate the trained model on the first scene to map (as `terraseg quantize`, one extra fp32 pass) and map in int8 convolutions (refused on a CPU without VNNI); auto: int8 where the CPU has VNNI, else fp32 (says which)."),
+                  "fp32; bf16: bf16 convolutions with Float32 sums (predicted in windows; refused on a CPU without AVX512_BF16 or AMX); int8: calibrate the trained model on the first scene to map (as `terraseg quantize`, one extra fp32 pass) and map in int8 convolutions (refused on a CPU without VNNI); auto: int8 where the CPU has VNNI, else fp32 (says which)."),
             Field("cog", .bool, "false", "Write Cloud-Optimised GeoTIFFs."),
             Field("probabilities", .bool, "false", "Also write per-class probabilities."),
             Field("confidence", .bool, "false", "Also write the maximum probability."),

@@ -90,7 +90,7 @@ extension TerraSegCommand {
         @Flag(help: "Recompute scenes whose outputs already exist.")
         var overwrite = false
 
-        @Option(help: "fp32 (default); bf16: bf16 convolutions with Float32 sums, needs AVX512_BF16 or AMX, windows only; int8: int8 convolutions, needs a bundle from `terraseg quantize` and a CPU with VNNI; auto: int8 where both hold, else fp32 (says which).")
+        @Option(help: "fp32 (default); bf16: bf16 convolutions with Float32 sums, needs AVX512_BF16 or AMX, predicts in windows; int8: int8 convolutions, needs a bundle from `terraseg quantize` and a CPU with VNNI; auto: int8 where both hold, else fp32 (says which).")
         var precision = Precision.fp32
 
         @Option(help: keyHelp("GeoTIFF compression.", key: "prediction.compression", showDefault: false))
@@ -136,15 +136,15 @@ extension TerraSegCommand {
 
         func run() throws {
             global.bootstrapLogging()
-            let options = try settings()
+            var options = try settings()
             let bundle = try ModelBundle.readChecked(model)
+            if let note = options.windowsForBf16(precision == .bf16, bundle.architecture) {
+                FileHandle.standardError.write(Data("Note: \(note)\n".utf8))
+            }
             try SettingsRefused.check(MemoryBudget(memory: memory).predictionIssues(bundle.architecture, tile: options.tileSize,
                                                                                     margin: options.margin, batch: options.batchSize,
                                                                                     blend: options.blend),
                                       flags: Self.flags)
-            if let (problem, fix) = options.bf16Refusal(bf16: precision == .bf16, bundle.architecture) {
-                throw TerraSegError(.invalidArgument, path: "--precision", problem: problem, hint: fix)
-            }
             let built = try bundle.network(directory: model, precision: precision)
             if let notice = built.notice { FileHandle.standardError.write(Data((notice + "\n").utf8)) }
             let network = NetworkSceneModel(bundle: bundle, network: built.network)
@@ -172,7 +172,7 @@ extension TerraSegCommand {
                                     hint: "Leave out --bands for band files (they are stacked in the order given), or give the scene's item.json")
             }
             let grid = predictor.grid(width: options.tileSize, height: options.tileSize)
-            let cut = options.blend == .stream && !options.tta && !network.bundle.architecture.upsamplesWithParameters
+            let cut = options.blend == .stream && !options.tta && network.bundle.architecture.windowsOnly == nil
                 ? "full-width strips, each feature computed once"
                 : "windows of \(grid.inputSize) px, \(grid.tileSize) px written from each (margin \(grid.margin) px; smaller for smaller scenes)"
             let ranks = world.size > 1 ? " on \(world.size) ranks" : ""

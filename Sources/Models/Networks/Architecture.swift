@@ -115,10 +115,13 @@ public enum ModelArchitecture: Sendable, Codable, Equatable {
         }
     }
 
-    /// A U-Net whose decoder upsamples with learned layers (those predict in windows, not rows).
-    public var upsamplesWithParameters: Bool {
-        if case .unet(let c) = self { return c.upsampling.isLearned }
-        return false
+    /// Why the network predicts in windows, not in streamed rows (`RowStream`); nil when it streams.
+    public var windowsOnly: String? {
+        switch self {
+        case .unet(let c): c.upsampling.isLearned ? "learned upsampling" : nil
+        case .dilated: nil
+        case .resnetUNet: "ResNet encoders have no row kernels yet"
+        }
     }
 
     /// Half-width of the receptive field: the margin that makes tiled prediction exact.
