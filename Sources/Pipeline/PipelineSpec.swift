@@ -40,6 +40,7 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
         o.batchSize = training.batchSize
         o.seed = training.seed
         o.cacheMegabytes = training.cacheMegabytes
+        o.readerThreads = training.readerThreads
         o.syncBatchNorm = training.syncBatchnorm
         o.optimizer = optimizer
         o.schedule = schedule
@@ -65,6 +66,7 @@ public struct TrainingLoopSpec: Codable, Sendable, Equatable {
     public var batchSize = TrainingOptions().batchSize
     public var seed = TrainingOptions().seed
     public var cacheMegabytes = TrainingOptions().cacheMegabytes
+    public var readerThreads = TrainingOptions().readerThreads
     public var syncBatchnorm = TrainingOptions().syncBatchNorm
     public init() {}
 }

@@ -323,7 +323,11 @@ public final class Trainer {
         // How band sources were put together (grid, resampling, nodata) changes the pixels too.
         lines.append("recipe \(json(scenes.map(\.recipe)))")
         lines.append("patches \(data.train.count)/\(data.validation.count)")
-        return TrainingFingerprint(settings: hex(json(options) + "|" + json(architecture)), data: hex(lines.joined(separator: "\n")))
+        // How patches are cached and read does not change the result (PatchPrefetcher).
+        var settings = options
+        settings.cacheMegabytes = TrainingOptions().cacheMegabytes
+        settings.readerThreads = TrainingOptions().readerThreads
+        return TrainingFingerprint(settings: hex(json(settings) + "|" + json(architecture)), data: hex(lines.joined(separator: "\n")))
     }
 
     static func summary(_ m: EpochMetrics, epochs: Int) -> String {

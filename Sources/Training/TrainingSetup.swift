@@ -282,10 +282,13 @@ extension DataSpec {
         }
         let used = chips.filter { $0.part != .test }
         var skips = ChipSkips(), out: [LabelledScene] = []
+        // Chips are opened when read, a bounded number at a time.
+        let budget = HandleBudget()
         for chip in used {
             let scene: LabelledScene
             do {
-                scene = try chip.set.scene(chip.id, bands: bands, classMap: map, maskColors: t.maskColors ? ignoredColors : nil)
+                scene = try chip.set.scene(chip.id, bands: bands, classMap: map, maskColors: t.maskColors ? ignoredColors : nil,
+                                           budget: budget)
             } catch let e as RasterError where ChipSkips.unreadable.contains(e.kind) {
                 skips.skip(chip.id, reason: e.problem)
                 continue

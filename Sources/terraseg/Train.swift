@@ -108,6 +108,8 @@ extension TerraSegCommand {
         @Option(help: keyHelp("Random seed.", key: "training.seed")) var seed: Int?
         @Option(name: .customLong("cache-megabytes"), help: keyHelp("Normalised patches kept in memory (0: read every patch from disk each epoch, ahead of the network).", key: "training.cache_megabytes"))
         var cacheMegabytes: Int?
+        @Option(name: .customLong("reader-threads"), help: keyHelp("Threads reading uncached tile-set patches ahead of the network (the result does not depend on it).", key: "training.reader_threads"))
+        var readerThreads: Int?
 
         @Option(help: "Model bundle directory to write (default with --config: <run directory>/model).")
         var output: String?
@@ -135,6 +137,7 @@ extension TerraSegCommand {
             "training.epochs": "--epochs", "training.batch_size": "--batch-size", "training.seed": "--seed", "memory": "--memory",
             "training.sync_batchnorm": "--sync-batchnorm",
             "training.cache_megabytes": "--cache-megabytes",
+            "training.reader_threads": "--reader-threads",
         ]
 
         func run() throws {
@@ -179,6 +182,7 @@ extension TerraSegCommand {
             if syncBatchnorm { spec.training.syncBatchnorm = true }
             if let batchSize { spec.training.batchSize = batchSize }
             if let cacheMegabytes { spec.training.cacheMegabytes = cacheMegabytes }
+            if let readerThreads { spec.training.readerThreads = readerThreads }
             if let seed {
                 // Read as Int so that a negative seed meets the schema's check (training.seed ≥ 0).
                 if let issue = PipelineSchema.check("training.seed", Double(seed)) { issues.append(issue) } else { spec.training.seed = UInt64(seed) }
