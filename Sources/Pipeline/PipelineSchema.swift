@@ -354,7 +354,8 @@ public enum PipelineSchema {
         `tiling.max_invalid`, too small, or unreadable) is skipped; training prints how many were
         skipped and names the first five with the reason, and fails only when no usable chip is left.
         Test chips (`split.test`, a `test/` folder) are never trained on; `terraseg run` scores
-        them in its evaluate stage (a table per tile set in `evaluation.json` and the report), and
+        them in its evaluate stage (a table per tile set in `evaluation.json` and the report; kept
+        while the model and the test chips are unchanged; a changed training chip retrains), and
         `terraseg evaluate --model BUNDLE --tiles ROOT --tile-images … --tile-mask … --tile-split …`
         scores them for any bundle. A mask without georeference (a plain PNG) beside a
         georeferenced chip is read on the chip's pixel grid when it has the chip's size (said

@@ -299,6 +299,13 @@ extension DataSpec {
             out.append(scene)
         }
         if !used.isEmpty && skips.count == used.count { throw skips.refusal(of: used.count, what: "that cannot be opened", path: root) }
+        // Every training chip unopenable, validation chips fine: say so (not later, that the split gave every patch to validation).
+        let training = used.filter { $0.part == .train }.map(\.id)
+        if !training.isEmpty && !out.contains(where: { $0.role == .train }) {
+            var only = ChipSkips()
+            for skip in skips.skipped where training.contains(skip.name) { only.skip(skip.name, reason: skip.reason) }
+            throw only.refusal(of: training.count, what: "that cannot be opened", path: root, kind: "training ")
+        }
         if let notice = skips.notice(of: used.count, what: "that cannot be opened") { Trainer.logger.warning("\(notice)") }
         return out
     }
