@@ -7,7 +7,7 @@ import Tiling
 /// Compares a class map with a reference label raster on the same grid, streaming both in
 /// strips: confusion matrix, overall accuracy, kappa, per-class precision, recall, F1, IoU.
 public enum MapEvaluator {
-    public struct Result: Encodable, Sendable {
+    public struct Result: Codable, Sendable {
         public var prediction: String
         public var labels: String
         public var ignoredValues: [Int]

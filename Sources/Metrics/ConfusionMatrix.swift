@@ -148,6 +148,18 @@ public struct SegmentationReport: Codable, Sendable {
         try c.encode(confusionMatrix, forKey: .confusionMatrix)
     }
 
+    /// Reads what `encode` writes (null scores back to NaN).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        pixels = try c.decode(Int.self, forKey: .pixels)
+        overallAccuracy = try c.decodeIfPresent(Double.self, forKey: .overallAccuracy) ?? .nan
+        kappa = try c.decodeIfPresent(Double.self, forKey: .kappa) ?? .nan
+        meanIoU = try c.decodeIfPresent(Double.self, forKey: .meanIoU) ?? .nan
+        meanF1 = try c.decodeIfPresent(Double.self, forKey: .meanF1) ?? .nan
+        classes = try c.decode([ClassScore].self, forKey: .classes)
+        confusionMatrix = try c.decode([[Int]].self, forKey: .confusionMatrix)
+    }
+
     /// `values[i]` and `names[i]` describe class index i.
     public init(matrix m: ConfusionMatrix, values: [Int], names: [String]) {
         pixels = m.total
@@ -161,5 +173,21 @@ public struct SegmentationReport: Codable, Sendable {
                        f1: m.f1(c), iou: m.iou(c))
         }
         confusionMatrix = (0..<m.classCount).map { t in (0..<m.classCount).map { p in m[t, p] } }
+    }
+}
+
+extension SegmentationReport.ClassScore {
+    /// Reads what `encode` writes (null scores back to NaN).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        index = try c.decode(Int.self, forKey: .index)
+        value = try c.decode(Int.self, forKey: .value)
+        name = try c.decode(String.self, forKey: .name)
+        referencePixels = try c.decode(Int.self, forKey: .referencePixels)
+        predictedPixels = try c.decode(Int.self, forKey: .predictedPixels)
+        precision = try c.decodeIfPresent(Double.self, forKey: .precision) ?? .nan
+        recall = try c.decodeIfPresent(Double.self, forKey: .recall) ?? .nan
+        f1 = try c.decodeIfPresent(Double.self, forKey: .f1) ?? .nan
+        iou = try c.decodeIfPresent(Double.self, forKey: .iou) ?? .nan
     }
 }

@@ -88,7 +88,7 @@ public final class PipelineRunner {
                            mapEvaluation: [], testChipEvaluation: [], skipped: skipped)
         }
         try StopSignal.check()
-        let evaluations = try evaluateStage(maps: maps, bundle: bundle)
+        let evaluations = try evaluateStage(maps: maps, bundle: bundle, trainStamp: trainStamp, stamps: &stamps, skipped: &skipped)
         try StopSignal.check()
 
         // 4. Report (always: it is cheap and reflects the latest stages).
@@ -108,9 +108,11 @@ public final class PipelineRunner {
     /// training starts from scratch (the old bundle stays until the new one replaces it).
     /// Returns the stage's stamp; nil when training was interrupted.
     func trainStage(stamps: inout Stamps, skipped: inout [String]) throws -> String? {
+        // Tile-set chips that train or validate count as inputs (a chip rewritten in place retrains).
+        let chips = try spec.data.tileSets.flatMap { try chipFiles(tileSetChips($0, parts: [.train, .validation])) }
         let trainStamp = stamp(sections: [spec.data], extra: [TrainingSection(model: spec.model, options: spec.trainingOptions)],
                                files: spec.data.scenes.flatMap { $0.image + [$0.labels, $0.vectorLabels].compactMap { $0 } }
-                                   + [spec.model.encoderWeights].compactMap { $0 })
+                                   + [spec.model.encoderWeights].compactMap { $0 }, chips: chips)
         if try agreed(!force && stamps["train"] == trainStamp && FileManager.default.fileExists(atPath: bundlePath + "/model.json")) {
             skipped.append("train")
             log("train: up to date (\(bundlePath))")
@@ -199,17 +201,56 @@ public final class PipelineRunner {
         try stamps.write(run + "/stages.json")
     }
 
-    /// 3. Evaluate each map against its labels, and each tile set's test chips (always: maps
-    /// are cheap to score; test chips are mapped again), written to `evaluation.json` (maps first).
-    func evaluateStage(maps: [String], bundle: ModelBundle) throws -> (maps: [MapEvaluator.Result], testChips: [MapEvaluator.Result]) {
+    /// 3. Evaluate each map against its labels (always: maps are cheap to score), and each tile
+    /// set's test chips (mapped again unless the model and the chips are those of the scores in
+    /// `evaluation.json`), written to `evaluation.json` (maps first).
+    func evaluateStage(maps: [String], bundle: ModelBundle, trainStamp: String, stamps: inout Stamps,
+                       skipped: inout [String]) throws -> (maps: [MapEvaluator.Result], testChips: [MapEvaluator.Result]) {
         guard spec.evaluation.enabled else { return ([], []) }
         let scored = try mapEvaluations(maps)
-        let chips = try testChipEvaluations(bundle: bundle)
+        let sets = try spec.data.tileSets.map { ($0, try tileSetChips($0, parts: [.test])) }.filter { !$0.1.isEmpty }
+        let chipStamp = trainStamp + "/" + stamp(sections: [String](), extra: [String](), files: [], chips: chipFiles(sets.flatMap(\.1)))
+        var chips: [MapEvaluator.Result]
+        if !force && !sets.isEmpty && stamps["test_chips"] == chipStamp, let kept = storedTestChipEvaluations(count: sets.count) {
+            skipped.append("test chips")
+            log("evaluate: \(sets.count) tile set(s)' test chips up to date (\(evaluationPath))")
+            chips = kept
+        } else {
+            stamps["test_chips"] = nil
+            try write(stamps)
+            chips = try testChipEvaluations(sets, bundle: bundle)
+        }
         guard scored != nil || !chips.isEmpty else { return ([], []) }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try AtomicFile.write(encoder.encode((scored ?? []) + chips), to: evaluationPath)
+        if !sets.isEmpty {
+            stamps["test_chips"] = chipStamp
+            try write(stamps)
+        }
         return (scored ?? [], chips)
+    }
+
+    /// The last `count` scores of `evaluation.json` (test chips come after the maps); nil when
+    /// the file is missing or unreadable.
+    func storedTestChipEvaluations(count: Int) -> [MapEvaluator.Result]? {
+        guard let data = FileManager.default.contents(atPath: evaluationPath),
+              let all = try? JSONDecoder().decode([MapEvaluator.Result].self, from: data), all.count >= count else { return nil }
+        return Array(all.suffix(count))
+    }
+
+    /// The chips of tile set `t` in `parts`, listed (not opened) by its split. A hash split has
+    /// no test part; which of the others a chip joins depends on settings the stamps hold.
+    func tileSetChips(_ t: TileSetSpec, parts: Set<TileSplit.Part>) throws -> [TileSplit.Chip] {
+        let split = try (t.split ?? TileSplitSpec(method: "hash")).split(validationFraction: 0, seed: 0, resolve: { $0 })
+        if case .hash = split {
+            return parts.isDisjoint(with: [.train, .validation]) ? [] : try split.chips(root: t.root, images: t.images, mask: t.mask).chips
+        }
+        return try split.chips(root: t.root, images: t.images, mask: t.mask).chips.filter { parts.contains($0.part) }
+    }
+
+    func chipFiles(_ chips: [TileSplit.Chip]) -> [String] {
+        chips.flatMap { $0.set.imagePaths($0.id) + [$0.set.maskPath($0.id)] }
     }
 
     /// Each map against its labels; nil when there is nothing to score (no map, no labels).
@@ -242,16 +283,12 @@ public final class PipelineRunner {
         return evaluations
     }
 
-    /// The test chips of each tile set whose split has them, mapped and scored together per
-    /// set as `terraseg evaluate --tiles` does (colour-coded masks through the model's colours).
-    func testChipEvaluations(bundle: ModelBundle) throws -> [MapEvaluator.Result] {
+    /// The test chips of each tile set in `sets`, mapped and scored together per set as
+    /// `terraseg evaluate --tiles` does (colour-coded masks through the model's colours).
+    func testChipEvaluations(_ sets: [(TileSetSpec, [TileSplit.Chip])], bundle: ModelBundle) throws -> [MapEvaluator.Result] {
         var out: [MapEvaluator.Result] = []
         var predictor: ScenePredictor?
-        for t in spec.data.tileSets {
-            guard let split = t.split, split.method != "hash" else { continue }
-            let (all, _) = try split.split(validationFraction: 0, seed: 0, resolve: { $0 }).chips(root: t.root, images: t.images, mask: t.mask)
-            let chips = all.filter { $0.part == .test }
-            guard !chips.isEmpty else { continue }
+        for (t, chips) in sets {
             if predictor == nil {
                 let model = NetworkSceneModel(bundle: bundle, network: try bundle.network(directory: bundlePath))
                 predictor = try ScenePredictor(model: model, inputs: model.inputs, options: PredictionOptions())
@@ -289,12 +326,14 @@ public final class PipelineRunner {
 
     /// A fingerprint of settings and input files: path and content identity (`FileIdentity`:
     /// size, modification time and a hash of sampled blocks), so a file rewritten in place counts.
-    func stamp<A: Encodable, B: Encodable>(sections: [A], extra: [B], files: [String]) -> String {
+    /// Tile-set `chips` come by the thousand: `FileIdentity.ofChip`.
+    func stamp<A: Encodable, B: Encodable>(sections: [A], extra: [B], files: [String], chips: [String] = []) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         var text = sections.map { String(decoding: (try? encoder.encode($0)) ?? Data(), as: UTF8.self) }.joined()
         text += extra.map { String(decoding: (try? encoder.encode($0)) ?? Data(), as: UTF8.self) }.joined()
         for f in files { text += "|\(f):\(FileIdentity.of(f))" }
+        for f in chips { text += "|\(f):\(FileIdentity.ofChip(f))" }
         return String(fingerprint(text), radix: 16)
     }
 }

@@ -41,6 +41,7 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
         o.batchSize = training.batchSize
         o.seed = training.seed
         o.cacheMegabytes = training.cacheMegabytes
+        o.readerThreads = training.readerThreads
         o.syncBatchNorm = training.syncBatchnorm
         o.freezeEncoderEpochs = training.freezeEncoderEpochs == 0 ? nil : training.freezeEncoderEpochs
         o.optimizer = optimizer
@@ -67,6 +68,7 @@ public struct TrainingLoopSpec: Codable, Sendable, Equatable {
     public var batchSize = TrainingOptions().batchSize
     public var seed = TrainingOptions().seed
     public var cacheMegabytes = TrainingOptions().cacheMegabytes
+    public var readerThreads = TrainingOptions().readerThreads
     public var syncBatchnorm = TrainingOptions().syncBatchNorm
     public var freezeEncoderEpochs = TrainingOptions().freezeEncoderEpochs ?? 0
     public init() {}

@@ -93,6 +93,7 @@ extension TrainingOptions {
         list.check("training.seed", Double(seed))
         list.check("training.cache_megabytes", cacheMegabytes)
         if let freezeEncoderEpochs { list.check("training.freeze_encoder_epochs", freezeEncoderEpochs) }
+        list.check("training.reader_threads", readerThreads)
         list.issues += loss.issues() + optimizer.issues() + schedule.issues()
         list.check("augmentation.gain_jitter", augmentation.gainJitter)
         list.check("augmentation.offset_jitter", augmentation.offsetJitter)

@@ -29,10 +29,11 @@ public struct ChipSkips: Sendable {
         return "skipped \(count) of \(total) chips \(what): \(names)\(more)"
     }
 
-    /// The error when no chip is left.
-    public func refusal(of total: Int, what: String, path: String) -> RasterError {
-        RasterError(.invalidArgument, path: path, problem: "none of the \(total) chips is usable: " + (notice(of: total, what: what) ?? ""),
-                    hint: "Check the chips named, their nodata values (`terraseg info`), --max-invalid (tiling.max_invalid) and --patch-size (tiling.patch)")
+    /// The error when no chip is left (`kind`: "training " when the validation chips are usable).
+    public func refusal(of total: Int, what: String, path: String, kind: String = "") -> RasterError {
+        RasterError(.invalidArgument, path: path, problem: "none of the \(total) \(kind)chips is usable: " + (notice(of: total, what: what) ?? ""),
+                    hint: "Check the chips named, their nodata values (`terraseg info`), --max-invalid (tiling.max_invalid) and --patch-size (tiling.patch)"
+                        + (kind.isEmpty ? "" : ", or list more training chips"))
     }
 
     /// The usable patches of all `scenes`: a chip with none is skipped (counted in the result),
@@ -57,6 +58,15 @@ public struct ChipSkips: Sendable {
         let chips = scenes.filter(\.chip)
         if !chips.isEmpty && skips.count == chips.count && chips.count == scenes.count {
             throw skips.refusal(of: chips.count, what: "that give no patch", path: chips[0].image.info.path)
+        }
+        // Chips that train, all skipped, while validation chips are usable: say so (not that the
+        // split gave every patch to validation).
+        let training = Set(chips.filter { $0.role == .train }.map(\.name))
+        let skippedTraining = skips.skipped.filter { training.contains($0.name) }
+        if !training.isEmpty && skippedTraining.count == training.count && !refs.contains(where: { $0.role == .train }) {
+            var only = ChipSkips()
+            only.skipped = skippedTraining
+            throw only.refusal(of: training.count, what: "that give no patch", path: chips[0].image.info.path, kind: "training ")
         }
         return (refs, skips)
     }

@@ -63,6 +63,25 @@ public final class LabelledScene {
         self.name = name ?? URL(fileURLWithPath: image.info.bands[0].path).deletingPathExtension().lastPathComponent
     }
 
+    private init(copying scene: LabelledScene, image: any RasterSource, labels: any RasterSource) {
+        name = scene.name
+        self.image = image
+        self.labels = labels
+        bands = scene.bands
+        classMap = scene.classMap
+        remap = scene.remap
+        role = scene.role
+        chip = scene.chip
+        recipe = scene.recipe
+    }
+
+    /// This scene with handles of its own, opened when read, for another reading thread;
+    /// nil when its sources are held open rather than opened on demand (`OnDemandRaster`).
+    public func reopened(budget: HandleBudget) -> LabelledScene? {
+        guard let image = image as? OnDemandRaster, let labels = labels as? OnDemandRaster else { return nil }
+        return LabelledScene(copying: self, image: image.reopened(budget: budget), labels: labels.reopened(budget: budget))
+    }
+
     /// Labels on another grid or CRS are read onto the image grid through GDAL's warper
     /// (nearest; mode when the image grid is coarser), with a notice saying how the grids
     /// differ. Labels that do not overlap the image are refused, naming both extents.

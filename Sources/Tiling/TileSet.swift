@@ -66,10 +66,21 @@ public struct TileSet: Sendable {
 
     /// Opens chip `id` as a labelled scene (band files stacked). `maskColors` non-nil: the mask
     /// is RGB colour-coded (`ColorMask`), these colours ignored; nil: band 1 holds the values
-    /// (a palette PNG's index is the value).
-    public func scene(_ id: String, bands: [Int]?, classMap: ClassMap, maskColors: [RGBA]? = nil) throws -> LabelledScene {
-        let mask = try Dataset(path: maskPath(id))
-        let labels: any RasterSource = try maskColors.map { try ColorMask(mask, classMap: classMap, ignore: $0) } ?? mask
-        return try LabelledScene(name: id, image: openRaster(imagePaths(id)), labels: labels, bands: bands, classMap: classMap)
+    /// (a palette PNG's index is the value). With a `budget`, the chip's files are closed when
+    /// the budget needs room and reopened when read (`OnDemandRaster`); without, they stay open.
+    public func scene(_ id: String, bands: [Int]?, classMap: ClassMap, maskColors: [RGBA]? = nil,
+                      budget: HandleBudget? = nil) throws -> LabelledScene {
+        let paths = imagePaths(id), maskPath = maskPath(id)
+        let image = try openRaster(paths)
+        let imageInfo = image.info
+        let openLabels = { () throws -> any RasterSource in
+            let mask = try Dataset(path: maskPath)
+            let labels: any RasterSource = try maskColors.map { try ColorMask(mask, classMap: classMap, ignore: $0) } ?? mask
+            return try LabelledScene.onImageGrid(labels, image: imageInfo)
+        }
+        let labels = try openLabels()
+        guard let budget else { return try LabelledScene(name: id, image: image, labels: labels, bands: bands, classMap: classMap) }
+        return try LabelledScene(name: id, image: OnDemandRaster(opened: image, budget: budget, open: { try openRaster(paths) }),
+                                 labels: OnDemandRaster(opened: labels, budget: budget, open: openLabels), bands: bands, classMap: classMap)
     }
 }

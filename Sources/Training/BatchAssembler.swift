@@ -1,16 +1,22 @@
 import Core
+import Foundation
+import GeoRaster
 import Engine
 import Tiling
 
 /// Fills network batches with normalised patches: each patch is read from its scene (or taken
 /// from the cache while it fits), optionally augmented, and copied into slot k of the batch
-/// tensor (N, C, P, P) and the label buffer (N, P, P; −1 = excluded). A class with one user
-/// at a time: during a training epoch that is the `PatchPrefetcher`'s reader thread.
+/// tensor (N, C, P, P) and the label buffer (N, P, P; −1 = excluded). During a training epoch
+/// the scenes belong to the `PatchPrefetcher`'s reader threads: the first reads through
+/// `scenes`, each other one through its own reopened copies (`readerScenes`); the cache is shared.
 final class BatchAssembler: @unchecked Sendable {
     let scenes: [LabelledScene]
     let normalizer: Normalizer
     private var cache: PatchCache
+    private let cacheLock = NSLock()
     private var patch = Patch()
+    /// The scenes of reader threads 1, 2, …: reopened once, kept across epochs.
+    private var extraReaders: [[LabelledScene]] = []
 
     init(scenes: [LabelledScene], normalizer: Normalizer, patchSize P: Int, cacheMegabytes: Int) {
         self.scenes = scenes
@@ -20,7 +26,7 @@ final class BatchAssembler: @unchecked Sendable {
 
     /// Puts the patch `ref` into `slot`, unchanged (validation).
     func place(_ ref: PatchRef, slot: Int, into input: Tensor, labels: inout [Int32]) throws {
-        try load(ref)
+        try load(ref, from: scenes, into: &patch)
         BatchAssembler.copy(patch, slot: slot, into: input, labels: &labels)
     }
 
@@ -35,17 +41,32 @@ final class BatchAssembler: @unchecked Sendable {
 
     /// The normalised patch `ref`, from the cache or read from its scene (then cached while it fits).
     func loaded(_ ref: PatchRef) throws -> Patch {
-        try load(ref)
+        try load(ref, from: scenes, into: &patch)
         return patch
     }
 
-    private func load(_ ref: PatchRef) throws {
-        if let cached = cache.get(ref) {
+    /// The scenes that each of up to `count` reader threads reads through, each thread's with
+    /// handles of its own: fewer (at least one) when the scenes cannot be reopened, as scenes held
+    /// open (not tile-set chips) cannot.
+    func readerScenes(_ count: Int) -> [[LabelledScene]] {
+        while extraReaders.count < count - 1 {
+            let budget = HandleBudget()
+            let copies = scenes.compactMap { $0.reopened(budget: budget) }
+            guard copies.count == scenes.count else { break }
+            extraReaders.append(copies)
+        }
+        return [scenes] + extraReaders.prefix(count - 1)
+    }
+
+    /// Puts the normalised patch `ref` into `patch`, from the cache or read through `scenes`
+    /// (then cached while it fits); safe on several reader threads, each with its own `scenes`.
+    func load(_ ref: PatchRef, from scenes: [LabelledScene], into patch: inout Patch) throws {
+        if let cached = cacheLock.withLock({ cache.get(ref) }) {
             patch = cached
             return
         }
         try scenes[ref.scene].readPatch(ref.window, normalizer: normalizer, into: &patch)
-        cache.put(ref, patch)
+        cacheLock.withLock { cache.put(ref, patch) }
     }
 
     static func copy(_ patch: Patch, slot: Int, into input: Tensor, labels: inout [Int32]) {

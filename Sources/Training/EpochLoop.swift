@@ -76,7 +76,8 @@ final class EpochLoop {
         // This rank's slots of every remaining batch, in the epoch's order.
         let mine = parallel.shard(of: batchSize)
         let refs = (state.nextBatch..<batchesPerEpoch).flatMap { b in mine.map { train[order[b * batchSize + $0]] } }
-        let reader = PatchPrefetcher(assembler: batches, refs: refs, depth: 2 * batchSize, progress: progress)
+        let reader = PatchPrefetcher(assembler: batches, refs: refs, depth: 2 * batchSize, threads: options.readerThreads,
+                                     progress: progress)
         defer { reader.finish() }
         var outcome = Outcome(lossSum: state.epochLossSum, lossCount: state.epochLossCount, shuffleRNG: shuffleRNG,
                               started: epochStart, stopped: false)

@@ -3,51 +3,63 @@ import Dispatch
 import Foundation
 import Tiling
 
-/// Reads an epoch's training patches on a reader thread, up to `depth` patches ahead of the
-/// network, in the epoch's order, so that reading chips from disk (a tile set larger than the
-/// patch cache) overlaps the network's steps; training stays bit for bit what reading in line
-/// gives. The assembler (its scenes' GDAL handles and the cache) belongs to the reader thread
-/// until `finish()`. Where no thread can start, patches are read in line, with a notice.
+/// Reads an epoch's training patches on reader threads, up to `depth` patches ahead of the
+/// network, so that reading chips from disk (a tile set larger than the patch cache) overlaps
+/// the network's steps. Patch i of the epoch's order is read by thread i mod n and taken from
+/// that thread's queue in turn, so training stays bit for bit what reading in line gives.
+/// Each thread reads through its own scenes (`BatchAssembler.readerScenes`: own GDAL handles);
+/// they and the assembler are the caller's again after `finish()`. Where no thread can start,
+/// patches are read in line, with a notice.
 final class PatchPrefetcher: @unchecked Sendable {
     private let assembler: BatchAssembler
     private let refs: [PatchRef]
-    private let queue: BoundedQueue<Patch>
+    private var queues: [BoundedQueue<Patch>] = []
     private let failure = ErrorBox()
     private let done = DispatchSemaphore(value: 0)
-    private var threaded = false
-    private var inlinePosition = 0
+    private var started = 0
+    private var position = 0
 
-    init(assembler: BatchAssembler, refs: [PatchRef], depth: Int, progress: ProgressReporter? = nil) {
+    init(assembler: BatchAssembler, refs: [PatchRef], depth: Int, threads: Int = 1, progress: ProgressReporter? = nil) {
         self.assembler = assembler
         self.refs = refs
-        queue = BoundedQueue(capacity: depth)
-        threaded = startReader()
-        if !threaded { progress?.line("Could not start the patch reader thread; reading patches in line with the network") }
+        let readers = assembler.readerScenes(max(1, min(threads, refs.count)))
+        for (t, scenes) in readers.enumerated() {
+            let queue = BoundedQueue<Patch>(capacity: (depth + readers.count - 1) / readers.count)
+            guard startReader({ [self] in read(thread: t, of: readers.count, scenes: scenes, into: queue) }) else { break }
+            queues.append(queue)
+            started += 1
+        }
+        if started < readers.count {
+            finish() // patch i belongs to thread i mod n: all threads or none
+            progress?.line("Could not start \(readers.count) patch reader thread(s); reading patches in line with the network")
+        }
     }
 
     /// The next patch in the epoch's order; rethrows the reader's error.
     func next() throws -> Patch {
-        guard threaded else {
-            defer { inlinePosition += 1 }
-            return try assembler.loaded(refs[inlinePosition])
-        }
-        if let patch = queue.pop() { return patch }
+        defer { position += 1 }
+        guard started > 0 else { return try assembler.loaded(refs[position]) }
+        if let patch = queues[position % queues.count].pop() { return patch }
         throw failure.error ?? TerraSegError(.invalidArgument, path: "training", problem: "the patch reader ended before the epoch did",
                                              hint: "Report this as a bug")
     }
 
-    /// Stops the reader (if still reading) and waits for it: the assembler is the caller's again.
+    /// Stops the readers (if still reading) and waits for them: the scenes are the caller's again.
     func finish() {
-        queue.close()
-        if threaded { done.wait() }
-        threaded = false
+        queues.forEach { $0.close() }
+        for _ in 0..<started { done.wait() }
+        started = 0
+        queues = []
     }
 
-    private func read() {
+    /// Thread `t` of `n`: patches t, t + n, t + 2n, … of the epoch's order.
+    private func read(thread t: Int, of n: Int, scenes: [LabelledScene], into queue: BoundedQueue<Patch>) {
         defer { done.signal() }
-        for ref in refs {
+        var patch = Patch()
+        for i in Swift.stride(from: t, to: refs.count, by: n) {
             do {
-                guard queue.push(try assembler.loaded(ref)) else { return }
+                try assembler.load(refs[i], from: scenes, into: &patch)
+                guard queue.push(patch) else { return }
             } catch {
                 failure.record(error)
                 queue.close()
@@ -62,8 +74,8 @@ final class PatchPrefetcher: @unchecked Sendable {
     }
 
     /// pthreads rather than Foundation's `Thread`, which cannot say that a thread failed to start.
-    private func startReader() -> Bool {
-        let box = Unmanaged.passRetained(Body { [self] in read() })
+    private func startReader(_ body: @escaping () -> Void) -> Bool {
+        let box = Unmanaged.passRetained(Body(body))
         var thread = pthread_t()
         let status = pthread_create(&thread, nil, { raw in
             Unmanaged<Body>.fromOpaque(raw!).takeRetainedValue().run()

@@ -318,10 +318,13 @@ public final class Trainer {
         func json<T: Encodable>(_ value: T) -> String { String(decoding: (try? encoder.encode(value)) ?? Foundation.Data(), as: UTF8.self) }
         func hex(_ text: String) -> String { String(Tiling.fingerprint(text), radix: 16) }
         var lines = scenes.map { scene in
-            // A mosaic member is named "a.tif + b.tif": each file counts.
-            let files = ((scene.image as? BandStack)?.members.flatMap { $0.info.path.components(separatedBy: " + ") }
-                ?? [scene.image.info.path]) + [scene.labelPath]
-            return files.map { "\($0) \(FileIdentity.of($0))" }.joined(separator: ", ")
+            // A mosaic member is named "a.tif + b.tif": each file counts. A chip (opened when
+            // read) names its band files in its bands; chips come by the thousand: `ofChip`.
+            let images = (scene.image as? BandStack)?.members.flatMap { $0.info.path.components(separatedBy: " + ") }
+                ?? (scene.chip ? scene.image.info.bands.map(\.path).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+                    : [scene.image.info.path])
+            let identity = scene.chip ? FileIdentity.ofChip : FileIdentity.of
+            return (images + [scene.labelPath]).map { "\($0) \(identity($0))" }.joined(separator: ", ")
                 + " bands \(scene.bands) role \(scene.role?.rawValue ?? "split")"
         }
         let classes = scenes[0].classMap
@@ -330,8 +333,12 @@ public final class Trainer {
         // How band sources were put together (grid, resampling, nodata) changes the pixels too.
         lines.append("recipe \(json(scenes.map(\.recipe)))")
         lines.append("patches \(data.train.count)/\(data.validation.count)")
+        // How patches are cached and read does not change the result (PatchPrefetcher).
+        var settings = options
+        settings.cacheMegabytes = TrainingOptions().cacheMegabytes
+        settings.readerThreads = TrainingOptions().readerThreads
         let weights = encoderWeights.map { "|encoder weights \($0.path) \($0.identity)" } ?? ""
-        return TrainingFingerprint(settings: hex(json(options) + "|" + json(architecture) + weights), data: hex(lines.joined(separator: "\n")))
+        return TrainingFingerprint(settings: hex(json(settings) + "|" + json(architecture) + weights), data: hex(lines.joined(separator: "\n")))
     }
 
     static func summary(_ m: EpochMetrics, epochs: Int) -> String {

@@ -21,6 +21,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var augmentation = Augmentation()
     /// Keep normalised patches in memory when they fit in this many MiB (0 = always read).
     public var cacheMegabytes = 1024
+    /// Threads reading patches ahead of the network (each with its own file handles); the
+    /// result does not depend on it.
+    public var readerThreads = 2
     /// Under mpirun/srun: batch norm over the global batch (statistics summed over the ranks;
     /// equal to one process), instead of each rank's own shard (faster; docs/cluster.md).
     public var syncBatchNorm = false

@@ -283,10 +283,13 @@ extension DataSpec {
         }
         let used = chips.filter { $0.part != .test }
         var skips = ChipSkips(), out: [LabelledScene] = []
+        // Chips are opened when read, a bounded number at a time.
+        let budget = HandleBudget()
         for chip in used {
             let scene: LabelledScene
             do {
-                scene = try chip.set.scene(chip.id, bands: bands, classMap: map, maskColors: t.maskColors ? ignoredColors : nil)
+                scene = try chip.set.scene(chip.id, bands: bands, classMap: map, maskColors: t.maskColors ? ignoredColors : nil,
+                                           budget: budget)
             } catch let e as RasterError where ChipSkips.unreadable.contains(e.kind) {
                 skips.skip(chip.id, reason: e.problem)
                 continue
@@ -297,6 +300,13 @@ extension DataSpec {
             out.append(scene)
         }
         if !used.isEmpty && skips.count == used.count { throw skips.refusal(of: used.count, what: "that cannot be opened", path: root) }
+        // Every training chip unopenable, validation chips fine: say so (not later, that the split gave every patch to validation).
+        let training = used.filter { $0.part == .train }.map(\.id)
+        if !training.isEmpty && !out.contains(where: { $0.role == .train }) {
+            var only = ChipSkips()
+            for skip in skips.skipped where training.contains(skip.name) { only.skip(skip.name, reason: skip.reason) }
+            throw only.refusal(of: training.count, what: "that cannot be opened", path: root, kind: "training ")
+        }
         if let notice = skips.notice(of: used.count, what: "that cannot be opened") { Trainer.logger.warning("\(notice)") }
         return out
     }

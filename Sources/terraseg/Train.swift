@@ -120,6 +120,8 @@ extension TerraSegCommand {
         var encoderWeights: String?
         @Option(name: .customLong("freeze-encoder-epochs"), help: keyHelp("Epochs at the start that leave the encoder unchanged.", key: "training.freeze_encoder_epochs"))
         var freezeEncoderEpochs: Int?
+        @Option(name: .customLong("reader-threads"), help: keyHelp("Threads reading uncached tile-set patches ahead of the network (the result does not depend on it).", key: "training.reader_threads"))
+        var readerThreads: Int?
 
         @Option(help: "Model bundle directory to write (default with --config: <run directory>/model).")
         var output: String?
@@ -149,6 +151,7 @@ extension TerraSegCommand {
             "training.sync_batchnorm": "--sync-batchnorm",
             "training.cache_megabytes": "--cache-megabytes",
             "training.freeze_encoder_epochs": "--freeze-encoder-epochs", "model.encoder_weights": "--encoder-weights",
+            "training.reader_threads": "--reader-threads",
         ]
 
         func run() throws {
@@ -198,6 +201,7 @@ extension TerraSegCommand {
             if let cacheMegabytes { spec.training.cacheMegabytes = cacheMegabytes }
             if let freezeEncoderEpochs { spec.training.freezeEncoderEpochs = freezeEncoderEpochs }
             if let encoderWeights { spec.model.encoderWeights = encoderWeights }
+            if let readerThreads { spec.training.readerThreads = readerThreads }
             if let seed {
                 // Read as Int so that a negative seed meets the schema's check (training.seed ≥ 0).
                 if let issue = PipelineSchema.check("training.seed", Double(seed)) { issues.append(issue) } else { spec.training.seed = UInt64(seed) }

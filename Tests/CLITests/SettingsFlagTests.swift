@@ -44,6 +44,7 @@ import TestSupport
         c += scalar("train", "--batch-size", ["0", "-4", "100000"], key: "training.batch_size")
         c += scalar("train", "--cache-megabytes", ["-1", "2000000"], key: "training.cache_megabytes")
         c += scalar("train", "--freeze-encoder-epochs", ["-1", "1000000"], key: "training.freeze_encoder_epochs")
+        c += scalar("train", "--reader-threads", ["0", "-2", "17"], key: "training.reader_threads")
         c += scalar("train", "--patch-size", ["0", "-8", "100000", "100"], key: "tiling.patch")
         c += scalar("train", "--stride", ["0", "-8", "100000"], key: "tiling.stride")
         c += scalar("train", "--max-invalid", ["-0.1", "1.5"], key: "tiling.max_invalid")

@@ -11,7 +11,7 @@ import TestSupport
     let dir = TemporaryDirectory("terraseg-testchips")
 
     /// Chips c0…c5 (32² windows of a synthetic scene); c1 and c4 are the test list.
-    func chipSet() throws -> (root: String, model: String, split: String, test: [String]) {
+    func chipSet() throws -> (root: String, model: String, split: String, test: [String], scene: SyntheticScene) {
         let scene = try SyntheticScene(in: dir.path, width: 96, height: 64)
         let model = dir.file("model")
         try TinyModel.seeded(scene, output: model)
@@ -28,7 +28,7 @@ import TestSupport
             try Data(ids.utf8).write(to: URL(fileURLWithPath: path))
             lists.append(path)
         }
-        return (root, model, "lists:" + lists.joined(separator: ","), ["c1", "c4"])
+        return (root, model, "lists:" + lists.joined(separator: ","), ["c1", "c4"], scene)
     }
 
     @Test func evaluateOnTheTestSplitEqualsTheConfusionCountedByHand() throws {
@@ -133,6 +133,29 @@ import TestSupport
         #expect((saved.first?["report"] as? [String: Any])?["confusion_matrix"] as? [[Int]] == expected)
         let report = try String(contentsOfFile: run + "/report.html", encoding: .utf8)
         #expect(report.contains("Test chips: 2 test chips of") && report.contains("Per-class scores (test chips)"))
+
+        // Run again: nothing changed, the test chips are not mapped again; their scores are kept.
+        let again = try Tool.run(Tool.terraseg, ["run", dir.file("job.yaml")])
+        #expect(again.status == 0 && again.stderr.contains("train: up to date"), "\(again.stderr)")
+        #expect(!again.stderr.contains("evaluate: 2 test chip(s)") && again.stderr.contains("test chips up to date"), "\(again.stderr)")
+        let kept = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/evaluation.json"))) as? [[String: Any]])
+        #expect((kept.first?["report"] as? [String: Any])?["confusion_matrix"] as? [[Int]] == expected)
+        #expect(try String(contentsOfFile: run + "/report.html", encoding: .utf8).contains("Per-class scores (test chips)"))
+
+        // A test chip rewritten (the same pixels, a new file): scored again, the model kept.
+        let scene = set.scene
+        try RasterMaker.crop(scene.labels, window: Window(column: 32, row: 0, width: 32, height: 32), to: "\(set.root)/masks/c1.tif",
+                             type: .byte, nodata: Double(SyntheticScene.labelNodata))
+        let rescored = try Tool.run(Tool.terraseg, ["run", dir.file("job.yaml")])
+        #expect(rescored.status == 0 && rescored.stderr.contains("train: up to date"), "\(rescored.stderr)")
+        #expect(rescored.stderr.contains("evaluate: 2 test chip(s)"), "\(rescored.stderr)")
+
+        // A training chip rewritten: the model is not taken for the one trained on the old chip.
+        try RasterMaker.crop(scene.image, window: Window(column: 0, row: 0, width: 32, height: 32), to: "\(set.root)/images/c0.tif",
+                             type: .float32, nodata: scene.nodata)
+        let retrained = try Tool.run(Tool.terraseg, ["run", dir.file("job.yaml")])
+        #expect(retrained.status == 0 && !retrained.stderr.contains("train: up to date"), "\(retrained.stderr)")
+        #expect(retrained.stderr.contains("Training from scratch: the training data changed"), "\(retrained.stderr)")
     }
 
     @Test func aHashSplitHasNoTestChips() throws {

@@ -1,3 +1,4 @@
+import Foundation
 import Metrics
 import Testing
 
@@ -35,5 +36,22 @@ import Testing
         let t: [Int32] = [0, 1, 1, -1, 5], p: [Int32] = [0, 1, 0, 0, 1]
         t.withUnsafeBufferPointer { tb in p.withUnsafeBufferPointer { pb in m.add(truth: tb, predicted: pb) } }
         #expect(m.counts == [1, 0, 1, 1])
+    }
+
+    /// A report read back from its JSON (a stored evaluation) equals the one written, NaN
+    /// scores (a class absent from both maps, written as null) included.
+    @Test func reportsRoundTripThroughJSON() throws {
+        var m = ConfusionMatrix(classCount: 3)
+        m.add(truth: 0, predicted: 0, count: 5)
+        m.add(truth: 1, predicted: 0, count: 2)
+        m.add(truth: 1, predicted: 1, count: 3)
+        let report = SegmentationReport(matrix: m, values: [1, 2, 3], names: ["a", "b", "c"])
+        #expect(report.classes[2].iou.isNaN)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let json = try encoder.encode(report)
+        let back = try JSONDecoder().decode(SegmentationReport.self, from: json)
+        #expect(try encoder.encode(back) == json)
+        #expect(back.confusionMatrix == report.confusionMatrix && back.meanIoU == report.meanIoU && back.classes[2].iou.isNaN)
     }
 }

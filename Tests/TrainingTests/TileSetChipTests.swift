@@ -91,6 +91,31 @@ import Tiling
         #expect(prepared.validation.map { scenes[$0.scene].name } == ["b"])
     }
 
+    /// When the only training chip is skipped (the validation chips being fine), the refusal
+    /// names it and why; it used to say that the split gave every patch to validation.
+    @Test func aSkippedOnlyTrainingChipIsNamed() throws {
+        let root = dir.file("only-train")
+        for id in ["a", "b"] { try ChipSet.write(root: root, id: id) }
+        try ChipSet.write(root: root, id: "d-nodata", nodataFromRow: 3)
+        let train = try write("only-tr.txt", "d-nodata\n"), validation = try write("only-va.txt", "a\nb\n")
+        let scenes = try data(root, split: TileSplitSpec(method: "lists", train: train, validation: validation)).openScenes()
+        let architecture = try TinyModel.model.architecture(inputChannels: 2, classes: 2)
+        let trainer = try Trainer(scenes: scenes, architecture: architecture, options: TinyModel.options(epochs: 1), output: dir.file("only"))
+        trainer.progress.quiet = true
+        let error = #expect(throws: RasterError.self) { try trainer.prepareData() }
+        let text = error?.description ?? ""
+        #expect(text.contains("none of the 1 training chips is usable: skipped 1 of 1 chips that give no patch: d-nodata (no 32×32 patch has 50 % valid"), "\(text)")
+        #expect(text.contains("or list more training chips") && !text.contains("validation set"), "\(text)")
+        // Likewise when the only training chip cannot be opened.
+        try ChipSet.writeUnreadable(root: root, id: "e-broken")
+        let broken = try write("broken-tr.txt", "e-broken\n")
+        let unopened = #expect(throws: RasterError.self) {
+            try data(root, split: TileSplitSpec(method: "lists", train: broken, validation: validation)).openScenes()
+        }
+        #expect(unopened?.description.contains("none of the 1 training chips is usable: skipped 1 of 1 chips that cannot be opened: e-broken (") == true,
+                "\(unopened?.description ?? "")")
+    }
+
     /// The run fails only when no usable chip is left, naming the chips and why.
     @Test func noUsableChipIsRefused() throws {
         let root = dir.file("bad")
