@@ -90,3 +90,26 @@ func resNetUNetWindowsStitchExactly(_ encoder: ResNetEncoder, _ outputStride: In
     #expect(a.parameterValues == Double((c.parameterShapes + c.bufferShapes).reduce(0) { $0 + $1.shape.reduce(1, *) }))
     #expect(ModelArchitecture.resnetUNet(ResNetUNetConfiguration(inputChannels: 4, classes: 3, encoder: .resnet34, outputStride: 8)).alignment == 8)
 }
+
+/// Region inference (the decoder only over what the region's logits read) gives the whole
+/// input's logits of that region: inside, at the edges, and one pixel wide.
+@Test(arguments: [(ResNetEncoder.resnet18, 32), (.resnet18, 16), (.resnet50, 8)])
+func resNetUNetRegionLogitsEqualTheWholeInputs(_ encoder: ResNetEncoder, _ outputStride: Int) {
+    let c = ResNetUNetConfiguration(inputChannels: 3, classes: 2, encoder: encoder,
+                                    decoderChannels: [32, 16, 16, 16, 16], outputStride: outputStride)
+    let net = ResNetUNet(c, seed: 11)
+    let (height, width) = (96, 128)
+    let x = randomInput(Shape(2, 3, height, width), seed: 5)
+    _ = net(randomInput(Shape(2, 3, height, width), seed: 6))
+    net.isTraining = false
+    let whole = net(x).nchwValues()
+    for region in [Window(column: 40, row: 33, width: 37, height: 21), Window(column: 0, row: 0, width: 64, height: 32),
+                   Window(column: 100, row: 70, width: 28, height: 26), Window(column: 63, row: 47, width: 1, height: 1)] {
+        let got = net.logits(x, region: region).nchwValues()
+        var expected: [Float] = []
+        for n in 0..<2 { for k in 0..<2 { for y in region.row..<(region.row + region.height) {
+            for col in region.column..<(region.column + region.width) { expected.append(whole[((n * 2 + k) * height + y) * width + col]) }
+        } } }
+        #expect(got.count == expected.count && relativeError(got, expected.map(Double.init)) < 1e-5, "\(encoder)/\(outputStride) \(region)")
+    }
+}
