@@ -24,6 +24,7 @@ def main():
     ap.add_argument("--size", type=int, default=4000)
     ap.add_argument("--tile", type=int, default=512)
     ap.add_argument("--batch-size", type=int, default=2)
+    ap.add_argument("--blend", default="centre", help="TerraSeg's blend: centre (the peer's window grid) or stream")
     ap.add_argument("--repeat", type=int, default=1, help="interleaved rounds; the fastest of each side is compared")
     ap.add_argument("--bin", default=str(ROOT / ".build" / "release" / "terraseg"))
     a = ap.parse_args()
@@ -43,7 +44,7 @@ def main():
         start = time.time()
         r = subprocess.run(["/usr/bin/time", "-f", "%M", a.bin, "predict", "--model", a.model, "--input", str(vrt),
                             "--output", str(out / "terraseg"), "--tile", str(a.tile), "--batch-size", str(a.batch_size),
-                            "--overwrite"], check=True, capture_output=True, text=True, env=env)
+                            "--blend", a.blend, "--overwrite"], check=True, capture_output=True, text=True, env=env)
         seconds = time.time() - start
         rss = int(r.stderr.strip().splitlines()[-1]) / 1024  # /usr/bin/time's %M, KB
         return {"seconds": seconds, "megapixels_per_s": a.size * a.size / 1e6 / seconds, "peak_rss_mb": rss}
