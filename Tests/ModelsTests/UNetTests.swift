@@ -92,25 +92,11 @@ func unetBackwardMatchesFiniteDifferences(_ mode: UpsamplingMode, _ widths: [Int
     let (x, target) = fixedBatch(n: 2, c: 3, h: 16, w: 16, k: 3)
     func loss() -> Double { Double(crossEntropyLoss(logits: net(x), target: target).value) }
     net.backward(crossEntropyLoss(logits: net(x), target: target).gradient)
-    var checked = 0
-    for (name, p) in net.namedParameters where !(mode == .maxUnpooling && name.hasPrefix("enc")) {
-        let g = (0..<p.count).map { Double(p.grad.data[$0]) }
-        let norm = g.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        guard norm > 1e-4 else { continue }
-        checked += 1
-        let w0 = (0..<p.count).map { p.value.data[$0] }
-        let eps = 2e-3
-        func shifted(_ s: Double) -> Double {
-            for i in 0..<p.count { p.value.data[i] = w0[i] + Float(s * g[i] / norm) }
-            p.markChanged()
-            return loss()
-        }
-        let numeric = (shifted(eps) - shifted(-eps)) / (2 * eps)
-        for i in 0..<p.count { p.value.data[i] = w0[i] }
-        p.markChanged()
-        #expect(abs(numeric - norm) <= 0.05 * norm + 1e-3, "\(name): |g| = \(norm), finite difference \(numeric)")
+    let checks = directionalDerivatives(net.namedParameters.filter { !(mode == .maxUnpooling && $0.0.hasPrefix("enc")) }) { loss() }
+    for c in checks {
+        #expect(abs(c.numeric - c.analytic) <= 0.05 * c.analytic + 1e-3, "\(c.name): |g| = \(c.analytic), finite difference \(c.numeric)")
     }
-    #expect(checked >= 4, "only \(checked) parameters had a gradient to check")
+    #expect(checks.count >= 4, "only \(checks.count) parameters had a gradient to check")
 }
 
 @Test func inferenceUsesRunningStatistics() {
