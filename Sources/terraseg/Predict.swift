@@ -138,9 +138,7 @@ extension TerraSegCommand {
             global.bootstrapLogging()
             var options = try settings()
             let bundle = try ModelBundle.readChecked(model)
-            if let note = options.windowsForBf16(precision == .bf16, bundle.architecture) {
-                FileHandle.standardError.write(Data("Note: \(note)\n".utf8))
-            }
+            _ = options.windowsForBf16(precision == .bf16, bundle.architecture).map { FileHandle.standardError.write(Data("Note: \($0)\n".utf8)) }
             try SettingsRefused.check(MemoryBudget(memory: memory).predictionIssues(bundle.architecture, tile: options.tileSize,
                                                                                     margin: options.margin, batch: options.batchSize,
                                                                                     blend: options.blend),
