@@ -197,16 +197,20 @@ struct CheckpointKeeper {
 /// save and stop cleanly; otherwise save every 10 minutes so a crash loses little.
 struct StopPolicy {
     enum Action { case go, save, saveAndStop }
+    /// The stop request (nil: `StopSignal`).
+    var requested: (() -> Bool)? = nil
     var saveInterval: TimeInterval = 600
     private var lastSave = Date()
 
+    init(requested: (() -> Bool)? = nil) { self.requested = requested }
+
     func action() -> Action {
-        if StopSignal.isRequested { return .saveAndStop }
+        if requested?() ?? StopSignal.isRequested { return .saveAndStop }
         return Date().timeIntervalSince(lastSave) > saveInterval ? .save : .go
     }
 
     mutating func saved() { lastSave = Date() }
 
     /// The stop has been honoured: a later run in this process starts clean.
-    func acknowledgeStop() { StopSignal.reset() }
+    func acknowledgeStop() { if requested == nil { StopSignal.reset() } }
 }

@@ -61,6 +61,10 @@ public final class Trainer {
     /// Called after every training step with (epoch, batch), both 0-based (tests use it to
     /// interrupt a run at a known point).
     public var afterStep: ((Int, Int) -> Void)?
+    /// Where a stop request comes from: nil, SIGINT/SIGTERM (`StopSignal`). Tests stop one
+    /// trainer with a flag of their own, since the process-wide signal stops every trainer
+    /// of the process (tests run side by side).
+    public var stopRequested: (() -> Bool)?
     /// The ranks training together (`DataParallel`); rank 0 alone writes and reports.
     public var communicator = Communicator.single
     static let logger = Logger(label: "terraseg.train")
@@ -217,7 +221,7 @@ public final class Trainer {
                              parallel: parallel)
         let validator = Validator(refs: data.validation, batchSize: options.batchSize, patchSize: options.patchSize,
                                   channels: scenes[0].bands.count, classNames: scenes[0].classMap.names, parallel: parallel)
-        var stop = StopPolicy()
+        var stop = StopPolicy(requested: stopRequested)
         var interrupted = false
         while state.epoch < options.epochs {
             let epoch = try loop.run(&state, batches: batches, stop: &stop, runStart: start)

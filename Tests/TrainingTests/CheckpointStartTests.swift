@@ -83,9 +83,11 @@ extension TrainerTests {
         let out = dir.file("model")
         let t = try Self.trainer(scene, out)
         let before = Steps()
+        var stopNow = false
+        t.stopRequested = { stopNow }
         t.afterStep = { epoch, batch in
             before.count += 1
-            if epoch == 1 && batch == 0 { StopSignal.request() }
+            if epoch == 1 && batch == 0 { stopNow = true }
         }
         #expect(try t.run().interrupted)
         let stepsPerEpoch = before.count - 1

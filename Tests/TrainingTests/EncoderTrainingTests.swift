@@ -70,7 +70,9 @@ extension TrainerTests {
         _ = try Self.resnetTrainer(scene, dir.file("full"), weights: file, freeze: 1, epochs: 2).run()
         let out = dir.file("resumed")
         let t = try Self.resnetTrainer(scene, out, weights: file, freeze: 1, epochs: 2)
-        t.afterStep = { epoch, batch in if epoch == 0 && batch == 0 { StopSignal.request() } }
+        var stopNow = false
+        t.stopRequested = { stopNow }
+        t.afterStep = { epoch, batch in if epoch == 0 && batch == 0 { stopNow = true } }
         #expect(try t.run().interrupted)
         let resumed = try Self.resnetTrainer(scene, out, weights: file, freeze: 1, epochs: 2).run(start: .resume)
         #expect(!resumed.interrupted && resumed.epochsCompleted == 2)
@@ -78,7 +80,9 @@ extension TrainerTests {
 
         let again = dir.file("again")
         let u = try Self.resnetTrainer(scene, again, weights: file, freeze: 1, epochs: 2)
-        u.afterStep = { epoch, batch in if epoch == 0 && batch == 0 { StopSignal.request() } }
+        var stopAgain = false
+        u.stopRequested = { stopAgain }
+        u.afterStep = { epoch, batch in if epoch == 0 && batch == 0 { stopAgain = true } }
         #expect(try u.run().interrupted)
         _ = try Self.pretrained(file, seed: 12)  // same size, other values
         let refused = #expect(throws: TerraSegError.self) {

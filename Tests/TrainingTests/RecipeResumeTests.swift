@@ -29,7 +29,9 @@ struct RecipeResumeTests {
         data.scenes[0].image = [scene.image, coarse]
         let out = dir.file("model")
         let t = try trainer(data, output: out)
-        t.afterStep = { epoch, batch in if epoch == 1 && batch == 0 { StopSignal.request() } }
+        var stopNow = false
+        t.stopRequested = { stopNow }
+        t.afterStep = { epoch, batch in if epoch == 1 && batch == 0 { stopNow = true } }
         #expect(try t.run().interrupted)
         data.resampling = [.cubic]
         let error = #expect(throws: (any Error).self) { try trainer(data, output: out).run(resume: true) }

@@ -95,7 +95,9 @@ enum SmallScene {
         // Stop during epoch 2 (after its first batch), then resume.
         let out = dir.file("resumed")
         let t = try SmallScene.trainer(output: out)
-        t.afterStep = { epoch, batch in if epoch == 1 && batch == 0 { StopSignal.request() } }
+        var stopNow = false
+        t.stopRequested = { stopNow }
+        t.afterStep = { epoch, batch in if epoch == 1 && batch == 0 { stopNow = true } }
         let stopped = try t.run()
         #expect(stopped.interrupted && stopped.bundle == nil)
         #expect(!FileManager.default.fileExists(atPath: out), "no bundle that looks finished")
@@ -176,7 +178,9 @@ enum SmallScene {
         let full = try TinyModel.trainer([scene], output: dir.file("full")).run()
         let out = dir.file("resumed")
         let t = try TinyModel.trainer([scene], output: out)
-        t.afterStep = { epoch, batch in if epoch == 1 && batch == 0 { StopSignal.request() } }
+        var stopNow = false
+        t.stopRequested = { stopNow }
+        t.afterStep = { epoch, batch in if epoch == 1 && batch == 0 { stopNow = true } }
         let stopped = try t.run()
         #expect(stopped.interrupted && stopped.bundle == nil && stopped.epochsCompleted == 1)
         #expect(!FileManager.default.fileExists(atPath: out), "no bundle that looks finished")
