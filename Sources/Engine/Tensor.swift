@@ -64,6 +64,14 @@ public final class Tensor: @unchecked Sendable {
         self.storage = Storage(capacity: Tensor.physicalCount(shape, layout))
     }
 
+    /// A tensor over `storage` (shared, values kept), which must hold `shape` in `layout`.
+    public init(shape: Shape, layout: Layout, sharing storage: Storage) {
+        precondition(Tensor.physicalCount(shape, layout) <= storage.capacity, "\(shape) \(layout) in storage of \(storage.capacity)")
+        self.shape = shape
+        self.layout = layout
+        self.storage = storage
+    }
+
     /// Makes a plain NCHW tensor from row-major values.
     public convenience init(shape: Shape, values: [Float]) {
         precondition(values.count == shape.count, "expected \(shape.count) values for \(shape)")
@@ -183,6 +191,28 @@ extension Tensor {
 @inlinable public func reuse(_ existing: Tensor?, _ shape: Shape, _ layout: Layout) -> Tensor {
     if let t = existing, t.matches(shape, layout) { return t }
     return Tensor(shape: shape, layout: layout)
+}
+
+/// `reuse` for outputs whose row count varies (a row stream's first and last strips, a
+/// junction's chunks): a tensor over `existing`'s storage whenever it is large enough, and a
+/// new buffer holds `maxRows` rows at once, so no new height makes a new buffer (fresh buffers
+/// cost page faults: a third of R1's streamed page faults before). Values are stale; a
+/// blocked layout's channel padding is zeroed again when the shape changes (its place moves
+/// with the height).
+public func reuseRows(_ existing: Tensor?, _ shape: Shape, _ layout: Layout, maxRows: Int = 0) -> Tensor {
+    if let t = existing, t.matches(shape, layout) { return t }
+    var storage = existing?.storage
+    if storage.map({ Tensor.physicalCount(shape, layout) > $0.capacity }) ?? true {
+        var biggest = shape
+        biggest.h = max(shape.h, maxRows)
+        storage = Storage(capacity: Tensor.physicalCount(biggest, layout))
+    }
+    let out = Tensor(shape: shape, layout: layout, sharing: storage!)
+    let b = layout.channelBlock, plane = shape.h * shape.w * b, planes = out.paddedChannels / b
+    if shape.c % b != 0 {
+        for image in 0..<shape.n { (out.data + (image * planes + planes - 1) * plane).update(repeating: 0, count: plane) }
+    }
+    return out
 }
 
 /// Transient buffers shared by the layers of one network, by shape and layout: each request

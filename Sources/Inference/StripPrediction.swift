@@ -195,7 +195,7 @@ struct StripNetwork {
         stream.push(x!, final: final) { logits in
             var out = logits
             if probabilities {
-                let p = reuse(softmax, out.shape, .nchw)
+                let p = reuseRows(softmax, out.shape, .nchw)
                 softmax = p
                 ChannelSoftmax.forward(input: out, output: p)
                 out = p

@@ -62,3 +62,46 @@ func upsampleRowsEqualTheWholeUpsampling(_ kind: Upsample2xKind) {
         #expect(worst == 0, "\(kind) coarse \(coarse) fine \(fine): differs by \(worst)")
     }
 }
+
+/// A row stream's output whose height changes keeps one buffer (a new one costs page faults):
+/// a shorter height shares the storage, the first allocation holds `maxRows` rows, and only a
+/// taller height allocates again; a blocked layout's channel padding is zero in the new shape.
+@Test func rowOutputsOfChangingHeightsShareOneBuffer() {
+    let first = reuseRows(nil, Shape(1, 8, 4, 6), .nChw16c, maxRows: 10)
+    first.data.update(repeating: 7, count: first.physicalCount)  // the padding too
+    let shorter = reuseRows(first, Shape(1, 8, 3, 6), .nChw16c)
+    #expect(shorter.storage === first.storage && shorter.shape.h == 3)
+    let tallest = reuseRows(shorter, Shape(1, 8, 10, 6), .nChw16c)
+    #expect(tallest.storage === first.storage, "maxRows held from the first allocation")
+    var padding = 0
+    for i in 0..<tallest.physicalCount where i % 16 >= 8 && tallest.data[i] != 0 { padding += 1 }
+    #expect(padding == 0, "channel padding zero in the new shape")
+    let taller = reuseRows(tallest, Shape(1, 8, 11, 6), .nChw16c)
+    #expect(taller.storage !== first.storage && taller.shape.h == 11)
+    #expect(reuseRows(taller, taller.shape, .nChw16c) === taller)
+}
+
+/// Plans for other input heights (a row stream's first, steady and last strips) share one
+/// reordered copy of the weights (R1's 512-channel Winograd weights are 38 MB each), Winograd
+/// and direct (dilated) alike, and each still convolves right: the rows of a shorter input
+/// equal the first rows of the taller one's.
+@Test(arguments: [1, 2])
+func convolutionPlansOfOtherHeightsShareTheirWeights(dilation: Int) {
+    var g = ConvGeometry(inputChannels: 32, outputChannels: 32, kernel: 3, padding: dilation, dilation: dilation)
+    g.rowPadding = 0
+    let kernel = ConvolutionKernel(g)
+    let weight = parameter(randomRef(g.weightShape, seed: 4, -0.3, 0.3)), bias = vectorParameter((0..<32).map { Double($0) * 0.01 })
+    let input = filled(Shape(1, 32, 40, 64), .nChw16c, seed: 5)
+    let tall = Tensor(shape: g.outputShape(input.shape), layout: .nChw16c)
+    kernel.forward(input: input, weight: weight, bias: bias, output: tall, training: false)
+    let short = Tensor(shape: Shape(1, 32, 13, 64), layout: .nChw16c)
+    RowCopy.copy(input, rows: 0, count: 13, into: short, at: 0)
+    let shortOut = Tensor(shape: g.outputShape(short.shape), layout: .nChw16c)
+    kernel.forward(input: short, weight: weight, bias: bias, output: shortOut, training: false)
+    #expect(kernel.forwardWeightCopies == 1, "one reordered copy for both heights (\(kernel.implementations[0]))")
+    var worst: Float = 0
+    for c in 0..<32 { for r in 0..<shortOut.shape.h { for x in 0..<64 {
+        worst = max(worst, abs(shortOut.data[shortOut.offset(0, c, r, x)] - tall.data[tall.offset(0, c, r, x)]))
+    } } }
+    #expect(worst < 1e-5)
+}

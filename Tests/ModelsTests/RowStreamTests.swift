@@ -78,6 +78,23 @@ func unetStreamEqualsOneWindow(_ mode: UpsamplingMode, _ strips: [Int]) throws {
     }
 }
 
+/// Channels that do not fill their blocks (a first level of 8, as in the small U-Net
+/// 8-16-32-64) stream equal to one window too, through strips whose heights change and a next
+/// scene in other strips: outputs reused across heights (`reuseRows`) keep their padding zero.
+@Test(arguments: [[3, 5, 17], [13]])
+func unetWithPaddedChannelsStreamsEqualToOneWindow(_ strips: [Int]) throws {
+    let net = UNet(UNetConfiguration(inputChannels: 3, classes: 3, widths: [8, 16, 32], bottleneckWidth: 32,
+                                     bottleneckDilations: [1, 2], upsampling: .bilinear), seed: 12)
+    settle(net, channels: 3, size: 32)
+    let x = randomInput(c: 3, h: 56, w: 40, seed: 10)
+    let whole = net(x).nchwValues()
+    for chunk in [8, 24] {
+        let stream = try #require(net.rowStream(rows: chunk))
+        #expect(maxDifference(streamed(stream, x, strips: strips), whole) < 1e-5, "strips \(strips), chunks of \(chunk)")
+        #expect(maxDifference(streamed(stream, x, strips: [7, 30]), whole) < 1e-5, "the next scene in other strips")
+    }
+}
+
 @Test(arguments: [UpsamplingMode.transposed, .maxUnpooling])
 func learnedUpsamplingDoesNotStream(_ mode: UpsamplingMode) {
     let net = UNet(UNetConfiguration(inputChannels: 3, classes: 3, widths: [16, 16], bottleneckWidth: 32, upsampling: mode))

@@ -135,9 +135,17 @@ public final class ConvolutionKernel {
         return Plan(inShape: input.shape, inLayout: input.layout, outLayout: outLayout, training: training,
                     fwd: Primitive(pd),
                     fwdSrc: Operand(user: input.memoryDesc, wanted: pd.md(dnnl_query_src_md)),
-                    fwdWeights: Operand(user: userWeightsDesc, wanted: pd.md(dnnl_query_weights_md)),
+                    fwdWeights: weightsOperand(wanted: pd.md(dnnl_query_weights_md)),
                     fwdDst: Memory(pd.md(dnnl_query_dst_md)),
                     biasMemory: g.bias ? Memory(MemoryDesc.vector(g.outputChannels)) : nil)
+    }
+
+    /// The forward weights in `wanted`'s layout, shared by every plan that wants it (a row
+    /// stream's first, steady and last strips): one reordered copy, not one per plan (R1's
+    /// Winograd-transformed 512-channel weights are 38 MB each).
+    private func weightsOperand(wanted: MemoryDesc) -> Operand {
+        let plans = (plan.map { [$0] } ?? []) + recentPlans
+        return plans.first { $0.fwdWeights.memory.desc == wanted }?.fwdWeights ?? Operand(user: userWeightsDesc, wanted: wanted)
     }
 
     private func weights(_ op: Operand, _ p: Parameter) -> Memory {
@@ -154,6 +162,13 @@ public final class ConvolutionKernel {
         return [plan.fwd.desc.md(dnnl_query_scratchpad_md).byteCount,
                 plan.bwdData?.prim.desc.md(dnnl_query_scratchpad_md).byteCount ?? 0,
                 plan.bwdWeights?.prim.desc.md(dnnl_query_scratchpad_md).byteCount ?? 0]
+    }
+
+    /// Reordered copies of the weights that the forward plans hold (for profiles and tests):
+    /// plans of other input shapes share one.
+    public var forwardWeightCopies: Int {
+        let operands = ((plan.map { [$0] } ?? []) + recentPlans).map(\.fwdWeights).filter(\.needsReorder)
+        return Set(operands.map(ObjectIdentifier.init)).count
     }
 
     /// Implementation names chosen by oneDNN (for profiles): forward, backward-data, backward-weights.

@@ -24,7 +24,7 @@ public final class RowStream {
     private let head: Conv2d
     private let stages: [any RowStage]
     private let toPlain = LayoutConverter()
-    private var logits: Tensor?
+    private var logits: Tensor?, headOutput: Tensor?
 
     init(stages: [any RowStage], head: Conv2d, body: @escaping (Tensor?, Bool, Emit) -> Void) {
         self.stages = stages
@@ -40,8 +40,10 @@ public final class RowStream {
         if let rows { precondition(rows.layout == .nchw && rows.shape.n == 1, "RowStream input \(rows.shape) \(rows.layout)") }
         body(rows, final) { features, _ in
             guard let features else { return }
-            let out = head(features)
-            let l = reuse(logits, out.shape, .nchw)
+            let out = reuseRows(headOutput, head.geometry.outputShape(features.shape), head.outputLayout)
+            headOutput = out
+            head.kernel.forward(input: features, weight: head.weight, bias: head.bias, output: out, training: false)
+            let l = reuseRows(logits, out.shape, .nchw)
             logits = l
             toPlain.convert(out, into: l)
             emit(l)
@@ -242,7 +244,7 @@ final class ConvolutionRows: RowStage {
         if let int8 {
             out = int8(input, layout: .nChw16c)
         } else {
-            out = reuse(output, kernel.geometry.outputShape(input.shape), .nChw16c)
+            out = reuseRows(output, kernel.geometry.outputShape(input.shape), .nChw16c, maxRows: chunk)
             output = out
             let (weight, bias) = weights()
             kernel.forward(input: input, weight: weight, bias: bias, output: out, training: false)
@@ -302,9 +304,11 @@ final class PoolingRows: RowStage {
     private func pool(_ input: Tensor, _ next: Emit, last: Bool) { next(pooled(input), last) }
 
     private func pooled(_ input: Tensor) -> Tensor {
-        let out = reuse(output, Shape(input.shape.n, input.shape.c, input.shape.h / 2, input.shape.w / 2), input.layout)
+        let out = reuseRows(output, Shape(input.shape.n, input.shape.c, input.shape.h / 2, input.shape.w / 2), input.layout, maxRows: chunk)
         output = out
-        if indices?.view != out.spatialView { indices = PoolIndices(outputView: out.spatialView) }
+        // Indices of any earlier view hold this one's when large enough (the kernel indexes by its output).
+        let view = out.spatialView
+        if (indices?.count ?? -1) < view.outer * view.planeStride { indices = PoolIndices(outputView: view) }
         MaxPool2x2.forward(input: input, output: out, indices: indices!)
         return out
     }
@@ -378,7 +382,7 @@ final class JunctionRows: RowStage {
         guard let (skip, row) = skips.held, skips.count >= n, skip.layout == source.layout else {
             preconditionFailure("the upsampled branch ran ahead of the skip")
         }
-        let out = reuse(output, Shape(source.shape.n, up + skip.shape.c, n, 2 * source.shape.w), source.layout)
+        let out = reuseRows(output, Shape(source.shape.n, up + skip.shape.c, n, 2 * source.shape.w), source.layout, maxRows: 2 * chunk)
         output = out
         Upsample2x.forwardRows(kind, source.data, source.spatialView, coarse: coarse, fine: fine, out.data, out.leadingChannelsView(up))
         RowCopy.copy(skip, rows: row, count: n, into: out, at: 0, channelOffset: up)
