@@ -51,6 +51,12 @@ public final class Dataset: RasterSource {
         info = Dataset.readInfo(handle, path: name)
     }
 
+    /// Wraps a handle to a file opened before, whose `info` is already known (`ChipReopener`).
+    init(handle: GDALDatasetH, knownInfo: RasterInfo) {
+        self.handle = handle
+        info = knownInfo
+    }
+
     /// A /vsimem file this dataset owns (e.g. rasterised labels), deleted when it closes.
     var removeOnClose: String?
 
