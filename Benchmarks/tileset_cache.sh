@@ -8,7 +8,8 @@
 #                                                   --cache-megabytes 1024 (epoch 2 from memory) and 0 with
 #                                                   --reader-threads 1 and 2 (epoch 2 read from the chips);
 #                                                   prints epoch-2 patches/s, wall and peak RSS. ROUNDS (3),
-#                                                   SIZES ("64 128 256"), TRAIN_64 … (first N training chips: all)
+#                                                   SIZES ("64 128 256"), TRAIN_64 … (first N training chips: all);
+#                                                   BASELINE=BIN0 adds BIN0's read run (1 thread) to each round
 set -e
 DATA=${TERRASEG_SHARED_DATA:-$(dirname "$0")/../../shared/data}/nc-landsat7
 chips() { # DIR SIZE COUNT
@@ -35,16 +36,16 @@ bench)
   for r in $(seq 1 "${ROUNDS:-3}"); do
     for s in ${SIZES:-64 128 256}; do
       D=$R/c$s; eval "n=\${TRAIN_$s:-100000}"; head -n "$n" "$D/train.txt" > "$OUT/train-$s.txt"
-      for run in "1024 1" "0 1" "0 2"; do
-        set -- $run; cache=$1; threads=$2; name=s$s-c$cache-t$threads
+      for run in "1024 1 $B" "0 1 $B" "0 2 $B" ${BASELINE:+"0 1 $BASELINE"}; do
+        set -- $run; cache=$1; threads=$2; bin=$3; name=s$s-c$cache-t$threads; [ "$bin" = "$B" ] || name=$name-baseline
         rm -rf "$OUT/$name" "$OUT/$name.training"
-        /usr/bin/time -v "$B" train --tiles "$D" --tile-images 'images/{id}.tif' --tile-mask 'masks/{id}.tif' \
+        /usr/bin/time -v "$bin" train --tiles "$D" --tile-images 'images/{id}.tif' --tile-mask 'masks/{id}.tif' \
           --tile-split "lists:$OUT/train-$s.txt,$D/val.txt" --ignore 0 --max-invalid 0.9 \
           --classes 1=developed,2=agriculture,3=herbaceous,4=shrubland,5=forest,6=water,7=sediment \
           --patch-size $s --stride $s --batch-size 8 --epochs 2 --widths 8,16 --cache-megabytes $cache --reader-threads $threads \
           --output "$OUT/$name" > "$OUT/r$r-$name.log" 2>&1 || { echo "round $r $name FAILED (see $OUT/r$r-$name.log)"; continue; }
         rate=$(tr '\r' '\n' < "$OUT/r$r-$name.log" | grep '^epoch 2/2  train loss' | sed -E 's/.*, ([0-9.]+) patches\/s.*/\1/')
-        echo "round $r size $s cache_mb $cache threads $threads epoch2_patches_per_s $rate" \
+        echo "round $r size $s cache_mb $cache threads $threads epoch2_patches_per_s $rate${BASELINE:+ bin $([ "$bin" = "$B" ] && echo new || echo baseline)}" \
              "wall $(grep 'Elapsed (wall' "$OUT/r$r-$name.log" | awk '{print $NF}')" \
              "peak_rss_kb $(grep 'Maximum resident' "$OUT/r$r-$name.log" | awk '{print $NF}') load $(cut -d' ' -f1 /proc/loadavg)"
       done

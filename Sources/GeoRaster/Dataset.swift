@@ -11,6 +11,9 @@ public final class Dataset: RasterSource {
     var retained: [Dataset] = []
     /// A band whose zeros mark invalid pixels in every band (a warped VRT's alpha band).
     var validityBand: Int?
+    /// Opened from a file by its path, not made by GDAL in memory: another thread may open it
+    /// again (`ChipReopener`).
+    public let isFile: Bool
 
     // Scratch buffers reused between reads.
     private var scratchDouble: [Double] = []
@@ -41,6 +44,7 @@ public final class Dataset: RasterSource {
         }
         handle = h
         info = Dataset.readInfo(h, path: path)
+        isFile = isPlainPath
     }
 
     /// Wraps a dataset GDAL made in memory (a warped VRT, a mosaic VRT); `name` stands for
@@ -49,6 +53,14 @@ public final class Dataset: RasterSource {
         self.handle = handle
         retained = retaining
         info = Dataset.readInfo(handle, path: name)
+        isFile = false
+    }
+
+    /// Wraps a handle to a file opened before, whose `info` is already known (`ChipReopener`).
+    init(handle: GDALDatasetH, knownInfo: RasterInfo) {
+        self.handle = handle
+        info = knownInfo
+        isFile = true
     }
 
     /// A /vsimem file this dataset owns (e.g. rasterised labels), deleted when it closes.

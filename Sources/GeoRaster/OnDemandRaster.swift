@@ -21,7 +21,8 @@ public final class OnDemandRaster: RasterSource {
         budget.use(self)
     }
 
-    private init(info: RasterInfo, budget: HandleBudget, open: @escaping () throws -> any RasterSource) {
+    /// The raster `info` describes, on `budget`, opened by `open` when first read.
+    public init(info: RasterInfo, budget: HandleBudget, open: @escaping () throws -> any RasterSource) {
         self.info = info
         self.open = open
         self.budget = budget

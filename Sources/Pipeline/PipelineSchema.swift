@@ -221,7 +221,7 @@ public enum PipelineSchema {
             Field("batch_size", .int(.between(1, 4096)), "8", "Patches per step."),
             Field("seed", .int(.atLeast(0)), "42", "Seed of initialisation, split, shuffling and augmentation."),
             Field("cache_megabytes", .int(.between(0, 1_048_576)), "1024", "Keep normalised patches in memory up to this size; the rest are read from disk each epoch by a reader thread ahead of the network (0: no cache)."),
-            Field("reader_threads", .int(.between(1, 16)), "2", "Threads reading the patches that are not cached ahead of the network, each with its own file handles (tile-set chips; scenes are read by one). The result does not depend on it."),
+            Field("reader_threads", .int(.between(1, 16)), "2", "Threads reading the patches that are not cached ahead of the network, each with its own file handles (tile-set chips, and scenes of one image and one label file; other scenes are read by one, with a notice). The result does not depend on it."),
             Field("sync_batchnorm", .bool, "false", "Under mpirun/srun, batch norm over the global batch (as one process) instead of each rank's shard."),
             Field("freeze_encoder_epochs", .int(.between(0, 100_000)), "0",
                   "ResNet U-Net: epochs at the start during which the encoder (weights, batch-norm running statistics, optimiser state) is not updated; the decoder and head train. Its batch norms still normalise with each batch's statistics; resuming continues the freeze."),
@@ -377,9 +377,10 @@ public enum PipelineSchema {
         Sets larger than memory: normalised patches are kept in memory up to
         `training.cache_megabytes` (`--cache-megabytes`); the others are read from their chips
         every epoch by `training.reader_threads` threads (`--reader-threads`), two batches ahead
-        of the network, so reading overlaps training (progress shows patches/s). `0` keeps none
-        in memory. Chips are opened when read, at most 32 at a time per thread, so a set of any
-        number of chips stays within the limit on open files.
+        of the network (up to eight for small patches), so reading overlaps training (progress
+        shows patches/s and chips/s). `0` keeps none in memory. Chips are opened when read, at
+        most 32 at a time per thread, so a set of any number of chips stays within the limit on
+        open files; a chip is reopened as first opened (no folder listing or CRS lookup).
 
         LandCover.ai: chips and PNG masks cut by the dataset's `split.py` (its GeoTIFF
         orthophotos cut with `gdal_translate -srcwin` work alike, their plain PNG masks read on

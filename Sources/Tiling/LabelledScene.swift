@@ -75,11 +75,18 @@ public final class LabelledScene {
         recipe = scene.recipe
     }
 
-    /// This scene with handles of its own, opened when read, for another reading thread;
-    /// nil when its sources are held open rather than opened on demand (`OnDemandRaster`).
+    /// This scene with handles of its own, opened when read, for another reading thread: a chip
+    /// opened on demand (`OnDemandRaster`), or a scene whose image and labels are each one file
+    /// (reopened as first opened, `ChipReopener`); nil for other scenes (bands stacked from
+    /// several files, labels warped or burnt from vectors), which one thread reads.
     public func reopened(budget: HandleBudget) -> LabelledScene? {
-        guard let image = image as? OnDemandRaster, let labels = labels as? OnDemandRaster else { return nil }
-        return LabelledScene(copying: self, image: image.reopened(budget: budget), labels: labels.reopened(budget: budget))
+        if let image = image as? OnDemandRaster, let labels = labels as? OnDemandRaster {
+            return LabelledScene(copying: self, image: image.reopened(budget: budget), labels: labels.reopened(budget: budget))
+        }
+        guard let image = image as? Dataset, image.isFile, let labels = labels as? Dataset, labels.isFile else { return nil }
+        let (imageFile, labelFile) = (ChipReopener(image), ChipReopener(labels))
+        return LabelledScene(copying: self, image: OnDemandRaster(info: image.info, budget: budget, open: imageFile.open),
+                             labels: OnDemandRaster(info: labels.info, budget: budget, open: labelFile.open))
     }
 
     /// Labels on another grid or CRS are read onto the image grid through GDAL's warper

@@ -70,17 +70,22 @@ public struct TileSet: Sendable {
     /// the budget needs room and reopened when read (`OnDemandRaster`); without, they stay open.
     public func scene(_ id: String, bands: [Int]?, classMap: ClassMap, maskColors: [RGBA]? = nil,
                       budget: HandleBudget? = nil) throws -> LabelledScene {
-        let paths = imagePaths(id), maskPath = maskPath(id)
+        let paths = imagePaths(id)
         let image = try openRaster(paths)
         let imageInfo = image.info
-        let openLabels = { () throws -> any RasterSource in
-            let mask = try Dataset(path: maskPath)
+        let firstMask = try Dataset(path: maskPath(id))
+        let openLabels = { (mask: Dataset) throws -> any RasterSource in
             let labels: any RasterSource = try maskColors.map { try ColorMask(mask, classMap: classMap, ignore: $0) } ?? mask
             return try LabelledScene.onImageGrid(labels, image: imageInfo)
         }
-        let labels = try openLabels()
+        let labels = try openLabels(firstMask)
         guard let budget else { return try LabelledScene(name: id, image: image, labels: labels, bands: bands, classMap: classMap) }
-        return try LabelledScene(name: id, image: OnDemandRaster(opened: image, budget: budget, open: { try openRaster(paths) }),
-                                 labels: OnDemandRaster(opened: labels, budget: budget, open: openLabels), bands: bands, classMap: classMap)
+        // Reopened every epoch when the set is larger than the patch cache: as first opened (`ChipReopener`).
+        let reopenImage: () throws -> any RasterSource = (image as? Dataset).map(ChipReopener.init).map { r in { try r.open() } }
+            ?? { try openRaster(paths) }
+        let mask = ChipReopener(firstMask)
+        return try LabelledScene(name: id, image: OnDemandRaster(opened: image, budget: budget, open: reopenImage),
+                                 labels: OnDemandRaster(opened: labels, budget: budget, open: { try openLabels(mask.open()) }),
+                                 bands: bands, classMap: classMap)
     }
 }

@@ -45,9 +45,21 @@ final class BatchAssembler: @unchecked Sendable {
         return patch
     }
 
+    /// Why fewer reader threads read than asked, said once per run (`readerScenes`).
+    private var shortfallSaid = false
+
+    /// A notice, the first time only, when `got` reader threads read instead of `wanted`.
+    func readerShortfall(wanted: Int, got: Int) -> String? {
+        guard got < wanted, !shortfallSaid else { return nil }
+        shortfallSaid = true
+        let held = scenes.first { $0.reopened(budget: HandleBudget(limit: 1)) == nil }?.name ?? "?"
+        return "training.reader_threads is \(wanted), but \(got) thread reads the patches: scenes such as '\(held)' (bands stacked "
+            + "from several files, or labels warped or burnt from vectors) cannot be reopened per thread"
+    }
+
     /// The scenes that each of up to `count` reader threads reads through, each thread's with
-    /// handles of its own: fewer (at least one) when the scenes cannot be reopened, as scenes held
-    /// open (not tile-set chips) cannot.
+    /// handles of its own: fewer (at least one) when a scene cannot be reopened
+    /// (`LabelledScene.reopened`; `readerShortfall` says so).
     func readerScenes(_ count: Int) -> [[LabelledScene]] {
         while extraReaders.count < count - 1 {
             let budget = HandleBudget()

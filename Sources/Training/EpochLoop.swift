@@ -24,6 +24,8 @@ final class EpochLoop {
     let trace: BatchTrace?
     /// The encoder held fixed in the first epochs (`training.freeze_encoder_epochs`), or nil.
     let freeze: EncoderFreeze?
+    /// A tile set's training chips per training patch, so progress shows chips/s (nil for scenes).
+    var chipsPerPatch: Double?
     /// Patches per (global) batch and batches per epoch.
     let batchSize: Int, batchesPerEpoch: Int
     private let input: Tensor
@@ -76,7 +78,9 @@ final class EpochLoop {
         // This rank's slots of every remaining batch, in the epoch's order.
         let mine = parallel.shard(of: batchSize)
         let refs = (state.nextBatch..<batchesPerEpoch).flatMap { b in mine.map { train[order[b * batchSize + $0]] } }
-        let reader = PatchPrefetcher(assembler: batches, refs: refs, depth: 2 * batchSize, threads: options.readerThreads,
+        let patchBytes = (input.shape.c + 1) * options.patchSize * options.patchSize * 4
+        let reader = PatchPrefetcher(assembler: batches, refs: refs, depth: PatchPrefetcher.depth(batchSize: batchSize, patchBytes: patchBytes),
+                                     threads: options.readerThreads,
                                      progress: progress)
         defer { reader.finish() }
         var outcome = Outcome(lossSum: state.epochLossSum, lossCount: state.epochLossCount, shuffleRNG: shuffleRNG,
@@ -86,9 +90,10 @@ final class EpochLoop {
             outcome.lossSum += Double(value)
             outcome.lossCount += 1
             let elapsed = Date().timeIntervalSince(epochStart)
+            let rate = Double((b + 1 - state.nextBatch) * batchSize) / max(elapsed, 1e-9)
             progress.batch(epoch: state.epoch + 1, epochs: options.epochs, batch: b + 1, batches: batchesPerEpoch,
-                           loss: outcome.lossSum / Double(outcome.lossCount),
-                           patchesPerSecond: Double((b + 1 - state.nextBatch) * batchSize) / max(elapsed, 1e-9))
+                           loss: outcome.lossSum / Double(outcome.lossCount), patchesPerSecond: rate,
+                           chipsPerSecond: chipsPerPatch.map { $0 * rate })
             afterStep?(state.epoch, b)
             let action = try parallel.agree(stop.action())
             guard action != .go else { continue }

@@ -22,7 +22,9 @@ final class PatchPrefetcher: @unchecked Sendable {
     init(assembler: BatchAssembler, refs: [PatchRef], depth: Int, threads: Int = 1, progress: ProgressReporter? = nil) {
         self.assembler = assembler
         self.refs = refs
-        let readers = assembler.readerScenes(max(1, min(threads, refs.count)))
+        let wanted = max(1, min(threads, refs.count))
+        let readers = assembler.readerScenes(wanted)
+        if let notice = assembler.readerShortfall(wanted: wanted, got: readers.count) { progress?.line(notice) }
         for (t, scenes) in readers.enumerated() {
             let queue = BoundedQueue<Patch>(capacity: (depth + readers.count - 1) / readers.count)
             guard startReader({ [self] in read(thread: t, of: readers.count, scenes: scenes, into: queue) }) else { break }
@@ -33,6 +35,12 @@ final class PatchPrefetcher: @unchecked Sendable {
             finish() // patch i belongs to thread i mod n: all threads or none
             progress?.line("Could not start \(readers.count) patch reader thread(s); reading patches in line with the network")
         }
+    }
+
+    /// Patches read ahead: two batches, more for small patches (up to 8 batches or 32 MiB), whose
+    /// reads are short and vary more against the network's steps.
+    static func depth(batchSize: Int, patchBytes: Int) -> Int {
+        max(2 * batchSize, min(8 * batchSize, (32 << 20) / max(1, patchBytes)))
     }
 
     /// The next patch in the epoch's order; rethrows the reader's error.

@@ -10,7 +10,7 @@ public final class ProgressReporter {
 
     public init(isTerminal: Bool = isatty(STDERR_FILENO) != 0) { self.isTerminal = isTerminal }
 
-    func batch(epoch: Int, epochs: Int, batch: Int, batches: Int, loss: Double, patchesPerSecond: Double) {
+    func batch(epoch: Int, epochs: Int, batch: Int, batches: Int, loss: Double, patchesPerSecond: Double, chipsPerSecond: Double? = nil) {
         guard isTerminal, !quiet else { return }
         let now = Date()
         guard now.timeIntervalSince(lastDraw) > 0.2 || batch == batches else { return }
@@ -21,7 +21,8 @@ public final class ProgressReporter {
         // Time left in this epoch, from its batches so far.
         let elapsed = now.timeIntervalSince(epochStart)
         let eta = batch > 0 ? ProgressReporter.duration(Double(batches - batch) * elapsed / Double(batch)) : "--"
-        let line = String(format: "\repoch %d/%d %@ %d/%d  loss %.4f  %.1f patches/s  ETA %@ ", epoch, epochs, bar, batch, batches, loss, patchesPerSecond, eta)
+        let rates = String(format: "%.1f patches/s", patchesPerSecond) + (chipsPerSecond.map { String(format: ", %.1f chips/s", $0) } ?? "")
+        let line = String(format: "\repoch %d/%d %@ %d/%d  loss %.4f  %@  ETA %@ ", epoch, epochs, bar, batch, batches, loss, rates, eta)
         FileHandle.standardError.write(Data(line.utf8))
     }
 

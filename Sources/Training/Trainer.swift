@@ -22,6 +22,8 @@ public struct EpochMetrics: Codable, Sendable {
     public var learningRate: Double
     public var seconds: Double
     public var patchesPerSecond: Double
+    /// A tile set's training chips per second: the epoch's chips over its seconds (nil for scenes).
+    public var chipsPerSecond: Double?
 }
 
 /// The outcome of `Trainer.run`.
@@ -219,6 +221,7 @@ public final class Trainer {
         let loop = try EpochLoop(network: network, optimizer: optimizer, loss: loss, options: options, train: data.train,
                              channels: scenes[0].bands.count, progress: progress, keeper: keeper, afterStep: afterStep, errorPath: output,
                              parallel: parallel)
+        loop.chipsPerPatch = Trainer.chipsPerPatch(scenes: scenes, train: data.train)
         let validator = Validator(refs: data.validation, batchSize: options.batchSize, patchSize: options.patchSize,
                                   channels: scenes[0].bands.count, classNames: scenes[0].classMap.names, parallel: parallel)
         var stop = StopPolicy(requested: stopRequested)
@@ -233,6 +236,7 @@ public final class Trainer {
                                  learningRate: Double(optimizer.learningRate), seconds: 0,
                                  patchesPerSecond: Double(max(0, loop.batchesPerEpoch - state.nextBatch) * loop.batchSize)
                                      / max(1e-9, Date().timeIntervalSince(epoch.started)))
+            m.chipsPerSecond = loop.chipsPerPatch.map { $0 * m.patchesPerSecond }
             if !data.validation.isEmpty { try validator.score(into: &m, network: network, loss: loss, batches: batches) }
             m.seconds = Date().timeIntervalSince(epoch.started)
             history.append(m)
@@ -345,12 +349,20 @@ public final class Trainer {
         return TrainingFingerprint(settings: hex(json(settings) + "|" + json(architecture) + weights), data: hex(lines.joined(separator: "\n")))
     }
 
+    /// A tile set's training chips per training patch (for chips/s), nil for scenes.
+    static func chipsPerPatch(scenes: [LabelledScene], train: [PatchRef]) -> Double? {
+        guard !train.isEmpty, scenes.allSatisfy(\.chip) else { return nil }
+        return Double(Set(train.map(\.scene)).count) / Double(train.count)
+    }
+
     static func summary(_ m: EpochMetrics, epochs: Int) -> String {
         var s = String(format: "epoch %d/%d  train loss %.4f", m.epoch, epochs, m.trainLoss)
         if let v = m.validationLoss { s += String(format: "  val loss %.4f", v) }
         if let oa = m.overallAccuracy { s += String(format: "  OA %.3f", oa) }
         if let mi = m.meanIoU { s += String(format: "  mIoU %.3f", mi) }
-        s += String(format: "  (%.1f s, %.1f patches/s, lr %.2g)", m.seconds, m.patchesPerSecond, m.learningRate)
+        s += String(format: "  (%.1f s, %.1f patches/s", m.seconds, m.patchesPerSecond)
+        if let chips = m.chipsPerSecond { s += String(format: ", %.1f chips/s", chips) }
+        s += String(format: ", lr %.2g)", m.learningRate)
         return s
     }
 

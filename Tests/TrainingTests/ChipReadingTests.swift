@@ -47,7 +47,65 @@ import Tiling
         var direct = Patch()
         try plain.readPatch(window, normalizer: nil, into: &direct)
         #expect(direct.image == first[0].image && direct.target == first[0].target && direct.target.contains(-1))
-        #expect(plain.reopened(budget: budget) == nil, "a scene held open cannot be reopened")
+        let reopened = try #require(plain.reopened(budget: budget), "a chip held open is reopened as one file")
+        try reopened.readPatch(window, normalizer: nil, into: &direct)
+        #expect(direct.image == first[0].image && direct.target == first[0].target)
+    }
+
+    /// Scenes of one image file and one label file are read by several threads too (each its own
+    /// handles), to the weights of patches held in memory; a scene stacked from several files
+    /// cannot be reopened, and the run says that one thread reads instead.
+    @Test func readerThreadsReadScenesOrSaySoOnce() throws {
+        let scene = try SyntheticScene(in: dir.path, width: 120, height: 100, bands: 3, seed: 9)
+        var uncached = TinyModel.options()
+        uncached.cacheMegabytes = 0
+        uncached.readerThreads = 3
+        let held = try TinyModel.trainer([scene], output: dir.file("scene-held")).run()
+        let trainer = try TinyModel.trainer([scene], output: dir.file("scene-read"), options: uncached)
+        let read = try trainer.run()
+        #expect(read.history.map(\.trainLoss) == held.history.map(\.trainLoss))
+        let (a, _) = try SafeTensors.read(dir.file("scene-held") + "/model.safetensors")
+        let (b, _) = try SafeTensors.read(dir.file("scene-read") + "/model.safetensors")
+        #expect(a == b, "three threads reading the scene give the weights of patches held in memory")
+        let normalizer = try trainer.prepareData().normalizer
+        let plain = BatchAssembler(scenes: trainer.scenes, normalizer: normalizer, patchSize: 32, cacheMegabytes: 0)
+        #expect(plain.readerScenes(3).count == 3 && plain.readerShortfall(wanted: 3, got: 3) == nil)
+        let stacked = try LabelledScene(name: "stacked", image: BandStack(paths: [scene.image, scene.image]),
+                                        labels: Dataset(path: scene.labels), classMap: trainer.scenes[0].classMap)
+        let one = BatchAssembler(scenes: [stacked], normalizer: normalizer, patchSize: 32, cacheMegabytes: 0)
+        #expect(one.readerScenes(3).count == 1)
+        #expect(one.readerShortfall(wanted: 3, got: 1) == "training.reader_threads is 3, but 1 thread reads the patches: scenes such as "
+            + "'stacked' (bands stacked from several files, or labels warped or burnt from vectors) cannot be reopened per thread")
+        #expect(one.readerShortfall(wanted: 3, got: 1) == nil, "said once per run")
+    }
+
+    /// A tile set's epochs report chips/s (the epoch's chips over its seconds) beside patches/s;
+    /// scenes report none.
+    @Test func progressShowsChipsPerSecond() throws {
+        let root = dir.file("rates")
+        for i in 0..<6 { try ChipSet.write(root: root, id: "c\(i)", size: 32) }
+        let scenes = try data(root).openScenes()
+        var options = TinyModel.options(epochs: 1)
+        options.patchSize = 16
+        options.stride = 16
+        let trainer = try Trainer(scenes: scenes, architecture: try TinyModel.model.architecture(inputChannels: 2, classes: 2),
+                                  options: options, output: dir.file("rates-model"))
+        trainer.progress.quiet = true
+        let data = try trainer.prepareData()
+        let perPatch = try #require(Trainer.chipsPerPatch(scenes: scenes, train: data.train))
+        #expect(perPatch == Double(Set(data.train.map(\.scene)).count) / Double(data.train.count) && perPatch < 1)
+        let m = try #require(try trainer.run().history.first)
+        #expect(m.chipsPerSecond == perPatch * m.patchesPerSecond)
+        #expect(Trainer.summary(m, epochs: 1).contains(String(format: "patches/s, %.1f chips/s, lr", m.chipsPerSecond!)))
+        let scene = try SyntheticScene(in: dir.path, name: "plain", width: 64, height: 64, bands: 2)
+        #expect(Trainer.chipsPerPatch(scenes: try TinyModel.data([scene]).openScenes(), train: data.train) == nil)
+    }
+
+    /// Small patches are read further ahead (reads short against the step), within 8 batches and 32 MiB.
+    @Test func readAheadDepthScalesWithPatchSize() {
+        #expect(PatchPrefetcher.depth(batchSize: 8, patchBytes: 4 * 64 * 64 * 4) == 64)
+        #expect(PatchPrefetcher.depth(batchSize: 8, patchBytes: 4 * 256 * 256 * 4) == 32)
+        #expect(PatchPrefetcher.depth(batchSize: 8, patchBytes: 4 * 1024 * 1024 * 4) == 16)
     }
 
     /// Uncached patches read by three threads, each through its own reopened chips, train to the
