@@ -50,6 +50,24 @@ public struct ConvGeometry: Hashable, Sendable {
         let out = outputSize(inSize)
         return (out - 1) * stride + span - inSize - padding
     }
+
+    /// oneDNN's forward descriptor of this (not transposed) convolution with its row padding
+    /// (`rowPadding` on top and bottom when set, else `padding`), for any data types: the fp32,
+    /// bf16 and int8 kernels build it here alike. `weights` (O, I, k, k) of the wanted type
+    /// (usually `any` layout), `bias` a vector or `MemoryDesc.zero`. nil when oneDNN refuses it.
+    func forwardDescriptor(_ prop: dnnl_prop_kind_t, _ alg: dnnl_alg_kind_t, src: MemoryDesc, weights: MemoryDesc,
+                           bias: MemoryDesc, dst: MemoryDesc) -> dnnl_convolution_desc_t? {
+        precondition(!transposed, "row padding is for convolutions")
+        var rows = self
+        rows.padding = rowPadding ?? padding
+        rows.rowPadding = nil
+        var s = src.raw, w = weights.raw, b = bias.raw, d = dst.raw
+        var desc = dnnl_convolution_desc_t()
+        guard ts_conv_forward_desc_rows(&desc, prop, alg, &s, &w, &b, &d, stride, dilation - 1, rows.padding, padding,
+                                        rows.paddingRight(Int(src.raw.dims.2)), paddingRight(Int(src.raw.dims.3))) == dnnl_success
+        else { return nil }
+        return desc
+    }
 }
 
 /// oneDNN convolution / deconvolution forward, backward-data and backward-weights.
@@ -106,15 +124,10 @@ public final class ConvolutionKernel {
         var b = g.bias ? MemoryDesc.vector(g.outputChannels).raw : MemoryDesc.zero.raw
         for alg in algorithms(weightsPass: false) {
             var desc = dnnl_convolution_desc_t()
-            if let top = g.rowPadding {
-                precondition(!g.transposed, "row padding is for convolutions")
-                var rows = g
-                rows.padding = top
-                rows.rowPadding = nil
-                guard ts_conv_forward_desc_rows(&desc, prop, alg, &s, &w, &b, &d, g.stride, g.dilation - 1, top, g.padding,
-                                                rows.paddingRight(Int(src.raw.dims.2)), g.paddingRight(Int(src.raw.dims.3))) == dnnl_success
+            if g.rowPadding != nil {
+                guard var rowsDesc = g.forwardDescriptor(prop, alg, src: src, weights: MemoryDesc(raw: w), bias: MemoryDesc(raw: b), dst: dst)
                 else { continue }
-                if let pd = PrimitiveDesc.attempt(&desc, attr: fusedReLU ? .withReLU() : nil) { return pd }
+                if let pd = PrimitiveDesc.attempt(&rowsDesc, attr: fusedReLU ? .withReLU() : nil) { return pd }
                 continue
             }
             guard ts_conv_forward_desc(deconv, &desc, prop, alg, &s, &w, &b, &d, g.stride, g.dilation - 1, g.padding,
