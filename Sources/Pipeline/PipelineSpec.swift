@@ -94,6 +94,10 @@ public struct PredictionSpec: Codable, Sendable, Equatable {
     public var polygons = PredictionOptions().polygons
     public var polygonSimplify = PredictionOptions().polygonSimplify
     public init() {}
+
+    /// Whether prediction runs in bf16 here (a pipeline calibrates int8 itself, so `auto` is
+    /// int8 where the CPU has VNNI): bf16 predicts in windows even with `blend: stream`.
+    public var bf16Effective: Bool { precision.effective(int8Ready: Precision.int8Unavailable == nil) == .bf16 }
 }
 
 public struct EvaluationSpec: Codable, Sendable, Equatable {
