@@ -61,8 +61,10 @@ extension PipelineSpec {
                 let budget = MemoryBudget(memory: memory)
                 list.issues += budget.trainingIssues(a, options: trainingOptions)
                 if prediction.enabled {
+                    var windows = prediction.options  // bf16 predicts in windows: the estimate follows (`windowsForBf16`)
+                    _ = windows.windowsForBf16(prediction.bf16Effective, a)
                     list.issues += budget.predictionIssues(a, tile: prediction.tile, margin: prediction.margin, batch: prediction.batchSize,
-                                                          blend: prediction.blend)
+                                                          blend: windows.blend)
                 }
             }
         }
