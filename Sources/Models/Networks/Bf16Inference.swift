@@ -29,17 +29,18 @@ public enum Bf16Inference {
         for (_, unit) in Int8Calibration.units(of: network) { unit.bf16 = nil; unit.bf16Choice = nil }
     }
 
-    /// The layers that chose bf16 (each at its first measured shape), in network order.
-    public static func chosen(in network: any SegmentationNetwork) -> (bf16: [String], measured: Int) {
+    /// The layers that chose bf16 (each at its first measured shape), in network order: in
+    /// prediction, or in `training` (`Bf16Training`).
+    public static func chosen(in network: any SegmentationNetwork, training: Bool = false) -> (bf16: [String], measured: Int) {
         let decided = Int8Calibration.units(of: network).compactMap { name, unit in
-            unit.bf16Choice?.decisions.first.map { (name, $0.decision) }
+            (training ? unit.conv.bf16Choice : unit.bf16Choice)?.decisions.first.map { (name, $0.decision) }
         }
         return (decided.filter { $0.1.usesBF16 }.map(\.0), decided.count)
     }
 
     /// One line on the per-layer choice once it was measured (nil before, or without a choice).
-    public static func summary(of network: any SegmentationNetwork) -> String? {
-        let (bf16, measured) = chosen(in: network)
+    public static func summary(of network: any SegmentationNetwork, training: Bool = false) -> String? {
+        let (bf16, measured) = chosen(in: network, training: training)
         guard measured > 0 else { return nil }
         let names = bf16.isEmpty ? "" : " (\(bf16.joined(separator: ", ")))"
         return "bf16 per-layer choice: bf16 in \(bf16.count) of \(measured) layers\(names), fp32 in the rest (the faster, measured at first use)"
@@ -85,5 +86,24 @@ public final class Bf16Choice {
         let decision = Decision(fp32Seconds: f, bf16Seconds: b)
         decisions.append((key, decision))
         return decision.usesBF16
+    }
+}
+
+/// bf16 training of a network's conv–BN–ReLU convolutions (`train --precision bf16|auto`):
+/// bf16 forward, backward-data and backward-weights (`ConvolutionKernel.bf16`: bf16 operands,
+/// Float32 outputs and weight gradients); the master weights, the optimiser, the loss, batch
+/// norm (statistics and running averages), pooling, upsampling and the 1×1 head stay Float32.
+public enum Bf16Training {
+    /// bf16 in every unit's convolution, or with `choosing`, the faster of bf16 and fp32 per
+    /// unit, measured at its first training input of each shape (`Conv2d.bf16Choice`).
+    /// Returns the number of units.
+    @discardableResult
+    public static func install(in network: any SegmentationNetwork, choosing: Bool) -> Int {
+        let units = Int8Calibration.units(of: network)
+        for (_, unit) in units {
+            unit.conv.bf16Choice = choosing ? Bf16Choice() : nil
+            unit.conv.kernel.bf16 = !choosing
+        }
+        return units.count
     }
 }
