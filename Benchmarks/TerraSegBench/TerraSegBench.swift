@@ -31,6 +31,7 @@ struct R1Bench: ParsableCommand {
     @Flag(help: "Print per-layer times of the last step.") var profile = false
     @Flag(help: "Print one JSON object.") var json = false
     @Flag(help: "Infer in fp32 and int8 (calibrated on the input), interleaved, and compare.") var int8 = false
+    @Option(help: "Training convolutions: fp32, bf16 (per layer the faster of bf16 and fp32, measured in the first step) or bf16-all.") var precision = "fp32"
 
     /// Set-up, warm-up, timed steps and the report in order (63 lines): a benchmark script, read top to bottom.
     func run() throws {
@@ -51,6 +52,7 @@ struct R1Bench: ParsableCommand {
         let adam = Adam(parameters: net.namedParameters, learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8)
         net.isTraining = mode == .train
         if int8 { return Int8Comparison.run(net, input: x, steps: steps) }
+        if precision != "fp32" { Bf16Training.install(in: net, choosing: precision == "bf16") }
         let profiler = Profiler.shared
 
         var times: [Double] = []
@@ -70,6 +72,7 @@ struct R1Bench: ParsableCommand {
             }
             let dt = now() - t0
             if step >= warmup { times.append(dt) }
+            if step == 0, let choice = Bf16Inference.summary(of: net, training: true), !json { print(choice) }
             if !json {
                 print(String(format: "step %d%@: %.3f s", step, step < warmup ? " (warm-up)" : "", dt)
                       + (lossValue.map { String(format: ", loss %.4f", $0) } ?? "")
@@ -86,7 +89,7 @@ struct R1Bench: ParsableCommand {
             print(profiler.report())
             for (name, impls) in net.convolutionImplementations { print("\(name): \(impls.joined(separator: " | "))") }
         }
-        let name = widths.map { "unet-\($0)" } ?? (upsample == .nails ? "r1-nails" : "r1")
+        let name = (widths.map { "unet-\($0)" } ?? (upsample == .nails ? "r1-nails" : "r1")) + (precision == "fp32" ? "" : " " + precision)
         if json {
             print("{\"network\": \"\(name)\", \"mode\": \"\(mode.rawValue)\", \"batch\": \(batch), \"size\": \(size), "
                 + "\"threads\": \(Runtime.threads), \"steps\": \(steps), "

@@ -82,8 +82,16 @@ public enum Precision: String, CaseIterable, Codable, Sendable {
     case bf16
     /// int8 convolutions with the bundle's calibration; refused without it or without VNNI.
     case int8
-    /// int8 when the bundle is quantized and the CPU has VNNI, else fp32; says which.
+    /// int8 when the bundle is quantized and the CPU has VNNI, else bf16 (per-layer choice)
+    /// where the CPU has native bf16, else fp32; says which.
     case auto
+
+    /// What this precision runs as on this CPU (`int8Ready`: the bundle is or will be calibrated
+    /// and the CPU has VNNI): `auto` resolved; refusals of bf16 and int8 are not decided here.
+    public func effective(int8Ready: Bool) -> Precision {
+        guard self == .auto else { return self }
+        return int8Ready ? .int8 : Precision.bf16Unavailable == nil ? .bf16 : .fp32
+    }
 
     /// Why this CPU cannot run int8 (oneDNN's effective ISA lacks VNNI); nil when it can.
     public static var int8Unavailable: String? {
@@ -104,14 +112,15 @@ extension ModelBundle {
     public func network(directory: String, precision: Precision) throws
         -> (network: any SegmentationNetwork, chosen: Precision, notice: String?) {
         let net = try network(directory: directory)
-        if precision == .bf16 {
+        if precision == .bf16 || precision.effective(int8Ready: quantization != nil && Precision.int8Unavailable == nil) == .bf16 {
             if let why = Precision.bf16Unavailable {
                 throw TerraSegError(.invalidArgument, path: directory, problem: "--precision bf16 is refused: \(why)",
                                     hint: "Use --precision fp32 (or auto, which picks what this CPU has)")
             }
-            Bf16Inference.install(in: net)
+            Bf16Inference.install(in: net, choosing: true)
             let count = Int8Calibration.units(of: net).count
-            return (net, .bf16, "Precision bf16: bf16 in \(count) of \(count + 1) layers, the head fp32 (\(CPUFeatures.effectiveISA))")
+            let because = precision == .auto ? " (no int8: \(quantization == nil ? "the bundle has no int8 calibration" : "no VNNI"))" : ""
+            return (net, .bf16, "Precision \(precision.rawValue): bf16 or fp32 per layer, the faster at first use, in \(count) of \(count + 1) layers, the head fp32 (\(CPUFeatures.effectiveISA))\(because)")
         }
         let why: String?
         if quantization == nil {
@@ -128,7 +137,7 @@ extension ModelBundle {
                 : "Use --precision fp32 (or auto, which falls back by itself)"
             throw TerraSegError(.invalidArgument, path: directory, problem: "--precision int8 is refused: \(why)", hint: fix)
         case (.auto, let why?):
-            return (net, .fp32, "Precision auto: fp32, because \(why)")
+            return (net, .fp32, "Precision auto: fp32, because \(why), and \(Precision.bf16Unavailable ?? "bf16 is not used")")
         case (.int8, nil), (.auto, nil):
             Int8Calibration.install(quantization!.int8Steps, in: net)
             let count = quantization!.int8Steps.count

@@ -160,11 +160,13 @@ public final class PipelineRunner {
         try write(stamps)
         var o = options
         o.overwrite = true
-        let model = NetworkSceneModel(bundle: bundle, network: try predictionNetwork(bundle, jobs: jobs))
+        let network = try predictionNetwork(bundle, jobs: jobs)
+        let model = NetworkSceneModel(bundle: bundle, network: network)
         let predictor = try ScenePredictor(model: model, inputs: model.inputs, options: o)
         predictor.provenance = MapProvenance(bundle: bundle, directory: bundlePath, terrasegVersion: terrasegVersion)
         var progress = BatchProgress(total: jobs.count)
         let reports = try predictor.run(jobs: jobs, directory: mapsDirectory, communicator: communicator) { log("predict: " + progress.line(for: $0)) }
+        if let choice = Bf16Inference.summary(of: network) { log("predict: " + choice) }
         // Rank 0 has every report; another rank's failed scene is rank 0's to report (it ends every rank).
         for r in reports where communicator.isRoot {
             if case .failed(let m) = r.status { throw RasterError(.writeFailed, path: r.job.name, problem: "prediction failed: \(m)") }
@@ -320,7 +322,7 @@ public final class PipelineRunner {
         var options = spec.prediction.options
         options.memoryBudget = MemoryBudget.streamBytes(memory: spec.memory)
         if let architecture = try? spec.model.architecture(inputChannels: 1, classes: 2),
-           let note = options.windowsForBf16(spec.prediction.precision == .bf16, architecture) { log("predict: " + note) }
+           let note = options.windowsForBf16(spec.prediction.bf16Effective, architecture) { log("predict: " + note) }
         return options
     }
 

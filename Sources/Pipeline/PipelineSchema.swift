@@ -225,6 +225,8 @@ public enum PipelineSchema {
             Field("sync_batchnorm", .bool, "false", "Under mpirun/srun, batch norm over the global batch (as one process) instead of each rank's shard."),
             Field("freeze_encoder_epochs", .int(.between(0, 100_000)), "0",
                   "ResNet U-Net: epochs at the start during which the encoder (weights, batch-norm running statistics, optimiser state) is not updated; the decoder and head train. Its batch norms still normalise with each batch's statistics; resuming continues the freeze."),
+            Field("precision", .choice(["fp32", "bf16", "auto"]), "fp32",
+                  "Convolution arithmetic: bf16 (needs AVX512_BF16 or AMX; refused elsewhere) or auto (bf16 where the CPU has it, else fp32, said) keep per layer the faster of bf16 and fp32, measured at the first step; weights, optimiser, loss and batch norm stay fp32."),
         ]), "", "Training loop."),
         Field("augmentation", .object([
             Field("flips", .bool, "true", "Random flips."),
@@ -242,7 +244,7 @@ public enum PipelineSchema {
                   "stream: full-width strips, each feature computed once (equals one window over the scene; models with learned upsampling, and tta, use centre); centre: write each window's core (tile, margin); hann: weighted mean of overlapping windows."),
             Field("tta", .bool, "false", "Average the 8 flips/rotations."),
             Field("precision", .choice(Precision.allCases.map(\.rawValue)), "fp32",
-                  "fp32; bf16: bf16 convolutions with Float32 sums (predicted in windows; refused on a CPU without AVX512_BF16 or AMX); int8: calibrate the trained model on the first scene to map (as `terraseg quantize`, one extra fp32 pass) and map in int8 convolutions (refused on a CPU without VNNI); auto: int8 where the CPU has VNNI, else fp32 (says which)."),
+                  "fp32; bf16: per layer the faster of bf16 convolutions with Float32 sums and fp32, measured at first use (predicted in windows; refused on a CPU without AVX512_BF16 or AMX); int8: calibrate the trained model on the first scene to map (as `terraseg quantize`, one extra fp32 pass) and map in int8 convolutions (refused on a CPU without VNNI); auto: int8 where the CPU has VNNI, else bf16 where it has AVX512_BF16 or AMX, else fp32 (says which)."),
             Field("cog", .bool, "false", "Write Cloud-Optimised GeoTIFFs."),
             Field("probabilities", .bool, "false", "Also write per-class probabilities."),
             Field("confidence", .bool, "false", "Also write the maximum probability."),

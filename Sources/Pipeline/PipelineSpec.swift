@@ -44,6 +44,7 @@ public struct PipelineSpec: Codable, Sendable, Equatable {
         o.readerThreads = training.readerThreads
         o.syncBatchNorm = training.syncBatchnorm
         o.freezeEncoderEpochs = training.freezeEncoderEpochs == 0 ? nil : training.freezeEncoderEpochs
+        o.precision = training.precision == .fp32 ? nil : training.precision
         o.optimizer = optimizer
         o.schedule = schedule
         o.loss = loss
@@ -71,6 +72,7 @@ public struct TrainingLoopSpec: Codable, Sendable, Equatable {
     public var readerThreads = TrainingOptions().readerThreads
     public var syncBatchnorm = TrainingOptions().syncBatchNorm
     public var freezeEncoderEpochs = TrainingOptions().freezeEncoderEpochs ?? 0
+    public var precision = TrainingOptions().precision ?? .fp32
     public init() {}
 }
 
@@ -94,6 +96,10 @@ public struct PredictionSpec: Codable, Sendable, Equatable {
     public var polygons = PredictionOptions().polygons
     public var polygonSimplify = PredictionOptions().polygonSimplify
     public init() {}
+
+    /// Whether prediction runs in bf16 here (a pipeline calibrates int8 itself, so `auto` is
+    /// int8 where the CPU has VNNI): bf16 predicts in windows even with `blend: stream`.
+    public var bf16Effective: Bool { precision.effective(int8Ready: Precision.int8Unavailable == nil) == .bf16 }
 }
 
 public struct EvaluationSpec: Codable, Sendable, Equatable {

@@ -61,8 +61,10 @@ extension PipelineSpec {
                 let budget = MemoryBudget(memory: memory)
                 list.issues += budget.trainingIssues(a, options: trainingOptions)
                 if prediction.enabled {
+                    var windows = prediction.options  // bf16 predicts in windows: the estimate follows (`windowsForBf16`)
+                    _ = windows.windowsForBf16(prediction.bf16Effective, a)
                     list.issues += budget.predictionIssues(a, tile: prediction.tile, margin: prediction.margin, batch: prediction.batchSize,
-                                                          blend: prediction.blend)
+                                                          blend: windows.blend)
                 }
             }
         }
@@ -94,6 +96,10 @@ extension TrainingOptions {
         list.check("training.cache_megabytes", cacheMegabytes)
         if let freezeEncoderEpochs { list.check("training.freeze_encoder_epochs", freezeEncoderEpochs) }
         list.check("training.reader_threads", readerThreads)
+        if precision == .int8 {
+            list.issues.append(SettingIssue(key: "training.precision", problem: "int8 is for prediction only",
+                                            fix: "Train with fp32, bf16 or auto; then `terraseg quantize` makes an int8 bundle"))
+        }
         list.issues += loss.issues() + optimizer.issues() + schedule.issues()
         list.check("augmentation.gain_jitter", augmentation.gainJitter)
         list.check("augmentation.offset_jitter", augmentation.offsetJitter)

@@ -209,6 +209,7 @@ public final class Trainer {
         let network = architecture.build(seed: options.seed)
         network.isTraining = true
         for notice in try encoderWeights?.apply(to: network) ?? [] { progress.line(notice) }
+        if let notice = try Self.installPrecision(options.precision, in: network) { progress.line(notice) }
         let optimizer = options.optimizer.make(parameters: network.namedParameters)
         let loss = TrainingLoss(options.loss)
         var keeper = CheckpointKeeper(directory: workDirectory, fingerprint: fingerprint(data))
@@ -241,6 +242,7 @@ public final class Trainer {
             m.seconds = Date().timeIntervalSince(epoch.started)
             history.append(m)
             progress.line(Trainer.summary(m, epochs: options.epochs))
+            if history.count == 1, let choice = Bf16Inference.summary(of: network, training: true) { progress.line(choice) }
             try keeper.endEpoch(&state, metrics: m, history: history, shuffleRNG: epoch.shuffleRNG,
                                 elapsedSeconds: state.elapsedSeconds + Date().timeIntervalSince(start), network: network, optimizer: optimizer)
             stop.saved()
@@ -381,5 +383,24 @@ public final class Trainer {
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return text.split(separator: "\n").compactMap { try? decoder.decode(EpochMetrics.self, from: Foundation.Data($0.utf8)) }
+    }
+}
+
+extension Trainer {
+    /// Sets the convolutions' arithmetic (`Bf16Training`) for `precision` (nil: fp32); returns
+    /// what was chosen, for bf16 or auto. bf16 on a CPU without native bf16 is refused.
+    static func installPrecision(_ precision: Precision?, in network: any SegmentationNetwork) throws -> String? {
+        switch precision ?? .fp32 {
+        case .fp32, .int8:
+            return nil
+        case .bf16 where Precision.bf16Unavailable != nil:
+            throw TerraSegError(.invalidArgument, path: "training.precision", problem: "bf16 is refused: \(Precision.bf16Unavailable!)",
+                                hint: "Use --precision fp32 (training.precision: fp32), or auto, which picks what this CPU has")
+        case .auto where Precision.bf16Unavailable != nil:
+            return "Precision auto: fp32, because \(Precision.bf16Unavailable!)"
+        case .bf16, .auto:
+            let count = Bf16Training.install(in: network, choosing: true)
+            return "Precision \(precision!.rawValue): bf16 or fp32 per convolution, the faster at the first step, in \(count) conv–BN–ReLU units; weights, optimiser, loss and batch norm fp32 (\(CPUFeatures.effectiveISA))"
+        }
     }
 }

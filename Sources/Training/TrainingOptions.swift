@@ -1,4 +1,5 @@
 import Core
+import ModelIO
 import Models
 import Tiling
 
@@ -30,6 +31,10 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// Epochs at the start whose steps leave the encoder unchanged (`EncoderFreeze`); nil: none.
     /// Optional so that runs without it keep their settings fingerprint.
     public var freezeEncoderEpochs: Int? = nil
+    /// Arithmetic of the convolutions (`Bf16Training`): bf16, or auto (bf16 where the CPU has
+    /// it); per layer the faster of bf16 and fp32. nil: fp32 (optional so that fp32 runs keep
+    /// their settings fingerprint; a changed precision retrains).
+    public var precision: Precision? = nil
 
     public init() {}
 

@@ -90,7 +90,7 @@ extension TerraSegCommand {
         @Flag(help: "Recompute scenes whose outputs already exist.")
         var overwrite = false
 
-        @Option(help: "fp32 (default); bf16: bf16 convolutions with Float32 sums, needs AVX512_BF16 or AMX, predicts in windows; int8: int8 convolutions, needs a bundle from `terraseg quantize` and a CPU with VNNI; auto: int8 where both hold, else fp32 (says which).")
+        @Option(help: "fp32 (default); bf16: bf16 convolutions with Float32 sums, needs AVX512_BF16 or AMX, predicts in windows; int8: int8 convolutions, needs a bundle from `terraseg quantize` and a CPU with VNNI; auto: int8 where both hold, else bf16 where the CPU has it, else fp32 (says which). bf16 keeps, per layer, the faster of bf16 and fp32 (measured at first use).")
         var precision = Precision.fp32
 
         @Option(help: keyHelp("GeoTIFF compression.", key: "prediction.compression", showDefault: false))
@@ -138,7 +138,7 @@ extension TerraSegCommand {
             global.bootstrapLogging()
             var options = try settings()
             let bundle = try ModelBundle.readChecked(model)
-            _ = options.windowsForBf16(precision == .bf16, bundle.architecture).map { FileHandle.standardError.write(Data("Note: \($0)\n".utf8)) }
+            _ = options.windowsForBf16(precision.effective(int8Ready: bundle.quantization != nil && Precision.int8Unavailable == nil) == .bf16, bundle.architecture).map { FileHandle.standardError.write(Data("Note: \($0)\n".utf8)) }
             try SettingsRefused.check(MemoryBudget(memory: memory).predictionIssues(bundle.architecture, tile: options.tileSize,
                                                                                     margin: options.margin, batch: options.batchSize,
                                                                                     blend: options.blend),
@@ -184,6 +184,7 @@ extension TerraSegCommand {
                 FileHandle.standardError.write(Data((batch.line(for: r) + "\n").utf8))
             } }
             guard world.isRoot else { return }
+            if let choice = Bf16Inference.summary(of: built.network) { FileHandle.standardError.write(Data((choice + "\n").utf8)) }
             print(PredictionSummary.render(reports))
             for r in reports { if let p = r.prediction?.polygons { print(String(format: "Polygons: %@ (%d, %.1f s)", p.path, p.polygons, p.seconds)) } }
             if let mosaic = try MapMosaic.write(reports, directory: output) {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Core
 import Foundation
 import GeoRaster
+import ModelIO
 import Models
 import Pipeline
 import Tiling
@@ -112,6 +113,8 @@ extension TerraSegCommand {
         @Option(help: keyHelp("Learning-rate schedule.", key: "schedule.kind")) var schedule: ScheduleOptions.Kind?
         @Option(help: keyHelp("Warm-up epochs.", key: "schedule.warmup_epochs")) var warmup: Double?
         @Option(help: keyHelp("Per-band scaling.", key: "normalization")) var normalization: NormalizationMethod?
+        @Option(help: keyHelp("Convolution arithmetic: fp32, bf16 or auto (per layer the faster of bf16 and fp32).", key: "training.precision"))
+        var precision: Precision?
         @Flag(name: .customLong("no-augment"), help: "No flips/rotations.") var noAugment = false
         @Option(help: keyHelp("Random seed.", key: "training.seed")) var seed: Int?
         @Option(name: .customLong("cache-megabytes"), help: keyHelp("Normalised patches kept in memory (0: read every patch from disk each epoch, ahead of the network).", key: "training.cache_megabytes"))
@@ -151,7 +154,7 @@ extension TerraSegCommand {
             "training.sync_batchnorm": "--sync-batchnorm",
             "training.cache_megabytes": "--cache-megabytes",
             "training.freeze_encoder_epochs": "--freeze-encoder-epochs", "model.encoder_weights": "--encoder-weights",
-            "training.reader_threads": "--reader-threads",
+            "training.reader_threads": "--reader-threads", "training.precision": "--precision",
         ]
 
         func run() throws {
@@ -202,6 +205,7 @@ extension TerraSegCommand {
             if let freezeEncoderEpochs { spec.training.freezeEncoderEpochs = freezeEncoderEpochs }
             if let encoderWeights { spec.model.encoderWeights = encoderWeights }
             if let readerThreads { spec.training.readerThreads = readerThreads }
+            if let precision { spec.training.precision = precision }
             if let seed {
                 // Read as Int so that a negative seed meets the schema's check (training.seed ≥ 0).
                 if let issue = PipelineSchema.check("training.seed", Double(seed)) { issues.append(issue) } else { spec.training.seed = UInt64(seed) }

@@ -71,7 +71,8 @@ import TestSupport
             let fp = try predict(model, dir.file("fp32-bf"), [])
             let bf = try predict(model, dir.file("bf16"), ["--precision", "bf16"])
             #expect(fp.status == 0 && bf.status == 0, "\(fp.stderr) \(bf.stderr)")
-            #expect(bf.stderr.contains("Precision bf16: bf16 in 9 of 10 layers"), "\(bf.stderr)")
+            #expect(bf.stderr.contains("Precision bf16: bf16 or fp32 per layer, the faster at first use, in 9 of 10 layers"), "\(bf.stderr)")
+            #expect(bf.stderr.contains("bf16 per-layer choice: bf16 in ") && bf.stderr.contains(" of 9 layers"), "\(bf.stderr)")
             let window = Window(width: b.width, height: b.height)
             let m1 = try Dataset(path: dir.file("fp32-bf") + "/scene-b_map.tif").read(window: window)
             let m2 = try Dataset(path: dir.file("bf16") + "/scene-b_map.tif").read(window: window)
@@ -81,6 +82,13 @@ import TestSupport
         }
         let noBF16 = try predict(model, dir.file("no-bf16"), ["--precision", "bf16"], environment: ["DNNL_MAX_CPU_ISA": "AVX512_CORE_VNNI"])
         #expect(noBF16.status != 0 && noBF16.stderr.contains("--precision bf16 is refused") && noBF16.stderr.contains("no native bf16"), "\(noBF16.stderr)")
+        // auto on a CPU without bf16 (oneDNN limited to AVX512_CORE) and a plain bundle: fp32, saying why.
+        let noISA = ["DNNL_MAX_CPU_ISA": "AVX512_CORE"]
+        let refused = try predict(model, dir.file("core-bf16"), ["--precision", "bf16"], environment: noISA)
+        #expect(refused.status != 0 && refused.stderr.contains("--precision bf16 is refused") && refused.stderr.contains("avx512_core)"), "\(refused.stderr)")
+        let auto = try predict(model, dir.file("core-auto"), ["--precision", "auto", "--blend", "stream"], environment: noISA)
+        #expect(auto.status == 0 && auto.stderr.contains("Precision auto: fp32, because the bundle") && auto.stderr.contains("no native bf16"), "\(auto.stderr)")
+        #expect(!auto.stderr.contains("bf16 runs in windows") && !auto.stderr.contains("per-layer choice"), "\(auto.stderr)")
         if CPUFeatures.hasBF16 {
             let stream = try predict(model, dir.file("stream-bf16"), ["--precision", "bf16", "--blend", "stream"])
             #expect(stream.status == 0 && stream.stderr.contains("bf16 runs in windows (streaming has no bf16 kernels)"), "\(stream.stderr)")
@@ -92,8 +100,10 @@ import TestSupport
         let r = try predict(model, dir.file("refused"), ["--precision", "int8"])
         #expect(r.status != 0)
         #expect(r.stderr.contains(model) && r.stderr.contains("no int8 calibration") && r.stderr.contains("terraseg quantize"), "\(r.stderr)")
+        // auto without calibration: bf16 (per-layer choice) where the CPU has it, else fp32.
         let auto = try predict(model, dir.file("auto-plain"), ["--precision", "auto"])
-        #expect(auto.status == 0 && auto.stderr.contains("Precision auto: fp32, because the bundle"), "\(auto.stderr)")
+        let expected = CPUFeatures.hasBF16 ? "Precision auto: bf16 or fp32 per layer" : "Precision auto: fp32, because the bundle"
+        #expect(auto.status == 0 && auto.stderr.contains(expected), "\(auto.stderr)")
     }
 
     /// Without VNNI (oneDNN limited to AVX2), int8 is refused and auto falls back with a notice.

@@ -94,7 +94,7 @@ import TestSupport
     static let notNumeric: [String: Set<String>] = [
         "train": ["config", "image", "labels", "vector-labels", "label-attribute", "tiles", "tile-images", "tile-mask", "tile-split", "tile-mask-colors", "classes",
                   "ignore", "band-names", "resampling", "grid", "crs", "model", "upsampling", "encoder", "optimizer", "schedule", "normalization", "no-augment", "output", "resume", "restart", "sync-batchnorm",
-                  "export-patches", "encoder-weights"],
+                  "export-patches", "encoder-weights", "precision"],
         "predict": ["model", "input", "output", "blend", "tta", "cog", "probabilities", "confidence", "overwrite", "compression",
                     "allow-mismatch", "bands", "polygons", "mmu-connectedness", "precision"],
         "quicklook": ["output"],

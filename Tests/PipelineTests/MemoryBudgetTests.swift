@@ -44,6 +44,13 @@ import Training
         #expect(try issues("prediction: {tile: 16384, blend: hann}").first?.key == "prediction.tile")
     }
 
+    /// bf16 predicts in windows even with `blend: stream` (`windowsForBf16`), so `run --check`
+    /// estimates its windows too: a tile too large for the budget is refused as at predict time.
+    @Test func bf16IsEstimatedInWindowsLikeItPredicts() throws {
+        #expect(try issues("prediction: {tile: 16384, blend: stream, precision: bf16}").first?.key == "prediction.tile")
+        #expect(try issues("prediction: {tile: 16384, blend: stream, precision: fp32}").isEmpty)
+    }
+
     @Test func anAbsurdMarginIsRefusedNamingTheMargin() throws {
         let found = try issues("prediction: {margin: 4096, batch_size: 16, blend: centre}")
         #expect(found.first?.key == "prediction.margin", "\(found)")

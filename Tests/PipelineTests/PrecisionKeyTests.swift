@@ -3,6 +3,7 @@ import Engine
 import Foundation
 import GeoRaster
 @testable import Pipeline
+import Training
 import Testing
 import TestSupport
 
@@ -26,6 +27,31 @@ import TestSupport
         #expect(issue.problem.contains("must be one of fp32, bf16, int8, auto, got 'int16'"), "\(issue.problem)")
         #expect(try PipelineLoader.load(try job("auto")).spec.prediction.precision == .auto)
         #expect(try PipelineLoader.load(try job("fp32")).spec.prediction.precision == .fp32)
+    }
+
+    /// `training.precision`: fp32, bf16 or auto (int8 is refused with the key); fp32 keeps the
+    /// training fingerprint of runs without the key, any other value changes it (retrains).
+    @Test func trainingPrecisionIsAChoiceInTheFingerprint() throws {
+        _ = try SyntheticScene(in: dir.path, width: 40, height: 40, bands: 3)
+        func load(_ precision: String) throws -> PipelineSpec {
+            let yaml = SyntheticPipelineRunTests.yaml() + "\n"
+            try yaml.replacingOccurrences(of: "training: {", with: "training: {precision: \(precision), ")
+                .write(toFile: dir.file("train.yaml"), atomically: true, encoding: .utf8)
+            return try PipelineLoader.load(dir.file("train.yaml")).spec
+        }
+        let error = #expect(throws: PipelineError.self) { try load("int8") }
+        #expect(error?.issues.first { $0.key == "training.precision" }?.problem.contains("must be one of fp32, bf16, auto, got 'int8'") == true, "\(String(describing: error?.issues))")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys  // as the trainer's fingerprint
+        let fp32 = try load("fp32").trainingOptions
+        let fp32JSON = String(decoding: try encoder.encode(fp32), as: UTF8.self)
+        #expect(fp32.precision == nil && !fp32JSON.contains("precision"))
+        let (bf16Options, autoOptions) = (try load("bf16").trainingOptions, try load("auto").trainingOptions)
+        #expect(bf16Options.precision == .bf16 && autoOptions.precision == .auto)
+        try (SyntheticPipelineRunTests.yaml() + "\n").write(toFile: dir.file("plain.yaml"), atomically: true, encoding: .utf8)
+        let none = try encoder.encode(try PipelineLoader.load(dir.file("plain.yaml")).spec.trainingOptions)
+        let bf16 = try encoder.encode(bf16Options), plain = try encoder.encode(fp32)
+        #expect(bf16 != plain && plain == none)
     }
 
     @Test(.enabled(if: CPUFeatures.hasInt8DotProduct)) func anInt8PipelineCalibratesAndMapsLikeFloat() throws {

@@ -56,19 +56,12 @@ public final class Bf16ConvolutionKernel {
         let g = geometry
         precondition(inShape.c == g.inputChannels, "bf16 conv expects \(g.inputChannels) input channels, got \(inShape)")
         let outShape = g.outputShape(inShape)
-        var s = MemoryDesc(inShape, type: dnnl_bf16, tag: dnnl_format_tag_any).raw
-        var w = MemoryDesc(g.weightShape, type: dnnl_bf16, tag: dnnl_format_tag_any).raw
-        var b = MemoryDesc.vector(g.outputChannels).raw
-        var d = MemoryDesc(outShape, type: dnnl_f32, tag: dnnl_format_tag_any).raw
-        let top = g.rowPadding ?? g.padding
-        var rows = g
-        rows.padding = top
-        rows.rowPadding = nil
-        var desc = dnnl_convolution_desc_t()
-        dnnlCheck(ts_conv_forward_desc_rows(&desc, dnnl_forward_inference, dnnl_convolution_direct, &s, &w, &b, &d,
-                                            g.stride, g.dilation - 1, top, g.padding,
-                                            rows.paddingRight(inShape.h), g.paddingRight(inShape.w)),
-                  "dnnl_dilated_convolution_forward_desc_init(bf16)")
+        let src = MemoryDesc(inShape, type: dnnl_bf16, tag: dnnl_format_tag_any)
+        let dst = MemoryDesc(outShape, type: dnnl_f32, tag: dnnl_format_tag_any)
+        guard var desc = g.forwardDescriptor(dnnl_forward_inference, dnnl_convolution_direct, src: src,
+                                             weights: MemoryDesc(g.weightShape, type: dnnl_bf16, tag: dnnl_format_tag_any),
+                                             bias: MemoryDesc.vector(g.outputChannels), dst: dst)
+        else { fatalError("oneDNN: no bf16 convolution descriptor for \(g)") }
         let attr = PrimitiveAttr()
         if relu { let ops = PostOps(); ops.appendReLU(); attr.setPostOps(ops) }
         guard let pd = PrimitiveDesc.attempt(&desc, attr: attr) else {

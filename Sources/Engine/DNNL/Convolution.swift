@@ -50,6 +50,24 @@ public struct ConvGeometry: Hashable, Sendable {
         let out = outputSize(inSize)
         return (out - 1) * stride + span - inSize - padding
     }
+
+    /// oneDNN's forward descriptor of this (not transposed) convolution with its row padding
+    /// (`rowPadding` on top and bottom when set, else `padding`), for any data types: the fp32,
+    /// bf16 and int8 kernels build it here alike. `weights` (O, I, k, k) of the wanted type
+    /// (usually `any` layout), `bias` a vector or `MemoryDesc.zero`. nil when oneDNN refuses it.
+    func forwardDescriptor(_ prop: dnnl_prop_kind_t, _ alg: dnnl_alg_kind_t, src: MemoryDesc, weights: MemoryDesc,
+                           bias: MemoryDesc, dst: MemoryDesc) -> dnnl_convolution_desc_t? {
+        precondition(!transposed, "row padding is for convolutions")
+        var rows = self
+        rows.padding = rowPadding ?? padding
+        rows.rowPadding = nil
+        var s = src.raw, w = weights.raw, b = bias.raw, d = dst.raw
+        var desc = dnnl_convolution_desc_t()
+        guard ts_conv_forward_desc_rows(&desc, prop, alg, &s, &w, &b, &d, stride, dilation - 1, rows.padding, padding,
+                                        rows.paddingRight(Int(src.raw.dims.2)), paddingRight(Int(src.raw.dims.3))) == dnnl_success
+        else { return nil }
+        return desc
+    }
 }
 
 /// oneDNN convolution / deconvolution forward, backward-data and backward-weights.
@@ -62,13 +80,21 @@ public final class ConvolutionKernel {
     /// Inference only: apply ReLU to the output inside the convolution (a oneDNN post-op), e.g.
     /// after folding a batch norm into the weights.
     public var fusedReLU = false
+    /// Training in bf16 (`train --precision bf16`): forward, backward-data and backward-weights
+    /// read bf16 activations, weights and output gradients (reordered from the Float32 tensors
+    /// and Float32 master weights) and write Float32 outputs, input and weight gradients; direct
+    /// algorithms (oneDNN 2.6 has no bf16 Winograd). Not for transposed convolutions.
+    public var bf16 = false {
+        didSet { precondition(!(bf16 && geometry.transposed), "bf16 training is for convolutions") }
+    }
 
     private final class Plan {
         let inShape: Shape, inLayout: Layout, outLayout: Layout, training: Bool
+        var bf16 = false
         let fwd: Primitive
         let fwdSrc: Operand, fwdWeights: Operand, fwdDst: Memory
         let biasMemory: Memory?
-        var bwdData: (prim: Primitive, weights: Operand, dst: Memory, src: Memory)?
+        var bwdData: (prim: Primitive, weights: Operand, dst: Operand, src: Memory)?
         var bwdWeights: (prim: Primitive, src: Operand, diffDst: Operand, diffWeights: ResultOperand, diffBias: Memory?)?
         init(inShape: Shape, inLayout: Layout, outLayout: Layout, training: Bool, fwd: Primitive,
              fwdSrc: Operand, fwdWeights: Operand, fwdDst: Memory, biasMemory: Memory?) {
@@ -89,11 +115,22 @@ public final class ConvolutionKernel {
     /// Algorithms to try in order for a pass.
     private func algorithms(weightsPass: Bool) -> [dnnl_alg_kind_t] {
         if geometry.transposed { return [dnnl_deconvolution_direct] }
+        if bf16 { return [dnnl_convolution_direct] }
         let use = weightsPass ? winograd != .off : winograd == .all
         return use ? [dnnl_convolution_winograd, dnnl_convolution_direct] : [dnnl_convolution_direct]
     }
 
     private var deconv: Int32 { geometry.transposed ? 1 : 0 }
+    /// What a primitive reads for an activation or gradient: bf16 (any layout) in bf16 training,
+    /// else `user`, the tensor's own Float32 descriptor.
+    private func readDesc(_ shape: Shape, _ user: MemoryDesc) -> MemoryDesc {
+        bf16 ? MemoryDesc(shape, type: dnnl_bf16, tag: dnnl_format_tag_any) : user
+    }
+    /// What a primitive reads for the weights (any layout).
+    private var weightsDesc: MemoryDesc {
+        let shape = Shape(geometry.outputChannels, geometry.inputChannels, geometry.kernel, geometry.kernel)
+        return bf16 ? MemoryDesc(shape, type: dnnl_bf16, tag: dnnl_format_tag_any) : MemoryDesc.any(shape)
+    }
     private var userWeightsDesc: MemoryDesc {
         let g = geometry
         let logical = Shape(g.outputChannels, g.inputChannels, g.kernel, g.kernel)
@@ -102,19 +139,14 @@ public final class ConvolutionKernel {
     private func forwardDesc(_ prop: dnnl_prop_kind_t, _ src: MemoryDesc, _ dst: MemoryDesc) -> PrimitiveDesc {
         let g = geometry
         var s = src.raw, d = dst.raw
-        var w = MemoryDesc.any(Shape(g.outputChannels, g.inputChannels, g.kernel, g.kernel)).raw
+        var w = weightsDesc.raw
         var b = g.bias ? MemoryDesc.vector(g.outputChannels).raw : MemoryDesc.zero.raw
         for alg in algorithms(weightsPass: false) {
             var desc = dnnl_convolution_desc_t()
-            if let top = g.rowPadding {
-                precondition(!g.transposed, "row padding is for convolutions")
-                var rows = g
-                rows.padding = top
-                rows.rowPadding = nil
-                guard ts_conv_forward_desc_rows(&desc, prop, alg, &s, &w, &b, &d, g.stride, g.dilation - 1, top, g.padding,
-                                                rows.paddingRight(Int(src.raw.dims.2)), g.paddingRight(Int(src.raw.dims.3))) == dnnl_success
+            if g.rowPadding != nil {
+                guard var rowsDesc = g.forwardDescriptor(prop, alg, src: src, weights: MemoryDesc(raw: w), bias: MemoryDesc(raw: b), dst: dst)
                 else { continue }
-                if let pd = PrimitiveDesc.attempt(&desc, attr: fusedReLU ? .withReLU() : nil) { return pd }
+                if let pd = PrimitiveDesc.attempt(&rowsDesc, attr: fusedReLU ? .withReLU() : nil) { return pd }
                 continue
             }
             guard ts_conv_forward_desc(deconv, &desc, prop, alg, &s, &w, &b, &d, g.stride, g.dilation - 1, g.padding,
@@ -131,13 +163,15 @@ public final class ConvolutionKernel {
         precondition(!(training && g.rowPadding != nil), "row padding is for inference only")
         precondition(!(fusedReLU && training), "a fused ReLU is for inference only (its backward is not computed)")
         let pd = forwardDesc(training ? dnnl_forward_training : dnnl_forward_inference,
-                             input.memoryDesc, MemoryDesc(outShape, outLayout))
-        return Plan(inShape: input.shape, inLayout: input.layout, outLayout: outLayout, training: training,
+                             readDesc(input.shape, input.memoryDesc), MemoryDesc(outShape, outLayout))
+        let plan = Plan(inShape: input.shape, inLayout: input.layout, outLayout: outLayout, training: training,
                     fwd: Primitive(pd),
                     fwdSrc: Operand(user: input.memoryDesc, wanted: pd.md(dnnl_query_src_md)),
                     fwdWeights: weightsOperand(wanted: pd.md(dnnl_query_weights_md)),
                     fwdDst: Memory(pd.md(dnnl_query_dst_md)),
                     biasMemory: g.bias ? Memory(MemoryDesc.vector(g.outputChannels)) : nil)
+        plan.bf16 = bf16
+        return plan
     }
 
     /// The forward weights in `wanted`'s layout, shared by every plan that wants it (a row
@@ -184,6 +218,7 @@ public final class ConvolutionKernel {
         precondition(output.shape == geometry.outputShape(input.shape), "conv output shape")
         func fits(_ p: Plan) -> Bool {
             p.inShape == input.shape && p.inLayout == input.layout && p.outLayout == output.layout && p.training == training
+                && p.bf16 == bf16
         }
         if let current = plan, !fits(current) {
             recentPlans.insert(current, at: 0)
@@ -207,8 +242,8 @@ public final class ConvolutionKernel {
         precondition(dInput.shape == p.inShape)
         if p.bwdData == nil {
             let g = geometry
-            var ds = dInput.memoryDesc.raw, dd = dOutput.memoryDesc.raw
-            var w = MemoryDesc.any(Shape(g.outputChannels, g.inputChannels, g.kernel, g.kernel)).raw
+            var ds = dInput.memoryDesc.raw, dd = readDesc(dOutput.shape, dOutput.memoryDesc).raw
+            var w = weightsDesc.raw
             var chosen: PrimitiveDesc?
             for alg in algorithms(weightsPass: false) where chosen == nil {
                 var desc = dnnl_convolution_desc_t()
@@ -218,10 +253,10 @@ public final class ConvolutionKernel {
             }
             guard let pd = chosen else { fatalError("oneDNN: no convolution backward-data implementation for \(g)") }
             p.bwdData = (Primitive(pd), Operand(user: userWeightsDesc, wanted: pd.md(dnnl_query_weights_md)),
-                         Memory(pd.md(dnnl_query_diff_dst_md)), Memory(pd.md(dnnl_query_diff_src_md)))
+                         Operand(user: dOutput.memoryDesc, wanted: pd.md(dnnl_query_diff_dst_md)), Memory(pd.md(dnnl_query_diff_src_md)))
         }
         let b = p.bwdData!
-        b.prim.execute([(DNNL_ARG_DIFF_DST, b.dst.bind(dOutput.raw)),
+        b.prim.execute([(DNNL_ARG_DIFF_DST, b.dst.prepare(dOutput.raw)),
                         (DNNL_ARG_WEIGHTS, weights(b.weights, weight)),
                         (DNNL_ARG_DIFF_SRC, b.src.bind(dInput.raw))])
     }
@@ -233,8 +268,8 @@ public final class ConvolutionKernel {
             let g = geometry
             // Activations as `any` too: for a few-channel first layer oneDNN's fast kernel wants
             // other layouts than the network keeps (nChw8c); the operands reorder when needed.
-            var s = MemoryDesc.any(p.inShape).raw
-            var dd = MemoryDesc.any(dOutput.shape).raw
+            var s = readDesc(p.inShape, MemoryDesc.any(p.inShape)).raw
+            var dd = readDesc(dOutput.shape, MemoryDesc.any(dOutput.shape)).raw
             var dw = MemoryDesc.any(Shape(g.outputChannels, g.inputChannels, g.kernel, g.kernel)).raw
             var db = g.bias ? MemoryDesc.vector(g.outputChannels).raw : MemoryDesc.zero.raw
             // Winograd explicitly: `auto` declines it at batch ≤ 8 on 2 cores, yet it makes this

@@ -120,18 +120,10 @@ public final class Int8ConvolutionKernel {
 
     private func primitiveDesc(_ src: MemoryDesc, _ dst: MemoryDesc) -> PrimitiveDesc {
         let g = geometry
-        var s = src.raw, d = dst.raw
-        var w = MemoryDesc(g.weightShape, type: dnnl_s8, tag: dnnl_format_tag_any).raw
-        var b = MemoryDesc.vector(g.outputChannels).raw
-        let top = g.rowPadding ?? g.padding
-        var rows = g
-        rows.padding = top
-        rows.rowPadding = nil
-        var desc = dnnl_convolution_desc_t()
-        dnnlCheck(ts_conv_forward_desc_rows(&desc, dnnl_forward_inference, dnnl_convolution_direct, &s, &w, &b, &d,
-                                            g.stride, g.dilation - 1, top, g.padding,
-                                            rows.paddingRight(Int(src.raw.dims.2)), g.paddingRight(Int(src.raw.dims.3))),
-                  "dnnl_dilated_convolution_forward_desc_init(int8)")
+        guard var desc = g.forwardDescriptor(dnnl_forward_inference, dnnl_convolution_direct, src: src,
+                                             weights: MemoryDesc(g.weightShape, type: dnnl_s8, tag: dnnl_format_tag_any),
+                                             bias: MemoryDesc.vector(g.outputChannels), dst: dst)
+        else { fatalError("oneDNN: no int8 convolution descriptor for \(g)") }
         let attr = PrimitiveAttr()
         attr.setOutputScales((0..<g.outputChannels).map { inputStep * weights.steps[$0] / (outputStep ?? 1) })
         if relu { let ops = PostOps(); ops.appendReLU(); attr.setPostOps(ops) }

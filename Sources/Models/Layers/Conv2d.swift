@@ -16,6 +16,10 @@ public final class Conv2d: UnaryLayer {
     public var label = ""
     /// Where input gradients come from when set (shared by a network's layers).
     public var gradientPool: BufferPool?
+    /// bf16 training with a per-layer choice (`Bf16Training`): at the first training input of
+    /// each shape, one forward + backward in each precision is timed and the faster kept
+    /// (`kernel.bf16`). nil: the kernel's precision as set.
+    public var bf16Choice: Bf16Choice?
 
     private var input: Tensor?
     private var output: Tensor?
@@ -42,9 +46,22 @@ public final class Conv2d: UnaryLayer {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let out = reuse(output, geometry.outputShape(x.shape), outputLayout)
         output = out
+        if isTraining, let choice = bf16Choice {
+            kernel.bf16 = choice.usesBF16(x.shape, x.layout, fp32: { trial(x, out, bf16: false) }, bf16: { trial(x, out, bf16: true) })
+        }
         kernel.forward(input: x, weight: weight, bias: bias, output: out, training: isTraining)
         input = x
         return out
+    }
+
+    /// One timed training step of the convolution at a precision: forward, backward-weights and
+    /// backward-data with the output as the output gradient (the gradients written here are
+    /// overwritten by the real backward).
+    private func trial(_ x: Tensor, _ out: Tensor, bf16: Bool) {
+        kernel.bf16 = bf16
+        kernel.forward(input: x, weight: weight, bias: bias, output: out, training: true)
+        kernel.backwardWeights(input: x, dOutput: out, weight: weight, bias: bias)
+        if computesInputGradient { kernel.backwardData(dOutput: out, weight: weight, dInput: reuse(nil, x.shape, x.layout)) }
     }
 
     /// Writes weight.grad (and bias.grad); returns dInput in the input's layout.

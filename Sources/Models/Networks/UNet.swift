@@ -105,6 +105,8 @@ public final class ConvBNReLU: UnaryLayer {
     public var inputObserver: ((Tensor) -> Void)?
     /// Inference in bf16 when set (`--precision bf16`; see `Bf16Inference`).
     public var bf16: Bf16ConvolutionKernel?
+    /// With `bf16`: bf16 only where it measured faster than fp32 for the input's shape (`Bf16Choice`).
+    public var bf16Choice: Bf16Choice?
 
     private func bf16Forward(_ x: Tensor, _ kernel: Bf16ConvolutionKernel) -> Tensor {
         let out = reuse(foldedOutput, conv.geometry.outputShape(x.shape), conv.outputLayout)
@@ -118,7 +120,9 @@ public final class ConvBNReLU: UnaryLayer {
         if !isTraining {
             inputObserver?(x)
             if let int8 { return p.measure("\(label) int8 conv+bn+relu fwd") { int8(x, layout: conv.outputLayout) } }
-            if let bf16 { return p.measure("\(label) bf16 conv+bn+relu fwd") { bf16Forward(x, bf16) } }
+            if let bf16, bf16Choice?.usesBF16(x.shape, x.layout, fp32: { _ = foldedForward(x) }, bf16: { _ = bf16Forward(x, bf16) }) ?? true {
+                return p.measure("\(label) bf16 conv+bn+relu fwd") { bf16Forward(x, bf16) }
+            }
             return p.measure("\(label) conv+bn+relu fwd") { foldedForward(x) }
         }
         let y = p.measure("\(label) conv fwd") { conv(x) }
