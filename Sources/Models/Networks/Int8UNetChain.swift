@@ -25,16 +25,23 @@ public final class Int8UNetChain {
         let label: String
         let kernel: Int8ConvolutionKernel
         let floatLayout: Layout
+        let unit: ConvBNReLU
         private var bytes: ByteTensor?, floats: Tensor?
 
         /// Writes u8 at `outputStep`, or Float32 in `floatLayout` when it is nil.
         init(_ unit: ConvBNReLU, inputStep: Float, outputStep: Float?, floatLayout: Layout = .nhwc) {
+            kernel = Stage.kernel(unit, inputStep: inputStep, outputStep: outputStep, rowPadding: nil)
+            label = unit.label; self.floatLayout = floatLayout; self.unit = unit
+        }
+
+        /// `unit`'s folded weights quantized into an int8 convolution with fused ReLU.
+        static func kernel(_ unit: ConvBNReLU, inputStep: Float, outputStep: Float?, rowPadding: Int?) -> Int8ConvolutionKernel {
             var g = unit.conv.geometry
             g.bias = true
+            g.rowPadding = rowPadding
             let (w, b) = unit.inferenceWeights()
-            kernel = Int8ConvolutionKernel(g, weight: w.value.nchwValues(), bias: b.value.nchwValues(),
-                                           inputStep: inputStep, outputStep: outputStep, relu: true)
-            label = unit.label; self.floatLayout = floatLayout
+            return Int8ConvolutionKernel(g, weight: w.value.nchwValues(), bias: b.value.nchwValues(),
+                                         inputStep: inputStep, outputStep: outputStep, relu: true)
         }
 
         func callAsFunction(_ x: ByteTensor) -> Activation {
@@ -54,10 +61,10 @@ public final class Int8UNetChain {
         }
     }
 
-    private unowned let net: UNet
-    private let kind: Upsample2xKind
+    unowned let net: UNet
+    let kind: Upsample2xKind
     /// The first unit's output is quantized at this step for the second.
-    private let firstQuantizer: ActivationQuantizer
+    let firstQuantizer: ActivationQuantizer
     /// Encoders (the first without its fp32 unit), bottleneck, decoders (deepest first).
     let encoderStages: [[Stage]], bottleneckStages: [Stage], decoderStages: [[Stage]]
     /// Per level (shallowest first): the step of the skip, its pooling and the decoder's concat.
