@@ -96,11 +96,12 @@ final class Int8ConvolutionRows: ByteRowStage {
     private var floats: Tensor?
     private var started = false, width = 0
 
-    init(_ stage: Int8UNetChain.Stage, chunk: Int) {
+    /// `floatLayout`: of Float32 output, when not the stage's.
+    init(_ stage: Int8UNetChain.Stage, chunk: Int, floatLayout: Layout? = nil) {
         let g = stage.unit.conv.geometry
         precondition(g.stride == 1 && g.padding == g.dilation * (g.kernel - 1) / 2, "row streaming needs stride-1 same-padded convolutions")
         kernel = Int8UNetChain.Stage.kernel(stage.unit, inputStep: stage.kernel.inputStep, outputStep: stage.kernel.outputStep, rowPadding: 0)
-        label = stage.label; halo = g.padding; self.chunk = max(1, chunk); floatLayout = stage.floatLayout
+        label = stage.label; halo = g.padding; self.chunk = max(1, chunk); self.floatLayout = floatLayout ?? stage.floatLayout
     }
 
     func push(_ rows: Int8UNetChain.Activation?, final: Bool, _ next: ByteEmit) {
@@ -296,7 +297,11 @@ final class Int8UNetRows: RowStage {
         pools = (0..<levels).map { Int8PoolingRows(chunk: chunk($0 + 1)) }
         bottleneck = chain.bottleneckStages.map { Int8ConvolutionRows($0, chunk: chunk(levels)) }
         junctions = (0..<levels).map { Int8JunctionRows(chain.kind, chunk: chunk($0 + 1), step: chain.skipSteps[$0]) }
-        decoders = (0..<levels).map { l in chain.decoderStages[levels - 1 - l].map { Int8ConvolutionRows($0, chunk: chunk(l)) } }
+        // The last decoder writes the head's input blocked (the stream's head is the fp32 `Conv2d`).
+        decoders = (0..<levels).map { l in
+            let stages = chain.decoderStages[levels - 1 - l]
+            return stages.map { Int8ConvolutionRows($0, chunk: chunk(l), floatLayout: l == 0 && $0 === stages.last ? .nChw16c : nil) }
+        }
     }
 
     func push(_ rows: Tensor?, final: Bool, _ next: Emit) {
