@@ -113,3 +113,18 @@ func chainedInt8FollowsUnchained(_ mode: UpsamplingMode) throws {
     Int8Calibration.uninstall(from: net)
     #expect(net.int8Chain == nil && net(x).nchwValues() == fp32)
 }
+
+/// The chain's head (`PointwiseConvolution`: NHWC in, NCHW logits out, 16-wide vectors and a
+/// scalar tail) equals the 1×1 `Conv2d` it stands for.
+@Test func pointwiseHeadEqualsTheOneByOneConvolution() {
+    let conv = Conv2d(inputChannels: 36, outputChannels: 3, kernelSize: 1, bias: true, seed: 4)
+    var rng = SplitMix64(seed: 9)
+    let x = Tensor(shape: Shape(2, 36, 5, 7), values: rng.uniform(2 * 36 * 35).map { Float($0) * 2 - 1 })
+    let expected = conv(x).nchwValues()
+    let nhwc = Tensor(shape: x.shape, layout: .nhwc)
+    LayoutConverter().convert(x, into: nhwc)
+    let out = Tensor(shape: Shape(2, 3, 5, 7))
+    PointwiseConvolution.forward(nhwc, weights: conv.weight.value.nchwValues(), bias: conv.bias!.value.nchwValues(), into: out)
+    let worst = zip(out.nchwValues(), expected).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+    #expect(worst < 1e-5, "pointwise head off by \(worst)")
+}

@@ -147,6 +147,29 @@ func int8StreamEqualsOneInt8Window(_ architecture: ModelArchitecture) throws {
     #expect(error < 1e-5, "\(architecture.name): streamed int8 differs by \(error) normwise")
 }
 
+/// A chained int8 U-Net streams on u8 (`Int8UNetRows`: u8 line buffers, pooling and junctions):
+/// the streamed logits equal one chained int8 window over the input (the same codes, steps and
+/// bilinear rounding), for every fixed upsampling, strips of any height and several chunk
+/// heights. (Streaming the unchained units instead differs from the chained window by its
+/// finer skip steps and Float32 upsampling: ~1e-3 normwise.)
+@Test(.enabled(if: CPUFeatures.hasInt8DotProduct), arguments: [UpsamplingMode.bilinear, .nearest, .nails], [[7, 13], [1], [64]])
+func chainedInt8StreamEqualsOneChainedWindow(_ mode: UpsamplingMode, _ strips: [Int]) throws {
+    let net = UNet(UNetConfiguration(inputChannels: 3, classes: 3, widths: [16, 16, 32], bottleneckWidth: 32,
+                                     bottleneckDilations: [1, 2], upsampling: mode), seed: 11)
+    settle(net, channels: 3, size: 32)
+    let x = randomInput(c: 3, h: 56, w: 40, seed: 8)
+    Int8Calibration.install(Int8Calibration.calibrate(net, batches: [x]), in: net)
+    #expect(net.int8Chain != nil)
+    let whole = net(x).nchwValues()
+    let norm = whole.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot()
+    for chunk in [8, 16, 64] {
+        let stream = try #require(net.rowStream(rows: chunk))
+        let rows = streamed(stream, x, strips: strips)
+        let error = zip(rows, whole).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }.squareRoot() / norm
+        #expect(error < 1e-5, "\(mode) strips \(strips), chunks of \(chunk): streamed u8 differs by \(error) normwise")
+    }
+}
+
 /// A skip queue that drops rows from its front and appends behind them moves the held rows to
 /// the top of its one buffer when they fit, instead of into a second buffer (which doubled the
 /// queues' memory), and keeps every row in order.

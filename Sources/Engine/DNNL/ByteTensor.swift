@@ -6,6 +6,8 @@ import CDNNL
 public final class ByteTensor: @unchecked Sendable {
     public let shape: Shape
     public let data: UnsafeMutablePointer<UInt8>
+    /// The tensor whose memory a view reads (kept alive by it); nil for a tensor owning its memory.
+    private let owner: ByteTensor?
 
     public init(shape: Shape) {
         self.shape = shape
@@ -13,8 +15,18 @@ public final class ByteTensor: @unchecked Sendable {
         let raw = UnsafeMutableRawPointer.allocate(byteCount: n, alignment: 64)
         raw.initializeMemory(as: UInt8.self, repeating: 0, count: n)
         data = raw.assumingMemoryBound(to: UInt8.self)
+        owner = nil
     }
-    deinit { UnsafeMutableRawPointer(data).deallocate() }
+
+    /// A view of `shape` on `owner`'s memory from byte `offset` (row streaming reads a line
+    /// buffer's held rows in place).
+    public init(viewing owner: ByteTensor, offset: Int, shape: Shape) {
+        precondition(offset >= 0 && offset + shape.count <= owner.shape.count, "ByteTensor view outside its buffer")
+        self.shape = shape
+        data = owner.data + offset
+        self.owner = owner
+    }
+    deinit { if owner == nil { UnsafeMutableRawPointer(data).deallocate() } }
 
     /// Value at (n, c, h, w) (tests and references; hot paths use `data`).
     public subscript(n: Int, c: Int, h: Int, w: Int) -> UInt8 {

@@ -46,7 +46,10 @@ public final class Int8ConvolutionKernel {
             self.src = src; self.weights = weights; self.bias = bias; self.dst = dst
         }
     }
-    private var plan: Plan?
+    /// Plans of the recent input shapes, newest first (row streaming feeds a few heights:
+    /// the steady chunk, the first and last strips', a junction's partial chunks).
+    private var plans: [Plan] = []
+    private var plan: Plan? { plans.first }
     /// The s8 weights (O, I, k, k) at a stable address (bound directly when oneDNN wants oihw).
     private let weightBytes: ByteBuffer
 
@@ -89,10 +92,14 @@ public final class Int8ConvolutionKernel {
     }
 
     private func run(_ input: ByteTensor, outLayout: Layout?, _ out: UnsafeMutableRawPointer) {
-        if plan == nil || plan!.inShape != input.shape || plan!.outLayout != outLayout {
-            plan = makePlan(input.shape, outLayout)
+        let p: Plan
+        if let i = plans.firstIndex(where: { $0.inShape == input.shape && $0.outLayout == outLayout }) {
+            p = plans.remove(at: i)
+        } else {
+            p = makePlan(input.shape, outLayout)
+            if plans.count == 4 { plans.removeLast() }
         }
-        let p = plan!
+        plans.insert(p, at: 0)
         p.primitive.execute([(DNNL_ARG_SRC, p.src.bind(UnsafeMutableRawPointer(input.data))),
                              (DNNL_ARG_WEIGHTS, p.weights.memory),
                              (DNNL_ARG_BIAS, p.bias),

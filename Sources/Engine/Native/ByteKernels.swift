@@ -75,20 +75,34 @@ public enum ByteKernels {
         precondition(input.layout == .nhwc && o.h == 2 * i.h && o.w == 2 * i.w && o.n == i.n && i.c <= o.c,
                      "bilinear u8 upsample shapes \(i) \(input.layout) → \(o)")
         precondition(kind == .bilinear, "nearest and nails upsample u8 (upsample2x(_:_:into:))")
-        let src = UncheckedSendable(input.data), dst = UncheckedSendable(output.data)
-        let C = i.c, T = o.c, W = i.w, inv = 1 / step
-        parallelFor(o.n * o.h, minChunk: 8) { range in
+        for n in 0..<i.n {
+            upsample2xRows(input.data + n * i.h * i.w * i.c, channels: i.c, width: i.w, coarse: 0..<i.h, fine: 0..<o.h,
+                           step: step, into: output.data + n * o.h * o.w * o.c, channels: o.c)
+        }
+    }
+
+    /// Fine rows `fine` of the bilinear ×2 of one image's Float32 NHWC rows (`src` holds coarse
+    /// rows from 0, C channels, W wide; neighbours clamp to the rows `coarse`, as at the image's
+    /// edges), quantized at `step` into channels 0..<C of `dst` (fine.count rows of 2W pixels
+    /// of T channels). Row streaming passes the coarse rows it holds (`Int8JunctionRows`).
+    public static func upsample2xRows(_ src: UnsafePointer<Float>, channels C: Int, width W: Int, coarse: Range<Int>,
+                                      fine: Range<Int>, step: Float, into dst: UnsafeMutablePointer<UInt8>, channels T: Int) {
+        precondition(C <= T && fine.lowerBound >= 2 * coarse.lowerBound && fine.upperBound <= 2 * coarse.upperBound,
+                     "bilinear u8 upsample rows")
+        let s = UncheckedSendable(UnsafeMutablePointer(mutating: src)), d = UncheckedSendable(dst)
+        let inv = 1 / step, top = coarse.lowerBound, bottom = coarse.upperBound - 1, y0 = fine.lowerBound
+        parallelFor(fine.count, minChunk: 8) { range in
             let line = UnsafeMutablePointer<Float>.allocate(capacity: W * C)
             defer { line.deallocate() }
             for row in range {
-                let n = row / o.h, y = row % o.h, r = y / 2
-                let near = src.value + (n * i.h + r) * W * C
-                let far = src.value + (n * i.h + (y % 2 == 0 ? max(r - 1, 0) : min(r + 1, i.h - 1))) * W * C
+                let y = y0 + row, r = y / 2
+                let near = s.value + r * W * C
+                let far = s.value + (y % 2 == 0 ? max(r - 1, top) : min(r + 1, bottom)) * W * C
                 for e in 0..<(W * C) { line[e] = (0.75 * near[e] + 0.25 * far[e]) * inv }
-                let d = dst.value + row * o.w * T
+                let out = d.value + row * 2 * W * T
                 for x in 0..<W {
                     let c = line + x * C, l = line + max(x - 1, 0) * C, rr = line + min(x + 1, W - 1) * C
-                    let d0 = d + 2 * x * T, d1 = d0 + T
+                    let d0 = out + 2 * x * T, d1 = d0 + T
                     for k in 0..<C {
                         d0[k] = code(0.75 * c[k] + 0.25 * l[k])
                         d1[k] = code(0.75 * c[k] + 0.25 * rr[k])

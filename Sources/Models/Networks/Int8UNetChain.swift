@@ -25,16 +25,23 @@ public final class Int8UNetChain {
         let label: String
         let kernel: Int8ConvolutionKernel
         let floatLayout: Layout
+        let unit: ConvBNReLU
         private var bytes: ByteTensor?, floats: Tensor?
 
         /// Writes u8 at `outputStep`, or Float32 in `floatLayout` when it is nil.
         init(_ unit: ConvBNReLU, inputStep: Float, outputStep: Float?, floatLayout: Layout = .nhwc) {
+            kernel = Stage.kernel(unit, inputStep: inputStep, outputStep: outputStep, rowPadding: nil)
+            label = unit.label; self.floatLayout = floatLayout; self.unit = unit
+        }
+
+        /// `unit`'s folded weights quantized into an int8 convolution with fused ReLU.
+        static func kernel(_ unit: ConvBNReLU, inputStep: Float, outputStep: Float?, rowPadding: Int?) -> Int8ConvolutionKernel {
             var g = unit.conv.geometry
             g.bias = true
+            g.rowPadding = rowPadding
             let (w, b) = unit.inferenceWeights()
-            kernel = Int8ConvolutionKernel(g, weight: w.value.nchwValues(), bias: b.value.nchwValues(),
-                                           inputStep: inputStep, outputStep: outputStep, relu: true)
-            label = unit.label; self.floatLayout = floatLayout
+            return Int8ConvolutionKernel(g, weight: w.value.nchwValues(), bias: b.value.nchwValues(),
+                                         inputStep: inputStep, outputStep: outputStep, relu: true)
         }
 
         func callAsFunction(_ x: ByteTensor) -> Activation {
@@ -54,10 +61,10 @@ public final class Int8UNetChain {
         }
     }
 
-    private unowned let net: UNet
-    private let kind: Upsample2xKind
+    unowned let net: UNet
+    let kind: Upsample2xKind
     /// The first unit's output is quantized at this step for the second.
-    private let firstQuantizer: ActivationQuantizer
+    let firstQuantizer: ActivationQuantizer
     /// Encoders (the first without its fp32 unit), bottleneck, decoders (deepest first).
     let encoderStages: [[Stage]], bottleneckStages: [Stage], decoderStages: [[Stage]]
     /// Per level (shallowest first): the step of the skip, its pooling and the decoder's concat.
@@ -100,10 +107,25 @@ public final class Int8UNetChain {
         bottleneckStages = stages(bottle[...], input: skip[L - 1], output: bilinear ? nil : skip[L - 1])
         decoderStages = (0..<L).map { j in
             let level = L - 1 - j
-            if level == 0 { return stages(dec[j][...], input: skip[0], output: nil, layout: net.decoders[j].units.last!.conv.outputLayout) }
+            if level == 0 { return stages(dec[j][...], input: skip[0], output: nil) }  // NHWC into the pointwise head
             return stages(dec[j][...], input: skip[level], output: bilinear ? nil : skip[level - 1])
         }
         pooled = Array(repeating: nil, count: L); concats = Array(repeating: nil, count: L)
+        headWeights = net.head.weight.value.nchwValues()
+        headBias = net.head.bias?.value.nchwValues() ?? [Float](repeating: 0, count: net.configuration.classes)
+    }
+
+    /// The head's weights (K, C) and bias, read at install like the int8 units'.
+    private let headWeights: [Float], headBias: [Float]
+
+    /// The 1×1 head over the last decoder's NHWC output, straight into NCHW logits.
+    private func headLogits(_ x: Tensor) -> Tensor {
+        Profiler.shared.measure("head (pointwise NHWC → NCHW) fwd") {
+            let out = reuse(logits, Shape(x.shape.n, headBias.count, x.shape.h, x.shape.w), .nchw)
+            logits = out
+            PointwiseConvolution.forward(x, weights: headWeights, bias: headBias, into: out)
+            return out
+        }
     }
 
     /// oneDNN's implementation of the second encoder's convolutions (after the first call).
@@ -127,7 +149,7 @@ public final class Int8UNetChain {
             a = run(decoderStages[j], junction(a, skip: skips[level], level: level))
         }
         guard case .floats(let x) = a else { preconditionFailure("the head reads Float32") }
-        return net.headLogits(x, into: &logits)
+        return headLogits(x)
     }
 
     /// Encoder and bottleneck: fills `skips` (u8), returns the bottleneck's output.
@@ -186,7 +208,7 @@ public final class Int8UNetChain {
         guard case .floats(let x) = crop(a, rows.need[0], cols.need[0], origin: origin, slot: "head") else {
             preconditionFailure("the head reads Float32")
         }
-        return net.headLogits(x, into: &logits)
+        return headLogits(x)
     }
 
     /// Rows `r` and columns `c` (in the level's pixels) of `a`, which starts at `origin`; `a`

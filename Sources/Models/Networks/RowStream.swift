@@ -414,6 +414,7 @@ extension UNet {
     /// predicts in windows).
     public func rowStream(rows: Int) -> RowStream? {
         guard let kind = configuration.upsampling.fixedKind else { return nil }
+        if let int8Chain { return int8Chain.rowStream(rows: rows) }  // u8 between int8 layers (Int8RowStream)
         isTraining = false
         let levels = encoders.count
         func chunk(_ level: Int) -> Int { max(1, rows >> level) }

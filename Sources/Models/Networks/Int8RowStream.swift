@@ -1,0 +1,348 @@
+import Core
+import Engine
+
+// Row streaming of a chained int8 U-Net (`Int8UNetChain`): the stages of `RowStream`
+// (convolution line buffers, pooling, junctions) on u8 NHWC rows, so that no layer converts
+// its input from Float32 or its output back (the unchained `ConvolutionRows` does both around
+// every int8 unit). Same u8 math as the chain's windows: streamed logits equal one chained
+// window over the scene (`chainedInt8StreamEqualsOneChainedWindow`).
+
+/// Where a u8 stage sends each output chunk (rows or nil, last of the scene), like `Emit`.
+typealias ByteEmit = (Int8UNetChain.Activation?, Bool) -> Void
+
+/// One layer over u8 (or, into a bilinear junction, Float32 NHWC) rows, like `RowStage`.
+protocol ByteRowStage: AnyObject {
+    func push(_ rows: Int8UNetChain.Activation?, final: Bool, _ next: ByteEmit)
+    func reset()
+}
+
+func chainBytes(_ stages: ArraySlice<any ByteRowStage>, _ rows: Int8UNetChain.Activation?, _ final: Bool, _ next: ByteEmit) {
+    guard let first = stages.first else { return next(rows, final) }
+    first.push(rows, final: final) { out, last in chainBytes(stages.dropFirst(), out, last, next) }
+}
+
+/// Held rows of one image (n = 1) as bytes, `rowBytes` each (u8 codes, or Float32 NHWC):
+/// rows [start, start + count) of one buffer that only grows; appending past its end first
+/// moves the held rows to its front. Layers read the held rows in place.
+final class ByteRowQueue {
+    private var storage: ByteTensor?
+    private var start = 0
+    private(set) var count = 0
+    private(set) var rowBytes = 0
+
+    /// Appends `rows` rows copied from `source`, or zero rows when it is nil.
+    func append(_ source: UnsafeRawPointer?, rows: Int, rowBytes length: Int) {
+        guard rows > 0 else { return }
+        precondition(length > 0 && (count == 0 || length == rowBytes), "ByteRowQueue: rows of another width while rows are held")
+        rowBytes = length
+        let capacity = (storage?.shape.count ?? 0) / length
+        if count + rows > capacity {
+            let next = ByteTensor(shape: Shape(1, length, max(count + rows, capacity + capacity / 2), 1))
+            if let storage, count > 0 { next.data.update(from: storage.data + start * length, count: count * length) }
+            storage = next
+            start = 0
+        } else if start + count + rows > capacity {
+            let base = UnsafeMutableRawPointer(storage!.data)
+            base.copyMemory(from: base + start * length, byteCount: count * length)  // memmove
+            start = 0
+        }
+        let at = storage!.data + (start + count) * length
+        if let source { UnsafeMutableRawPointer(at).copyMemory(from: source, byteCount: rows * length) } else { at.update(repeating: 0, count: rows * length) }
+        count += rows
+    }
+
+    func append(_ rows: ByteTensor) { append(rows.data, rows: rows.shape.h, rowBytes: rows.shape.w * rows.shape.c) }
+
+    /// The first held row.
+    var front: UnsafeMutablePointer<UInt8> { storage!.data + start * rowBytes }
+
+    /// Held rows `rows` as a u8 tensor (1, channels, rows.count, width), read in place.
+    func view(_ rows: Range<Int>, channels: Int, width: Int) -> ByteTensor {
+        precondition(rows.upperBound <= count && channels * width == rowBytes, "ByteRowQueue view")
+        return ByteTensor(viewing: storage!, offset: (start + rows.lowerBound) * rowBytes, shape: Shape(1, channels, rows.count, width))
+    }
+
+    func drop(_ rows: Int) {
+        precondition(rows <= count)
+        start += rows
+        count -= rows
+        if count == 0 { start = 0 }
+    }
+
+    func reset() {
+        start = 0
+        count = 0
+    }
+}
+
+/// An output buffer that only grows; each call views its front with the wanted shape.
+final class ByteScratch {
+    private var buffer: ByteTensor?
+
+    func view(_ shape: Shape) -> ByteTensor {
+        if (buffer?.shape.count ?? -1) < shape.count { buffer = ByteTensor(shape: shape) }
+        return ByteTensor(viewing: buffer!, offset: 0, shape: shape)
+    }
+}
+
+/// A chained int8 unit over u8 rows (`ConvolutionRows` without Float32): keeps the last 2·halo
+/// input rows and convolves [kept; new] without row padding, at most `chunk` output rows per
+/// call, zero halo rows at the scene's top and bottom; writes u8 at the next layer's step, or
+/// Float32 (`Stage.floatLayout`) into a bilinear junction or the head.
+final class Int8ConvolutionRows: ByteRowStage {
+    let kernel: Int8ConvolutionKernel
+    let label: String, halo: Int, chunk: Int, floatLayout: Layout
+    private let held = ByteRowQueue(), bytes = ByteScratch()
+    private var floats: Tensor?
+    private var started = false, width = 0
+
+    /// `floatLayout`: of Float32 output, when not the stage's.
+    init(_ stage: Int8UNetChain.Stage, chunk: Int, floatLayout: Layout? = nil) {
+        let g = stage.unit.conv.geometry
+        precondition(g.stride == 1 && g.padding == g.dilation * (g.kernel - 1) / 2, "row streaming needs stride-1 same-padded convolutions")
+        kernel = Int8UNetChain.Stage.kernel(stage.unit, inputStep: stage.kernel.inputStep, outputStep: stage.kernel.outputStep, rowPadding: 0)
+        label = stage.label; halo = g.padding; self.chunk = max(1, chunk); self.floatLayout = floatLayout ?? stage.floatLayout
+    }
+
+    func push(_ rows: Int8UNetChain.Activation?, final: Bool, _ next: ByteEmit) {
+        if let rows {
+            guard case .bytes(let b) = rows else { preconditionFailure("\(label): int8 rows read u8") }
+            width = b.shape.w
+            if !started { held.append(nil, rows: halo, rowBytes: b.shape.w * b.shape.c) }
+            started = true
+            held.append(b)
+        }
+        if final && started { held.append(nil, rows: halo, rowBytes: held.rowBytes) }
+        var ready = held.count - 2 * halo, ended = false
+        while ready > 0 {
+            let n = min(chunk, ready)
+            ready -= n
+            let out = convolve(held.view(0..<(n + 2 * halo), channels: kernel.geometry.inputChannels, width: width))
+            held.drop(n)
+            ended = final && ready == 0
+            next(out, ended)
+        }
+        if final {
+            if !ended { next(nil, true) }
+            reset()
+        }
+    }
+
+    private func convolve(_ input: ByteTensor) -> Int8UNetChain.Activation {
+        let shape = kernel.geometry.outputShape(input.shape)
+        return Profiler.shared.measure("\(label) int8 rows fwd") {
+            if kernel.outputStep != nil {
+                let out = bytes.view(shape)
+                kernel.forward(input: input, output: out)
+                return .bytes(out)
+            }
+            let out = reuse(floats, shape, floatLayout)
+            floats = out
+            kernel.forward(input: input, output: out)
+            return .floats(out)
+        }
+    }
+
+    func reset() {
+        held.reset()
+        started = false
+    }
+}
+
+/// 2×2 max pooling over u8 rows (exact on codes), at most `chunk` output rows per call; an odd
+/// last row waits for its partner. Pools the pushed rows in place when nothing is held.
+final class Int8PoolingRows: ByteRowStage {
+    let chunk: Int
+    private let held = ByteRowQueue(), output = ByteScratch()
+
+    init(chunk: Int) { self.chunk = max(1, chunk) }
+
+    func push(_ rows: Int8UNetChain.Activation?, final: Bool, _ next: ByteEmit) {
+        var ended = false
+        if let rows {
+            guard case .bytes(let b) = rows else { preconditionFailure("pooling rows read u8") }
+            let fromHeld = held.count > 0
+            if fromHeld { held.append(b) }
+            let source = fromHeld ? held.view(0..<held.count, channels: b.shape.c, width: b.shape.w) : b
+            let pairs = source.shape.h / 2, s = source.shape, rowBytes = s.w * s.c
+            var done = 0
+            while done < pairs {
+                let n = min(chunk, pairs - done)
+                let input = ByteTensor(viewing: source, offset: 2 * done * rowBytes, shape: Shape(1, s.c, 2 * n, s.w))
+                let out = output.view(Shape(1, s.c, n, s.w / 2))
+                Profiler.shared.measure("pool u8 rows fwd") { ByteKernels.maxPool2x2(input, into: out) }
+                done += n
+                ended = final && done == pairs && s.h % 2 == 0
+                next(.bytes(out), ended)
+            }
+            if fromHeld { held.drop(2 * pairs) } else if s.h % 2 == 1 { held.append(b.data + (s.h - 1) * rowBytes, rows: 1, rowBytes: rowBytes) }
+        }
+        guard final else { return }
+        precondition(held.count == 0, "pooled rows must end on an even row")
+        if !ended { next(nil, true) }
+        reset()
+    }
+
+    func reset() { held.reset() }
+}
+
+/// A decoder junction over rows (`JunctionRows`) in u8: [up(below), skip] along channels, the
+/// upsampling writing straight into the concat. Nearest and nails copy u8 codes; bilinear reads
+/// the Float32 NHWC rows below (kept one coarse row on each side) and quantizes at the skip's
+/// step while it upsamples, like `Int8UNetChain`'s junction.
+final class Int8JunctionRows: ByteRowStage {
+    let kind: Upsample2xKind
+    let chunk: Int, step: Float
+    private let coarse = ByteRowQueue(), skips = ByteRowQueue(), output = ByteScratch()
+    /// Scene row of the coarse queue's first row; next coarse row to emit.
+    private var first = 0, nextRow = 0
+    private var skipChannels = 0, coarseChannels = 0, coarseWidth = 0
+
+    init(_ kind: Upsample2xKind, chunk: Int, step: Float) {
+        self.kind = kind; self.chunk = max(1, chunk); self.step = step
+    }
+
+    /// Queues the encoder's next skip rows.
+    func addSkip(_ rows: Int8UNetChain.Activation?) {
+        guard let rows else { return }
+        guard case .bytes(let b) = rows else { preconditionFailure("skips are u8") }
+        skipChannels = b.shape.c
+        skips.append(b)
+    }
+
+    func push(_ below: Int8UNetChain.Activation?, final: Bool, _ next: ByteEmit) {
+        guard kind == .bilinear else {
+            var out: Int8UNetChain.Activation?
+            if let below {
+                guard case .bytes(let b) = below else { preconditionFailure("\(kind) junction rows read u8") }
+                let cat = concat(rows: 2 * b.shape.h, up: b.shape.c, width: 2 * b.shape.w)
+                ByteKernels.upsample2x(kind, b, into: cat)
+                out = .bytes(addSkips(cat, up: b.shape.c))
+            }
+            if final { finish() }
+            return next(out, final)
+        }
+        if let below {
+            guard case .floats(let t) = below, t.layout == .nhwc else { preconditionFailure("bilinear junction rows read Float32 NHWC") }
+            coarseChannels = t.shape.c; coarseWidth = t.shape.w
+            coarse.append(t.data, rows: t.shape.h, rowBytes: t.shape.w * t.shape.c * 4)
+        }
+        let end = first + coarse.count
+        while true {
+            let n = min(chunk, end - (final ? 0 : 1) - nextRow)  // rows whose lower neighbour is known
+            guard n > 0 else { break }
+            let lo = max(first, nextRow - 1), hi = min(end, nextRow + n + 1)
+            let cat = concat(rows: 2 * n, up: coarseChannels, width: 2 * coarseWidth)
+            Profiler.shared.measure("up u8 rows fwd") {
+                ByteKernels.upsample2xRows(UnsafeRawPointer(coarse.front).assumingMemoryBound(to: Float.self), channels: coarseChannels,
+                                           width: coarseWidth, coarse: (lo - first)..<(hi - first),
+                                           fine: (2 * (nextRow - first))..<(2 * (nextRow + n - first)), step: step, into: cat.data, channels: cat.shape.c)
+            }
+            let out = addSkips(cat, up: coarseChannels)
+            nextRow += n
+            let drop = max(0, nextRow - 1 - first)
+            coarse.drop(drop)
+            first += drop
+            if final && nextRow == end {
+                finish()
+                return next(.bytes(out), true)
+            }
+            next(.bytes(out), false)
+        }
+        if final {
+            finish()
+            next(nil, true)
+        }
+    }
+
+    private func concat(rows: Int, up: Int, width: Int) -> ByteTensor { output.view(Shape(1, up + skipChannels, rows, width)) }
+
+    /// The next cat.h skip rows into channels up… of `cat`.
+    private func addSkips(_ cat: ByteTensor, up: Int) -> ByteTensor {
+        let n = cat.shape.h
+        precondition(skips.count >= n, "the upsampled branch ran ahead of the skip")
+        ByteKernels.copyChannels(skips.view(0..<n, channels: skipChannels, width: cat.shape.w), into: cat, offset: up)
+        skips.drop(n)
+        return cat
+    }
+
+    /// The scene ended: every skip row went out.
+    private func finish() {
+        precondition(skips.count == 0, "skip rows left at the end")
+        reset()
+    }
+
+    func reset() {
+        coarse.reset()
+        skips.reset()
+        first = 0
+        nextRow = 0
+    }
+}
+
+/// The u8 part of a chained int8 U-Net over rows, as one `RowStage` after the fp32 first unit:
+/// quantizes its rows, runs encoders, pooling, bottleneck, junctions and decoders on u8 (the
+/// chain's stages and steps, without row padding), emits the last decoder's Float32 rows.
+final class Int8UNetRows: RowStage {
+    private let quantizer: ActivationQuantizer
+    private let first = ByteScratch()
+    private let encoders: [[any ByteRowStage]], pools: [Int8PoolingRows], bottleneck: [any ByteRowStage]
+    private let junctions: [Int8JunctionRows], decoders: [[any ByteRowStage]]
+
+    init(_ chain: Int8UNetChain, rows: Int) {
+        let levels = chain.encoderStages.count
+        func chunk(_ level: Int) -> Int { max(1, rows >> level) }
+        quantizer = chain.firstQuantizer
+        encoders = chain.encoderStages.enumerated().map { l, s in s.map { Int8ConvolutionRows($0, chunk: chunk(l)) } }
+        pools = (0..<levels).map { Int8PoolingRows(chunk: chunk($0 + 1)) }
+        bottleneck = chain.bottleneckStages.map { Int8ConvolutionRows($0, chunk: chunk(levels)) }
+        junctions = (0..<levels).map { Int8JunctionRows(chain.kind, chunk: chunk($0 + 1), step: chain.skipSteps[$0]) }
+        // The last decoder writes the head's input blocked (the stream's head is the fp32 `Conv2d`).
+        decoders = (0..<levels).map { l in
+            let stages = chain.decoderStages[levels - 1 - l]
+            return stages.map { Int8ConvolutionRows($0, chunk: chunk(l), floatLayout: l == 0 && $0 === stages.last ? .nChw16c : nil) }
+        }
+    }
+
+    func push(_ rows: Tensor?, final: Bool, _ next: Emit) {
+        var input: Int8UNetChain.Activation?
+        if let rows {
+            let q = first.view(rows.shape)
+            Profiler.shared.measure("int8 quantize enc1.1 rows") { quantizer.quantize(rows, into: q) }
+            input = .bytes(q)
+        }
+        run(0, input, final) { out, last in
+            guard let out else { return next(nil, last) }
+            guard case .floats(let t) = out else { preconditionFailure("the head reads Float32") }
+            next(t, last)
+        }
+    }
+
+    private func run(_ level: Int, _ input: Int8UNetChain.Activation?, _ final: Bool, _ next: ByteEmit) {
+        chainBytes(encoders[level][...], input, final) { skip, final in
+            self.junctions[level].addSkip(skip)
+            self.pools[level].push(skip, final: final) { pooled, final in
+                let decode: ByteEmit = { below, final in
+                    self.junctions[level].push(below, final: final) { cat, final in chainBytes(self.decoders[level][...], cat, final, next) }
+                }
+                if level + 1 < self.encoders.count { self.run(level + 1, pooled, final, decode) } else { chainBytes(self.bottleneck[...], pooled, final, decode) }
+            }
+        }
+    }
+
+    func reset() {
+        for s in encoders.flatMap({ $0 }) + bottleneck + decoders.flatMap({ $0 }) { s.reset() }
+        for p in pools { p.reset() }
+        for j in junctions { j.reset() }
+    }
+}
+
+extension Int8UNetChain {
+    /// The chained int8 U-Net as a row stream (`rows` per chunk at full resolution): the fp32
+    /// first unit's `ConvolutionRows`, then `Int8UNetRows`, then the head.
+    func rowStream(rows: Int) -> RowStream {
+        net.isTraining = false
+        let stages: [any RowStage] = [ConvolutionRows(net.encoders[0].units[0], chunk: max(1, rows)), Int8UNetRows(self, rows: rows)]
+        return RowStream(stages: stages, head: net.head) { input, final, emit in chain(stages[...], input, final, emit) }
+    }
+}
