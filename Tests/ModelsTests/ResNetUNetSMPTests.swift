@@ -74,8 +74,10 @@ func resNetUNetMatchesSMP(_ encoder: String, _ bands: Int, _ outputStride: Int) 
     net.backward(Tensor(shape: Shape(2, 3, 64, 64), values: SMPFormula.signed("dlogits", 2 * 3 * 64 * 64)))
     // Gradients: within 1e-3 relative (norms, and sampled elements against the larger of their
     // value and the tensor's RMS), except where a ReLU input sits within float rounding of its
-    // kink and TerraSeg and PyTorch switch it differently: measured up to 5.5e-3 (resnet34, 4 bands,
-    // layer2.0), so every value is held to 1e-2 and 95 % of them to 1e-3.
+    // kink and TerraSeg and PyTorch switch it differently. Measured (session 7): every tensor's
+    // norm within 3.3e-4 but two of resnet34-4b's layer2.0 (bn2.bias and downsample.1.bias, one
+    // sum over 128 values with cancellation: 1.5e-3); sampled elements up to 5.5e-3. So every
+    // norm is held to 2e-3, every sampled value to 1e-2, and 95 % of all of them to 1e-3.
     let norms = try torch("grad_norms"), samples = try torch("grad_samples")
     let parameters = net.namedParameters
     try #require(norms.count == parameters.count)
@@ -84,7 +86,7 @@ func resNetUNetMatchesSMP(_ encoder: String, _ bands: Int, _ outputStride: Int) 
         let g = p.grad.nchwValues().map(Double.init)
         let norm = g.reduce(0) { $0 + $1 * $1 }.squareRoot()
         let normError = abs(norm - Double(norms[i])) / max(Double(norms[i]), 1e-12)
-        #expect(normError < 1e-2, "\(fixture) \(name) gradient norm \(norm) vs smp's \(norms[i])")
+        #expect(normError < 2e-3, "\(fixture) \(name) gradient norm \(norm) vs smp's \(norms[i])")
         errors.append(normError)
         let n = g.count, scale = max(Double(norms[i]) / Double(n).squareRoot(), 1e-12)
         for (k, index) in [0, n / 3, 2 * n / 3, n - 1].enumerated() {
