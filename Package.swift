@@ -103,6 +103,6 @@ let package = Package(
         .testTarget(name: "InferenceTests", dependencies: ["Core", "Inference", "Models", "ModelIO", "GeoRaster", "Metrics", "TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Core", "Engine", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ModelsTests", dependencies: ["Core", "Models", "ModelIO", "Engine", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["Core", "GeoRaster", "ModelIO", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["Core", "Engine", "GeoRaster", "ModelIO", "TestSupport"]),
     ]
 )

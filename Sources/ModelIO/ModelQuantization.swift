@@ -117,6 +117,13 @@ extension ModelBundle {
                 throw TerraSegError(.invalidArgument, path: directory, problem: "--precision bf16 is refused: \(why)",
                                     hint: "Use --precision fp32 (or auto, which picks what this CPU has)")
             }
+            if let why = Bf16Inference.unsupported(by: net) {
+                guard precision == .auto else {
+                    throw TerraSegError(.invalidArgument, path: directory, problem: "--precision bf16 is refused: \(why)",
+                                        hint: "Use --precision fp32 (or auto, which falls back by itself)")
+                }
+                return (net, .fp32, "Precision auto: fp32, because \(why)")
+            }
             Bf16Inference.install(in: net, choosing: true)
             let count = Int8Calibration.units(of: net).count
             let because = precision == .auto ? " (no int8: \(quantization == nil ? "the bundle has no int8 calibration" : "no VNNI"))" : ""

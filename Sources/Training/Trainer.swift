@@ -398,6 +398,11 @@ extension Trainer {
                                 hint: "Use --precision fp32 (training.precision: fp32), or auto, which picks what this CPU has")
         case .auto where Precision.bf16Unavailable != nil:
             return "Precision auto: fp32, because \(Precision.bf16Unavailable!)"
+        case .bf16 where Bf16Inference.unsupported(by: network) != nil:
+            throw TerraSegError(.invalidArgument, path: "training.precision", problem: "bf16 is refused: \(Bf16Inference.unsupported(by: network)!)",
+                                hint: "Use --precision fp32 (training.precision: fp32), or auto, which falls back by itself")
+        case .auto where Bf16Inference.unsupported(by: network) != nil:
+            return "Precision auto: fp32, because \(Bf16Inference.unsupported(by: network)!)"
         case .bf16, .auto:
             let count = Bf16Training.install(in: network, choosing: true)
             return "Precision \(precision!.rawValue): bf16 or fp32 per convolution, the faster at the first step, in \(count) conv–BN–ReLU units; weights, optimiser, loss and batch norm fp32 (\(CPUFeatures.effectiveISA))"

@@ -1,4 +1,5 @@
 import Core
+import Engine
 import Foundation
 import GeoRaster
 import Testing
@@ -37,6 +38,19 @@ import TestSupport
 
         let quantize = try Tool.run(Tool.terraseg, ["quantize", "--model", model, "--calibration", a.image, "--output", dir.file("q")])
         #expect(quantize.status != 0 && quantize.stderr.contains("has no int8 layers"), "\(quantize.stderr)")
+
+        // bf16 covers no ResNet layer yet: refused when asked for, fp32 with a notice under auto.
+        let bf16 = try Tool.run(Tool.terraseg, ["predict", "--model", model, "--input", b.image, "--output", dir.file("bf16"), "--precision", "bf16"])
+        #expect(bf16.status != 0 && bf16.stderr.contains("--precision bf16 is refused"), "\(bf16.stderr)")
+        if CPUFeatures.hasBF16 { #expect(bf16.stderr.contains("a ResNet U-Net has none yet"), "\(bf16.stderr)") }
+        let auto = try Tool.run(Tool.terraseg, ["predict", "--model", model, "--input", b.image, "--output", dir.file("auto"), "--precision", "auto", "--tile", "64"])
+        #expect(auto.status == 0 && auto.stderr.contains("Precision auto: fp32, because"), "\(auto.stderr)")
+        let trainBF16 = try Tool.run(Tool.terraseg, ["train", "--image", a.image, "--labels", a.labels, "--classes", SyntheticScene.classList,
+                                                     "--ignore", "0", "--model", "resnet-unet", "--encoder", "resnet18", "--precision", "bf16",
+                                                     "--decoder-channels", "32,16,16,16,16", "--patch-size", "32", "--batch-size", "4",
+                                                     "--epochs", "1", "--split", "rows:0.7", "--output", dir.file("m16")])
+        #expect(trainBF16.status != 0 && trainBF16.stderr.contains("bf16 is refused"), "\(trainBF16.stderr)")
+        if CPUFeatures.hasBF16 { #expect(trainBF16.stderr.contains("a ResNet U-Net has none yet"), "\(trainBF16.stderr)") }
     }
 
     @Test func refusesAnOutputStrideSMPDoesNotHave() throws {

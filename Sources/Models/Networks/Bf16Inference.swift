@@ -16,6 +16,13 @@ public enum Bf16Inference {
         }
     }
 
+    /// Why `network` cannot run bf16 (it has no conv–BN–ReLU units bf16 covers: a ResNet U-Net);
+    /// nil when it can.
+    public static func unsupported(by network: any SegmentationNetwork) -> String? {
+        Int8Calibration.units(of: network).isEmpty
+            ? "bf16 covers the U-Net's and the dilated CNN's conv–BN–ReLU units, and a ResNet U-Net has none yet" : nil
+    }
+
     /// `unit`'s bf16 convolution with its folded batch norm and fused ReLU.
     public static func kernel(_ unit: ConvBNReLU) -> Bf16ConvolutionKernel {
         var g = unit.conv.geometry
