@@ -59,9 +59,9 @@ extension ScenePredictor {
     /// options and the model stream, else in windows.
     func predictBand(paths: [String], outputs: SceneOutputs, communicator: Communicator) throws -> PredictedBand {
         let (info, bands) = try checkedScene(paths: paths)
-        let strips = StripPredictor(model: model, inputs: inputs, options: options, refusesThreadsForTesting: refusesThreadsForTesting,
-                                    progress: progress)
-        if options.blend == .stream, !options.tta, let (stream, S) = strips.rowStream(info: info) {
+        let streamer = StripPredictor(model: model, inputs: inputs, options: options, refusesThreadsForTesting: refusesThreadsForTesting,
+                                      progress: progress)
+        if options.blend == .stream, !options.tta, let (stream, S) = streamer.rowStream(info: info) {
             let A = model.alignment
             let width = PredictionGrid.roundUp(info.width, to: A), height = PredictionGrid.roundUp(info.height, to: A)
             let plan = SceneBands.rows(height: info.height, ranks: communicator.size, step: A)
@@ -70,9 +70,9 @@ extension ScenePredictor {
             guard !rows.isEmpty else { return PredictedBand(info: info, writers: writers, plan: plan, grid: nil, tiles: 0, skipped: 0) }
             let R = model.receptiveRadius
             let top = max(0, rows.lowerBound - R) / A * A, bottom = min(height, PredictionGrid.roundUp(rows.upperBound + R, to: A))
-            let windows = stride(from: top, to: bottom, by: S).map { Window(column: 0, row: $0, width: width, height: min(S, bottom - $0)) }
-            let skipped = try strips.run(windows, paths: paths, bands: bands, info: info, stream: stream, end: bottom, writers: writers)
-            return PredictedBand(info: info, writers: writers, plan: plan, grid: nil, tiles: windows.count, skipped: skipped)
+            let strips = stride(from: top, to: bottom, by: S).map { Window(column: 0, row: $0, width: width, height: min(S, bottom - $0)) }
+            let skipped = try streamer.run(strips, paths: paths, bands: bands, info: info, stream: stream, end: bottom, writers: writers)
+            return PredictedBand(info: info, writers: writers, plan: plan, grid: nil, tiles: strips.count, skipped: skipped)
         }
         if options.blend == .stream {
             ScenePredictor.logger.notice("\(options.tta ? "test-time augmentation (--tta) averages windows" : "this model cannot stream its rows (\(model.windowsOnly))"): predicting in windows (--blend centre), exact as well")
