@@ -100,7 +100,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Core", "Training", "Inference", "Models", "ModelIO", "Tiling", "GeoRaster", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Core", "Pipeline", "Training", "ModelIO", "GeoRaster", "TestSupport",
                                                    .product(name: "Yams", package: "Yams")]),
-        .testTarget(name: "InferenceTests", dependencies: ["Core", "Inference", "Models", "ModelIO", "GeoRaster", "Metrics", "TestSupport"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Core", "Distributed", "Inference", "Models", "ModelIO", "GeoRaster", "Metrics", "TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Core", "Engine", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ModelsTests", dependencies: ["Core", "Models", "ModelIO", "Engine", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Core", "Engine", "GeoRaster", "ModelIO", "TestSupport"]),

@@ -59,10 +59,11 @@ extension ScenePredictor {
     /// options and the model stream, else in windows.
     func predictBand(paths: [String], outputs: SceneOutputs, communicator: Communicator) throws -> PredictedBand {
         let (info, bands) = try checkedScene(paths: paths)
-        let A = model.alignment
-        let width = PredictionGrid.roundUp(info.width, to: A), height = PredictionGrid.roundUp(info.height, to: A)
-        let S = StripPredictor.stripHeight(options: options, width: width, bytesPerPixel: model.streamBytesPerPixel, alignment: A)
-        if options.blend == .stream, !options.tta, let stream = model.rowStream(rows: S) {
+        let streamer = StripPredictor(model: model, inputs: inputs, options: options, refusesThreadsForTesting: refusesThreadsForTesting,
+                                      progress: progress)
+        if options.blend == .stream, !options.tta, let (stream, S) = streamer.rowStream(info: info) {
+            let A = model.alignment
+            let width = PredictionGrid.roundUp(info.width, to: A), height = PredictionGrid.roundUp(info.height, to: A)
             let plan = SceneBands.rows(height: info.height, ranks: communicator.size, step: A)
             let rows = plan[communicator.rank]
             let writers = SceneWriters(band: rows, width: info.width, outputs: outputs, classMap: inputs.classMap, options: options)
@@ -70,7 +71,7 @@ extension ScenePredictor {
             let R = model.receptiveRadius
             let top = max(0, rows.lowerBound - R) / A * A, bottom = min(height, PredictionGrid.roundUp(rows.upperBound + R, to: A))
             let strips = stride(from: top, to: bottom, by: S).map { Window(column: 0, row: $0, width: width, height: min(S, bottom - $0)) }
-            let skipped = try streamStrips(strips, paths: paths, bands: bands, info: info, stream: stream, end: bottom, writers: writers)
+            let skipped = try streamer.run(strips, paths: paths, bands: bands, info: info, stream: stream, end: bottom, writers: writers)
             return PredictedBand(info: info, writers: writers, plan: plan, grid: nil, tiles: strips.count, skipped: skipped)
         }
         if options.blend == .stream {
@@ -88,28 +89,6 @@ extension ScenePredictor {
         windows.refusesThreadsForTesting = refusesThreadsForTesting
         let skipped = tiles.isEmpty ? 0 : try windows.runWindows(paths: paths, bands: bands, info: info, grid: grid, tiles: tiles, writers: writers)
         return PredictedBand(info: info, writers: writers, plan: plan, grid: grid, tiles: tiles.count, skipped: skipped)
-    }
-
-    /// Streams `strips` (rows up to `end`, where the stream ends) through the stages of
-    /// `StripPredictor` into `writers`; returns the strips skipped as all-nodata.
-    private func streamStrips(_ strips: [Window], paths: [String], bands: [Int], info: RasterInfo, stream: RowStream, end: Int,
-                              writers: SceneWriters) throws -> Int {
-        let A = model.alignment, C = model.inputChannels, K = model.classCount
-        let width = PredictionGrid.roundUp(info.width, to: A)
-        let pipes = StagePipes(batches: 3, refusesThreadsForTesting: refusesThreadsForTesting) { StripBatch(channels: C, classes: K) }
-        let done = DispatchGroup()
-        StripReader(paths: paths, recipe: inputs.recipe, bands: bands, normalizer: inputs.normalizer, strips: strips).start(pipes, group: done)
-        StripWriter(writers: Handoff(writers), width: info.width, height: info.height, stride: width, classValues: inputs.classMap.classes.map(\.value),
-                    classes: K, floatProbabilities: options.floatProbabilities).start(pipes, group: done)
-        var network = StripNetwork(stream: stream, alignment: A, radius: model.receptiveRadius, width: width, height: end,
-                                   probabilities: writers.probabilities != nil || writers.confidence != nil, progress: progress)
-        network.run(pipes, stripCount: strips.count)
-        done.wait()
-        if let error = pipes.failure.error {
-            stream.reset()
-            throw error
-        }
-        return network.skipped
     }
 }
 

@@ -32,20 +32,38 @@ struct StripPredictor {
 
     /// The scene's maps, or nil when the model cannot stream.
     func predict(paths: [String], bands: [Int], info: RasterInfo, outputs: SceneOutputs, start: Date) throws -> ScenePrediction? {
-        let A = model.alignment
-        let width = PredictionGrid.roundUp(info.width, to: A), height = PredictionGrid.roundUp(info.height, to: A)
-        let S = StripPredictor.stripHeight(options: options, width: width, bytesPerPixel: model.streamBytesPerPixel, alignment: A)
-        guard let stream = model.rowStream(rows: S) else { return nil }
+        guard let (stream, S) = rowStream(info: info) else { return nil }
+        let width = PredictionGrid.roundUp(info.width, to: model.alignment), height = PredictionGrid.roundUp(info.height, to: model.alignment)
         let strips = stride(from: 0, to: height, by: S).map { Window(column: 0, row: $0, width: width, height: min(S, height - $0)) }
-        let C = model.inputChannels, K = model.classCount
         let writers = try SceneWriters(outputs: outputs, like: info, classMap: inputs.classMap, options: options)
-        let pipes = StagePipes(batches: 3, refusesThreadsForTesting: refusesThreadsForTesting) { StripBatch(channels: C, classes: K) }
+        let skipped = try run(strips, paths: paths, bands: bands, info: info, stream: stream, end: height, writers: writers)
+        try writers.finish()
+        return ScenePrediction(width: info.width, height: info.height, tiles: strips.count, skippedTiles: skipped,
+                               seconds: Date().timeIntervalSince(start))
+    }
+
+    /// The model's row stream for the scene and its rows per strip, or nil when the model cannot stream.
+    func rowStream(info: RasterInfo) -> (stream: RowStream, stripHeight: Int)? {
+        let width = PredictionGrid.roundUp(info.width, to: model.alignment)
+        let S = StripPredictor.stripHeight(options: options, width: width, bytesPerPixel: model.streamBytesPerPixel, alignment: model.alignment)
+        return model.rowStream(rows: S).map { ($0, S) }
+    }
+
+    /// Streams `strips` (full width; the stream ends at row `end`) through the reader, network
+    /// and writer stages into `writers`: the one pipeline of a whole scene and of a rank's band
+    /// (`SceneBands`). On failure the stream is reset, `writers` aborted (no temporary file
+    /// stays) and the error rethrown; on success `writers` are left to finish. Returns the strips
+    /// skipped as all-nodata.
+    func run(_ strips: [Window], paths: [String], bands: [Int], info: RasterInfo, stream: RowStream, end: Int,
+             writers: SceneWriters) throws -> Int {
+        let A = model.alignment, K = model.classCount, width = PredictionGrid.roundUp(info.width, to: A)
+        let pipes = StagePipes(batches: 3, refusesThreadsForTesting: refusesThreadsForTesting) { StripBatch(channels: model.inputChannels, classes: K) }
         let done = DispatchGroup()
         StripReader(paths: paths, recipe: inputs.recipe, bands: bands, normalizer: inputs.normalizer, strips: strips).start(pipes, group: done)
         StripWriter(writers: Handoff(writers), width: info.width, height: info.height, stride: width, classValues: inputs.classMap.classes.map(\.value),
                     classes: K, floatProbabilities: options.floatProbabilities).start(pipes, group: done)
-        var network = StripNetwork(stream: stream, alignment: A, radius: model.receptiveRadius, width: width, height: height,
-                                   probabilities: outputs.probabilities != nil || outputs.confidence != nil, progress: progress)
+        var network = StripNetwork(stream: stream, alignment: A, radius: model.receptiveRadius, width: width, height: end,
+                                   probabilities: writers.probabilities != nil || writers.confidence != nil, progress: progress)
         network.run(pipes, stripCount: strips.count)
         done.wait()
         if let error = pipes.failure.error {
@@ -53,9 +71,7 @@ struct StripPredictor {
             writers.abort()
             throw error
         }
-        try writers.finish()
-        return ScenePrediction(width: info.width, height: info.height, tiles: strips.count, skippedTiles: network.skipped,
-                               seconds: Date().timeIntervalSince(start))
+        return network.skipped
     }
 }
 

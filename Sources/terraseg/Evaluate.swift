@@ -1,5 +1,6 @@
 import ArgumentParser
 import Core
+import Distributed
 import Foundation
 import GeoRaster
 import Inference
@@ -44,8 +45,23 @@ extension TerraSegCommand {
 
         @OptionGroup var global: GlobalOptions
 
+        /// Under mpirun/srun rank 0 alone evaluates and prints, as in `terraseg run` (an evaluation
+        /// reads the map once, a small part of predicting it); the other ranks wait for it and exit 0.
+        /// A failure on rank 0 ends them (MPI_Abort); an interruption leaves without MPI_Finalize.
         func run() throws {
             global.bootstrapLogging()
+            let world = try Communicator.world()
+            guard world.isRoot else { return try world.barrier() }
+            do {
+                try evaluate()
+            } catch let code as ExitCode {
+                world.abandon()  // the other ranks wait at the barrier
+                throw code
+            }
+            try world.barrier()
+        }
+
+        private func evaluate() throws {
             let result: MapEvaluator.Result
             switch (prediction, labels, model, try tileSet.spec()) {
             case let (prediction?, labels?, nil, nil):

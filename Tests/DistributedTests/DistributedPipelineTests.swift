@@ -6,28 +6,11 @@ import TestSupport
 /// scene is predicted in bands, rank 0 alone logs, writes the fingerprints, evaluates and reports.
 @Suite(.serialized, .enabled(if: MPILaunch.available, "needs mpirun (apt-get install openmpi-bin)"))
 struct DistributedPipelineTests {
-    static let yaml = """
-        name: synthetic
-        output: run
-        data:
-          scenes: [{image: scene.tif, labels: scene_labels.tif}]
-          classes:
-            - {value: 1, name: water}
-            - {value: 2, name: forest}
-            - {value: 3, name: bare}
-          ignore: [0]
-        tiling: {patch: 32, stride: 16, split: {method: rows, train_fraction: 0.7}}
-        model: {widths: [8, 16], bottleneck_width: 16, bottleneck_dilations: [1]}
-        training: {epochs: 1, batch_size: 4}
-        prediction: {tile: 48}
-        """
-
     static func count(_ text: String, _ part: String) -> Int { text.components(separatedBy: part).count - 1 }
 
     @Test func runOnTwoRanksTrainsMapsAndReportsOnceAndSkipsWhatIsUpToDate() throws {
         let dir = TemporaryDirectory("terraseg-mpi")
-        _ = try SyntheticScene(in: dir.path, width: 96, height: 120, bands: 3)
-        try Self.yaml.write(toFile: dir.file("job.yaml"), atomically: true, encoding: .utf8)
+        try SyntheticPipeline.write(in: dir.path, width: 96, height: 120, yaml: SyntheticPipeline.yaml(epochs: 1, prediction: "tile: 48"))
         let r = try MPILaunch.run(ranks: 2, Tool.terraseg, ["run", dir.file("job.yaml")])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(Self.count(r.stdout, "Land-cover map:") == 1 && Self.count(r.stdout, "Validation mIoU") == 1, "\(r.stdout)")

@@ -80,6 +80,23 @@ struct DistributedPredictionTests {
         #expect(!FileManager.default.fileExists(atPath: out + "/broken-large_map.tif"))
     }
 
+    /// `terraseg evaluate` under mpirun: rank 0 alone scores the map and prints (once, the
+    /// others wait and exit 0); its failure ends the job non-zero with one message.
+    @Test func evaluateOnTwoRanksScoresOnceOnRankZero() throws {
+        let out = dir.file("evaluated")
+        let p = try Tool.run(Tool.terraseg, ["predict", "--model", model, "--input", scenes[0].image, "--output", out, "--tile", "48"])
+        try #require(p.status == 0, "\(p.stderr)")
+        let map = out + "/scene-1_map.tif"
+        let r = try MPILaunch.run(ranks: 2, Tool.terraseg, ["evaluate", "--prediction", map, "--labels", scenes[0].labels, "--ignore", "0"])
+        #expect(r.status == 0 && !r.crashed, "\(r.stderr)")
+        #expect(r.stdout.components(separatedBy: "Overall accuracy").count == 2, "printed once: \(r.stdout)")
+        let single = try Tool.run(Tool.terraseg, ["evaluate", "--prediction", map, "--labels", scenes[0].labels, "--ignore", "0"])
+        #expect(single.stdout == r.stdout)
+        let wrong = try MPILaunch.run(ranks: 2, Tool.terraseg, ["evaluate", "--prediction", map, "--labels", scenes[1].labels])
+        #expect(wrong.status != 0 && !wrong.crashed, "\(wrong.stderr)")
+        #expect(wrong.stderr.components(separatedBy: "not on the grid of the prediction").count == 2, "\(wrong.stderr)")
+    }
+
     /// Skip and failure isolation hold across ranks: existing maps are skipped, a broken scene
     /// is reported by rank 0 and fails the run, the others are written.
     @Test func skipsExistingMapsAndIsolatesAFailingScene() throws {

@@ -1,4 +1,5 @@
 import Core
+import Distributed
 import Engine
 import Foundation
 import GeoRaster
@@ -139,6 +140,40 @@ private let gapScene: StitchScene = {
         #expect(streamedTTA.0.values == windowsTTA.0.values)
         #expect(streamedTTA.1.tiles == windowsTTA.1.tiles && streamedTTA.1.tiles != plain.1.tiles,
                 "tta ran in \(streamedTTA.1.tiles) windows; strips without tta: \(plain.1.tiles)")
+    }
+
+    /// A strip that cannot be read (a scene cut short: its last block row of the last band is
+    /// gone) fails the scene with the reader's error once earlier strips are written, in one
+    /// process and in a rank's band (both through `StripPredictor.run`), and leaves no output,
+    /// not even a temporary file; the predictor then maps a good scene as a fresh one does (the
+    /// stream was reset).
+    @Test func aStripThatCannotBeReadFailsTheSceneAndLeavesNothing() throws {
+        let dir = TemporaryDirectory()
+        var profile = try RasterMaker.utmProfile(width: 61, height: 96, bands: 2, options: CreationOptions(blockSize: 16, compression: .none))
+        profile.nodata = -9999
+        let whole = try RasterMaker.write(dir.file("whole.tif"), profile: profile) { b, c, r in Float((c * 7 + r * 13 + b * 5) % 11) }
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: whole))
+        let cut = dir.file("cut.tif")
+        try bytes.prefix(bytes.count - 61 * 4 * 16 / 2).write(to: URL(fileURLWithPath: cut))
+        let scene = StitchScene(name: "cut", path: whole, width: 61, height: 96, bands: 2, classes: TinyModel.classMap)
+        let model = try model(StreamingTests.architecture(0, bands: 2, classes: scene.classes.count), scene)
+        var o = PredictionOptions()
+        o.stripHeight = 16
+        let p = try ScenePredictor(model: model, inputs: scene.inputs(), options: o)
+        var strips = 0
+        p.progress = { done, _ in strips = max(strips, done) }
+        let outputs = SceneOutputs(map: dir.file("out/m_map.tif"), confidence: dir.file("out/m_c.tif"))
+        try FileManager.default.createDirectory(atPath: dir.file("out"), withIntermediateDirectories: true)
+        let error = #expect(throws: RasterError.self) { try p.predict(paths: [cut], outputs: outputs) }
+        #expect(error?.description.contains("cut.tif") == true, "\(String(describing: error))")
+        #expect(strips >= 2, "the failure comes after strips went through (\(strips))")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("out")).isEmpty, "no output, not even a temporary file")
+        let band = #expect(throws: RasterError.self) { try p.predictBand(paths: [cut], outputs: outputs, communicator: .single) }
+        #expect(band?.description.contains("cut.tif") == true)
+        _ = try p.predict(paths: [whole], outputs: outputs)
+        let fresh = try ScenePredictor(model: model, inputs: scene.inputs(), options: o)
+        _ = try fresh.predict(paths: [whole], outputs: SceneOutputs(map: dir.file("fresh_map.tif")))
+        #expect(try Dataset(path: outputs.map).read(window: scene.full).values == (try Dataset(path: dir.file("fresh_map.tif")).read(window: scene.full)).values)
     }
 
     /// Strips are as tall as the memory budget allows for the scene's width (at most 256 rows,

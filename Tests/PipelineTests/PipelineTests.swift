@@ -211,30 +211,9 @@ struct PipelineRunTests {
 /// evaluate, report; a second run skips what is up to date, a changed prediction section
 /// reruns only the prediction.
 @Suite struct SyntheticPipelineRunTests {
-    /// The synthetic job (also StalenessTests').
-    static func yaml(tile: Int = 64, learningRate: Double = 0.01) -> String {
-        """
-        name: synthetic
-        output: run
-        data:
-          scenes: [{image: scene.tif, labels: scene_labels.tif}]
-          classes:
-            - {value: 1, name: water}
-            - {value: 2, name: forest}
-            - {value: 3, name: bare}
-          ignore: [0]
-        tiling: {patch: 32, stride: 16, split: {method: rows, train_fraction: 0.7}}
-        model: {widths: [8, 16], bottleneck_width: 16, bottleneck_dilations: [1]}
-        optimizer: {learning_rate: \(learningRate)}
-        training: {epochs: 2, batch_size: 4}
-        prediction: {tile: \(tile)}
-        """
-    }
-
     @Test func runTrainsMapsEvaluatesReportsAndSkipsWhatIsUpToDate() throws {
         let dir = TemporaryDirectory()
-        let scene = try SyntheticScene(in: dir.path, width: 130, height: 100, bands: 3)
-        try Self.yaml(tile: 64).write(toFile: dir.file("job.yaml"), atomically: true, encoding: .utf8)
+        let (scene, _) = try SyntheticPipeline.write(in: dir.path, width: 130, height: 100)
         let r = try Tool.run(Tool.terraseg, ["run", dir.file("job.yaml")])
         #expect(r.status == 0 && !r.crashed, "\(r.stderr)")
         #expect(r.stdout.contains("Land-cover map:") && r.stdout.contains("Validation mIoU"), "\(r.stdout)")
@@ -254,7 +233,7 @@ struct PipelineRunTests {
         let again = try Tool.run(Tool.terraseg, ["run", dir.file("job.yaml")])
         #expect(again.status == 0)
         #expect(again.stdout.contains("Up to date, skipped: train, predict"), "\(again.stdout)")
-        try Self.yaml(tile: 32).write(toFile: dir.file("job.yaml"), atomically: true, encoding: .utf8)
+        try SyntheticPipeline.yaml(prediction: "tile: 32").write(toFile: dir.file("job.yaml"), atomically: true, encoding: .utf8)
         let retiled = try Tool.run(Tool.terraseg, ["run", dir.file("job.yaml")])
         #expect(retiled.status == 0, "\(retiled.stderr)")
         #expect(retiled.stdout.contains("Up to date, skipped: train (") && !retiled.stdout.contains("skipped: train, predict"), "\(retiled.stdout)")

@@ -14,7 +14,7 @@ import TestSupport
     let dir = TemporaryDirectory()
 
     func job(_ precision: String) throws -> String {
-        let yaml = SyntheticPipelineRunTests.yaml().replacingOccurrences(of: "prediction: {tile: 64}", with: "prediction: {tile: 64, precision: \(precision)}")
+        let yaml = SyntheticPipeline.yaml(prediction: "tile: 64, precision: \(precision)")
         #expect(yaml.contains("precision: \(precision)"))
         try yaml.write(toFile: dir.file("job.yaml"), atomically: true, encoding: .utf8)
         return dir.file("job.yaml")

@@ -9,7 +9,10 @@ import TestSupport
 struct StacPipelineTests {
     @Test func aStacItemIsAPredictionScene() throws {
         let dir = TemporaryDirectory("terraseg-stac-run")
-        let scene = try SyntheticScene(in: dir.path, width: 96, height: 80, bands: 3)
+        let yaml = SyntheticPipeline.yaml(name: "stac", image: "[T_B02.tif, T_B03.tif, T_B04.tif]", stride: 32, epochs: 1,
+                                          prediction: "tile: 64, scenes: [tile.json]", dataExtra: "band_names: [B02, B03, B04]",
+                                          extra: "evaluation: {enabled: false}")
+        let (scene, job) = try SyntheticPipeline.write(in: dir.path, width: 96, height: 80, yaml: yaml)
         let names = ["B02", "B03", "B04"]
         for (i, name) in names.enumerated() {
             let r = try Tool.run("gdal_translate", ["-q", "-b", "\(i + 1)", scene.image, dir.file("T_\(name).tif")])
@@ -21,24 +24,7 @@ struct StacPipelineTests {
         let item: [String: Any] = ["type": "Feature", "stac_version": "1.0.0", "id": "tile", "geometry": NSNull(), "links": [],
                                    "properties": ["datetime": "2022-05-01T00:00:00Z"], "assets": assets]
         try JSONSerialization.data(withJSONObject: item).write(to: URL(fileURLWithPath: dir.file("tile.json")))
-        try """
-        name: stac
-        output: run
-        data:
-          scenes: [{image: [T_B02.tif, T_B03.tif, T_B04.tif], labels: scene_labels.tif}]
-          band_names: [B02, B03, B04]
-          classes:
-            - {value: 1, name: water}
-            - {value: 2, name: forest}
-            - {value: 3, name: bare}
-          ignore: [0]
-        tiling: {patch: 32, stride: 32, split: {method: rows, train_fraction: 0.7}}
-        model: {widths: [8, 16], bottleneck_width: 16, bottleneck_dilations: [1]}
-        training: {epochs: 1, batch_size: 4}
-        prediction: {tile: 64, scenes: [tile.json]}
-        evaluation: {enabled: false}
-        """.write(toFile: dir.file("job.yaml"), atomically: true, encoding: .utf8)
-        let r = try Tool.run(Tool.terraseg, ["run", dir.file("job.yaml")])
+        let r = try Tool.run(Tool.terraseg, ["run", job])
         try #require(r.status == 0 && !r.crashed, "\(r.stderr)")
         let map = try Dataset(path: dir.file("run/maps/tile_map.tif"))
         #expect(map.info.width == 96 && map.info.height == 80)

@@ -6,14 +6,12 @@ import TestSupport
 /// rewritten in place (same size, same modification time) retrains from scratch, so does a
 /// changed setting, and --force always retrains; nothing else is redone.
 @Suite struct StalenessTests {
-    static func yaml(learningRate: Double) -> String { SyntheticPipelineRunTests.yaml(learningRate: learningRate) }
-
     @Test func aChangedInputOrSettingRetrainsAndForceAlwaysDoes() throws {
         let dir = TemporaryDirectory()
         let scene = try SyntheticScene(in: dir.path, width: 120, height: 100, bands: 3)
         try scene.writeUncompressedLabels(swapped: false, inPlace: false)
         let job = dir.file("job.yaml"), weights = dir.file("run/model/model.safetensors")
-        try Self.yaml(learningRate: 0.01).write(toFile: job, atomically: true, encoding: .utf8)
+        try SyntheticPipeline.yaml(learningRate: 0.01).write(toFile: job, atomically: true, encoding: .utf8)
         let first = try Tool.run(Tool.terraseg, ["run", job])
         #expect(first.status == 0 && !first.crashed, "\(first.stderr)")
         let trained = try FileChanges.bytes(weights)
@@ -35,7 +33,7 @@ import TestSupport
         #expect(forced.stderr.contains("--force: from scratch") && forced.stderr.contains("Discarding the checkpoint"), "\(forced.stderr)")
         #expect(try FileChanges.bytes(weights) == retrained, "the same data and settings train the same weights")
 
-        try Self.yaml(learningRate: 0.02).write(toFile: job, atomically: true, encoding: .utf8)
+        try SyntheticPipeline.yaml(learningRate: 0.02).write(toFile: job, atomically: true, encoding: .utf8)
         let changed = try Tool.run(Tool.terraseg, ["run", job])
         #expect(changed.status == 0 && !changed.stderr.contains("--resume"), "\(changed.stderr)")
         #expect(changed.stderr.contains("Training from scratch: the training settings changed"), "\(changed.stderr)")
