@@ -34,7 +34,7 @@ import TestSupport
     @Test func trainingPrecisionIsAChoiceInTheFingerprint() throws {
         _ = try SyntheticScene(in: dir.path, width: 40, height: 40, bands: 3)
         func load(_ precision: String) throws -> PipelineSpec {
-            let yaml = SyntheticPipelineRunTests.yaml() + "\n"
+            let yaml = SyntheticPipeline.yaml() + "\n"
             try yaml.replacingOccurrences(of: "training: {", with: "training: {precision: \(precision), ")
                 .write(toFile: dir.file("train.yaml"), atomically: true, encoding: .utf8)
             return try PipelineLoader.load(dir.file("train.yaml")).spec
@@ -48,7 +48,7 @@ import TestSupport
         #expect(fp32.precision == nil && !fp32JSON.contains("precision"))
         let (bf16Options, autoOptions) = (try load("bf16").trainingOptions, try load("auto").trainingOptions)
         #expect(bf16Options.precision == .bf16 && autoOptions.precision == .auto)
-        try (SyntheticPipelineRunTests.yaml() + "\n").write(toFile: dir.file("plain.yaml"), atomically: true, encoding: .utf8)
+        try (SyntheticPipeline.yaml() + "\n").write(toFile: dir.file("plain.yaml"), atomically: true, encoding: .utf8)
         let none = try encoder.encode(try PipelineLoader.load(dir.file("plain.yaml")).spec.trainingOptions)
         let bf16 = try encoder.encode(bf16Options), plain = try encoder.encode(fp32)
         #expect(bf16 != plain && plain == none)
