@@ -26,7 +26,7 @@ from safetensors.torch import save_file
 
 OUT = pathlib.Path(__file__).resolve().parent.parent / "Tests" / "Fixtures" / "smp"
 BATCH, SIZE, CLASSES = 2, 64, 3
-CONFIGURATIONS = [("resnet18", 4, 32), ("resnet18", 6, 32), ("resnet34", 4, 32), ("resnet34", 6, 32), ("resnet18", 4, 16)]
+CONFIGURATIONS = [("resnet18", 4, 32), ("resnet18", 6, 32), ("resnet34", 4, 32), ("resnet34", 6, 32), ("resnet18", 4, 16), ("resnet50", 4, 32)]
 
 
 def fnv1a(text):

@@ -175,6 +175,7 @@ public struct ModelBundle: Codable, Sendable {
     /// filled and put in place of `path` (`AtomicFile.replaceDirectory`) only when every file
     /// is complete, so `path` holds the previous bundle or the new one whole, never neither.
     /// `extraFiles` (name → contents) are written into the bundle too (metrics log, options).
+    /// Replacing an existing bundle is said on standard error ("Replaced the existing bundle …").
     public func write(network: any SegmentationNetwork, to path: String, extraFiles: [String: Data] = [:]) throws {
         let fm = FileManager.default
         let tmp = try AtomicFile.createTemporaryDirectory(for: path)
@@ -186,8 +187,10 @@ public struct ModelBundle: Codable, Sendable {
                                   to: tmp + "/" + ModelBundle.weightsFile)
             try AtomicFile.write(ModelBundle.encoder().encode(self), to: tmp + "/" + ModelBundle.metadataFile)
             for (name, data) in extraFiles { try AtomicFile.write(data, to: tmp + "/" + name) }
-            // An existing bundle is swapped with the new one in one step, then deleted.
+            // An existing bundle is swapped with the new one in one step, then deleted; said once.
+            let replacing = fm.fileExists(atPath: path)
             try AtomicFile.replaceDirectory(path, with: tmp)
+            if replacing { FileHandle.standardError.write(Data("Replaced the existing bundle \(path)\n".utf8)) }
         } catch {
             try? fm.removeItem(atPath: tmp)
             throw error

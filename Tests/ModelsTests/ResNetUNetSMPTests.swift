@@ -51,7 +51,7 @@ enum SMPFormula {
     }
 }
 
-@Test(arguments: [("resnet18", 4, 32), ("resnet18", 6, 32), ("resnet34", 4, 32), ("resnet34", 6, 32), ("resnet18", 4, 16)])
+@Test(arguments: [("resnet18", 4, 32), ("resnet18", 6, 32), ("resnet34", 4, 32), ("resnet34", 6, 32), ("resnet18", 4, 16), ("resnet50", 4, 32)])
 func resNetUNetMatchesSMP(_ encoder: String, _ bands: Int, _ outputStride: Int) throws {
     let fixture = "smp/\(encoder)-\(bands)b-os\(outputStride).safetensors"
     let (tensors, _) = try SafeTensors.read(TestData.fixture(fixture))
