@@ -1,3 +1,4 @@
+import Core
 import Engine
 
 /// A layer of stride S and row extent K (a k×k convolution with dilation d: K = d·(k−1)+1, or
@@ -33,7 +34,7 @@ final class StridedRows: RowStage {
         var g = unit.conv.geometry
         g.bias = true
         g.rowPadding = 0
-        let kernel = ConvolutionKernel(g)
+        let kernel = ConvolutionKernel(g, winograd: .off)
         kernel.fusedReLU = unit.relu
         var output: Tensor?
         self.init(stride: g.stride, extent: g.dilation * (g.kernel - 1) + 1, padding: g.padding, chunk: chunk) { input in
@@ -217,12 +218,18 @@ final class NearestUpsampleRows: RowStage {
 }
 
 /// A conv–BN(–ReLU) unit's rows: stride 1 keeps its halo (`ConvolutionRows`), others `StridedRows`.
+/// Direct convolutions, not Winograd: each row shape's plan holds its own transformed weights
+/// (four times the 3×3 weights) and workspace, which doubled the ResNet stream's peak memory
+/// and made it slower (resnet34, 1024×2048 mosaic, 2 rounds each: 1.56 GB, 34–42 s direct;
+/// 3.17 GB, 51–55 s Winograd).
 func rowStage(_ unit: ConvBNReLU, chunk: Int) -> any RowStage {
     let g = unit.conv.geometry
     guard g.stride == 1 else { return StridedRows(unit, chunk: chunk) }
     var folded = g
     folded.bias = true
-    return ConvolutionRows(folded, chunk: chunk, fusedReLU: unit.relu) { let w = unit.inferenceWeights(); return (w.weight, w.bias) }
+    let rows = ConvolutionRows(folded, chunk: chunk, fusedReLU: unit.relu) { let w = unit.inferenceWeights(); return (w.weight, w.bias) }
+    rows.kernel.winograd = .off
+    return rows
 }
 
 extension ResNetUNet {
@@ -244,7 +251,9 @@ extension ResNetUNet {
         var decoder: [any RowStage] = []
         for i in 0..<4 { decoder += [joins[i]] + decoderBlocks[i].map { rowStage($0, chunk: chunk(strides[3 - i])) } }
         decoder += [NearestUpsampleRows()] + decoderBlocks[4].map { rowStage($0, chunk: chunk(1)) }
-        decoder.append(ConvolutionRows(head.geometry, chunk: chunk(1), fusedReLU: false) { [head] in (head.weight, head.bias) })
+        let headRows = ConvolutionRows(head.geometry, chunk: chunk(1), fusedReLU: false) { [head] in (head.weight, head.bias) }
+        headRows.kernel.winograd = .off
+        decoder.append(headRows)
         // Features 0 (stem) … 4 (layer4): 0–3 are skips; the pooling joins layer1's blocks.
         let levels: [[any RowStage]] = [encoder[0], encoder[1] + encoder[2], encoder[3], encoder[4], encoder[5]]
         func run(_ level: Int, _ input: Tensor?, _ final: Bool, _ emit: Emit) {
