@@ -28,21 +28,12 @@ import TestSupport
         let out = dir.file("maps")
         let predict = try Tool.run(Tool.terraseg, ["predict", "--model", model, "--input", b.image, "--output", out, "--tile", "64"])
         try #require(predict.status == 0, "\(predict.stderr)")
-        // Streaming is the default, and this network streams its rows too.
-        #expect(predict.stderr.contains("full-width strips, each feature computed once"), "\(predict.stderr)")
+        // Streaming is the default; this network predicts in windows and says why.
+        #expect(predict.stderr.contains("cannot stream its rows (the ResNet row stream is not exact on large scenes yet)"), "\(predict.stderr)")
         let map = try Dataset(path: out + "/b_map.tif")
         #expect(map.info.width == 100 && map.info.height == 70)
         let values = try map.read(window: Window(width: 100, height: 70))
         #expect(values.valid.contains { $0 != 0 })
-        // The streamed map is the windows' map (both equal one window over the scene).
-        let windows = try Tool.run(Tool.terraseg, ["predict", "--model", model, "--input", b.image, "--output", dir.file("windows"),
-                                                   "--blend", "centre", "--tile", "64"])
-        try #require(windows.status == 0, "\(windows.stderr)")
-        let windowed = try Dataset(path: dir.file("windows") + "/b_map.tif").read(window: Window(width: 100, height: 70))
-        // Both equal one window up to convolution rounding: a near-tie of this barely trained
-        // network may flip a label (seen once; the untrained networks of ResNetStreamingTests agree exactly).
-        let differing = zip(windowed.values, values.values).filter { $0 != $1 }.count
-        #expect(windowed.valid == values.valid && differing <= 7, "\(differing) of 7000 labels differ")
 
         let quantize = try Tool.run(Tool.terraseg, ["quantize", "--model", model, "--calibration", a.image, "--output", dir.file("q")])
         #expect(quantize.status != 0 && quantize.stderr.contains("has no int8 layers"), "\(quantize.stderr)")

@@ -51,7 +51,7 @@ func resNetUNetStreamEqualsOneWindow(_ encoder: ResNetEncoder, _ outputStride: I
     #expect((whole.max()! - whole.min()!) > 0.01, "the logits vary")
     let radius = ModelArchitecture.resnetUNet(c).receptiveRadius
     for (strips, chunk) in [([7, 2, 13], 8), ([32], 32), ([1], 16), ([45, 19], 64), ([400], 24)] {
-        let stream = try #require(net.rowStream(rows: chunk))
+        let stream = try #require(net.experimentalRowStream(rows: chunk))
         let (rows, lag) = streamedLogits(stream, x, strips: strips)
         let worst = zip(rows, whole).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
         #expect(worst < 1e-5, "\(encoder)/\(outputStride), strips \(strips), chunks of \(chunk): logits differ by \(worst)")
