@@ -85,3 +85,26 @@ func resNetUNetStreamEqualsOneWindow(_ encoder: ResNetEncoder, _ outputStride: I
     #expect(top == 4 && joined == whole)
     #expect(whole.allSatisfy { $0 < 0 })
 }
+
+/// The configuration of a bundle imported from smp (resnet34, 4 bands: a 7×7 stride-2 stem on
+/// channels not a multiple of 16, 6 classes, smp's default decoder 256-128-64-32-16, batch
+/// norms at smp's initial statistics) on inputs of several times N(0, 1) scale: the stream
+/// equals one window (its map's difference from predict's windows is their edge padding, see
+/// `experimentalRowStream`).
+@Test(arguments: [(4, [256, 128, 64, 32, 16], 3.0), (3, [32, 16, 16, 16, 16], 1.0)])
+func resNetUNetStreamEqualsOneWindowSmpDefaults(_ bands: Int, _ decoder: [Int], _ scale: Float) throws {
+    let c = ResNetUNetConfiguration(inputChannels: bands, classes: 6, encoder: .resnet34, decoderChannels: decoder, outputStride: 32)
+    let net = ResNetUNet(c, seed: 11)
+    net.isTraining = false
+    let x = noise(Shape(1, bands, 64, 96), seed: 5)
+    for i in 0..<x.shape.count { x.data[i] *= scale }
+    let whole = net(x).nchwValues()
+    let spread = whole.max()! - whole.min()!
+    for (strips, chunk) in [([32], 32), ([7, 2, 13], 8), ([64], 64)] {
+        let stream = try #require(net.experimentalRowStream(rows: chunk))
+        let (rows, _) = streamedLogits(stream, x, strips: strips)
+        let worst = zip(rows, whole).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+        let bad = zip(rows, whole).filter { abs($0 - $1) > 1e-4 * max(1, spread) }.count
+        #expect(worst <= 1e-4 * max(1, spread), "bands \(bands), decoder \(decoder), scale \(scale), strips \(strips), chunks \(chunk): logits differ by \(worst) (spread \(spread)) at \(bad) of \(rows.count)")
+    }
+}

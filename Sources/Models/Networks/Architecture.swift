@@ -120,7 +120,7 @@ public enum ModelArchitecture: Sendable, Codable, Equatable {
         switch self {
         case .unet(let c): c.upsampling.isLearned ? "learned upsampling" : nil
         case .dilated: nil
-        case .resnetUNet: "the ResNet row stream is not exact on large scenes yet"
+        case .resnetUNet: "its row stream pads each layer at the scene's edges, the windows read zeros beyond them (as smp's sliding window): the maps differ near the edges"
         }
     }
 

@@ -236,10 +236,13 @@ extension ResNetUNet {
     /// The ResNet U-Net as a row stream (`rows` per chunk at full resolution, divided by each
     /// feature's stride): stem, pooling, the residual blocks (dilated ones at output stride 16
     /// and 8), each feature's rows queued at its decoder junction, the five decoder blocks and
-    /// the 3×3 head, all over rows (the logits equal one window over the scene in the tests).
-    /// Not yet the network's `rowStream`: on the 2048² mosaic (resnet34, 4 bands, 256-row
-    /// strips) its map differs from the windows' (and smp's) on 6 % of the pixels, the whole
-    /// first row and column included, while the small scenes of the tests agree exactly.
+    /// the 3×3 head, all over rows (the logits equal one window over the scene, smp's
+    /// `model(scene)`, on smp bundles too: resnet34, 4 bands, decoder 256-128-64-32-16).
+    /// Not yet the network's `rowStream`: predict's windows read zeros beyond the scene (margin
+    /// = receptive radius, as smp's sliding-window peer), so every layer sees computed features
+    /// there, not this stream's zero padding; with the ResNet's receptive radius (544 px for
+    /// resnet34) their maps differ near the edges (6 % of the 2048² mosaic, 35 % of a 128×256
+    /// crop, which a 544-px zero margin around one window reproduces exactly).
     func experimentalRowStream(rows: Int) -> RowStream? {
         isTraining = false
         let strides = configuration.featureStrides
