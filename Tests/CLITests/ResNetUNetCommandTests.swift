@@ -29,8 +29,9 @@ import TestSupport
         let out = dir.file("maps")
         let predict = try Tool.run(Tool.terraseg, ["predict", "--model", model, "--input", b.image, "--output", out, "--tile", "64"])
         try #require(predict.status == 0, "\(predict.stderr)")
-        // Streaming is the default; this network predicts in windows and says why.
-        #expect(predict.stderr.contains("cannot stream its rows (ResNet encoders have no row kernels yet)"), "\(predict.stderr)")
+        // Streaming is the default, and this network streams its rows too.
+        #expect(predict.stderr.contains("full-width strips, each feature computed once"), "\(predict.stderr)")
+        #expect(!predict.stderr.contains("cannot stream its rows"), "\(predict.stderr)")
         let map = try Dataset(path: out + "/b_map.tif")
         #expect(map.info.width == 100 && map.info.height == 70)
         let values = try map.read(window: Window(width: 100, height: 70))

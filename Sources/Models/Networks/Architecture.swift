@@ -120,7 +120,7 @@ public enum ModelArchitecture: Sendable, Codable, Equatable {
         switch self {
         case .unet(let c): c.upsampling.isLearned ? "learned upsampling" : nil
         case .dilated: nil
-        case .resnetUNet: "ResNet encoders have no row kernels yet"
+        case .resnetUNet: nil
         }
     }
 
@@ -144,8 +144,9 @@ public enum ModelArchitecture: Sendable, Codable, Equatable {
             return 4 * floats
         case .dilated(let c):
             return 4 * (2 * c.inputChannels + 3 * c.width * c.dilations.count + 2 * c.classes)
-        case .resnetUNet:
-            return 0  // predicts in windows (no `RowStream`)
+        case .resnetUNet(let c):
+            // Each layer holds about a strip of its input and output rows at its stride (a window's activations, twice).
+            return 4 * Int((c.activationValuesPerPixel(perConvolution: 2, training: false) + Double(2 * (c.inputChannels + c.classes))).rounded(.up))
         }
     }
 

@@ -21,12 +21,13 @@ import Engine
 /// of all pushes together are the scene, their count a multiple of the alignment.
 public final class RowStream {
     private let body: (Tensor?, Bool, Emit) -> Void
-    private let head: Conv2d
+    /// A 1×1 head run on each chunk of the last stage's rows; nil when a stage is the head.
+    private let head: Conv2d?
     private let stages: [any RowStage]
     private let toPlain = LayoutConverter()
     private var logits: Tensor?, headOutput: Tensor?
 
-    init(stages: [any RowStage], head: Conv2d, body: @escaping (Tensor?, Bool, Emit) -> Void) {
+    init(stages: [any RowStage], head: Conv2d?, body: @escaping (Tensor?, Bool, Emit) -> Void) {
         self.stages = stages
         self.head = head
         self.body = body
@@ -40,9 +41,12 @@ public final class RowStream {
         if let rows { precondition(rows.layout == .nchw && rows.shape.n == 1, "RowStream input \(rows.shape) \(rows.layout)") }
         body(rows, final) { features, _ in
             guard let features else { return }
-            let out = reuseRows(headOutput, head.geometry.outputShape(features.shape), head.outputLayout)
-            headOutput = out
-            head.kernel.forward(input: features, weight: head.weight, bias: head.bias, output: out, training: false)
+            var out = features
+            if let head {
+                out = reuseRows(headOutput, head.geometry.outputShape(features.shape), head.outputLayout)
+                headOutput = out
+                head.kernel.forward(input: features, weight: head.weight, bias: head.bias, output: out, training: false)
+            }
             let l = reuseRows(logits, out.shape, .nchw)
             logits = l
             toPlain.convert(out, into: l)
