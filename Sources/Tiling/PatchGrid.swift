@@ -39,11 +39,13 @@ public struct PatchGrid: Hashable, Sendable {
 /// `tileSize` on a grid anchored at (0, 0); each is predicted from an input window that adds
 /// `margin` on every side. Offsets and margin are multiples of `alignment` (the network's
 /// total down-sampling factor, e.g. 16 for a 4-level U-Net), so every window sees the same
-/// pooling phase as one huge window over the whole scene would: with a margin of at least
-/// the receptive-field half-width, the stitched map equals that huge window's prediction.
-/// Core tiles at the right and bottom may reach past the raster; only their part inside is
-/// written, and input beyond the raster is read as invalid (zero after normalisation),
-/// exactly as the huge window would see it.
+/// pooling phase as one huge window over the scene plus the margin would: with a margin of
+/// at least the receptive-field half-width, the stitched map equals that huge window's
+/// prediction. Core tiles at the right and bottom may reach past the raster; only their part
+/// inside is written. Input beyond the raster is read as invalid (zero after normalisation)
+/// and the network runs over it, as smp's sliding windows do; a stream (`RowStream`), one
+/// window over the scene alone, pads each layer with zeros at the scene's edge instead, so
+/// within the receptive radius of an edge the two may differ.
 public struct PredictionGrid: Hashable, Sendable {
     public let width: Int
     public let height: Int

@@ -233,11 +233,7 @@ public final class Trainer {
                 interrupted = true
                 break
             }
-            var m = EpochMetrics(epoch: state.epoch + 1, trainLoss: epoch.lossSum / Double(max(1, epoch.lossCount)),
-                                 learningRate: Double(optimizer.learningRate), seconds: 0,
-                                 patchesPerSecond: Double(max(0, loop.batchesPerEpoch - state.nextBatch) * loop.batchSize)
-                                     / max(1e-9, Date().timeIntervalSince(epoch.started)))
-            m.chipsPerSecond = loop.chipsPerPatch.map { $0 * m.patchesPerSecond }
+            var m = Self.trainingMetrics(epoch, of: loop, state: state, learningRate: optimizer.learningRate)
             if !data.validation.isEmpty { try validator.score(into: &m, network: network, loss: loss, batches: batches) }
             m.seconds = Date().timeIntervalSince(epoch.started)
             history.append(m)
@@ -260,6 +256,16 @@ public final class Trainer {
                         metricsPath: keeper.metricsPath, wallSeconds: wall)
         result.bundle = output
         return result
+    }
+
+    /// An epoch's training figures (loss, learning rate, patches and chips per second), before validation.
+    static func trainingMetrics(_ epoch: EpochLoop.Outcome, of loop: EpochLoop, state: Checkpoint, learningRate: Float) -> EpochMetrics {
+        var m = EpochMetrics(epoch: state.epoch + 1, trainLoss: epoch.lossSum / Double(max(1, epoch.lossCount)),
+                             learningRate: Double(learningRate), seconds: 0,
+                             patchesPerSecond: Double(max(0, loop.batchesPerEpoch - state.nextBatch) * loop.batchSize)
+                                 / max(1e-9, Date().timeIntervalSince(epoch.started)))
+        m.chipsPerSecond = loop.chipsPerPatch.map { $0 * m.patchesPerSecond }
+        return m
     }
 
     /// Checks that the bundle's folder is writable; rank 0 removes partial outputs of killed runs

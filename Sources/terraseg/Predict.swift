@@ -134,6 +134,23 @@ extension TerraSegCommand {
             return options
         }
 
+        /// Prints "done/total unit (percent), ETA" on standard error: in place on a terminal (at
+        /// most twice a second), else a line every 30 s, and always the last.
+        private static func progressLine(unit: String) -> (Int, Int) -> Void {
+            let terminal = isatty(STDERR_FILENO) != 0
+            var lastReport = Date.distantPast, started = Date()
+            return { done, total in
+                if done <= 2 { started = Date() }
+                let now = Date()
+                guard now.timeIntervalSince(lastReport) > (terminal ? 0.5 : 30) || done == total else { return }
+                lastReport = now
+                let eta = done > 0 ? now.timeIntervalSince(started) / Double(done) * Double(total - done) : 0
+                let line = String(format: "  %d/%d \(unit) (%.0f %%), ETA %.0f s", done, total, 100 * Double(done) / Double(max(1, total)), eta)
+                FileHandle.standardError.write(Data((terminal ? "\r" + line : line + "\n").utf8))
+                if terminal && done == total { FileHandle.standardError.write(Data("\n".utf8)) }
+            }
+        }
+
         func run() throws {
             global.bootstrapLogging()
             var options = try settings()
@@ -150,18 +167,7 @@ extension TerraSegCommand {
             predictor.provenance = MapProvenance(bundle: bundle, directory: model, terrasegVersion: terrasegVersion)
             // Under mpirun/srun the scenes are shared among the ranks; rank 0 alone reports.
             let world = try Communicator.world()
-            let terminal = isatty(STDERR_FILENO) != 0
-            var lastReport = Date.distantPast, started = Date()
-            if world.isRoot { predictor.progress = { done, total in
-                if done <= 2 { started = Date() }
-                let now = Date()
-                guard now.timeIntervalSince(lastReport) > (terminal ? 0.5 : 30) || done == total else { return }
-                lastReport = now
-                let eta = done > 0 ? now.timeIntervalSince(started) / Double(done) * Double(total - done) : 0
-                let line = String(format: "  %d/%d \(options.blend == .stream ? "strips" : "windows") (%.0f %%), ETA %.0f s", done, total, 100 * Double(done) / Double(max(1, total)), eta)
-                FileHandle.standardError.write(Data((terminal ? "\r" + line : line + "\n").utf8))
-                if terminal && done == total { FileHandle.standardError.write(Data("\n".utf8)) }
-            } }
+            if world.isRoot { predictor.progress = Self.progressLine(unit: options.blend == .stream ? "strips" : "windows") }
             let jobs = try SceneJob.expand(input, foldersAreScenes: network.inputs.recipe?.bandNames != nil,
                                            stacBands: bands ?? network.inputs.recipe?.bandNames)
             if let bands, !jobs.contains(where: { $0.item != nil }) {

@@ -141,7 +141,8 @@ import Tiling
 
     /// smp's own Unet, saved as users save it, imported; the bundle's weights load back into smp
     /// strictly and equal the original; TerraSeg's logits on a raster equal smp's within 1e-4 of
-    /// their largest magnitude, and `terraseg predict`'s map equals smp's argmax (where smp's top two logits differ).
+    /// their largest magnitude, and `terraseg predict`'s map equals smp's argmax where smp's top two logits
+    /// differ: streamed (the default), of `model(scene)`; in windows, of the scene padded by the receptive radius.
     @Test(.enabled(if: SMPImportTests.smpAvailable, "needs Benchmarks/.venv with segmentation-models-pytorch (Benchmarks/setup.sh)"),
           arguments: ["resnet18", "resnet50"])
     func smpsOwnUnetRoundTripsAndPredictsAlike(_ encoder: String) throws {
@@ -172,6 +173,12 @@ import Tiling
                                                "--map", dir.file("maps/scene_map.tif")])
         #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
         print("smp \(encoder) round trip: \(check.stdout)")
+        // Windows read invalid input beyond the scene, as smp's sliding window does: their map is smp's on the padded scene.
+        let windows = try Tool.run(Tool.terraseg, ["predict", "--model", dir.file("model"), "--input", raster, "--output", dir.file("windows"), "--blend", "centre"])
+        try #require(windows.status == 0, "\(windows.stderr)")
+        let padded = try Tool.run(Self.python, [script, "check", "--original", weights, "--bundle", dir.file("model"), "--raster", raster,
+                                                "--mean", mean, "--std", std, "--map", dir.file("windows/scene_map.tif"), "--edges", "windows"])
+        #expect(padded.status == 0, "\(padded.stdout)\(padded.stderr)")
     }
 }
 

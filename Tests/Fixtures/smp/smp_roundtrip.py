@@ -75,15 +75,19 @@ def check(a):
         if not diff <= 1e-4 * max(1.0, logits.abs().max().item()):
             sys.exit(f"logits differ by {diff} (smp range {report['logit_range']})")
     if a.map:
-        # TerraSeg maps a scene as one window over it with invalid (zero after normalisation)
-        # input all around: smp sees the scene padded by the receptive-field radius, on the
-        # network's alignment, and the scene's part of its output is compared.
-        align, radius = meta["alignment"], meta["receptive_field"] // 2
-        h, w = x.shape[2], x.shape[3]
-        pad = -(-radius // align) * align
-        bottom, right = pad + (-(-h // align) * align - h), pad + (-(-w // align) * align - w)
-        with torch.no_grad():
-            padded = net(torch.nn.functional.pad(x, (pad, right, pad, bottom)))[:, :, pad:pad + h, pad:pad + w]
+        # `--edges stream` (predict's default): TerraSeg's map is one window over the scene
+        # alone, smp's `model(scene)`. `--edges windows` (`--blend centre`): windows read invalid
+        # input (zero after normalisation) all around, so smp sees the scene padded by the
+        # receptive-field radius, on the network's alignment, and the scene's part is compared.
+        if a.edges == "stream":
+            padded = logits
+        else:
+            align, radius = meta["alignment"], meta["receptive_field"] // 2
+            h, w = x.shape[2], x.shape[3]
+            pad = -(-radius // align) * align
+            bottom, right = pad + (-(-h // align) * align - h), pad + (-(-w // align) * align - w)
+            with torch.no_grad():
+                padded = net(torch.nn.functional.pad(x, (pad, right, pad, bottom)))[:, :, pad:pad + h, pad:pad + w]
         with rasterio.open(a.map) as src:
             ours = src.read(1).astype(np.int64)
         values = np.array([c["value"] for c in meta["classes"]["classes"]])
@@ -124,6 +128,7 @@ def main():
         c.add_argument(flag, required=True)
     c.add_argument("--logits")
     c.add_argument("--map")
+    c.add_argument("--edges", choices=["stream", "windows"], default="stream")
     d = sub.add_parser("adapt")
     d.add_argument("weights")
     d.add_argument("--bands", type=int, required=True)
