@@ -226,7 +226,7 @@ public enum PipelineSchema {
             Field("freeze_encoder_epochs", .int(.between(0, 100_000)), "0",
                   "ResNet U-Net: epochs at the start during which the encoder (weights, batch-norm running statistics, optimiser state) is not updated; the decoder and head train. Its batch norms still normalise with each batch's statistics; resuming continues the freeze."),
             Field("precision", .choice(["fp32", "bf16", "auto"]), "fp32",
-                  "Convolution arithmetic: bf16 (needs AVX512_BF16 or AMX; refused elsewhere) or auto (bf16 where the CPU has it, else fp32, said) keep per layer the faster of bf16 and fp32, measured at the first step; weights, optimiser, loss and batch norm stay fp32."),
+                  "Convolution arithmetic: bf16 (needs AVX512_BF16 or AMX, and a U-Net or dilated CNN; refused elsewhere) or auto (bf16 where both hold, else fp32, said) keep per layer the faster of bf16 and fp32, measured at the first step; weights, optimiser, loss and batch norm stay fp32."),
         ]), "", "Training loop."),
         Field("augmentation", .object([
             Field("flips", .bool, "true", "Random flips."),
