@@ -190,3 +190,20 @@ func chainedInt8StreamEqualsOneChainedWindow(_ mode: UpsamplingMode, _ strips: [
     } } }
     #expect(wrong == 0)
 }
+
+/// The growth policy row buffers share (`HeldRows`): rows that fit after the held ones are
+/// appended in place, rows that fit only at the front move the held rows there, others grow
+/// the buffer by half at least.
+@Test func heldRowsFitCompactOrGrow() {
+    var rows = HeldRows()
+    #expect(rows.room(for: 4, capacity: 0) == .grow(rows: 4))
+    rows.appended(4)
+    rows.drop(3)
+    #expect(rows.start == 3 && rows.count == 1 && rows.end == 4)
+    #expect(rows.room(for: 2, capacity: 6) == .fits)
+    #expect(rows.room(for: 3, capacity: 6) == .compact)
+    #expect(rows.room(for: 6, capacity: 6) == .grow(rows: 9))
+    #expect(rows.room(for: 10, capacity: 6) == .grow(rows: 11))
+    rows.drop(1)
+    #expect(rows.start == 0 && rows.count == 0, "an emptied buffer starts at its front")
+}

@@ -26,8 +26,8 @@ func chainBytes(_ stages: ArraySlice<any ByteRowStage>, _ rows: Int8UNetChain.Ac
 /// moves the held rows to its front. Layers read the held rows in place.
 final class ByteRowQueue {
     private var storage: ByteTensor?
-    private var start = 0
-    private(set) var count = 0
+    private var span = HeldRows()
+    var count: Int { span.count }
     private(set) var rowBytes = 0
 
     /// Appends `rows` rows copied from `source`, or zero rows when it is nil.
@@ -35,44 +35,37 @@ final class ByteRowQueue {
         guard rows > 0 else { return }
         precondition(length > 0 && (count == 0 || length == rowBytes), "ByteRowQueue: rows of another width while rows are held")
         rowBytes = length
-        let capacity = (storage?.shape.count ?? 0) / length
-        if count + rows > capacity {
-            let next = ByteTensor(shape: Shape(1, length, max(count + rows, capacity + capacity / 2), 1))
-            if let storage, count > 0 { next.data.update(from: storage.data + start * length, count: count * length) }
+        switch span.room(for: rows, capacity: (storage?.shape.count ?? 0) / length) {
+        case .fits: break
+        case .grow(let capacity):
+            let next = ByteTensor(shape: Shape(1, length, capacity, 1))
+            if let storage, count > 0 { next.data.update(from: storage.data + span.start * length, count: count * length) }
             storage = next
-            start = 0
-        } else if start + count + rows > capacity {
+            span.movedToFront()
+        case .compact:
             let base = UnsafeMutableRawPointer(storage!.data)
-            base.copyMemory(from: base + start * length, byteCount: count * length)  // memmove
-            start = 0
+            base.copyMemory(from: base + span.start * length, byteCount: count * length)  // memmove
+            span.movedToFront()
         }
-        let at = storage!.data + (start + count) * length
+        let at = storage!.data + span.end * length
         if let source { UnsafeMutableRawPointer(at).copyMemory(from: source, byteCount: rows * length) } else { at.update(repeating: 0, count: rows * length) }
-        count += rows
+        span.appended(rows)
     }
 
     func append(_ rows: ByteTensor) { append(rows.data, rows: rows.shape.h, rowBytes: rows.shape.w * rows.shape.c) }
 
     /// The first held row.
-    var front: UnsafeMutablePointer<UInt8> { storage!.data + start * rowBytes }
+    var front: UnsafeMutablePointer<UInt8> { storage!.data + span.start * rowBytes }
 
     /// Held rows `rows` as a u8 tensor (1, channels, rows.count, width), read in place.
     func view(_ rows: Range<Int>, channels: Int, width: Int) -> ByteTensor {
         precondition(rows.upperBound <= count && channels * width == rowBytes, "ByteRowQueue view")
-        return ByteTensor(viewing: storage!, offset: (start + rows.lowerBound) * rowBytes, shape: Shape(1, channels, rows.count, width))
+        return ByteTensor(viewing: storage!, offset: (span.start + rows.lowerBound) * rowBytes, shape: Shape(1, channels, rows.count, width))
     }
 
-    func drop(_ rows: Int) {
-        precondition(rows <= count)
-        start += rows
-        count -= rows
-        if count == 0 { start = 0 }
-    }
+    func drop(_ rows: Int) { span.drop(rows) }
 
-    func reset() {
-        start = 0
-        count = 0
-    }
+    func reset() { span.reset() }
 }
 
 /// An output buffer that only grows; each call views its front with the wanted shape.

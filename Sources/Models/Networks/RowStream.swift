@@ -82,9 +82,9 @@ func chain(_ stages: ArraySlice<any RowStage>, _ rows: Tensor?, _ final: Bool, _
 /// buffer, not two.
 final class RowWindow {
     private var storage: Tensor?
-    private var start = 0
+    private var span = HeldRows()
     /// Rows held.
-    private(set) var count = 0
+    var count: Int { span.count }
 
     /// Appends `zerosBefore` zero rows, `rows`, then `zerosAfter` zero rows.
     func append(_ rows: Tensor?, zerosBefore: Int = 0, zerosAfter: Int = 0) {
@@ -93,43 +93,63 @@ final class RowWindow {
         guard let like = rows ?? storage else { preconditionFailure("RowWindow: zero rows of an unknown shape") }
         let same = storage.map { $0.shape.c == like.shape.c && $0.shape.w == like.shape.w && $0.layout == like.layout } ?? false
         precondition(same || count == 0, "RowWindow: rows of another shape while rows are held")
-        let capacity = same ? storage!.shape.h : 0
-        if count + added > capacity {
-            // Grows by half at least, so a window that fills up (a skip queue) reallocates rarely.
-            let shape = Shape(like.shape.n, like.shape.c, max(count + added, capacity + capacity / 2), like.shape.w)
-            let next = Tensor(shape: shape, layout: like.layout)
-            if let storage, count > 0 { RowCopy.copy(storage, rows: start, count: count, into: next, at: 0) }
+        switch span.room(for: added, capacity: same ? storage!.shape.h : 0) {
+        case .fits: break
+        case .grow(let rows):
+            let next = Tensor(shape: Shape(like.shape.n, like.shape.c, rows, like.shape.w), layout: like.layout)
+            if let storage, count > 0 { RowCopy.copy(storage, rows: span.start, count: count, into: next, at: 0) }
             storage = next
-            start = 0
-        } else if start + count + added > capacity {
-            RowCopy.moveToFront(storage!, rows: start, count: count)
-            start = 0
+            span.movedToFront()
+        case .compact:
+            RowCopy.moveToFront(storage!, rows: span.start, count: count)
+            span.movedToFront()
         }
         let t = storage!
-        var at = start + count
+        var at = span.end
         RowCopy.zero(t, rows: at, count: zerosBefore)
         at += zerosBefore
         if let rows { RowCopy.copy(rows, rows: 0, count: rows.shape.h, into: t, at: at) }
         at += rows?.shape.h ?? 0
         RowCopy.zero(t, rows: at, count: zerosAfter)
-        count += added
+        span.appended(added)
     }
 
     /// The buffer and where the held rows start in it (for copies out of the window).
-    var held: (tensor: Tensor, row: Int)? { storage.map { ($0, start) } }
+    var held: (tensor: Tensor, row: Int)? { storage.map { ($0, span.start) } }
 
-    func drop(_ rows: Int) {
+    func drop(_ rows: Int) { span.drop(rows) }
+
+    /// Forgets the held rows (keeps the buffer for the next scene).
+    func reset() { span.reset() }
+}
+
+/// Which rows of a buffer that only grows are held, [start, start + count), and what the buffer
+/// must do before rows are appended after them (`RowWindow`, `ByteRowQueue`): fit them, move
+/// the held rows to its front, or grow (by half at least, so a queue that fills up reallocates
+/// rarely).
+struct HeldRows {
+    enum Room: Equatable { case fits, compact, grow(rows: Int) }
+
+    private(set) var start = 0
+    private(set) var count = 0
+    var end: Int { start + count }
+
+    func room(for added: Int, capacity: Int) -> Room {
+        if count + added > capacity { return .grow(rows: max(count + added, capacity + capacity / 2)) }
+        return end + added > capacity ? .compact : .fits
+    }
+
+    mutating func movedToFront() { start = 0 }
+    mutating func appended(_ rows: Int) { count += rows }
+
+    mutating func drop(_ rows: Int) {
         precondition(rows <= count)
         start += rows
         count -= rows
         if count == 0 { start = 0 }
     }
 
-    /// Forgets the held rows (keeps the buffer for the next scene).
-    func reset() {
-        start = 0
-        count = 0
-    }
+    mutating func reset() { (start, count) = (0, 0) }
 }
 
 /// A fixed-height buffer of rows that a layer reads in place: rows are copied in until it is
