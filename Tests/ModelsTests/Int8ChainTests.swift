@@ -66,6 +66,55 @@ func byteUpsamplingFollowsTheFloatKernel(_ kind: Upsample2xKind) {
     #expect(worst <= (kind == .bilinear ? 0.5 + 1e-3 : 0), "\(kind) off by \(worst) codes")
 }
 
+/// A junction in one pass: upsampling with the skip fills the whole concat, as upsampling and
+/// then `copyChannels` do (16-byte and byte copies of the skip: 32 and 20 channels).
+@Test(arguments: [Upsample2xKind.nearest, .nails, .bilinear])
+func byteUpsamplingWithTheSkipFillsTheConcat(_ kind: Upsample2xKind) {
+    let x = bytes(Shape(2, 20, 5, 6), seed: 5)
+    let real = floats(x)
+    for i in 0..<real.physicalCount { real.data[i] *= 0.37 }
+    for skipChannels in [32, 20] {
+        let skip = bytes(Shape(2, skipChannels, 10, 12), seed: 6)
+        let apart = ByteTensor(shape: Shape(2, 20 + skipChannels, 10, 12)), fused = ByteTensor(shape: apart.shape)
+        if kind == .bilinear {
+            ByteKernels.upsample2x(kind, real, step: 0.37, into: apart)
+            ByteKernels.upsample2x(kind, real, step: 0.37, into: fused, skip: skip)
+        } else {
+            ByteKernels.upsample2x(kind, x, into: apart)
+            ByteKernels.upsample2x(kind, x, into: fused, skip: skip)
+        }
+        ByteKernels.copyChannels(skip, into: apart, offset: 20)
+        #expect((0..<apart.shape.count).allSatisfy { apart.data[$0] == fused.data[$0] }, "\(kind), \(skipChannels) skip channels")
+    }
+}
+
+/// The chain's bilinear junction: oneDNN's resampling of Float32 NHWC values (in steps) into
+/// u8 rounds the Float32 kernel's bilinear ×2 once, to the nearest code, saturating at 0 and
+/// 255; `concatenate` then writes [up, skip] as two channel copies do.
+@Test func byteResamplingRoundsTheFloatBilinearAndConcatenates() {
+    var rng = SplitMix64(seed: 8)
+    let x = Tensor(shape: Shape(2, 20, 5, 6), layout: .nhwc)
+    x.setNCHW(rng.uniform(x.shape.count, -20, 280).map(Float.init))
+    let expected = Tensor(shape: Shape(2, 20, 10, 12), layout: .nhwc)
+    Upsample2x.forward(.bilinear, input: x, output: expected)
+    let up = ByteTensor(shape: expected.shape)
+    let resampler = ResamplingKernel(.linear)
+    resampler.forward(input: x, output: up)
+    #expect(!resampler.byteImplementation.hasPrefix("ref"), "oneDNN resampling \(resampler.byteImplementation)")
+    var worst: Float = 0
+    for n in 0..<2 { for c in 0..<20 { for h in 0..<10 { for w in 0..<12 {
+        worst = max(worst, abs(Float(up[n, c, h, w]) - min(255, max(0, expected.data[expected.offset(n, c, h, w)]))))
+    } } } }
+    #expect(worst <= 0.5 + 1e-3, "u8 resampling off by \(worst) codes")
+
+    let skip = bytes(Shape(2, 32, 10, 12), seed: 9)
+    let cat = ByteTensor(shape: Shape(2, 52, 10, 12)), apart = ByteTensor(shape: cat.shape)
+    ByteKernels.concatenate(up, skip, into: cat)
+    ByteKernels.copyChannels(up, into: apart, offset: 0)
+    ByteKernels.copyChannels(skip, into: apart, offset: 20)
+    #expect((0..<cat.shape.count).allSatisfy { cat.data[$0] == apart.data[$0] })
+}
+
 private func relative(_ a: [Float], _ b: [Float]) -> Double {
     let d = zip(a, b).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }
     return (d / max(1e-30, b.reduce(0.0) { $0 + Double($1) * Double($1) })).squareRoot()
@@ -112,19 +161,4 @@ func chainedInt8FollowsUnchained(_ mode: UpsamplingMode) throws {
     #expect(worst < 1e-4, "region logits differ by \(worst)")
     Int8Calibration.uninstall(from: net)
     #expect(net.int8Chain == nil && net(x).nchwValues() == fp32)
-}
-
-/// The chain's head (`PointwiseConvolution`: NHWC in, NCHW logits out, 16-wide vectors and a
-/// scalar tail) equals the 1×1 `Conv2d` it stands for.
-@Test func pointwiseHeadEqualsTheOneByOneConvolution() {
-    let conv = Conv2d(inputChannels: 36, outputChannels: 3, kernelSize: 1, bias: true, seed: 4)
-    var rng = SplitMix64(seed: 9)
-    let x = Tensor(shape: Shape(2, 36, 5, 7), values: rng.uniform(2 * 36 * 35).map { Float($0) * 2 - 1 })
-    let expected = conv(x).nchwValues()
-    let nhwc = Tensor(shape: x.shape, layout: .nhwc)
-    LayoutConverter().convert(x, into: nhwc)
-    let out = Tensor(shape: Shape(2, 3, 5, 7))
-    PointwiseConvolution.forward(nhwc, weights: conv.weight.value.nchwValues(), bias: conv.bias!.value.nchwValues(), into: out)
-    let worst = zip(out.nchwValues(), expected).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
-    #expect(worst < 1e-5, "pointwise head off by \(worst)")
 }

@@ -32,6 +32,30 @@ public final class ResamplingKernel {
         f.0.execute([(DNNL_ARG_SRC, f.1.bind(input.raw)), (DNNL_ARG_DST, f.2.bind(output.raw))])
     }
 
+    private var toBytes: (Shape, Primitive, Memory, Memory)?
+
+    /// input (N, C, H, W) Float32 NHWC in units of a u8 step → output (N, C, fH, fW) u8 NHWC:
+    /// the interpolated values rounded half to even and saturated to 0…255 by oneDNN's
+    /// conversion (the int8 chain's bilinear junction; its input convolution writes in steps).
+    public func forward(input: Tensor, output: ByteTensor) {
+        precondition(input.layout == .nhwc && output.shape == Shape(input.shape.n, input.shape.c, factor * input.shape.h,
+                                                                    factor * input.shape.w), "u8 resampling shapes")
+        if toBytes?.0 != input.shape {
+            var s = input.memoryDesc.raw, d = output.memoryDesc.raw
+            var factors: [Float] = [Float(factor), Float(factor)]
+            var desc = dnnl_resampling_desc_t()
+            dnnlCheck(dnnl_resampling_forward_desc_init(&desc, dnnl_forward_inference, alg, &factors, &s, &d),
+                      "dnnl_resampling_forward_desc_init")
+            let pd = PrimitiveDesc(&desc, "u8 resampling forward")
+            toBytes = (input.shape, Primitive(pd), Memory(input.memoryDesc), Memory(output.memoryDesc))
+        }
+        let f = toBytes!
+        f.1.execute([(DNNL_ARG_SRC, f.2.bind(input.raw)), (DNNL_ARG_DST, f.3.bind(UnsafeMutableRawPointer(output.data)))])
+    }
+
+    /// oneDNN's implementation of the u8 forward (after the first call).
+    public var byteImplementation: String { toBytes?.1.desc.implementation ?? "-" }
+
     public func backward(dOutput: Tensor, dInput: Tensor) {
         guard let f = fwd else { preconditionFailure("resampling backward before forward") }
         if bwd == nil {

@@ -4,8 +4,9 @@ import Engine
 /// U-Net inference with u8 activations chained between int8 layers: each int8 convolution
 /// writes u8 (oneDNN output scales and the fused ReLU land on its consumer's step) when its
 /// consumer is another int8 convolution, the 2×2 max pooling (exact on u8), the concat, or a
-/// nearest/nails upsampling; only the bilinear upsampling's input (Float32 NHWC, quantized
-/// while upsampling into the concat) and the head's input (Float32 nChw16c) are Float32. The
+/// nearest/nails upsampling; only the bilinear upsampling's input (Float32 NHWC in units of
+/// the concat's step, so oneDNN's u8 resampling only rounds) and the head's input (Float32
+/// NHWC, a oneDNN 1×1 convolution) are Float32. A junction writes each concat row once. The
 /// first unit stays fp32 and its output is quantized once. This removes the two reorders per
 /// layer of `Int8ConvUnit` (the unchained path, which row streaming keeps).
 ///
@@ -28,19 +29,24 @@ public final class Int8UNetChain {
         let unit: ConvBNReLU
         private var bytes: ByteTensor?, floats: Tensor?
 
-        /// Writes u8 at `outputStep`, or Float32 in `floatLayout` when it is nil.
-        init(_ unit: ConvBNReLU, inputStep: Float, outputStep: Float?, floatLayout: Layout = .nhwc) {
-            kernel = Stage.kernel(unit, inputStep: inputStep, outputStep: outputStep, rowPadding: nil)
+        /// Writes u8 at `outputStep`, or Float32 in `floatLayout` when it is nil, in units of
+        /// `floatStep` (the bilinear junction's u8 step, so that oneDNN's resampling only rounds).
+        init(_ unit: ConvBNReLU, inputStep: Float, outputStep: Float?, floatStep: Float = 1, floatLayout: Layout = .nhwc) {
+            kernel = Stage.kernel(unit, inputStep: inputStep, outputStep: outputStep, rowPadding: nil, floatStep: floatStep)
             label = unit.label; self.floatLayout = floatLayout; self.unit = unit
         }
 
-        /// `unit`'s folded weights quantized into an int8 convolution with fused ReLU.
-        static func kernel(_ unit: ConvBNReLU, inputStep: Float, outputStep: Float?, rowPadding: Int?) -> Int8ConvolutionKernel {
+        /// `unit`'s folded weights quantized into an int8 convolution with fused ReLU; its
+        /// Float32 output divided by `floatStep` (weights and bias scaled alike: per-channel
+        /// quantization and ReLU commute with a positive scale).
+        static func kernel(_ unit: ConvBNReLU, inputStep: Float, outputStep: Float?, rowPadding: Int?,
+                           floatStep: Float = 1) -> Int8ConvolutionKernel {
             var g = unit.conv.geometry
             g.bias = true
             g.rowPadding = rowPadding
             let (w, b) = unit.inferenceWeights()
-            return Int8ConvolutionKernel(g, weight: w.value.nchwValues(), bias: b.value.nchwValues(),
+            let scale = 1 / floatStep
+            return Int8ConvolutionKernel(g, weight: w.value.nchwValues().map { $0 * scale }, bias: b.value.nchwValues().map { $0 * scale },
                                          inputStep: inputStep, outputStep: outputStep, relu: true)
         }
 
@@ -70,7 +76,9 @@ public final class Int8UNetChain {
     /// Per level (shallowest first): the step of the skip, its pooling and the decoder's concat.
     let skipSteps: [Float]
 
-    private var firstBytes: ByteTensor?, skips: [ByteTensor] = [], pooled: [ByteTensor?], concats: [ByteTensor?]
+    private var firstBytes: ByteTensor?, skips: [ByteTensor] = [], pooled: [ByteTensor?], concats: [ByteTensor?], ups: [ByteTensor?]
+    /// Per level: oneDNN's bilinear ×2 of the Float32 below (in steps) into u8.
+    private let resamplers: [ResamplingKernel]
     private var crops: [String: AnyObject] = [:]
     private var logits: Tensor?
 
@@ -90,12 +98,14 @@ public final class Int8UNetChain {
         func calibrated(_ u: ConvBNReLU) -> Float { u.int8!.inputStep }
         let skip = (0..<L).map { i in max(calibrated(i + 1 < L ? enc[i + 1][0] : bottle[0]), calibrated(dec[L - 1 - i][0])) }
         skipSteps = skip
-        func stages(_ units: ArraySlice<ConvBNReLU>, input: Float, output: Float?, layout: Layout = .nhwc) -> [Stage] {
+        /// The last unit writes u8 at `output`, or Float32 in units of `floatStep` when it is nil.
+        func stages(_ units: ArraySlice<ConvBNReLU>, input: Float, output: Float?, floatStep: Float = 1) -> [Stage] {
             var step = input
             return units.indices.map { k in
-                let out = k == units.indices.last ? output : calibrated(units[k + 1])
+                let last = k == units.indices.last
+                let out = last ? output : calibrated(units[k + 1])
                 defer { step = out ?? 0 }
-                return Stage(units[k], inputStep: step, outputStep: out, floatLayout: layout)
+                return Stage(units[k], inputStep: step, outputStep: out, floatStep: last ? floatStep : 1)
             }
         }
         let second = calibrated(enc[0][1])
@@ -104,26 +114,32 @@ public final class Int8UNetChain {
             stages(i == 0 ? enc[0].dropFirst() : enc[i][...], input: i == 0 ? second : skip[i - 1], output: skip[i])
         }
         let bilinear = kind == .bilinear
-        bottleneckStages = stages(bottle[...], input: skip[L - 1], output: bilinear ? nil : skip[L - 1])
+        bottleneckStages = bilinear ? stages(bottle[...], input: skip[L - 1], output: nil, floatStep: skip[L - 1])
+            : stages(bottle[...], input: skip[L - 1], output: skip[L - 1])
         decoderStages = (0..<L).map { j in
             let level = L - 1 - j
-            if level == 0 { return stages(dec[j][...], input: skip[0], output: nil) }  // NHWC into the pointwise head
-            return stages(dec[j][...], input: skip[level], output: bilinear ? nil : skip[level - 1])
+            if level == 0 { return stages(dec[j][...], input: skip[0], output: nil) }  // NHWC into the head
+            return bilinear ? stages(dec[j][...], input: skip[level], output: nil, floatStep: skip[level - 1])
+                : stages(dec[j][...], input: skip[level], output: skip[level - 1])
         }
-        pooled = Array(repeating: nil, count: L); concats = Array(repeating: nil, count: L)
-        headWeights = net.head.weight.value.nchwValues()
-        headBias = net.head.bias?.value.nchwValues() ?? [Float](repeating: 0, count: net.configuration.classes)
+        pooled = Array(repeating: nil, count: L); concats = Array(repeating: nil, count: L); ups = pooled
+        resamplers = (0..<L).map { _ in ResamplingKernel(.linear) }
+        headKernel = ConvolutionKernel(net.head.geometry)
     }
 
-    /// The head's weights (K, C) and bias, read at install like the int8 units'.
-    private let headWeights: [Float], headBias: [Float]
+    /// The 1×1 head, its NHWC output, and the reorder into NCHW logits.
+    private let headKernel: ConvolutionKernel
+    private var headOutput: Tensor?
+    private let logitsReorder = LayoutConverter()
 
-    /// The 1×1 head over the last decoder's NHWC output, straight into NCHW logits.
+    /// The 1×1 head over the last decoder's NHWC output (oneDNN, NHWC in and out), then NCHW logits.
     private func headLogits(_ x: Tensor) -> Tensor {
-        Profiler.shared.measure("head (pointwise NHWC → NCHW) fwd") {
-            let out = reuse(logits, Shape(x.shape.n, headBias.count, x.shape.h, x.shape.w), .nchw)
-            logits = out
-            PointwiseConvolution.forward(x, weights: headWeights, bias: headBias, into: out)
+        Profiler.shared.measure("head (1×1 NHWC, → NCHW) fwd") {
+            let shape = Shape(x.shape.n, net.configuration.classes, x.shape.h, x.shape.w)
+            let y = reuse(headOutput, shape, .nhwc), out = reuse(logits, shape, .nchw)
+            headOutput = y; logits = out
+            headKernel.forward(input: x, weight: net.head.weight, bias: net.head.bias, output: y, training: false)
+            logitsReorder.convert(y, into: out)
             return out
         }
     }
@@ -182,10 +198,13 @@ public final class Int8UNetChain {
             let cat = ByteTensor.reuse(concats[level], Shape(s.n, upChannels + s.c, s.h, s.w))
             concats[level] = cat
             switch below {
-            case .bytes(let b): ByteKernels.upsample2x(kind, b, into: cat)
-            case .floats(let t): ByteKernels.upsample2x(kind, t, step: skipSteps[level], into: cat)
+            case .bytes(let b): ByteKernels.upsample2x(kind, b, into: cat, skip: skip)
+            case .floats(let t):  // in units of skipSteps[level]
+                let up = ByteTensor.reuse(ups[level], Shape(s.n, upChannels, s.h, s.w))
+                ups[level] = up
+                resamplers[level].forward(input: t, output: up)
+                ByteKernels.concatenate(up, skip, into: cat)
             }
-            ByteKernels.copyChannels(skip, into: cat, offset: upChannels)
             return cat
         }
     }
