@@ -71,9 +71,10 @@ struct DistributedTrainingTests {
         #expect(running < 1e-5, "max |Δ| = \(running) in \(runningName)")
     }
 
-    /// Gradients all-reduced in buckets of 4 KiB while the backward pass runs (many buckets for
-    /// this U-Net, synchronised batch norm's all-reduces in between) give the bundle of one
-    /// all-reduce after it (bucket size 0) bit for bit: every value is the same sum.
+    /// Gradients reduce-scattered in buckets of 4 KiB while the backward pass runs (many buckets
+    /// for this U-Net, synchronised batch norm's all-reduces in between; the optimiser step and
+    /// all-gather sharded by bucket) give the bundle of one bucket after it (bucket size 0) bit
+    /// for bit: every value is the same sum and the same update.
     @Test func bucketedAllReduceDuringBackwardEqualsOneAfterIt() throws {
         let dir = TemporaryDirectory()
         let scene = try SyntheticScene(in: dir.path)
