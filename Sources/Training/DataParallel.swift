@@ -122,7 +122,7 @@ final class DataParallel {
     }
 
     /// The backward pass finished `ready`'s gradients: they join the bucket, which is
-    /// all-reduced once full; started reductions advance.
+    /// reduce-scattered once full; started reductions advance.
     private func ready(_ ready: [Parameter]) {
         guard failure == nil else { return }
         for p in ready { if let i = position[ObjectIdentifier(p)], offsets[i] == nil { place(i) } }
