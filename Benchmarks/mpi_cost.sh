@@ -7,7 +7,8 @@
 #        Benchmarks/mpi_cost.sh r1 [ROUNDS] [EPOCHS]   R1 only, longer (default 3 rounds of 5 epochs,
 #        about 4 min on a quiet machine): 1 × 2 against 2 × 1 with all-reduce buckets of
 #        TERRASEG_ALLREDUCE_BUCKET_KB = 0 (one after backward), 2048, 8192, 32768, in an order
-#        that rotates each round; per step: the training part of epochs 2.. (metrics.jsonl's
+#        that rotates each round (every 2 x 1 shape shards the optimiser step: gradients
+#        reduce-scattered per bucket, weights all-gathered); per step: the training part of epochs 2.. (metrics.jsonl's
 #        patches_per_second, so start-up, the first epoch's set-up and validation are left out).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

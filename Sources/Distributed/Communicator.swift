@@ -156,10 +156,71 @@ public final class Communicator: @unchecked Sendable {
         for (r, q) in zip(reductions, requests) { r.request = q }
     }
 
-    /// A reduction under way (`startAllReduceSum`).
+    /// Rank `r`'s block of `count` values split among the ranks (reduce-scatter, all-gather):
+    /// count·r/size ..< count·(r+1)/size, so the blocks differ by at most one value.
+    public func block(of count: Int, rank r: Int? = nil) -> Range<Int> {
+        let r = r ?? rank
+        return count * r / size ..< count * (r + 1) / size
+    }
+
+    /// Starts summing `values` over all ranks and leaves this rank the sum of its block
+    /// (`block(of: values.count)`) in `mine` (MPI_Ireduce_scatter); both must stay untouched
+    /// until `wait`. Element by element the sums are the all-reduce's. Single process: `mine`
+    /// is a copy of `values` (nil: nothing to wait for).
+    public func startReduceScatterSum(_ values: UnsafeBufferPointer<Float>, into mine: UnsafeMutableBufferPointer<Float>) throws -> Reduction? {
+        precondition(mine.count == block(of: values.count).count, "reduce-scatter: this rank's block has \(block(of: values.count).count) values")
+        guard let comm else {
+            if let from = values.baseAddress, let to = mine.baseAddress, from != UnsafePointer(to) { to.update(from: from, count: values.count) }
+            return nil
+        }
+        guard !values.isEmpty else { return nil }
+        let counts = blockCounts(values.count)
+        var request = ts_mpi_request_null()
+        try check(MPI_Ireduce_scatter(values.baseAddress, mine.baseAddress, counts.pointer, ts_mpi_float(), ts_mpi_sum(), comm, &request),
+                  "MPI_Ireduce_scatter (sum of Float, \(values.count) values)")
+        return Reduction(request: request, arrays: counts)
+    }
+
+    /// Starts copying every rank's block (`mine`, this rank's `block(of: values.count)`) into
+    /// `values` on every rank (MPI_Iallgatherv). Single process: `values` is a copy of `mine`.
+    public func startAllGather(_ mine: UnsafeBufferPointer<Float>, into values: UnsafeMutableBufferPointer<Float>) throws -> Reduction? {
+        precondition(mine.count == block(of: values.count).count, "all-gather: this rank's block has \(block(of: values.count).count) values")
+        guard let comm else {
+            if let from = mine.baseAddress, let to = values.baseAddress, from != UnsafePointer(to) { to.update(from: from, count: mine.count) }
+            return nil
+        }
+        guard !values.isEmpty else { return nil }
+        let counts = blockCounts(values.count)
+        let starts = BlockCounts((0..<size).map { block(of: values.count, rank: $0).lowerBound })
+        var request = ts_mpi_request_null()
+        try check(MPI_Iallgatherv(mine.baseAddress, Int32(mine.count), ts_mpi_float(), values.baseAddress, counts.pointer, starts.pointer,
+                                  ts_mpi_float(), comm, &request), "MPI_Iallgatherv (\(values.count) Float)")
+        return Reduction(request: request, arrays: counts, starts)
+    }
+
+    private func blockCounts(_ count: Int) -> BlockCounts {
+        BlockCounts((0..<size).map { block(of: count, rank: $0).count })
+    }
+
+    /// A reduction under way (`startAllReduceSum`, `startReduceScatterSum`, `startAllGather`),
+    /// with the count arrays MPI reads until it completes.
     public final class Reduction {
         fileprivate var request: MPI_Request?
-        fileprivate init(request: MPI_Request?) { self.request = request }
+        private let arrays: [BlockCounts]
+        fileprivate init(request: MPI_Request?, arrays: BlockCounts...) {
+            self.request = request
+            self.arrays = arrays
+        }
+    }
+
+    /// Int32 counts or displacements at a fixed address (what MPI's vector collectives read).
+    fileprivate final class BlockCounts {
+        let pointer: UnsafeMutablePointer<Int32>
+        init(_ values: [Int]) {
+            pointer = .allocate(capacity: max(1, values.count))
+            for (i, v) in values.enumerated() { pointer[i] = Int32(v) }
+        }
+        deinit { pointer.deallocate() }
     }
 
     /// Copies rank `root`'s `values` to every rank (MPI_Bcast); the count must agree.

@@ -8,39 +8,58 @@ import Models
 /// Data-parallel training over the ranks of a `Communicator`: every rank holds a replica of
 /// the network, trains on its shard of each global batch, and the replicas stay equal because
 /// they start from rank 0's weights and apply the same averaged gradients. One flat buffer
-/// carries every gradient, the batch-norm running statistics (averaged, so the replicas'
+/// carries every gradient, then the batch-norm running statistics (averaged, so the replicas'
 /// buffers stay equal too) and the loss. For a U-Net the gradients go in buckets of
-/// `TERRASEG_ALLREDUCE_BUCKET_KB` (8 MiB), each all-reduced (`MPI_Iallreduce`) as soon as the
-/// backward pass has finished its blocks, while it computes the next ones; `average` adds the
-/// rest and waits for all before the optimiser step. Sums are element by element, so the
-/// result is the one blocking all-reduce's (bucket size 0, and other networks).
+/// `TERRASEG_ALLREDUCE_BUCKET_KB` (8 MiB), each reduce-scattered (`MPI_Ireduce_scatter`) as
+/// soon as the backward pass has finished its blocks, while it computes the next ones; `step`
+/// adds the rest, waits, and shards the optimiser step (ZeRO-1): each rank updates its block
+/// of every bucket (`Communicator.block`) and the updated weights are all-gathered. Sums and
+/// updates are element by element, so the weights are those of one all-reduce and one whole
+/// update on every rank (bucket size 0, and other networks: one bucket). The optimiser's state
+/// is current only in each rank's blocks until `gatherState` (before a checkpoint).
 ///
 /// Batch norm normalises with each rank's own batch statistics (PyTorch DDP's default), so
 /// N ranks of batch B/N match one process of batch B only up to that difference (docs/cluster.md).
-/// A single-process communicator makes every call the identity.
+/// A single-process communicator makes every call the identity (and `step` a whole update).
 final class DataParallel {
     let communicator: Communicator
     private let parameters: [Parameter]
     private let buffers: [Parameter]
     private let flat: UnsafeMutableBufferPointer<Float>
+    /// This rank's block of each bucket: its summed gradients, then the values it all-gathers.
+    private let shard: UnsafeMutableBufferPointer<Float>
     private let bucketValues: Int
     private var position: [ObjectIdentifier: Int] = [:]
     /// This step: where each parameter's gradient went (nil: not yet), values placed, the start
-    /// of the bucket being filled, the reductions started, the first error of a reduction.
+    /// of the bucket being filled, the buckets started (in `flat`, and their block in `shard`),
+    /// the reductions started, the first error of a reduction.
     private var offsets: [Int?]
-    private var filled = 0, bucketStart = 0
+    private var filled = 0, bucketStart = 0, shardFilled = 0
+    private var buckets: [Bucket] = []
     private var reductions: [Communicator.Reduction] = []
     private var failure: Error?
+    /// The last step's layout (the same every step), for `gatherState`.
+    private var layout: Layout?
+
+    private struct Bucket {
+        var values: Range<Int>
+        var shardStart: Int
+    }
 
     init(network: any SegmentationNetwork, communicator: Communicator,
          bucketKilobytes: Int = (try? TerraSegEnvironment.current())?.allReduceBucketKilobytes ?? 8192) {
         self.communicator = communicator
         parameters = network.namedParameters.map(\.1)
         buffers = network.namedBuffers.map(\.1)
-        let count = communicator.isDistributed ? (parameters + buffers).reduce(1) { $0 + $1.count } : 0
+        bucketValues = bucketKilobytes << 8  // Floats
+        let gradients = communicator.isDistributed ? parameters.reduce(0) { $0 + $1.count } : 0
+        let count = communicator.isDistributed ? buffers.reduce(gradients + 1) { $0 + $1.count } : 0
         flat = .allocate(capacity: count)
         flat.initialize(repeating: 0)
-        bucketValues = bucketKilobytes << 8  // Floats
+        // Every bucket but the last holds at least `bucketValues`; a block is at most count/ranks + 1.
+        let bucketCount = bucketValues > 0 ? gradients / bucketValues + 1 : 1
+        shard = .allocate(capacity: communicator.isDistributed ? gradients / communicator.size + bucketCount + 1 : 0)
+        shard.initialize(repeating: 0)
         offsets = [Int?](repeating: nil, count: parameters.count)
         for (i, p) in parameters.enumerated() { position[ObjectIdentifier(p)] = i }
         if communicator.isDistributed, bucketValues > 0, let unet = network as? UNet {
@@ -48,7 +67,10 @@ final class DataParallel {
         }
     }
 
-    deinit { flat.deallocate() }
+    deinit {
+        flat.deallocate()
+        shard.deallocate()
+    }
 
     var rank: Int { communicator.rank }
     var ranks: Int { communicator.size }
@@ -100,7 +122,7 @@ final class DataParallel {
     }
 
     /// The backward pass finished `ready`'s gradients: they join the bucket, which is
-    /// all-reduced once full; started reductions advance.
+    /// reduce-scattered once full; started reductions advance.
     private func ready(_ ready: [Parameter]) {
         guard failure == nil else { return }
         for p in ready { if let i = position[ObjectIdentifier(p)], offsets[i] == nil { place(i) } }
@@ -119,35 +141,154 @@ final class DataParallel {
         filled += p.count
     }
 
+    /// Reduce-scatters the values placed since the last bucket: this rank gets its block's sums.
     private func startBucket() throws {
         guard filled > bucketStart else { return }
-        if let r = try communicator.startAllReduceSum(UnsafeMutableBufferPointer(rebasing: flat[bucketStart..<filled])) { reductions.append(r) }
+        let values = bucketStart..<filled, mine = communicator.block(of: values.count)
+        precondition(shardFilled + mine.count <= shard.count, "DataParallel: shard buffer too small")
+        let target = UnsafeMutableBufferPointer(rebasing: shard[shardFilled..<shardFilled + mine.count])
+        if let r = try communicator.startReduceScatterSum(UnsafeBufferPointer(UnsafeMutableBufferPointer(rebasing: flat[values])), into: target) {
+            reductions.append(r)
+        }
+        buckets.append(Bucket(values: values, shardStart: shardFilled))
+        shardFilled += mine.count
         bucketStart = filled
     }
 
-    /// Averages the gradients, the running statistics and `loss` over the ranks (the gradients
-    /// not yet in a bucket, then the rest in a last one), waits for every reduction of the step;
-    /// returns the mean loss (the same on every rank).
-    func average(loss: Float) throws -> Float {
-        guard communicator.isDistributed else { return loss }
+    /// Averages the gradients over the ranks and takes `optimizer`'s step: the gradients not
+    /// yet in a bucket go in a last one, the running statistics and `loss` are all-reduced;
+    /// once every reduction is done each rank updates its blocks and the updated weights are
+    /// all-gathered. Returns the mean loss (the same on every rank). One process: a whole update.
+    func step(_ optimizer: any Optimizer, loss: Float) throws -> Float {
+        guard communicator.isDistributed else {
+            optimizer.update()
+            return loss
+        }
+        precondition(optimizer.parameters.count == parameters.count && zip(optimizer.parameters, parameters).allSatisfy { $0.1 === $1 },
+                     "DataParallel: the optimiser's parameters are not the network's")
         defer {
             offsets = [Int?](repeating: nil, count: parameters.count)
-            (filled, bucketStart, reductions) = (0, 0, [])
+            (filled, bucketStart, shardFilled, buckets, reductions) = (0, 0, 0, [], [])
         }
         if let failure { throw failure }
         for i in parameters.indices where offsets[i] == nil { place(i) }
+        try startBucket()
         let statistics = filled
         for b in buffers { (flat.baseAddress! + filled).update(from: b.value.data, count: b.count); filled += b.count }
         flat[filled] = loss
         filled += 1
-        try startBucket()
+        if let r = try communicator.startAllReduceSum(UnsafeMutableBufferPointer(rebasing: flat[statistics..<filled])) { reductions.append(r) }
         try communicator.wait(reductions)
         let scale = 1 / Float(ranks)
-        for i in 0..<filled { flat[i] *= scale }
-        for (p, o) in zip(parameters, offsets) { p.grad.data.update(from: flat.baseAddress! + o!, count: p.count) }
+        for i in statistics..<filled { flat[i] *= scale }
         var o = statistics
         for b in buffers { b.value.data.update(from: flat.baseAddress! + o, count: b.count); b.markChanged(); o += b.count }
+        let current = Layout(offsets: offsets.map { $0! }, buckets: buckets)
+        layout = current
+        try updateAndGather(optimizer, current, scale: scale)
+        for p in parameters { p.markChanged() }
         return flat[filled - 1]
+    }
+
+    /// This rank's blocks of `layout`'s buckets updated by `optimizer`; each bucket's updated
+    /// values all-gathered as soon as its block is done, while the next blocks are updated.
+    private func updateAndGather(_ optimizer: any Optimizer, _ layout: Layout, scale: Float) throws {
+        let own = layout.buckets.map { ownParts($0, layout) }
+        var lastPart: [Int: Int] = [:]  // index of a bucket's last part → the bucket
+        var end = 0
+        for (k, parts) in own.enumerated() where !parts.isEmpty { end += parts.count; lastPart[end - 1] = k }
+        var gathers: [Communicator.Reduction] = []
+        var started = 0, error: Error?
+        // Every rank starts the gathers in bucket order (a bucket of fewer values than ranks
+        // has no block on some ranks, so it starts with the next one that has).
+        func start(through k: Int) throws {
+            while started <= k {
+                let b = layout.buckets[started]
+                if let r = try startGather(b, own[started], { parameters[$0].value.data }) { gathers.append(r) }
+                started += 1
+            }
+        }
+        optimizer.update(own.flatMap { $0 }, gradientScale: scale) { part in
+            guard let k = lastPart[part], error == nil else { return }
+            do {
+                try start(through: k)
+                try communicator.progress(gathers)
+            } catch let e { error = e }
+        }
+        if let error { throw error }
+        try start(through: layout.buckets.count - 1)
+        try communicator.wait(gathers)
+        for b in layout.buckets { unpackOthers(b, layout) { parameters[$0].value.data } }
+    }
+
+    /// Where each parameter's gradient lies in `flat`, and the buckets (the same every step).
+    private struct Layout {
+        var offsets: [Int]
+        var buckets: [Bucket]
+    }
+
+    /// The parameters' elements that `flat[range]` holds: (parameter, its elements, start in `flat`).
+    private func pieces(_ range: Range<Int>, _ layout: Layout) -> [(parameter: Int, elements: Range<Int>, start: Int)] {
+        layout.offsets.enumerated().compactMap { i, o in
+            let start = max(range.lowerBound, o), end = min(range.upperBound, o + parameters[i].count)
+            return start < end ? (i, start - o ..< end - o, start) : nil
+        }
+    }
+
+    /// Rank `r`'s block of bucket `b`, in `flat`.
+    private func block(_ b: Bucket, rank r: Int? = nil) -> Range<Int> {
+        let mine = communicator.block(of: b.values.count, rank: r)
+        return b.values.lowerBound + mine.lowerBound ..< b.values.lowerBound + mine.upperBound
+    }
+
+    /// This rank's block of bucket `b` as optimiser parts, their gradients in `shard`.
+    private func ownParts(_ b: Bucket, _ layout: Layout) -> [OptimizerPart] {
+        let mine = block(b)
+        return pieces(mine, layout).map {
+            OptimizerPart(parameter: $0.parameter, range: $0.elements, gradient: shard.baseAddress! + b.shardStart + ($0.start - mine.lowerBound))
+        }
+    }
+
+    /// Puts this rank's block of the per-parameter arrays `base(i)` (`parts`: where its
+    /// gradients were, in `shard`) and starts gathering every rank's into `flat`.
+    private func startGather(_ b: Bucket, _ parts: [OptimizerPart], _ base: (Int) -> UnsafeMutablePointer<Float>) throws -> Communicator.Reduction? {
+        for part in parts {
+            UnsafeMutablePointer(mutating: part.gradient).update(from: base(part.parameter) + part.range.lowerBound, count: part.range.count)
+        }
+        let mine = UnsafeBufferPointer(start: shard.baseAddress! + b.shardStart, count: block(b).count)
+        return try communicator.startAllGather(mine, into: UnsafeMutableBufferPointer(rebasing: flat[b.values]))
+    }
+
+    /// Copies the other ranks' blocks of bucket `b` from `flat` into `base(i)`.
+    private func unpackOthers(_ b: Bucket, _ layout: Layout, _ base: (Int) -> UnsafeMutablePointer<Float>) {
+        for r in 0..<ranks where r != rank {
+            for piece in pieces(block(b, rank: r), layout) {
+                (base(piece.parameter) + piece.elements.lowerBound).update(from: flat.baseAddress! + piece.start, count: piece.elements.count)
+            }
+        }
+    }
+
+    /// Every rank's blocks of the per-parameter arrays `base(i)` on every rank.
+    private func allGather(_ layout: Layout, _ base: (Int) -> UnsafeMutablePointer<Float>) throws {
+        var gathers: [Communicator.Reduction] = []
+        for b in layout.buckets {
+            if let r = try startGather(b, ownParts(b, layout), base) { gathers.append(r) }
+        }
+        try communicator.wait(gathers)
+        for b in layout.buckets { unpackOthers(b, layout, base) }
+    }
+
+    /// Brings every rank's blocks of `optimizer`'s state to every rank (after `step`, each rank
+    /// updated only its own), so a checkpoint holds the whole state. All ranks call it together.
+    func gatherState(of optimizer: any Optimizer) throws {
+        guard communicator.isDistributed, let layout else { return }
+        let index = Dictionary(uniqueKeysWithValues: optimizer.parameters.enumerated().map { ($0.element.0, $0.offset) })
+        let kinds = Dictionary(grouping: optimizer.stateBuffers) { String($0.name.prefix { $0 != "/" }) }
+        for kind in kinds.keys.sorted() {
+            var pointers = [UnsafeMutablePointer<Float>?](repeating: nil, count: parameters.count)
+            for b in kinds[kind]! { pointers[index[String(b.name.dropFirst(kind.count + 1))]!] = b.storage.pointer }
+            try allGather(layout) { pointers[$0]! }
+        }
     }
 
     /// Whether any rank asks to stop (2), to save (1) or neither (0): every rank then acts alike,

@@ -97,6 +97,7 @@ final class EpochLoop {
             afterStep?(state.epoch, b)
             let action = try parallel.agree(stop.action())
             guard action != .go else { continue }
+            try parallel.gatherState(of: optimizer)
             try keeper.saveMidEpoch(state, nextBatch: b + 1, lossSum: outcome.lossSum, lossCount: outcome.lossCount,
                                     elapsedSeconds: state.elapsedSeconds + Date().timeIntervalSince(runStart),
                                     network: network, optimizer: optimizer)
@@ -112,8 +113,8 @@ final class EpochLoop {
     }
 
     /// One optimiser step on batch `b` of the epoch (this rank's shard of it, read ahead by
-    /// `reader`; the other slots only advance the augmentation generator); returns its loss,
-    /// averaged over the ranks.
+    /// `reader`; the other slots only advance the augmentation generator; each rank updates
+    /// its block of the weights, `DataParallel.step`); returns its loss, averaged over the ranks.
     private func step(batch b: Int, order: [Int], state: inout Checkpoint, reader: PatchPrefetcher) throws -> Float {
         let B = batchSize, P = options.patchSize, mine = parallel.shard(of: B)
         let t = Double(state.epoch) + Double(b) / Double(batchesPerEpoch)
@@ -139,8 +140,7 @@ final class EpochLoop {
             for i in 0..<l.gradient.shape.count { g[i] *= scale }
         }
         network.backward(l.gradient)
-        let value = try parallel.average(loss: l.value * scale)
-        optimizer.update()
+        let value = try parallel.step(optimizer, loss: l.value * scale)
         freeze?.hold()
         if !value.isFinite {
             throw RasterError(.invalidArgument, path: errorPath, problem: "the training loss became \(value) at epoch \(state.epoch + 1)",

@@ -239,6 +239,7 @@ public final class Trainer {
             history.append(m)
             progress.line(Trainer.summary(m, epochs: options.epochs))
             if history.count == 1, let choice = Bf16Inference.summary(of: network, training: true) { progress.line(choice) }
+            try parallel.gatherState(of: optimizer)
             try keeper.endEpoch(&state, metrics: m, history: history, shuffleRNG: epoch.shuffleRNG,
                                 elapsedSeconds: state.elapsedSeconds + Date().timeIntervalSince(start), network: network, optimizer: optimizer)
             stop.saved()

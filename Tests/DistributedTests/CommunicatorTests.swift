@@ -26,6 +26,22 @@ import Testing
         #expect(try !c.hasMessage())
     }
 
+    /// One process holds the one block of everything: reduce-scatter and all-gather copy.
+    @Test func singleProcessReduceScatterAndAllGatherCopy() throws {
+        let c = Communicator.single
+        #expect(c.block(of: 7) == 0..<7)
+        let values: [Float] = [1, 2, 3, 4, 5, 6, 7]
+        var mine = [Float](repeating: 0, count: 7), back = [Float](repeating: 0, count: 7)
+        let scattered = try values.withUnsafeBufferPointer { v in
+            try mine.withUnsafeMutableBufferPointer { try c.startReduceScatterSum(v, into: $0) }
+        }
+        let gathered = try mine.withUnsafeBufferPointer { m in
+            try back.withUnsafeMutableBufferPointer { try c.startAllGather(m, into: $0) }
+        }
+        #expect(scattered == nil && gathered == nil, "nothing to wait for")
+        #expect(mine == values && back == values)
+    }
+
     @Test func singleProcessRefusesPointToPoint() {
         #expect(throws: TerraSegError.self) { try Communicator.single.send([1], to: 0) }
         let e = #expect(throws: TerraSegError.self) { _ = try Communicator.single.receive(count: 1) }

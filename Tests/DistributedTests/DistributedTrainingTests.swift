@@ -71,9 +71,10 @@ struct DistributedTrainingTests {
         #expect(running < 1e-5, "max |Δ| = \(running) in \(runningName)")
     }
 
-    /// Gradients all-reduced in buckets of 4 KiB while the backward pass runs (many buckets for
-    /// this U-Net, synchronised batch norm's all-reduces in between) give the bundle of one
-    /// all-reduce after it (bucket size 0) bit for bit: every value is the same sum.
+    /// Gradients reduce-scattered in buckets of 4 KiB while the backward pass runs (many buckets
+    /// for this U-Net, synchronised batch norm's all-reduces in between; the optimiser step and
+    /// all-gather sharded by bucket) give the bundle of one bucket after it (bucket size 0) bit
+    /// for bit: every value is the same sum and the same update.
     @Test func bucketedAllReduceDuringBackwardEqualsOneAfterIt() throws {
         let dir = TemporaryDirectory()
         let scene = try SyntheticScene(in: dir.path)
@@ -133,7 +134,9 @@ struct DistributedTrainingTests {
     }
 
     /// SIGTERM to one rank only: the ranks agree to stop at the same batch, rank 0 saves one
-    /// checkpoint and says so, every rank exits 143, and `--resume` continues.
+    /// checkpoint and says so, every rank exits 143, and `--resume` continues to the weights of
+    /// an uninterrupted run bit for bit: each rank updates only its block of the optimiser's
+    /// state, so the checkpoint must gather the whole state first.
     @Test func sigtermToOneRankStopsAllWithOneCheckpoint() throws {
         let dir = TemporaryDirectory()
         let scene = try SyntheticScene(in: dir.path)
@@ -161,6 +164,9 @@ struct DistributedTrainingTests {
         let resumed = try Self.train(scene, output: output, ranks: 2, extra: ["--resume", "--batch-size", "2", "--epochs", "12"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(resumed.stderr.contains("Resuming at epoch"), "\(resumed.stderr)")
+        let whole = try Self.train(scene, output: dir.file("whole"), ranks: 2, extra: ["--batch-size", "2", "--epochs", "12"])
+        #expect(whole.status == 0, "\(whole.stderr)")
+        #expect(try Self.weights(output) == Self.weights(dir.file("whole")), "the resumed run ends with the uninterrupted run's weights")
     }
 
     /// The children of `parent` (an mpirun) whose environment holds `entry` (e.g. OMPI_COMM_WORLD_RANK=1).

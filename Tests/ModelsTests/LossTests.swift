@@ -101,3 +101,58 @@ func fusedFocalDiceEqualsSumOfLosses(masked: Bool) {
     #expect(relativeError((0..<3).map { Double(p.value.data[$0]) }, w) < 1e-5)
     #expect(p.version > 0)
 }
+
+/// A data-parallel rank updates only its block of the flat gradient buffer (DataParallel's
+/// sharded step): the blocks of 1, 2 and 3 ranks, cut across parameters of odd lengths and
+/// updated in any order from a buffer of summed gradients × 1/ranks, give the whole update's
+/// weights and state bit for bit (Adam, AdamW, SGD with Nesterov momentum).
+@Test(arguments: [1, 2, 3])
+func anOptimizerStepInBlocksEqualsTheWholeStep(ranks: Int) {
+    let lengths = [7, 13, 1, 6]
+    func parameters() -> [(String, Parameter)] {
+        var rng = SplitMix64(seed: 11)
+        return lengths.enumerated().map { k, n in
+            let p = Parameter(name: "p\(k)", shape: Shape(n, 1, 1, 1))
+            p.set((0..<n).map { _ in Float(rng.next() % 2001) / 1000 - 1 })
+            return ("p\(k)", p)
+        }
+    }
+    let makers: [([(String, Parameter)]) -> any Optimizer] = [
+        { Adam(parameters: $0, learningRate: 0.01, weightDecay: 0.1) },
+        { Adam(parameters: $0, learningRate: 0.01, weightDecay: 0.1, decoupledWeightDecay: true) },
+        { SGD(parameters: $0, learningRate: 0.05, momentum: 0.9, nesterov: true, weightDecay: 0.01) },
+    ]
+    for make in makers {
+        let whole = parameters(), blocks = parameters()
+        let a = make(whole), b = make(blocks)
+        let total = lengths.reduce(0, +)
+        var rng = SplitMix64(seed: 5)
+        for _ in 0..<3 {
+            // The ranks' summed gradients; the whole step reads them × 1/ranks, as the blocks do.
+            let summed = (0..<total).map { _ in Float(rng.next() % 1001) / 1000 - 0.5 }
+            var o = 0
+            for (_, p) in whole { for i in 0..<p.count { p.grad.data[i] = summed[o + i] * (1 / Float(ranks)) }; o += p.count }
+            a.update()
+            summed.withUnsafeBufferPointer { flat in
+                var parts: [OptimizerPart] = []
+                for r in (0..<ranks).reversed() {
+                    let block = total * r / ranks ..< total * (r + 1) / ranks
+                    var start = 0
+                    for (k, n) in lengths.enumerated() {
+                        let lo = max(block.lowerBound, start), hi = min(block.upperBound, start + n)
+                        if lo < hi { parts.append(OptimizerPart(parameter: k, range: lo - start ..< hi - start, gradient: flat.baseAddress! + lo)) }
+                        start += n
+                    }
+                }
+                b.update(parts, gradientScale: 1 / Float(ranks))
+            }
+        }
+        for ((_, p), (_, q)) in zip(whole, blocks) {
+            #expect(Array(UnsafeBufferPointer(start: p.value.data, count: p.count)) == Array(UnsafeBufferPointer(start: q.value.data, count: q.count)))
+        }
+        for (s, t) in zip(a.stateBuffers, b.stateBuffers) {
+            #expect(Array(UnsafeBufferPointer(start: s.storage.pointer, count: s.count)) == Array(UnsafeBufferPointer(start: t.storage.pointer, count: t.count)), "\(s.name)")
+        }
+        #expect(a.step == b.step)
+    }
+}
