@@ -98,7 +98,7 @@ func resNetUNetMatchesSMP(_ encoder: String, _ bands: Int, _ outputStride: Int) 
     // and its norm alike. Measured (session 8): at most 1.5e-5 over every tensor of the six
     // fixtures (resnet50's layer4.0.bn1.bias). The former 1.5e-3 of layer2.0's biases came from the
     // input stream "input", on which float32 rounding flips a ReLU or max-pooling branch: smp itself
-    // in float32 is 5.7e-3 to 1.2e-2 from float64 there (4 bands), hence the script's choice of input.
+    // in float32 is 5.7e-3 to 1.15e-2 from float64 there (4 bands), hence the script's choice of input.
     let norms = try torch("grad_norms"), projections = try torch("grad_projections")
     let parameters = net.namedParameters
     try #require(norms.count == parameters.count && projections.count == parameters.count * SMPFormula.projections)
