@@ -3,6 +3,7 @@ optimiser, batch and random input; prints the same JSON fields.
 
     Benchmarks/.venv/bin/python Benchmarks/pytorch_r1.py --mode train --batch 8 --steps 3 --json
     LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 ... --channels-last   # "tuned PyTorch"
+    ... --encoder resnet34    # smp's Unet (4 bands, 6 classes), as `terraseg-bench r1 --encoder resnet34`
 """
 import argparse
 import json
@@ -44,11 +45,16 @@ def main():
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--bf16", action="store_true", help="run under torch.autocast('cpu', dtype=torch.bfloat16)")
+    ap.add_argument("--encoder", choices=["resnet18", "resnet34", "resnet50"], help="smp's Unet of this encoder instead of R1")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    net = R1(a.upsample)
-    assert sum(p.numel() for p in net.parameters()) == 10_210_374
+    if a.encoder:
+        import segmentation_models_pytorch as smp
+        net = smp.Unet(encoder_name=a.encoder, encoder_weights=None, in_channels=4, classes=6)
+    else:
+        net = R1(a.upsample)
+        assert sum(p.numel() for p in net.parameters()) == 10_210_374
     fmt = torch.channels_last if a.channels_last else torch.contiguous_format
     net = net.to(memory_format=fmt)
     x = torch.randn(a.batch, 4, a.size, a.size).to(memory_format=fmt)
@@ -75,10 +81,11 @@ def main():
     med = statistics.median(times)
     ips = a.batch / med
     scale = a.size * a.size / 65536
-    res = {"network": "r1" if a.upsample == "bilinear" else "r1-nails", "mode": a.mode, "batch": a.batch,
+    name = f"{a.encoder}-unet" if a.encoder else "r1" if a.upsample == "bilinear" else "r1-nails"
+    res = {"network": name, "mode": a.mode, "batch": a.batch,
            "size": a.size, "threads": a.threads, "steps": a.steps, "channels_last": a.channels_last, "bf16": a.bf16,
            "images_per_s": round(ips, 4), "megapixels_per_s": round(ips * a.size * a.size / 1e6, 4),
-           "gflops": round(ips * (87.35 if a.mode == "train" else 29.17) * scale, 2), "step_s": round(med, 4),
+           "gflops": 0 if a.encoder else round(ips * (87.35 if a.mode == "train" else 29.17) * scale, 2), "step_s": round(med, 4),
            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
            "torch": torch.__version__}
     print(json.dumps(res) if a.json else res)

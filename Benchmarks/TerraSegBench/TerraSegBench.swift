@@ -15,7 +15,8 @@ struct TerraSegBench: ParsableCommand {
 enum BenchMode: String, ExpressibleByArgument, CaseIterable { case train, infer }
 enum BenchUpsampling: String, ExpressibleByArgument, CaseIterable { case bilinear, nails }
 
-/// Runs the reference network R1 (shared/R1.md) on random input and reports throughput.
+/// Runs the reference network R1 (shared/R1.md), a small U-Net or smp's ResNet U-Net on random
+/// input and reports throughput.
 struct R1Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "r1", abstract: "Train or infer R1 at a batch size and report throughput.")
@@ -28,6 +29,7 @@ struct R1Bench: ParsableCommand {
     @Option(help: "Image height and width.") var size = 256
     @Option(help: "Threads (default: TERRASEG_THREADS or all cores).") var threads: Int?
     @Option(help: "Other encoder widths, e.g. 8,16,32,64 (bottleneck twice the last): a small U-Net instead of R1.") var widths: String?
+    @Option(help: "resnet18, resnet34 or resnet50: smp's Unet of that encoder (R1's 4 bands and 6 classes, decoder 256-128-64-32-16) instead of R1.") var encoder: String?
     @Flag(help: "Print per-layer times of the last step.") var profile = false
     @Flag(help: "Print one JSON object.") var json = false
     @Flag(help: "Infer in fp32 and int8 (calibrated on the input), interleaved, and compare.") var int8 = false
@@ -37,12 +39,8 @@ struct R1Bench: ParsableCommand {
     func run() throws {
         _ = try TerraSegEnvironment.current()  // refuse bad TERRASEG_* values before any work
         if let threads { Runtime.threads = threads }
-        var config = upsample == .nails ? UNetConfiguration.r1Nails : .r1
-        if let widths {
-            config.widths = widths.split(separator: ",").compactMap { Int($0) }
-            config.bottleneckWidth = 2 * config.widths.last!
-        }
-        let net = UNet(config, seed: 1)
+        let (net, networkName) = try network()
+        let config = UNetConfiguration.r1  // bands and classes, whatever the network
         var rng = SplitMix64(seed: 7, stream: .parameters)
         let x = Tensor(shape: Shape(batch, config.inputChannels, size, size))
         for i in 0..<x.physicalCount { x.data[i] = Float(Int(rng.next() >> 40) - (1 << 23)) * 0x1p-23 }
@@ -51,7 +49,10 @@ struct R1Bench: ParsableCommand {
         let loss = FocalDiceLoss(gamma: 2)
         let adam = Adam(parameters: net.namedParameters, learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8)
         net.isTraining = mode == .train
-        if int8 { return Int8Comparison.run(net, input: x, steps: steps) }
+        if int8 {
+            guard let unet = net as? UNet else { throw ValidationError("--int8 compares R1 or a small U-Net, not a ResNet U-Net") }
+            return Int8Comparison.run(unet, input: x, steps: steps)
+        }
         if precision != "fp32" { Bf16Training.install(in: net, choosing: precision == "bf16") }
         let profiler = Profiler.shared
 
@@ -82,14 +83,14 @@ struct R1Bench: ParsableCommand {
         let median = times.sorted()[times.count / 2], fastest = times.min()!
         let imagesPerS = Double(batch) / median
         let scale = Double(size * size) / (256.0 * 256.0)
-        let gflops = imagesPerS * (mode == .train ? 87.35 : 29.17) * scale
+        let gflops = encoder != nil ? 0 : imagesPerS * (mode == .train ? 87.35 : 29.17) * scale  // R1's count
         let mp = imagesPerS * Double(size * size) / 1e6
         let rss = peakRSSMegabytes()
         if profile && !json {
             print(profiler.report())
-            for (name, impls) in net.convolutionImplementations { print("\(name): \(impls.joined(separator: " | "))") }
+            for (name, impls) in (net as? UNet)?.convolutionImplementations ?? [] { print("\(name): \(impls.joined(separator: " | "))") }
         }
-        let name = (widths.map { "unet-\($0)" } ?? (upsample == .nails ? "r1-nails" : "r1")) + (precision == "fp32" ? "" : " " + precision)
+        let name = networkName + (precision == "fp32" ? "" : " " + precision)
         if json {
             print("{\"network\": \"\(name)\", \"mode\": \"\(mode.rawValue)\", \"batch\": \(batch), \"size\": \(size), "
                 + "\"threads\": \(Runtime.threads), \"steps\": \(steps), "
@@ -99,6 +100,25 @@ struct R1Bench: ParsableCommand {
             print(String(format: "%@ %@, batch %d, %d threads: %.3f images/s (%.3f MP/s), %.1f effective GFLOP/s, median step %.3f s (fastest %.3f s), peak RSS %.0f MB",
                          name, mode.rawValue, batch, Runtime.threads, imagesPerS, mp, gflops, median, fastest, rss))
         }
+    }
+}
+
+extension R1Bench {
+    /// The network measured and its name: R1, the small U-Net of `widths`, or the ResNet U-Net of `encoder`.
+    func network() throws -> (any SegmentationNetwork, String) {
+        var config = upsample == .nails ? UNetConfiguration.r1Nails : .r1
+        if let encoder {
+            guard let e = ResNetEncoder(rawValue: encoder) else {
+                throw ValidationError("--encoder \(encoder): use one of \(ResNetEncoder.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            let c = ResNetUNetConfiguration(inputChannels: config.inputChannels, classes: config.classes, encoder: e)
+            return (ResNetUNet(c, seed: 1), "\(encoder)-unet")
+        }
+        if let widths {
+            config.widths = widths.split(separator: ",").compactMap { Int($0) }
+            config.bottleneckWidth = 2 * config.widths.last!
+        }
+        return (UNet(config, seed: 1), widths.map { "unet-\($0)" } ?? (upsample == .nails ? "r1-nails" : "r1"))
     }
 }
 

@@ -8,7 +8,9 @@ import TestSupport
 
 // TerraSeg's ResNet U-Net against segmentation_models_pytorch 0.6's `Unet`, with weights, input
 // and upstream gradient from the formula of Benchmarks/smp_fixtures.py (reproduced here bit for
-// bit), so the fixtures in Tests/Fixtures/smp hold only smp's results (no PyTorch needed here).
+// bit), so the fixtures in Tests/Fixtures/smp hold only smp's results (no PyTorch needed here),
+// computed in float64, and the name of the input's stream (the first whose step no float32
+// rounding flips a ReLU or max-pooling branch of, see the script).
 
 /// The value streams of Benchmarks/smp_fixtures.py.
 enum SMPFormula {
@@ -38,6 +40,24 @@ enum SMPFormula {
         return u.map { Float(1) + Float(0.5) * $0 }
     }
 
+    /// Projections per gradient in the fixtures (`grad_projections`).
+    static let projections = 16
+
+    /// |g − g_smp| estimated from smp's projections of g_smp (Benchmarks/smp_fixtures.py): with v
+    /// the stream "projection/<name>", projection j sums v_e · g_e over e ≡ j (mod 16), and
+    /// sum_j (projection_j of the difference)² / mean(v²) is an unbiased estimate of its squared norm.
+    static func projectionError(_ g: [Double], name: String, theirs: [Double]) -> Double {
+        let v = signed("projection/" + name, g.count)
+        var ours = [Double](repeating: 0, count: projections)
+        var squares = 0.0
+        for e in g.indices {
+            ours[e % projections] += Double(v[e]) * g[e]
+            squares += Double(v[e]) * Double(v[e])
+        }
+        let sum = zip(ours, theirs).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+        return (sum / (squares / Double(g.count))).squareRoot()
+    }
+
     /// Fills every parameter and buffer of `net` from the formula.
     static func fill(_ net: ResNetUNet) {
         let c = net.configuration
@@ -54,12 +74,13 @@ enum SMPFormula {
 @Test(arguments: [("resnet18", 4, 32), ("resnet18", 6, 32), ("resnet34", 4, 32), ("resnet34", 6, 32), ("resnet18", 4, 16), ("resnet50", 4, 32)])
 func resNetUNetMatchesSMP(_ encoder: String, _ bands: Int, _ outputStride: Int) throws {
     let fixture = "smp/\(encoder)-\(bands)b-os\(outputStride).safetensors"
-    let (tensors, _) = try SafeTensors.read(TestData.fixture(fixture))
+    let (tensors, metadata) = try SafeTensors.read(TestData.fixture(fixture))
+    let stream = try #require(metadata["input_stream"], "\(fixture) lacks the input stream's name")
     func torch(_ name: String) throws -> [Float] { try #require(tensors[name], "\(fixture) lacks \(name)").values }
     let c = ResNetUNetConfiguration(inputChannels: bands, classes: 3, encoder: ResNetEncoder(rawValue: encoder)!, outputStride: outputStride)
     let net = ResNetUNet(c)
     SMPFormula.fill(net)
-    let x = Tensor(shape: Shape(2, bands, 64, 64), values: SMPFormula.signed("input", 2 * bands * 64 * 64))
+    let x = Tensor(shape: Shape(2, bands, 64, 64), values: SMPFormula.signed(stream, 2 * bands * 64 * 64))
 
     net.isTraining = false
     let eval = relativeError(net(x).nchwValues(), try torch("logits_eval").map(Double.init))
@@ -72,32 +93,27 @@ func resNetUNetMatchesSMP(_ encoder: String, _ bands: Int, _ outputStride: Int) 
     #expect(train < 1e-4, "\(fixture) train logits: relative error \(train)")
 
     net.backward(Tensor(shape: Shape(2, 3, 64, 64), values: SMPFormula.signed("dlogits", 2 * 3 * 64 * 64)))
-    // Gradients: within 1e-3 relative (norms, and sampled elements against the larger of their
-    // value and the tensor's RMS), except where a ReLU input sits within float rounding of its
-    // kink and TerraSeg and PyTorch switch it differently. Measured (session 7): every tensor's
-    // norm within 3.3e-4 but two of resnet34-4b's layer2.0 (bn2.bias and downsample.1.bias, one
-    // sum over 128 values with cancellation: 1.5e-3); sampled elements up to 5.5e-3. So every
-    // norm is held to 2e-3, every sampled value to 1e-2, and 95 % of all of them to 1e-3.
-    let norms = try torch("grad_norms"), samples = try torch("grad_samples")
+    // Gradients: every tensor's whole gradient within 1e-3 of smp's (computed in float64), relative
+    // to its norm, |g − g_smp| / |g_smp|, estimated from 16 projections (SMPFormula.projectionError),
+    // and its norm alike. Measured (session 8): at most 1.5e-5 over every tensor of the six
+    // fixtures (resnet50's layer4.0.bn1.bias). The former 1.5e-3 of layer2.0's biases came from the
+    // input stream "input", on which float32 rounding flips a ReLU or max-pooling branch: smp itself
+    // in float32 is 5.7e-3 to 1.15e-2 from float64 there (4 bands), hence the script's choice of input.
+    let norms = try torch("grad_norms"), projections = try torch("grad_projections")
     let parameters = net.namedParameters
-    try #require(norms.count == parameters.count)
-    var errors: [Double] = []
+    try #require(norms.count == parameters.count && projections.count == parameters.count * SMPFormula.projections)
+    var worst = (error: 0.0, name: "")
     for (i, (name, p)) in parameters.enumerated() {
-        let g = p.grad.nchwValues().map(Double.init)
+        let g = p.grad.nchwValues().map(Double.init), reference = Double(norms[i])
         let norm = g.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        let normError = abs(norm - Double(norms[i])) / max(Double(norms[i]), 1e-12)
-        #expect(normError < 2e-3, "\(fixture) \(name) gradient norm \(norm) vs smp's \(norms[i])")
-        errors.append(normError)
-        let n = g.count, scale = max(Double(norms[i]) / Double(n).squareRoot(), 1e-12)
-        for (k, index) in [0, n / 3, 2 * n / 3, n - 1].enumerated() {
-            let theirs = Double(samples[4 * i + k])
-            let e = abs(g[index] - theirs) / max(abs(theirs), scale)
-            #expect(e < 1e-2, "\(fixture) \(name) gradient[\(index)] \(g[index]) vs smp's \(theirs)")
-            errors.append(e)
-        }
+        let normError = abs(norm - reference) / max(reference, 1e-12)
+        let theirs = (0..<SMPFormula.projections).map { Double(projections[i * SMPFormula.projections + $0]) }
+        let error = SMPFormula.projectionError(g, name: name, theirs: theirs) / max(reference, 1e-12)
+        #expect(normError < 1e-3, "\(fixture) \(name) gradient norm \(norm) vs smp's \(reference)")
+        #expect(error < 1e-3, "\(fixture) \(name) gradient: relative error \(error) (estimated from projections)")
+        if max(error, normError) > worst.error { worst = (max(error, normError), name) }
     }
-    let within = Double(errors.filter { $0 < 1e-3 }.count) / Double(errors.count)
-    #expect(within >= 0.95, "\(fixture): only \(within) of the gradient values within 1e-3 of smp's")
+    print("\(fixture): largest gradient error \(worst.error) (\(worst.name))")
 }
 
 /// smp's state dict (Tests/Fixtures/smp/names-<encoder>.txt: name and PyTorch shape, 4 bands,
