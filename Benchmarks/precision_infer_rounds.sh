@@ -3,19 +3,21 @@
 # `terraseg-bench r1 --mode infer --int8` (TerraSeg fp32, int8 chained and bf16 in every unit,
 # its own interleaved steps), then tuned PyTorch (channels_last + jemalloc) in fp32 and under
 # torch.autocast("cpu", dtype=torch.bfloat16) (`pytorch_r1.py --bf16`). Batch 8, 256², 2 threads.
-#   Benchmarks/precision_infer_rounds.sh [ROUNDS=3] [STEPS=5]
+#   Benchmarks/precision_infer_rounds.sh [ROUNDS=3] [STEPS=5]      (SIZE=64 for a quick check)
 # Prints per round each median step (s) and the speed ratios against TerraSeg fp32 and int8,
 # then the medians over rounds. Quiet 2-core Zen 4: about 1.5 minutes at the defaults.
 # Needs `swift build -c release --product terraseg-bench` and Benchmarks/.venv (setup.sh).
 set -eu
 BIN=${BIN:-.build/release}; ROUNDS=${1:-3}; STEPS=${2:-5}
-PY=${PY:-Benchmarks/.venv/bin/python}; JEMALLOC=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
+PY=${PY:-Benchmarks/.venv/bin/python}; JEMALLOC=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2; SIZE=${SIZE:-256}
+[ -x "$PY" ] || { echo "no $PY: run Benchmarks/setup.sh, or set PY to a Python with PyTorch" >&2; exit 1; }
+[ -r "$JEMALLOC" ] || { echo "no $JEMALLOC: run Benchmarks/setup.sh (installs jemalloc)" >&2; exit 1; }
 OUT=$(mktemp -d); trap 'rm -rf "$OUT"' EXIT
 echo "start $(uptime)"
 for r in $(seq "$ROUNDS"); do
-  "$BIN/terraseg-bench" r1 --mode infer --int8 --batch 8 --size 256 --steps "$STEPS" > "$OUT/ts.log"
+  "$BIN/terraseg-bench" r1 --mode infer --int8 --batch 8 --size "$SIZE" --steps "$STEPS" > "$OUT/ts.log"
   for p in fp32 bf16; do
-    LD_PRELOAD=$JEMALLOC "$PY" Benchmarks/pytorch_r1.py --mode infer --batch 8 --size 256 --steps "$STEPS" --threads 2 \
+    LD_PRELOAD=$JEMALLOC "$PY" Benchmarks/pytorch_r1.py --mode infer --batch 8 --size "$SIZE" --steps "$STEPS" --threads 2 \
       --channels-last --json $([ $p = bf16 ] && echo --bf16) | tail -1 > "$OUT/pt-$p.json"
   done
   python3 - "$OUT" "$r" >> "$OUT/rounds" <<'PY'
