@@ -56,7 +56,7 @@ struct R1Bench: ParsableCommand {
         if precision != "fp32" { Bf16Training.install(in: net, choosing: precision == "bf16") }
         let profiler = Profiler.shared
 
-        var times: [Double] = []
+        var times: [Double] = [], firstStep = 0.0
         for step in 0..<(warmup + steps) {
             profiler.isEnabled = profile && step == warmup + steps - 1
             profiler.reset()
@@ -72,7 +72,7 @@ struct R1Bench: ParsableCommand {
                 _ = profiler.measure("forward") { net(x) }
             }
             let dt = now() - t0
-            if step >= warmup { times.append(dt) }
+            if step >= warmup { times.append(dt) } else if step == 0 { firstStep = dt }
             if step == 0, let choice = Bf16Inference.summary(of: net, training: true), !json { print(choice) }
             if !json {
                 print(String(format: "step %d%@: %.3f s", step, step < warmup ? " (warm-up)" : "", dt)
@@ -94,8 +94,9 @@ struct R1Bench: ParsableCommand {
         if json {
             print("{\"network\": \"\(name)\", \"mode\": \"\(mode.rawValue)\", \"batch\": \(batch), \"size\": \(size), "
                 + "\"threads\": \(Runtime.threads), \"steps\": \(steps), "
-                + String(format: "\"images_per_s\": %.4f, \"megapixels_per_s\": %.4f, \"gflops\": %.2f, \"step_s\": %.4f, \"min_step_s\": %.4f, \"peak_rss_mb\": %.1f, \"winograd\": \"%@\"}",
-                         imagesPerS, mp, gflops, median, fastest, rss, "\(Runtime.winograd)"))
+                + String(format: "\"images_per_s\": %.4f, \"megapixels_per_s\": %.4f, \"gflops\": %.2f, \"step_s\": %.4f, \"min_step_s\": %.4f, \"peak_rss_mb\": %.1f, \"winograd\": \"%@\"",
+                         imagesPerS, mp, gflops, median, fastest, rss, "\(Runtime.winograd)")
+                + String(format: ", \"first_step_s\": %.4f", firstStep) + bf16ChoiceJSON(net) + "}")
         } else {
             print(String(format: "%@ %@, batch %d, %d threads: %.3f images/s (%.3f MP/s), %.1f effective GFLOP/s, median step %.3f s (fastest %.3f s), peak RSS %.0f MB",
                          name, mode.rawValue, batch, Runtime.threads, imagesPerS, mp, gflops, median, fastest, rss))
@@ -120,6 +121,13 @@ extension R1Bench {
         }
         return (UNet(config, seed: 1), widths.map { "unet-\($0)" } ?? (upsample == .nails ? "r1-nails" : "r1"))
     }
+}
+
+/// `, "bf16_layers": [...], "bf16_measured": N` once a per-layer bf16 choice was made, else "".
+func bf16ChoiceJSON(_ net: any SegmentationNetwork) -> String {
+    let (bf16, measured) = Bf16Inference.chosen(in: net, training: true)
+    guard measured > 0 else { return "" }
+    return ", \"bf16_layers\": [" + bf16.map { "\"\($0)\"" }.joined(separator: ", ") + "], \"bf16_measured\": \(measured)"
 }
 
 func now() -> Double {

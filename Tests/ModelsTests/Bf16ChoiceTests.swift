@@ -59,6 +59,13 @@ func bf16ChoiceRunsEachUnitAtItsChosenPrecision() {
     #expect(Bf16Inference.chosen(in: net).bf16 == units.map(\.name).filter { bottleneck.contains($0) })
     #expect(Bf16Inference.summary(of: net) == "bf16 per-layer choice: bf16 in \(bottleneck.count) of \(units.count) layers (\(units.map(\.name).filter { bottleneck.contains($0) }.joined(separator: ", "))), fp32 in the rest (the faster, measured at first use)")
     #expect(got != expected, "the bottleneck ran in bf16")
+    for (name, unit) in units {  // the losing precision's plans were released
+        if bottleneck.contains(name) {
+            #expect(unit.foldedKernel?.cachedPlanPrecisions == [], "\(name) keeps its fp32 plan")
+        } else {
+            #expect(unit.bf16!.implementation == "-", "\(name) keeps its bf16 plan")
+        }
+    }
     // All fp32 by choice: exactly the fp32 logits.
     Bf16Inference.install(in: net, choosing: true)
     for (_, unit) in units { unit.bf16Choice!.clock = { isBF16, run in run(); return isBF16 ? 2 : 1 } }

@@ -68,3 +68,35 @@ func bf16TrainingChoiceKeepsTheFaster(_ bf16Faster: Bool) {
     #expect(conv.kernel.implementations[0].contains("bf16") == bf16Faster, "\(conv.kernel.implementations)")
     #expect(conv.bf16Choice!.decisions.count == 1)
 }
+
+/// After the choice only the kept precision's plan stays cached: the loser's primitives,
+/// reordered weights and bf16 buffers are released (they cost +1.3 GB peak RSS in R1's first step).
+@Test(.enabled(if: CPUFeatures.hasBF16), arguments: [true, false])
+func bf16TrainingChoiceReleasesTheLoser(_ bf16Faster: Bool) {
+    let conv = Conv2d(inputChannels: 16, outputChannels: 16, kernelSize: 3, seed: 2)
+    conv.bf16Choice = Bf16Choice()
+    conv.bf16Choice!.clock = { isBF16, run in run(); return isBF16 == bf16Faster ? 1 : 2 }
+    let x = random(Shape(2, 16, 16, 16), seed: 1)
+    _ = conv.backward(random(conv(x).shape, seed: 5))
+    #expect(conv.kernel.cachedPlanPrecisions == [bf16Faster], "plans cached: \(conv.kernel.cachedPlanPrecisions)")
+    // Another shape is measured on its own; the first shape's kept plan stays.
+    _ = conv(random(Shape(1, 16, 8, 8), seed: 6))
+    #expect(conv.kernel.cachedPlanPrecisions == [bf16Faster, bf16Faster])
+}
+
+/// `releasePlans` drops only the given input shape's plans of the given precision.
+@Test(.enabled(if: CPUFeatures.hasBF16))
+func convolutionKernelReleasesOnePrecisionOfOneShape() {
+    let conv = Conv2d(inputChannels: 16, outputChannels: 16, kernelSize: 3, seed: 2)
+    let a = random(Shape(2, 16, 16, 16), seed: 1), b = random(Shape(1, 16, 8, 8), seed: 2)
+    for bf16 in [false, true] { conv.kernel.bf16 = bf16; _ = conv(a) }
+    _ = conv(b)
+    #expect(conv.kernel.cachedPlanPrecisions == [true, true, false])
+    #expect(conv.kernel.releasePlans(inputShape: a.shape, layout: a.layout, bf16: false) == 1)
+    #expect(conv.kernel.cachedPlanPrecisions == [true, true])
+    #expect(conv.kernel.releasePlans(inputShape: b.shape, layout: b.layout, bf16: nil) == 1)
+    #expect(conv.kernel.cachedPlanPrecisions == [true])
+    #expect(conv.kernel.implementations[0].contains("bf16"), "the kept plan still runs")
+    _ = conv(a)
+    #expect(conv.kernel.cachedPlanPrecisions == [true], "reused, not made again")
+}

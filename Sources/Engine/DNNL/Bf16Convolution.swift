@@ -38,6 +38,10 @@ public final class Bf16ConvolutionKernel {
     /// oneDNN's implementation name, e.g. "brgconv:avx512_core_bf16" (after the first call).
     public var implementation: String { plan?.primitive.desc.implementation ?? "-" }
 
+    /// Drops the cached plan (primitive, bf16 weights and input buffer), as when a per-layer
+    /// choice kept fp32; the next `forward` makes it again.
+    public func releasePlan() { plan = nil }
+
     /// output (N, O, H', W') Float32 in its layout = conv(input (N, I, H, W) Float32, any layout).
     public func forward(input: Tensor, output: Tensor) {
         precondition(output.shape == geometry.outputShape(input.shape), "bf16 conv output shape")

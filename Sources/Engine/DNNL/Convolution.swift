@@ -205,6 +205,21 @@ public final class ConvolutionKernel {
         return Set(operands.map(ObjectIdentifier.init)).count
     }
 
+    /// The cached plans' precisions (bf16 or not), current first (for tests and profiles).
+    public var cachedPlanPrecisions: [Bool] { ((plan.map { [$0] } ?? []) + recentPlans).map(\.bf16) }
+
+    /// Drops the cached plans for input `shape` and `layout` in the precision a per-layer choice
+    /// rejected (`bf16`; nil: either): their primitives, reordered weights and bf16 buffers.
+    /// Returns how many were dropped.
+    @discardableResult
+    public func releasePlans(inputShape shape: Shape, layout: Layout, bf16: Bool?) -> Int {
+        func loses(_ p: Plan) -> Bool { p.inShape == shape && p.inLayout == layout && (bf16 == nil || p.bf16 == bf16) }
+        let before = cachedPlanPrecisions.count
+        recentPlans.removeAll(where: loses)
+        if let current = plan, loses(current) { plan = recentPlans.isEmpty ? nil : recentPlans.removeFirst() }
+        return before - cachedPlanPrecisions.count
+    }
+
     /// Implementation names chosen by oneDNN (for profiles): forward, backward-data, backward-weights.
     public var implementations: [String] {
         guard let plan else { return [] }

@@ -18,7 +18,7 @@ public final class Conv2d: UnaryLayer {
     public var gradientPool: BufferPool?
     /// bf16 training with a per-layer choice (`Bf16Training`): at the first training input of
     /// each shape, one forward + backward in each precision is timed and the faster kept
-    /// (`kernel.bf16`). nil: the kernel's precision as set.
+    /// (`kernel.bf16`), and the other precision's plans are released. nil: the kernel's precision as set.
     public var bf16Choice: Bf16Choice?
 
     private var input: Tensor?
@@ -47,7 +47,8 @@ public final class Conv2d: UnaryLayer {
         let out = reuse(output, geometry.outputShape(x.shape), outputLayout)
         output = out
         if isTraining, let choice = bf16Choice {
-            kernel.bf16 = choice.usesBF16(x.shape, x.layout, fp32: { trial(x, out, bf16: false) }, bf16: { trial(x, out, bf16: true) })
+            kernel.bf16 = choice.usesBF16(x.shape, x.layout, fp32: { trial(x, out, bf16: false) }, bf16: { trial(x, out, bf16: true) },
+                                          dropLoser: { kernel.releasePlans(inputShape: x.shape, layout: x.layout, bf16: $0) })
         }
         kernel.forward(input: x, weight: weight, bias: bias, output: out, training: isTraining)
         input = x

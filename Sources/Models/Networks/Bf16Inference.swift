@@ -57,7 +57,8 @@ public enum Bf16Inference {
 /// The per-layer choice of bf16 prediction: at a unit's first input of each shape it runs its
 /// fp32 convolution (Winograd where oneDNN picks it) and its bf16 direct one once each untimed
 /// (creating the primitives), then `rounds` timed runs of each, and keeps the faster (the
-/// fastest run of each counts). Later inputs of that shape use the kept choice.
+/// fastest run of each counts). Later inputs of that shape use the kept choice; the loser's
+/// cached primitives and buffers are released at once (`dropLoser`).
 public final class Bf16Choice {
     public struct Decision: Sendable, Equatable {
         public var fp32Seconds: Double
@@ -80,8 +81,10 @@ public final class Bf16Choice {
 
     public init() {}
 
-    /// Whether bf16 is used for an input of `shape` and `layout`, measuring `fp32` and `bf16` the first time.
-    public func usesBF16(_ shape: Shape, _ layout: Layout, fp32: () -> Void, bf16: () -> Void) -> Bool {
+    /// Whether bf16 is used for an input of `shape` and `layout`, measuring `fp32` and `bf16` the
+    /// first time; then `dropLoser` is called once with whether the losing precision is bf16.
+    public func usesBF16(_ shape: Shape, _ layout: Layout, fp32: () -> Void, bf16: () -> Void,
+                         dropLoser: (_ bf16Lost: Bool) -> Void = { _ in }) -> Bool {
         let key = Key(shape: shape, layout: layout)
         if let known = decisions.first(where: { $0.key == key }) { return known.decision.usesBF16 }
         fp32(); bf16()
@@ -92,6 +95,7 @@ public final class Bf16Choice {
         }
         let decision = Decision(fp32Seconds: f, bf16Seconds: b)
         decisions.append((key, decision))
+        dropLoser(!decision.usesBF16)
         return decision.usesBF16
     }
 }

@@ -115,12 +115,20 @@ public final class ConvBNReLU: UnaryLayer {
         return out
     }
 
+    /// After the per-layer choice for `x`'s shape: the losing precision's plans go.
+    private func dropPlans(_ x: Tensor, bf16Lost: Bool) {
+        if bf16Lost { bf16?.releasePlan() } else { folded?.kernel.releasePlans(inputShape: x.shape, layout: x.layout, bf16: nil) }
+    }
+    /// The folded inference convolution (for tests).
+    var foldedKernel: ConvolutionKernel? { folded?.kernel }
+
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let p = Profiler.shared
         if !isTraining {
             inputObserver?(x)
             if let int8 { return p.measure("\(label) int8 conv+bn+relu fwd") { int8(x, layout: conv.outputLayout) } }
-            if let bf16, bf16Choice?.usesBF16(x.shape, x.layout, fp32: { _ = foldedForward(x) }, bf16: { _ = bf16Forward(x, bf16) }) ?? true {
+            if let bf16, bf16Choice?.usesBF16(x.shape, x.layout, fp32: { _ = foldedForward(x) }, bf16: { _ = bf16Forward(x, bf16) },
+                                              dropLoser: { dropPlans(x, bf16Lost: $0) }) ?? true {
                 return p.measure("\(label) bf16 conv+bn+relu fwd") { bf16Forward(x, bf16) }
             }
             return p.measure("\(label) conv+bn+relu fwd") { foldedForward(x) }
