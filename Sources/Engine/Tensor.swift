@@ -1,3 +1,5 @@
+import Glibc
+
 /// Float32 tensors of shape (N, C, H, W) over 64-byte-aligned storage.
 ///
 /// A tensor's *layout* says how its logical (n, c, h, w) elements sit in memory:
@@ -35,18 +37,33 @@ public struct Shape: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Owns one 64-byte-aligned, zero-initialised allocation of Float32s and frees it in deinit.
+/// Allocations of `mappedBytes` or more are pages of their own (`mmap`, zero already, so not
+/// written twice; pages never written cost nothing) in huge pages where the kernel allows
+/// (`MADV_HUGEPAGE`: a row stream's ~2 GB of buffers took 540k page faults in 4 KiB pages).
 public final class Storage: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
     public let capacity: Int
+    private let mappedLength: Int
+    static let mappedBytes = 1 << 21
 
     public init(capacity: Int) {
         self.capacity = capacity
-        let raw = UnsafeMutableRawPointer.allocate(
-            byteCount: max(capacity, 16) * MemoryLayout<Float>.stride, alignment: 64)
+        let bytes = max(capacity, 16) * MemoryLayout<Float>.stride
+        if bytes >= Storage.mappedBytes, let raw = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+           raw != MAP_FAILED {
+            _ = madvise(raw, bytes, MADV_HUGEPAGE)  // advice only: 4 KiB pages where refused
+            mappedLength = bytes
+            pointer = raw.bindMemory(to: Float.self, capacity: max(capacity, 16))
+            return
+        }
+        mappedLength = 0
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         pointer = raw.bindMemory(to: Float.self, capacity: max(capacity, 16))
         pointer.initialize(repeating: 0, count: max(capacity, 16))
     }
-    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+    deinit {
+        if mappedLength > 0 { munmap(pointer, mappedLength) } else { UnsafeMutableRawPointer(pointer).deallocate() }
+    }
 }
 
 /// A Float32 (N, C, H, W) tensor. Reference semantics: layers own their output and gradient
@@ -183,6 +200,20 @@ extension Tensor {
         v.planesPerImage = channels / b
         v.imageStride = paddedChannels * shape.h * shape.w
         return v
+    }
+}
+
+extension Tensor {
+    /// Rows `rows` of channels [0, channels) of this one-image (blocked or NCHW) tensor: where
+    /// they start and their view, for a kernel that writes a row range of a line buffer.
+    public func leadingChannelsView(_ channels: Int, rows: Range<Int>) -> (offset: Int, view: SpatialView) {
+        precondition(shape.n == 1 && layout != .nhwc && channels % layout.channelBlock == 0 && channels <= shape.c
+                     && rows.lowerBound >= 0 && rows.upperBound <= shape.h, "rows \(rows) of \(channels) channels of \(shape)")
+        let b = layout.channelBlock
+        var v = SpatialView(outer: channels / b, h: rows.count, w: shape.w, inner: b)
+        v.planesPerImage = 1
+        v.imageStride = shape.h * shape.w * b
+        return (rows.lowerBound * shape.w * b, v)
     }
 }
 
