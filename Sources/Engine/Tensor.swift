@@ -44,7 +44,7 @@ public final class Storage: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
     public let capacity: Int
     private let mappedLength: Int
-    static let mappedBytes = 1 << 21
+    public static let mappedBytes = 1 << 21
 
     public init(capacity: Int) {
         self.capacity = capacity
