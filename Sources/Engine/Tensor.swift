@@ -1,5 +1,3 @@
-import Glibc
-
 /// Float32 tensors of shape (N, C, H, W) over 64-byte-aligned storage.
 ///
 /// A tensor's *layout* says how its logical (n, c, h, w) elements sit in memory:
@@ -37,33 +35,18 @@ public struct Shape: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Owns one 64-byte-aligned, zero-initialised allocation of Float32s and frees it in deinit.
-/// Allocations of `mappedBytes` or more are pages of their own (`mmap`, zero already, so not
-/// written twice; pages never written cost nothing) in huge pages where the kernel allows
-/// (`MADV_HUGEPAGE`: a row stream's ~2 GB of buffers took 540k page faults in 4 KiB pages).
 public final class Storage: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
     public let capacity: Int
-    private let mappedLength: Int
-    public static let mappedBytes = 1 << 21
 
     public init(capacity: Int) {
         self.capacity = capacity
-        let bytes = max(capacity, 16) * MemoryLayout<Float>.stride
-        if bytes >= Storage.mappedBytes, let raw = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
-           raw != MAP_FAILED {
-            _ = madvise(raw, bytes, MADV_HUGEPAGE)  // advice only: 4 KiB pages where refused
-            mappedLength = bytes
-            pointer = raw.bindMemory(to: Float.self, capacity: max(capacity, 16))
-            return
-        }
-        mappedLength = 0
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        let raw = UnsafeMutableRawPointer.allocate(
+            byteCount: max(capacity, 16) * MemoryLayout<Float>.stride, alignment: 64)
         pointer = raw.bindMemory(to: Float.self, capacity: max(capacity, 16))
         pointer.initialize(repeating: 0, count: max(capacity, 16))
     }
-    deinit {
-        if mappedLength > 0 { munmap(pointer, mappedLength) } else { UnsafeMutableRawPointer(pointer).deallocate() }
-    }
+    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
 }
 
 /// A Float32 (N, C, H, W) tensor. Reference semantics: layers own their output and gradient

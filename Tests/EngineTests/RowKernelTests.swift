@@ -126,16 +126,3 @@ func upsampleRowsLandInARowRangeOfALineBuffer(_ layout: Layout) {
     } } }
     #expect(wrong == 0 && written == 0)
 }
-
-/// Storage of 2 MB or more is its own zeroed, aligned pages (not written twice); smaller
-/// storage comes from the heap, zeroed too.
-@Test(arguments: [100, Storage.mappedBytes / 4 + 3])
-func storageIsZeroAlignedAndWritable(capacity: Int) {
-    let storage = Storage(capacity: capacity)
-    #expect(Int(bitPattern: storage.pointer) % 64 == 0)
-    var nonzero = 0
-    for i in stride(from: 0, to: capacity, by: 97) where storage.pointer[i] != 0 { nonzero += 1 }
-    #expect(nonzero == 0 && storage.pointer[capacity - 1] == 0)
-    storage.pointer.update(repeating: 1, count: capacity)
-    #expect(storage.pointer[capacity - 1] == 1)
-}
