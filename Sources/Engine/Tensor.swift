@@ -186,6 +186,20 @@ extension Tensor {
     }
 }
 
+extension Tensor {
+    /// Rows `rows` of channels [0, channels) of this one-image (blocked or NCHW) tensor: where
+    /// they start and their view, for a kernel that writes a row range of a line buffer.
+    public func leadingChannelsView(_ channels: Int, rows: Range<Int>) -> (offset: Int, view: SpatialView) {
+        precondition(shape.n == 1 && layout != .nhwc && channels % layout.channelBlock == 0 && channels <= shape.c
+                     && rows.lowerBound >= 0 && rows.upperBound <= shape.h, "rows \(rows) of \(channels) channels of \(shape)")
+        let b = layout.channelBlock
+        var v = SpatialView(outer: channels / b, h: rows.count, w: shape.w, inner: b)
+        v.planesPerImage = 1
+        v.imageStride = shape.h * shape.w * b
+        return (rows.lowerBound * shape.w * b, v)
+    }
+}
+
 /// Reuses `existing` when it already has the wanted shape and layout, otherwise allocates.
 /// This is how every layer keeps its buffers between steps.
 @inlinable public func reuse(_ existing: Tensor?, _ shape: Shape, _ layout: Layout) -> Tensor {

@@ -105,3 +105,24 @@ func convolutionPlansOfOtherHeightsShareTheirWeights(dilation: Int) {
     } } }
     #expect(worst < 1e-5)
 }
+
+/// Fine rows written through `leadingChannelsView(_:rows:)` land at those rows of the leading
+/// channels of a taller buffer (a decoder convolution's line buffer, which a junction now
+/// writes into), equal to the dense upsampling's rows, and nothing else is written.
+@Test(arguments: [Layout.nChw16c, .nchw])
+func upsampleRowsLandInARowRangeOfALineBuffer(_ layout: Layout) {
+    let input = filled(Shape(1, 32, 6, 10), layout, seed: 6)
+    let whole = Tensor(shape: Shape(1, 32, 12, 20), layout: layout)
+    Upsample2x.forward(.bilinear, input: input, output: whole)
+    let buffer = Tensor(shape: Shape(1, 48, 15, 20), layout: layout)
+    let (offset, view) = buffer.leadingChannelsView(32, rows: 9..<14)
+    Upsample2x.forwardRows(.bilinear, input.data, input.spatialView, coarse: 0..<6, fine: 4..<9, buffer.data + offset, view)
+    var wrong = 0, written = 0
+    for c in 0..<48 { for r in 0..<15 { for x in 0..<20 {
+        let value = buffer.data[buffer.offset(0, c, r, x)]
+        if c < 32 && (9..<14).contains(r) {
+            if value != whole.data[whole.offset(0, c, r - 5, x)] { wrong += 1 }
+        } else if value != 0 { written += 1 }
+    } } }
+    #expect(wrong == 0 && written == 0)
+}

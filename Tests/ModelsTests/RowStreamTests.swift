@@ -207,3 +207,35 @@ func chainedInt8StreamEqualsOneChainedWindow(_ mode: UpsamplingMode, _ strips: [
     rows.drop(1)
     #expect(rows.start == 0 && rows.count == 0, "an emptied buffer starts at its front")
 }
+
+/// A junction's skip queue keeps the tensors handed to it (no copy), gives their rows out in
+/// order across pieces into a channel slice of a line buffer, and hands a spent piece's storage
+/// back for the producer's next output (no new buffer, so no new pages); copied rows alike.
+@Test func aSkipQueueHandsItsPiecesBack() {
+    let queue = SkipQueue()
+    let first = queue.buffer(Shape(1, 16, 4, 5), .nChw16c, maxRows: 6)
+    let a = randomInput(c: 16, h: 4, w: 5, seed: 6), b = randomInput(c: 16, h: 3, w: 5, seed: 7)
+    RowCopy.copy(toBlocked(a), rows: 0, count: 4, into: first, at: 0)
+    queue.adopt(first)
+    queue.append(toBlocked(b))
+    #expect(queue.count == 7)
+    let line = Tensor(shape: Shape(1, 32, 9, 5), layout: .nChw16c)
+    queue.take(5, into: line, at: 2, channelOffset: 16)
+    #expect(queue.count == 2)
+    let next = queue.buffer(Shape(1, 16, 6, 5), .nChw16c, maxRows: 6)
+    #expect(next.storage === first.storage, "the spent piece's storage comes back")
+    queue.take(2, into: line, at: 7, channelOffset: 16)
+    let got = line.nchwValues(), av = a.nchwValues(), bv = b.nchwValues()
+    var wrong = 0
+    for c in 0..<16 { for r in 0..<7 { for x in 0..<5 {
+        let expected = r < 4 ? av[(c * 4 + r) * 5 + x] : bv[(c * 3 + r - 4) * 5 + x]
+        if got[((16 + c) * 9 + 2 + r) * 5 + x] != expected { wrong += 1 }
+    } } }
+    #expect(wrong == 0 && queue.count == 0)
+}
+
+private func toBlocked(_ t: Tensor) -> Tensor {
+    let out = Tensor(shape: t.shape, layout: .nChw16c)
+    out.setNCHW(t.nchwValues())
+    return out
+}

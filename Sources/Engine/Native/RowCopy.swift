@@ -19,9 +19,9 @@ public enum RowCopy {
         let src = UncheckedSendable(source.data), dst = UncheckedSendable(destination.data)
         // Each plane's rows in `pieces` parts. Small copies on one thread: a parallel region per
         // copy costs more than it saves when the stream makes many small ones (and far more on a
-        // loaded machine); big ones (≥ 4 MB) on all, whose threads would otherwise wait.
+        // loaded machine); big ones (≥ 1 MB) on all, whose threads would otherwise spin.
         let jobs = source.shape.n * planes
-        let pieces = jobs * rows * rowLength >= 1 << 20 ? max(1, Runtime.threads) : 1
+        let pieces = jobs * rows * rowLength >= 1 << 18 ? max(1, Runtime.threads) : 1
         func run(_ range: Range<Int>) {
             for job in range {
                 let n = job / pieces / planes, plane = job / pieces % planes, piece = job % pieces

@@ -152,6 +152,25 @@ struct HeldRows {
     mutating func reset() { (start, count) = (0, 0) }
 }
 
+/// Rows that their consumer has written where it wants them (a line buffer), so a producer of
+/// our own (a junction) writes its output there instead of into a buffer of its own that the
+/// consumer then copies: `shape` (h = the rows), `layout`, and `write(destination, row, first,
+/// count)`, which puts rows [first, first + count) at `row` of `destination` (same channels,
+/// width and layout). Consumers write every row once, in order, during the call they get it in.
+struct RowSource {
+    let shape: Shape, layout: Layout
+    let write: (Tensor, Int, Int, Int) -> Void
+
+    init(shape: Shape, layout: Layout, write: @escaping (Tensor, Int, Int, Int) -> Void) {
+        self.shape = shape; self.layout = layout; self.write = write
+    }
+
+    /// The rows of a tensor (copied).
+    init(copying rows: Tensor) {
+        self.init(shape: rows.shape, layout: rows.layout) { RowCopy.copy(rows, rows: $2, count: $3, into: $0, at: $1) }
+    }
+}
+
 /// A fixed-height buffer of rows that a layer reads in place: rows are copied in until it is
 /// full (`capacity` rows = one chunk plus the halos), the layer runs on the whole buffer, then
 /// the last `keep` rows slide to the top. One copy per input row, no reallocation.
@@ -164,11 +183,19 @@ final class LineBuffer {
 
     /// Copies rows [from, …) of `rows` (or `zeros` zero rows) until full; returns how many.
     func fill(_ rows: Tensor?, from: Int = 0, zeros: Int = 0, like: Tensor? = nil) -> Int {
-        guard let like = rows ?? like ?? tensor else { preconditionFailure("LineBuffer: rows of an unknown shape") }
+        fill(rows.map(RowSource.init(copying:)), from: from, zeros: zeros, like: (rows ?? like).map { ($0.shape, $0.layout) })
+    }
+
+    /// Has `source` write its rows [from, …) (or `zeros` zero rows) until full; returns how many.
+    func fill(_ source: RowSource?, from: Int = 0, zeros: Int = 0, like: (shape: Shape, layout: Layout)? = nil) -> Int {
+        guard let like = source.map({ ($0.shape, $0.layout) }) ?? like ?? tensor.map({ ($0.shape, $0.layout) }) else {
+            preconditionFailure("LineBuffer: rows of an unknown shape")
+        }
         let shape = Shape(like.shape.n, like.shape.c, capacity, like.shape.w)
         if tensor == nil || !tensor!.matches(shape, like.layout) { tensor = Tensor(shape: shape, layout: like.layout); count = 0 }
-        let n = min(capacity - count, rows.map { $0.shape.h - from } ?? zeros)
-        if let rows { RowCopy.copy(rows, rows: from, count: n, into: tensor!, at: count) } else { RowCopy.zero(tensor!, rows: count, count: n) }
+        let n = min(capacity - count, source.map { $0.shape.h - from } ?? zeros)
+        guard n > 0 else { return 0 }
+        if let source { source.write(tensor!, count, from, n) } else { RowCopy.zero(tensor!, rows: count, count: n) }
         count += n
         return n
     }
@@ -209,6 +236,8 @@ final class ConvolutionRows: RowStage {
     private let window: LineBuffer
     private var started = false
     private var output: Tensor?
+    /// Where every output also goes (a decoder junction's skips): handed off, not copied.
+    var skipQueue: SkipQueue?
 
     init(_ geometry: ConvGeometry, chunk: Int, fusedReLU: Bool, weights: @escaping () -> (weight: Parameter, bias: Parameter?)) {
         precondition(geometry.stride == 1 && !geometry.transposed && geometry.padding == geometry.dilation * (geometry.kernel - 1) / 2,
@@ -233,11 +262,15 @@ final class ConvolutionRows: RowStage {
     /// The unit's int8 execution over rows, when it runs in int8.
     private var int8: Int8ConvUnit?
 
-    func push(_ rows: Tensor?, final: Bool, _ next: Emit) {
+    func push(_ rows: Tensor?, final: Bool, _ next: Emit) { push(rows.map(RowSource.init(copying:)), final: final, next) }
+
+    /// `push` of rows that go straight into the line buffer (a junction's, `RowSource`).
+    func push(_ rows: RowSource?, final: Bool, _ next: Emit) {
         if let rows {
-            if !started { fillAll(nil, zeros: halo, like: rows, next) }
+            let like = (rows.shape, rows.layout)
+            if !started { fillAll(nil, zeros: halo, like: like, next) }
             started = true
-            fillAll(rows, zeros: 0, like: rows, next)
+            fillAll(rows, zeros: 0, like: like, next)
         }
         guard final else {
             // Every row computable now goes on: the rows behind wait for nothing but halos.
@@ -253,7 +286,7 @@ final class ConvolutionRows: RowStage {
 
     /// Copies rows (or zero rows) in, running a full chunk whenever the buffer fills. A chunk
     /// that ends the input exactly waits, so that the final push can mark it last.
-    private func fillAll(_ rows: Tensor?, zeros: Int, like: Tensor?, _ next: Emit) {
+    private func fillAll(_ rows: RowSource?, zeros: Int, like: (shape: Shape, layout: Layout)?, _ next: Emit) {
         var done = 0
         let total = rows?.shape.h ?? zeros
         while done < total {
@@ -267,11 +300,16 @@ final class ConvolutionRows: RowStage {
         let out: Tensor
         if let int8 {
             out = int8(input, layout: .nChw16c)
+            skipQueue?.append(out)
         } else {
-            out = reuseRows(output, kernel.geometry.outputShape(input.shape), .nChw16c, maxRows: chunk)
-            output = out
+            let shape = kernel.geometry.outputShape(input.shape)
+            if let skipQueue { out = skipQueue.buffer(shape, .nChw16c, maxRows: chunk) } else {
+                out = reuseRows(output, shape, .nChw16c, maxRows: chunk)
+                output = out
+            }
             let (weight, bias) = weights()
             kernel.forward(input: input, weight: weight, bias: bias, output: out, training: false)
+            skipQueue?.adopt(out)
         }
         window.keepLast(2 * halo)
         next(out, last)
@@ -340,17 +378,20 @@ final class PoolingRows: RowStage {
     func reset() { window.reset() }
 }
 
-/// A decoder junction over rows: the coarser branch upsampled ×2 straight into the concat
-/// buffer, the same rows of the skip beside it ([up, skip] along channels, no other copy).
-/// Nearest and bed-of-nails map each coarse row to two fine rows on its own; bilinear
-/// (half-pixel centres) mixes each coarse row with its neighbours, so it keeps one coarse row
-/// before the next to emit and emits a row's fine rows once the row below it is known (or the
-/// scene ended: then the edge clamp is the true one), at most `chunk` coarse rows per call.
-/// The skip (from the encoder) runs ahead of the upsampled branch: its rows wait here.
+/// A decoder junction over rows: the coarser branch upsampled ×2 straight into the buffer its
+/// rows go to, the same rows of the skip beside it ([up, skip] along channels, no other copy):
+/// the next convolution's line buffer in a U-Net (`push(_:final:into:)`), else an output of
+/// its own. Nearest and bed-of-nails map each coarse row to two fine rows on their own;
+/// bilinear (half-pixel centres) mixes each coarse row with its neighbours, so it keeps one
+/// coarse row before the next to emit and emits a row's fine rows once the row below it is
+/// known (or the scene ended: then the edge clamp is the true one), at most `chunk` coarse rows
+/// per call. The skip (from the encoder) runs ahead of the upsampled branch: its rows wait here.
 final class JunctionRows: RowStage {
     let kind: Upsample2xKind
     let chunk: Int
-    private let coarse = RowWindow(), skips = RowWindow()
+    private let coarse = RowWindow()
+    /// The skip rows (a U-Net's encoder convolution hands its outputs off to it).
+    let skips = SkipQueue()
     /// Scene row of the coarse window's first row; next coarse row to emit.
     private var first = 0, nextRow = 0
     private var output: Tensor?
@@ -364,10 +405,27 @@ final class JunctionRows: RowStage {
     func addSkip(_ rows: Tensor?) { skips.append(rows) }
 
     func push(_ below: Tensor?, final: Bool, _ next: Emit) {
+        junctionRows(below, final: final) { rows, last in
+            guard let rows else { return next(nil, last) }
+            let out = reuseRows(output, rows.shape, rows.layout, maxRows: 2 * chunk)
+            output = out
+            rows.write(out, 0, 0, rows.shape.h)
+            next(out, last)
+        }
+    }
+
+    /// `push` whose rows `convolution` writes into its line buffer.
+    func push(_ below: Tensor?, final: Bool, into convolution: ConvolutionRows, _ next: Emit) {
+        junctionRows(below, final: final) { rows, last in convolution.push(rows, final: last, next) }
+    }
+
+    /// Calls `next` with each chunk of junction rows that became computable, which it must
+    /// write (all, in order) before it returns.
+    private func junctionRows(_ below: Tensor?, final: Bool, _ next: (RowSource?, Bool) -> Void) {
         guard kind == .bilinear else {
-            let out = below.map { junction($0, coarse: 0..<$0.shape.h, fine: 0..<(2 * $0.shape.h)) }
+            next(below.map { junction($0, coarse: 0..<$0.shape.h, fine: 0..<(2 * $0.shape.h)) }, final)
             if final { finish() }
-            return next(out, final)
+            return
         }
         coarse.append(below)
         let end = first + coarse.count  // coarse rows held: [first, end)
@@ -377,20 +435,18 @@ final class JunctionRows: RowStage {
             guard n > 0, let (held, start) = coarse.held else { break }
             // Coarse rows [lo, hi): the rows to emit and their neighbours (none past the scene's edges).
             let lo = max(first, nextRow - 1), hi = min(end, nextRow + n + 1), at = start - first
-            let out = junction(held, coarse: (at + lo)..<(at + hi), fine: (2 * (at + nextRow))..<(2 * (at + nextRow + n)))
+            let rows = junction(held, coarse: (at + lo)..<(at + hi), fine: (2 * (at + nextRow))..<(2 * (at + nextRow + n)))
             nextRow += n
+            let last = final && nextRow == end
+            next(rows, last)
             let drop = max(0, nextRow - 1 - first)
             coarse.drop(drop)
             first += drop
-            if final && nextRow == end {
-                finish()
-                return next(out, true)
-            }
-            next(out, false)
+            if last { return finish() }
         }
         if final {
-            finish()
             next(nil, true)
+            finish()
         }
     }
 
@@ -400,18 +456,20 @@ final class JunctionRows: RowStage {
         reset()
     }
 
-    /// [fine rows `fine` of upsampling `source`'s rows `coarse`; the next as many skip rows].
-    private func junction(_ source: Tensor, coarse: Range<Int>, fine: Range<Int>) -> Tensor {
-        let n = fine.count, up = source.shape.c
-        guard let (skip, row) = skips.held, skips.count >= n, skip.layout == source.layout else {
+    /// [fine rows `fine` of upsampling `source`'s rows `coarse`; the next as many skip rows],
+    /// written where the consumer wants them; each write takes its skip rows off the queue.
+    private func junction(_ source: Tensor, coarse: Range<Int>, fine: Range<Int>) -> RowSource {
+        let up = source.shape.c
+        guard let skip = skips.front, skips.count >= fine.count, skip.layout == source.layout else {
             preconditionFailure("the upsampled branch ran ahead of the skip")
         }
-        let out = reuseRows(output, Shape(source.shape.n, up + skip.shape.c, n, 2 * source.shape.w), source.layout, maxRows: 2 * chunk)
-        output = out
-        Upsample2x.forwardRows(kind, source.data, source.spatialView, coarse: coarse, fine: fine, out.data, out.leadingChannelsView(up))
-        RowCopy.copy(skip, rows: row, count: n, into: out, at: 0, channelOffset: up)
-        skips.drop(n)
-        return out
+        let shape = Shape(source.shape.n, up + skip.shape.c, fine.count, 2 * source.shape.w)
+        return RowSource(shape: shape, layout: source.layout) { [kind, skips] out, at, from, n in
+            let (offset, view) = out.leadingChannelsView(up, rows: at..<(at + n))
+            let rows = (fine.lowerBound + from)..<(fine.lowerBound + from + n)
+            Upsample2x.forwardRows(kind, source.data, source.spatialView, coarse: coarse, fine: rows, out.data + offset, view)
+            skips.take(n, into: out, at: at, channelOffset: up)
+        }
     }
 
     func reset() {
@@ -442,26 +500,30 @@ extension UNet {
         isTraining = false
         let levels = encoders.count
         func chunk(_ level: Int) -> Int { max(1, rows >> level) }
-        let encoderRows: [[any RowStage]] = encoders.enumerated().map { l, e in e.units.map { ConvolutionRows($0, chunk: chunk(l)) } }
+        let encoderRows = encoders.enumerated().map { l, e in e.units.map { ConvolutionRows($0, chunk: chunk(l)) } }
         let poolRows = (0..<levels).map { PoolingRows(chunk: chunk($0 + 1)) }
         let bottleneckRows: [any RowStage] = bottleneck.units.map { ConvolutionRows($0, chunk: chunk(levels)) }
         let junctionRows = (0..<levels).map { JunctionRows(kind, chunk: chunk($0 + 1)) }
-        let decoderRows: [[any RowStage]] = (0..<levels).map { l in decoders[levels - 1 - l].units.map { ConvolutionRows($0, chunk: chunk(l)) } }
+        // Each level's last encoder convolution queues its outputs at the junction itself.
+        for l in 0..<levels { encoderRows[l].last!.skipQueue = junctionRows[l].skips }
+        let encoderChains: [[any RowStage]] = encoderRows.map { $0.map { $0 } }
+        let decoderRows = (0..<levels).map { l in decoders[levels - 1 - l].units.map { ConvolutionRows($0, chunk: chunk(l)) } }
+        let decoderRest: [[any RowStage]] = decoderRows.map { $0.dropFirst().map { $0 } }
         func run(_ level: Int, _ input: Tensor?, _ final: Bool, _ next: Emit) {
-            chain(encoderRows[level][...], input, final) { skip, final in
-                junctionRows[level].addSkip(skip)
+            chain(encoderChains[level][...], input, final) { skip, final in
                 poolRows[level].push(skip, final: final) { pooled, final in
                     let decode: Emit = { below, final in
-                        junctionRows[level].push(below, final: final) { cat, final in
-                            chain(decoderRows[level][...], cat, final, next)
+                        // The junction writes into the first convolution's line buffer.
+                        junctionRows[level].push(below, final: final, into: decoderRows[level][0]) { rows, final in
+                            chain(decoderRest[level][...], rows, final, next)
                         }
                     }
                     if level + 1 < levels { run(level + 1, pooled, final, decode) } else { chain(bottleneckRows[...], pooled, final, decode) }
                 }
             }
         }
-        var stages: [any RowStage] = encoderRows.flatMap { $0 } + poolRows + bottleneckRows + junctionRows
-        stages += decoderRows.flatMap { $0 }
+        var stages: [any RowStage] = encoderChains.flatMap { $0 } + poolRows + bottleneckRows + junctionRows
+        stages += decoderRows.flatMap { $0 as [any RowStage] }
         return RowStream(stages: stages, head: head) { input, final, emit in run(0, input, final, emit) }
     }
 }
