@@ -169,10 +169,7 @@ public final class Communicator: @unchecked Sendable {
     /// is a copy of `values` (nil: nothing to wait for).
     public func startReduceScatterSum(_ values: UnsafeBufferPointer<Float>, into mine: UnsafeMutableBufferPointer<Float>) throws -> Reduction? {
         precondition(mine.count == block(of: values.count).count, "reduce-scatter: this rank's block has \(block(of: values.count).count) values")
-        guard let comm else {
-            if let from = values.baseAddress, let to = mine.baseAddress, from != UnsafePointer(to) { to.update(from: from, count: values.count) }
-            return nil
-        }
+        guard let comm else { return Self.copyLocally(values, into: mine) }
         guard !values.isEmpty else { return nil }
         let counts = blockCounts(values.count)
         var request = ts_mpi_request_null()
@@ -185,10 +182,7 @@ public final class Communicator: @unchecked Sendable {
     /// `values` on every rank (MPI_Iallgatherv). Single process: `values` is a copy of `mine`.
     public func startAllGather(_ mine: UnsafeBufferPointer<Float>, into values: UnsafeMutableBufferPointer<Float>) throws -> Reduction? {
         precondition(mine.count == block(of: values.count).count, "all-gather: this rank's block has \(block(of: values.count).count) values")
-        guard let comm else {
-            if let from = mine.baseAddress, let to = values.baseAddress, from != UnsafePointer(to) { to.update(from: from, count: mine.count) }
-            return nil
-        }
+        guard let comm else { return Self.copyLocally(mine, into: values) }
         guard !values.isEmpty else { return nil }
         let counts = blockCounts(values.count)
         let starts = BlockCounts((0..<size).map { block(of: values.count, rank: $0).lowerBound })
@@ -196,6 +190,12 @@ public final class Communicator: @unchecked Sendable {
         try check(MPI_Iallgatherv(mine.baseAddress, Int32(mine.count), ts_mpi_float(), values.baseAddress, counts.pointer, starts.pointer,
                                   ts_mpi_float(), comm, &request), "MPI_Iallgatherv (\(values.count) Float)")
         return Reduction(request: request, arrays: counts, starts)
+    }
+
+    /// A single process's reduce-scatter or all-gather: its one block is the whole buffer.
+    private static func copyLocally(_ from: UnsafeBufferPointer<Float>, into to: UnsafeMutableBufferPointer<Float>) -> Reduction? {
+        if let f = from.baseAddress, let t = to.baseAddress, f != UnsafePointer(t) { t.update(from: f, count: from.count) }
+        return nil
     }
 
     private func blockCounts(_ count: Int) -> BlockCounts {
