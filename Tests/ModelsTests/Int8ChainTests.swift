@@ -43,46 +43,31 @@ private func floats(_ b: ByteTensor, layout: Layout = .nhwc) -> Tensor {
     #expect(cropped[1, 7, 2, 4] == x[1, 7, 4, 5] && cropped[0, 0, 0, 0] == x[0, 0, 2, 1])
 }
 
-/// 20 channels: 16 vectorised and 4 scalar.
-@Test(arguments: [Upsample2xKind.nearest, .nails, .bilinear])
+/// 20 channels: 16 vectorised and 4 scalar. Codes of one step copy exactly.
+@Test(arguments: [Upsample2xKind.nearest, .nails])
 func byteUpsamplingFollowsTheFloatKernel(_ kind: Upsample2xKind) {
     let x = bytes(Shape(2, 20, 5, 6), seed: 2)
-    let step: Float = 0.37
     let expected = Tensor(shape: Shape(2, 20, 10, 12), layout: .nhwc)
     Upsample2x.forward(kind, input: floats(x), output: expected)
     let cat = ByteTensor(shape: Shape(2, 36, 10, 12))
-    if kind == .bilinear {
-        let real = floats(x)
-        for i in 0..<real.physicalCount { real.data[i] *= step }
-        ByteKernels.upsample2x(kind, real, step: step, into: cat)
-    } else {
-        ByteKernels.upsample2x(kind, x, into: cat)
-    }
+    ByteKernels.upsample2x(kind, x, into: cat)
     var worst: Float = 0
     for n in 0..<2 { for c in 0..<20 { for h in 0..<10 { for w in 0..<12 {
         worst = max(worst, abs(Float(cat[n, c, h, w]) - expected.data[expected.offset(n, c, h, w)]))
     } } } }
-    // Codes of one step copy exactly; bilinear rounds once, to the nearest code.
-    #expect(worst <= (kind == .bilinear ? 0.5 + 1e-3 : 0), "\(kind) off by \(worst) codes")
+    #expect(worst == 0, "\(kind) off by \(worst) codes")
 }
 
 /// A junction in one pass: upsampling with the skip fills the whole concat, as upsampling and
 /// then `copyChannels` do (16-byte and byte copies of the skip: 32 and 20 channels).
-@Test(arguments: [Upsample2xKind.nearest, .nails, .bilinear])
+@Test(arguments: [Upsample2xKind.nearest, .nails])
 func byteUpsamplingWithTheSkipFillsTheConcat(_ kind: Upsample2xKind) {
     let x = bytes(Shape(2, 20, 5, 6), seed: 5)
-    let real = floats(x)
-    for i in 0..<real.physicalCount { real.data[i] *= 0.37 }
     for skipChannels in [32, 20] {
         let skip = bytes(Shape(2, skipChannels, 10, 12), seed: 6)
         let apart = ByteTensor(shape: Shape(2, 20 + skipChannels, 10, 12)), fused = ByteTensor(shape: apart.shape)
-        if kind == .bilinear {
-            ByteKernels.upsample2x(kind, real, step: 0.37, into: apart)
-            ByteKernels.upsample2x(kind, real, step: 0.37, into: fused, skip: skip)
-        } else {
-            ByteKernels.upsample2x(kind, x, into: apart)
-            ByteKernels.upsample2x(kind, x, into: fused, skip: skip)
-        }
+        ByteKernels.upsample2x(kind, x, into: apart)
+        ByteKernels.upsample2x(kind, x, into: fused, skip: skip)
         ByteKernels.copyChannels(skip, into: apart, offset: 20)
         #expect((0..<apart.shape.count).allSatisfy { apart.data[$0] == fused.data[$0] }, "\(kind), \(skipChannels) skip channels")
     }

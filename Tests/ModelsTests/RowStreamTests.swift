@@ -170,6 +170,38 @@ func chainedInt8StreamEqualsOneChainedWindow(_ mode: UpsamplingMode, _ strips: [
     }
 }
 
+/// The u8 stream's bilinear junction (`Int8JunctionRows`) writes the chain's junction's bytes
+/// exactly: each chunk upsamples the coarse rows it emits with one held row on each side
+/// (clamped only at the scene's top and bottom), whatever pieces the rows below arrive in and
+/// whatever the chunk height.
+@Test(arguments: [[9], [1], [4, 2, 3]], [1, 2, 4])
+func int8BilinearJunctionRowsEqualTheWholeJunction(_ pieces: [Int], _ chunk: Int) {
+    var rng = SplitMix64(seed: 21)
+    let below = Tensor(shape: Shape(1, 20, 9, 6), layout: .nhwc)  // Float32 in units of the step
+    below.setNCHW(rng.uniform(below.shape.count, -20, 280).map(Float.init))
+    let skip = ByteTensor(shape: Shape(1, 16, 18, 12))
+    for (i, v) in rng.uniform(skip.shape.count, 0, 256).enumerated() { skip.data[i] = UInt8(min(255, v)) }
+    let whole = ByteTensor(shape: Shape(1, 36, 18, 12))
+    Int8UNetChain.BilinearJunction()(below.data, below.shape, fine: 0..<18, skip: skip, into: whole)
+
+    let junction = Int8JunctionRows(.bilinear, chunk: chunk)
+    junction.addSkip(.bytes(skip))
+    var streamed: [UInt8] = [], start = 0, i = 0
+    while start < 9 {
+        let n = min(pieces[i % pieces.count], 9 - start), rowFloats = 6 * 20
+        let piece = Tensor(shape: Shape(1, 20, n, 6), layout: .nhwc)
+        piece.data.update(from: below.data + start * rowFloats, count: n * rowFloats)
+        start += n; i += 1
+        junction.push(.floats(piece), final: start == 9) { out, _ in
+            guard case .bytes(let b)? = out else { return }
+            streamed += UnsafeBufferPointer(start: b.data, count: b.shape.count)
+        }
+    }
+    let expected = Array(UnsafeBufferPointer(start: whole.data, count: whole.shape.count))
+    #expect(streamed.count == expected.count)
+    #expect(streamed == expected, "pieces \(pieces), chunks of \(chunk): \(zip(streamed, expected).filter { $0 != $1 }.count) bytes differ")
+}
+
 /// A skip queue that drops rows from its front and appends behind them moves the held rows to
 /// the top of its one buffer when they fit, instead of into a second buffer (which doubled the
 /// queues' memory), and keeps every row in order.

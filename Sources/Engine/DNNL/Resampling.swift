@@ -32,29 +32,42 @@ public final class ResamplingKernel {
         f.0.execute([(DNNL_ARG_SRC, f.1.bind(input.raw)), (DNNL_ARG_DST, f.2.bind(output.raw))])
     }
 
-    private var toBytes: (Shape, Primitive, Memory, Memory)?
+    /// Plans of the u8 forward for recent input shapes, newest first (row streaming feeds a few
+    /// heights: the steady chunk, the scene's first and last, partial chunks).
+    private var toBytes: [(shape: Shape, primitive: Primitive, src: Memory, dst: Memory)] = []
 
     /// input (N, C, H, W) Float32 NHWC in units of a u8 step → output (N, C, fH, fW) u8 NHWC:
     /// the interpolated values rounded half to even and saturated to 0…255 by oneDNN's
     /// conversion (the int8 chain's bilinear junction; its input convolution writes in steps).
     public func forward(input: Tensor, output: ByteTensor) {
-        precondition(input.layout == .nhwc && output.shape == Shape(input.shape.n, input.shape.c, factor * input.shape.h,
-                                                                    factor * input.shape.w), "u8 resampling shapes")
-        if toBytes?.0 != input.shape {
-            var s = input.memoryDesc.raw, d = output.memoryDesc.raw
+        precondition(input.layout == .nhwc, "u8 resampling reads NHWC")
+        forward(nhwc: input.data, input.shape, output: output)
+    }
+
+    /// `forward(input:output:)` of the Float32 NHWC values of `shape` at `source`, which may
+    /// be rows held inside a larger buffer (row streaming); neighbours clamp to these rows.
+    public func forward(nhwc source: UnsafePointer<Float>, _ shape: Shape, output: ByteTensor) {
+        precondition(output.shape == Shape(shape.n, shape.c, factor * shape.h, factor * shape.w), "u8 resampling shapes")
+        let plan: (shape: Shape, primitive: Primitive, src: Memory, dst: Memory)
+        if let k = toBytes.firstIndex(where: { $0.shape == shape }) {
+            plan = toBytes.remove(at: k)
+        } else {
+            var s = MemoryDesc(shape, .nhwc).raw, d = output.memoryDesc.raw
             var factors: [Float] = [Float(factor), Float(factor)]
             var desc = dnnl_resampling_desc_t()
             dnnlCheck(dnnl_resampling_forward_desc_init(&desc, dnnl_forward_inference, alg, &factors, &s, &d),
                       "dnnl_resampling_forward_desc_init")
             let pd = PrimitiveDesc(&desc, "u8 resampling forward")
-            toBytes = (input.shape, Primitive(pd), Memory(input.memoryDesc), Memory(output.memoryDesc))
+            plan = (shape, Primitive(pd), Memory(MemoryDesc(shape, .nhwc)), Memory(output.memoryDesc))
+            if toBytes.count == 4 { toBytes.removeLast() }
         }
-        let f = toBytes!
-        f.1.execute([(DNNL_ARG_SRC, f.2.bind(input.raw)), (DNNL_ARG_DST, f.3.bind(UnsafeMutableRawPointer(output.data)))])
+        toBytes.insert(plan, at: 0)
+        plan.primitive.execute([(DNNL_ARG_SRC, plan.src.bind(UnsafeMutableRawPointer(mutating: source))),
+                                (DNNL_ARG_DST, plan.dst.bind(UnsafeMutableRawPointer(output.data)))])
     }
 
     /// oneDNN's implementation of the u8 forward (after the first call).
-    public var byteImplementation: String { toBytes?.1.desc.implementation ?? "-" }
+    public var byteImplementation: String { toBytes.first?.primitive.desc.implementation ?? "-" }
 
     public func backward(dOutput: Tensor, dInput: Tensor) {
         guard let f = fwd else { preconditionFailure("resampling backward before forward") }

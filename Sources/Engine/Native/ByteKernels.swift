@@ -1,8 +1,8 @@
 // Memory-bound kernels on u8 NHWC activations (`ByteTensor`), so that int8 layers pass u8 to
 // each other (`Int8UNetChain`): 2×2 max pooling (exact on codes of one step), channel copies
-// into a concat buffer, ×2 upsampling into a concat's leading channels (from u8 for nearest and
-// nails, from Float32 NHWC with quantization for bilinear) and spatial crops. References: the
-// Float32 kernels they mirror (`MaxPool2x2`, `Upsample2x`), held to in Int8ChainTests.
+// into a concat buffer, nearest and nails ×2 upsampling into a concat's leading channels and
+// spatial crops (bilinear into u8 is oneDNN's: `ResamplingKernel`). References: the Float32
+// kernels they mirror (`MaxPool2x2`, `Upsample2x`), held to in Int8ChainTests.
 
 public enum ByteKernels {
     /// output (N, C, H/2, W/2) = max over 2×2 windows of input (N, C, H, W), same step.
@@ -72,7 +72,7 @@ public enum ByteKernels {
     /// (N, T, 2H, 2W), same step (both only copy or zero codes); with `skip` (N, T − C, 2H, 2W),
     /// its rows into channels C..<T in the same pass (a decoder's whole concat, each row once).
     public static func upsample2x(_ kind: Upsample2xKind, _ input: ByteTensor, into output: ByteTensor, skip: ByteTensor? = nil) {
-        precondition(kind != .bilinear, "bilinear upsampling reads Float32 (upsample2x(_:step:into:))")
+        precondition(kind != .bilinear, "bilinear upsampling into u8 is ResamplingKernel's")
         let i = input.shape, o = output.shape
         precondition(o.h == 2 * i.h && o.w == 2 * i.w && o.n == i.n && i.c <= o.c, "u8 upsample shapes \(i) → \(o)")
         let rest = skipRows(skip, output, upChannels: i.c)
@@ -97,65 +97,6 @@ public enum ByteKernels {
         let s = skip.shape, o = output.shape
         precondition(s.n == o.n && s.h == o.h && s.w == o.w && upChannels + s.c == o.c, "u8 concat shapes \(s) → \(o)")
         return UncheckedSendable(skip.data)
-    }
-
-    /// Bilinear ×2 (half-pixel centres, like `Upsample2x`) of input (N, C, H, W) Float32 NHWC,
-    /// quantized at `step` (q = clamp(round-half-even(v / step), 0, 255)), into channels
-    /// 0..<C of output (N, T, 2H, 2W).
-    public static func upsample2x(_ kind: Upsample2xKind, _ input: Tensor, step: Float, into output: ByteTensor, skip: ByteTensor? = nil) {
-        let i = input.shape, o = output.shape
-        precondition(input.layout == .nhwc && o.h == 2 * i.h && o.w == 2 * i.w && o.n == i.n && i.c <= o.c,
-                     "bilinear u8 upsample shapes \(i) \(input.layout) → \(o)")
-        precondition(kind == .bilinear, "nearest and nails upsample u8 (upsample2x(_:_:into:))")
-        let rest = skipRows(skip, output, upChannels: i.c)
-        for n in 0..<i.n {
-            upsample2xRows(input.data + n * i.h * i.w * i.c, channels: i.c, width: i.w, coarse: 0..<i.h, fine: 0..<o.h,
-                           step: step, into: output.data + n * o.h * o.w * o.c, channels: o.c,
-                           skip: rest.map { UnsafePointer($0.value + n * o.h * o.w * (o.c - i.c)) })
-        }
-    }
-
-    /// Fine rows `fine` of the bilinear ×2 of one image's Float32 NHWC rows (`src` holds coarse
-    /// rows from 0, C channels, W wide; neighbours clamp to the rows `coarse`, as at the image's
-    /// edges), quantized at `step` into channels 0..<C of `dst` (fine.count rows of 2W pixels
-    /// of T channels). Row streaming passes the coarse rows it holds (`Int8JunctionRows`).
-    /// `skip`: fine.count rows of 2W pixels of T − C channels, copied into channels C..<T of
-    /// each row as it is written.
-    public static func upsample2xRows(_ src: UnsafePointer<Float>, channels C: Int, width W: Int, coarse: Range<Int>,
-                                      fine: Range<Int>, step: Float, into dst: UnsafeMutablePointer<UInt8>, channels T: Int,
-                                      skip: UnsafePointer<UInt8>? = nil) {
-        precondition(C <= T && fine.lowerBound >= 2 * coarse.lowerBound && fine.upperBound <= 2 * coarse.upperBound,
-                     "bilinear u8 upsample rows")
-        let s = UncheckedSendable(UnsafeMutablePointer(mutating: src)), d = UncheckedSendable(dst)
-        let rest = skip.map { UncheckedSendable(UnsafeMutablePointer(mutating: $0)) }
-        let inv = 1 / step, top = coarse.lowerBound, bottom = coarse.upperBound - 1, y0 = fine.lowerBound
-        parallelFor(fine.count, minChunk: 8) { range in
-            let line = UnsafeMutablePointer<Float>.allocate(capacity: W * C)
-            defer { line.deallocate() }
-            for row in range {
-                let y = y0 + row, r = y / 2
-                let near = s.value + r * W * C
-                let far = s.value + (y % 2 == 0 ? max(r - 1, top) : min(r + 1, bottom)) * W * C
-                for e in 0..<(W * C) { line[e] = (0.75 * near[e] + 0.25 * far[e]) * inv }
-                let out = d.value + row * 2 * W * T
-                for x in 0..<W {
-                    let c = line + x * C, l = line + max(x - 1, 0) * C, rr = line + min(x + 1, W - 1) * C
-                    let d0 = out + 2 * x * T, d1 = d0 + T
-                    for k in 0..<C {
-                        d0[k] = code(0.75 * c[k] + 0.25 * l[k])
-                        d1[k] = code(0.75 * c[k] + 0.25 * rr[k])
-                    }
-                }
-                if let rest { copyPixels(rest.value + row * 2 * W * (T - C), channels: T - C, into: out + C, channels: T, 2 * W) }
-            }
-        }
-    }
-
-    /// clamp(round-half-even(v), 0, 255) without a rounding call or a checked conversion (the
-    /// baseline x86-64 target has no vector rounding, and either stops the loop vectorising,
-    /// measured 10× slower): adding 1.5·2²³ leaves the rounded integer in the low mantissa bits.
-    @inline(__always) static func code(_ v: Float) -> UInt8 {
-        UInt8(truncatingIfNeeded: (min(255, max(0, v)) + 12_582_912).bitPattern)
     }
 
     /// Rows row..<row+H', columns column..<column+W' of an NHWC array of `elementBytes`-byte

@@ -93,7 +93,8 @@ final class Int8ConvolutionRows: ByteRowStage {
     init(_ stage: Int8UNetChain.Stage, chunk: Int, floatLayout: Layout? = nil) {
         let g = stage.unit.conv.geometry
         precondition(g.stride == 1 && g.padding == g.dilation * (g.kernel - 1) / 2, "row streaming needs stride-1 same-padded convolutions")
-        kernel = Int8UNetChain.Stage.kernel(stage.unit, inputStep: stage.kernel.inputStep, outputStep: stage.kernel.outputStep, rowPadding: 0)
+        kernel = Int8UNetChain.Stage.kernel(stage.unit, inputStep: stage.kernel.inputStep, outputStep: stage.kernel.outputStep, rowPadding: 0,
+                                            floatStep: stage.floatStep)
         label = stage.label; halo = g.padding; self.chunk = max(1, chunk); self.floatLayout = floatLayout ?? stage.floatLayout
     }
 
@@ -179,20 +180,21 @@ final class Int8PoolingRows: ByteRowStage {
     func reset() { held.reset() }
 }
 
-/// A decoder junction over rows (`JunctionRows`) in u8: [up(below), skip] along channels, the
-/// upsampling writing straight into the concat. Nearest and nails copy u8 codes; bilinear reads
-/// the Float32 NHWC rows below (kept one coarse row on each side) and quantizes at the skip's
-/// step while it upsamples, like `Int8UNetChain`'s junction.
+/// A decoder junction over rows (`JunctionRows`) in u8: [up(below), skip] along channels, each
+/// concat row written once. Nearest and nails copy u8 codes; bilinear keeps the Float32 NHWC
+/// rows below (in units of the skip's step) one coarse row on each side of those it emits, and
+/// upsamples them as `Int8UNetChain`'s junction does (`BilinearJunction`).
 final class Int8JunctionRows: ByteRowStage {
     let kind: Upsample2xKind
-    let chunk: Int, step: Float
+    let chunk: Int
     private let coarse = ByteRowQueue(), skips = ByteRowQueue(), output = ByteScratch()
+    private let bilinear = Int8UNetChain.BilinearJunction()
     /// Scene row of the coarse queue's first row; next coarse row to emit.
     private var first = 0, nextRow = 0
     private var skipChannels = 0, coarseChannels = 0, coarseWidth = 0
 
-    init(_ kind: Upsample2xKind, chunk: Int, step: Float) {
-        self.kind = kind; self.chunk = max(1, chunk); self.step = step
+    init(_ kind: Upsample2xKind, chunk: Int) {
+        self.kind = kind; self.chunk = max(1, chunk)
     }
 
     /// Queues the encoder's next skip rows.
@@ -209,8 +211,8 @@ final class Int8JunctionRows: ByteRowStage {
             if let below {
                 guard case .bytes(let b) = below else { preconditionFailure("\(kind) junction rows read u8") }
                 let cat = concat(rows: 2 * b.shape.h, up: b.shape.c, width: 2 * b.shape.w)
-                ByteKernels.upsample2x(kind, b, into: cat)
-                out = .bytes(addSkips(cat, up: b.shape.c))
+                Profiler.shared.measure("up+concat u8 rows fwd") { ByteKernels.upsample2x(kind, b, into: cat, skip: takeSkips(cat.shape.h)) }
+                out = .bytes(cat)
             }
             if final { finish() }
             return next(out, final)
@@ -224,14 +226,7 @@ final class Int8JunctionRows: ByteRowStage {
         while true {
             let n = min(chunk, end - (final ? 0 : 1) - nextRow)  // rows whose lower neighbour is known
             guard n > 0 else { break }
-            let lo = max(first, nextRow - 1), hi = min(end, nextRow + n + 1)
-            let cat = concat(rows: 2 * n, up: coarseChannels, width: 2 * coarseWidth)
-            Profiler.shared.measure("up u8 rows fwd") {
-                ByteKernels.upsample2xRows(UnsafeRawPointer(coarse.front).assumingMemoryBound(to: Float.self), channels: coarseChannels,
-                                           width: coarseWidth, coarse: (lo - first)..<(hi - first),
-                                           fine: (2 * (nextRow - first))..<(2 * (nextRow + n - first)), step: step, into: cat.data, channels: cat.shape.c)
-            }
-            let out = addSkips(cat, up: coarseChannels)
+            let out = Profiler.shared.measure("up+concat u8 rows fwd") { bilinearRows(nextRow..<(nextRow + n), held: first..<end) }
             nextRow += n
             let drop = max(0, nextRow - 1 - first)
             coarse.drop(drop)
@@ -248,15 +243,24 @@ final class Int8JunctionRows: ByteRowStage {
         }
     }
 
+    /// The concat rows of coarse scene rows `rows`, from them and their neighbours among the
+    /// `held` ones (none past the scene's edges, where the ×2 clamps as over the whole scene).
+    private func bilinearRows(_ rows: Range<Int>, held: Range<Int>) -> ByteTensor {
+        let lo = max(held.lowerBound, rows.lowerBound - 1), hi = min(held.upperBound, rows.upperBound + 1)
+        let cat = concat(rows: 2 * rows.count, up: coarseChannels, width: 2 * coarseWidth)
+        let source = UnsafeRawPointer(coarse.front).assumingMemoryBound(to: Float.self) + (lo - held.lowerBound) * coarseWidth * coarseChannels
+        bilinear(source, Shape(1, coarseChannels, hi - lo, coarseWidth), fine: (2 * (rows.lowerBound - lo))..<(2 * (rows.upperBound - lo)),
+                 skip: takeSkips(cat.shape.h), into: cat)
+        return cat
+    }
+
     private func concat(rows: Int, up: Int, width: Int) -> ByteTensor { output.view(Shape(1, up + skipChannels, rows, width)) }
 
-    /// The next cat.h skip rows into channels up… of `cat`.
-    private func addSkips(_ cat: ByteTensor, up: Int) -> ByteTensor {
-        let n = cat.shape.h
-        precondition(skips.count >= n, "the upsampled branch ran ahead of the skip")
-        ByteKernels.copyChannels(skips.view(0..<n, channels: skipChannels, width: cat.shape.w), into: cat, offset: up)
-        skips.drop(n)
-        return cat
+    /// The next `rows` skip rows, read in place; taken off the queue (valid until the next append).
+    private func takeSkips(_ rows: Int) -> ByteTensor {
+        precondition(skips.count >= rows, "the upsampled branch ran ahead of the skip")
+        defer { skips.drop(rows) }
+        return skips.view(0..<rows, channels: skipChannels, width: skips.rowBytes / max(1, skipChannels))
     }
 
     /// The scene ended: every skip row went out.
@@ -289,7 +293,7 @@ final class Int8UNetRows: RowStage {
         encoders = chain.encoderStages.enumerated().map { l, s in s.map { Int8ConvolutionRows($0, chunk: chunk(l)) } }
         pools = (0..<levels).map { Int8PoolingRows(chunk: chunk($0 + 1)) }
         bottleneck = chain.bottleneckStages.map { Int8ConvolutionRows($0, chunk: chunk(levels)) }
-        junctions = (0..<levels).map { Int8JunctionRows(chain.kind, chunk: chunk($0 + 1), step: chain.skipSteps[$0]) }
+        junctions = (0..<levels).map { Int8JunctionRows(chain.kind, chunk: chunk($0 + 1)) }
         // The last decoder writes the head's input blocked (the stream's head is the fp32 `Conv2d`).
         decoders = (0..<levels).map { l in
             let stages = chain.decoderStages[levels - 1 - l]

@@ -25,7 +25,7 @@ public final class Int8UNetChain {
     final class Stage {
         let label: String
         let kernel: Int8ConvolutionKernel
-        let floatLayout: Layout
+        let floatLayout: Layout, floatStep: Float
         let unit: ConvBNReLU
         private var bytes: ByteTensor?, floats: Tensor?
 
@@ -33,7 +33,7 @@ public final class Int8UNetChain {
         /// `floatStep` (the bilinear junction's u8 step, so that oneDNN's resampling only rounds).
         init(_ unit: ConvBNReLU, inputStep: Float, outputStep: Float?, floatStep: Float = 1, floatLayout: Layout = .nhwc) {
             kernel = Stage.kernel(unit, inputStep: inputStep, outputStep: outputStep, rowPadding: nil, floatStep: floatStep)
-            label = unit.label; self.floatLayout = floatLayout; self.unit = unit
+            label = unit.label; self.floatLayout = floatLayout; self.floatStep = floatStep; self.unit = unit
         }
 
         /// `unit`'s folded weights quantized into an int8 convolution with fused ReLU; its
@@ -76,9 +76,9 @@ public final class Int8UNetChain {
     /// Per level (shallowest first): the step of the skip, its pooling and the decoder's concat.
     let skipSteps: [Float]
 
-    private var firstBytes: ByteTensor?, skips: [ByteTensor] = [], pooled: [ByteTensor?], concats: [ByteTensor?], ups: [ByteTensor?]
-    /// Per level: oneDNN's bilinear ×2 of the Float32 below (in steps) into u8.
-    private let resamplers: [ResamplingKernel]
+    private var firstBytes: ByteTensor?, skips: [ByteTensor] = [], pooled: [ByteTensor?], concats: [ByteTensor?]
+    /// Per level: the bilinear junction (Float32 below, in steps, into u8).
+    private let bilinear: [BilinearJunction]
     private var crops: [String: AnyObject] = [:]
     private var logits: Tensor?
 
@@ -122,8 +122,8 @@ public final class Int8UNetChain {
             return bilinear ? stages(dec[j][...], input: skip[level], output: nil, floatStep: skip[level - 1])
                 : stages(dec[j][...], input: skip[level], output: skip[level - 1])
         }
-        pooled = Array(repeating: nil, count: L); concats = Array(repeating: nil, count: L); ups = pooled
-        resamplers = (0..<L).map { _ in ResamplingKernel(.linear) }
+        pooled = Array(repeating: nil, count: L); concats = Array(repeating: nil, count: L)
+        self.bilinear = (0..<L).map { _ in BilinearJunction() }
         headKernel = ConvolutionKernel(net.head.geometry)
     }
 
@@ -200,10 +200,8 @@ public final class Int8UNetChain {
             switch below {
             case .bytes(let b): ByteKernels.upsample2x(kind, b, into: cat, skip: skip)
             case .floats(let t):  // in units of skipSteps[level]
-                let up = ByteTensor.reuse(ups[level], Shape(s.n, upChannels, s.h, s.w))
-                ups[level] = up
-                resamplers[level].forward(input: t, output: up)
-                ByteKernels.concatenate(up, skip, into: cat)
+                precondition(t.layout == .nhwc, "the bilinear junction reads NHWC")
+                bilinear[level](t.data, t.shape, fine: 0..<(2 * t.shape.h), skip: skip, into: cat)
             }
             return cat
         }
@@ -251,6 +249,31 @@ public final class Int8UNetChain {
                 SpatialCrop.copy(t, row: row, column: column, into: out)
             }
             return .floats(out)
+        }
+    }
+}
+
+extension Int8UNetChain {
+    /// A bilinear decoder junction in u8: oneDNN's u8 resampling of Float32 NHWC already in
+    /// units of the concat's step (one rounding), then [up, skip] into the concat, each row
+    /// written once. Windows pass the whole tensor below; row streaming (`Int8JunctionRows`)
+    /// the coarse rows it holds and the fine rows they complete.
+    final class BilinearJunction {
+        private let resampler = ResamplingKernel(.linear)
+        private let up = ByteScratch()
+
+        /// Fine rows `fine` of the bilinear ×2 of `coarse` (N, C, H, W) Float32 NHWC at
+        /// `source` (neighbours clamp to these rows: a fine row is exact where its coarse
+        /// neighbours are held), then `skip` (N, S, fine.count, 2W) u8, into `cat`
+        /// (N, C + S, fine.count, 2W).
+        func callAsFunction(_ source: UnsafePointer<Float>, _ coarse: Shape, fine: Range<Int>, skip: ByteTensor, into cat: ByteTensor) {
+            precondition(fine.lowerBound >= 0 && fine.upperBound <= 2 * coarse.h && (coarse.n == 1 || fine.count == 2 * coarse.h),
+                         "bilinear junction rows \(fine) of \(coarse)")
+            let all = up.view(Shape(coarse.n, coarse.c, 2 * coarse.h, 2 * coarse.w))
+            resampler.forward(nhwc: source, coarse, output: all)
+            let rows = ByteTensor(viewing: all, offset: fine.lowerBound * 2 * coarse.w * coarse.c,
+                                  shape: Shape(coarse.n, coarse.c, fine.count, 2 * coarse.w))
+            ByteKernels.concatenate(rows, skip, into: cat)
         }
     }
 }
