@@ -123,18 +123,7 @@ final class Int8ConvolutionRows: ByteRowStage {
     }
 
     private func convolve(_ input: ByteTensor) -> Int8UNetChain.Activation {
-        let shape = kernel.geometry.outputShape(input.shape)
-        return Profiler.shared.measure("\(label) int8 rows fwd") {
-            if kernel.outputStep != nil {
-                let out = bytes.view(shape)
-                kernel.forward(input: input, output: out)
-                return .bytes(out)
-            }
-            let out = reuse(floats, shape, floatLayout)
-            floats = out
-            kernel.forward(input: input, output: out)
-            return .floats(out)
-        }
+        .convolve(kernel, input, profile: "\(label) int8 rows fwd", bytes: bytes.view, floats: &floats, floatLayout: floatLayout)
     }
 
     func reset() {

@@ -19,6 +19,24 @@ public final class Int8UNetChain {
     enum Activation {
         case bytes(ByteTensor)
         case floats(Tensor)
+
+        /// `kernel` over `input`: u8 into `bytes(shape)` when it has an output step, else Float32
+        /// into `floats` (reused, in `floatLayout`). The one int8 convolution step of windows and rows.
+        static func convolve(_ kernel: Int8ConvolutionKernel, _ input: ByteTensor, profile label: String,
+                             bytes: (Shape) -> ByteTensor, floats: inout Tensor?, floatLayout: Layout) -> Activation {
+            let shape = kernel.geometry.outputShape(input.shape)
+            return Profiler.shared.measure(label) {
+                if kernel.outputStep != nil {
+                    let out = bytes(shape)
+                    kernel.forward(input: input, output: out)
+                    return .bytes(out)
+                }
+                let out = reuse(floats, shape, floatLayout)
+                floats = out
+                kernel.forward(input: input, output: out)
+                return .floats(out)
+            }
+        }
     }
 
     /// One unit's int8 convolution between fixed steps, owning its output.
@@ -51,19 +69,11 @@ public final class Int8UNetChain {
         }
 
         func callAsFunction(_ x: ByteTensor) -> Activation {
-            let shape = kernel.geometry.outputShape(x.shape)
-            return Profiler.shared.measure("\(label) int8 chained fwd") {
-                if kernel.outputStep != nil {
-                    let out = ByteTensor.reuse(bytes, shape)
-                    bytes = out
-                    kernel.forward(input: x, output: out)
-                    return .bytes(out)
-                }
-                let out = reuse(floats, shape, floatLayout)
-                floats = out
-                kernel.forward(input: x, output: out)
-                return .floats(out)
-            }
+            Activation.convolve(kernel, x, profile: "\(label) int8 chained fwd", bytes: { shape in
+                let out = ByteTensor.reuse(self.bytes, shape)
+                self.bytes = out
+                return out
+            }, floats: &floats, floatLayout: floatLayout)
         }
     }
 
