@@ -135,25 +135,27 @@ public final class Communicator: @unchecked Sendable {
         var request = ts_mpi_request_null()
         try check(MPI_Iallreduce(ts_mpi_in_place(), values.baseAddress, Int32(values.count), ts_mpi_float(), ts_mpi_sum(), comm, &request),
                   "MPI_Iallreduce (sum of Float, \(values.count) values)")
-        return Reduction(request: request)
+        return Reduction(requests: [request])
     }
 
     /// Lets started reductions advance (MPI_Testall): Open MPI moves a non-blocking collective
-    /// on only inside MPI calls, so the backward pass calls this between layers.
+    /// or a large message on only inside MPI calls, so the backward pass calls this between
+    /// layers. A reduce-scatter whose messages have all arrived sums its block here.
     public func progress(_ reductions: [Reduction]) throws {
-        guard !reductions.isEmpty else { return }
-        var requests = reductions.map(\.request)
-        var done: Int32 = 0
-        try check(MPI_Testall(Int32(requests.count), &requests, &done, ts_mpi_statuses_ignore()), "MPI_Testall")
-        for (r, q) in zip(reductions, requests) { r.request = q }
+        for r in reductions where !r.isComplete {
+            var done: Int32 = 0
+            try check(MPI_Testall(Int32(r.requests.count), &r.requests, &done, ts_mpi_statuses_ignore()), "MPI_Testall")
+            if done != 0 { r.complete() }
+        }
     }
 
     /// Waits until every reduction of `reductions` is complete (MPI_Waitall).
     public func wait(_ reductions: [Reduction]) throws {
-        guard !reductions.isEmpty else { return }
-        var requests = reductions.map(\.request)
-        try check(MPI_Waitall(Int32(requests.count), &requests, ts_mpi_statuses_ignore()), "MPI_Waitall (\(requests.count) reductions)")
-        for (r, q) in zip(reductions, requests) { r.request = q }
+        for r in reductions where !r.isComplete {
+            try check(MPI_Waitall(Int32(r.requests.count), &r.requests, ts_mpi_statuses_ignore()),
+                      "MPI_Waitall (\(r.requests.count) requests)")
+            r.complete()
+        }
     }
 
     /// Rank `r`'s block of `count` values split among the ranks (reduce-scatter, all-gather):
@@ -164,18 +166,61 @@ public final class Communicator: @unchecked Sendable {
     }
 
     /// Starts summing `values` over all ranks and leaves this rank the sum of its block
-    /// (`block(of: values.count)`) in `mine` (MPI_Ireduce_scatter); both must stay untouched
-    /// until `wait`. Element by element the sums are the all-reduce's. Single process: `mine`
-    /// is a copy of `values` (nil: nothing to wait for).
+    /// (`block(of: values.count)`) in `mine`; both must stay untouched until `wait`. Pairwise,
+    /// not MPI_Ireduce_scatter (Open MPI's libnbc reduces the whole buffer on rank 0, then
+    /// scatters it: rank 0 alone adds and receives everything): each rank sends every other
+    /// rank that rank's block of `values` and adds the blocks it receives, so every rank moves
+    /// and adds (N−1)/N of the values. The sum runs in rank order on every rank, as one process
+    /// adding the ranks' buffers in turn would. Single process: `mine` is a copy of `values`
+    /// (nil: nothing to wait for).
     public func startReduceScatterSum(_ values: UnsafeBufferPointer<Float>, into mine: UnsafeMutableBufferPointer<Float>) throws -> Reduction? {
         precondition(mine.count == block(of: values.count).count, "reduce-scatter: this rank's block has \(block(of: values.count).count) values")
         guard let comm else { return Self.copyLocally(values, into: mine) }
         guard !values.isEmpty else { return nil }
-        let counts = blockCounts(values.count)
-        var request = ts_mpi_request_null()
-        try check(MPI_Ireduce_scatter(values.baseAddress, mine.baseAddress, counts.pointer, ts_mpi_float(), ts_mpi_sum(), comm, &request),
-                  "MPI_Ireduce_scatter (sum of Float, \(values.count) values)")
-        return Reduction(request: request, arrays: counts)
+        let own = block(of: values.count), n = own.count
+        let received = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(1, n * (size - 1)))
+        var requests: [MPI_Request?] = []
+        // Posted in the same order on every rank, so each bucket's messages match its own (MPI
+        // keeps the order of messages between two ranks with one tag).
+        for r in 0..<size where r != rank && n > 0 {
+            var request = ts_mpi_request_null()
+            try check(MPI_Irecv(received.baseAddress! + slot(r) * n, Int32(n), ts_mpi_float(), Int32(r), Self.reduceScatterTag, comm, &request),
+                      "MPI_Irecv (reduce-scatter, \(n) Float from rank \(r))")
+            requests.append(request)
+        }
+        for r in 0..<size where r != rank {
+            let theirs = block(of: values.count, rank: r)
+            guard !theirs.isEmpty else { continue }
+            var request = ts_mpi_request_null()
+            try check(MPI_Isend(values.baseAddress! + theirs.lowerBound, Int32(theirs.count), ts_mpi_float(), Int32(r), Self.reduceScatterTag, comm, &request),
+                      "MPI_Isend (reduce-scatter, \(theirs.count) Float to rank \(r))")
+            requests.append(request)
+        }
+        let (rank, size) = (rank, size)
+        let contribution = ReduceScatterBuffers(values: values.baseAddress! + own.lowerBound, received: received, mine: mine)
+        return Reduction(requests: requests) {
+            // mine = Σ over ranks in rank order of their block of `values`.
+            defer { contribution.received.deallocate() }
+            guard n > 0 else { return }
+            let target = contribution.mine.baseAddress!
+            for r in 0..<size {
+                let source = r == rank ? contribution.values : UnsafePointer(contribution.received.baseAddress! + (r < rank ? r : r - 1) * n)
+                if r == 0 { target.update(from: source, count: n) } else { for i in 0..<n { target[i] += source[i] } }
+            }
+        }
+    }
+
+    /// Where the block received from rank `r` goes in a reduce-scatter's receive buffer (ranks in order, this one left out).
+    private func slot(_ r: Int) -> Int { r < rank ? r : r - 1 }
+
+    /// Tag of the reduce-scatter's messages (no other message uses it).
+    static let reduceScatterTag: Int32 = 32001
+
+    /// A reduce-scatter's buffers, for the sum once its messages are in.
+    private struct ReduceScatterBuffers {
+        let values: UnsafePointer<Float>
+        let received: UnsafeMutableBufferPointer<Float>
+        let mine: UnsafeMutableBufferPointer<Float>
     }
 
     /// Starts copying every rank's block (`mine`, this rank's `block(of: values.count)`) into
@@ -189,7 +234,7 @@ public final class Communicator: @unchecked Sendable {
         var request = ts_mpi_request_null()
         try check(MPI_Iallgatherv(mine.baseAddress, Int32(mine.count), ts_mpi_float(), values.baseAddress, counts.pointer, starts.pointer,
                                   ts_mpi_float(), comm, &request), "MPI_Iallgatherv (\(values.count) Float)")
-        return Reduction(request: request, arrays: counts, starts)
+        return Reduction(requests: [request], arrays: counts, starts)
     }
 
     /// A single process's reduce-scatter or all-gather: its one block is the whole buffer.
@@ -202,14 +247,23 @@ public final class Communicator: @unchecked Sendable {
         BlockCounts((0..<size).map { block(of: count, rank: $0).count })
     }
 
-    /// A reduction under way (`startAllReduceSum`, `startReduceScatterSum`, `startAllGather`),
-    /// with the count arrays MPI reads until it completes.
+    /// A reduction under way (`startAllReduceSum`, `startReduceScatterSum`, `startAllGather`):
+    /// its requests, the count arrays MPI reads until it completes, and what runs once they
+    /// are done (a reduce-scatter's sum).
     public final class Reduction {
-        fileprivate var request: MPI_Request?
+        fileprivate var requests: [MPI_Request?]
         private let arrays: [BlockCounts]
-        fileprivate init(request: MPI_Request?, arrays: BlockCounts...) {
-            self.request = request
+        private var completion: (() -> Void)?
+        fileprivate private(set) var isComplete = false
+        fileprivate init(requests: [MPI_Request?], arrays: BlockCounts..., completion: (() -> Void)? = nil) {
+            self.requests = requests
             self.arrays = arrays
+            self.completion = completion
+        }
+        fileprivate func complete() {
+            isComplete = true
+            completion?()
+            completion = nil
         }
     }
 
