@@ -166,75 +166,109 @@ public final class Communicator: @unchecked Sendable {
     }
 
     /// Starts summing `values` over all ranks and leaves this rank the sum of its block
-    /// (`block(of: values.count)`) in `mine`; both must stay untouched until `wait`. Pairwise,
-    /// not MPI_Ireduce_scatter (Open MPI's libnbc reduces the whole buffer on rank 0, then
-    /// scatters it: rank 0 alone adds and receives everything): each rank sends every other
-    /// rank that rank's block of `values` and adds the blocks it receives, so every rank moves
-    /// and adds (N−1)/N of the values. The sum runs in rank order on every rank, as one process
-    /// adding the ranks' buffers in turn would. Single process: `mine` is a copy of `values`
-    /// (nil: nothing to wait for).
+    /// (`block(of: values.count)`) in `mine`; both must stay untouched until `wait`
+    /// (`startReduceScatterSum(blocks:into:)` with each rank's block one piece). Single process:
+    /// `mine` is a copy of `values` (nil: nothing to wait for).
     public func startReduceScatterSum(_ values: UnsafeBufferPointer<Float>, into mine: UnsafeMutableBufferPointer<Float>) throws -> Reduction? {
         precondition(mine.count == block(of: values.count).count, "reduce-scatter: this rank's block has \(block(of: values.count).count) values")
-        guard let comm else { return Self.copyLocally(values, into: mine) }
-        guard !values.isEmpty else { return nil }
-        let own = block(of: values.count), n = own.count
+        guard comm != nil else { return Self.copyLocally(values, into: mine) }
+        guard let base = values.baseAddress else { return nil }
+        return try startReduceScatterSum(blocks: contiguousBlocks(UnsafeMutablePointer(mutating: base), count: values.count), into: mine)
+    }
+
+    /// Starts summing over all ranks a buffer given as every rank's block (`blocks[r]`: rank r's
+    /// block as pieces in order, e.g. parts of several parameters' gradients, the same sizes on
+    /// every rank) and leaves this rank the sum of its block in `mine`; the pieces and `mine`
+    /// must stay untouched until `wait`. Pairwise, not MPI_Ireduce_scatter (Open MPI's libnbc
+    /// reduces the whole buffer on rank 0, then scatters it: rank 0 alone receives and adds
+    /// everything): each rank sends every other rank that rank's pieces and adds what it
+    /// receives, so every rank moves and adds (N−1)/N of the values, and nothing is first
+    /// packed into one buffer. The sum runs in rank order on every rank, as one process adding
+    /// the ranks' buffers in turn would. Single process: `mine` is a copy of the pieces.
+    public func startReduceScatterSum(blocks: [[UnsafeMutableBufferPointer<Float>]], into mine: UnsafeMutableBufferPointer<Float>) throws -> Reduction? {
+        precondition(blocks.count == size && blocks[rank].reduce(0) { $0 + $1.count } == mine.count, "reduce-scatter: \(size) blocks, this rank's of \(mine.count) values")
+        let own = blocks[rank].filter { !$0.isEmpty }, n = mine.count
+        guard let comm else {
+            Self.add(own, into: mine, first: true)
+            return nil
+        }
         let received = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(1, n * (size - 1)))
         var requests: [MPI_Request?] = []
-        // Posted in the same order on every rank, so each bucket's messages match its own (MPI
+        // Posted in the same order on every rank, so each piece's message matches its own (MPI
         // keeps the order of messages between two ranks with one tag).
-        for r in 0..<size where r != rank && n > 0 {
-            var request = ts_mpi_request_null()
-            try check(MPI_Irecv(received.baseAddress! + slot(r) * n, Int32(n), ts_mpi_float(), Int32(r), Self.reduceScatterTag, comm, &request),
-                      "MPI_Irecv (reduce-scatter, \(n) Float from rank \(r))")
-            requests.append(request)
+        for r in 0..<size where r != rank {
+            var o = (r < rank ? r : r - 1) * n
+            for piece in own {
+                requests.append(try receive(received.baseAddress! + o, piece.count, from: r, tag: Self.reduceScatterTag, "reduce-scatter"))
+                o += piece.count
+            }
         }
         for r in 0..<size where r != rank {
-            let theirs = block(of: values.count, rank: r)
-            guard !theirs.isEmpty else { continue }
-            var request = ts_mpi_request_null()
-            try check(MPI_Isend(values.baseAddress! + theirs.lowerBound, Int32(theirs.count), ts_mpi_float(), Int32(r), Self.reduceScatterTag, comm, &request),
-                      "MPI_Isend (reduce-scatter, \(theirs.count) Float to rank \(r))")
-            requests.append(request)
+            for piece in blocks[r] where !piece.isEmpty {
+                requests.append(try send(piece.baseAddress!, piece.count, to: r, tag: Self.reduceScatterTag, "reduce-scatter"))
+            }
         }
         let (rank, size) = (rank, size)
-        let contribution = ReduceScatterBuffers(values: values.baseAddress! + own.lowerBound, received: received, mine: mine)
         return Reduction(requests: requests) {
-            // mine = Σ over ranks in rank order of their block of `values`.
-            defer { contribution.received.deallocate() }
-            guard n > 0 else { return }
-            let target = contribution.mine.baseAddress!
+            // mine = Σ over the ranks in rank order of their contribution to this block.
+            defer { received.deallocate() }
             for r in 0..<size {
-                let source = r == rank ? contribution.values : UnsafePointer(contribution.received.baseAddress! + (r < rank ? r : r - 1) * n)
-                if r == 0 { target.update(from: source, count: n) } else { for i in 0..<n { target[i] += source[i] } }
+                let theirs = r == rank ? own : [UnsafeMutableBufferPointer(rebasing: received[(r < rank ? r : r - 1) * n ..< (r < rank ? r + 1 : r) * n])]
+                Self.add(theirs, into: mine, first: r == 0)
             }
         }
     }
 
-    /// Where the block received from rank `r` goes in a reduce-scatter's receive buffer (ranks in order, this one left out).
-    private func slot(_ r: Int) -> Int { r < rank ? r : r - 1 }
-
-    /// Tag of the reduce-scatter's messages (no other message uses it).
-    static let reduceScatterTag: Int32 = 32001
-
-    /// A reduce-scatter's buffers, for the sum once its messages are in.
-    private struct ReduceScatterBuffers {
-        let values: UnsafePointer<Float>
-        let received: UnsafeMutableBufferPointer<Float>
-        let mine: UnsafeMutableBufferPointer<Float>
+    /// `target` = (`first`) or += the concatenation of `pieces`.
+    private static func add(_ pieces: [UnsafeMutableBufferPointer<Float>], into target: UnsafeMutableBufferPointer<Float>, first: Bool) {
+        var t = target.baseAddress
+        for piece in pieces where !piece.isEmpty {
+            let source = piece.baseAddress!, out = t!, count = piece.count
+            if first { out.update(from: source, count: count) } else { for i in 0..<count { out[i] += source[i] } }
+            t = out + count
+        }
     }
 
+    /// Tags of the reduce-scatter's and the all-gather's messages (no other message uses them).
+    static let reduceScatterTag: Int32 = 32001, allGatherTag: Int32 = 32002
+
     /// Starts copying every rank's block (`mine`, this rank's `block(of: values.count)`) into
-    /// `values` on every rank (MPI_Iallgatherv). Single process: `values` is a copy of `mine`.
+    /// `values` on every rank. Single process: `values` is a copy of `mine`.
     public func startAllGather(_ mine: UnsafeBufferPointer<Float>, into values: UnsafeMutableBufferPointer<Float>) throws -> Reduction? {
         precondition(mine.count == block(of: values.count).count, "all-gather: this rank's block has \(block(of: values.count).count) values")
-        guard let comm else { return Self.copyLocally(mine, into: values) }
-        guard !values.isEmpty else { return nil }
-        let counts = blockCounts(values.count)
-        let starts = BlockCounts((0..<size).map { block(of: values.count, rank: $0).lowerBound })
-        var request = ts_mpi_request_null()
-        try check(MPI_Iallgatherv(mine.baseAddress, Int32(mine.count), ts_mpi_float(), values.baseAddress, counts.pointer, starts.pointer,
-                                  ts_mpi_float(), comm, &request), "MPI_Iallgatherv (\(values.count) Float)")
-        return Reduction(requests: [request], arrays: counts, starts)
+        let own = block(of: values.count)
+        _ = Self.copyLocally(mine, into: UnsafeMutableBufferPointer(rebasing: values[own]))
+        guard comm != nil, let base = values.baseAddress else { return nil }
+        return try startAllGather(blocks: contiguousBlocks(base, count: values.count))
+    }
+
+    /// Starts sending this rank's block (`blocks[rank]`, pieces in order) to every rank and
+    /// receiving every other rank's block into its pieces (`blocks[r]`, the same sizes on every
+    /// rank), straight where they belong (e.g. parameters' values): no packing, no copy of the
+    /// own block. Single process: nothing to do (nil).
+    public func startAllGather(blocks: [[UnsafeMutableBufferPointer<Float>]]) throws -> Reduction? {
+        precondition(blocks.count == size, "all-gather: \(size) blocks")
+        guard comm != nil else { return nil }
+        var requests: [MPI_Request?] = []
+        for r in 0..<size where r != rank {
+            for piece in blocks[r] where !piece.isEmpty {
+                requests.append(try receive(piece.baseAddress!, piece.count, from: r, tag: Self.allGatherTag, "all-gather"))
+            }
+        }
+        for r in 0..<size where r != rank {
+            for piece in blocks[rank] where !piece.isEmpty {
+                requests.append(try send(piece.baseAddress!, piece.count, to: r, tag: Self.allGatherTag, "all-gather"))
+            }
+        }
+        return Reduction(requests: requests)
+    }
+
+    /// Every rank's block of a buffer of `count` values at `base`, one piece each.
+    private func contiguousBlocks(_ base: UnsafeMutablePointer<Float>, count: Int) -> [[UnsafeMutableBufferPointer<Float>]] {
+        (0..<size).map { r in
+            let b = block(of: count, rank: r)
+            return [UnsafeMutableBufferPointer(start: base + b.lowerBound, count: b.count)]
+        }
     }
 
     /// A single process's reduce-scatter or all-gather: its one block is the whole buffer.
@@ -243,21 +277,28 @@ public final class Communicator: @unchecked Sendable {
         return nil
     }
 
-    private func blockCounts(_ count: Int) -> BlockCounts {
-        BlockCounts((0..<size).map { block(of: count, rank: $0).count })
+    /// MPI_Irecv of `count` Float from rank `source` (a piece of a collective of ours).
+    private func receive(_ pointer: UnsafeMutablePointer<Float>, _ count: Int, from source: Int, tag: Int32, _ what: String) throws -> MPI_Request? {
+        var request = ts_mpi_request_null()
+        try check(MPI_Irecv(pointer, Int32(count), ts_mpi_float(), Int32(source), tag, comm, &request), "MPI_Irecv (\(what), \(count) Float from rank \(source))")
+        return request
+    }
+
+    /// MPI_Isend of `count` Float to rank `destination` (a piece of a collective of ours).
+    private func send(_ pointer: UnsafeMutablePointer<Float>, _ count: Int, to destination: Int, tag: Int32, _ what: String) throws -> MPI_Request? {
+        var request = ts_mpi_request_null()
+        try check(MPI_Isend(pointer, Int32(count), ts_mpi_float(), Int32(destination), tag, comm, &request), "MPI_Isend (\(what), \(count) Float to rank \(destination))")
+        return request
     }
 
     /// A reduction under way (`startAllReduceSum`, `startReduceScatterSum`, `startAllGather`):
-    /// its requests, the count arrays MPI reads until it completes, and what runs once they
-    /// are done (a reduce-scatter's sum).
+    /// its requests and what runs once they are done (a reduce-scatter's sum).
     public final class Reduction {
         fileprivate var requests: [MPI_Request?]
-        private let arrays: [BlockCounts]
         private var completion: (() -> Void)?
         fileprivate private(set) var isComplete = false
-        fileprivate init(requests: [MPI_Request?], arrays: BlockCounts..., completion: (() -> Void)? = nil) {
+        fileprivate init(requests: [MPI_Request?], completion: (() -> Void)? = nil) {
             self.requests = requests
-            self.arrays = arrays
             self.completion = completion
         }
         fileprivate func complete() {
@@ -265,16 +306,6 @@ public final class Communicator: @unchecked Sendable {
             completion?()
             completion = nil
         }
-    }
-
-    /// Int32 counts or displacements at a fixed address (what MPI's vector collectives read).
-    fileprivate final class BlockCounts {
-        let pointer: UnsafeMutablePointer<Int32>
-        init(_ values: [Int]) {
-            pointer = .allocate(capacity: max(1, values.count))
-            for (i, v) in values.enumerated() { pointer[i] = Int32(v) }
-        }
-        deinit { pointer.deallocate() }
     }
 
     /// Copies rank `root`'s `values` to every rank (MPI_Bcast); the count must agree.

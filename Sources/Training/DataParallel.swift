@@ -7,16 +7,19 @@ import Models
 
 /// Data-parallel training over the ranks of a `Communicator`: every rank holds a replica of
 /// the network, trains on its shard of each global batch, and the replicas stay equal because
-/// they start from rank 0's weights and apply the same averaged gradients. One flat buffer
-/// carries every gradient, then the batch-norm running statistics (averaged, so the replicas'
-/// buffers stay equal too) and the loss. For a U-Net the gradients go in buckets of
-/// `TERRASEG_ALLREDUCE_BUCKET_KB` (8 MiB), each reduce-scattered (`MPI_Ireduce_scatter`) as
-/// soon as the backward pass has finished its blocks, while it computes the next ones; `step`
-/// adds the rest, waits, and shards the optimiser step (ZeRO-1): each rank updates its block
-/// of every bucket (`Communicator.block`) and the updated weights are all-gathered. Sums and
-/// updates are element by element, so the weights are those of one all-reduce and one whole
-/// update on every rank (bucket size 0, and other networks: one bucket). The optimiser's state
-/// is current only in each rank's blocks until `gatherState` (before a checkpoint).
+/// they start from rank 0's weights and apply the same averaged gradients. The gradients,
+/// in the order the backward pass finishes them, make one virtual flat buffer (each
+/// parameter's gradient stays in its own `grad`: nothing is packed); the batch-norm running
+/// statistics (averaged, so the replicas' buffers stay equal too) and the loss go in one
+/// small all-reduce. For a U-Net the gradients go in buckets of `TERRASEG_ALLREDUCE_BUCKET_KB`
+/// (8 MiB), each reduce-scattered (`Communicator.startReduceScatterSum(blocks:into:)`, straight
+/// from the gradients) as soon as the backward pass has finished its blocks, while it computes
+/// the next ones; `step` adds the rest, waits, and shards the optimiser step (ZeRO-1): each
+/// rank updates its block of every bucket (`Communicator.block`) and the updated weights are
+/// all-gathered straight into the parameters' values. Sums and updates are element by
+/// element, so the weights are those of one all-reduce and one whole update on every rank
+/// (bucket size 0, and other networks: one bucket). The optimiser's state is current only in
+/// each rank's blocks until `gatherState` (before a checkpoint).
 ///
 /// Batch norm normalises with each rank's own batch statistics (PyTorch DDP's default), so
 /// N ranks of batch B/N match one process of batch B only up to that difference (docs/cluster.md).
@@ -25,13 +28,15 @@ final class DataParallel {
     let communicator: Communicator
     private let parameters: [Parameter]
     private let buffers: [Parameter]
+    /// The running statistics and the loss, all-reduced together.
     private let flat: UnsafeMutableBufferPointer<Float>
-    /// This rank's block of each bucket: its summed gradients, then the values it all-gathers.
+    /// This rank's block of each bucket: its summed gradients.
     private let shard: UnsafeMutableBufferPointer<Float>
     private let bucketValues: Int
     private var position: [ObjectIdentifier: Int] = [:]
-    /// This step: where each parameter's gradient went (nil: not yet), values placed, the start
-    /// of the bucket being filled, the buckets started (in `flat`, and their block in `shard`),
+    /// This step: where each parameter's gradient lies in the virtual flat buffer (nil: not yet
+    /// finished), values placed, the start
+    /// of the bucket being filled, the buckets started (and their block in `shard`),
     /// the reductions started, the first error of a reduction.
     private var offsets: [Int?]
     private var filled = 0, bucketStart = 0, shardFilled = 0
@@ -53,7 +58,7 @@ final class DataParallel {
         buffers = network.namedBuffers.map(\.1)
         bucketValues = bucketKilobytes << 8  // Floats
         let gradients = communicator.isDistributed ? parameters.reduce(0) { $0 + $1.count } : 0
-        let count = communicator.isDistributed ? buffers.reduce(gradients + 1) { $0 + $1.count } : 0
+        let count = communicator.isDistributed ? buffers.reduce(1) { $0 + $1.count } : 0
         flat = .allocate(capacity: count)
         flat.initialize(repeating: 0)
         // Every bucket but the last holds at least `bucketValues`; a block is at most count/ranks + 1.
@@ -134,23 +139,25 @@ final class DataParallel {
         }
     }
 
+    /// The parameter's gradient joins the virtual flat buffer (where it lies: its own `grad`).
     private func place(_ i: Int) {
-        let p = parameters[i]
-        (flat.baseAddress! + filled).update(from: p.grad.data, count: p.count)
         offsets[i] = filled
-        filled += p.count
+        filled += parameters[i].count
     }
 
-    /// Reduce-scatters the values placed since the last bucket: this rank gets its block's sums.
+    /// Reduce-scatters the gradients placed since the last bucket, from their own `grad`s:
+    /// this rank gets its block's sums.
     private func startBucket() throws {
         guard filled > bucketStart else { return }
         let values = bucketStart..<filled, mine = communicator.block(of: values.count)
         precondition(shardFilled + mine.count <= shard.count, "DataParallel: shard buffer too small")
         let target = UnsafeMutableBufferPointer(rebasing: shard[shardFilled..<shardFilled + mine.count])
-        if let r = try communicator.startReduceScatterSum(UnsafeBufferPointer(UnsafeMutableBufferPointer(rebasing: flat[values])), into: target) {
+        let bucket = Bucket(values: values, shardStart: shardFilled)
+        let placed = Layout(offsets: offsets, buckets: [])
+        if let r = try communicator.startReduceScatterSum(blocks: blocks(bucket, placed) { parameters[$0].grad.data }, into: target) {
             reductions.append(r)
         }
-        buckets.append(Bucket(values: values, shardStart: shardFilled))
+        buckets.append(bucket)
         shardFilled += mine.count
         bucketStart = filled
     }
@@ -173,21 +180,20 @@ final class DataParallel {
         if let failure { throw failure }
         for i in parameters.indices where offsets[i] == nil { place(i) }
         try startBucket()
-        let statistics = filled
-        for b in buffers { (flat.baseAddress! + filled).update(from: b.value.data, count: b.count); filled += b.count }
-        flat[filled] = loss
-        filled += 1
-        if let r = try communicator.startAllReduceSum(UnsafeMutableBufferPointer(rebasing: flat[statistics..<filled])) { reductions.append(r) }
+        var o = 0
+        for b in buffers { (flat.baseAddress! + o).update(from: b.value.data, count: b.count); o += b.count }
+        flat[o] = loss
+        if let r = try communicator.startAllReduceSum(flat) { reductions.append(r) }
         try communicator.wait(reductions)
         let scale = 1 / Float(ranks)
-        for i in statistics..<filled { flat[i] *= scale }
-        var o = statistics
+        for i in flat.indices { flat[i] *= scale }
+        o = 0
         for b in buffers { b.value.data.update(from: flat.baseAddress! + o, count: b.count); b.markChanged(); o += b.count }
-        let current = Layout(offsets: offsets.map { $0! }, buckets: buckets)
+        let current = Layout(offsets: offsets, buckets: buckets)
         layout = current
         try updateAndGather(optimizer, current, scale: scale)
         for p in parameters { p.markChanged() }
-        return flat[filled - 1]
+        return flat[flat.count - 1]
     }
 
     /// This rank's blocks of `layout`'s buckets updated by `optimizer`; each bucket's updated
@@ -204,7 +210,7 @@ final class DataParallel {
         func start(through k: Int) throws {
             while started <= k {
                 let b = layout.buckets[started]
-                if let r = try startGather(b, own[started], { parameters[$0].value.data }) { gathers.append(r) }
+                if let r = try communicator.startAllGather(blocks: blocks(b, layout) { parameters[$0].value.data }) { gathers.append(r) }
                 started += 1
             }
         }
@@ -218,24 +224,25 @@ final class DataParallel {
         if let error { throw error }
         try start(through: layout.buckets.count - 1)
         try communicator.wait(gathers)
-        for b in layout.buckets { unpackOthers(b, layout) { parameters[$0].value.data } }
     }
 
-    /// Where each parameter's gradient lies in `flat`, and the buckets (the same every step).
+    /// Where each parameter's gradient lies in the virtual flat buffer, and the buckets (the same every step).
     private struct Layout {
-        var offsets: [Int]
+        var offsets: [Int?]
         var buckets: [Bucket]
     }
 
-    /// The parameters' elements that `flat[range]` holds: (parameter, its elements, start in `flat`).
+    /// The parameters' elements at `range` of the virtual flat buffer, in its order: (parameter,
+    /// its elements, start in it).
     private func pieces(_ range: Range<Int>, _ layout: Layout) -> [(parameter: Int, elements: Range<Int>, start: Int)] {
-        layout.offsets.enumerated().compactMap { i, o in
+        layout.offsets.enumerated().compactMap { i, o -> (parameter: Int, elements: Range<Int>, start: Int)? in
+            guard let o else { return nil }
             let start = max(range.lowerBound, o), end = min(range.upperBound, o + parameters[i].count)
             return start < end ? (i, start - o ..< end - o, start) : nil
-        }
+        }.sorted { $0.start < $1.start }
     }
 
-    /// Rank `r`'s block of bucket `b`, in `flat`.
+    /// Rank `r`'s block of bucket `b`, in the virtual flat buffer.
     private func block(_ b: Bucket, rank r: Int? = nil) -> Range<Int> {
         let mine = communicator.block(of: b.values.count, rank: r)
         return b.values.lowerBound + mine.lowerBound ..< b.values.lowerBound + mine.upperBound
@@ -249,22 +256,10 @@ final class DataParallel {
         }
     }
 
-    /// Puts this rank's block of the per-parameter arrays `base(i)` (`parts`: where its
-    /// gradients were, in `shard`) and starts gathering every rank's into `flat`.
-    private func startGather(_ b: Bucket, _ parts: [OptimizerPart], _ base: (Int) -> UnsafeMutablePointer<Float>) throws -> Communicator.Reduction? {
-        for part in parts {
-            UnsafeMutablePointer(mutating: part.gradient).update(from: base(part.parameter) + part.range.lowerBound, count: part.range.count)
-        }
-        let mine = UnsafeBufferPointer(start: shard.baseAddress! + b.shardStart, count: block(b).count)
-        return try communicator.startAllGather(mine, into: UnsafeMutableBufferPointer(rebasing: flat[b.values]))
-    }
-
-    /// Copies the other ranks' blocks of bucket `b` from `flat` into `base(i)`.
-    private func unpackOthers(_ b: Bucket, _ layout: Layout, _ base: (Int) -> UnsafeMutablePointer<Float>) {
-        for r in 0..<ranks where r != rank {
-            for piece in pieces(block(b, rank: r), layout) {
-                (base(piece.parameter) + piece.elements.lowerBound).update(from: flat.baseAddress! + piece.start, count: piece.elements.count)
-            }
+    /// Every rank's block of bucket `b` as pieces of the per-parameter arrays `base(i)`.
+    private func blocks(_ b: Bucket, _ layout: Layout, _ base: (Int) -> UnsafeMutablePointer<Float>) -> [[UnsafeMutableBufferPointer<Float>]] {
+        (0..<ranks).map { r in
+            pieces(block(b, rank: r), layout).map { UnsafeMutableBufferPointer(start: base($0.parameter) + $0.elements.lowerBound, count: $0.elements.count) }
         }
     }
 
@@ -272,10 +267,9 @@ final class DataParallel {
     private func allGather(_ layout: Layout, _ base: (Int) -> UnsafeMutablePointer<Float>) throws {
         var gathers: [Communicator.Reduction] = []
         for b in layout.buckets {
-            if let r = try startGather(b, ownParts(b, layout), base) { gathers.append(r) }
+            if let r = try communicator.startAllGather(blocks: blocks(b, layout, base)) { gathers.append(r) }
         }
         try communicator.wait(gathers)
-        for b in layout.buckets { unpackOthers(b, layout, base) }
     }
 
     /// Brings every rank's blocks of `optimizer`'s state to every rank (after `step`, each rank
