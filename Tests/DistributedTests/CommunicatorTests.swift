@@ -42,6 +42,23 @@ import Testing
         #expect(mine == values && back == values)
     }
 
+    /// A buffer given as pieces (parts of several arrays, as DataParallel passes gradients and
+    /// weights): one process's block is their concatenation, and there is nothing to gather.
+    @Test func singleProcessReduceScatterOfPiecesConcatenatesThem() throws {
+        let c = Communicator.single
+        var a: [Float] = [1, 2, 3], b: [Float] = [4, 5]
+        var mine = [Float](repeating: 0, count: 4)
+        try a.withUnsafeMutableBufferPointer { pa in
+            try b.withUnsafeMutableBufferPointer { pb in
+                let pieces = [UnsafeMutableBufferPointer(rebasing: pa[1...]), UnsafeMutableBufferPointer(rebasing: pb[0..<0]), pb]
+                let scattered = try mine.withUnsafeMutableBufferPointer { try c.startReduceScatterSum(blocks: [pieces], into: $0) }
+                #expect(scattered == nil)
+                #expect(try c.startAllGather(blocks: [pieces]) == nil)
+            }
+        }
+        #expect(mine == [2, 3, 4, 5] && a == [1, 2, 3] && b == [4, 5])
+    }
+
     @Test func singleProcessRefusesPointToPoint() {
         #expect(throws: TerraSegError.self) { try Communicator.single.send([1], to: 0) }
         let e = #expect(throws: TerraSegError.self) { _ = try Communicator.single.receive(count: 1) }
