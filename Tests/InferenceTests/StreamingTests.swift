@@ -176,17 +176,20 @@ private let gapScene: StitchScene = {
         #expect(try Dataset(path: outputs.map).read(window: scene.full).values == (try Dataset(path: dir.file("fresh_map.tif")).read(window: scene.full)).values)
     }
 
-    /// Strips are as tall as the memory budget allows for the scene's width (at most 256 rows,
-    /// at least one alignment step), in multiples of the alignment; a given height wins.
-    @Test func stripHeightFollowsTheMemoryBudget() {
+    /// Strips of about 2¹⁷ pixels (32 to 256 rows) where the memory budget allows, else as tall
+    /// as it allows (at least one alignment step), in multiples of the alignment; a given height wins.
+    @Test func stripHeightFollowsThePreferredSizeAndTheMemoryBudget() {
         var o = PredictionOptions()
         func rows(budget: Int, width: Int) -> Int {
             o.memoryBudget = budget
             return StripPredictor.stripHeight(options: o, width: width, bytesPerPixel: 2000, alignment: 16)
         }
-        #expect(rows(budget: 1 << 30, width: 2048) == 256)
+        #expect(rows(budget: 1 << 30, width: 2048) == 64)
+        #expect(rows(budget: 1 << 30, width: 500) == 256)
+        #expect(rows(budget: 1 << 30, width: 1000) == 144)  // 131 rows, rounded up to the alignment
         #expect(rows(budget: 96 << 20, width: 2048) == 32)  // 24.6 rows, rounded up to the alignment
         #expect(rows(budget: 1 << 30, width: 20_000) == 32)
+        #expect(rows(budget: 1 << 29, width: 20_000) == 16)
         #expect(rows(budget: 1, width: 20_000) == 16)
         o.stripHeight = 40
         #expect(StripPredictor.stripHeight(options: o, width: 2048, bytesPerPixel: 2000, alignment: 16) == 48)
