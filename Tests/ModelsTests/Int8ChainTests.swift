@@ -147,3 +147,31 @@ func chainedInt8FollowsUnchained(_ mode: UpsamplingMode) throws {
     Int8Calibration.uninstall(from: net)
     #expect(net.int8Chain == nil && net(x).nchwValues() == fp32)
 }
+
+/// A chained U-Net quantizes each unit's weights once: the unchained `Int8ConvUnit`s it installs
+/// beside the chain stay unprepared (windows and rows never run them), and a streamed unit's
+/// convolution reads its stage's quantized weights (`withRowPadding`), not a second copy.
+/// Before, predict's start-up folded and quantized every unit three times, serially.
+@Test(.enabled(if: CPUFeatures.hasInt8DotProduct))
+func chainedUnitsQuantizeTheirWeightsOnce() throws {
+    let net = UNet(UNetConfiguration(inputChannels: 4, classes: 3, widths: [16, 32], bottleneckWidth: 32,
+                                     bottleneckDilations: [1, 2], upsampling: .bilinear), seed: 11)
+    net.isTraining = false
+    Int8Calibration.install(Int8Calibration.calibrate(net, batches: [input(30)]), in: net)
+    let chain = try #require(net.int8Chain)
+    let before = net(input(40)).nchwValues()
+    _ = try #require(net.rowStream(rows: 8))
+    for (name, unit) in Int8Calibration.quantizable(net) {
+        #expect(unit.int8?.isPrepared == false, "\(name): the unchained kernel was quantized beside the chain")
+    }
+    for stage in chain.encoderStages.flatMap({ $0 }) + chain.bottleneckStages + chain.decoderStages.flatMap({ $0 }) {
+        let rows = Int8ConvolutionRows(stage, chunk: 4)
+        #expect(rows.kernel.sharesWeights(with: stage.kernel), "\(stage.label): rows quantized their own weights")
+        #expect(rows.kernel.geometry.rowPadding == 0 && stage.kernel.geometry.rowPadding == nil)
+        #expect(rows.kernel.quantizedWeights == stage.kernel.quantizedWeights)
+    }
+    #expect(net(input(40)).nchwValues() == before)
+    Int8Calibration.install(Int8Calibration.calibrate(net, batches: [input(30)]), in: net, chained: false)
+    _ = net(input(40))
+    #expect(Int8Calibration.quantizable(net).allSatisfy { $0.unit.int8?.isPrepared == true }, "unchained units prepare at first use")
+}

@@ -71,6 +71,21 @@ public final class Int8ConvolutionKernel {
         for o in b.indices { target[o] = b[o] / (inputStep * q.steps[o]) }
     }
 
+    private init(_ other: Int8ConvolutionKernel, rowPadding: Int?) {
+        var g = other.geometry
+        g.rowPadding = rowPadding
+        geometry = g
+        inputStep = other.inputStep; outputStep = other.outputStep; relu = other.relu
+        weights = other.weights; weightBytes = other.weightBytes; scaledBias = other.scaledBias
+    }
+
+    /// This convolution with another `rowPadding` (row streaming: 0), sharing its quantized
+    /// weights and bias (read-only), so a unit's weights are quantized once.
+    public func withRowPadding(_ rowPadding: Int?) -> Int8ConvolutionKernel { Int8ConvolutionKernel(self, rowPadding: rowPadding) }
+
+    /// Whether `other` reads the same quantized weight bytes (not a copy).
+    public func sharesWeights(with other: Int8ConvolutionKernel) -> Bool { weightBytes === other.weightBytes }
+
     /// The quantized weights (for references and bundle checks).
     public var quantizedWeights: Int8Weights { weights }
 

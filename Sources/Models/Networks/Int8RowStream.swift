@@ -93,8 +93,7 @@ final class Int8ConvolutionRows: ByteRowStage {
     init(_ stage: Int8UNetChain.Stage, chunk: Int, floatLayout: Layout? = nil) {
         let g = stage.unit.conv.geometry
         precondition(g.stride == 1 && g.padding == g.dilation * (g.kernel - 1) / 2, "row streaming needs stride-1 same-padded convolutions")
-        kernel = Int8UNetChain.Stage.kernel(stage.unit, inputStep: stage.kernel.inputStep, outputStep: stage.kernel.outputStep, rowPadding: 0,
-                                            floatStep: stage.floatStep)
+        kernel = stage.kernel.withRowPadding(0)
         label = stage.label; halo = g.padding; self.chunk = max(1, chunk); self.floatLayout = floatLayout ?? stage.floatLayout
     }
 

@@ -42,16 +42,19 @@ public final class Int8UNetChain {
     /// One unit's int8 convolution between fixed steps, owning its output.
     final class Stage {
         let label: String
-        let kernel: Int8ConvolutionKernel
         let floatLayout: Layout, floatStep: Float
+        let inputStep: Float, outputStep: Float?
         let unit: ConvBNReLU
         private var bytes: ByteTensor?, floats: Tensor?
+
+        /// The unit's weights, folded and quantized at first use (windows or rows, once for both).
+        private(set) lazy var kernel = Stage.kernel(unit, inputStep: inputStep, outputStep: outputStep, rowPadding: nil, floatStep: floatStep)
 
         /// Writes u8 at `outputStep`, or Float32 in `floatLayout` when it is nil, in units of
         /// `floatStep` (the bilinear junction's u8 step, so that oneDNN's resampling only rounds).
         init(_ unit: ConvBNReLU, inputStep: Float, outputStep: Float?, floatStep: Float = 1, floatLayout: Layout = .nhwc) {
-            kernel = Stage.kernel(unit, inputStep: inputStep, outputStep: outputStep, rowPadding: nil, floatStep: floatStep)
             label = unit.label; self.floatLayout = floatLayout; self.floatStep = floatStep; self.unit = unit
+            self.inputStep = inputStep; self.outputStep = outputStep
         }
 
         /// `unit`'s folded weights quantized into an int8 convolution with fused ReLU; its
