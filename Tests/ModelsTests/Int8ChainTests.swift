@@ -175,3 +175,27 @@ func chainedUnitsQuantizeTheirWeightsOnce() throws {
     _ = net(input(40))
     #expect(Int8Calibration.quantizable(net).allSatisfy { $0.unit.int8?.isPrepared == true }, "unchained units prepare at first use")
 }
+
+/// A streamed int8 unit allocates its line buffer and output once, however the strips' heights
+/// vary (a shorter first strip, then longer ones, a short last one): each buffer is sized for the
+/// most rows it holds at once. Before, the line buffer grew (allocated, zeroed, copied) three
+/// times and the output twice in the first strips, serial page faults on predict's critical path.
+@Test(.enabled(if: CPUFeatures.hasInt8DotProduct))
+func streamedInt8UnitsAllocateTheirBuffersOnce() throws {
+    let net = UNet(UNetConfiguration(inputChannels: 4, classes: 3, widths: [16, 32], bottleneckWidth: 32,
+                                     bottleneckDilations: [1, 2], upsampling: .bilinear), seed: 11)
+    net.isTraining = false
+    Int8Calibration.install(Int8Calibration.calibrate(net, batches: [input(30)]), in: net)
+    let stage = try #require(net.int8Chain?.encoderStages[0].first)
+    let rows = Int8ConvolutionRows(stage, chunk: 16)
+    let channels = stage.kernel.geometry.inputChannels
+    var emitted = 0
+    for (i, h) in [7, 16, 16, 16, 5].enumerated() {
+        rows.push(.bytes(bytes(Shape(1, channels, h, 24), seed: UInt64(i))), final: i == 4) { out, _ in
+            if case .bytes(let b)? = out { emitted += b.shape.h }
+        }
+    }
+    #expect(emitted == 60)
+    #expect(rows.held.allocations == 1 && rows.bytes.allocations == 1,
+            "line buffer allocated \(rows.held.allocations)×, output \(rows.bytes.allocations)×")
+}

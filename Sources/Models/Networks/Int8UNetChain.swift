@@ -22,8 +22,9 @@ public final class Int8UNetChain {
 
         /// `kernel` over `input`: u8 into `bytes(shape)` when it has an output step, else Float32
         /// into `floats` (reused, in `floatLayout`). The one int8 convolution step of windows and rows.
+        /// `maxRows`: rows streams hold Float32 outputs of changing heights in one buffer of this many rows (`reuseRows`).
         static func convolve(_ kernel: Int8ConvolutionKernel, _ input: ByteTensor, profile label: String,
-                             bytes: (Shape) -> ByteTensor, floats: inout Tensor?, floatLayout: Layout) -> Activation {
+                             bytes: (Shape) -> ByteTensor, floats: inout Tensor?, floatLayout: Layout, maxRows: Int = 0) -> Activation {
             let shape = kernel.geometry.outputShape(input.shape)
             return Profiler.shared.measure(label) {
                 if kernel.outputStep != nil {
@@ -31,7 +32,7 @@ public final class Int8UNetChain {
                     kernel.forward(input: input, output: out)
                     return .bytes(out)
                 }
-                let out = reuse(floats, shape, floatLayout)
+                let out = maxRows > 0 ? reuseRows(floats, shape, floatLayout, maxRows: maxRows) : reuse(floats, shape, floatLayout)
                 floats = out
                 kernel.forward(input: input, output: out)
                 return .floats(out)
@@ -273,7 +274,10 @@ extension Int8UNetChain {
     /// the coarse rows it holds and the fine rows they complete.
     final class BilinearJunction {
         private let resampler = ResamplingKernel(.linear)
-        private let up = ByteScratch()
+        private let up: ByteScratch
+
+        /// `rows`: fine rows its scratch holds at least (row streaming's most at once).
+        init(rows: Int = 0) { up = ByteScratch(rows: rows) }
 
         /// Fine rows `fine` of the bilinear ×2 of `coarse` (N, C, H, W) Float32 NHWC at
         /// `source` (neighbours clamp to these rows: a fine row is exact where its coarse
