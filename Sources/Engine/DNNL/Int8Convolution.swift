@@ -10,13 +10,25 @@ public struct Int8Weights: Sendable, Equatable {
     public init(quantizing weights: [Float], outputChannels: Int) {
         precondition(outputChannels > 0 && weights.count % outputChannels == 0, "weights per channel")
         let per = weights.count / outputChannels
-        var values = [Int8](repeating: 0, count: weights.count), steps = [Float](repeating: 1, count: outputChannels)
-        for o in 0..<outputChannels {
-            let row = weights[o * per..<(o + 1) * per]
-            let top = row.reduce(Float(0)) { max($0, abs($1)) }
-            let step: Float = top > 0 ? top / 127 : 1
-            steps[o] = step
-            for (i, w) in zip(row.indices, row) { values[i] = Int8(max(-127, min(127, (w / step).rounded(.toNearestOrEven)))) }
+        var steps = [Float](repeating: 1, count: outputChannels)
+        // One pass of plain loops over buffers (predict's start-up quantizes every unit):
+        // w / step is within ±127 (+ rounding), where adding and removing 1.5·2²³ rounds to
+        // nearest, ties to even, like `rounded(.toNearestOrEven)`.
+        let values = [Int8](unsafeUninitializedCapacity: weights.count) { out, initialized in
+            weights.withUnsafeBufferPointer { w in
+                for o in 0..<outputChannels {
+                    let base = o * per
+                    var top: Float = 0
+                    for i in base..<(base + per) { top = Swift.max(top, abs(w[i])) }
+                    let step: Float = top > 0 ? top / 127 : 1
+                    steps[o] = step
+                    for i in base..<(base + per) {
+                        let r = (w[i] / step + 12_582_912) - 12_582_912
+                        out[i] = Int8(truncatingIfNeeded: Int32(Swift.max(-127, Swift.min(127, r))))
+                    }
+                }
+            }
+            initialized = weights.count
         }
         self.values = values; self.steps = steps
     }

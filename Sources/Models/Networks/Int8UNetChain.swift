@@ -6,7 +6,7 @@ import Engine
 /// consumer is another int8 convolution, the 2×2 max pooling (exact on u8), the concat, or a
 /// nearest/nails upsampling; only the bilinear upsampling's input (Float32 NHWC in units of
 /// the concat's step, so oneDNN's u8 resampling only rounds) and the head's input (Float32
-/// NHWC, a oneDNN 1×1 convolution) are Float32. A junction writes each concat row once. The
+/// NHWC, read by one oneDNN matmul into NCHW logits, `PointwiseLogits`) are Float32. A junction writes each concat row once. The
 /// first unit stays fp32 and its output is quantized once. This removes the two reorders per
 /// layer of `Int8ConvUnit` (the unchained path, which row streaming keeps).
 ///
@@ -68,7 +68,8 @@ public final class Int8UNetChain {
             g.rowPadding = rowPadding
             let (w, b) = unit.inferenceWeights()
             let scale = 1 / floatStep
-            return Int8ConvolutionKernel(g, weight: w.value.nchwValues().map { $0 * scale }, bias: b.value.nchwValues().map { $0 * scale },
+            func scaled(_ v: [Float]) -> [Float] { scale == 1 ? v : v.map { $0 * scale } }
+            return Int8ConvolutionKernel(g, weight: scaled(w.value.nchwValues()), bias: scaled(b.value.nchwValues()),
                                          inputStep: inputStep, outputStep: outputStep, relu: true)
         }
 
@@ -138,22 +139,17 @@ public final class Int8UNetChain {
         }
         pooled = Array(repeating: nil, count: L); concats = Array(repeating: nil, count: L)
         self.bilinear = (0..<L).map { _ in BilinearJunction() }
-        headKernel = ConvolutionKernel(net.head.geometry)
     }
 
-    /// The 1×1 head, its NHWC output, and the reorder into NCHW logits.
-    private let headKernel: ConvolutionKernel
-    private var headOutput: Tensor?
-    private let logitsReorder = LayoutConverter()
+    /// The 1×1 head: NHWC features straight into NCHW logits (one oneDNN matmul).
+    private let head = PointwiseLogits()
 
-    /// The 1×1 head over the last decoder's NHWC output (oneDNN, NHWC in and out), then NCHW logits.
+    /// The 1×1 head over the last decoder's NHWC output, NCHW logits.
     private func headLogits(_ x: Tensor) -> Tensor {
-        Profiler.shared.measure("head (1×1 NHWC, → NCHW) fwd") {
-            let shape = Shape(x.shape.n, net.configuration.classes, x.shape.h, x.shape.w)
-            let y = reuse(headOutput, shape, .nhwc), out = reuse(logits, shape, .nchw)
-            headOutput = y; logits = out
-            headKernel.forward(input: x, weight: net.head.weight, bias: net.head.bias, output: y, training: false)
-            logitsReorder.convert(y, into: out)
+        Profiler.shared.measure("head (1×1 NHWC → NCHW) fwd") {
+            let out = reuse(logits, Shape(x.shape.n, net.configuration.classes, x.shape.h, x.shape.w), .nchw)
+            logits = out
+            head.forward(features: x, weight: net.head.weight, bias: net.head.bias!, into: out)
             return out
         }
     }
