@@ -199,3 +199,28 @@ func streamedInt8UnitsAllocateTheirBuffersOnce() throws {
     #expect(rows.held.allocations == 1 && rows.bytes.allocations == 1,
             "line buffer allocated \(rows.held.allocations)×, output \(rows.bytes.allocations)×")
 }
+
+/// The int8 row stream ends in its own head: the last decoder's Float32 NHWC rows go straight
+/// into NCHW logits (`PointwiseLogits`, as the chain's windows), so no reorder of the 32-channel
+/// full-resolution rows into the blocked layout of the fp32 head, and no reorder of its output
+/// (before: `Int8UNetRows` emitted blocked features for `RowStream`'s head). The logits equal
+/// one chained window (`chainedInt8StreamEqualsOneChainedWindow`).
+@Test(.enabled(if: CPUFeatures.hasInt8DotProduct))
+func int8RowsEmitNCHWLogits() throws {
+    let net = UNet(UNetConfiguration(inputChannels: 4, classes: 3, widths: [16, 32], bottleneckWidth: 32,
+                                     bottleneckDilations: [1, 2], upsampling: .bilinear), seed: 11)
+    net.isTraining = false
+    Int8Calibration.install(Int8Calibration.calibrate(net, batches: [input(30)]), in: net)
+    let rows = Int8UNetRows(try #require(net.int8Chain), rows: 16)
+    var rng = SplitMix64(seed: 3)
+    var shapes: [Shape] = [], layouts: [Layout] = []
+    for (i, h) in [16, 16].enumerated() {
+        let t = Tensor(shape: Shape(1, 16, h, 32), layout: .nChw16c)  // the fp32 first unit's rows (ReLU: ≥ 0)
+        t.setNCHW(rng.uniform(t.shape.count, 0, 2).map(Float.init))
+        rows.push(t, final: i == 1) { out, _ in
+            if let out { shapes.append(out.shape); layouts.append(out.layout) }
+        }
+    }
+    #expect(shapes.reduce(0) { $0 + $1.h } == 32 && shapes.allSatisfy { $0.c == 3 && $0.w == 32 } && layouts.allSatisfy { $0 == .nchw },
+            "emitted \(shapes) \(layouts)")
+}

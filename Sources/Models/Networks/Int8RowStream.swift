@@ -108,12 +108,11 @@ final class Int8ConvolutionRows: ByteRowStage {
     private var floats: Tensor?
     private var started = false, width = 0
 
-    /// `floatLayout`: of Float32 output, when not the stage's.
-    init(_ stage: Int8UNetChain.Stage, chunk: Int, floatLayout: Layout? = nil) {
+    init(_ stage: Int8UNetChain.Stage, chunk: Int) {
         let g = stage.unit.conv.geometry
         precondition(g.stride == 1 && g.padding == g.dilation * (g.kernel - 1) / 2, "row streaming needs stride-1 same-padded convolutions")
         kernel = stage.kernel.withRowPadding(0)
-        label = stage.label; halo = g.padding; self.chunk = max(1, chunk); self.floatLayout = floatLayout ?? stage.floatLayout
+        label = stage.label; halo = g.padding; self.chunk = max(1, chunk); floatLayout = stage.floatLayout
         held = ByteRowQueue(reserve: self.chunk + 2 * halo); bytes = ByteScratch(rows: self.chunk)
     }
 
@@ -293,12 +292,15 @@ final class Int8JunctionRows: ByteRowStage {
 
 /// The u8 part of a chained int8 U-Net over rows, as one `RowStage` after the fp32 first unit:
 /// quantizes its rows, runs encoders, pooling, bottleneck, junctions and decoders on u8 (the
-/// chain's stages and steps, without row padding), emits the last decoder's Float32 rows.
+/// chain's stages and steps, without row padding), then the head from the last decoder's
+/// Float32 NHWC rows straight into NCHW logits (`PointwiseLogits`, as the chain's windows).
 final class Int8UNetRows: RowStage {
     private let quantizer: ActivationQuantizer
     private let first: ByteScratch
     private let encoders: [[any ByteRowStage]], pools: [Int8PoolingRows], bottleneck: [any ByteRowStage]
     private let junctions: [Int8JunctionRows], decoders: [[any ByteRowStage]]
+    private let head: Conv2d, pointwise = PointwiseLogits(), maxRows: Int
+    private var logits: Tensor?
 
     init(_ chain: Int8UNetChain, rows: Int) {
         let levels = chain.encoderStages.count
@@ -309,11 +311,8 @@ final class Int8UNetRows: RowStage {
         pools = (0..<levels).map { Int8PoolingRows(chunk: chunk($0 + 1)) }
         bottleneck = chain.bottleneckStages.map { Int8ConvolutionRows($0, chunk: chunk(levels)) }
         junctions = (0..<levels).map { Int8JunctionRows(chain.kind, chunk: chunk($0 + 1)) }
-        // The last decoder writes the head's input blocked (the stream's head is the fp32 `Conv2d`).
-        decoders = (0..<levels).map { l in
-            let stages = chain.decoderStages[levels - 1 - l]
-            return stages.map { Int8ConvolutionRows($0, chunk: chunk(l), floatLayout: l == 0 && $0 === stages.last ? .nChw16c : nil) }
-        }
+        decoders = (0..<levels).map { l in chain.decoderStages[levels - 1 - l].map { Int8ConvolutionRows($0, chunk: chunk(l)) } }
+        head = chain.net.head; maxRows = max(1, rows)
     }
 
     func push(_ rows: Tensor?, final: Bool, _ next: Emit) {
@@ -325,8 +324,11 @@ final class Int8UNetRows: RowStage {
         }
         run(0, input, final) { out, last in
             guard let out else { return next(nil, last) }
-            guard case .floats(let t) = out else { preconditionFailure("the head reads Float32") }
-            next(t, last)
+            guard case .floats(let t) = out, t.layout == .nhwc else { preconditionFailure("the head reads Float32 NHWC") }
+            let l = reuseRows(logits, Shape(t.shape.n, head.geometry.outputChannels, t.shape.h, t.shape.w), .nchw, maxRows: maxRows)
+            logits = l
+            Profiler.shared.measure("head (1×1 NHWC → NCHW) rows fwd") { pointwise.forward(features: t, weight: head.weight, bias: head.bias!, into: l) }
+            next(l, last)
         }
     }
 
@@ -351,10 +353,10 @@ final class Int8UNetRows: RowStage {
 
 extension Int8UNetChain {
     /// The chained int8 U-Net as a row stream (`rows` per chunk at full resolution): the fp32
-    /// first unit's `ConvolutionRows`, then `Int8UNetRows`, then the head.
+    /// first unit's `ConvolutionRows`, then `Int8UNetRows` (with the head: NCHW logits out).
     func rowStream(rows: Int) -> RowStream {
         net.isTraining = false
         let stages: [any RowStage] = [ConvolutionRows(net.encoders[0].units[0], chunk: max(1, rows)), Int8UNetRows(self, rows: rows)]
-        return RowStream(stages: stages, head: net.head) { input, final, emit in chain(stages[...], input, final, emit) }
+        return RowStream(stages: stages, head: nil) { input, final, emit in chain(stages[...], input, final, emit) }
     }
 }
