@@ -6,7 +6,7 @@
 #   Benchmarks/int8_stream_rounds.sh BUNDLE MOSAIC.vrt [ROUNDS=3]
 #   e.g. BINS="/tmp/q8/terraseg .build/release/terraseg" Benchmarks/int8_stream_rounds.sh /tmp/int8-7/r1-int8 /tmp/b4/mosaic2048.vrt 3
 # Prints per round and binary the int8/fp32 speed ratio per memory setting, then the medians
-# over rounds. Quiet 2-core Zen 4, R1 on the 2048² mosaic: about 45 s per round and binary.
+# over rounds. Quiet 2-core Zen 4, R1 on the 2048² mosaic: about 20 s per round and binary (3 rounds of two binaries: ~2 min).
 set -eu
 BINS=${BINS:-.build/release/terraseg}; BUNDLE=$1; MOSAIC=$2; ROUNDS=${3:-3}
 OUT=$(mktemp -d); trap 'rm -rf "$OUT"' EXIT
