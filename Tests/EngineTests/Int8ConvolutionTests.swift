@@ -121,3 +121,46 @@ func blockedQuantizeEqualsPlainReorder(_ channels: Int) {
     #expect(a == b)
     #expect(b.contains(0) && b.contains(255) && b.contains { $0 > 0 && $0 < 255 })
 }
+
+/// Per-channel weight quantization (a buffer loop rounding with 1.5·2²³, so predict's start-up
+/// quantizes R1 in one fast pass) gives exactly the plain rule: step = max |w| / 127 (1 for a
+/// zero channel), q = w / step rounded to nearest, ties to even, the channel's largest at ±127.
+@Test func int8WeightsFollowThePlainRoundingRule() {
+    var rng = SplitMix64(seed: 5)
+    let per = 37
+    var w = rng.uniform(5 * per, -0.7, 0.7).map(Float.init)
+    for i in 0..<per { w[per + i] = 0 }                                        // a zero channel
+    w[2 * per] = 1.27; for i in 1..<per { w[2 * per + i] = Float(i - 18) * 0.025 }  // ties: k + ½ codes
+    w[3 * per + 4] = -2                                                        // a negative maximum
+    let q = Int8Weights(quantizing: w, outputChannels: 5)
+    for o in 0..<5 {
+        let row = w[(o * per)..<((o + 1) * per)]
+        let top = row.map(abs).max()!
+        let step: Float = top > 0 ? top / 127 : 1
+        #expect(q.steps[o] == step)
+        for i in row.indices {
+            #expect(q.values[i] == Int8(max(-127, min(127, (w[i] / step).rounded(.toNearestOrEven)))), "channel \(o) weight \(i)")
+        }
+    }
+    #expect(q.values[3 * per + 4] == -127 && q.values[2 * per] == 127 && q.values[(per)..<(2 * per)].allSatisfy { $0 == 0 })
+    #expect(q.values[(2 * per)..<(3 * per)].contains { abs(Float($0)).truncatingRemainder(dividingBy: 2) == 0 && $0 != 0 })
+}
+
+/// The int8 chain's head (`PointwiseLogits`: NHWC features × (K, C) weights by one oneDNN
+/// matmul straight into NCHW logits, bias per class) equals the naive 1×1 convolution, on a
+/// fast oneDNN kernel, not `ref` (a oneDNN 1×1 convolution NHWC → NCHW is `ref`, ~20× slower;
+/// NHWC → NHWC plus a reorder was what the chain paid before).
+@Test func pointwiseLogitsMatchTheReferenceConvolution() {
+    let g = ConvGeometry(inputChannels: 32, outputChannels: 3, kernel: 1, padding: 0)
+    let x = randomRef(Shape(2, 32, 7, 9), seed: 81), w = randomRef(g.weightShape, seed: 82)
+    let bias: [Double] = [0.5, -1.25, 2]
+    let weight = Parameter(shape: g.weightShape), b = Parameter(shape: Shape(3, 1, 1, 1))
+    weight.value.setNCHW(w.values.map(Float.init)); b.value.setNCHW(bias.map(Float.init))
+    let head = PointwiseLogits(), out = Tensor(shape: Shape(2, 3, 7, 9), layout: .nchw)
+    for _ in 0..<2 { head.forward(features: x.tensor(layout: .nhwc), weight: weight, bias: b, into: out) }  // the plan is reused
+    let expected = ReferenceConv.forward(x, w, bias, g)
+    let got = out.nchwValues()
+    let worst = zip(got, expected.values).map { abs(Double($0) - $1) }.max()!
+    #expect(worst < 1e-5, "pointwise logits differ by \(worst)")
+    #expect(!head.implementation.hasPrefix("ref"), "oneDNN matmul \(head.implementation)")
+}

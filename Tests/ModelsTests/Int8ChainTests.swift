@@ -147,3 +147,80 @@ func chainedInt8FollowsUnchained(_ mode: UpsamplingMode) throws {
     Int8Calibration.uninstall(from: net)
     #expect(net.int8Chain == nil && net(x).nchwValues() == fp32)
 }
+
+/// A chained U-Net quantizes each unit's weights once: the unchained `Int8ConvUnit`s it installs
+/// beside the chain stay unprepared (windows and rows never run them), and a streamed unit's
+/// convolution reads its stage's quantized weights (`withRowPadding`), not a second copy.
+/// Before, predict's start-up folded and quantized every unit three times, serially.
+@Test(.enabled(if: CPUFeatures.hasInt8DotProduct))
+func chainedUnitsQuantizeTheirWeightsOnce() throws {
+    let net = UNet(UNetConfiguration(inputChannels: 4, classes: 3, widths: [16, 32], bottleneckWidth: 32,
+                                     bottleneckDilations: [1, 2], upsampling: .bilinear), seed: 11)
+    net.isTraining = false
+    Int8Calibration.install(Int8Calibration.calibrate(net, batches: [input(30)]), in: net)
+    let chain = try #require(net.int8Chain)
+    let before = net(input(40)).nchwValues()
+    _ = try #require(net.rowStream(rows: 8))
+    for (name, unit) in Int8Calibration.quantizable(net) {
+        #expect(unit.int8?.isPrepared == false, "\(name): the unchained kernel was quantized beside the chain")
+    }
+    for stage in chain.encoderStages.flatMap({ $0 }) + chain.bottleneckStages + chain.decoderStages.flatMap({ $0 }) {
+        let rows = Int8ConvolutionRows(stage, chunk: 4)
+        #expect(rows.kernel.sharesWeights(with: stage.kernel), "\(stage.label): rows quantized their own weights")
+        #expect(rows.kernel.geometry.rowPadding == 0 && stage.kernel.geometry.rowPadding == nil)
+        #expect(rows.kernel.quantizedWeights == stage.kernel.quantizedWeights)
+    }
+    #expect(net(input(40)).nchwValues() == before)
+    Int8Calibration.install(Int8Calibration.calibrate(net, batches: [input(30)]), in: net, chained: false)
+    _ = net(input(40))
+    #expect(Int8Calibration.quantizable(net).allSatisfy { $0.unit.int8?.isPrepared == true }, "unchained units prepare at first use")
+}
+
+/// A streamed int8 unit allocates its line buffer and output once, however the strips' heights
+/// vary (a shorter first strip, then longer ones, a short last one): each buffer is sized for the
+/// most rows it holds at once. Before, the line buffer grew (allocated, zeroed, copied) three
+/// times and the output twice in the first strips, serial page faults on predict's critical path.
+@Test(.enabled(if: CPUFeatures.hasInt8DotProduct))
+func streamedInt8UnitsAllocateTheirBuffersOnce() throws {
+    let net = UNet(UNetConfiguration(inputChannels: 4, classes: 3, widths: [16, 32], bottleneckWidth: 32,
+                                     bottleneckDilations: [1, 2], upsampling: .bilinear), seed: 11)
+    net.isTraining = false
+    Int8Calibration.install(Int8Calibration.calibrate(net, batches: [input(30)]), in: net)
+    let stage = try #require(net.int8Chain?.encoderStages[0].first)
+    let rows = Int8ConvolutionRows(stage, chunk: 16)
+    let channels = stage.kernel.geometry.inputChannels
+    var emitted = 0
+    for (i, h) in [7, 16, 16, 16, 5].enumerated() {
+        rows.push(.bytes(bytes(Shape(1, channels, h, 24), seed: UInt64(i))), final: i == 4) { out, _ in
+            if case .bytes(let b)? = out { emitted += b.shape.h }
+        }
+    }
+    #expect(emitted == 60)
+    #expect(rows.held.allocations == 1 && rows.bytes.allocations == 1,
+            "line buffer allocated \(rows.held.allocations)×, output \(rows.bytes.allocations)×")
+}
+
+/// The int8 row stream ends in its own head: the last decoder's Float32 NHWC rows go straight
+/// into NCHW logits (`PointwiseLogits`, as the chain's windows), so no reorder of the 32-channel
+/// full-resolution rows into the blocked layout of the fp32 head, and no reorder of its output
+/// (before: `Int8UNetRows` emitted blocked features for `RowStream`'s head). The logits equal
+/// one chained window (`chainedInt8StreamEqualsOneChainedWindow`).
+@Test(.enabled(if: CPUFeatures.hasInt8DotProduct))
+func int8RowsEmitNCHWLogits() throws {
+    let net = UNet(UNetConfiguration(inputChannels: 4, classes: 3, widths: [16, 32], bottleneckWidth: 32,
+                                     bottleneckDilations: [1, 2], upsampling: .bilinear), seed: 11)
+    net.isTraining = false
+    Int8Calibration.install(Int8Calibration.calibrate(net, batches: [input(30)]), in: net)
+    let rows = Int8UNetRows(try #require(net.int8Chain), rows: 16)
+    var rng = SplitMix64(seed: 3)
+    var shapes: [Shape] = [], layouts: [Layout] = []
+    for (i, h) in [16, 16].enumerated() {
+        let t = Tensor(shape: Shape(1, 16, h, 32), layout: .nChw16c)  // the fp32 first unit's rows (ReLU: ≥ 0)
+        t.setNCHW(rng.uniform(t.shape.count, 0, 2).map(Float.init))
+        rows.push(t, final: i == 1) { out, _ in
+            if let out { shapes.append(out.shape); layouts.append(out.layout) }
+        }
+    }
+    #expect(shapes.reduce(0) { $0 + $1.h } == 32 && shapes.allSatisfy { $0.c == 3 && $0.w == 32 } && layouts.allSatisfy { $0 == .nchw },
+            "emitted \(shapes) \(layouts)")
+}

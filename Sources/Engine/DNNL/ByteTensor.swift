@@ -9,12 +9,18 @@ public final class ByteTensor: @unchecked Sendable {
     /// The tensor whose memory a view reads (kept alive by it); nil for a tensor owning its memory.
     private let owner: ByteTensor?
 
-    public init(shape: Shape) {
+    /// Zeros.
+    public convenience init(shape: Shape) {
+        self.init(uninitialized: shape)
+        data.initialize(repeating: 0, count: max(shape.count, 64))
+    }
+
+    /// Values undefined until written: for buffers every user writes before reading (row
+    /// streaming's scratch and line buffers), so that their pages are first touched by the
+    /// writer (often oneDNN's threads), not by a serial zero fill.
+    public init(uninitialized shape: Shape) {
         self.shape = shape
-        let n = max(shape.count, 64)
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: n, alignment: 64)
-        raw.initializeMemory(as: UInt8.self, repeating: 0, count: n)
-        data = raw.assumingMemoryBound(to: UInt8.self)
+        data = UnsafeMutableRawPointer.allocate(byteCount: max(shape.count, 64), alignment: 64).bindMemory(to: UInt8.self, capacity: max(shape.count, 64))
         owner = nil
     }
 

@@ -10,13 +10,25 @@ public struct Int8Weights: Sendable, Equatable {
     public init(quantizing weights: [Float], outputChannels: Int) {
         precondition(outputChannels > 0 && weights.count % outputChannels == 0, "weights per channel")
         let per = weights.count / outputChannels
-        var values = [Int8](repeating: 0, count: weights.count), steps = [Float](repeating: 1, count: outputChannels)
-        for o in 0..<outputChannels {
-            let row = weights[o * per..<(o + 1) * per]
-            let top = row.reduce(Float(0)) { max($0, abs($1)) }
-            let step: Float = top > 0 ? top / 127 : 1
-            steps[o] = step
-            for (i, w) in zip(row.indices, row) { values[i] = Int8(max(-127, min(127, (w / step).rounded(.toNearestOrEven)))) }
+        var steps = [Float](repeating: 1, count: outputChannels)
+        // One pass of plain loops over buffers (predict's start-up quantizes every unit):
+        // w / step is within ±127 (+ rounding), where adding and removing 1.5·2²³ rounds to
+        // nearest, ties to even, like `rounded(.toNearestOrEven)`.
+        let values = [Int8](unsafeUninitializedCapacity: weights.count) { out, initialized in
+            weights.withUnsafeBufferPointer { w in
+                for o in 0..<outputChannels {
+                    let base = o * per
+                    var top: Float = 0
+                    for i in base..<(base + per) { top = Swift.max(top, abs(w[i])) }
+                    let step: Float = top > 0 ? top / 127 : 1
+                    steps[o] = step
+                    for i in base..<(base + per) {
+                        let r = (w[i] / step + 12_582_912) - 12_582_912
+                        out[i] = Int8(truncatingIfNeeded: Int32(Swift.max(-127, Swift.min(127, r))))
+                    }
+                }
+            }
+            initialized = weights.count
         }
         self.values = values; self.steps = steps
     }
@@ -70,6 +82,21 @@ public final class Int8ConvolutionKernel {
         let target = scaledBias.pointer.bindMemory(to: Float.self, capacity: b.count)
         for o in b.indices { target[o] = b[o] / (inputStep * q.steps[o]) }
     }
+
+    private init(_ other: Int8ConvolutionKernel, rowPadding: Int?) {
+        var g = other.geometry
+        g.rowPadding = rowPadding
+        geometry = g
+        inputStep = other.inputStep; outputStep = other.outputStep; relu = other.relu
+        weights = other.weights; weightBytes = other.weightBytes; scaledBias = other.scaledBias
+    }
+
+    /// This convolution with another `rowPadding` (row streaming: 0), sharing its quantized
+    /// weights and bias (read-only), so a unit's weights are quantized once.
+    public func withRowPadding(_ rowPadding: Int?) -> Int8ConvolutionKernel { Int8ConvolutionKernel(self, rowPadding: rowPadding) }
+
+    /// Whether `other` reads the same quantized weight bytes (not a copy).
+    public func sharesWeights(with other: Int8ConvolutionKernel) -> Bool { weightBytes === other.weightBytes }
 
     /// The quantized weights (for references and bundle checks).
     public var quantizedWeights: Int8Weights { weights }

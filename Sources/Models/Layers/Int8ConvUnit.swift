@@ -9,22 +9,35 @@ import Engine
 public final class Int8ConvUnit {
     public let inputStep: Float
     private let quantizer: ActivationQuantizer
-    private let kernel: Int8ConvolutionKernel
     private var bytes: ByteTensor?
     private var output: Tensor?
-
-    /// Quantizes `unit`'s folded inference weights now (later weight changes are not seen).
-    /// `rowPadding` 0: for row streaming, whose strips bring their halo rows (`RowStream`).
-    public init(_ unit: ConvBNReLU, inputStep: Float, rowPadding: Int? = nil) {
-        self.inputStep = inputStep
-        quantizer = ActivationQuantizer(step: inputStep)
+    /// Folds and quantizes the unit's inference weights at first use: a chained U-Net
+    /// (`Int8UNetChain`) never runs this unchained path, so it never pays for it.
+    private var kernel: Int8ConvolutionKernel {
+        if let prepared { return prepared }
         var g = unit.conv.geometry
         g.bias = true
         g.rowPadding = rowPadding
         let (w, b) = unit.inferenceWeights()
-        kernel = Int8ConvolutionKernel(g, weight: w.value.nchwValues(), bias: b.value.nchwValues(),
-                                       inputStep: inputStep, outputStep: nil, relu: unit.relu)
+        let k = Int8ConvolutionKernel(g, weight: w.value.nchwValues(), bias: b.value.nchwValues(),
+                                      inputStep: inputStep, outputStep: nil, relu: unit.relu)
+        prepared = k
+        return k
     }
+    private var prepared: Int8ConvolutionKernel?
+    private unowned let unit: ConvBNReLU
+    private let rowPadding: Int?
+
+    /// `unit`'s folded inference weights are quantized at the first call (weights must not
+    /// change after that). `rowPadding` 0: for row streaming, whose strips bring their halo rows (`RowStream`).
+    public init(_ unit: ConvBNReLU, inputStep: Float, rowPadding: Int? = nil) {
+        self.inputStep = inputStep
+        quantizer = ActivationQuantizer(step: inputStep)
+        self.unit = unit; self.rowPadding = rowPadding
+    }
+
+    /// Whether the weights are quantized yet (at the first call or `implementation`).
+    public var isPrepared: Bool { prepared != nil }
 
     /// oneDNN's implementation, e.g. "brg:avx512_core_vnni" (after the first call).
     public var implementation: String { kernel.implementation }

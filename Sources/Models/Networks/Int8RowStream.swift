@@ -29,6 +29,13 @@ final class ByteRowQueue {
     private var span = HeldRows()
     var count: Int { span.count }
     private(set) var rowBytes = 0
+    /// Rows the first buffer holds at least (the most its owner holds at once), so that the
+    /// first strips, shorter or longer, do not each allocate, copy and fault in a bigger buffer.
+    let reserve: Int
+    /// Buffers allocated so far (tests).
+    private(set) var allocations = 0
+
+    init(reserve: Int = 0) { self.reserve = max(0, reserve) }
 
     /// Appends `rows` rows copied from `source`, or zero rows when it is nil.
     func append(_ source: UnsafeRawPointer?, rows: Int, rowBytes length: Int) {
@@ -38,7 +45,8 @@ final class ByteRowQueue {
         switch span.room(for: rows, capacity: (storage?.shape.count ?? 0) / length) {
         case .fits: break
         case .grow(let capacity):
-            let next = ByteTensor(shape: Shape(1, length, capacity, 1))
+            let next = ByteTensor(uninitialized: Shape(1, length, max(capacity, reserve), 1))
+            allocations += 1
             if let storage, count > 0 { next.data.update(from: storage.data + span.start * length, count: count * length) }
             storage = next
             span.movedToFront()
@@ -68,12 +76,23 @@ final class ByteRowQueue {
     func reset() { span.reset() }
 }
 
-/// An output buffer that only grows; each call views its front with the wanted shape.
+/// An output buffer that only grows; each call views its front with the wanted shape (values
+/// undefined: the caller writes them). A new buffer holds at least `rows` rows of the shape.
 final class ByteScratch {
     private var buffer: ByteTensor?
+    let rows: Int
+    /// Buffers allocated so far (tests).
+    private(set) var allocations = 0
+
+    init(rows: Int = 0) { self.rows = rows }
 
     func view(_ shape: Shape) -> ByteTensor {
-        if (buffer?.shape.count ?? -1) < shape.count { buffer = ByteTensor(shape: shape) }
+        if (buffer?.shape.count ?? -1) < shape.count {
+            var biggest = shape
+            biggest.h = max(shape.h, rows)
+            buffer = ByteTensor(uninitialized: biggest)
+            allocations += 1
+        }
         return ByteTensor(viewing: buffer!, offset: 0, shape: shape)
     }
 }
@@ -85,17 +104,16 @@ final class ByteScratch {
 final class Int8ConvolutionRows: ByteRowStage {
     let kernel: Int8ConvolutionKernel
     let label: String, halo: Int, chunk: Int, floatLayout: Layout
-    private let held = ByteRowQueue(), bytes = ByteScratch()
+    let held: ByteRowQueue, bytes: ByteScratch
     private var floats: Tensor?
     private var started = false, width = 0
 
-    /// `floatLayout`: of Float32 output, when not the stage's.
-    init(_ stage: Int8UNetChain.Stage, chunk: Int, floatLayout: Layout? = nil) {
+    init(_ stage: Int8UNetChain.Stage, chunk: Int) {
         let g = stage.unit.conv.geometry
         precondition(g.stride == 1 && g.padding == g.dilation * (g.kernel - 1) / 2, "row streaming needs stride-1 same-padded convolutions")
-        kernel = Int8UNetChain.Stage.kernel(stage.unit, inputStep: stage.kernel.inputStep, outputStep: stage.kernel.outputStep, rowPadding: 0,
-                                            floatStep: stage.floatStep)
-        label = stage.label; halo = g.padding; self.chunk = max(1, chunk); self.floatLayout = floatLayout ?? stage.floatLayout
+        kernel = stage.kernel.withRowPadding(0)
+        label = stage.label; halo = g.padding; self.chunk = max(1, chunk); floatLayout = stage.floatLayout
+        held = ByteRowQueue(reserve: self.chunk + 2 * halo); bytes = ByteScratch(rows: self.chunk)
     }
 
     func push(_ rows: Int8UNetChain.Activation?, final: Bool, _ next: ByteEmit) {
@@ -123,7 +141,7 @@ final class Int8ConvolutionRows: ByteRowStage {
     }
 
     private func convolve(_ input: ByteTensor) -> Int8UNetChain.Activation {
-        .convolve(kernel, input, profile: "\(label) int8 rows fwd", bytes: bytes.view, floats: &floats, floatLayout: floatLayout)
+        .convolve(kernel, input, profile: "\(label) int8 rows fwd", bytes: bytes.view, floats: &floats, floatLayout: floatLayout, maxRows: chunk)
     }
 
     func reset() {
@@ -136,9 +154,12 @@ final class Int8ConvolutionRows: ByteRowStage {
 /// last row waits for its partner. Pools the pushed rows in place when nothing is held.
 final class Int8PoolingRows: ByteRowStage {
     let chunk: Int
-    private let held = ByteRowQueue(), output = ByteScratch()
+    private let held = ByteRowQueue(), output: ByteScratch
 
-    init(chunk: Int) { self.chunk = max(1, chunk) }
+    init(chunk: Int) {
+        self.chunk = max(1, chunk)
+        output = ByteScratch(rows: self.chunk)
+    }
 
     func push(_ rows: Int8UNetChain.Activation?, final: Bool, _ next: ByteEmit) {
         var ended = false
@@ -176,14 +197,17 @@ final class Int8PoolingRows: ByteRowStage {
 final class Int8JunctionRows: ByteRowStage {
     let kind: Upsample2xKind
     let chunk: Int
-    private let coarse = ByteRowQueue(), skips = ByteRowQueue(), output = ByteScratch()
-    private let bilinear = Int8UNetChain.BilinearJunction()
+    private let coarse: ByteRowQueue, skips: ByteRowQueue, output: ByteScratch
+    private let bilinear: Int8UNetChain.BilinearJunction
     /// Scene row of the coarse queue's first row; next coarse row to emit.
     private var first = 0, nextRow = 0
     private var skipChannels = 0, coarseChannels = 0, coarseWidth = 0
 
     init(_ kind: Upsample2xKind, chunk: Int) {
         self.kind = kind; self.chunk = max(1, chunk)
+        // Coarse rows held: a chunk and one on each side; fine rows: twice that.
+        coarse = ByteRowQueue(reserve: self.chunk + 2); skips = ByteRowQueue(reserve: 2 * (self.chunk + 2))
+        output = ByteScratch(rows: 2 * self.chunk); bilinear = Int8UNetChain.BilinearJunction(rows: 2 * (self.chunk + 2))
     }
 
     /// Queues the encoder's next skip rows.
@@ -268,26 +292,27 @@ final class Int8JunctionRows: ByteRowStage {
 
 /// The u8 part of a chained int8 U-Net over rows, as one `RowStage` after the fp32 first unit:
 /// quantizes its rows, runs encoders, pooling, bottleneck, junctions and decoders on u8 (the
-/// chain's stages and steps, without row padding), emits the last decoder's Float32 rows.
+/// chain's stages and steps, without row padding), then the head from the last decoder's
+/// Float32 NHWC rows straight into NCHW logits (`PointwiseLogits`, as the chain's windows).
 final class Int8UNetRows: RowStage {
     private let quantizer: ActivationQuantizer
-    private let first = ByteScratch()
+    private let first: ByteScratch
     private let encoders: [[any ByteRowStage]], pools: [Int8PoolingRows], bottleneck: [any ByteRowStage]
     private let junctions: [Int8JunctionRows], decoders: [[any ByteRowStage]]
+    private let head: Conv2d, pointwise = PointwiseLogits(), maxRows: Int
+    private var logits: Tensor?
 
     init(_ chain: Int8UNetChain, rows: Int) {
         let levels = chain.encoderStages.count
         func chunk(_ level: Int) -> Int { max(1, rows >> level) }
         quantizer = chain.firstQuantizer
+        first = ByteScratch(rows: rows)
         encoders = chain.encoderStages.enumerated().map { l, s in s.map { Int8ConvolutionRows($0, chunk: chunk(l)) } }
         pools = (0..<levels).map { Int8PoolingRows(chunk: chunk($0 + 1)) }
         bottleneck = chain.bottleneckStages.map { Int8ConvolutionRows($0, chunk: chunk(levels)) }
         junctions = (0..<levels).map { Int8JunctionRows(chain.kind, chunk: chunk($0 + 1)) }
-        // The last decoder writes the head's input blocked (the stream's head is the fp32 `Conv2d`).
-        decoders = (0..<levels).map { l in
-            let stages = chain.decoderStages[levels - 1 - l]
-            return stages.map { Int8ConvolutionRows($0, chunk: chunk(l), floatLayout: l == 0 && $0 === stages.last ? .nChw16c : nil) }
-        }
+        decoders = (0..<levels).map { l in chain.decoderStages[levels - 1 - l].map { Int8ConvolutionRows($0, chunk: chunk(l)) } }
+        head = chain.net.head; maxRows = max(1, rows)
     }
 
     func push(_ rows: Tensor?, final: Bool, _ next: Emit) {
@@ -299,8 +324,11 @@ final class Int8UNetRows: RowStage {
         }
         run(0, input, final) { out, last in
             guard let out else { return next(nil, last) }
-            guard case .floats(let t) = out else { preconditionFailure("the head reads Float32") }
-            next(t, last)
+            guard case .floats(let t) = out, t.layout == .nhwc else { preconditionFailure("the head reads Float32 NHWC") }
+            let l = reuseRows(logits, Shape(t.shape.n, head.geometry.outputChannels, t.shape.h, t.shape.w), .nchw, maxRows: maxRows)
+            logits = l
+            Profiler.shared.measure("head (1×1 NHWC → NCHW) rows fwd") { pointwise.forward(features: t, weight: head.weight, bias: head.bias!, into: l) }
+            next(l, last)
         }
     }
 
@@ -325,10 +353,10 @@ final class Int8UNetRows: RowStage {
 
 extension Int8UNetChain {
     /// The chained int8 U-Net as a row stream (`rows` per chunk at full resolution): the fp32
-    /// first unit's `ConvolutionRows`, then `Int8UNetRows`, then the head.
+    /// first unit's `ConvolutionRows`, then `Int8UNetRows` (with the head: NCHW logits out).
     func rowStream(rows: Int) -> RowStream {
         net.isTraining = false
         let stages: [any RowStage] = [ConvolutionRows(net.encoders[0].units[0], chunk: max(1, rows)), Int8UNetRows(self, rows: rows)]
-        return RowStream(stages: stages, head: net.head) { input, final, emit in chain(stages[...], input, final, emit) }
+        return RowStream(stages: stages, head: nil) { input, final, emit in chain(stages[...], input, final, emit) }
     }
 }

@@ -6,7 +6,7 @@ import Engine
 /// consumer is another int8 convolution, the 2×2 max pooling (exact on u8), the concat, or a
 /// nearest/nails upsampling; only the bilinear upsampling's input (Float32 NHWC in units of
 /// the concat's step, so oneDNN's u8 resampling only rounds) and the head's input (Float32
-/// NHWC, a oneDNN 1×1 convolution) are Float32. A junction writes each concat row once. The
+/// NHWC, read by one oneDNN matmul into NCHW logits, `PointwiseLogits`) are Float32. A junction writes each concat row once. The
 /// first unit stays fp32 and its output is quantized once. This removes the two reorders per
 /// layer of `Int8ConvUnit` (the unchained path, which row streaming keeps).
 ///
@@ -22,8 +22,9 @@ public final class Int8UNetChain {
 
         /// `kernel` over `input`: u8 into `bytes(shape)` when it has an output step, else Float32
         /// into `floats` (reused, in `floatLayout`). The one int8 convolution step of windows and rows.
+        /// `maxRows`: rows streams hold Float32 outputs of changing heights in one buffer of this many rows (`reuseRows`).
         static func convolve(_ kernel: Int8ConvolutionKernel, _ input: ByteTensor, profile label: String,
-                             bytes: (Shape) -> ByteTensor, floats: inout Tensor?, floatLayout: Layout) -> Activation {
+                             bytes: (Shape) -> ByteTensor, floats: inout Tensor?, floatLayout: Layout, maxRows: Int = 0) -> Activation {
             let shape = kernel.geometry.outputShape(input.shape)
             return Profiler.shared.measure(label) {
                 if kernel.outputStep != nil {
@@ -31,7 +32,7 @@ public final class Int8UNetChain {
                     kernel.forward(input: input, output: out)
                     return .bytes(out)
                 }
-                let out = reuse(floats, shape, floatLayout)
+                let out = maxRows > 0 ? reuseRows(floats, shape, floatLayout, maxRows: maxRows) : reuse(floats, shape, floatLayout)
                 floats = out
                 kernel.forward(input: input, output: out)
                 return .floats(out)
@@ -42,16 +43,19 @@ public final class Int8UNetChain {
     /// One unit's int8 convolution between fixed steps, owning its output.
     final class Stage {
         let label: String
-        let kernel: Int8ConvolutionKernel
         let floatLayout: Layout, floatStep: Float
+        let inputStep: Float, outputStep: Float?
         let unit: ConvBNReLU
         private var bytes: ByteTensor?, floats: Tensor?
+
+        /// The unit's weights, folded and quantized at first use (windows or rows, once for both).
+        private(set) lazy var kernel = Stage.kernel(unit, inputStep: inputStep, outputStep: outputStep, rowPadding: nil, floatStep: floatStep)
 
         /// Writes u8 at `outputStep`, or Float32 in `floatLayout` when it is nil, in units of
         /// `floatStep` (the bilinear junction's u8 step, so that oneDNN's resampling only rounds).
         init(_ unit: ConvBNReLU, inputStep: Float, outputStep: Float?, floatStep: Float = 1, floatLayout: Layout = .nhwc) {
-            kernel = Stage.kernel(unit, inputStep: inputStep, outputStep: outputStep, rowPadding: nil, floatStep: floatStep)
             label = unit.label; self.floatLayout = floatLayout; self.floatStep = floatStep; self.unit = unit
+            self.inputStep = inputStep; self.outputStep = outputStep
         }
 
         /// `unit`'s folded weights quantized into an int8 convolution with fused ReLU; its
@@ -64,7 +68,8 @@ public final class Int8UNetChain {
             g.rowPadding = rowPadding
             let (w, b) = unit.inferenceWeights()
             let scale = 1 / floatStep
-            return Int8ConvolutionKernel(g, weight: w.value.nchwValues().map { $0 * scale }, bias: b.value.nchwValues().map { $0 * scale },
+            func scaled(_ v: [Float]) -> [Float] { scale == 1 ? v : v.map { $0 * scale } }
+            return Int8ConvolutionKernel(g, weight: scaled(w.value.nchwValues()), bias: scaled(b.value.nchwValues()),
                                          inputStep: inputStep, outputStep: outputStep, relu: true)
         }
 
@@ -134,22 +139,17 @@ public final class Int8UNetChain {
         }
         pooled = Array(repeating: nil, count: L); concats = Array(repeating: nil, count: L)
         self.bilinear = (0..<L).map { _ in BilinearJunction() }
-        headKernel = ConvolutionKernel(net.head.geometry)
     }
 
-    /// The 1×1 head, its NHWC output, and the reorder into NCHW logits.
-    private let headKernel: ConvolutionKernel
-    private var headOutput: Tensor?
-    private let logitsReorder = LayoutConverter()
+    /// The 1×1 head: NHWC features straight into NCHW logits (one oneDNN matmul).
+    private let head = PointwiseLogits()
 
-    /// The 1×1 head over the last decoder's NHWC output (oneDNN, NHWC in and out), then NCHW logits.
+    /// The 1×1 head over the last decoder's NHWC output, NCHW logits.
     private func headLogits(_ x: Tensor) -> Tensor {
-        Profiler.shared.measure("head (1×1 NHWC, → NCHW) fwd") {
-            let shape = Shape(x.shape.n, net.configuration.classes, x.shape.h, x.shape.w)
-            let y = reuse(headOutput, shape, .nhwc), out = reuse(logits, shape, .nchw)
-            headOutput = y; logits = out
-            headKernel.forward(input: x, weight: net.head.weight, bias: net.head.bias, output: y, training: false)
-            logitsReorder.convert(y, into: out)
+        Profiler.shared.measure("head (1×1 NHWC → NCHW) fwd") {
+            let out = reuse(logits, Shape(x.shape.n, net.configuration.classes, x.shape.h, x.shape.w), .nchw)
+            logits = out
+            head.forward(features: x, weight: net.head.weight, bias: net.head.bias!, into: out)
             return out
         }
     }
@@ -270,7 +270,10 @@ extension Int8UNetChain {
     /// the coarse rows it holds and the fine rows they complete.
     final class BilinearJunction {
         private let resampler = ResamplingKernel(.linear)
-        private let up = ByteScratch()
+        private let up: ByteScratch
+
+        /// `rows`: fine rows its scratch holds at least (row streaming's most at once).
+        init(rows: Int = 0) { up = ByteScratch(rows: rows) }
 
         /// Fine rows `fine` of the bilinear ×2 of `coarse` (N, C, H, W) Float32 NHWC at
         /// `source` (neighbours clamp to these rows: a fine row is exact where its coarse
