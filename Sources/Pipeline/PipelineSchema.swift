@@ -138,7 +138,7 @@ public enum PipelineSchema {
         Field("name", .string, "pipeline", "Name of the job (used for the default output folder)."),
         Field("output", .outputPath, "runs/<name>", "Run directory: model bundle, maps, evaluation, report."),
         Field("memory", .size(.between(0x1p26, 0x1p50)), "physical memory",
-              "Memory training and prediction may use: settings whose estimated peak needs more are refused before any work; streaming prediction sizes its strips to half of it (1 GiB when unset)."),
+              "Memory training and prediction may use: settings whose estimated peak needs more are refused before any work; streaming prediction keeps its strips within half of it (1 GiB when unset)."),
         Field("data", .object([
             Field("scenes", .list(.object(sceneFields)), "[]", "Labelled scenes."),
             Field("tile_sets", .list(.object(tileSetFields)), "[]", "Folders of image/mask chips (LandCover.ai, 38-Cloud)."),

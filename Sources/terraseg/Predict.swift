@@ -96,7 +96,7 @@ extension TerraSegCommand {
         @Option(help: keyHelp("GeoTIFF compression.", key: "prediction.compression", showDefault: false))
         var compression = PredictionSpec().compression
 
-        @Option(help: keyHelp("Memory prediction may use, e.g. 8G: settings that need more are refused before any work; streaming strips are sized to half of it, GDAL's cache to an eighth (at most 256 MB).", key: "memory"),
+        @Option(help: keyHelp("Memory prediction may use, e.g. 8G: settings that need more are refused before any work; streaming strips stay within half of it and GDAL's cache within an eighth (at most 256 MB).", key: "memory"),
                 transform: ByteSize.parse)
         var memory: Int?
 
