@@ -112,6 +112,15 @@ private func input(_ seed: UInt64) -> Tensor {
     return t
 }
 
+/// A small bilinear U-Net in inference, calibrated on one batch and chained in int8.
+private func chainedUNet() -> UNet {
+    let net = UNet(UNetConfiguration(inputChannels: 4, classes: 3, widths: [16, 32], bottleneckWidth: 32,
+                                     bottleneckDilations: [1, 2], upsampling: .bilinear), seed: 11)
+    net.isTraining = false
+    Int8Calibration.install(Int8Calibration.calibrate(net, batches: [input(30)]), in: net)
+    return net
+}
+
 /// Chained u8 against the unchained int8 path (each unit quantizing its Float32 input) and
 /// fp32: the chain adds at most a coarser shared step at the skips and one rounding in the
 /// bilinear upsampling, so its logits stay within the unchained path's 1 % of fp32 and within
@@ -154,10 +163,7 @@ func chainedInt8FollowsUnchained(_ mode: UpsamplingMode) throws {
 /// Before, predict's start-up folded and quantized every unit three times, serially.
 @Test(.enabled(if: CPUFeatures.hasInt8DotProduct))
 func chainedUnitsQuantizeTheirWeightsOnce() throws {
-    let net = UNet(UNetConfiguration(inputChannels: 4, classes: 3, widths: [16, 32], bottleneckWidth: 32,
-                                     bottleneckDilations: [1, 2], upsampling: .bilinear), seed: 11)
-    net.isTraining = false
-    Int8Calibration.install(Int8Calibration.calibrate(net, batches: [input(30)]), in: net)
+    let net = chainedUNet()
     let chain = try #require(net.int8Chain)
     let before = net(input(40)).nchwValues()
     _ = try #require(net.rowStream(rows: 8))
@@ -182,10 +188,7 @@ func chainedUnitsQuantizeTheirWeightsOnce() throws {
 /// times and the output twice in the first strips, serial page faults on predict's critical path.
 @Test(.enabled(if: CPUFeatures.hasInt8DotProduct))
 func streamedInt8UnitsAllocateTheirBuffersOnce() throws {
-    let net = UNet(UNetConfiguration(inputChannels: 4, classes: 3, widths: [16, 32], bottleneckWidth: 32,
-                                     bottleneckDilations: [1, 2], upsampling: .bilinear), seed: 11)
-    net.isTraining = false
-    Int8Calibration.install(Int8Calibration.calibrate(net, batches: [input(30)]), in: net)
+    let net = chainedUNet()
     let stage = try #require(net.int8Chain?.encoderStages[0].first)
     let rows = Int8ConvolutionRows(stage, chunk: 16)
     let channels = stage.kernel.geometry.inputChannels
@@ -207,10 +210,7 @@ func streamedInt8UnitsAllocateTheirBuffersOnce() throws {
 /// one chained window (`chainedInt8StreamEqualsOneChainedWindow`).
 @Test(.enabled(if: CPUFeatures.hasInt8DotProduct))
 func int8RowsEmitNCHWLogits() throws {
-    let net = UNet(UNetConfiguration(inputChannels: 4, classes: 3, widths: [16, 32], bottleneckWidth: 32,
-                                     bottleneckDilations: [1, 2], upsampling: .bilinear), seed: 11)
-    net.isTraining = false
-    Int8Calibration.install(Int8Calibration.calibrate(net, batches: [input(30)]), in: net)
+    let net = chainedUNet()
     let rows = Int8UNetRows(try #require(net.int8Chain), rows: 16)
     var rng = SplitMix64(seed: 3)
     var shapes: [Shape] = [], layouts: [Layout] = []
