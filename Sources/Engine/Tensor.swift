@@ -1,3 +1,5 @@
+import Glibc
+
 /// Float32 tensors of shape (N, C, H, W) over 64-byte-aligned storage.
 ///
 /// A tensor's *layout* says how its logical (n, c, h, w) elements sit in memory:
@@ -38,15 +40,32 @@ public struct Shape: Sendable, Hashable, CustomStringConvertible {
 public final class Storage: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
     public let capacity: Int
+    private let memory: ZeroedMemory
 
     public init(capacity: Int) {
         self.capacity = capacity
-        let raw = UnsafeMutableRawPointer.allocate(
-            byteCount: max(capacity, 16) * MemoryLayout<Float>.stride, alignment: 64)
-        pointer = raw.bindMemory(to: Float.self, capacity: max(capacity, 16))
-        pointer.initialize(repeating: 0, count: max(capacity, 16))
+        memory = ZeroedMemory(byteCount: max(capacity, 16) * MemoryLayout<Float>.stride)
+        pointer = memory.pointer.bindMemory(to: Float.self, capacity: max(capacity, 16))
     }
-    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+    deinit { memory.free() }
+}
+
+/// A zero-filled, 64-byte-aligned block from `calloc`. A large block comes as fresh pages that
+/// the kernel zeroes at their first touch, so what is never written (an inference network's
+/// gradients) costs no memory, and the first writer (often oneDNN's threads, in parallel)
+/// takes the page faults, not a serial zero fill before it; a reused block is cleared by
+/// `calloc` as before.
+struct ZeroedMemory {
+    private let base: UnsafeMutableRawPointer
+    let pointer: UnsafeMutableRawPointer
+
+    init(byteCount: Int) {
+        guard let base = calloc(byteCount + 64, 1) else { fatalError("out of memory: \(byteCount) bytes") }
+        self.base = base
+        pointer = base + (64 - Int(bitPattern: base) % 64) % 64
+    }
+
+    func free() { Glibc.free(base) }
 }
 
 /// A Float32 (N, C, H, W) tensor. Reference semantics: layers own their output and gradient

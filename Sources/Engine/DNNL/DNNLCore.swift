@@ -224,12 +224,13 @@ final class Reorder {
 final class ByteBuffer {
     let pointer: UnsafeMutableRawPointer
     let byteCount: Int
+    private let memory: ZeroedMemory
     init(byteCount: Int) {
         self.byteCount = byteCount
-        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 64), alignment: 64)
-        pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 64))
+        memory = ZeroedMemory(byteCount: max(byteCount, 64))
+        pointer = memory.pointer
     }
-    deinit { pointer.deallocate() }
+    deinit { memory.free() }
 }
 
 /// Presents a buffer held in descriptor `user` to a primitive that wants descriptor `wanted`:
