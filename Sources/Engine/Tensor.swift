@@ -203,9 +203,7 @@ extension Tensor {
         v.imageStride = paddedChannels * shape.h * shape.w
         return v
     }
-}
 
-extension Tensor {
     /// Rows `rows` of channels [0, channels) of this one-image (blocked or NCHW) tensor: where
     /// they start and their view, for a kernel that writes a row range of a line buffer.
     public func leadingChannelsView(_ channels: Int, rows: Range<Int>) -> (offset: Int, view: SpatialView) {

@@ -15,12 +15,7 @@ public final class Int8ConvUnit {
     /// (`Int8UNetChain`) never runs this unchained path, so it never pays for it.
     private var kernel: Int8ConvolutionKernel {
         if let prepared { return prepared }
-        var g = unit.conv.geometry
-        g.bias = true
-        g.rowPadding = rowPadding
-        let (w, b) = unit.inferenceWeights()
-        let k = Int8ConvolutionKernel(g, weight: w.value.nchwValues(), bias: b.value.nchwValues(),
-                                      inputStep: inputStep, outputStep: nil, relu: unit.relu)
+        let k = unit.int8Kernel(inputStep: inputStep, outputStep: nil, rowPadding: rowPadding)
         prepared = k
         return k
     }
@@ -51,5 +46,22 @@ public final class Int8ConvUnit {
         output = out
         prof.measure("int8 conv (+ f32 reorder)") { kernel.forward(input: bytes!, output: out) }
         return out
+    }
+}
+
+extension ConvBNReLU {
+    /// This unit's folded inference weights quantized into an int8 convolution with its ReLU
+    /// fused: u8 input at `inputStep`, u8 output at `outputStep` or Float32 when nil, in units
+    /// of `floatStep` (weights and bias scaled by 1/floatStep: per-channel quantization and ReLU
+    /// commute with a positive scale). The one folding of the unchained and chained paths.
+    func int8Kernel(inputStep: Float, outputStep: Float?, rowPadding: Int? = nil, floatStep: Float = 1) -> Int8ConvolutionKernel {
+        var g = conv.geometry
+        g.bias = true
+        g.rowPadding = rowPadding
+        let (w, b) = inferenceWeights()
+        let scale = 1 / floatStep
+        func scaled(_ v: [Float]) -> [Float] { scale == 1 ? v : v.map { $0 * scale } }
+        return Int8ConvolutionKernel(g, weight: scaled(w.value.nchwValues()), bias: scaled(b.value.nchwValues()),
+                                     inputStep: inputStep, outputStep: outputStep, relu: relu)
     }
 }

@@ -49,28 +49,13 @@ public final class Int8UNetChain {
         private var bytes: ByteTensor?, floats: Tensor?
 
         /// The unit's weights, folded and quantized at first use (windows or rows, once for both).
-        private(set) lazy var kernel = Stage.kernel(unit, inputStep: inputStep, outputStep: outputStep, rowPadding: nil, floatStep: floatStep)
+        private(set) lazy var kernel = unit.int8Kernel(inputStep: inputStep, outputStep: outputStep, floatStep: floatStep)
 
         /// Writes u8 at `outputStep`, or Float32 in `floatLayout` when it is nil, in units of
         /// `floatStep` (the bilinear junction's u8 step, so that oneDNN's resampling only rounds).
         init(_ unit: ConvBNReLU, inputStep: Float, outputStep: Float?, floatStep: Float = 1, floatLayout: Layout = .nhwc) {
             label = unit.label; self.floatLayout = floatLayout; self.floatStep = floatStep; self.unit = unit
             self.inputStep = inputStep; self.outputStep = outputStep
-        }
-
-        /// `unit`'s folded weights quantized into an int8 convolution with fused ReLU; its
-        /// Float32 output divided by `floatStep` (weights and bias scaled alike: per-channel
-        /// quantization and ReLU commute with a positive scale).
-        static func kernel(_ unit: ConvBNReLU, inputStep: Float, outputStep: Float?, rowPadding: Int?,
-                           floatStep: Float = 1) -> Int8ConvolutionKernel {
-            var g = unit.conv.geometry
-            g.bias = true
-            g.rowPadding = rowPadding
-            let (w, b) = unit.inferenceWeights()
-            let scale = 1 / floatStep
-            func scaled(_ v: [Float]) -> [Float] { scale == 1 ? v : v.map { $0 * scale } }
-            return Int8ConvolutionKernel(g, weight: scaled(w.value.nchwValues()), bias: scaled(b.value.nchwValues()),
-                                         inputStep: inputStep, outputStep: outputStep, relu: true)
         }
 
         func callAsFunction(_ x: ByteTensor) -> Activation {
