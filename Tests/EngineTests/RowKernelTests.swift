@@ -28,9 +28,28 @@ func rowCopyMovesRowsIntoAChannelSlice(_ layout: Layout, rows: Int) {
     #expect(destination.data[destination.offset(0, 0, 7, 0)] == 0, "channels before the slice untouched")
 }
 
+/// NHWC rows (a narrow convolution's output) land unchanged in a channel slice of a blocked or
+/// NCHW concat (the decoder's), or in an NHWC tensor of their channels; nothing else changes.
+@Test(arguments: [Layout.nChw16c, .nchw, .nhwc])
+func channelsLastRowsCopyIntoEveryLayout(_ destinationLayout: Layout) {
+    let source = filled(Shape(2, 8, 11, 37), .nhwc, seed: 5)
+    let offset = destinationLayout == .nhwc ? 0 : 16, channels = destinationLayout == .nhwc ? 8 : 24
+    let destination = Tensor(shape: Shape(2, channels, 14, 37), layout: destinationLayout)
+    RowCopy.copy(source, rows: 2, count: 6, into: destination, at: 5, channelOffset: offset)
+    var wrong = 0, touched = 0
+    for n in 0..<2 { for c in 0..<channels { for r in 0..<14 { for x in 0..<37 {
+        let value = destination.data[destination.offset(n, c, r, x)]
+        let copied = c >= offset && (5..<11).contains(r)
+        if copied, value != source.data[source.offset(n, c - offset, r - 3, x)] { wrong += 1 }
+        if !copied, value != 0 { touched += 1 }
+    } } } }
+    #expect(wrong == 0)
+    #expect(touched == 0, "only the slice's rows are written")
+}
+
 /// Rows moved to the top of their own tensor (overlapping ranges, as a skip queue compacts)
 /// keep their values in every channel; the rows below stay as they were.
-@Test(arguments: [Layout.nChw16c, .nchw])
+@Test(arguments: [Layout.nChw16c, .nchw, .nhwc])
 func rowsMoveToTheFrontInPlace(_ layout: Layout) {
     let t = filled(Shape(1, 32, 12, 9), layout, seed: 3)
     let before = t.nchwValues()

@@ -95,6 +95,20 @@ func unetWithPaddedChannelsStreamsEqualToOneWindow(_ strips: [Int]) throws {
     }
 }
 
+/// The small U-Net's narrow convolutions (fewer than 16 channels on a side, at most 16 on the
+/// other) run NHWC in the stream; the rest, a decoder level's first convolution (a junction
+/// writes its line buffer) and a deeper decoder level's last (a junction upsamples its rows)
+/// stay blocked.
+@Test func narrowConvolutionsStreamChannelsLast() throws {
+    let net = UNet(UNetConfiguration(inputChannels: 4, classes: 3, widths: [8, 16, 32], bottleneckWidth: 64, upsampling: .bilinear), seed: 12)
+    let stream = try #require(net.rowStream(rows: 16))
+    let nhwc = stream.convolutionLayouts.filter { $0.2 == .nhwc }.map { "\($0.0)→\($0.1)" }
+    // Encoders 4→8, 8→8 | 8→16, 16→16 | 16→32, 32→32; bottleneck; decoders 64→32 (48→32 first)…
+    #expect(nhwc == ["4→8", "8→8", "8→16", "8→8"], "NHWC stages: \(nhwc)")
+    #expect(ConvGeometry(inputChannels: 16, outputChannels: 16, kernel: 3, padding: 1).runsChannelsLast == false)
+    #expect(ConvGeometry(inputChannels: 24, outputChannels: 8, kernel: 3, padding: 1).runsChannelsLast == false)
+}
+
 @Test(arguments: [UpsamplingMode.transposed, .maxUnpooling])
 func learnedUpsamplingDoesNotStream(_ mode: UpsamplingMode) {
     let net = UNet(UNetConfiguration(inputChannels: 3, classes: 3, widths: [16, 16], bottleneckWidth: 32, upsampling: mode))

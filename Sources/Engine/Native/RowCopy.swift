@@ -1,14 +1,18 @@
 /// Row ranges of feature maps, for row streaming: copies rows between tensors of the same width
-/// and layout (NCHW or blocked), optionally into a channel slice of a wider tensor (a decoder's
-/// concat), and zeroes row ranges (the padding above and below a scene).
+/// and layout (NCHW, NHWC or blocked), optionally into a channel slice of a wider tensor (a
+/// decoder's concat; from NHWC rows also into NCHW or blocked ones), and zeroes row ranges
+/// (the padding above and below a scene).
 public enum RowCopy {
     /// `destination` rows [destinationRow, +rows), channels [channelOffset, +source.c) =
     /// `source` rows [sourceRow, +rows). channelOffset is a multiple of the layout's block.
     public static func copy(_ source: Tensor, rows sourceRow: Int, count rows: Int,
                             into destination: Tensor, at destinationRow: Int, channelOffset: Int = 0) {
         guard rows > 0 else { return }
+        if source.layout != destination.layout || source.layout == .nhwc {
+            return convert(source, rows: sourceRow, count: rows, into: destination, at: destinationRow, channelOffset: channelOffset)
+        }
         let block = source.layout.channelBlock
-        precondition(source.layout == destination.layout && source.layout != .nhwc && source.shape.n == destination.shape.n
+        precondition(source.layout == destination.layout && source.shape.n == destination.shape.n
                      && source.shape.w == destination.shape.w && channelOffset % block == 0
                      && channelOffset + source.shape.c <= destination.shape.c, "row copy \(source.shape) → \(destination.shape)")
         precondition(sourceRow >= 0 && sourceRow + rows <= source.shape.h && destinationRow >= 0
@@ -38,7 +42,7 @@ public enum RowCopy {
     /// ranges may overlap).
     public static func moveToFront(_ tensor: Tensor, rows row: Int, count rows: Int) {
         guard rows > 0, row > 0 else { return }
-        precondition(tensor.layout != .nhwc && row + rows <= tensor.shape.h, "row move outside the tensor")
+        precondition(row + rows <= tensor.shape.h, "row move outside the tensor")
         let view = tensor.spatialView
         for plane in 0..<view.outer {
             // memmove semantics: `update(from:count:)` copies front to back when the source follows.
@@ -49,10 +53,59 @@ public enum RowCopy {
     /// Zeroes rows [row, row + rows) of every channel (blocked padding included).
     public static func zero(_ tensor: Tensor, rows row: Int, count rows: Int) {
         guard rows > 0 else { return }
-        precondition(tensor.layout != .nhwc && row >= 0 && row + rows <= tensor.shape.h, "row zero outside the tensor")
+        precondition(row >= 0 && row + rows <= tensor.shape.h, "row zero outside the tensor")
         let view = tensor.spatialView
         for plane in 0..<view.outer {
             (tensor.data + view.row(plane, row)).update(repeating: 0, count: rows * view.w * view.inner)
         }
     }
+
+    /// `copy` between layouts (or NHWC ones), pixel by pixel: NHWC rows (a narrow convolution's)
+    /// into a blocked concat's channel slice, a strip's NCHW rows into a narrow convolution's NHWC
+    /// line buffer; whole rows between NHWC tensors of the same channels.
+    private static func convert(_ source: Tensor, rows sourceRow: Int, count rows: Int,
+                                into destination: Tensor, at destinationRow: Int, channelOffset: Int) {
+        let (n, c, w) = (source.shape.n, source.shape.c, source.shape.w)
+        precondition(n == destination.shape.n && w == destination.shape.w && channelOffset >= 0 && channelOffset + c <= destination.shape.c,
+                     "row copy \(source.shape) \(source.layout) → \(destination.shape) \(destination.layout) at channel \(channelOffset)")
+        precondition(sourceRow >= 0 && sourceRow + rows <= source.shape.h && destinationRow >= 0
+                     && destinationRow + rows <= destination.shape.h, "row copy outside the tensors")
+        let from = PixelSteps(source), to = PixelSteps(destination)
+        if source.layout == .nhwc, destination.layout == .nhwc, c == destination.shape.c {  // whole rows
+            for image in 0..<n {
+                (destination.data + image * to.image + destinationRow * to.row)
+                    .update(from: source.data + image * from.image + sourceRow * from.row, count: rows * from.row)
+            }
+            return
+        }
+        let sourceLanes = (0..<c).map(from.lane), destinationLanes = (0..<c).map { to.lane(channelOffset + $0) }
+        for image in 0..<n {
+            for r in 0..<rows {
+                let s = source.data + image * from.image + (sourceRow + r) * from.row
+                let d = destination.data + image * to.image + (destinationRow + r) * to.row
+                for x in 0..<w {
+                    for channel in 0..<c { d[destinationLanes[channel] + x * to.pixel] = s[sourceLanes[channel] + x * from.pixel] }
+                }
+            }
+        }
+    }
+}
+
+/// Where a one-layout tensor keeps channel `lane(c)` of pixel 0, row 0, and the steps to the
+/// next pixel, row and image.
+private struct PixelSteps {
+    let pixel: Int, row: Int, image: Int, plane: Int, block: Int, channels: Int
+
+    init(_ t: Tensor) {
+        let (h, w) = (t.shape.h, t.shape.w)
+        switch t.layout {
+        case .nchw: (pixel, row, plane, block, channels) = (1, w, h * w, 1, 0)
+        case .nhwc: (pixel, row, plane, block, channels) = (t.shape.c, w * t.shape.c, 0, 0, 1)
+        case .nChw16c: (pixel, row, plane, block, channels) = (16, w * 16, h * w * 16, 16, 0)
+        }
+        image = t.physicalCount / max(1, t.shape.n)
+    }
+
+    /// Channel c: its plane's offset and its lane in the block (NHWC: c itself).
+    func lane(_ c: Int) -> Int { block == 0 ? c * channels : (c / block) * plane + c % block }
 }

@@ -43,7 +43,8 @@ public final class RowStream {
             guard let features else { return }
             var out = features
             if let head {
-                out = reuseRows(headOutput, head.geometry.outputShape(features.shape), head.outputLayout)
+                // A narrow last convolution's NHWC rows: the head (1×1) reads and writes NHWC too.
+                out = reuseRows(headOutput, head.geometry.outputShape(features.shape), features.layout == .nhwc ? .nhwc : head.outputLayout)
                 headOutput = out
                 head.kernel.forward(input: features, weight: head.weight, bias: head.bias, output: out, training: false)
             }
@@ -56,6 +57,11 @@ public final class RowStream {
 
     /// Forgets every held row (a scene abandoned half way).
     public func reset() { for s in stages { s.reset() } }
+
+    /// Each convolution stage's (input channels, output channels, layout), in stage order (tests).
+    var convolutionLayouts: [(Int, Int, Layout)] {
+        stages.compactMap { $0 as? ConvolutionRows }.map { ($0.kernel.geometry.inputChannels, $0.kernel.geometry.outputChannels, $0.layout) }
+    }
 }
 
 /// Where a stage sends each output chunk: (rows or nil, last of the scene). A stage calls it
@@ -188,7 +194,7 @@ final class LineBuffer {
 
     /// Has `source` write its rows [from, …) (or `zeros` zero rows) until full; returns how many.
     func fill(_ source: RowSource?, from: Int = 0, zeros: Int = 0, like: (shape: Shape, layout: Layout)? = nil) -> Int {
-        guard let like = source.map({ ($0.shape, $0.layout) }) ?? like ?? tensor.map({ ($0.shape, $0.layout) }) else {
+        guard let like = like ?? source.map({ ($0.shape, $0.layout) }) ?? tensor.map({ ($0.shape, $0.layout) }) else {
             preconditionFailure("LineBuffer: rows of an unknown shape")
         }
         let shape = Shape(like.shape.n, like.shape.c, capacity, like.shape.w)
@@ -238,6 +244,9 @@ final class ConvolutionRows: RowStage {
     private var output: Tensor?
     /// Where every output also goes (a decoder junction's skips): handed off, not copied.
     var skipQueue: SkipQueue?
+    /// The line buffer's and the output's layout: blocked, or NHWC for a narrow convolution
+    /// (`ConvGeometry.runsChannelsLast`), whose rows are converted as they are copied in.
+    var layout = Layout.nChw16c
 
     init(_ geometry: ConvGeometry, chunk: Int, fusedReLU: Bool, weights: @escaping () -> (weight: Parameter, bias: Parameter?)) {
         precondition(geometry.stride == 1 && !geometry.transposed && geometry.padding == geometry.dilation * (geometry.kernel - 1) / 2,
@@ -262,12 +271,17 @@ final class ConvolutionRows: RowStage {
     /// The unit's int8 execution over rows, when it runs in int8.
     private var int8: Int8ConvUnit?
 
+    /// Runs NHWC when the convolution is narrow (`ConvGeometry.runsChannelsLast`) and Float32.
+    func runsChannelsLastWhenNarrow() {
+        if int8 == nil, kernel.geometry.runsChannelsLast { layout = .nhwc }
+    }
+
     func push(_ rows: Tensor?, final: Bool, _ next: Emit) { push(rows.map(RowSource.init(copying:)), final: final, next) }
 
     /// `push` of rows that go straight into the line buffer (a junction's, `RowSource`).
     func push(_ rows: RowSource?, final: Bool, _ next: Emit) {
         if let rows {
-            let like = (rows.shape, rows.layout)
+            let like = (rows.shape, layout)
             if !started { fillAll(nil, zeros: halo, like: like, next) }
             started = true
             fillAll(rows, zeros: 0, like: like, next)
@@ -303,8 +317,8 @@ final class ConvolutionRows: RowStage {
             skipQueue?.append(out)
         } else {
             let shape = kernel.geometry.outputShape(input.shape)
-            if let skipQueue { out = skipQueue.buffer(shape, .nChw16c, maxRows: chunk) } else {
-                out = reuseRows(output, shape, .nChw16c, maxRows: chunk)
+            if let skipQueue { out = skipQueue.buffer(shape, layout, maxRows: chunk) } else {
+                out = reuseRows(output, shape, layout, maxRows: chunk)
                 output = out
             }
             let (weight, bias) = weights()
@@ -460,8 +474,8 @@ final class JunctionRows: RowStage {
     /// written where the consumer wants them; each write takes its skip rows off the queue.
     private func junction(_ source: Tensor, coarse: Range<Int>, fine: Range<Int>) -> RowSource {
         let up = source.shape.c
-        guard let skip = skips.front, skips.count >= fine.count, skip.layout == source.layout else {
-            preconditionFailure("the upsampled branch ran ahead of the skip")
+        guard let skip = skips.front, skips.count >= fine.count, source.layout != .nhwc else {
+            preconditionFailure("the upsampled branch ran ahead of the skip (or is not blocked)")
         }
         let shape = Shape(source.shape.n, up + skip.shape.c, fine.count, 2 * source.shape.w)
         return RowSource(shape: shape, layout: source.layout) { [kind, skips] out, at, from, n in
@@ -502,13 +516,20 @@ extension UNet {
         func chunk(_ level: Int) -> Int { max(1, rows >> level) }
         let encoderRows = encoders.enumerated().map { l, e in e.units.map { ConvolutionRows($0, chunk: chunk(l)) } }
         let poolRows = (0..<levels).map { PoolingRows(chunk: chunk($0 + 1)) }
-        let bottleneckRows: [any RowStage] = bottleneck.units.map { ConvolutionRows($0, chunk: chunk(levels)) }
+        let bottleneckRows = bottleneck.units.map { ConvolutionRows($0, chunk: chunk(levels)) }
         let junctionRows = (0..<levels).map { JunctionRows(kind, chunk: chunk($0 + 1)) }
         // Each level's last encoder convolution queues its outputs at the junction itself.
         for l in 0..<levels { encoderRows[l].last!.skipQueue = junctionRows[l].skips }
         let encoderChains: [[any RowStage]] = encoderRows.map { $0.map { $0 } }
         let decoderRows = (0..<levels).map { l in decoders[levels - 1 - l].units.map { ConvolutionRows($0, chunk: chunk(l)) } }
+        // Narrow convolutions run NHWC, but a junction writes into blocked line buffers (a
+        // decoder level's first convolution) and upsamples blocked rows (a deeper level's last).
+        for rows in encoderRows.joined() + bottleneckRows { rows.runsChannelsLastWhenNarrow() }
+        for (l, level) in decoderRows.enumerated() {
+            for (i, rows) in level.enumerated() where i > 0 && (l == 0 || i < level.count - 1) { rows.runsChannelsLastWhenNarrow() }
+        }
         let decoderRest: [[any RowStage]] = decoderRows.map { $0.dropFirst().map { $0 } }
+        let bottleneckStages: [any RowStage] = bottleneckRows
         func run(_ level: Int, _ input: Tensor?, _ final: Bool, _ next: Emit) {
             chain(encoderChains[level][...], input, final) { skip, final in
                 poolRows[level].push(skip, final: final) { pooled, final in
@@ -518,11 +539,11 @@ extension UNet {
                             chain(decoderRest[level][...], rows, final, next)
                         }
                     }
-                    if level + 1 < levels { run(level + 1, pooled, final, decode) } else { chain(bottleneckRows[...], pooled, final, decode) }
+                    if level + 1 < levels { run(level + 1, pooled, final, decode) } else { chain(bottleneckStages[...], pooled, final, decode) }
                 }
             }
         }
-        var stages: [any RowStage] = encoderChains.flatMap { $0 } + poolRows + bottleneckRows + junctionRows
+        var stages: [any RowStage] = encoderChains.flatMap { $0 } + poolRows + bottleneckStages + junctionRows
         stages += decoderRows.flatMap { $0 as [any RowStage] }
         return RowStream(stages: stages, head: head) { input, final, emit in run(0, input, final, emit) }
     }
