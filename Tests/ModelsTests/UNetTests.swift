@@ -150,3 +150,23 @@ func regionLogitsEqualTheWholeInputs(_ mode: UpsamplingMode) {
     }
     #expect(net(x).nchwValues() == whole, "the whole-input path is unchanged after region calls")
 }
+
+/// A narrow U-Net (8-16-32) at inference runs its narrow units NHWC (`channelsLast`); its
+/// logits, whole and by region, equal the same network's with every unit blocked.
+@Test(arguments: [UpsamplingMode.bilinear, .nails])
+func channelsLastUnitsGiveTheBlockedLogits(_ mode: UpsamplingMode) {
+    let net = UNet(UNetConfiguration(inputChannels: 3, classes: 3, widths: [8, 16, 32], bottleneckWidth: 32,
+                                     bottleneckDilations: [1, 2], upsampling: mode), seed: 13)
+    let (x, _) = fixedBatch(n: 2, c: 3, h: 64, w: 48, k: 3)
+    _ = net(x)  // a training step moves the running statistics off their defaults
+    net.isTraining = false
+    let units = (net.encoders + [net.bottleneck] + net.decoders).flatMap(\.units)
+    // 3→8, 8→8 | 8→16 | and the shallowest decoder's 8→8.
+    #expect(units.filter(\.runsChannelsLast).map { "\($0.conv.geometry.inputChannels)→\($0.conv.geometry.outputChannels)" }
+            == ["3→8", "8→8", "8→16", "8→8"])
+    let region = Window(column: 13, row: 21, width: 11, height: 19)
+    let fast = net(x).nchwValues(), fastRegion = net.logits(x, region: region).nchwValues()
+    for u in units { u.channelsLast = false }
+    #expect(relativeError(fast, net(x).nchwValues().map(Double.init)) < 1e-5)
+    #expect(relativeError(fastRegion, net.logits(x, region: region).nchwValues().map(Double.init)) < 1e-5)
+}

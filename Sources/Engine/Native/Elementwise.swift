@@ -169,7 +169,7 @@ import Darwin
 /// (N, C, H, W) rows [row, row + h), columns [column, column + w). Same layout (not NHWC).
 public enum SpatialCrop {
     public static func copy(_ input: Tensor, row: Int, column: Int, into output: Tensor) {
-        precondition(input.layout == output.layout && input.layout != .nhwc && input.shape.n == output.shape.n
+        precondition(input.layout == output.layout && input.shape.n == output.shape.n
                      && input.shape.c == output.shape.c, "crop shapes \(input.shape) → \(output.shape)")
         precondition(row >= 0 && column >= 0 && row + output.shape.h <= input.shape.h && column + output.shape.w <= input.shape.w,
                      "crop window outside the tensor")

@@ -106,12 +106,17 @@ public final class UpsampleConcat: Layer {
 
     /// [upsample(x), skip] along channels: x (N, C, H, W), skip (N, S, 2H, 2W) → (N, C+S, 2H, 2W).
     public func callAsFunction(_ x: Tensor, skip: Tensor) -> Tensor {
-        precondition(x.layout == skip.layout && x.shape.c % x.layout.channelBlock == 0, "UpsampleConcat layouts")
+        precondition((x.layout == skip.layout || skip.layout == .nhwc) && x.layout != .nhwc && x.shape.c % x.layout.channelBlock == 0,
+                     "UpsampleConcat layouts \(x.layout), \(skip.layout)")
         precondition(skip.shape.h == 2 * x.shape.h && skip.shape.w == 2 * x.shape.w && skip.shape.n == x.shape.n)
         let cat = reuse(output, Shape(x.shape.n, x.shape.c + skip.shape.c, skip.shape.h, skip.shape.w), x.layout)
         output = cat
         Upsample2x.forward(kind, x.data, x.spatialView, cat.data, cat.leadingChannelsView(x.shape.c))
-        ChannelConcat.copy(skip, channelOffset: x.shape.c, of: cat)
+        if skip.layout == .nhwc {  // a channels-last unit's skip, at inference
+            RowCopy.copy(skip, rows: 0, count: skip.shape.h, into: cat, at: 0, channelOffset: x.shape.c)
+        } else {
+            ChannelConcat.copy(skip, channelOffset: x.shape.c, of: cat)
+        }
         inputShape = x.shape
         dSkip = reuse(dSkip, skip.shape, skip.layout)
         return cat

@@ -44,7 +44,7 @@ public final class RowStream {
             var out = features
             if let head {
                 // A narrow last convolution's NHWC rows: the head (1×1) reads and writes NHWC too.
-                out = reuseRows(headOutput, head.geometry.outputShape(features.shape), features.layout == .nhwc ? .nhwc : head.outputLayout)
+                out = reuseRows(headOutput, head.geometry.outputShape(features.shape), features.layout == .nhwc ? .nhwc : .nChw16c)
                 headOutput = out
                 head.kernel.forward(input: features, weight: head.weight, bias: head.bias, output: out, training: false)
             }
@@ -267,14 +267,11 @@ final class ConvolutionRows: RowStage {
         g.bias = true
         self.init(g, chunk: chunk, fusedReLU: true) { let w = unit.inferenceWeights(); return (w.weight, w.bias) }
         int8 = unit.int8.map { Int8ConvUnit(unit, inputStep: $0.inputStep, rowPadding: 0) }
+        if unit.runsChannelsLast { layout = .nhwc }
     }
     /// The unit's int8 execution over rows, when it runs in int8.
     private var int8: Int8ConvUnit?
 
-    /// Runs NHWC when the convolution is narrow (`ConvGeometry.runsChannelsLast`) and Float32.
-    func runsChannelsLastWhenNarrow() {
-        if int8 == nil, kernel.geometry.runsChannelsLast { layout = .nhwc }
-    }
 
     func push(_ rows: Tensor?, final: Bool, _ next: Emit) { push(rows.map(RowSource.init(copying:)), final: final, next) }
 
@@ -516,20 +513,13 @@ extension UNet {
         func chunk(_ level: Int) -> Int { max(1, rows >> level) }
         let encoderRows = encoders.enumerated().map { l, e in e.units.map { ConvolutionRows($0, chunk: chunk(l)) } }
         let poolRows = (0..<levels).map { PoolingRows(chunk: chunk($0 + 1)) }
-        let bottleneckRows = bottleneck.units.map { ConvolutionRows($0, chunk: chunk(levels)) }
+        let bottleneckRows: [any RowStage] = bottleneck.units.map { ConvolutionRows($0, chunk: chunk(levels)) }
         let junctionRows = (0..<levels).map { JunctionRows(kind, chunk: chunk($0 + 1)) }
         // Each level's last encoder convolution queues its outputs at the junction itself.
         for l in 0..<levels { encoderRows[l].last!.skipQueue = junctionRows[l].skips }
         let encoderChains: [[any RowStage]] = encoderRows.map { $0.map { $0 } }
         let decoderRows = (0..<levels).map { l in decoders[levels - 1 - l].units.map { ConvolutionRows($0, chunk: chunk(l)) } }
-        // Narrow convolutions run NHWC, but a junction writes into blocked line buffers (a
-        // decoder level's first convolution) and upsamples blocked rows (a deeper level's last).
-        for rows in encoderRows.joined() + bottleneckRows { rows.runsChannelsLastWhenNarrow() }
-        for (l, level) in decoderRows.enumerated() {
-            for (i, rows) in level.enumerated() where i > 0 && (l == 0 || i < level.count - 1) { rows.runsChannelsLastWhenNarrow() }
-        }
         let decoderRest: [[any RowStage]] = decoderRows.map { $0.dropFirst().map { $0 } }
-        let bottleneckStages: [any RowStage] = bottleneckRows
         func run(_ level: Int, _ input: Tensor?, _ final: Bool, _ next: Emit) {
             chain(encoderChains[level][...], input, final) { skip, final in
                 poolRows[level].push(skip, final: final) { pooled, final in
@@ -539,11 +529,11 @@ extension UNet {
                             chain(decoderRest[level][...], rows, final, next)
                         }
                     }
-                    if level + 1 < levels { run(level + 1, pooled, final, decode) } else { chain(bottleneckStages[...], pooled, final, decode) }
+                    if level + 1 < levels { run(level + 1, pooled, final, decode) } else { chain(bottleneckRows[...], pooled, final, decode) }
                 }
             }
         }
-        var stages: [any RowStage] = encoderChains.flatMap { $0 } + poolRows + bottleneckStages + junctionRows
+        var stages: [any RowStage] = encoderChains.flatMap { $0 } + poolRows + bottleneckRows + junctionRows
         stages += decoderRows.flatMap { $0 as [any RowStage] }
         return RowStream(stages: stages, head: head) { input, final, emit in run(0, input, final, emit) }
     }

@@ -63,13 +63,31 @@ public final class ConvBNReLU: UnaryLayer {
     /// a oneDNN post-op: one pass instead of two. Refolded when any source parameter changes.
     private var folded: (kernel: ConvolutionKernel, weight: Parameter, bias: Parameter, versions: [Int])?
     private var foldedOutput: Tensor?
+    /// Runs NHWC at Float32 inference, windows and row streams (set by `UNet` for its narrow
+    /// units, `ConvGeometry.runsChannelsLast`); int8 and bf16 units stay blocked, and so does a
+    /// unit under calibration (its observer samples the values as laid out, padding included).
+    public var channelsLast = false
+    public var runsChannelsLast: Bool { channelsLast && int8 == nil && bf16 == nil && inputObserver == nil }
+    private let toReadable = LayoutConverter()
+    private var readableInput: Tensor?
 
     private func foldedForward(_ x: Tensor) -> Tensor {
         let (weight, bias) = inferenceWeights()
-        let out = reuse(foldedOutput, conv.geometry.outputShape(x.shape), conv.outputLayout)
+        let out = reuse(foldedOutput, conv.geometry.outputShape(x.shape), runsChannelsLast ? .nhwc : conv.outputLayout)
         foldedOutput = out
         folded!.kernel.forward(input: x, weight: weight, bias: bias, output: out, training: false)
         return out
+    }
+
+    /// `x` in a layout this unit's inference kernels read alongside their output's: NHWC for a
+    /// channels-last unit, blocked for the others when `x` is NHWC (a narrow unit's output).
+    private func readable(_ x: Tensor) -> Tensor {
+        let wanted: Layout = runsChannelsLast ? .nhwc : (x.layout == .nhwc ? .nChw16c : x.layout)
+        guard wanted != x.layout else { return x }
+        let t = reuse(readableInput, x.shape, wanted)
+        readableInput = t
+        toReadable.convert(x, into: t)
+        return t
     }
 
     /// The convolution's weights and bias with the batch norm folded in (refolded when a source
@@ -126,6 +144,7 @@ public final class ConvBNReLU: UnaryLayer {
         let p = Profiler.shared
         if !isTraining {
             inputObserver?(x)
+            let x = readable(x)
             if let int8 { return p.measure("\(label) int8 conv+bn+relu fwd") { int8(x, layout: conv.outputLayout) } }
             if let bf16, bf16Choice?.usesBF16(x.shape, x.layout, fp32: { _ = foldedForward(x) }, bf16: { _ = bf16Forward(x, bf16) },
                                               dropLoser: { dropPlans(x, bf16Lost: $0) }) ?? true {
@@ -247,6 +266,22 @@ public final class UNet: Layer {
         }
         head.gradientPool = gradientPool; head.label = "head"
         for u in junctions { u.gradientPool = gradientPool }
+        markChannelsLastUnits()
+    }
+
+    /// Narrow units (`ConvGeometry.runsChannelsLast`) run NHWC at inference, except where a
+    /// junction needs blocked rows: a decoder level's first unit reads the blocked concat (in a
+    /// row stream the junction writes its line buffer) and a deeper level's last unit is the
+    /// one upsampled. Fixed upsampling only (learned junctions concatenate in their own way).
+    private func markChannelsLastUnits() {
+        guard !configuration.upsampling.isLearned else { return }
+        for u in (encoders + [bottleneck]).flatMap(\.units) { u.channelsLast = u.conv.geometry.runsChannelsLast }
+        for (j, block) in decoders.enumerated() {  // deepest first
+            let shallowest = j == decoders.count - 1
+            for (i, u) in block.units.enumerated() where i > 0 && (shallowest || i < block.units.count - 1) {
+                u.channelsLast = u.conv.geometry.runsChannelsLast
+            }
+        }
     }
 
     /// oneDNN implementation chosen for each convolution (forward, backward-data,
@@ -327,6 +362,8 @@ public final class UNet: Layer {
     /// The 1×1 head, then the logits reordered to NCHW into `buffer` (reused).
     func headLogits(_ x: Tensor, into buffer: inout Tensor?) -> Tensor {
         let prof = Profiler.shared
+        // A channels-last last unit's NHWC features: the 1×1 head writes NHWC too (no reorder).
+        head.outputLayout = x.layout == .nhwc ? .nhwc : .nChw16c
         let out = prof.measure("head fwd") { head(x) }
         let l = reuse(buffer, out.shape, .nchw)
         buffer = l
