@@ -47,6 +47,22 @@ func channelsLastRowsCopyIntoEveryLayout(_ destinationLayout: Layout) {
     #expect(touched == 0, "only the slice's rows are written")
 }
 
+/// Rows change layout unchanged in value on every path of `RowCopy`'s conversion: the same
+/// bytes (16 NHWC channels and one full block), one block's channels side by side (8 blocked
+/// channels into NHWC), and channel by channel (NCHW into NHWC).
+@Test(arguments: [(Layout.nhwc, Layout.nChw16c, 16), (.nChw16c, .nhwc, 16), (.nChw16c, .nhwc, 8), (.nchw, .nhwc, 4), (.nhwc, .nchw, 5)])
+func rowsConvertBetweenLayouts(_ from: Layout, _ to: Layout, _ channels: Int) {
+    let source = filled(Shape(1, channels, 70, 40), from, seed: 6)
+    let destination = Tensor(shape: Shape(1, channels, 9, 40), layout: to)
+    RowCopy.copy(source, rows: 61, count: 8, into: destination, at: 1)
+    var wrong = 0
+    for c in 0..<channels { for r in 0..<9 { for x in 0..<40 {
+        let expected: Float = r == 0 ? 0 : source.data[source.offset(0, c, 60 + r, x)]
+        if destination.data[destination.offset(0, c, r, x)] != expected { wrong += 1 }
+    } } }
+    #expect(wrong == 0, "\(from) → \(to), \(channels) channels")
+}
+
 /// Rows moved to the top of their own tensor (overlapping ranges, as a skip queue compacts)
 /// keep their values in every channel; the rows below stay as they were.
 @Test(arguments: [Layout.nChw16c, .nchw, .nhwc])

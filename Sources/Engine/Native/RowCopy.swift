@@ -78,13 +78,28 @@ public enum RowCopy {
             }
             return
         }
-        let sourceLanes = (0..<c).map(from.lane), destinationLanes = (0..<c).map { to.lane(channelOffset + $0) }
-        for image in 0..<n {
-            for r in 0..<rows {
-                let s = source.data + image * from.image + (sourceRow + r) * from.row
-                let d = destination.data + image * to.image + (destinationRow + r) * to.row
-                for x in 0..<w {
-                    for channel in 0..<c { d[destinationLanes[channel] + x * to.pixel] = s[sourceLanes[channel] + x * from.pixel] }
+        let lanes = UnsafeMutableBufferPointer<Int>.allocate(capacity: 2 * c)  // source lanes, then destination lanes
+        defer { lanes.deallocate() }
+        for channel in 0..<c { lanes[channel] = from.lane(channel); lanes[c + channel] = to.lane(channelOffset + channel) }
+        // Each pixel's channels side by side on both sides (NHWC, or one block of nChw16c).
+        let adjacent = (0..<c).allSatisfy { lanes[$0] == lanes[0] + $0 && lanes[c + $0] == lanes[c] + $0 }
+        let src = UncheckedSendable(source.data), dst = UncheckedSendable(destination.data), table = UncheckedSendable(lanes.baseAddress!)
+        // One job per image row; copies of ≥ 64 Ki values on all threads.
+        parallelFor(n * rows, minChunk: max(1, (1 << 16) / max(1, w * c))) { range in
+            for job in range {
+                let image = job / rows, r = job % rows
+                let s = src.value + image * from.image + (sourceRow + r) * from.row
+                let d = dst.value + image * to.image + (destinationRow + r) * to.row
+                if adjacent, from.pixel == c, to.pixel == c {  // the same bytes (NHWC and one full block)
+                    (d + table.value[c]).update(from: s + table.value[0], count: w * c)
+                } else if adjacent {
+                    let sp = s + table.value[0], dp = d + table.value[c]
+                    for x in 0..<w { for channel in 0..<c { dp[x * to.pixel + channel] = sp[x * from.pixel + channel] } }
+                } else {
+                    for channel in 0..<c {
+                        let sp = s + table.value[channel], dp = d + table.value[c + channel]
+                        for x in 0..<w { dp[x * to.pixel] = sp[x * from.pixel] }
+                    }
                 }
             }
         }
