@@ -126,16 +126,23 @@ func unetBackwardMatchesFiniteDifferences(_ mode: UpsamplingMode, _ widths: [Int
     #expect(folded.contains { $0 == 0 } && folded.contains { $0 > 0 })
 }
 
+/// A U-Net (3 bands, a dilated bottleneck) after one training step, set to inference, and a
+/// batch of two 64 × 48 inputs.
+private func inferenceNet(widths: [Int], _ mode: UpsamplingMode, seed: UInt64) -> (UNet, Tensor) {
+    let net = UNet(UNetConfiguration(inputChannels: 3, classes: 3, widths: widths, bottleneckWidth: 32,
+                                     bottleneckDilations: [1, 2], upsampling: mode), seed: seed)
+    let (x, _) = fixedBatch(n: 2, c: 3, h: 64, w: 48, k: 3)
+    _ = net(x)  // a training step moves the running statistics off their defaults
+    net.isTraining = false
+    return (net, x)
+}
+
 /// Region inference (decoder levels cropped to what the region reads) equals the whole
 /// input's logits in that region, inside the input and against its borders, for every mode
 /// (learned modes compute everything and crop).
 @Test(arguments: UpsamplingMode.allCases)
 func regionLogitsEqualTheWholeInputs(_ mode: UpsamplingMode) {
-    let net = UNet(UNetConfiguration(inputChannels: 3, classes: 3, widths: [16, 16, 32], bottleneckWidth: 32,
-                                     bottleneckDilations: [1, 2], upsampling: mode), seed: 11)
-    let (x, _) = fixedBatch(n: 2, c: 3, h: 64, w: 48, k: 3)
-    _ = net(x)  // a training step moves the running statistics off their defaults
-    net.isTraining = false
+    let (net, x) = inferenceNet(widths: [16, 16, 32], mode, seed: 11)
     let whole = net(x).nchwValues()
     for r in [Window(column: 13, row: 21, width: 11, height: 19), Window(column: 0, row: 0, width: 17, height: 64),
               Window(column: 30, row: 50, width: 18, height: 14), Window(column: 0, row: 0, width: 48, height: 64)] {
@@ -155,11 +162,7 @@ func regionLogitsEqualTheWholeInputs(_ mode: UpsamplingMode) {
 /// logits, whole and by region, equal the same network's with every unit blocked.
 @Test(arguments: [UpsamplingMode.bilinear, .nails])
 func channelsLastUnitsGiveTheBlockedLogits(_ mode: UpsamplingMode) {
-    let net = UNet(UNetConfiguration(inputChannels: 3, classes: 3, widths: [8, 16, 32], bottleneckWidth: 32,
-                                     bottleneckDilations: [1, 2], upsampling: mode), seed: 13)
-    let (x, _) = fixedBatch(n: 2, c: 3, h: 64, w: 48, k: 3)
-    _ = net(x)  // a training step moves the running statistics off their defaults
-    net.isTraining = false
+    let (net, x) = inferenceNet(widths: [8, 16, 32], mode, seed: 13)
     let units = (net.encoders + [net.bottleneck] + net.decoders).flatMap(\.units)
     // 3→8, 8→8 | 8→16 | and the shallowest decoder's 8→8.
     #expect(units.filter(\.runsChannelsLast).map { "\($0.conv.geometry.inputChannels)→\($0.conv.geometry.outputChannels)" }
