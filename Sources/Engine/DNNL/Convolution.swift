@@ -26,10 +26,11 @@ public struct ConvGeometry: Hashable, Sendable {
 
     /// Fewer than 16 input or output channels and at most 16 of the other, stride 1: oneDNN's
     /// direct NHWC kernel beats Winograd on a half-empty 16-channel block (one 512² image, 2
-    /// cores: 8→8 3.9×, 8→16 2.9×; Winograd's transforms run on one thread per block), so row
-    /// streams run such convolutions NHWC. 16→16 depends on the shape (NHWC 1.45× at 512², but
-    /// 0.77× against the 2×3 Winograd oneDNN picks for 1024-px strips) and from 24 channels
-    /// Winograd wins (24→8 1.1×): those stay blocked.
+    /// cores: 8→8 3.9×, 8→16 2.9×; Winograd's transforms run on one thread per block), so
+    /// inference runs such convolutions NHWC (`ConvBNReLU.channelsLast`). 16→16 depends on the
+    /// shape (NHWC 2× against the 4×3 Winograd oneDNN picks for images of 256² and more, 0.77×
+    /// against the 2×3 it picks for 1024-px strips) and from 24 channels Winograd wins (24→8
+    /// 1.1×): those stay blocked.
     public var runsChannelsLast: Bool {
         min(inputChannels, outputChannels) < 16 && max(inputChannels, outputChannels) <= 16 && stride == 1 && !transposed
     }

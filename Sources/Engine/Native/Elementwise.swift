@@ -166,7 +166,7 @@ import Darwin
 #endif
 
 /// Copies a spatial sub-window of every channel plane: `output` (N, C, h, w) = `input`
-/// (N, C, H, W) rows [row, row + h), columns [column, column + w). Same layout (not NHWC).
+/// (N, C, H, W) rows [row, row + h), columns [column, column + w). Same layout.
 public enum SpatialCrop {
     public static func copy(_ input: Tensor, row: Int, column: Int, into output: Tensor) {
         precondition(input.layout == output.layout && input.shape.n == output.shape.n

@@ -272,7 +272,6 @@ final class ConvolutionRows: RowStage {
     /// The unit's int8 execution over rows, when it runs in int8.
     private var int8: Int8ConvUnit?
 
-
     func push(_ rows: Tensor?, final: Bool, _ next: Emit) { push(rows.map(RowSource.init(copying:)), final: final, next) }
 
     /// `push` of rows that go straight into the line buffer (a junction's, `RowSource`).
