@@ -102,11 +102,30 @@ func unetWithPaddedChannelsStreamsEqualToOneWindow(_ strips: [Int]) throws {
 @Test func narrowConvolutionsStreamChannelsLast() throws {
     let net = UNet(UNetConfiguration(inputChannels: 4, classes: 3, widths: [8, 16, 32], bottleneckWidth: 64, upsampling: .bilinear), seed: 12)
     let stream = try #require(net.rowStream(rows: 16))
+    _ = streamed(stream, randomInput(c: 4, h: 32, w: 64, seed: 3), strips: [16])  // layouts are chosen at the first rows
     let nhwc = stream.convolutionLayouts.filter { $0.2 == .nhwc }.map { "\($0.0)→\($0.1)" }
     // Encoders 4→8, 8→8 | 8→16, 16→16 | 16→32, 32→32; bottleneck; decoders 64→32 (48→32 first)…
     #expect(nhwc == ["4→8", "8→8", "8→16", "8→8"], "NHWC stages: \(nhwc)")
-    #expect(ConvGeometry(inputChannels: 16, outputChannels: 16, kernel: 3, padding: 1).runsChannelsLast == false)
-    #expect(ConvGeometry(inputChannels: 24, outputChannels: 8, kernel: 3, padding: 1).runsChannelsLast == false)
+    #expect(ConvGeometry(inputChannels: 24, outputChannels: 8, kernel: 3, padding: 1).mayRunChannelsLast == false)
+}
+
+/// 16 → 16 convolutions run NHWC on chunks of 2¹⁶ pixels and more (oneDNN's 4×3 Winograd
+/// loses there), blocked below; a stream of a wide scene that takes both equals one window,
+/// and NHWC windows equal blocked ones.
+@Test func fullBlocksRunChannelsLastOnLargeChunks() throws {
+    let g = ConvGeometry(inputChannels: 16, outputChannels: 16, kernel: 3, padding: 1)
+    #expect(g.runsChannelsLast(pixels: 256 * 256) && !g.runsChannelsLast(pixels: 181 * 181))
+    let net = UNet(UNetConfiguration(inputChannels: 3, classes: 3, widths: [16, 32], bottleneckWidth: 32, upsampling: .bilinear), seed: 14)
+    settle(net, channels: 3, size: 32)
+    let x = randomInput(c: 3, h: 32, w: 4096, seed: 15)
+    let whole = net(x).nchwValues()
+    let stream = try #require(net.rowStream(rows: 16))
+    #expect(maxDifference(streamed(stream, x, strips: [16, 16]), whole) < 1e-5)
+    // 16 rows + 2 halo rows × 4096 px ≥ 2¹⁶ at full resolution; the half-width level stays blocked.
+    let nhwc = stream.convolutionLayouts.filter { $0.2 == .nhwc }.map { "\($0.0)→\($0.1)" }
+    #expect(nhwc == ["3→16", "16→16", "16→16"], "NHWC stages: \(nhwc)")
+    for u in (net.encoders + [net.bottleneck] + net.decoders).flatMap(\.units) { u.channelsLast = false }
+    #expect(maxDifference(net(x).nchwValues(), whole) < 1e-5, "all blocked")
 }
 
 @Test(arguments: [UpsamplingMode.transposed, .maxUnpooling])

@@ -24,16 +24,20 @@ public struct ConvGeometry: Hashable, Sendable {
         self.dilation = dilation; self.bias = bias; self.transposed = transposed
     }
 
-    /// Fewer than 16 input or output channels and at most 16 of the other, stride 1: oneDNN's
-    /// direct NHWC kernel beats Winograd on a half-empty 16-channel block (one 512² image, 2
-    /// cores: 8→8 3.9×, 8→16 2.9×; Winograd's transforms run on one thread per block), so
-    /// inference runs such convolutions NHWC (`ConvBNReLU.channelsLast`). 16→16 depends on the
-    /// shape (NHWC 2× against the 4×3 Winograd oneDNN picks for images of 256² and more, 0.77×
-    /// against the 2×3 it picks for 1024-px strips) and from 24 channels Winograd wins (24→8
-    /// 1.1×): those stay blocked.
-    public var runsChannelsLast: Bool {
-        min(inputChannels, outputChannels) < 16 && max(inputChannels, outputChannels) <= 16 && stride == 1 && !transposed
+    /// Whether inference runs this convolution NHWC (`ConvBNReLU.channelsLast`) on images of
+    /// `pixels` pixels (H × W). oneDNN's direct NHWC kernel beats Winograd on a 16-channel block
+    /// that is half empty (one 512² image, 2 cores: 8→8 3.9×, 8→16 2.9×; Winograd's transforms
+    /// run on one thread per block) and on a full one where oneDNN takes its 4×3 Winograd, from
+    /// about 256² (16→16: 2.3× at 256², 2× at 362² and 724²), not its 2×3 below (0.6 against
+    /// 0.7 ms at 181²; 0.69 against 0.90 ms per 1024 × 34 strip). From 24 channels on a side
+    /// Winograd wins (24→8 1.1×, 32→16 1.5×, 48→16 1.6×).
+    public func runsChannelsLast(pixels: Int) -> Bool {
+        guard stride == 1, !transposed, max(inputChannels, outputChannels) <= 16 else { return false }
+        return min(inputChannels, outputChannels) < 16 || pixels >= 1 << 16
     }
+
+    /// Whether `runsChannelsLast(pixels:)` holds for some image size.
+    public var mayRunChannelsLast: Bool { runsChannelsLast(pixels: Int.max) }
 
     /// Shape of the weight parameter: (O, I, k, k), or (I, O, k, k) when transposed.
     public var weightShape: Shape {

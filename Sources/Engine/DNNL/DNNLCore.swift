@@ -1,4 +1,5 @@
 import CDNNL
+import Glibc
 
 // Swift owners for oneDNN's C handles: one type per handle kind, each freeing in deinit.
 // This folder is the only place that imports CDNNL.
@@ -182,21 +183,46 @@ final class Primitive {
     init(_ desc: PrimitiveDesc) {
         self.desc = desc
         var p: dnnl_primitive_t?
-        dnnlCheck(dnnl_primitive_create(&p, desc.handle), "dnnl_primitive_create")
+        OneAtATime.run { dnnlCheck(dnnl_primitive_create(&p, desc.handle), "dnnl_primitive_create") }
         handle = p!
     }
-    deinit { dnnl_primitive_destroy(handle) }
+    deinit { OneAtATime.run { dnnl_primitive_destroy(handle) } }
 
     /// Runs synchronously (`dnnl_primitive_execute` + `dnnl_stream_wait`).
     func execute(_ args: [(Int32, Memory)]) {
         var list = args.map { dnnl_exec_arg_t(arg: $0.0, memory: $0.1.handle) }
         let ctx = DNNLContext.shared
-        let status = dnnl_primitive_execute(handle, ctx.stream, Int32(list.count), &list)
+        let status = OneAtATime.run {
+            let status = dnnl_primitive_execute(handle, ctx.stream, Int32(list.count), &list)
+            if status == dnnl_success { dnnlCheck(dnnl_stream_wait(ctx.stream), "dnnl_stream_wait") }
+            return status
+        }
         if status != dnnl_success {
             let wanted = (0..<300).filter { !desc.md(dnnl_query_exec_arg_md, Int32($0)).isZero }
             dnnlCheck(status, "dnnl_primitive_execute(\(desc.implementation), given args \(args.map(\.0)), primitive uses \(wanted))")
         }
-        dnnlCheck(dnnl_stream_wait(ctx.stream), "dnnl_stream_wait")
+    }
+}
+
+/// Primitives are created, run and destroyed by one thread at a time. TerraSeg runs a network
+/// on one thread, but tests run many at once, and there oneDNN 2.6 (library-managed scratchpads,
+/// primitives shared through its cache, one stream) now and then gave wrong rows (brgconv
+/// layers, about one full test run in three); with two cores nothing is lost by taking turns.
+enum OneAtATime {
+    nonisolated(unsafe) private static let mutex: UnsafeMutablePointer<pthread_mutex_t> = {
+        var attributes = pthread_mutexattr_t()
+        pthread_mutexattr_init(&attributes)
+        pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_RECURSIVE))
+        let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(m, &attributes)
+        pthread_mutexattr_destroy(&attributes)
+        return m
+    }()
+
+    static func run<T>(_ body: () -> T) -> T {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return body()
     }
 }
 

@@ -245,8 +245,10 @@ final class ConvolutionRows: RowStage {
     /// Where every output also goes (a decoder junction's skips): handed off, not copied.
     var skipQueue: SkipQueue?
     /// The line buffer's and the output's layout: blocked, or NHWC for a narrow convolution
-    /// (`ConvGeometry.runsChannelsLast`), whose rows are converted as they are copied in.
-    var layout = Layout.nChw16c
+    /// (`ConvBNReLU.runsChannelsLast` for a full chunk of the scene's width, decided at its
+    /// first rows), whose rows are converted as they are copied in.
+    private(set) var layout = Layout.nChw16c
+    private var layoutFor: ((Shape) -> Layout)?
 
     init(_ geometry: ConvGeometry, chunk: Int, fusedReLU: Bool, weights: @escaping () -> (weight: Parameter, bias: Parameter?)) {
         precondition(geometry.stride == 1 && !geometry.transposed && geometry.padding == geometry.dilation * (geometry.kernel - 1) / 2,
@@ -267,7 +269,7 @@ final class ConvolutionRows: RowStage {
         g.bias = true
         self.init(g, chunk: chunk, fusedReLU: true) { let w = unit.inferenceWeights(); return (w.weight, w.bias) }
         int8 = unit.int8.map { Int8ConvUnit(unit, inputStep: $0.inputStep, rowPadding: 0) }
-        if unit.runsChannelsLast { layout = .nhwc }
+        layoutFor = { unit.runsChannelsLast($0) ? .nhwc : .nChw16c }
     }
     /// The unit's int8 execution over rows, when it runs in int8.
     private var int8: Int8ConvUnit?
@@ -277,6 +279,9 @@ final class ConvolutionRows: RowStage {
     /// `push` of rows that go straight into the line buffer (a junction's, `RowSource`).
     func push(_ rows: RowSource?, final: Bool, _ next: Emit) {
         if let rows {
+            if !started, let layoutFor {
+                layout = layoutFor(Shape(rows.shape.n, rows.shape.c, chunk + 2 * halo, rows.shape.w))
+            }
             let like = (rows.shape, layout)
             if !started { fillAll(nil, zeros: halo, like: like, next) }
             started = true

@@ -63,17 +63,21 @@ public final class ConvBNReLU: UnaryLayer {
     /// a oneDNN post-op: one pass instead of two. Refolded when any source parameter changes.
     private var folded: (kernel: ConvolutionKernel, weight: Parameter, bias: Parameter, versions: [Int])?
     private var foldedOutput: Tensor?
-    /// Runs NHWC at Float32 inference, windows and row streams (set by `UNet` for its narrow
-    /// units, `ConvGeometry.runsChannelsLast`); int8 and bf16 units stay blocked, and so does a
-    /// unit under calibration (its observer samples the values as laid out, padding included).
+    /// May run NHWC at Float32 inference, windows and row streams, where its geometry gains by
+    /// it for the input's size (`ConvGeometry.runsChannelsLast(pixels:)`; set by `UNet`); int8
+    /// and bf16 units stay blocked, and so does a unit under calibration (its observer samples
+    /// the values as laid out, padding included).
     public var channelsLast = false
-    public var runsChannelsLast: Bool { channelsLast && int8 == nil && bf16 == nil && inputObserver == nil }
+    /// Whether an inference input of `shape` runs NHWC.
+    public func runsChannelsLast(_ shape: Shape) -> Bool {
+        channelsLast && int8 == nil && bf16 == nil && inputObserver == nil && conv.geometry.runsChannelsLast(pixels: shape.h * shape.w)
+    }
     private let toReadable = LayoutConverter()
     private var readableInput: Tensor?
 
     private func foldedForward(_ x: Tensor) -> Tensor {
         let (weight, bias) = inferenceWeights()
-        let out = reuse(foldedOutput, conv.geometry.outputShape(x.shape), runsChannelsLast ? .nhwc : conv.outputLayout)
+        let out = reuse(foldedOutput, conv.geometry.outputShape(x.shape), runsChannelsLast(x.shape) ? .nhwc : conv.outputLayout)
         foldedOutput = out
         folded!.kernel.forward(input: x, weight: weight, bias: bias, output: out, training: false)
         return out
@@ -82,7 +86,7 @@ public final class ConvBNReLU: UnaryLayer {
     /// `x` in a layout this unit's inference kernels read alongside their output's: NHWC for a
     /// channels-last unit, blocked for the others when `x` is NHWC (a narrow unit's output).
     private func readable(_ x: Tensor) -> Tensor {
-        let wanted: Layout = runsChannelsLast ? .nhwc : (x.layout == .nhwc ? .nChw16c : x.layout)
+        let wanted: Layout = runsChannelsLast(x.shape) ? .nhwc : (x.layout == .nhwc ? .nChw16c : x.layout)
         guard wanted != x.layout else { return x }
         let t = reuse(readableInput, x.shape, wanted)
         readableInput = t
@@ -269,17 +273,17 @@ public final class UNet: Layer {
         markChannelsLastUnits()
     }
 
-    /// Narrow units (`ConvGeometry.runsChannelsLast`) run NHWC at inference, except where a
+    /// Narrow units (`ConvGeometry.mayRunChannelsLast`) run NHWC at inference, except where a
     /// junction needs blocked rows: a decoder level's first unit reads the blocked concat (in a
     /// row stream the junction writes its line buffer) and a deeper level's last unit is the
     /// one upsampled. Fixed upsampling only (learned junctions concatenate in their own way).
     private func markChannelsLastUnits() {
         guard !configuration.upsampling.isLearned else { return }
-        for u in (encoders + [bottleneck]).flatMap(\.units) { u.channelsLast = u.conv.geometry.runsChannelsLast }
+        for u in (encoders + [bottleneck]).flatMap(\.units) { u.channelsLast = u.conv.geometry.mayRunChannelsLast }
         for (j, block) in decoders.enumerated() {  // deepest first
             let shallowest = j == decoders.count - 1
             for (i, u) in block.units.enumerated() where i > 0 && (shallowest || i < block.units.count - 1) {
-                u.channelsLast = u.conv.geometry.runsChannelsLast
+                u.channelsLast = u.conv.geometry.mayRunChannelsLast
             }
         }
     }
