@@ -87,3 +87,19 @@ func int8NetworkLogitsFollowFloat(_ architecture: ModelArchitecture) {
     Int8Calibration.uninstall(from: net)
     #expect(net(x).nchwValues() == expected)
 }
+
+/// Calibration runs every unit blocked (its samples take values as laid out, padding
+/// included): a U-Net with narrow units (8-16-32, 4 bands) gets the same steps with or without
+/// `channelsLast`, and its units' `channelsLast` are as before afterwards.
+@Test func calibrationStepsDoNotDependOnChannelsLastUnits() {
+    let net = UNet(UNetConfiguration(inputChannels: 4, classes: 3, widths: [8, 16, 32], bottleneckWidth: 32), seed: 12)
+    _ = net(random(Shape(2, 4, 32, 32), seed: 21, -2, 2))  // moves running statistics
+    let batches = [random(Shape(2, 4, 32, 32), seed: 31, -2, 2)]
+    let units = Int8Calibration.units(of: net).map(\.unit)
+    let marked = units.map(\.channelsLast)
+    #expect(marked.contains(true))
+    let steps = Int8Calibration.calibrate(net, batches: batches)
+    #expect(units.map(\.channelsLast) == marked)
+    for u in units { u.channelsLast = false }
+    #expect(Int8Calibration.calibrate(net, batches: batches) == steps)
+}

@@ -81,15 +81,21 @@ public enum Int8Calibration {
 }
 
 /// Watches the inputs of a network's quantizable units while it predicts (any way: windows,
-/// `calibrate`), then gives their steps. `images` counts the first unit's input images.
+/// `calibrate`), then gives their steps. `images` counts the first unit's input images. Every
+/// unit runs blocked meanwhile (no `channelsLast`): the samples take values as laid out,
+/// padding included, so the steps do not depend on which units would run NHWC.
 public final class Int8Calibrator {
     private let targets: [(name: String, unit: ConvBNReLU)]
     private let samples: [ValueSample]
+    /// Every unit and its `channelsLast`, given back by `finish`.
+    private let layouts: [(unit: ConvBNReLU, channelsLast: Bool)]
     public private(set) var images = 0
 
     public init(_ network: any SegmentationNetwork) {
         targets = Int8Calibration.quantizable(network)
         samples = targets.map { _ in ValueSample() }
+        layouts = Int8Calibration.units(of: network).map { ($0.unit, $0.unit.channelsLast) }
+        for u in layouts { u.unit.channelsLast = false }
         for (i, (t, s)) in zip(targets, samples).enumerated() {
             t.unit.inputObserver = { [unowned self] x in
                 s.add(x)
@@ -101,6 +107,7 @@ public final class Int8Calibrator {
     /// Stops watching; each unit's input step.
     public func finish() -> [String: Float] {
         for t in targets { t.unit.inputObserver = nil }
+        for u in layouts { u.unit.channelsLast = u.channelsLast }
         var steps: [String: Float] = [:]
         for (t, s) in zip(targets, samples) { steps[t.name] = s.step(percentile: Int8Calibration.percentile) }
         return steps

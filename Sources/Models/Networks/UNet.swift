@@ -64,13 +64,12 @@ public final class ConvBNReLU: UnaryLayer {
     private var folded: (kernel: ConvolutionKernel, weight: Parameter, bias: Parameter, versions: [Int])?
     private var foldedOutput: Tensor?
     /// May run NHWC at Float32 inference, windows and row streams, where its geometry gains by
-    /// it for the input's size (`ConvGeometry.runsChannelsLast(pixels:)`; set by `UNet`); int8
-    /// and bf16 units stay blocked, and so does a unit under calibration (its observer samples
-    /// the values as laid out, padding included).
+    /// it for the input's size (`ConvGeometry.runsChannelsLast(pixels:)`; set by `UNet`, cleared
+    /// while an `Int8Calibrator` watches); int8 and bf16 units stay blocked.
     public var channelsLast = false
     /// Whether an inference input of `shape` runs NHWC.
     public func runsChannelsLast(_ shape: Shape) -> Bool {
-        channelsLast && int8 == nil && bf16 == nil && inputObserver == nil && conv.geometry.runsChannelsLast(pixels: shape.h * shape.w)
+        channelsLast && int8 == nil && bf16 == nil && conv.geometry.runsChannelsLast(pixels: shape.h * shape.w)
     }
     private let toReadable = LayoutConverter()
     private var readableInput: Tensor?
