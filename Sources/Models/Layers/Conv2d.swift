@@ -43,8 +43,12 @@ public final class Conv2d: UnaryLayer {
     }
 
     /// input (N, I, H, W) → output (N, O, H', W').
+    /// The layout an input of `layout` is convolved into: `outputLayout`, but NHWC after NHWC
+    /// rows at inference (a channels-last unit's; oneDNN's kernels want both sides alike).
+    public func outputLayout(reading layout: Layout) -> Layout { !isTraining && layout == .nhwc ? .nhwc : outputLayout }
+
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let out = reuse(output, geometry.outputShape(x.shape), outputLayout)
+        let out = reuse(output, geometry.outputShape(x.shape), outputLayout(reading: x.layout))
         output = out
         if isTraining, let choice = bf16Choice {
             kernel.bf16 = choice.usesBF16(x.shape, x.layout, fp32: { trial(x, out, bf16: false) }, bf16: { trial(x, out, bf16: true) },

@@ -234,9 +234,7 @@ public final class DilatedNet: SegmentationNetwork {
 
     public func callAsFunction(_ input: Tensor) -> Tensor {
         precondition(input.layout == .nchw && input.shape.c == configuration.inputChannels, "DilatedNet input \(input.shape)")
-        let features = body(input)
-        head.outputLayout = features.layout == .nhwc ? .nhwc : .nChw16c  // a narrow last unit's NHWC rows
-        let out = head(features)
+        let out = head(body(input))
         let l = reuse(logits, out.shape, .nchw)
         logits = l
         toPlain.convert(out, into: l)

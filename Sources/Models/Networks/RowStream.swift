@@ -43,8 +43,7 @@ public final class RowStream {
             guard let features else { return }
             var out = features
             if let head {
-                // A narrow last convolution's NHWC rows: the head (1×1) reads and writes NHWC too.
-                out = reuseRows(headOutput, head.geometry.outputShape(features.shape), features.layout == .nhwc ? .nhwc : .nChw16c)
+                out = reuseRows(headOutput, head.geometry.outputShape(features.shape), head.outputLayout(reading: features.layout))
                 headOutput = out
                 head.kernel.forward(input: features, weight: head.weight, bias: head.bias, output: out, training: false)
             }

@@ -365,8 +365,6 @@ public final class UNet: Layer {
     /// The 1×1 head, then the logits reordered to NCHW into `buffer` (reused).
     func headLogits(_ x: Tensor, into buffer: inout Tensor?) -> Tensor {
         let prof = Profiler.shared
-        // A channels-last last unit's NHWC features: the 1×1 head writes NHWC too (no reorder).
-        head.outputLayout = x.layout == .nhwc ? .nhwc : .nChw16c
         let out = prof.measure("head fwd") { head(x) }
         let l = reuse(buffer, out.shape, .nchw)
         buffer = l
