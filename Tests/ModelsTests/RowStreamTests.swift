@@ -74,6 +74,7 @@ func dilatedStreamEqualsOneWindow(_ strips: [Int]) throws {
     let stream = try #require(net.rowStream(rows: 8))
     #expect(maxDifference(streamed(stream, x, strips: [7, 13]), whole) < 1e-5)
     #expect(stream.convolutionLayouts.dropFirst().allSatisfy { $0.2 == .nhwc })
+    #expect(stream.convolutionInputLayouts.first == .nchw, "the bands are read plain")
     for u in net.body.units { u.channelsLast = false }
     #expect(maxDifference(net(x).nchwValues(), whole) < 1e-5, "all blocked")
 }
@@ -122,6 +123,10 @@ func unetWithPaddedChannelsStreamsEqualToOneWindow(_ strips: [Int]) throws {
     let nhwc = stream.convolutionLayouts.filter { $0.2 == .nhwc }.map { "\($0.0)→\($0.1)" }
     // Encoders 4→8 (a first layer: blocked), 8→8 | 8→16, 16→16 | 16→32, 32→32; bottleneck; decoders…
     #expect(nhwc == ["8→8", "8→16", "8→8"], "NHWC stages: \(nhwc)")
+    // The first layer reads the bands plain (oneDNN's direct kernel for a few input channels),
+    // not a 16-channel block of 4 bands and 12 zeros; every other line buffer is its stage's layout.
+    #expect(stream.convolutionInputLayouts.first == .nchw)
+    #expect(zip(stream.convolutionInputLayouts, stream.convolutionLayouts).dropFirst().allSatisfy { $0 == $1.2 })
     #expect(ConvGeometry(inputChannels: 24, outputChannels: 8, kernel: 3, padding: 1).mayRunChannelsLast == false)
 }
 

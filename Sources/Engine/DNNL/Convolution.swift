@@ -31,9 +31,9 @@ public struct ConvGeometry: Hashable, Sendable {
     /// about 256² (16→16: 2.3× at 256², 2× at 362² and 724²), not its 2×3 below (0.6 against
     /// 0.7 ms at 181²; 0.69 against 0.90 ms per 1024 × 34 strip). From 24 channels on a side
     /// Winograd wins (24→8 1.1×, 32→16 1.5×, 48→16 1.6×). A first layer reading a few bands
-    /// (under 8 input channels) stays blocked: oneDNN's direct kernel reads the plain input
-    /// itself and was faster (4→8 on the 2048² mosaic: 26.5 against 34.4 ms), and the full
-    /// suite gave wrong rows now and then with NHWC 3→16 layers in every failing case.
+    /// (under 8 input channels) writes blocked from the plain bands (oneDNN's direct kernel for
+    /// few input channels; 4→8 over the 2048² mosaic's strips: 30 ms, as fast as NHWC's 28),
+    /// and the full suite gave wrong rows now and then with NHWC 3→16 layers in every failing case.
     public func runsChannelsLast(pixels: Int) -> Bool {
         guard stride == 1, !transposed, inputChannels >= 8, max(inputChannels, outputChannels) <= 16 else { return false }
         return min(inputChannels, outputChannels) < 16 || pixels >= 1 << 16
