@@ -28,7 +28,18 @@ public final class NetworkSceneModel: SceneModel {
     public var alignment: Int { bundle.architecture.alignment }
     public var receptiveRadius: Int { bundle.architecture.receptiveRadius }
 
-    public func rowStream(rows: Int) -> RowStream? { network.rowStream(rows: rows) }
+    /// The network's row stream for strips of `rows` rows, kept for the next scene: a batch of
+    /// scenes creates its primitives, transforms its weights (R1's Winograd weights: 0.15 s)
+    /// and touches its buffers once, not per scene. A stream is ready for a new scene after its
+    /// last strip (or `reset()`); another width brings its own buffers and plans; weights that
+    /// change are refolded and reordered (parameter versions).
+    public func rowStream(rows: Int) -> RowStream? {
+        if let kept, kept.rows == rows { return kept.stream }
+        let stream = network.rowStream(rows: rows)
+        kept = stream.map { (rows, $0) }
+        return stream
+    }
+    private var kept: (rows: Int, stream: RowStream)?
     public var windowsOnly: String { bundle.architecture.windowsOnly ?? "it has no row kernels" }
     public var streamBytesPerPixel: Int { bundle.architecture.streamBytesPerPixel }
 

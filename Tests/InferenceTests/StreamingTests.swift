@@ -103,6 +103,22 @@ private let gapScene: StitchScene = {
         }
     }
 
+    /// A model keeps its row stream for the next scene (primitives, transformed weights and
+    /// buffers made once per batch of scenes): scenes of another width in turn, and the first
+    /// again, give the maps and probabilities that a fresh model gives each.
+    @Test func scenesInTurnShareOneStream() throws {
+        let dir = TemporaryDirectory()
+        let architecture = StreamingTests.architecture(1, bands: 4, classes: gapScene.classes.count)
+        let shared = try model(architecture, gapScene)
+        #expect(shared.rowStream(rows: 8) === shared.rowStream(rows: 8))
+        for (i, scene) in [gapScene, StitchScene.synthetic, gapScene].enumerated() {
+            let fresh = try stream(try model(architecture, scene), on: scene, strip: 8, in: dir, name: "fresh\(i)")
+            let kept = try stream(shared, on: scene, strip: 8, in: dir, name: "kept\(i)")
+            #expect(kept.map.values == fresh.map.values && kept.map.valid == fresh.map.valid, "\(scene.name), scene \(i): maps")
+            #expect(kept.probs.values == fresh.probs.values, "\(scene.name), scene \(i): probabilities")
+        }
+    }
+
     /// A model without a row stream (here a test model) is predicted in centre windows instead.
     @Test func aModelThatCannotStreamUsesWindows() throws {
         let dir = TemporaryDirectory()
