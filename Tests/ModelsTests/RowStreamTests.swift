@@ -325,3 +325,31 @@ private func toBlocked(_ t: Tensor) -> Tensor {
     out.setNCHW(t.nchwValues())
     return out
 }
+
+/// A line buffer that is not full gives its held rows as one tensor in its own memory (planes
+/// moved up against each other, or the top of its single plane), equal to those rows; the rows
+/// it keeps afterwards are the last ones, in place for the next rows, in every layout.
+@Test(arguments: [(Layout.nChw16c, 20), (.nChw16c, 16), (.nchw, 3), (.nhwc, 20)])
+func partialLineBufferGivesItsRowsInPlace(_ layout: Layout, _ channels: Int) {
+    func rows(_ h: Int, seed: UInt64) -> (Tensor, [Float]) {
+        let plain = randomInput(c: channels, h: h, w: 5, seed: seed)
+        let t = Tensor(shape: plain.shape, layout: layout)
+        LayoutConverter().convert(plain, into: t)
+        return (t, plain.nchwValues())
+    }
+    let buffer = LineBuffer(capacity: 10)
+    let (first, firstValues) = rows(7, seed: 4)
+    #expect(buffer.fill(first) == 7)
+    let front = buffer.front(7)
+    #expect(front.storage === buffer.tensor!.storage, "no copy")
+    #expect(front.nchwValues() == firstValues)
+    buffer.keepLast(2)
+    let (next, nextValues) = rows(8, seed: 5)
+    #expect(buffer.fill(next) == 8)
+    var expected: [Float] = []
+    for c in 0..<channels {
+        expected += firstValues[(c * 7 + 5) * 5..<(c * 7 + 7) * 5]
+        expected += nextValues[c * 8 * 5..<(c + 1) * 8 * 5]
+    }
+    #expect(buffer.front(10).nchwValues() == expected, "the last two rows, then the next eight")
+}

@@ -207,29 +207,52 @@ final class LineBuffer {
         return n
     }
 
-    /// The first `rows` rows: the buffer itself when full, else a copy of that height (the
-    /// first and last strips only; not kept, so it holds no memory between them).
+    /// The first `rows` held rows as one tensor: the buffer itself when full, else a tensor of
+    /// that height in the buffer's own memory where it can be (the scene's first and last calls):
+    /// the top of a single plane per image (NHWC, one block of 16, one channel), or all the held
+    /// rows with every plane moved up against the one before (in place, until `keepLast`); else
+    /// (rows stay held after them) a copy. Fresh copies of the widest buffers cost R1 ~0.35 GB
+    /// of first-touched memory per scene.
     func front(_ rows: Int) -> Tensor {
-        guard let tensor, rows <= count else { preconditionFailure("LineBuffer.front(\(rows)) of \(count)") }
+        guard let tensor, rows <= count, compacted == nil else { preconditionFailure("LineBuffer.front(\(rows)) of \(count)") }
         if rows == capacity { return tensor }
-        let out = Tensor(shape: Shape(tensor.shape.n, tensor.shape.c, rows, tensor.shape.w), layout: tensor.layout)
-        RowCopy.copy(tensor, rows: 0, count: rows, into: out, at: 0)
-        return out
-    }
-
-    /// Keeps the last `rows` rows, moved to the top (they do not overlap the rows dropped
-    /// while rows ≤ capacity / 2; otherwise moved row by row from the top down).
-    func keepLast(_ rows: Int) {
-        guard let tensor, rows < count else { return }
-        let view = tensor.spatialView, rowLength = view.w * view.inner
-        for plane in 0..<view.outer {
-            let base = tensor.data + view.row(plane, 0)
-            for r in 0..<rows { (base + r * rowLength).update(from: base + (count - rows + r) * rowLength, count: rowLength) }
+        let view = tensor.spatialView, plane = view.w * view.inner
+        let shape = Shape(tensor.shape.n, tensor.shape.c, rows, tensor.shape.w)
+        if view.outer == 1 { return Tensor(shape: shape, layout: tensor.layout, sharing: tensor.storage) }
+        guard rows == count, tensor.shape.n == 1 else {
+            let out = Tensor(shape: shape, layout: tensor.layout)
+            RowCopy.copy(tensor, rows: 0, count: rows, into: out, at: 0)
+            return out
         }
-        count = rows
+        for p in 1..<view.outer {  // upwards: a plane's new place ends before the next one's rows
+            (tensor.data + p * rows * plane).update(from: tensor.data + p * capacity * plane, count: rows * plane)
+        }
+        compacted = rows
+        return Tensor(shape: shape, layout: tensor.layout, sharing: tensor.storage)
+    }
+    /// The height of the tensor `front` made in place, until `keepLast` moves rows back.
+    private var compacted: Int?
+
+    /// Keeps the last `rows` rows, moved to the top of every plane (a plane's rows are
+    /// contiguous: one overlapping move each); after `front` made a shorter tensor in place,
+    /// from its planes, the last first (each one's place in the buffer starts beyond the
+    /// shorter planes before it).
+    func keepLast(_ rows: Int) {
+        guard let tensor else { return }
+        let height = compacted ?? capacity, keep = min(rows, count)
+        compacted = nil
+        guard keep < count || height != capacity else { return }
+        let view = tensor.spatialView, plane = view.w * view.inner
+        for p in (0..<view.outer).reversed() {
+            (tensor.data + p * capacity * plane).update(from: tensor.data + (p * height + count - keep) * plane, count: keep * plane)
+        }
+        count = keep
     }
 
-    func reset() { count = 0 }
+    func reset() {
+        count = 0
+        compacted = nil
+    }
 }
 
 /// A k×k convolution (stride 1, "same" padding) over rows, with its bias and ReLU: keeps the
