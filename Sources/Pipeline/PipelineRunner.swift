@@ -20,6 +20,11 @@ public final class PipelineRunner {
     public var force = false
     public var communicator = Communicator.single
     public var terrasegVersion = "unknown"
+    /// The running executable (`FileIdentity`): maps and test-chip scores made by another
+    /// version or build of TerraSeg are made again (the model is kept: its data and settings
+    /// decide; `--force` retrains).
+    public var program = FileIdentity.of("/proc/self/exe")
+    private var programStamp: String { terrasegVersion + "@" + program }
     public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
 
     public init(_ loaded: PipelineLoader.Loaded) { self.loaded = loaded }
@@ -145,7 +150,7 @@ public final class PipelineRunner {
         }
         // A STAC Item's band files count as inputs too.
         let inputs = jobs.flatMap { ($0.item.map { [$0.file] } ?? []) + $0.paths }
-        let predictStamp = trainStamp + "/" + stamp(sections: [spec.prediction], extra: [String](), files: inputs)
+        let predictStamp = trainStamp + "/" + stamp(sections: [spec.prediction], extra: [programStamp], files: inputs)
         let named = jobs.map { SceneOutputs.named(after: $0, in: mapsDirectory, options: options) }
         let outputs = named.map(\.map)
         if try agreed(!force && stamps["predict"] == predictStamp && named.flatMap(\.all).allSatisfy({ FileManager.default.fileExists(atPath: $0) })) {
@@ -154,6 +159,9 @@ public final class PipelineRunner {
             return outputs
         }
         log("predict: \(jobs.count) scene(s) → \(mapsDirectory)")
+        if let made = stamps["program"], made != programStamp {
+            log("predict: TerraSeg changed since the maps were made (another version or build): mapping again with the same model")
+        }
         if let note = options.mapNote { log("predict: " + note) }
         if let note = options.streamingNote { log("predict: " + note) }
         stamps["predict"] = nil
@@ -172,6 +180,7 @@ public final class PipelineRunner {
             if case .failed(let m) = r.status { throw RasterError(.writeFailed, path: r.job.name, problem: "prediction failed: \(m)") }
         }
         stamps["predict"] = predictStamp
+        stamps["program"] = programStamp
         try write(stamps)
         return outputs
     }
@@ -211,7 +220,7 @@ public final class PipelineRunner {
         guard spec.evaluation.enabled else { return ([], []) }
         let scored = try mapEvaluations(maps)
         let sets = try spec.data.tileSets.map { ($0, try tileSetChips($0, parts: [.test])) }.filter { !$0.1.isEmpty }
-        let chipStamp = trainStamp + "/" + stamp(sections: [String](), extra: [String](), files: [], chips: chipFiles(sets.flatMap(\.1)))
+        let chipStamp = trainStamp + "/" + stamp(sections: [String](), extra: [programStamp], files: [], chips: chipFiles(sets.flatMap(\.1)))
         var chips: [MapEvaluator.Result]
         if !force && !sets.isEmpty && stamps["test_chips"] == chipStamp, let kept = storedTestChipEvaluations(count: sets.count) {
             skipped.append("test chips")

@@ -40,6 +40,30 @@ import TestSupport
         #expect(try FileChanges.bytes(weights) != retrained)
     }
 
+    /// Maps made by another build of TerraSeg are made again, with the same model (its data and
+    /// settings decide training), and the run says why.
+    @Test func anotherBuildMapsAgainWithTheSameModel() throws {
+        let dir = TemporaryDirectory()
+        let scene = try SyntheticScene(in: dir.path, width: 120, height: 100, bands: 3)
+        try scene.writeUncompressedLabels(swapped: false, inPlace: false)
+        let job = dir.file("job.yaml"), weights = dir.file("run/model/model.safetensors")
+        try SyntheticPipeline.yaml(learningRate: 0.01).write(toFile: job, atomically: true, encoding: .utf8)
+        let first = try Tool.run(Tool.terraseg, ["run", job])
+        #expect(first.status == 0 && !first.crashed, "\(first.stderr)")
+        let trained = try FileChanges.bytes(weights)
+
+        let rebuilt = dir.file("terraseg")  // the same program as another executable file
+        try FileManager.default.copyItem(atPath: Tool.terraseg, toPath: rebuilt)
+        let other = try Tool.run(rebuilt, ["run", job])
+        #expect(other.status == 0, "\(other.stderr)")
+        #expect(other.stdout.contains("skipped: train") && !other.stdout.contains("skipped: train, predict"), "\(other.stdout)")
+        #expect(other.stderr.contains("TerraSeg changed since the maps were made"), "\(other.stderr)")
+        #expect(try FileChanges.bytes(weights) == trained, "the model is kept")
+
+        let again = try Tool.run(rebuilt, ["run", job])
+        #expect(again.stdout.contains("Up to date, skipped: train, predict"), "\(again.stdout)")
+    }
+
     @Test func trainTakesResumeOrRestartNotBoth() throws {
         let r = try Tool.run(Tool.terraseg, ["train", "--resume", "--restart", "--image", "a.tif", "--labels", "b.tif",
                                              "--classes", "1=a", "--output", "/tmp/none"])
