@@ -224,3 +224,23 @@ func int8RowsEmitNCHWLogits() throws {
     #expect(shapes.reduce(0) { $0 + $1.h } == 32 && shapes.allSatisfy { $0.c == 3 && $0.w == 32 } && layouts.allSatisfy { $0 == .nchw },
             "emitted \(shapes) \(layouts)")
 }
+
+/// A u8 row queue keeps its rows through appends, a move to its front and growth with rows of
+/// 1.5 MB (copied on all threads) and of a few bytes (on one).
+@Test(arguments: [3 << 19, 24])
+func byteRowQueueKeepsItsRowsInOrder(_ rowBytes: Int) {
+    let queue = ByteRowQueue(reserve: 3)
+    var rng = SplitMix64(seed: 7)
+    let rows = (0..<6).map { _ in (0..<rowBytes).map { _ in UInt8(truncatingIfNeeded: rng.next()) } }
+    func append(_ r: Range<Int>) { for i in r { rows[i].withUnsafeBytes { queue.append($0.baseAddress!, rows: 1, rowBytes: rowBytes) } } }
+    func held() -> [[UInt8]] {
+        let view = queue.view(0..<queue.count, channels: rowBytes, width: 1)
+        return (0..<queue.count).map { Array(UnsafeBufferPointer(start: view.data + $0 * rowBytes, count: rowBytes)) }
+    }
+    append(0..<3)
+    queue.drop(2)
+    append(3..<5)  // moves row 2 to the front (apart from where it was), then appends
+    #expect(held() == Array(rows[2..<5]))
+    append(5..<6)  // grows, copying the held rows
+    #expect(held() == Array(rows[2..<6]) && queue.allocations == 2)
+}

@@ -5,6 +5,21 @@
 // kernels they mirror (`MaxPool2x2`, `Upsample2x`), held to in Int8ChainTests.
 
 public enum ByteKernels {
+    /// Copies `count` bytes between non-overlapping buffers; from 1 MiB on all threads (a row
+    /// stream's u8 rows: copied on one thread, they left the other spinning, 8 % of R1's
+    /// int8 stream).
+    public static func copy(_ source: UnsafeRawPointer, into destination: UnsafeMutableRawPointer, count: Int) {
+        let pieces = count >= 1 << 20 ? max(1, Runtime.threads) : 1
+        guard pieces > 1 else { return destination.copyMemory(from: source, byteCount: count) }
+        let s = UncheckedSendable(source), d = UncheckedSendable(destination)
+        parallelFor(pieces) { range in
+            for piece in range {
+                let lo = count * piece / pieces, hi = count * (piece + 1) / pieces
+                (d.value + lo).copyMemory(from: s.value + lo, byteCount: hi - lo)
+            }
+        }
+    }
+
     /// output (N, C, H/2, W/2) = max over 2×2 windows of input (N, C, H, W), same step.
     public static func maxPool2x2(_ input: ByteTensor, into output: ByteTensor) {
         let i = input.shape, o = output.shape

@@ -47,16 +47,20 @@ final class ByteRowQueue {
         case .grow(let capacity):
             let next = ByteTensor(uninitialized: Shape(1, length, max(capacity, reserve), 1))
             allocations += 1
-            if let storage, count > 0 { next.data.update(from: storage.data + span.start * length, count: count * length) }
+            if let storage, count > 0 { ByteKernels.copy(storage.data + span.start * length, into: next.data, count: count * length) }
             storage = next
             span.movedToFront()
         case .compact:
             let base = UnsafeMutableRawPointer(storage!.data)
-            base.copyMemory(from: base + span.start * length, byteCount: count * length)  // memmove
+            if span.start >= count {  // apart: on all threads when big
+                ByteKernels.copy(base + span.start * length, into: base, count: count * length)
+            } else {
+                base.copyMemory(from: base + span.start * length, byteCount: count * length)  // memmove
+            }
             span.movedToFront()
         }
         let at = storage!.data + span.end * length
-        if let source { UnsafeMutableRawPointer(at).copyMemory(from: source, byteCount: rows * length) } else { at.update(repeating: 0, count: rows * length) }
+        if let source { ByteKernels.copy(source, into: at, count: rows * length) } else { at.update(repeating: 0, count: rows * length) }
         span.appended(rows)
     }
 
