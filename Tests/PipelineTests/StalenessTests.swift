@@ -6,7 +6,8 @@ import TestSupport
 /// rewritten in place (same size, same modification time) retrains from scratch, so does a
 /// changed setting, and --force always retrains; nothing else is redone.
 @Suite struct StalenessTests {
-    @Test func aChangedInputOrSettingRetrainsAndForceAlwaysDoes() throws {
+    /// A synthetic pipeline run once: its folder, scene, job file, weights file and trained weights.
+    func firstRun() throws -> (dir: TemporaryDirectory, scene: SyntheticScene, job: String, weights: String, trained: [UInt8]) {
         let dir = TemporaryDirectory()
         let scene = try SyntheticScene(in: dir.path, width: 120, height: 100, bands: 3)
         try scene.writeUncompressedLabels(swapped: false, inPlace: false)
@@ -14,7 +15,11 @@ import TestSupport
         try SyntheticPipeline.yaml(learningRate: 0.01).write(toFile: job, atomically: true, encoding: .utf8)
         let first = try Tool.run(Tool.terraseg, ["run", job])
         #expect(first.status == 0 && !first.crashed, "\(first.stderr)")
-        let trained = try FileChanges.bytes(weights)
+        return (dir, scene, job, weights, try FileChanges.bytes(weights))
+    }
+
+    @Test func aChangedInputOrSettingRetrainsAndForceAlwaysDoes() throws {
+        let (dir, scene, job, weights, trained) = try firstRun()
 
         // Classes swapped in the label raster, in place, size and mtime kept.
         try scene.writeUncompressedLabels(swapped: true, inPlace: true)
@@ -38,19 +43,13 @@ import TestSupport
         #expect(changed.status == 0 && !changed.stderr.contains("--resume"), "\(changed.stderr)")
         #expect(changed.stderr.contains("Training from scratch: the training settings changed"), "\(changed.stderr)")
         #expect(try FileChanges.bytes(weights) != retrained)
+        withExtendedLifetime(dir) {}  // the run's folder stays until here
     }
 
     /// Maps made by another build of TerraSeg are made again, with the same model (its data and
     /// settings decide training), and the run says why.
     @Test func anotherBuildMapsAgainWithTheSameModel() throws {
-        let dir = TemporaryDirectory()
-        let scene = try SyntheticScene(in: dir.path, width: 120, height: 100, bands: 3)
-        try scene.writeUncompressedLabels(swapped: false, inPlace: false)
-        let job = dir.file("job.yaml"), weights = dir.file("run/model/model.safetensors")
-        try SyntheticPipeline.yaml(learningRate: 0.01).write(toFile: job, atomically: true, encoding: .utf8)
-        let first = try Tool.run(Tool.terraseg, ["run", job])
-        #expect(first.status == 0 && !first.crashed, "\(first.stderr)")
-        let trained = try FileChanges.bytes(weights)
+        let (dir, _, job, weights, trained) = try firstRun()
 
         let rebuilt = dir.file("terraseg")  // the same program as another executable file
         try FileManager.default.copyItem(atPath: Tool.terraseg, toPath: rebuilt)
