@@ -110,12 +110,12 @@ public final class ConvolutionKernel {
         let inShape: Shape, inLayout: Layout, outLayout: Layout, training: Bool
         var bf16 = false
         let fwd: Primitive
-        let fwdSrc: Operand, fwdWeights: Operand, fwdDst: Memory
+        let fwdSrc: Operand, fwdWeights: Operand, fwdDst: ResultOperand
         let biasMemory: Memory?
-        var bwdData: (prim: Primitive, weights: Operand, dst: Operand, src: Memory)?
+        var bwdData: (prim: Primitive, weights: Operand, dst: Operand, src: ResultOperand)?
         var bwdWeights: (prim: Primitive, src: Operand, diffDst: Operand, diffWeights: ResultOperand, diffBias: Memory?)?
         init(inShape: Shape, inLayout: Layout, outLayout: Layout, training: Bool, fwd: Primitive,
-             fwdSrc: Operand, fwdWeights: Operand, fwdDst: Memory, biasMemory: Memory?) {
+             fwdSrc: Operand, fwdWeights: Operand, fwdDst: ResultOperand, biasMemory: Memory?) {
             self.inShape = inShape; self.inLayout = inLayout; self.outLayout = outLayout
             self.training = training; self.fwd = fwd; self.fwdSrc = fwdSrc
             self.fwdWeights = fwdWeights; self.fwdDst = fwdDst; self.biasMemory = biasMemory
@@ -180,13 +180,14 @@ public final class ConvolutionKernel {
         let outShape = g.outputShape(input.shape)
         precondition(!(training && g.rowPadding != nil), "row padding is for inference only")
         precondition(!(fusedReLU && training), "a fused ReLU is for inference only (its backward is not computed)")
-        let pd = forwardDesc(training ? dnnl_forward_training : dnnl_forward_inference,
-                             readDesc(input.shape, input.memoryDesc), MemoryDesc(outShape, outLayout))
+        let prop = training ? dnnl_forward_training : dnnl_forward_inference
+        var pd = forwardDesc(prop, readDesc(input.shape, input.memoryDesc), MemoryDesc(outShape, outLayout))
+        if pd.isReference { pd = forwardDesc(prop, readDesc(input.shape, .any(input.shape)), .any(outShape)) }
         let plan = Plan(inShape: input.shape, inLayout: input.layout, outLayout: outLayout, training: training,
                     fwd: Primitive(pd),
                     fwdSrc: Operand(user: input.memoryDesc, wanted: pd.md(dnnl_query_src_md)),
                     fwdWeights: weightsOperand(wanted: pd.md(dnnl_query_weights_md)),
-                    fwdDst: Memory(pd.md(dnnl_query_dst_md)),
+                    fwdDst: ResultOperand(produced: pd.md(dnnl_query_dst_md), user: MemoryDesc(outShape, outLayout)),
                     biasMemory: g.bias ? Memory(MemoryDesc.vector(g.outputChannels)) : nil)
         plan.bf16 = bf16
         return plan
@@ -263,10 +264,11 @@ public final class ConvolutionKernel {
         var args: [(Int32, Memory)] = [
             (DNNL_ARG_SRC, p.fwdSrc.prepare(input.raw)),
             (DNNL_ARG_WEIGHTS, weights(p.fwdWeights, weight)),
-            (DNNL_ARG_DST, p.fwdDst.bind(output.raw)),
+            (DNNL_ARG_DST, p.fwdDst.target(output.raw)),
         ]
         if let bm = p.biasMemory, let bias { args.append((DNNL_ARG_BIAS, bm.bind(bias.value.raw))) }
         p.fwd.execute(args)
+        p.fwdDst.finish(output.raw)
     }
 
     /// dInput = conv_backward_data(dOutput, weight). Call after `forward` for the same shapes.
@@ -274,24 +276,29 @@ public final class ConvolutionKernel {
         guard let p = plan, p.training else { preconditionFailure("conv backward needs a training forward first") }
         precondition(dInput.shape == p.inShape)
         if p.bwdData == nil {
-            let g = geometry
-            var ds = dInput.memoryDesc.raw, dd = readDesc(dOutput.shape, dOutput.memoryDesc).raw
-            var w = weightsDesc.raw
-            var chosen: PrimitiveDesc?
-            for alg in algorithms(weightsPass: false) where chosen == nil {
-                var desc = dnnl_convolution_desc_t()
-                guard ts_conv_backward_data_desc(deconv, &desc, alg, &ds, &w, &dd, g.stride, g.dilation - 1,
-                                                 g.padding, g.paddingRight(p.inShape.h)) == dnnl_success else { continue }
-                chosen = PrimitiveDesc.attempt(&desc, hint: p.fwd.desc)
-            }
-            guard let pd = chosen else { fatalError("oneDNN: no convolution backward-data implementation for \(g)") }
+            var pd = backwardDataDesc(diffSrc: dInput.memoryDesc, diffDst: readDesc(dOutput.shape, dOutput.memoryDesc), hint: p.fwd.desc)
+            if pd.isReference { pd = backwardDataDesc(diffSrc: .any(dInput.shape), diffDst: readDesc(dOutput.shape, .any(dOutput.shape)), hint: p.fwd.desc) }
             p.bwdData = (Primitive(pd), Operand(user: userWeightsDesc, wanted: pd.md(dnnl_query_weights_md)),
-                         Operand(user: dOutput.memoryDesc, wanted: pd.md(dnnl_query_diff_dst_md)), Memory(pd.md(dnnl_query_diff_src_md)))
+                         Operand(user: dOutput.memoryDesc, wanted: pd.md(dnnl_query_diff_dst_md)),
+                         ResultOperand(produced: pd.md(dnnl_query_diff_src_md), user: dInput.memoryDesc))
         }
         let b = p.bwdData!
         b.prim.execute([(DNNL_ARG_DIFF_DST, b.dst.prepare(dOutput.raw)),
                         (DNNL_ARG_WEIGHTS, weights(b.weights, weight)),
-                        (DNNL_ARG_DIFF_SRC, b.src.bind(dInput.raw))])
+                        (DNNL_ARG_DIFF_SRC, b.src.target(dInput.raw))])
+        b.src.finish(dInput.raw)
+    }
+
+    private func backwardDataDesc(diffSrc: MemoryDesc, diffDst: MemoryDesc, hint: PrimitiveDesc) -> PrimitiveDesc {
+        let g = geometry
+        var ds = diffSrc.raw, dd = diffDst.raw, w = weightsDesc.raw
+        for alg in algorithms(weightsPass: false) {
+            var desc = dnnl_convolution_desc_t()
+            guard ts_conv_backward_data_desc(deconv, &desc, alg, &ds, &w, &dd, g.stride, g.dilation - 1,
+                                             g.padding, g.paddingRight(Int(diffSrc.raw.dims.2))) == dnnl_success else { continue }
+            if let pd = PrimitiveDesc.attempt(&desc, hint: hint) { return pd }
+        }
+        fatalError("oneDNN: no convolution backward-data implementation for \(g)")
     }
 
     /// weight.grad = dL/dW, bias.grad = dL/db (overwritten). input is the forward's input.

@@ -142,6 +142,10 @@ final class PrimitiveDesc {
         guard dnnl_primitive_desc_query(handle, dnnl_query_impl_info_str, 0, &s) == dnnl_success, let s else { return "?" }
         return String(cString: s)
     }
+
+    /// oneDNN's reference implementation (naive loops): what it takes when no vectorised kernel
+    /// fits the layouts asked for, e.g. a blocked dilated convolution under 16 channels.
+    var isReference: Bool { implementation.hasPrefix("ref") }
 }
 
 /// A post-op chain (`dnnl_post_ops_t`).
