@@ -244,3 +244,28 @@ func byteRowQueueKeepsItsRowsInOrder(_ rowBytes: Int) {
     append(5..<6)  // grows, copying the held rows
     #expect(held() == Array(rows[2..<6]) && queue.allocations == 2)
 }
+
+/// A u8 convolution writes its rows straight into the next one's line buffer (`sink`): the pair
+/// gives the rows it gives through the first one's own buffer and a copy, and that buffer is
+/// never allocated.
+@Test(.enabled(if: CPUFeatures.hasInt8DotProduct))
+func linkedInt8UnitsWriteInPlace() throws {
+    let stages = try #require(chainedUNet().int8Chain?.encoderStages[1])
+    try #require(stages.count == 2 && stages[0].outputStep != nil)
+    func run(linked: Bool) -> (out: [UInt8], allocations: Int) {
+        let a = Int8ConvolutionRows(stages[0], chunk: 8), b = Int8ConvolutionRows(stages[1], chunk: 8)
+        if linked { a.sink = b }
+        var out: [UInt8] = []
+        for (i, h) in [5, 8, 8, 3].enumerated() {
+            a.push(.bytes(bytes(Shape(1, stages[0].kernel.geometry.inputChannels, h, 12), seed: UInt64(i))), final: i == 3) { rows, last in
+                b.push(rows, final: last) { o, _ in
+                    if case .bytes(let t)? = o { out += Array(UnsafeBufferPointer(start: t.data, count: t.shape.count)) }
+                }
+            }
+        }
+        return (out, a.bytes.allocations)
+    }
+    let copied = run(linked: false), inPlace = run(linked: true)
+    #expect(copied.out.count == 24 * 12 * stages[1].kernel.geometry.outputChannels && inPlace.out == copied.out)
+    #expect(copied.allocations == 1 && inPlace.allocations == 0)
+}

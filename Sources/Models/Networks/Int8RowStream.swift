@@ -37,9 +37,29 @@ final class ByteRowQueue {
 
     init(reserve: Int = 0) { self.reserve = max(0, reserve) }
 
-    /// Appends `rows` rows copied from `source`, or zero rows when it is nil.
+    /// Appends `rows` rows copied from `source` (nothing to copy when it is `tail`'s view), or
+    /// zero rows when it is nil.
     func append(_ source: UnsafeRawPointer?, rows: Int, rowBytes length: Int) {
         guard rows > 0 else { return }
+        makeRoom(rows: rows, rowBytes: length)
+        let at = storage!.data + span.end * length
+        if let source {
+            if source != UnsafeRawPointer(at) { ByteKernels.copy(source, into: at, count: rows * length) }
+        } else {
+            at.update(repeating: 0, count: rows * length)
+        }
+        span.appended(rows)
+    }
+
+    /// Where rows of `shape` go next, for a producer to write them in place; `append` of this
+    /// view (before any other change to the queue) then only counts them.
+    func tail(_ shape: Shape) -> ByteTensor {
+        let length = shape.w * shape.c
+        makeRoom(rows: shape.h, rowBytes: length)
+        return ByteTensor(viewing: storage!, offset: span.end * length, shape: shape)
+    }
+
+    private func makeRoom(rows: Int, rowBytes length: Int) {
         precondition(length > 0 && (count == 0 || length == rowBytes), "ByteRowQueue: rows of another width while rows are held")
         rowBytes = length
         switch span.room(for: rows, capacity: (storage?.shape.count ?? 0) / length) {
@@ -59,9 +79,6 @@ final class ByteRowQueue {
             }
             span.movedToFront()
         }
-        let at = storage!.data + span.end * length
-        if let source { ByteKernels.copy(source, into: at, count: rows * length) } else { at.update(repeating: 0, count: rows * length) }
-        span.appended(rows)
     }
 
     func append(_ rows: ByteTensor) { append(rows.data, rows: rows.shape.h, rowBytes: rows.shape.w * rows.shape.c) }
@@ -111,6 +128,9 @@ final class Int8ConvolutionRows: ByteRowStage {
     let held: ByteRowQueue, bytes: ByteScratch
     private var floats: Tensor?
     private var started = false, width = 0
+    /// The next convolution of its level, when this one writes u8: outputs go straight into its
+    /// line buffer (`destination`), not through `bytes` and a copy.
+    var sink: Int8ConvolutionRows?
 
     init(_ stage: Int8UNetChain.Stage, chunk: Int) {
         let g = stage.unit.conv.geometry
@@ -124,8 +144,7 @@ final class Int8ConvolutionRows: ByteRowStage {
         if let rows {
             guard case .bytes(let b) = rows else { preconditionFailure("\(label): int8 rows read u8") }
             width = b.shape.w
-            if !started { held.append(nil, rows: halo, rowBytes: b.shape.w * b.shape.c) }
-            started = true
+            begin(rowBytes: b.shape.w * b.shape.c)
             held.append(b)
         }
         if final && started { held.append(nil, rows: halo, rowBytes: held.rowBytes) }
@@ -144,8 +163,23 @@ final class Int8ConvolutionRows: ByteRowStage {
         }
     }
 
+    /// Where the rows of this stage's next push can be written in place (a producer's output):
+    /// the end of its line buffer, after the scene's top zero rows. Push that view next.
+    func destination(_ shape: Shape) -> ByteTensor {
+        begin(rowBytes: shape.w * shape.c)
+        return held.tail(shape)
+    }
+
+    /// The scene's top zero rows, before its first rows.
+    private func begin(rowBytes: Int) {
+        guard !started else { return }
+        held.append(nil, rows: halo, rowBytes: rowBytes)
+        started = true
+    }
+
     private func convolve(_ input: ByteTensor) -> Int8UNetChain.Activation {
-        .convolve(kernel, input, profile: "\(label) int8 rows fwd", bytes: bytes.view, floats: &floats, floatLayout: floatLayout, maxRows: chunk)
+        .convolve(kernel, input, profile: "\(label) int8 rows fwd", bytes: sink?.destination ?? bytes.view, floats: &floats,
+                  floatLayout: floatLayout, maxRows: chunk)
     }
 
     func reset() {
@@ -203,6 +237,8 @@ final class Int8JunctionRows: ByteRowStage {
     let chunk: Int
     private let coarse: ByteRowQueue, skips: ByteRowQueue, output: ByteScratch
     private let bilinear: Int8UNetChain.BilinearJunction
+    /// The decoder level's first convolution: concat rows are written into its line buffer.
+    var sink: Int8ConvolutionRows?
     /// Scene row of the coarse queue's first row; next coarse row to emit.
     private var first = 0, nextRow = 0
     private var skipChannels = 0, coarseChannels = 0, coarseWidth = 0
@@ -271,7 +307,10 @@ final class Int8JunctionRows: ByteRowStage {
         return cat
     }
 
-    private func concat(rows: Int, up: Int, width: Int) -> ByteTensor { output.view(Shape(1, up + skipChannels, rows, width)) }
+    private func concat(rows: Int, up: Int, width: Int) -> ByteTensor {
+        let shape = Shape(1, up + skipChannels, rows, width)
+        return sink?.destination(shape) ?? output.view(shape)
+    }
 
     /// The next `rows` skip rows, read in place; taken off the queue (valid until the next append).
     private func takeSkips(_ rows: Int) -> ByteTensor {
@@ -317,12 +356,22 @@ final class Int8UNetRows: RowStage {
         junctions = (0..<levels).map { Int8JunctionRows(chain.kind, chunk: chunk($0 + 1)) }
         decoders = (0..<levels).map { l in chain.decoderStages[levels - 1 - l].map { Int8ConvolutionRows($0, chunk: chunk(l)) } }
         head = chain.net.head; maxRows = max(1, rows)
+        // u8 rows go straight into the next convolution's line buffer: no copy per row.
+        for stages in encoders + [bottleneck] + decoders {
+            for (a, b) in zip(stages, stages.dropFirst()) {
+                if let a = a as? Int8ConvolutionRows, let b = b as? Int8ConvolutionRows, a.kernel.outputStep != nil { a.sink = b }
+            }
+        }
+        for (j, d) in zip(junctions, decoders) { j.sink = d.first as? Int8ConvolutionRows }
+        firstSink = encoders.first?.first as? Int8ConvolutionRows
     }
+    /// The second unit of the first level: the quantized input rows are written into its line buffer.
+    private var firstSink: Int8ConvolutionRows?
 
     func push(_ rows: Tensor?, final: Bool, _ next: Emit) {
         var input: Int8UNetChain.Activation?
         if let rows {
-            let q = first.view(rows.shape)
+            let q = firstSink?.destination(rows.shape) ?? first.view(rows.shape)
             Profiler.shared.measure("int8 quantize enc1.1 rows") { quantizer.quantize(rows, into: q) }
             input = .bytes(q)
         }
