@@ -35,9 +35,13 @@ public struct ConvGeometry: Hashable, Sendable {
     /// few input channels; 4→8 over the 2048² mosaic's strips: 30 ms, as fast as NHWC's 28),
     /// and the full suite gave wrong rows now and then with NHWC 3→16 layers in every failing case.
     public func runsChannelsLast(pixels: Int) -> Bool {
-        guard stride == 1, !transposed, inputChannels >= 8, max(inputChannels, outputChannels) <= 16 else { return false }
+        guard stride == 1, !transposed, !readsFewBands, max(inputChannels, outputChannels) <= 16 else { return false }
         return min(inputChannels, outputChannels) < 16 || pixels >= 1 << 16
     }
+
+    /// A first layer reading a few bands (under 8 input channels): it reads them plain, in
+    /// windows and row streams (`ConvolutionRows.inputLayout`), never NHWC or a mostly empty block.
+    public var readsFewBands: Bool { inputChannels < 8 }
 
     /// Whether `runsChannelsLast(pixels:)` holds for some image size.
     public var mayRunChannelsLast: Bool { runsChannelsLast(pixels: Int.max) }

@@ -42,11 +42,11 @@ public final class Conv2d: UnaryLayer {
         [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
     }
 
-    /// input (N, I, H, W) → output (N, O, H', W').
     /// The layout an input of `layout` is convolved into: `outputLayout`, but NHWC after NHWC
     /// rows at inference (a channels-last unit's; oneDNN's kernels want both sides alike).
     public func outputLayout(reading layout: Layout) -> Layout { !isTraining && layout == .nhwc ? .nhwc : outputLayout }
 
+    /// input (N, I, H, W) → output (N, O, H', W').
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let out = reuse(output, geometry.outputShape(x.shape), outputLayout(reading: x.layout))
         output = out

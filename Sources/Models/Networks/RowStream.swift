@@ -274,7 +274,7 @@ final class ConvolutionRows: RowStage {
     private(set) var layout = Layout.nChw16c
     private var layoutFor: ((Shape) -> Layout)?
     /// The line buffer's layout: the output's, but plain for a blocked convolution fed plain
-    /// rows of fewer than 8 channels (a first layer reading a few bands), which oneDNN's direct
+    /// rows of a few bands (`ConvGeometry.readsFewBands`, as windows read them), which oneDNN's direct
     /// kernel reads as they are (4→8 per 2048 × 64 strip: about 1 ms, against 5.3 ms of Winograd
     /// on a 16-channel block three quarters zeros).
     private(set) var inputLayout = Layout.nChw16c
@@ -310,7 +310,7 @@ final class ConvolutionRows: RowStage {
         if let rows {
             if !started {
                 if let layoutFor { layout = layoutFor(Shape(rows.shape.n, rows.shape.c, chunk + 2 * halo, rows.shape.w)) }
-                let readsPlain = layout == .nChw16c && rows.layout == .nchw && rows.shape.c < 8 && int8 == nil
+                let readsPlain = layout == .nChw16c && rows.layout == .nchw && kernel.geometry.readsFewBands && int8 == nil
                 inputLayout = readsPlain ? .nchw : layout
             }
             let like = (rows.shape, inputLayout)
