@@ -5,22 +5,40 @@ import Glibc
 /// A tensor's *layout* says how its logical (n, c, h, w) elements sit in memory:
 /// - `.nchw`: plain row-major, what the outside world (rasters, losses, checkpoints) sees;
 /// - `.nhwc`: channels innermost;
-/// - `.nChw16c`: oneDNN's blocked layout, channels split in blocks of 16 stored innermost,
-///   the channel count padded up to a multiple of 16 (padding is kept at zero).
+/// - `.nChw16c`, `.nChw8c`: oneDNN's blocked layouts, channels split in blocks of 16 (or 8)
+///   stored innermost, the channel count padded up to a multiple of the block (padding is
+///   kept at zero). `Layout.blocked` is the one this CPU's convolution kernels read.
 /// Layers keep whatever layout the fast kernels prefer and only reorder at the edges.
 public enum Layout: Sendable, Hashable, CustomStringConvertible {
     case nchw
     case nhwc
     case nChw16c
+    case nChw8c
+
+    /// The blocked layout of oneDNN's fp32 kernels on this CPU: blocks of one vector register,
+    /// 16 channels with AVX-512, 8 with AVX2 or less. Layers between convolutions keep it, so
+    /// no convolution reorders its input or output (on AVX2 with blocks of 16 the reorders took
+    /// longer than the convolutions). Fixed for the process (`DNNL_MAX_CPU_ISA` counts).
+    public static let blocked: Layout = CPUFeatures.vectorFloats >= 16 ? .nChw16c : .nChw8c
 
     /// Channels per block (1 for plain layouts).
-    @inlinable public var channelBlock: Int { self == .nChw16c ? 16 : 1 }
+    @inlinable public var channelBlock: Int {
+        switch self {
+        case .nchw, .nhwc: return 1
+        case .nChw16c: return 16
+        case .nChw8c: return 8
+        }
+    }
+
+    /// A layout of channel blocks (`.nChw16c` or `.nChw8c`).
+    @inlinable public var isBlocked: Bool { channelBlock > 1 }
 
     public var description: String {
         switch self {
         case .nchw: return "nchw"
         case .nhwc: return "nhwc"
         case .nChw16c: return "nChw16c"
+        case .nChw8c: return "nChw8c"
         }
     }
 }
@@ -126,9 +144,9 @@ public final class Tensor: @unchecked Sendable {
         switch layout {
         case .nchw: return ((n * s.c + c) * s.h + h) * s.w + w
         case .nhwc: return ((n * s.h + h) * s.w + w) * s.c + c
-        case .nChw16c:
-            let cb = paddedChannels / 16
-            return (((n * cb + c / 16) * s.h + h) * s.w + w) * 16 + c % 16
+        case .nChw16c, .nChw8c:
+            let b = layout.channelBlock, cb = paddedChannels / b
+            return (((n * cb + c / b) * s.h + h) * s.w + w) * b + c % b
         }
     }
 
@@ -137,8 +155,9 @@ public final class Tensor: @unchecked Sendable {
         switch layout {
         case .nchw: return SpatialView(outer: shape.n * shape.c, h: shape.h, w: shape.w, inner: 1)
         case .nhwc: return SpatialView(outer: shape.n, h: shape.h, w: shape.w, inner: shape.c)
-        case .nChw16c:
-            return SpatialView(outer: shape.n * paddedChannels / 16, h: shape.h, w: shape.w, inner: 16)
+        case .nChw16c, .nChw8c:
+            let b = layout.channelBlock
+            return SpatialView(outer: shape.n * paddedChannels / b, h: shape.h, w: shape.w, inner: b)
         }
     }
 

@@ -31,4 +31,4 @@ func vectorParameter(_ v: [Double]) -> Parameter {
 func values(_ t: Tensor) -> [Double] { t.nchwValues().map(Double.init) }
 func values(_ p: UnsafeMutablePointer<Float>, _ n: Int) -> [Double] { (0..<n).map { Double(p[$0]) } }
 
-let layouts: [Layout] = [.nchw, .nChw16c]
+let layouts: [Layout] = [.nchw, .nChw16c, .nChw8c]

@@ -25,8 +25,10 @@ func resNetUNetBackwardMatchesFiniteDifferences(_ outputStride: Int) {
     func loss() -> Double { Double(crossEntropyLoss(logits: net(x), target: target).value) }
     net.backward(crossEntropyLoss(logits: net(x), target: target).gradient)
     let checks = directionalDerivatives(net.namedParameters.enumerated().filter { i, p in i % 3 == 0 || p.0.contains("downsample") || p.0.hasPrefix("seg") }.map(\.element)) { loss() }
+    // 10 %: the Float32 loss makes the difference noisy (with blocks of 8 channels, AVX2,
+    // encoder.layer3.0.conv2 gave 0.0487–0.0570 against 0.0523 over eps 2.5e-4…4e-3).
     for c in checks {
-        #expect(abs(c.numeric - c.analytic) <= 0.05 * c.analytic + 1e-3, "\(c.name): |g| = \(c.analytic), finite difference \(c.numeric)")
+        #expect(abs(c.numeric - c.analytic) <= 0.1 * c.analytic + 1e-3, "\(c.name): |g| = \(c.analytic), finite difference \(c.numeric)")
     }
     #expect(checks.count >= 20, "only \(checks.count) parameters had a gradient to check")
 }

@@ -329,7 +329,7 @@ private func toBlocked(_ t: Tensor) -> Tensor {
 /// A line buffer that is not full gives its held rows as one tensor in its own memory (planes
 /// moved up against each other, or the top of its single plane), equal to those rows; the rows
 /// it keeps afterwards are the last ones, in place for the next rows, in every layout.
-@Test(arguments: [(Layout.nChw16c, 20), (.nChw16c, 16), (.nchw, 3), (.nhwc, 20)])
+@Test(arguments: [(Layout.nChw16c, 20), (.nChw16c, 16), (.nChw8c, 20), (.nchw, 3), (.nhwc, 20)])
 func partialLineBufferGivesItsRowsInPlace(_ layout: Layout, _ channels: Int) {
     func rows(_ h: Int, seed: UInt64) -> (Tensor, [Float]) {
         let plain = randomInput(c: channels, h: h, w: 5, seed: seed)

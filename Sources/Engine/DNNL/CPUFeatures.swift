@@ -19,6 +19,15 @@ public enum CPUFeatures {
         }
     }
 
+    /// Float32 lanes of oneDNN's vector registers here: 16 with AVX-512, else 8.
+    public static var vectorFloats: Int { hasAVX512 ? 16 : 8 }
+
+    /// oneDNN 2.6 has fp32 Winograd convolutions with AVX-512 only: elsewhere `WinogradUse`
+    /// asks for it in vain and every convolution runs direct.
+    public static var hasWinograd: Bool { hasAVX512 }
+
+    private static var hasAVX512: Bool { contains(dnnl_get_effective_cpu_isa().rawValue, dnnl_cpu_isa_avx512_core) }
+
     /// u8×s8 dot products in one instruction (AVX512-VNNI or AVX-VNNI): without them oneDNN's
     /// int8 convolutions are no faster than fp32 Winograd and can saturate intermediate sums.
     public static var hasInt8DotProduct: Bool {

@@ -77,6 +77,7 @@ extension Layout {
         case .nchw: return dnnl_nchw
         case .nhwc: return dnnl_nhwc
         case .nChw16c: return dnnl_nChw16c
+        case .nChw8c: return dnnl_nChw8c
         }
     }
 }

@@ -58,11 +58,11 @@ public enum ChannelConcat {
 
     private static func check(_ parts: [Tensor], _ whole: Tensor) -> [Int] {
         let layout = whole.layout
-        precondition(layout != .nhwc, "channel concat supports nchw and nChw16c")
+        precondition(layout != .nhwc, "channel concat supports nchw and blocked layouts")
         precondition(whole.shape == outputShape(parts.map(\.shape)), "concat shapes")
         for (i, p) in parts.enumerated() {
             precondition(p.layout == layout, "concat inputs must share the output's layout")
-            if i < parts.count - 1 { precondition(p.shape.c % layout.channelBlock == 0, "blocked concat needs C % 16 == 0") }
+            if i < parts.count - 1 { precondition(p.shape.c % layout.channelBlock == 0, "blocked concat needs whole channel blocks") }
         }
         return parts.map { $0.paddedChannels * $0.shape.h * $0.shape.w }
     }

@@ -1,5 +1,5 @@
 // Hand-written 2×2 max pooling with indices and max-unpooling. All kernels work on the
-// [outer][h][w][inner] view shared by every layout (nChw16c vectorises over inner = 16).
+// [outer][h][w][inner] view shared by every layout (a blocked layout vectorises over inner = its block).
 
 /// Indices of a 2×2 max pooling: for each output element, which of the four window
 /// positions (0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right) held the maximum.

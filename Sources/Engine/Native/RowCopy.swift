@@ -81,7 +81,7 @@ public enum RowCopy {
         let lanes = UnsafeMutableBufferPointer<Int>.allocate(capacity: 2 * c)  // source lanes, then destination lanes
         defer { lanes.deallocate() }
         for channel in 0..<c { lanes[channel] = from.lane(channel); lanes[c + channel] = to.lane(channelOffset + channel) }
-        // Each pixel's channels side by side on both sides (NHWC, or one block of nChw16c).
+        // Each pixel's channels side by side on both sides (NHWC, or one channel block).
         let adjacent = (0..<c).allSatisfy { lanes[$0] == lanes[0] + $0 && lanes[c + $0] == lanes[c] + $0 }
         let src = UncheckedSendable(source.data), dst = UncheckedSendable(destination.data), table = UncheckedSendable(lanes.baseAddress!)
         // One job per image row; copies of ≥ 64 Ki values on all threads.
@@ -116,7 +116,9 @@ private struct PixelSteps {
         switch t.layout {
         case .nchw: (pixel, row, plane, block, channels) = (1, w, h * w, 1, 0)
         case .nhwc: (pixel, row, plane, block, channels) = (t.shape.c, w * t.shape.c, 0, 0, 1)
-        case .nChw16c: (pixel, row, plane, block, channels) = (16, w * 16, h * w * 16, 16, 0)
+        case .nChw16c, .nChw8c:
+            let b = t.layout.channelBlock
+            (pixel, row, plane, block, channels) = (b, w * b, h * w * b, b, 0)
         }
         image = t.physicalCount / max(1, t.shape.n)
     }

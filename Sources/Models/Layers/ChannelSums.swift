@@ -39,7 +39,7 @@ enum ChannelSums {
         switch x.layout {
         case .nchw: 1
         case .nhwc: x.shape.c
-        case .nChw16c: 16
+        case .nChw16c, .nChw8c: x.layout.channelBlock
         }
     }
 
@@ -52,11 +52,11 @@ enum ChannelSums {
             for n in 0..<s.n { for c in 0..<s.c { body((n * s.c + c) * hw, c, hw) } }
         case .nhwc:
             for n in 0..<s.n { for c in 0..<s.c { body(n * hw * s.c + c, c, hw) } }
-        case .nChw16c:
-            let blocks = x.paddedChannels / 16
+        case .nChw16c, .nChw8c:
+            let b = x.layout.channelBlock, blocks = x.paddedChannels / b
             for n in 0..<s.n {
                 for cb in 0..<blocks {
-                    for k in 0..<16 where cb * 16 + k < s.c { body((n * blocks + cb) * hw * 16 + k, cb * 16 + k, hw) }
+                    for k in 0..<b where cb * b + k < s.c { body((n * blocks + cb) * hw * b + k, cb * b + k, hw) }
                 }
             }
         }

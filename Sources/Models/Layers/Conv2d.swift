@@ -1,14 +1,14 @@
 import Engine
 
 /// 2-D convolution (square kernel) on oneDNN. Weight (O, I, k, k), optional bias (O).
-/// Output is produced in `outputLayout` (blocked nChw16c by default, so consecutive oneDNN
+/// Output is produced in `outputLayout` (`Layout.blocked` by default, so consecutive oneDNN
 /// layers never reorder); the input may be in any layout.
 public final class Conv2d: UnaryLayer {
     public let weight: Parameter
     public let bias: Parameter?
     public let geometry: ConvGeometry
     public var isTraining = true
-    public var outputLayout: Layout = .nChw16c
+    public var outputLayout: Layout = .blocked
     /// False for a network's first layer: its input needs no gradient, so backward skips it.
     public var computesInputGradient = true
     public let kernel: ConvolutionKernel

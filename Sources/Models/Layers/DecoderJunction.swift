@@ -21,8 +21,8 @@ extension UpsampleConcat: DecoderJunction {}
 /// - max-unpooling (SegNet): `Conv2d` 1×1 (B → S, bias), then `MaxUnpool2d` with the indices of
 ///   the encoder's pooling of that skip (the projection runs at the coarse resolution).
 ///
-/// The blocked concat needs the skip to start at a multiple of 16 channels; when S is not
-/// (widths 8-16-…), the concat is built in NCHW — the decoder's convolution reads any layout —
+/// The blocked concat needs the skip to start at a whole channel block (16 channels with
+/// AVX-512, 8 below); when S is not (widths 8-16-… on AVX-512), the concat is built in NCHW — the decoder's convolution reads any layout —
 /// and its gradient is split in NCHW and reordered back to the blocked layout.
 public final class LearnedUpsampleConcat: DecoderJunction {
     public let mode: UpsamplingMode
@@ -44,7 +44,7 @@ public final class LearnedUpsampleConcat: DecoderJunction {
     private var output: Tensor?, dUp: Tensor?, dSkip: Tensor?
     /// The NCHW fallback's copies of up, skip and their gradients.
     private var plainUp: Tensor?, plainSkip: Tensor?, dPlainUp: Tensor?, dPlainSkip: Tensor?
-    private var upShape: Shape?, upLayout: Layout = .nChw16c, concatenatesPlain = false
+    private var upShape: Shape?, upLayout: Layout = .blocked, concatenatesPlain = false
 
     /// Transposed convolution B → S, kernel 2, stride 2; PyTorch's initialisation.
     public static func transposed(inputChannels: Int, outputChannels: Int, seed: UInt64) -> LearnedUpsampleConcat {

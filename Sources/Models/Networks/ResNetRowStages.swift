@@ -38,7 +38,7 @@ final class StridedRows: RowStage {
         kernel.fusedReLU = unit.relu
         var output: Tensor?
         self.init(stride: g.stride, extent: g.dilation * (g.kernel - 1) + 1, padding: g.padding, chunk: chunk) { input in
-            let out = reuse(output, g.outputShape(input.shape), .nChw16c)
+            let out = reuse(output, g.outputShape(input.shape), .blocked)
             output = out
             let (weight, bias) = unit.inferenceWeights()
             kernel.forward(input: input, weight: weight, bias: bias, output: out, training: false)

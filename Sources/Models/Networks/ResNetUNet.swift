@@ -9,7 +9,7 @@ import Engine
 /// of residual blocks (`ResidualBlock`). Decoder, deepest first: nearest ×2 (the identity where
 /// the stage was dilated) + concat of the skip, two 3×3 conv–BN–ReLU; the fifth block has no
 /// skip. Head: 3×3 convolution with bias. Input (N, C, H, W) NCHW with H, W multiples of the
-/// output stride; logits (N, K, H, W) NCHW; blocked nChw16c in between.
+/// output stride; logits (N, K, H, W) NCHW; blocked (`Layout.blocked`) in between.
 public final class ResNetUNet: SegmentationNetwork {
     public let configuration: ResNetUNetConfiguration
     public let stem: ConvBNReLU

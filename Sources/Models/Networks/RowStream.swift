@@ -271,13 +271,13 @@ final class ConvolutionRows: RowStage {
     /// The line buffer's and the output's layout: blocked, or NHWC for a narrow convolution
     /// (`ConvBNReLU.runsChannelsLast` for a full chunk of the scene's width, decided at its
     /// first rows), whose rows are converted as they are copied in.
-    private(set) var layout = Layout.nChw16c
+    private(set) var layout = Layout.blocked
     private var layoutFor: ((Shape) -> Layout)?
     /// The line buffer's layout: the output's, but plain for a blocked convolution fed plain
     /// rows of a few bands (`ConvGeometry.readsFewBands`, as windows read them), which oneDNN's direct
     /// kernel reads as they are (4→8 per 2048 × 64 strip: about 1 ms, against 5.3 ms of Winograd
     /// on a 16-channel block three quarters zeros).
-    private(set) var inputLayout = Layout.nChw16c
+    private(set) var inputLayout = Layout.blocked
 
     init(_ geometry: ConvGeometry, chunk: Int, fusedReLU: Bool, weights: @escaping () -> (weight: Parameter, bias: Parameter?)) {
         precondition(geometry.stride == 1 && !geometry.transposed && geometry.padding == geometry.dilation * (geometry.kernel - 1) / 2,
@@ -298,7 +298,7 @@ final class ConvolutionRows: RowStage {
         g.bias = true
         self.init(g, chunk: chunk, fusedReLU: true) { let w = unit.inferenceWeights(); return (w.weight, w.bias) }
         int8 = unit.int8.map { Int8ConvUnit(unit, inputStep: $0.inputStep, rowPadding: 0) }
-        layoutFor = { unit.runsChannelsLast($0) ? .nhwc : .nChw16c }
+        layoutFor = { unit.runsChannelsLast($0) ? .nhwc : .blocked }
     }
     /// The unit's int8 execution over rows, when it runs in int8.
     private var int8: Int8ConvUnit?
@@ -310,7 +310,7 @@ final class ConvolutionRows: RowStage {
         if let rows {
             if !started {
                 if let layoutFor { layout = layoutFor(Shape(rows.shape.n, rows.shape.c, chunk + 2 * halo, rows.shape.w)) }
-                let readsPlain = layout == .nChw16c && rows.layout == .nchw && kernel.geometry.readsFewBands && int8 == nil
+                let readsPlain = layout.isBlocked && rows.layout == .nchw && kernel.geometry.readsFewBands && int8 == nil
                 inputLayout = readsPlain ? .nchw : layout
             }
             let like = (rows.shape, inputLayout)
@@ -345,7 +345,7 @@ final class ConvolutionRows: RowStage {
         let input = window.front(n + 2 * halo)
         let out: Tensor
         if let int8 {
-            out = int8(input, layout: .nChw16c)
+            out = int8(input, layout: .blocked)
             skipQueue?.append(out)
         } else {
             let shape = kernel.geometry.outputShape(input.shape)

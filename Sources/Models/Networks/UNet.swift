@@ -85,7 +85,7 @@ public final class ConvBNReLU: UnaryLayer {
     /// `x` in a layout this unit's inference kernels read alongside their output's: NHWC for a
     /// channels-last unit, blocked for the others when `x` is NHWC (a narrow unit's output).
     private func readable(_ x: Tensor) -> Tensor {
-        let wanted: Layout = runsChannelsLast(x.shape) ? .nhwc : (x.layout == .nhwc ? .nChw16c : x.layout)
+        let wanted: Layout = runsChannelsLast(x.shape) ? .nhwc : (x.layout == .nhwc ? .blocked : x.layout)
         guard wanted != x.layout else { return x }
         let t = reuse(readableInput, x.shape, wanted)
         readableInput = t
@@ -192,9 +192,9 @@ public final class ConvBlock: UnaryLayer {
 ///
 /// Input (N, inputChannels, H, W) in plain NCHW (H, W divisible by 2^levels); logits
 /// (N, classes, H, W) in plain NCHW. Everything in between stays in oneDNN's blocked
-/// nChw16c layout: the first convolution reads NCHW directly and the head's output is
+/// layout (`Layout.blocked`): the first convolution reads NCHW directly and the head's output is
 /// reordered once at the end (and its gradient once at the start of backward) — except a
-/// learned-upsampling level whose width is not a multiple of 16, which concatenates in NCHW.
+/// learned-upsampling level whose width is not a whole number of channel blocks, which concatenates in NCHW.
 public final class UNet: Layer {
     public let configuration: UNetConfiguration
     public let encoders: [ConvBlock]
