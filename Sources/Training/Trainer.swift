@@ -95,31 +95,6 @@ public final class Trainer {
         self.options = options
         self.output = output
         dataDescription = scenes.map { "\($0.image.info.path) | \($0.labelPath)" }
-        for warning in Trainer.performanceWarnings(architecture, patchSize: options.patchSize) {
-            Trainer.logger.warning("\(warning)")
-        }
-    }
-
-    /// Configurations oneDNN 2.6 has no fast kernel for, so they run on its reference
-    /// kernels (10–100× slower): layers narrower than a multiple of 16 channels, unless
-    /// Winograd covers them (3×3, undilated, and not switched off with TERRASEG_WINOGRAD=0).
-    public static func performanceWarnings(_ a: ModelArchitecture, patchSize: Int,
-                                           winograd: Bool = Runtime.winograd != .off) -> [String] {
-        let plain: [Int], dilated: [Int]
-        switch a {
-        case .unet(let c):
-            plain = c.widths
-            dilated = c.bottleneckDilations.contains { $0 > 1 } ? [c.bottleneckWidth] : []
-        case .dilated(let c):
-            plain = []
-            dilated = [c.width]
-        case .resnetUNet(let c):
-            plain = c.decoderChannels
-            dilated = []
-        }
-        let slow = dilated.filter { $0 % 16 != 0 } + (winograd ? [] : plain.filter { $0 % 16 != 0 })
-        guard let narrow = slow.first else { return [] }
-        return ["a layer of \(narrow) channels is not a multiple of 16\(winograd ? " and is dilated" : ""): oneDNN runs it on its slow reference kernel; use widths that are multiples of 16"]
     }
 
     // MARK: - Data

@@ -253,17 +253,6 @@ enum SmallScene {
     }
 }
 
-@Suite struct PerformanceWarningTests {
-    @Test func narrowDilatedLayersAreFlagged() {
-        let small = ModelArchitecture.unet(UNetConfiguration(inputChannels: 4, classes: 3, widths: [8, 16, 32, 64], bottleneckWidth: 128))
-        #expect(Trainer.performanceWarnings(small, patchSize: 64, winograd: true).isEmpty, "Winograd covers narrow 3×3 layers")
-        #expect(Trainer.performanceWarnings(small, patchSize: 64, winograd: false).first?.contains("8 channels") == true)
-        let dilated = ModelArchitecture.dilated(DilatedNetConfiguration(inputChannels: 4, classes: 3, width: 24))
-        #expect(Trainer.performanceWarnings(dilated, patchSize: 64, winograd: true).first?.contains("24 channels") == true)
-        #expect(Trainer.performanceWarnings(.unet(.r1), patchSize: 256).isEmpty)
-    }
-}
-
 @Suite struct ScheduleTests {
     @Test func warmupCosineAndStep() {
         var s = ScheduleOptions()
