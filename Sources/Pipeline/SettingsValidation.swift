@@ -183,7 +183,8 @@ extension ModelSpec {
             list.issues.append(SettingIssue(key: "model.dilations", problem: "is empty", fix: "List at least one dilation, e.g. [1, 2, 4, 8, 4, 2, 1]"))
         }
         // The fixed junctions upsample the level below straight into oneDNN's blocked concat
-        // buffer (blocks of 16 channels); the learned ones fall back to NCHW.
+        // buffer (blocks of 16 channels with AVX-512, 8 with AVX2: the rule is 16 on every CPU,
+        // so that a model runs wherever it is taken); the learned ones fall back to NCHW.
         if kind == .unet && preset == nil && !upsampling.isLearned && !widths.isEmpty {
             let below = Array(widths.dropFirst()) + [bottleneckWidth ?? 2 * widths.last!]
             if let bad = below.first(where: { $0 % 16 != 0 }) {
@@ -203,7 +204,7 @@ extension ModelSpec {
 
 extension ModelSpec {
     /// The ResNet U-Net's keys: output stride one of smp's, five decoder blocks whose widths
-    /// fit oneDNN's blocked concat (multiples of 16).
+    /// fit oneDNN's blocked concat on every CPU (multiples of 16, AVX-512's block).
     func resNetIssues() -> [SettingIssue] {
         var list = IssueList()
         list.check("model.output_stride", outputStride)
