@@ -1,6 +1,7 @@
 import ArgumentParser
 import Core
 import Distributed
+import Engine
 import Foundation
 import GeoRaster
 import Logging
@@ -13,7 +14,7 @@ struct TerraSegCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "terraseg",
         abstract: "Semantic segmentation of satellite scenes: read rasters, train U-Nets, write georeferenced land-cover maps.",
-        version: "terraseg \(terrasegVersion) (GDAL \(GDALRuntime.version))",
+        version: "terraseg \(terrasegVersion) (GDAL \(GDALRuntime.version); \(CPUFeatures.summary))",
         subcommands: [Info.self, Run.self, Train.self, Predict.self, Evaluate.self, QuicklookCommand.self, Quantize.self, Import.self])
 
     /// ArgumentParser's entry point, with one boundary for errors: a Foundation or system error

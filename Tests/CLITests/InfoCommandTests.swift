@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import Testing
 import TestSupport
@@ -60,6 +61,10 @@ struct InfoCommandTests {
         #expect(r.status == 0)
         #expect(r.stdout.hasPrefix("terraseg "))
         #expect(r.stdout.contains("GDAL 3."))
+        // What oneDNN runs here; held to AVX2 it names 8-channel blocks and no Winograd.
+        #expect(r.stdout.contains("oneDNN 2.") && r.stdout.contains(CPUFeatures.summary), "\(r.stdout)")
+        let avx2 = try Tool.run(Tool.terraseg, ["--version"], environment: ["DNNL_MAX_CPU_ISA": "AVX2"])
+        #expect(avx2.stdout.contains("on avx2: blocks of 8 channels, no Winograd, no VNNI int8, no bf16"), "\(avx2.stdout)")
     }
 
     @Test func missingFileIsAOneLineError() throws {

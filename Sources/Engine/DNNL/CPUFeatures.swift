@@ -19,6 +19,15 @@ public enum CPUFeatures {
         }
     }
 
+    /// What oneDNN runs here, for `terraseg --version`, e.g. "oneDNN 2.6.3 on avx2: blocks of 8
+    /// channels, no Winograd, no VNNI int8, no bf16".
+    public static var summary: String {
+        let v = dnnl_version().pointee
+        let kinds = [hasWinograd ? "Winograd" : "no Winograd", hasInt8DotProduct ? "VNNI int8" : "no VNNI int8",
+                     hasBF16 ? "bf16" : "no bf16"]
+        return "oneDNN \(v.major).\(v.minor).\(v.patch) on \(effectiveISA): blocks of \(vectorFloats) channels, " + kinds.joined(separator: ", ")
+    }
+
     /// Float32 lanes of oneDNN's vector registers here: 16 with AVX-512, else 8.
     public static var vectorFloats: Int { hasAVX512 ? 16 : 8 }
 
