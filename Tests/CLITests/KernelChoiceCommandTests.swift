@@ -1,4 +1,3 @@
-import Core
 import Engine
 import Foundation
 import Testing

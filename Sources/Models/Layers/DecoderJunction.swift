@@ -22,8 +22,9 @@ extension UpsampleConcat: DecoderJunction {}
 ///   the encoder's pooling of that skip (the projection runs at the coarse resolution).
 ///
 /// The blocked concat needs the skip to start at a whole channel block (16 channels with
-/// AVX-512, 8 below); when S is not (widths 8-16-… on AVX-512), the concat is built in NCHW — the decoder's convolution reads any layout —
-/// and its gradient is split in NCHW and reordered back to the blocked layout.
+/// AVX-512, 8 below); when S is not (widths 8-16-… on AVX-512), the concat is built in NCHW —
+/// the decoder's convolution reads any layout — and its gradient is split in NCHW and
+/// reordered back to the blocked layout.
 public final class LearnedUpsampleConcat: DecoderJunction {
     public let mode: UpsamplingMode
     /// The learned part: `ConvTranspose2d` or a 1×1 `Conv2d`; its parameters are the junction's.

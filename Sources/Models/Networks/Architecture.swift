@@ -129,8 +129,8 @@ public enum ModelArchitecture: Sendable, Codable, Equatable {
 
     /// Bytes a `RowStream` of this network holds per pixel of strip, roughly (the feature rows
     /// of every layer at its resolution, with their line buffers, channels padded to oneDNN's
-    /// blocks of 16: AVX-512's, an upper bound for AVX2's 8), for sizing strips. Measured on a 2048-wide scene: U-Net 8-16-32-64 about
-    /// 2.5 kB (this gives 1.9), R1 3.9 kB (this gives 4.9).
+    /// blocks of 16: AVX-512's, an upper bound for AVX2's 8), for sizing strips. Measured on a
+    /// 2048-wide scene: U-Net 8-16-32-64 about 2.5 kB (this gives 1.9), R1 3.9 kB (this gives 4.9).
     public var streamBytesPerPixel: Int {
         func padded(_ c: Int) -> Int { (c + 15) / 16 * 16 }
         switch self {

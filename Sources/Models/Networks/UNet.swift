@@ -194,7 +194,8 @@ public final class ConvBlock: UnaryLayer {
 /// (N, classes, H, W) in plain NCHW. Everything in between stays in oneDNN's blocked
 /// layout (`Layout.blocked`): the first convolution reads NCHW directly and the head's output is
 /// reordered once at the end (and its gradient once at the start of backward) — except a
-/// learned-upsampling level whose width is not a whole number of channel blocks, which concatenates in NCHW.
+/// learned-upsampling level whose width is not a whole number of channel blocks, which
+/// concatenates in NCHW.
 public final class UNet: Layer {
     public let configuration: UNetConfiguration
     public let encoders: [ConvBlock]
