@@ -145,8 +145,9 @@ final class PrimitiveDesc {
     }
 
     /// oneDNN's reference implementation (naive loops): what it takes when no vectorised kernel
-    /// fits the layouts asked for, e.g. a blocked dilated convolution under 16 channels.
-    var isReference: Bool { implementation.hasPrefix("ref") }
+    /// fits the layouts asked for, e.g. a blocked dilated convolution under 16 channels
+    /// ("ref:any"), or batch norm in blocks wider than the CPU's vectors ("bnorm_ref:any").
+    var isReference: Bool { implementation.hasPrefix("ref") || implementation.contains("_ref") }
 }
 
 /// A post-op chain (`dnnl_post_ops_t`).
