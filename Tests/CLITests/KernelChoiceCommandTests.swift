@@ -10,12 +10,12 @@ import TestSupport
 @Suite struct KernelChoiceCommandTests {
     let dir = TemporaryDirectory("terraseg-kernels")
 
-    /// The reference primitives that ran (`onednn_verbose,exec,…` lines whose implementation is
-    /// `ref…` or `…_ref…`, e.g. `bnorm_ref:any`).
+    /// The reference primitives that ran (`onednn_verbose,exec,…` lines whose implementation,
+    /// the fifth field, is one of oneDNN's reference kernels).
     static func referenceKernels(_ log: String) -> [String] {
         log.split(separator: "\n").filter { line in
             let fields = line.split(separator: ",", omittingEmptySubsequences: false)
-            return line.hasPrefix("onednn_verbose,exec") && fields.count > 4 && (fields[4].hasPrefix("ref") || fields[4].contains("_ref"))
+            return line.hasPrefix("onednn_verbose,exec") && fields.count > 4 && isReferenceImplementation(fields[4])
         }.map(String.init)
     }
 

@@ -145,10 +145,14 @@ final class PrimitiveDesc {
     }
 
     /// oneDNN's reference implementation (naive loops): what it takes when no vectorised kernel
-    /// fits the layouts asked for, e.g. a blocked dilated convolution under 16 channels
-    /// ("ref:any"), or batch norm in blocks wider than the CPU's vectors ("bnorm_ref:any").
-    var isReference: Bool { implementation.hasPrefix("ref") || implementation.contains("_ref") }
+    /// fits the layouts asked for, e.g. a blocked dilated convolution under 16 channels.
+    var isReference: Bool { isReferenceImplementation(implementation) }
 }
+
+/// Whether an implementation name (`DNNL_VERBOSE`'s, or a primitive's) is one of oneDNN's
+/// reference kernels: "ref:any", or batch norm's "bnorm_ref:any" in blocks wider than the
+/// CPU's vectors.
+public func isReferenceImplementation(_ name: some StringProtocol) -> Bool { name.hasPrefix("ref") || name.contains("_ref") }
 
 /// A post-op chain (`dnnl_post_ops_t`).
 final class PostOps {
