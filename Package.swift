@@ -90,7 +90,7 @@ let package = Package(
             ],
             path: "Benchmarks/TerraSegBench"),
 
-        .target(name: "TestSupport", dependencies: ["Core", "GeoRaster", "Tiling", "Models", "ModelIO", "Training"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["CGDAL", "Core", "GeoRaster", "Tiling", "Models", "ModelIO", "Training"], path: "Tests/TestSupport"),
         .testTarget(name: "CoreTests", dependencies: ["Core", "TestSupport"]),
         .testTarget(name: "GeoRasterTests", dependencies: ["Core", "GeoRaster", "TestSupport"]),
         .testTarget(name: "TilingTests", dependencies: ["Core", "Tiling", "GeoRaster", "TestSupport"]),

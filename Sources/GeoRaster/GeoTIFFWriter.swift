@@ -16,6 +16,9 @@ public final class GeoTIFFWriter {
     let temporaryPath: String
     private var handle: GDALDatasetH?
     private var done = false
+    /// The MODE overviews written with the rows (`writeOverviewsWithRows()`); nil: GDAL builds
+    /// the overviews at `finish()`.
+    private var rowOverviews: (any RowOverviewBuilding)?
 
     public static let writableTypes: [DataType] = [.byte, .uint16, .int16, .uint32, .int32, .float32, .float64]
 
@@ -231,6 +234,7 @@ public final class GeoTIFFWriter {
                                  UnsafeMutableRawPointer(mutating: values.baseAddress), Int32(window.width), Int32(window.height),
                                  T.gdalType, GSpacing(size), GSpacing(size * window.width), &extra)
         try check(err, "writing \(window)", band: b)
+        if let o = rowOverviews, try !o.took(values, window: window) { rowOverviews = nil }
     }
 
     public func write<T: RasterScalar>(_ values: [T], window: Window, band b: Int) throws {
@@ -245,6 +249,7 @@ public final class GeoTIFFWriter {
     public func sieve(minimumPixels: Int, connectedness: Connectedness, band b: Int = 1) throws {
         guard minimumPixels > 1 else { return }
         let bh = try band(b)
+        rowOverviews = nil  // the pixels change: GDAL builds the overviews at the end
         GDALRuntime.resetError()
         let err = GDALSieveFilter(bh, GDALGetMaskBand(bh), bh, Int32(clamping: minimumPixels), connectedness.neighbours, nil, nil, nil)
         try check(err, "removing patches under \(minimumPixels) pixels (sieve)", band: b)
@@ -266,6 +271,43 @@ public final class GeoTIFFWriter {
         return levels
     }
 
+    /// Computes the MODE overviews from the rows as they are written (`ModeOverviews`), for a map
+    /// written top to bottom in full-width rows (a streamed map), so `finish()` has no overviews
+    /// left to build, and flushes each block row once complete. Call before writing. Returns
+    /// false, and GDAL builds the overviews at `finish()` as without this call, for other
+    /// profiles (no MODE overviews, a COG, several bands, a type other than Byte and UInt16, no
+    /// nodata, a size GDAL would not cascade); a write out of that order later, or a sieve, also
+    /// leaves them to GDAL.
+    @discardableResult
+    public func writeOverviewsWithRows() throws -> Bool {
+        let p = profile, levels = GeoTIFFWriter.overviewLevels(width: p.width, height: p.height, blockSize: p.options.blockSize)
+        guard p.options.overviews == .mode, !p.options.cog, p.bandCount == 1, let nodata = p.nodata, nodata.rounded() == nodata, !levels.isEmpty,
+              let h = handle, let bh = GDALGetRasterBand(h, 1) else { return false }
+        func reserve() throws {
+            var levels = levels
+            GDALRuntime.resetError()
+            let err = levels.withUnsafeMutableBufferPointer { GDALBuildOverviews(h, "NONE", Int32($0.count), $0.baseAddress, 0, nil, nil, nil) }
+            try check(err, "creating the overviews")
+        }
+        let factors = levels.map(Int.init)
+        switch p.dataType {
+        case .byte where (0...255).contains(nodata):
+            guard let modes = ModeOverviews<UInt8>(width: p.width, height: p.height, factors: factors, nodata: UInt8(nodata)) else { return false }
+            try reserve()
+            rowOverviews = RowOverviews(band: bh, modes: modes, path: path, width: p.width, height: p.height, blockSize: p.options.blockSize)
+        case .uint16 where (0...65535).contains(nodata):
+            guard let modes = ModeOverviews<UInt16>(width: p.width, height: p.height, factors: factors, nodata: UInt16(nodata)) else { return false }
+            try reserve()
+            rowOverviews = RowOverviews(band: bh, modes: modes, path: path, width: p.width, height: p.height, blockSize: p.options.blockSize)
+        default:
+            return false
+        }
+        return rowOverviews != nil
+    }
+
+    /// Whether the overviews are being made with the rows (`writeOverviewsWithRows()`), so far.
+    public var makesOverviewsWithRows: Bool { rowOverviews != nil }
+
     /// Builds overviews, closes, and moves the file to its final name (with its .aux.xml,
     /// which holds the attribute table). On any failure the temporary files are removed and
     /// nothing appears under the final name.
@@ -274,7 +316,7 @@ public final class GeoTIFFWriter {
             throw RasterError(.writeFailed, path: path, problem: "the writer is already finished or aborted")
         }
         do {
-            if let resampling = profile.options.overviews, !profile.options.cog {
+            if let resampling = profile.options.overviews, !profile.options.cog, rowOverviews?.isComplete != true {
                 var levels = GeoTIFFWriter.overviewLevels(width: profile.width, height: profile.height, blockSize: profile.options.blockSize)
                 if !levels.isEmpty {
                     GDALRuntime.resetError()

@@ -18,7 +18,10 @@ struct SceneWriters {
     let minMappingUnit: Int
     let connectedness: Connectedness
 
-    init(outputs: SceneOutputs, like info: RasterInfo, classMap: ClassMap, options: PredictionOptions) throws {
+    /// `rowsInOrder`: the map comes top to bottom in full-width rows (streamed), so its MODE
+    /// overviews are computed as it is written (`GeoTIFFWriter.writeOverviewsWithRows`) unless
+    /// the minimum mapping unit changes it afterwards.
+    init(outputs: SceneOutputs, like info: RasterInfo, classMap: ClassMap, options: PredictionOptions, rowsInOrder: Bool = false) throws {
         let values = classMap.classes.map(\.value)
         wide = (values.max() ?? 0) > 254
         minMappingUnit = options.minMappingUnit
@@ -29,6 +32,7 @@ struct SceneWriters {
         let mapFile = try GeoTIFFWriter(path: outputs.map, profile: mapProfile)
         try mapFile.setClasses(classMap.classes)
         try mapFile.setDescription("class", band: 1)
+        if rowsInOrder && options.minMappingUnit <= 1 { try mapFile.writeOverviewsWithRows() }
         map = BlockRowWriter(mapFile)
         let probabilityFile = try outputs.probabilities.map { path in
             var profile = RasterProfile(like: info, bandCount: classMap.count, dataType: options.floatProbabilities ? .float32 : .byte,

@@ -124,7 +124,9 @@ extension ScenePredictor {
         var failure = statuses.enumerated().first { $0.element.failure != nil }.map { "rank \($0.offset): \($0.element.failure!)" }
         var files: SceneWriters?
         if communicator.isRoot, failure == nil, let band {
-            do { files = try SceneWriters(outputs: outputs, like: band.info, classMap: inputs.classMap, options: options) } catch {
+            do {
+                files = try SceneWriters(outputs: outputs, like: band.info, classMap: inputs.classMap, options: options, rowsInOrder: band.grid == nil)
+            } catch {
                 failure = String(describing: error)
             }
         }

@@ -41,7 +41,7 @@ struct StripPredictor {
         guard let (stream, S) = rowStream(info: info) else { return nil }
         let width = PredictionGrid.roundUp(info.width, to: model.alignment), height = PredictionGrid.roundUp(info.height, to: model.alignment)
         let strips = stride(from: 0, to: height, by: S).map { Window(column: 0, row: $0, width: width, height: min(S, height - $0)) }
-        let writers = try SceneWriters(outputs: outputs, like: info, classMap: inputs.classMap, options: options)
+        let writers = try SceneWriters(outputs: outputs, like: info, classMap: inputs.classMap, options: options, rowsInOrder: true)
         let skipped = try run(strips, paths: paths, bands: bands, info: info, stream: stream, end: height, writers: writers)
         try writers.finish()
         return ScenePrediction(width: info.width, height: info.height, tiles: strips.count, skippedTiles: skipped,

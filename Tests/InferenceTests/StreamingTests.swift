@@ -103,6 +103,38 @@ private let gapScene: StitchScene = {
         }
     }
 
+    /// A streamed map's MODE overviews are made with its rows (`SceneWriters(rowsInOrder:)`,
+    /// not when a minimum mapping unit changes the map afterwards) and are GDAL's: the same
+    /// pixels written again and left to GDALBuildOverviews give the same four levels.
+    @Test func aStreamedMapsOverviewsAreGDALs() throws {
+        let dir = TemporaryDirectory(), scene = gapScene
+        let model = try model(StreamingTests.architecture(1, bands: scene.bands, classes: scene.classes.count), scene)
+        var o = PredictionOptions()
+        o.stripHeight = 12
+        o.creation.blockSize = 16
+        let info = try Dataset(path: scene.path).info
+        for (rowsInOrder, mmu, made) in [(true, 0, true), (false, 0, false), (true, 3, false)] {
+            o.minMappingUnit = mmu
+            let writers = try SceneWriters(outputs: SceneOutputs(map: dir.file("w-\(rowsInOrder)-\(mmu).tif")), like: info,
+                                           classMap: scene.classes, options: o, rowsInOrder: rowsInOrder)
+            #expect(writers.fileWriters.first?.makesOverviewsWithRows == made, "rows in order: \(rowsInOrder), minimum mapping unit \(mmu)")
+            writers.abort()
+        }
+        o.minMappingUnit = 0
+        let map = dir.file("gap_map.tif")
+        _ = try ScenePredictor(model: model, inputs: scene.inputs(), options: o).predict(paths: [scene.path], outputs: SceneOutputs(map: map))
+        let streamed = try Overviews.values(of: map)
+        #expect(streamed.count == 4)
+
+        let block = try Dataset(path: map).read(window: scene.full)
+        let reference = dir.file("reference.tif")
+        let writer = try GeoTIFFWriter(path: reference, profile: RasterProfile(like: try Dataset(path: map).info, bandCount: 1, dataType: .byte,
+                                                                              nodata: 255, options: o.creation))
+        try writer.write(block.values.indices.map { block.valid[$0] != 0 ? UInt8(block.values[$0]) : 255 }, window: scene.full, band: 1)
+        try writer.finish()
+        #expect(Overviews.differences(streamed, try Overviews.values(of: reference)) == 0)
+    }
+
     /// A model keeps its row stream for the next scene (primitives, transformed weights and
     /// buffers made once per batch of scenes): scenes of another width in turn, and the first
     /// again, give the maps and probabilities that a fresh model gives each.
