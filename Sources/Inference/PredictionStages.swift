@@ -122,31 +122,38 @@ final class StagePipes<Batch: Sendable>: Sendable {
 /// process limit) closes the pipes with an error, so the other stages stop instead of waiting
 /// for it forever (Foundation's `Thread` gives no such answer, hence pthreads).
 enum StageThread {
-    private final class Body {
-        let run: () -> Void
-        init(_ run: @escaping () -> Void) { self.run = run }
-    }
-
     static func start<Batch>(_ name: String, _ pipes: StagePipes<Batch>, group: DispatchGroup, _ body: @escaping @Sendable () throws -> Void) {
         group.enter()
-        let box = Unmanaged.passRetained(Body {
+        let status = DetachedThread.start(refused: pipes.refusesThreadsForTesting) {
             defer { group.leave() }
             do { try body() } catch { pipes.stopAll(error) }
-        })
-        var thread = pthread_t()
-        let status = pipes.refusesThreadsForTesting ? EAGAIN : pthread_create(&thread, nil, { raw in
-            Unmanaged<Body>.fromOpaque(raw!).takeRetainedValue().run()
-            return nil
-        }, box.toOpaque())
-        if status == 0 {
-            pthread_detach(thread)
-        } else {
-            box.release()
+        }
+        if status != 0 {
             pipes.stopAll(TerraSegError(.createFailed, path: name,
                                         problem: "could not start the prediction's \(name) thread (\(String(cString: strerror(status))))",
                                         hint: "Raise the process's thread or memory limit (ulimit -u, ulimit -v) or free memory"))
             group.leave()
         }
+    }
+}
+
+/// A detached pthread running `body`: 0, or the error number when the system (or `refused`,
+/// for tests) refuses the thread, and `body` does not run.
+enum DetachedThread {
+    private final class Body {
+        let run: () -> Void
+        init(_ run: @escaping () -> Void) { self.run = run }
+    }
+
+    static func start(refused: Bool = false, _ body: @escaping () -> Void) -> Int32 {
+        let box = Unmanaged.passRetained(Body(body))
+        var thread = pthread_t()
+        let status = refused ? EAGAIN : pthread_create(&thread, nil, { raw in
+            Unmanaged<Body>.fromOpaque(raw!).takeRetainedValue().run()
+            return nil
+        }, box.toOpaque())
+        if status == 0 { pthread_detach(thread) } else { box.release() }
+        return status
     }
 }
 

@@ -58,7 +58,8 @@ extension ScenePredictor {
     /// Rank `communicator.rank`'s band of the scene `paths` (`SceneBands`), streamed when the
     /// options and the model stream, else in windows.
     func predictBand(paths: [String], outputs: SceneOutputs, communicator: Communicator) throws -> PredictedBand {
-        let (info, bands) = try checkedScene(paths: paths)
+        let (info, bands, sample) = try checkedScene(paths: paths)
+        defer { sample.log() }
         let streamer = StripPredictor(model: model, inputs: inputs, options: options, refusesThreadsForTesting: refusesThreadsForTesting,
                                       progress: progress)
         if options.blend == .stream, !options.tta, let (stream, S) = streamer.rowStream(info: info) {

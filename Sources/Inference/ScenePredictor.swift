@@ -198,7 +198,8 @@ public final class ScenePredictor {
     /// The map and the other rasters of the scene.
     func predictRasters(paths: [String], outputs: SceneOutputs) throws -> ScenePrediction {
         let start = Date()
-        let (info, bands) = try checkedScene(paths: paths)
+        let (info, bands, sample) = try checkedScene(paths: paths)
+        defer { sample.log() }
         if options.blend == .stream {
             if options.tta {
                 return try predictInWindows(paths: paths, outputs: outputs, because: "test-time augmentation (--tta) averages windows")
@@ -216,8 +217,9 @@ public final class ScenePredictor {
                                seconds: Date().timeIntervalSince(start))
     }
 
-    /// The scene's raster, checked against the model (bands, `SceneCheck`, georeferencing).
-    func checkedScene(paths: [String]) throws -> (info: RasterInfo, bands: [Int]) {
+    /// The scene's raster, checked against the model (bands, `SceneCheck`, georeferencing), and
+    /// its band means read while the scene is (`BandMeanSample`: log them when it is mapped).
+    func checkedScene(paths: [String]) throws -> (info: RasterInfo, bands: [Int], sample: BandMeanSample) {
         let source = try openRaster(paths, recipe: inputs.recipe)
         let info = source.info
         let bands = try source.resolveBands(inputs.bands)
@@ -226,13 +228,13 @@ public final class ScenePredictor {
                               problem: "the model reads \(model.inputChannels) bands but \(bands.count) are selected (the scene has \(info.bandCount))",
                               hint: "Give a scene with the bands the model was trained on (\(inputs.bands.map { "bands \($0)" } ?? "all data bands"))")
         }
-        for warning in try SceneCheck.warnings(source: source, bands: bands, inputs: inputs, allowMismatch: options.allowMismatch) {
+        for warning in try SceneCheck.warnings(source: source, inputs: inputs, allowMismatch: options.allowMismatch) {
             ScenePredictor.logger.warning("\(warning)")
         }
         if !info.isGeoreferenced {
             ScenePredictor.logger.warning("\(info.path) has no CRS or geotransform: the map will not be georeferenced either")
         }
-        return (info, bands)
+        return (info, bands, BandMeanSample(source: source, bands: bands, statistics: inputs.statistics))
     }
 
     /// Runs the windows `tiles` of `grid` through the reader, network and writer stages into
@@ -445,4 +447,9 @@ struct TileWriter {
         emitter.start(pixels: tile.core.pixelCount, probabilities: probabilities != nil, confidence: confidence != nil)
         try emitter.write(window: tile.core, map: map, probabilities: probabilities, confidence: confidence)
     }
+}
+
+extension BandMeanSample {
+    /// Logs the sample's warnings (waiting for it).
+    func log() { for warning in wait() { ScenePredictor.logger.warning("\(warning)") } }
 }

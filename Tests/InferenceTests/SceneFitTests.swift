@@ -73,6 +73,9 @@ import Tiling
         stats.mean[2] += 8 * stats.std[2]
         let warnings = try SceneCheck.meanShifts(source: source, bands: [1, 2, 3, 4], statistics: stats)
         #expect(warnings.count == 1 && warnings[0].contains("band 3 has mean"), "\(warnings)")
+        // Read on a thread of its own while the scene is mapped: the same warnings.
+        #expect(BandMeanSample(source: try Dataset(path: s.image), bands: [1, 2, 3, 4], statistics: stats).wait() == warnings)
+        #expect(BandMeanSample(source: try Dataset(path: s.image), bands: [1, 2, 3, 4], statistics: nil).wait().isEmpty)
     }
 
     /// Band files of one product are named after the product id, not their raw common prefix.
