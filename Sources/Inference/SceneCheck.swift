@@ -70,8 +70,8 @@ enum SceneCheck {
 /// The band-mean part of the scene check (`SceneCheck.meanShifts`: 16 small windows, 35 ms of
 /// a 2048² scene's 1.4 s), read on a thread of its own while the scene's first rows are read,
 /// its warnings given once the scene is mapped (`wait()`); read at once where no thread can
-/// start. A sample that cannot be read warns of nothing: the scene's own reads, which cover
-/// every sampled pixel, then fail with the error.
+/// start. A sample that cannot be read says so (the scene's own reads, which cover every
+/// sampled pixel, then fail with the error).
 final class BandMeanSample: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     private var warnings: [String] = []
@@ -83,7 +83,11 @@ final class BandMeanSample: @unchecked Sendable {
             return
         }
         let read = { [self] in
-            warnings = (try? SceneCheck.meanShifts(source: source, bands: bands, statistics: statistics)) ?? []
+            do {
+                warnings = try SceneCheck.meanShifts(source: source, bands: bands, statistics: statistics)
+            } catch {
+                warnings = ["\(source.info.path): the band means were not checked against the training statistics: \(error)"]
+            }
             done.signal()
         }
         if DetachedThread.start(read) != 0 { read() }

@@ -78,6 +78,19 @@ import Tiling
         #expect(BandMeanSample(source: try Dataset(path: s.image), bands: [1, 2, 3, 4], statistics: nil).wait().isEmpty)
     }
 
+    /// A band-mean sample that cannot be read says so, naming the file (the scene's own reads,
+    /// which cover the sampled pixels, then fail the scene).
+    @Test func anUnreadableSampleSaysSo() throws {
+        let profile = try RasterMaker.utmProfile(width: 61, height: 96, bands: 2, options: CreationOptions(blockSize: 16, compression: .none))
+        let whole = try RasterMaker.write(dir.file("whole.tif"), profile: profile) { b, c, r in Float(c + r + b) }
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: whole))
+        let cut = dir.file("cut.tif")
+        try bytes.prefix(bytes.count - 61 * 4 * 16 / 2).write(to: URL(fileURLWithPath: cut))
+        let stats = try BandStatistics.compute(Dataset(path: whole))
+        let warnings = BandMeanSample(source: try Dataset(path: cut), bands: [1, 2], statistics: stats).wait()
+        #expect(warnings.count == 1 && warnings[0].contains("cut.tif") && warnings[0].contains("were not checked"), "\(warnings)")
+    }
+
     /// Band files of one product are named after the product id, not their raw common prefix.
     @Test func bandFilesAreNamedAfterTheirProduct() {
         let landsat = SceneJob(paths: ["/d/LC08_L1TP_044034_20200101_20200113_01_RT_B2.TIF", "/d/LC08_L1TP_044034_20200101_20200113_01_RT_B3.TIF"])
