@@ -294,11 +294,11 @@ public final class GeoTIFFWriter {
         case .byte where (0...255).contains(nodata):
             guard let modes = ModeOverviews<UInt8>(width: p.width, height: p.height, factors: factors, nodata: UInt8(nodata)) else { return false }
             try reserve()
-            rowOverviews = RowOverviews(band: bh, modes: modes, path: path, width: p.width, height: p.height, blockSize: p.options.blockSize)
+            rowOverviews = RowOverviews(band: bh, modes: modes, path: path)
         case .uint16 where (0...65535).contains(nodata):
             guard let modes = ModeOverviews<UInt16>(width: p.width, height: p.height, factors: factors, nodata: UInt16(nodata)) else { return false }
             try reserve()
-            rowOverviews = RowOverviews(band: bh, modes: modes, path: path, width: p.width, height: p.height, blockSize: p.options.blockSize)
+            rowOverviews = RowOverviews(band: bh, modes: modes, path: path)
         default:
             return false
         }

@@ -166,11 +166,13 @@ final class RowOverviews<Value: FixedWidthInteger & RasterScalar>: RowOverviewBu
     private let overviewBands: [GDALRasterBandH]
     private let modes: ModeOverviews<Value>
     private let path: String
-    private let width: Int, height: Int, blockSize: Int
+    private let width: Int, height: Int
+    /// Rows per block of the map and of each overview: a block row is flushed when complete.
+    private let blockRows: Int, overviewBlockRows: [Int]
     private var nextRow = 0
 
     /// Nil when GDAL's overview bands are not the levels `modes` computes.
-    init?(band: GDALRasterBandH, modes: ModeOverviews<Value>, path: String, width: Int, height: Int, blockSize: Int) {
+    init?(band: GDALRasterBandH, modes: ModeOverviews<Value>, path: String) {
         let bands = (0..<Int(GDALGetOverviewCount(band))).compactMap { GDALGetOverview(band, Int32($0)) }
         guard bands.count == modes.sizes.count,
               zip(bands, modes.sizes).allSatisfy({ Int(GDALGetRasterBandXSize($0)) == $1.width && Int(GDALGetRasterBandYSize($0)) == $1.height })
@@ -179,9 +181,16 @@ final class RowOverviews<Value: FixedWidthInteger & RasterScalar>: RowOverviewBu
         overviewBands = bands
         self.modes = modes
         self.path = path
-        self.width = width
-        self.height = height
-        self.blockSize = blockSize
+        width = Int(GDALGetRasterBandXSize(band))
+        height = Int(GDALGetRasterBandYSize(band))
+        blockRows = RowOverviews.blockRows(band)
+        overviewBlockRows = bands.map(RowOverviews.blockRows)
+    }
+
+    private static func blockRows(_ band: GDALRasterBandH) -> Int {
+        var (x, y): (Int32, Int32) = (0, 0)
+        GDALGetBlockSize(band, &x, &y)
+        return max(1, Int(y))
     }
 
     var isComplete: Bool { nextRow == height && modes.isComplete }
@@ -196,10 +205,11 @@ final class RowOverviews<Value: FixedWidthInteger & RasterScalar>: RowOverviewBu
             let size = MemoryLayout<Value>.stride
             try check(GDALRasterIOEx(ob, GF_Write, 0, Int32(row), Int32(w), 1, UnsafeMutableRawPointer(mutating: out.baseAddress),
                                      Int32(w), 1, Value.gdalType, GSpacing(size), GSpacing(size * w), &extra), "writing overview \(level + 1)")
-            if (row + 1) % blockSize == 0 || row + 1 == h { try check(GDALFlushRasterCache(ob), "writing overview \(level + 1)") }
+            if (row + 1) % overviewBlockRows[level] == 0 || row + 1 == h { try check(GDALFlushRasterCache(ob), "writing overview \(level + 1)") }
         }
         nextRow += window.height
-        if nextRow % blockSize == 0 || nextRow == height { try check(GDALFlushRasterCache(band), "writing rows up to \(nextRow)") }
+        // Only at a block row's end: flushing a block not yet complete would write it twice.
+        if nextRow % blockRows == 0 || nextRow == height { try check(GDALFlushRasterCache(band), "writing rows up to \(nextRow)") }
         return true
     }
 
