@@ -45,25 +45,27 @@ struct DistributedPredictionTests {
 
     /// One scene on two ranks is split in bands of rows (windows, and streamed strips with
     /// context rows) and rank 0 writes every output byte-identical to one process's; a second
-    /// run skips it.
-    @Test(arguments: ["centre", "stream"])
-    func oneSceneSplitAcrossRanksIsByteIdentical(_ blend: String) throws {
-        let scene = try SyntheticScene(in: dir.path, name: "large-\(blend)", width: 97, height: 560, bands: 4, seed: 9)
+    /// run skips it. Streamed without a minimum mapping unit, the map's overviews come with its
+    /// rows (`GeoTIFFWriter.writeOverviewsWithRows`) on rank 0 as in one process.
+    @Test(arguments: [("centre", 3), ("stream", 3), ("stream", 0)])
+    func oneSceneSplitAcrossRanksIsByteIdentical(_ blend: String, minimumMappingUnit: Int) throws {
+        let tag = "\(blend)-\(minimumMappingUnit)"
+        let scene = try SyntheticScene(in: dir.path, name: "large-" + tag, width: 97, height: 560, bands: 4, seed: 9)
         func run(_ output: String, ranks: Int?) throws -> Tool.Result {
             let args = ["predict", "--model", model, "--input", scene.image, "--output", output, "--tile", "48", "--blend", blend,
-                        "--probabilities", "--confidence", "--min-mapping-unit", "3"]
+                        "--probabilities", "--confidence", "--min-mapping-unit", String(minimumMappingUnit)]
             guard let ranks else { return try Tool.run(Tool.terraseg, args, environment: ["TERRASEG_THREADS": "1"]) }
             return try MPILaunch.run(ranks: ranks, Tool.terraseg, args)
         }
-        let one = try run(dir.file("one-" + blend), ranks: nil)
+        let one = try run(dir.file("one-" + tag), ranks: nil)
         #expect(one.status == 0, "\(one.stderr)")
-        let two = try run(dir.file("two-" + blend), ranks: 2)
+        let two = try run(dir.file("two-" + tag), ranks: 2)
         #expect(two.status == 0, "\(two.stderr)")
         #expect(two.stderr.contains("One scene on 2 ranks: each predicts a band of rows, rank 0 writes the map"), "\(two.stderr)")
-        let a = try files(dir.file("one-" + blend)), b = try files(dir.file("two-" + blend))
+        let a = try files(dir.file("one-" + tag)), b = try files(dir.file("two-" + tag))
         #expect(a.count == 3 && a.keys.sorted() == b.keys.sorted(), "\(a.keys.sorted()) \(b.keys.sorted())")
         for (name, bytes) in a { #expect(b[name] == bytes, "\(name) differs") }
-        let again = try run(dir.file("two-" + blend), ranks: 2)
+        let again = try run(dir.file("two-" + tag), ranks: 2)
         #expect(again.stdout.contains("1 scene(s): 0 done, 1 skipped, 0 failed"), "\(again.stdout)")
     }
 
