@@ -23,7 +23,7 @@ import TestSupport
     }
 
     /// Writes `values` in full-width writes of `rows` rows (or, `rows` nil, whole), with or
-    /// without overviews from the rows; returns whether they were, and the file.
+    /// without overviews from the rows; returns whether they were.
     static func write(_ values: [Int], width: Int, height: Int, wide: Bool, rows: Int?, withRows: Bool, to path: String) throws -> Bool {
         let profile = try RasterMaker.utmProfile(width: width, height: height, type: wide ? .uint16 : .byte, nodata: wide ? 65535 : 255,
                                                  options: CreationOptions(blockSize: 16, compression: .deflate, overviews: .mode))
@@ -45,8 +45,9 @@ import TestSupport
         let dir = TemporaryDirectory()
         for wide in [false, true] {
             let values = Self.classMap(width: width, height: height, wide: wide, seed: UInt64(shape * 2 + (wide ? 1 : 0)))
-            let reference = try Overviews.values(of: { let p = dir.file("gdal-\(wide).tif")
-                _ = try Self.write(values, width: width, height: height, wide: wide, rows: nil, withRows: false, to: p); return p }())
+            let gdalBuilt = dir.file("gdal-\(wide).tif")
+            _ = try Self.write(values, width: width, height: height, wide: wide, rows: nil, withRows: false, to: gdalBuilt)
+            let reference = try Overviews.values(of: gdalBuilt)
             #expect(reference.count >= 2, "\(width)×\(height) has \(reference.count) levels")
             for rows in [16, 7] {
                 let path = dir.file("rows-\(wide)-\(rows).tif")
@@ -56,7 +57,7 @@ import TestSupport
                 #expect(mine.count == reference.count)
                 #expect(Overviews.differences(mine, reference) == 0, "\(width)×\(height) \(wide ? "UInt16" : "Byte"), writes of \(rows) rows")
                 #expect(try Dataset(path: path).read(window: Window(width: width, height: height), bands: nil).values
-                        == Dataset(path: dir.file("gdal-\(wide).tif")).read(window: Window(width: width, height: height), bands: nil).values)
+                        == Dataset(path: gdalBuilt).read(window: Window(width: width, height: height), bands: nil).values)
             }
         }
     }
@@ -67,8 +68,9 @@ import TestSupport
         let dir = TemporaryDirectory()
         let (width, height) = (61, 96)
         let values = Self.classMap(width: width, height: height, wide: false, seed: 7)
-        let reference = try Overviews.values(of: { let p = dir.file("gdal.tif")
-            _ = try Self.write(values, width: width, height: height, wide: false, rows: nil, withRows: false, to: p); return p }())
+        let gdalBuilt = dir.file("gdal.tif")
+        _ = try Self.write(values, width: width, height: height, wide: false, rows: nil, withRows: false, to: gdalBuilt)
+        let reference = try Overviews.values(of: gdalBuilt)
 
         // Bottom block rows first.
         let profile = try RasterMaker.utmProfile(width: width, height: height, type: .byte, nodata: 255,
