@@ -12,8 +12,7 @@ enum SceneCheck {
 
     /// Throws for a scene the model cannot map; returns the warnings to print (those of the
     /// profile; the band means' come from `BandMeanSample`).
-    static func warnings(source: any RasterSource, inputs: ModelInputs, allowMismatch: Bool) throws -> [String] {
-        let info = source.info
+    static func warnings(info: RasterInfo, inputs: ModelInputs, allowMismatch: Bool) throws -> [String] {
         var out: [String] = []
         if let profile = inputs.profile {
             let scene = SceneProfile(info: info)

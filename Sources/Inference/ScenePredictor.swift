@@ -228,7 +228,7 @@ public final class ScenePredictor {
                               problem: "the model reads \(model.inputChannels) bands but \(bands.count) are selected (the scene has \(info.bandCount))",
                               hint: "Give a scene with the bands the model was trained on (\(inputs.bands.map { "bands \($0)" } ?? "all data bands"))")
         }
-        for warning in try SceneCheck.warnings(source: source, inputs: inputs, allowMismatch: options.allowMismatch) {
+        for warning in try SceneCheck.warnings(info: info, inputs: inputs, allowMismatch: options.allowMismatch) {
             ScenePredictor.logger.warning("\(warning)")
         }
         if !info.isGeoreferenced {
