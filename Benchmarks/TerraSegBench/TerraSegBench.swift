@@ -12,7 +12,7 @@ struct TerraSegBench: ParsableCommand {
         subcommands: [R1Bench.self, GradCheck.self, ConvBench.self])
 }
 
-enum BenchMode: String, ExpressibleByArgument, CaseIterable { case train, infer }
+enum BenchMode: String, ExpressibleByArgument, CaseIterable { case train, infer, stream }
 enum BenchUpsampling: String, ExpressibleByArgument, CaseIterable { case bilinear, nails }
 
 /// Runs the reference network R1 (shared/R1.md), a small U-Net or smp's ResNet U-Net on random
@@ -21,7 +21,8 @@ struct R1Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "r1", abstract: "Train or infer R1 at a batch size and report throughput.")
 
-    @Option(help: "train or infer") var mode: BenchMode = .train
+    @Option(help: "train, infer, or stream (one size × size scene through the row stream in strips of --strip rows, a step per scene)") var mode: BenchMode = .train
+    @Option(help: "Rows per strip with --mode stream.") var strip = 64
     @Option(help: "Batch size.") var batch = 8
     @Option(help: "Timed steps.") var steps = 5
     @Option(help: "Untimed warm-up steps (primitive creation, first-touch page faults).") var warmup = 1
@@ -42,7 +43,8 @@ struct R1Bench: ParsableCommand {
         let (net, networkName) = try network()
         let config = UNetConfiguration.r1  // bands and classes, whatever the network
         var rng = SplitMix64(seed: 7, stream: .parameters)
-        let x = Tensor(shape: Shape(batch, config.inputChannels, size, size))
+        let x = mode == .stream ? Tensor(shape: Shape(1, config.inputChannels, strip, size), layout: .nchw)
+                                : Tensor(shape: Shape(batch, config.inputChannels, size, size))
         for i in 0..<x.physicalCount { x.data[i] = Float(Int(rng.next() >> 40) - (1 << 23)) * 0x1p-23 }
         let labels = (0..<(batch * size * size)).map { _ in Int32(rng.next() % UInt64(config.classes)) }
         let target = SegmentationTarget(n: batch, h: size, w: size, labels: labels)
@@ -56,6 +58,8 @@ struct R1Bench: ParsableCommand {
         if precision != "fp32" { Bf16Training.install(in: net, choosing: precision == "bf16") }
         let profiler = Profiler.shared
 
+        let stream = mode == .stream ? net.rowStream(rows: strip) : nil
+        if mode == .stream && stream == nil { throw ValidationError("this network cannot stream its rows") }
         var times: [Double] = [], firstStep = 0.0
         for step in 0..<(warmup + steps) {
             profiler.isEnabled = profile && step == warmup + steps - 1
@@ -68,6 +72,8 @@ struct R1Bench: ParsableCommand {
                 profiler.measure("backward") { net.backward(l.gradient) }
                 profiler.measure("adam") { adam.update() }
                 lossValue = l.value
+            } else if let stream {
+                profiler.measure("stream") { streamScene(stream, strip: x) }
             } else {
                 _ = profiler.measure("forward") { net(x) }
             }
@@ -81,7 +87,7 @@ struct R1Bench: ParsableCommand {
             }
         }
         let median = times.sorted()[times.count / 2], fastest = times.min()!
-        let imagesPerS = Double(batch) / median
+        let imagesPerS = Double(mode == .stream ? 1 : batch) / median
         let scale = Double(size * size) / (256.0 * 256.0)
         let gflops = encoder != nil ? 0 : imagesPerS * (mode == .train ? 87.35 : 29.17) * scale  // R1's count
         let mp = imagesPerS * Double(size * size) / 1e6
@@ -145,4 +151,12 @@ func procStatusMegabytes(_ field: String) -> Double {
         return (line.split(separator: " ").compactMap { Double($0) }.first ?? 0) / 1024
     }
     return 0
+}
+
+extension R1Bench {
+    /// One size × size scene through `stream`: `size / strip` pushes of the same strip of rows.
+    func streamScene(_ stream: RowStream, strip x: Tensor) {
+        let pushes = (size + strip - 1) / strip
+        for i in 0..<pushes { stream.push(x, final: i == pushes - 1) { _ in } }
+    }
 }

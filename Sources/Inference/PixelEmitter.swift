@@ -58,6 +58,28 @@ struct PixelEmitter {
         if wantConfidence { conf[o] = PixelEmitter.quantise(bestScore) }
     }
 
+    /// Output pixels `o ..< o + count` from `count` pixels of scores (pixel i's at
+    /// `scores[i + k · stride]`) where `valid[i] != 0`; the others stay nodata. The map alone
+    /// (a streamed scene's usual outputs) takes the best classes straight into its buffer.
+    mutating func emitRow(_ scores: UnsafePointer<Float>, stride: Int, valid: UnsafePointer<UInt8>, count: Int, at o: Int) {
+        guard !wantProbabilities && !wantConfidence else {
+            for i in 0..<count where valid[i] != 0 { emit(scores + i, stride: stride, at: o + i) }
+            return
+        }
+        let K = classes
+        classValues.withUnsafeBufferPointer { values in
+            if wide {
+                classes16.withUnsafeMutableBufferPointer { out in
+                    for i in 0..<count where valid[i] != 0 { out[o + i] = UInt16(values[ClassScores.best(scores + i, classes: K, stride: stride).index]) }
+                }
+            } else {
+                classes8.withUnsafeMutableBufferPointer { out in
+                    for i in 0..<count where valid[i] != 0 { out[o + i] = UInt8(values[ClassScores.best(scores + i, classes: K, stride: stride).index]) }
+                }
+            }
+        }
+    }
+
     /// Writes the block to `window` of the outputs (probabilities one band per class).
     func write(window: Window, map: any PixelSink, probabilities: (any PixelSink)?, confidence: (any PixelSink)?) throws {
         let m = pixels

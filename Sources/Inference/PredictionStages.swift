@@ -100,6 +100,8 @@ struct SceneWriters {
 /// for the network, batches scored and waiting for the writer. The first error closes them all.
 final class StagePipes<Batch: Sendable>: Sendable {
     let pool: BoundedQueue<Batch>
+    /// Batches in flight: the reader can be this many ahead of the writer.
+    let batches: Int
     let toNetwork = BoundedQueue<Batch>(capacity: 2)
     let toWriter = BoundedQueue<Batch>(capacity: 2)
     let failure = ErrorBox()
@@ -108,6 +110,7 @@ final class StagePipes<Batch: Sendable>: Sendable {
 
     init(batches: Int, refusesThreadsForTesting: Bool = false, make: () -> Batch) {
         self.refusesThreadsForTesting = refusesThreadsForTesting
+        self.batches = batches
         pool = BoundedQueue<Batch>(capacity: batches)
         for _ in 0..<batches { pool.push(make()) }
     }
@@ -157,11 +160,13 @@ enum DetachedThread {
     }
 }
 
-/// Reader stage (its own thread and dataset handles: GDAL handles are per thread): reads each
-/// tile's window, normalises it and queues full batches for the network.
+/// Reader stage (its own thread, the only user of the scene's dataset from then on: GDAL handles
+/// are used by one thread at a time): reads each tile's window, normalises it and queues full
+/// batches for the network; reads the band-mean sample once every batch is in flight (it would
+/// wait for the network then), or at the end.
 struct ReaderStage: Sendable {
-    let paths: [String]
-    let recipe: SceneRecipe?
+    let source: Handoff<any RasterSource>
+    let sample: BandMeanSample
     let bands: [Int]
     let normalizer: Normalizer
     let tiles: [PredictionGrid.Tile]
@@ -171,19 +176,23 @@ struct ReaderStage: Sendable {
     }
 
     func run(_ pipes: StagePipes<TileBatch>) throws {
-        let src = try openRaster(paths, recipe: recipe)
-        var block = RasterBlock()
+        let src = source.value
+        var block = RasterBlock(), queued = 0
         guard var batch = pipes.pool.pop() else { return }
         for tile in tiles {
             try StopSignal.check()  // SIGINT/SIGTERM: the scene's outputs are discarded
             try src.read(window: tile.input, bands: bands, into: &block)
             normalizer.apply(to: &block)
             if batch.add(tile, block: block) == .full {
-                guard pipes.toNetwork.push(batch), let next = pipes.pool.pop() else { return }
+                guard pipes.toNetwork.push(batch) else { return }
+                queued += 1
+                if queued == pipes.batches { sample.read(src) }
+                guard let next = pipes.pool.pop() else { return }
                 batch = next
             }
         }
         if !batch.isEmpty { pipes.toNetwork.push(batch) } else { pipes.pool.push(batch) }
+        if queued < pipes.batches { sample.read(src) }
         pipes.toNetwork.close()
     }
 }

@@ -58,8 +58,9 @@ extension ScenePredictor {
     /// Rank `communicator.rank`'s band of the scene `paths` (`SceneBands`), streamed when the
     /// options and the model stream, else in windows.
     func predictBand(paths: [String], outputs: SceneOutputs, communicator: Communicator) throws -> PredictedBand {
-        let (info, bands, sample) = try checkedScene(paths: paths)
-        defer { sample.log() }
+        let scene = try checkedScene(paths: paths)
+        defer { scene.sample.log() }
+        let info = scene.info
         let streamer = StripPredictor(model: model, inputs: inputs, options: options, refusesThreadsForTesting: refusesThreadsForTesting,
                                       progress: progress)
         if options.blend == .stream, !options.tta, let (stream, S) = streamer.rowStream(info: info) {
@@ -72,7 +73,7 @@ extension ScenePredictor {
             let R = model.receptiveRadius
             let top = max(0, rows.lowerBound - R) / A * A, bottom = min(height, PredictionGrid.roundUp(rows.upperBound + R, to: A))
             let strips = stride(from: top, to: bottom, by: S).map { Window(column: 0, row: $0, width: width, height: min(S, bottom - $0)) }
-            let skipped = try streamer.run(strips, paths: paths, bands: bands, info: info, stream: stream, end: bottom, writers: writers)
+            let skipped = try streamer.run(strips, scene: scene, stream: stream, end: bottom, writers: writers)
             return PredictedBand(info: info, writers: writers, plan: plan, grid: nil, tiles: strips.count, skipped: skipped)
         }
         if options.blend == .stream {
@@ -88,7 +89,7 @@ extension ScenePredictor {
         let windows = try ScenePredictor(model: model, inputs: inputs, options: o)
         windows.progress = progress
         windows.refusesThreadsForTesting = refusesThreadsForTesting
-        let skipped = tiles.isEmpty ? 0 : try windows.runWindows(paths: paths, bands: bands, info: info, grid: grid, tiles: tiles, writers: writers)
+        let skipped = tiles.isEmpty ? 0 : try windows.runWindows(scene, grid: grid, tiles: tiles, writers: writers)
         return PredictedBand(info: info, writers: writers, plan: plan, grid: grid, tiles: tiles.count, skipped: skipped)
     }
 }

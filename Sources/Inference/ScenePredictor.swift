@@ -198,20 +198,20 @@ public final class ScenePredictor {
     /// The map and the other rasters of the scene.
     func predictRasters(paths: [String], outputs: SceneOutputs) throws -> ScenePrediction {
         let start = Date()
-        let (info, bands, sample) = try checkedScene(paths: paths)
-        defer { sample.log() }
+        let scene = try checkedScene(paths: paths)
+        defer { scene.sample.log() }
         if options.blend == .stream {
             if options.tta {
                 return try predictInWindows(paths: paths, outputs: outputs, because: "test-time augmentation (--tta) averages windows")
             }
             if let streamed = try StripPredictor(model: model, inputs: inputs, options: options,
                                                  refusesThreadsForTesting: refusesThreadsForTesting, progress: progress)
-                .predict(paths: paths, bands: bands, info: info, outputs: outputs, start: start) { return streamed }
+                .predict(scene, outputs: outputs, start: start) { return streamed }
             return try predictInWindows(paths: paths, outputs: outputs, because: "this model cannot stream its rows (\(model.windowsOnly))")
         }
-        let grid = grid(width: info.width, height: info.height)
+        let info = scene.info, grid = grid(width: info.width, height: info.height)
         let writers = try SceneWriters(outputs: outputs, like: info, classMap: inputs.classMap, options: options)
-        let skipped = try runWindows(paths: paths, bands: bands, info: info, grid: grid, tiles: grid.tiles, writers: writers)
+        let skipped = try runWindows(scene, grid: grid, tiles: grid.tiles, writers: writers)
         try writers.finish()
         return ScenePrediction(width: info.width, height: info.height, tiles: grid.tiles.count, skippedTiles: skipped,
                                seconds: Date().timeIntervalSince(start))
@@ -219,7 +219,7 @@ public final class ScenePredictor {
 
     /// The scene's raster, checked against the model (bands, `SceneCheck`, georeferencing), and
     /// its band means read while the scene is (`BandMeanSample`: log them when it is mapped).
-    func checkedScene(paths: [String]) throws -> (info: RasterInfo, bands: [Int], sample: BandMeanSample) {
+    func checkedScene(paths: [String]) throws -> CheckedScene {
         let source = try openRaster(paths, recipe: inputs.recipe)
         let info = source.info
         let bands = try source.resolveBands(inputs.bands)
@@ -234,18 +234,18 @@ public final class ScenePredictor {
         if !info.isGeoreferenced {
             ScenePredictor.logger.warning("\(info.path) has no CRS or geotransform: the map will not be georeferenced either")
         }
-        return (info, bands, BandMeanSample(source: source, bands: bands, statistics: inputs.statistics))
+        return CheckedScene(info: info, bands: bands, source: Handoff(source), sample: BandMeanSample(bands: bands, statistics: inputs.statistics))
     }
 
     /// Runs the windows `tiles` of `grid` through the reader, network and writer stages into
     /// `writers` (aborted on failure, not finished); returns the tiles skipped as all-nodata.
-    func runWindows(paths: [String], bands: [Int], info: RasterInfo, grid: PredictionGrid, tiles: [PredictionGrid.Tile],
-                    writers: SceneWriters) throws -> Int {
+    func runWindows(_ scene: CheckedScene, grid: PredictionGrid, tiles: [PredictionGrid.Tile], writers: SceneWriters) throws -> Int {
+        let info = scene.info
         let S = grid.inputSize, C = model.inputChannels, K = model.classCount
         let B = max(1, options.batchSize)
         let pipes = StagePipes(batches: 3, refusesThreadsForTesting: refusesThreadsForTesting) { TileBatch(batch: B, channels: C, classes: K, size: S) }
         let done = DispatchGroup()
-        ReaderStage(paths: paths, recipe: inputs.recipe, bands: bands, normalizer: inputs.normalizer, tiles: tiles).start(pipes, group: done)
+        ReaderStage(source: scene.source, sample: scene.sample, bands: scene.bands, normalizer: inputs.normalizer, tiles: tiles).start(pipes, group: done)
         WriterStage(writers: Handoff(writers), grid: grid, width: info.width, height: info.height,
                     classValues: inputs.classMap.classes.map(\.value), classes: K, blend: options.blend,
                     floatProbabilities: options.floatProbabilities).start(pipes, group: done)
@@ -431,11 +431,8 @@ struct TileWriter {
                 let s = scores.baseAddress! + slot * K * n
                 let v = valid.baseAddress! + slot * n
                 for r in 0..<core.height {
-                    for c in 0..<core.width {
-                        let p = (tile.coreOffsetRow + r) * size + tile.coreOffsetColumn + c
-                        guard v[p] != 0 else { continue }
-                        emitter.emit(s + p, stride: n, at: r * core.width + c)
-                    }
+                    let p = (tile.coreOffsetRow + r) * size + tile.coreOffsetColumn
+                    emitter.emitRow(s + p, stride: n, valid: v + p, count: core.width, at: r * core.width)
                 }
             }
         }
@@ -450,6 +447,17 @@ struct TileWriter {
 }
 
 extension BandMeanSample {
-    /// Logs the sample's warnings (waiting for it).
-    func log() { for warning in wait() { ScenePredictor.logger.warning("\(warning)") } }
+    /// Logs the sample's warnings (once the scene's reader is done).
+    func log() { for warning in found { ScenePredictor.logger.warning("\(warning)") } }
+}
+
+/// A scene checked against the model (`ScenePredictor.checkedScene`): its raster's info, the
+/// bands the model reads, the dataset the check opened (handed to the scene's reader thread,
+/// its next and only user: a VRT mosaic takes 15–25 ms to open) and the band-mean sample that
+/// reader reads.
+struct CheckedScene {
+    let info: RasterInfo
+    let bands: [Int]
+    let source: Handoff<any RasterSource>
+    let sample: BandMeanSample
 }

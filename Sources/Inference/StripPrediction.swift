@@ -37,12 +37,13 @@ struct StripPredictor {
     static func preferredRows(width: Int) -> Int { min(256, max(32, (1 << 17) / max(1, width))) }
 
     /// The scene's maps, or nil when the model cannot stream.
-    func predict(paths: [String], bands: [Int], info: RasterInfo, outputs: SceneOutputs, start: Date) throws -> ScenePrediction? {
+    func predict(_ scene: CheckedScene, outputs: SceneOutputs, start: Date) throws -> ScenePrediction? {
+        let info = scene.info
         guard let (stream, S) = rowStream(info: info) else { return nil }
         let width = PredictionGrid.roundUp(info.width, to: model.alignment), height = PredictionGrid.roundUp(info.height, to: model.alignment)
         let strips = stride(from: 0, to: height, by: S).map { Window(column: 0, row: $0, width: width, height: min(S, height - $0)) }
         let writers = try SceneWriters(outputs: outputs, like: info, classMap: inputs.classMap, options: options, rowsInOrder: true)
-        let skipped = try run(strips, paths: paths, bands: bands, info: info, stream: stream, end: height, writers: writers)
+        let skipped = try run(strips, scene: scene, stream: stream, end: height, writers: writers)
         try writers.finish()
         return ScenePrediction(width: info.width, height: info.height, tiles: strips.count, skippedTiles: skipped,
                                seconds: Date().timeIntervalSince(start))
@@ -60,12 +61,11 @@ struct StripPredictor {
     /// (`SceneBands`). On failure the stream is reset, `writers` aborted (no temporary file
     /// stays) and the error rethrown; on success `writers` are left to finish. Returns the strips
     /// skipped as all-nodata.
-    func run(_ strips: [Window], paths: [String], bands: [Int], info: RasterInfo, stream: RowStream, end: Int,
-             writers: SceneWriters) throws -> Int {
-        let A = model.alignment, K = model.classCount, width = PredictionGrid.roundUp(info.width, to: A)
+    func run(_ strips: [Window], scene: CheckedScene, stream: RowStream, end: Int, writers: SceneWriters) throws -> Int {
+        let info = scene.info, A = model.alignment, K = model.classCount, width = PredictionGrid.roundUp(info.width, to: A)
         let pipes = StagePipes(batches: 3, refusesThreadsForTesting: refusesThreadsForTesting) { StripBatch(channels: model.inputChannels, classes: K) }
         let done = DispatchGroup()
-        StripReader(paths: paths, recipe: inputs.recipe, bands: bands, normalizer: inputs.normalizer, strips: strips).start(pipes, group: done)
+        StripReader(source: scene.source, sample: scene.sample, bands: scene.bands, normalizer: inputs.normalizer, strips: strips).start(pipes, group: done)
         StripWriter(writers: Handoff(writers), width: info.width, height: info.height, stride: width, classValues: inputs.classMap.classes.map(\.value),
                     classes: K, floatProbabilities: options.floatProbabilities).start(pipes, group: done)
         var network = StripNetwork(stream: stream, alignment: A, radius: model.receptiveRadius, width: width, height: end,
@@ -100,13 +100,12 @@ final class StripBatch: @unchecked Sendable {
         self.classes = classes
     }
 
-    /// Takes the reader's block: values into the input tensor (1, C, rows, width), validity.
-    func load(_ block: RasterBlock) {
+    /// Takes the reader's block: values normalised into the input tensor (1, C, rows, width), validity.
+    func load(_ block: RasterBlock, normalizer: Normalizer) {
         window = block.window
-        let shape = Shape(1, channels, block.window.height, block.window.width)
-        let x = reuse(input, shape, .nchw)
+        let x = reuse(input, Shape(1, channels, block.window.height, block.window.width), .nchw)
         input = x
-        block.values.withUnsafeBufferPointer { x.data.update(from: $0.baseAddress!, count: shape.count) }
+        normalizer.write(block, into: x.data)
         valid = block.valid
         anyValid = block.valid.contains { $0 != 0 }
     }
@@ -118,11 +117,13 @@ final class StripBatch: @unchecked Sendable {
     }
 }
 
-/// Reader stage of streaming: reads each strip (own dataset handles), normalises it; a stop
-/// signal ends the scene at the next strip.
+/// Reader stage of streaming (its own thread, the only user of the scene's dataset from then
+/// on): reads each strip, normalises it, and reads the band-mean sample once every batch is in
+/// flight (it would wait for the network then), or at the end; a stop signal ends the scene at
+/// the next strip.
 struct StripReader: Sendable {
-    let paths: [String]
-    let recipe: SceneRecipe?
+    let source: Handoff<any RasterSource>
+    let sample: BandMeanSample
     let bands: [Int]
     let normalizer: Normalizer
     let strips: [Window]
@@ -132,16 +133,17 @@ struct StripReader: Sendable {
     }
 
     func run(_ pipes: StagePipes<StripBatch>) throws {
-        let src = try openRaster(paths, recipe: recipe)
+        let src = source.value
         var block = RasterBlock()
-        for strip in strips {
+        for (i, strip) in strips.enumerated() {
             guard let batch = pipes.pool.pop() else { return }
             try StopSignal.check()  // SIGINT/SIGTERM: the scene's outputs are discarded
             try src.read(window: strip, bands: bands, into: &block)
-            normalizer.apply(to: &block)
-            batch.load(block)
+            batch.load(block, normalizer: normalizer)
             guard pipes.toNetwork.push(batch) else { return }
+            if i == pipes.batches - 1 { sample.read(src) }
         }
+        if strips.count < pipes.batches { sample.read(src) }
         pipes.toNetwork.close()
     }
 }
@@ -277,9 +279,10 @@ struct StripWriter: Sendable {
                 if let scoreOffset = piece.scoreOffset {
                     let plane = piece.rows * stride
                     batch.scores.withUnsafeBufferPointer { scores in
-                        for r in 0..<rows {
-                            for c in 0..<width where batch.validity[piece.validOffset + r * stride + c] != 0 {
-                                emitter.emit(scores.baseAddress! + scoreOffset + r * stride + c, stride: plane, at: r * width + c)
+                        batch.validity.withUnsafeBufferPointer { validity in
+                            for r in 0..<rows {
+                                emitter.emitRow(scores.baseAddress! + scoreOffset + r * stride, stride: plane,
+                                                valid: validity.baseAddress! + piece.validOffset + r * stride, count: width, at: r * width)
                             }
                         }
                     }

@@ -51,16 +51,31 @@ public struct Normalizer: Codable, Hashable, Sendable {
     /// Normalises `block` in place: every band mapped, invalid pixels set to 0.
     public func apply(to block: inout RasterBlock) {
         precondition(block.bandCount == bandCount, "normaliser has \(bandCount) bands, block \(block.bandCount)")
-        let n = block.window.pixelCount
         block.valid.withUnsafeBufferPointer { valid in
             block.values.withUnsafeMutableBufferPointer { values in
-                for b in 0..<bandCount {
-                    let plane = values.baseAddress! + b * n
-                    let o = offset[b], s = scale[b], lo = lower[b], hi = upper[b]
-                    for i in 0..<n {
-                        plane[i] = valid[i] != 0 ? (min(max(plane[i], lo), hi) - o) * s : 0
-                    }
-                }
+                map(values.baseAddress!, valid: valid.baseAddress!, pixels: block.window.pixelCount, into: values.baseAddress!)
+            }
+        }
+    }
+
+    /// Writes `block` normalised to `output` (bandCount × the window's pixels, band planes, as
+    /// `apply` leaves the block): the strip reader's one pass into the network's input.
+    public func write(_ block: RasterBlock, into output: UnsafeMutablePointer<Float>) {
+        precondition(block.bandCount == bandCount, "normaliser has \(bandCount) bands, block \(block.bandCount)")
+        block.valid.withUnsafeBufferPointer { valid in
+            block.values.withUnsafeBufferPointer { values in
+                map(values.baseAddress!, valid: valid.baseAddress!, pixels: block.window.pixelCount, into: output)
+            }
+        }
+    }
+
+    /// `output` = every band of `values` mapped, 0 where invalid (`output` may be `values`).
+    private func map(_ values: UnsafePointer<Float>, valid: UnsafePointer<UInt8>, pixels n: Int, into output: UnsafeMutablePointer<Float>) {
+        for b in 0..<bandCount {
+            let plane = values + b * n, out = output + b * n
+            let o = offset[b], s = scale[b], lo = lower[b], hi = upper[b]
+            for i in 0..<n {
+                out[i] = valid[i] != 0 ? (min(max(plane[i], lo), hi) - o) * s : 0
             }
         }
     }

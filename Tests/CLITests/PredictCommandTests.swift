@@ -73,6 +73,26 @@ import TestSupport
         #expect(refused.status != 0 && refused.stderr.contains("--mmu-connectedness") && refused.stderr.contains("one of '4' and '8'"), "\(refused.stderr)")
     }
 
+    /// The band means are checked on the reader's sample whether the scene streams or goes in
+    /// windows: a scene whose third band is scaled unlike the training scenes' (reflectance × 100)
+    /// is mapped, with a warning naming the file and the band; the training scene gets none.
+    @Test func aBandUnlikeTheTrainingMeansIsSaid() throws {
+        let source = try Dataset(path: a.image)
+        var block = RasterBlock()
+        try source.read(window: Window(width: a.width, height: a.height), bands: nil, into: &block)
+        let n = a.width * a.height
+        let scaled = try RasterMaker.write(dir.file("scaled.tif"), profile: RasterProfile(like: source.info, bandCount: 4, dataType: .float32, nodata: a.nodata)) { b, c, r in
+            let i = r * a.width + c
+            return block.valid[i] == 0 ? Float(a.nodata) : block.values[b * n + i] * (b == 2 ? 100 : 1)
+        }
+        for blend in ["stream", "centre"] {
+            let r = try predict([scaled, a.image], to: dir.file("means-\(blend)"), ["--blend", blend])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stderr.contains("\(scaled): band 3 has mean"), "\(blend): \(r.stderr)")
+            #expect(!r.stderr.contains("\(a.image): band"), "\(blend): \(r.stderr)")
+        }
+    }
+
     /// Streaming does not use the window settings: a tile or margin given with `--blend stream`
     /// is said to be unused, not ignored silently; with windows nothing is said.
     @Test func windowSettingsUnusedWhenStreamingAreSaid() throws {

@@ -73,9 +73,14 @@ import Tiling
         stats.mean[2] += 8 * stats.std[2]
         let warnings = try SceneCheck.meanShifts(source: source, bands: [1, 2, 3, 4], statistics: stats)
         #expect(warnings.count == 1 && warnings[0].contains("band 3 has mean"), "\(warnings)")
-        // Read on a thread of its own while the scene is mapped: the same warnings.
-        #expect(BandMeanSample(source: try Dataset(path: s.image), bands: [1, 2, 3, 4], statistics: stats).wait() == warnings)
-        #expect(BandMeanSample(source: try Dataset(path: s.image), bands: [1, 2, 3, 4], statistics: nil).wait().isEmpty)
+        // The sample a scene's reader reads: the same warnings, none before it is read or without statistics.
+        let sample = BandMeanSample(bands: [1, 2, 3, 4], statistics: stats)
+        #expect(sample.found.isEmpty)
+        sample.read(source)
+        #expect(sample.found == warnings)
+        let none = BandMeanSample(bands: [1, 2, 3, 4], statistics: nil)
+        none.read(source)
+        #expect(none.found.isEmpty)
     }
 
     /// A band-mean sample that cannot be read says so, naming the file (the scene's own reads,
@@ -87,7 +92,9 @@ import Tiling
         let cut = dir.file("cut.tif")
         try bytes.prefix(bytes.count - 61 * 4 * 16 / 2).write(to: URL(fileURLWithPath: cut))
         let stats = try BandStatistics.compute(Dataset(path: whole))
-        let warnings = BandMeanSample(source: try Dataset(path: cut), bands: [1, 2], statistics: stats).wait()
+        let sample = BandMeanSample(bands: [1, 2], statistics: stats)
+        sample.read(try Dataset(path: cut))
+        let warnings = sample.found
         #expect(warnings.count == 1 && warnings[0].contains("cut.tif") && warnings[0].contains("were not checked"), "\(warnings)")
     }
 
