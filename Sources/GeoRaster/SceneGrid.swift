@@ -107,6 +107,11 @@ public struct GridSpec: Codable, Sendable, Hashable {
     /// Largest side of a grid built from a resolution, so that a unit mistake (degrees for
     /// metres) is refused rather than allocated.
     public static let maximumSide = 1_000_000
+    /// Most a resolution may refine the first source's pixels per side (Sentinel-2's 60 m bands
+    /// onto 10 m: 6×): a scene far coarser than the training resolution, or georeferenced in
+    /// other units, would otherwise become a map of its pixels times this squared (a 128² scene
+    /// in 2-unit pixels onto 0.000269° made a 951,552² grid).
+    public static let maximumRefinement = 16.0
 
     /// The scene grid for sources whose first is `first`.
     public func resolve(first: RasterInfo) throws -> RasterGrid {
@@ -152,9 +157,18 @@ public struct GridSpec: Codable, Sendable, Hashable {
             area = e
         }
         let w = ((area.maxX - area.minX) / resolution - 1e-6).rounded(.up), h = ((area.maxY - area.minY) / resolution - 1e-6).rounded(.up)
+        let units = target?.linearUnits ?? (target?.isGeographic == true ? "degrees" : "map units")
         guard w >= 1, h >= 1, w <= Double(Self.maximumSide), h <= Double(Self.maximumSide) else {
             throw RasterError(.invalidArgument, path: "resolution", problem: "resolution \(RasterGrid.fmt(resolution)) over \(area) gives a \(RasterGrid.fmt(w))×\(RasterGrid.fmt(h)) grid",
-                              hint: "Give the resolution in the units of \(target?.shortName ?? "the CRS") (\(target?.linearUnits ?? (target?.isGeographic == true ? "degrees" : "map units"))); at most \(Self.maximumSide) pixels a side")
+                              hint: "Give the resolution in the units of \(target?.shortName ?? "the CRS") (\(units)); at most \(Self.maximumSide) pixels a side")
+        }
+        if let e = try first.grid.extent(in: target) {
+            let pixel = max((e.maxX - e.minX) / Double(first.width), (e.maxY - e.minY) / Double(first.height)), refinement = pixel / resolution
+            guard refinement <= Self.maximumRefinement else {
+                throw RasterError(.gridMismatch, path: first.path,
+                                  problem: "its pixels (\(RasterGrid.fmt(pixel)) \(units)) are \(RasterGrid.fmt(refinement.rounded()))× the resolution \(RasterGrid.fmt(resolution)) per side: reading it onto that grid would make \(RasterGrid.fmt(w))×\(RasterGrid.fmt(h)) pixels of its \(first.width)×\(first.height)",
+                                  hint: "Check the raster's georeferencing and the resolution's units (a model's is its training resolution); to map it anyway, resample it yourself first (gdalwarp -tr \(resolution) \(resolution))")
+            }
         }
         return RasterGrid(width: Int(w), height: Int(h),
                           geoTransform: GeoTransform(originX: area.minX, pixelWidth: resolution, originY: area.maxY, pixelHeight: -resolution),

@@ -136,6 +136,23 @@ struct GridTests {
         }
         #expect(e2?.description.contains("not both") == true)
     }
+
+    /// A resolution that would refine a source's pixels more than 16× per side (a scene in other
+    /// units, or far coarser than the model's training data) is refused, naming the source, the
+    /// factor and the grid it would make; up to 16× is read (Sentinel-2's 60 m bands onto 10 m).
+    @Test func aResolutionFarFinerThanTheSourceIsRefused() throws {
+        let dir = TemporaryDirectory()
+        let scene = try SyntheticScene(in: dir.path, width: 96, height: 80)  // 10 m pixels
+        let error = #expect(throws: RasterError.self) {
+            try BandStack(sources: [SourceSpec(files: [scene.image])], grid: GridSpec(resolution: 0.5))
+        }
+        #expect(error?.description.contains(scene.image) == true, "\(String(describing: error))")
+        #expect(error?.description.contains("20× the resolution 0.5") == true, "\(String(describing: error))")
+        #expect(error?.description.contains("1920×1600 pixels of its 96×80") == true, "\(String(describing: error))")
+        #expect(error?.description.contains("gdalwarp -tr 0.5 0.5") == true, "\(String(describing: error))")
+        let fine = try BandStack(sources: [SourceSpec(files: [scene.image])], grid: GridSpec(resolution: 0.625))  // 16×
+        #expect(fine.info.width == 1536 && fine.info.height == 1280)
+    }
 }
 
 /// The same on sen1floods11's real Sentinel-2 bands (EPSG:4326): a 20 m version of a band,
