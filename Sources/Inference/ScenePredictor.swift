@@ -200,14 +200,19 @@ public final class ScenePredictor {
         let start = Date()
         let scene = try checkedScene(paths: paths)
         defer { scene.sample.log() }
+        return try predict(scene, outputs: outputs, start: start)
+    }
+
+    /// The rasters of a checked scene: streamed, or in windows.
+    func predict(_ scene: CheckedScene, outputs: SceneOutputs, start: Date) throws -> ScenePrediction {
         if options.blend == .stream {
             if options.tta {
-                return try predictInWindows(paths: paths, outputs: outputs, because: "test-time augmentation (--tta) averages windows")
+                return try predictInWindows(scene, outputs: outputs, start: start, because: "test-time augmentation (--tta) averages windows")
             }
             if let streamed = try StripPredictor(model: model, inputs: inputs, options: options,
                                                  refusesThreadsForTesting: refusesThreadsForTesting, progress: progress)
                 .predict(scene, outputs: outputs, start: start) { return streamed }
-            return try predictInWindows(paths: paths, outputs: outputs, because: "this model cannot stream its rows (\(model.windowsOnly))")
+            return try predictInWindows(scene, outputs: outputs, start: start, because: "this model cannot stream its rows (\(model.windowsOnly))")
         }
         let info = scene.info, grid = grid(width: info.width, height: info.height)
         let writers = try SceneWriters(outputs: outputs, like: info, classMap: inputs.classMap, options: options)
@@ -263,15 +268,16 @@ public final class ScenePredictor {
 }
 
 extension ScenePredictor {
-    /// A model that cannot stream (learned upsampling, test models), or TTA, predicts in centre windows.
-    func predictInWindows(paths: [String], outputs: SceneOutputs, because reason: String) throws -> ScenePrediction {
+    /// A model that cannot stream (learned upsampling, test models), or TTA, predicts the checked
+    /// scene in centre windows.
+    func predictInWindows(_ scene: CheckedScene, outputs: SceneOutputs, start: Date, because reason: String) throws -> ScenePrediction {
         ScenePredictor.logger.notice("\(reason): predicting in windows (--blend centre), exact as well")
         var o = options
         o.blend = .centre
         let windows = try ScenePredictor(model: model, inputs: inputs, options: o)
         windows.progress = progress
         windows.refusesThreadsForTesting = refusesThreadsForTesting
-        return try windows.predictRasters(paths: paths, outputs: outputs)
+        return try windows.predict(scene, outputs: outputs, start: start)
     }
 }
 
