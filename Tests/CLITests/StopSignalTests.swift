@@ -49,7 +49,9 @@ import TestSupport
     @Test func runStopsOnSIGTERMDuringPrediction() throws {
         let dir = TemporaryDirectory("terraseg-stop")
         _ = try SyntheticScene(in: dir.path, width: 64, height: 64, bands: 3)
-        let big = try SyntheticScene(in: dir.path, name: "big", width: 200, height: 200, bands: 3, seed: 3)
+        // Big enough that predicting it outlasts the 20 ms between looks at standard error on a
+        // loaded machine (200² streamed in about 50 ms and was sometimes done before the signal).
+        let big = try SyntheticScene(in: dir.path, name: "big", width: 800, height: 800, bands: 3, seed: 3)
         try """
             name: stop
             output: run
