@@ -103,6 +103,15 @@ final class ModeOverviews<Value: FixedWidthInteger & RasterScalar> {
                 level.rows.withUnsafeBufferPointer { source in
                     out.withUnsafeMutableBufferPointer { out in
                         for (i, columns) in level.columns.enumerated() {
+                            // A class map's 2 × 2 windows are mostly one value (or all nodata): its mode.
+                            if span.count == 2 && columns.count == 2 {
+                                let row = level.start + (span.lowerBound - level.firstRow) * level.sourceWidth + columns.lowerBound
+                                let v = source[row]
+                                if source[row + 1] == v && source[row + level.sourceWidth] == v && source[row + level.sourceWidth + 1] == v {
+                                    out[i] = v
+                                    continue
+                                }
+                            }
                             var distinct = 0, best = -1, bestCount = 0
                             for y in span {
                                 let row = level.start + (y - level.firstRow) * level.sourceWidth
