@@ -58,6 +58,9 @@ struct R1Bench: ParsableCommand {
         if precision != "fp32" { Bf16Training.install(in: net, choosing: precision == "bf16") }
         let profiler = Profiler.shared
 
+        if mode == .stream && (strip < 32 || strip % 32 != 0 || size % 32 != 0) {
+            throw ValidationError("--mode stream needs --strip and --size multiples of 32 (every network's alignment divides 32)")
+        }
         let stream = mode == .stream ? net.rowStream(rows: strip) : nil
         if mode == .stream && stream == nil { throw ValidationError("this network cannot stream its rows") }
         var times: [Double] = [], firstStep = 0.0

@@ -110,7 +110,7 @@ public struct GridSpec: Codable, Sendable, Hashable {
     /// Most a resolution may refine the first source's pixels per side (Sentinel-2's 60 m bands
     /// onto 10 m: 6×): a scene far coarser than the training resolution, or georeferenced in
     /// other units, would otherwise become a map of its pixels times this squared (a 128² scene
-    /// in 2-unit pixels onto 0.000269° made a 951,552² grid).
+    /// in 2-unit pixels onto 0.000269° made a 949,927² grid).
     public static let maximumRefinement = 16.0
 
     /// The scene grid for sources whose first is `first`.

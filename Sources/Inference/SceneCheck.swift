@@ -67,9 +67,9 @@ enum SceneCheck {
 }
 
 /// The band-mean part of the scene check (`SceneCheck.meanShifts`: 16 windows of 64 × 64), read
-/// by the scene's reader thread from its dataset once the first rows are on their way to the
-/// network (a thread and a dataset of its own cost a 2048² scene 2–3 % of its time: another
-/// open, and the source tiles decoded twice), its warnings given once the scene is mapped. A
+/// by the scene's reader thread from its dataset once the reader's batches are all in flight
+/// (a thread and a dataset of its own cost a 2048² scene 2–3 % of its time: another open, and
+/// the source tiles decoded twice), its warnings given once the scene is mapped. A
 /// sample that cannot be read says so (the scene's own reads, which cover every sampled pixel,
 /// then fail with the error).
 final class BandMeanSample: @unchecked Sendable {

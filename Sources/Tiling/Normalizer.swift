@@ -51,6 +51,7 @@ public struct Normalizer: Codable, Hashable, Sendable {
     /// Normalises `block` in place: every band mapped, invalid pixels set to 0.
     public func apply(to block: inout RasterBlock) {
         precondition(block.bandCount == bandCount, "normaliser has \(bandCount) bands, block \(block.bandCount)")
+        guard block.window.pixelCount > 0 else { return }
         block.valid.withUnsafeBufferPointer { valid in
             block.values.withUnsafeMutableBufferPointer { values in
                 map(values.baseAddress!, valid: valid.baseAddress!, pixels: block.window.pixelCount, into: values.baseAddress!)
@@ -62,6 +63,7 @@ public struct Normalizer: Codable, Hashable, Sendable {
     /// `apply` leaves the block): the strip reader's one pass into the network's input.
     public func write(_ block: RasterBlock, into output: UnsafeMutablePointer<Float>) {
         precondition(block.bandCount == bandCount, "normaliser has \(bandCount) bands, block \(block.bandCount)")
+        guard block.window.pixelCount > 0 else { return }
         block.valid.withUnsafeBufferPointer { valid in
             block.values.withUnsafeBufferPointer { values in
                 map(values.baseAddress!, valid: valid.baseAddress!, pixels: block.window.pixelCount, into: output)
