@@ -34,7 +34,11 @@ public struct BandInfo: Hashable, Sendable {
     /// The file this band is read from, and its index there.
     public var path: String
     public var sourceBand: Int
+    /// The type values are read in (a warped band's: Float32 when its kernel interpolates).
     public var dataType: DataType
+    /// The file's own pixel type where it differs from `dataType` (a band read through the
+    /// warper), else nil: what the user gave, as `gdalinfo` shows it.
+    public var fileDataType: DataType? = nil
     public var nodata: Double?
     public var maskFlags: MaskFlags
     /// GDAL colour interpretation name: "Red", "Gray", "Alpha", "Palette", "Undefined", ...
@@ -50,6 +54,8 @@ public struct BandInfo: Hashable, Sendable {
     public var categoryNames: [String]
 
     public var isAlpha: Bool { colorInterpretation == "Alpha" }
+    /// The file's own pixel type.
+    public var fileType: DataType { fileDataType ?? dataType }
 }
 
 /// A raster's size, grid, georeferencing and bands.

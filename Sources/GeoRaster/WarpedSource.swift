@@ -56,9 +56,11 @@ extension Dataset {
         // The alpha band alone says what is valid: the nodata GDAL copies from the source
         // would also match warped values that merely equal it.
         warped.validityBand = bands.count + 1
-        for i in 0..<bands.count {
+        for (i, b) in bands.enumerated() {
             warped.info.bands[i].maskFlags = .allValid
             warped.info.bands[i].nodata = nil
+            let own = info.bands[b - 1].fileType
+            if own != warped.info.bands[i].dataType { warped.info.bands[i].fileDataType = own }
         }
         return warped
     }

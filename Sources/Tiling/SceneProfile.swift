@@ -13,6 +13,12 @@ public struct SceneProfile: Codable, Sendable, Equatable {
     public var pixelSize: Double?
     /// Whether the CRS is geographic (pixel size in degrees).
     public var geographic: Bool
+    /// The first band's type as read when the warper reads it in another (Float32), else nil;
+    /// not kept in bundles. Bundles trained on warped first bands recorded that type, so
+    /// either type matches.
+    public var readType: String? = nil
+
+    enum CodingKeys: String, CodingKey { case bandCount, dataType, pixelSize, geographic }
 
     public init(bandCount: Int, dataType: String, pixelSize: Double?, geographic: Bool = false) {
         self.bandCount = bandCount
@@ -23,7 +29,8 @@ public struct SceneProfile: Codable, Sendable, Equatable {
 
     public init(info: RasterInfo) {
         bandCount = info.bands.filter { !$0.isAlpha }.count
-        dataType = info.bands.first?.dataType.rawValue ?? DataType.unknown.rawValue
+        dataType = info.bands.first?.fileType.rawValue ?? DataType.unknown.rawValue
+        readType = info.bands.first.flatMap { $0.fileDataType == nil ? nil : $0.dataType.rawValue }
         pixelSize = info.geoTransform.map { abs($0.pixelWidth) }
         geographic = info.crs?.isGeographic ?? false
     }
@@ -38,7 +45,8 @@ public struct SceneProfile: Codable, Sendable, Equatable {
     /// pixel size beyond a factor 1.5 (compared only when both are in the same kind of CRS).
     public func mismatches(with scene: SceneProfile) -> [String] {
         var out: [String] = []
-        if SceneProfile.family(scene.dataType) != SceneProfile.family(dataType) {
+        let trained = SceneProfile.family(dataType)
+        if SceneProfile.family(scene.dataType) != trained && scene.readType.map(SceneProfile.family) != trained {
             out.append("data type \(scene.dataType) (\(SceneProfile.family(scene.dataType))) but the model was trained on \(dataType) (\(SceneProfile.family(dataType)))")
         }
         if let p = pixelSize, let q = scene.pixelSize, p > 0, q > 0, geographic == scene.geographic, max(p / q, q / p) > 1.5 {

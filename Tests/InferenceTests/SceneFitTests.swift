@@ -64,6 +64,29 @@ import Tiling
         _ = try predict(s, inputs: inputs(s, profile: SceneProfile(bandCount: 4, dataType: "Float64", pixelSize: 14)))
     }
 
+    /// A scene the bundle's recipe reads onto the training resolution is checked as the file it
+    /// is: a UInt16 scene at 10 m, read onto 5 m through the warper's Float32, matches a UInt16
+    /// model (it was refused as "data type Float32"), and a bundle whose profile recorded that
+    /// Float32 (trained on a warped first band) matches it too; the map is on the 5 m grid.
+    @Test func aSceneReadOntoTheTrainingGridIsCheckedAsItsFile() throws {
+        let s = try SyntheticScene(in: dir.path, name: "u16", width: 48, height: 40, bands: 4, kind: .uint16)
+        let recipe = SceneRecipe(sources: [.init(name: nil, bands: 4, resampling: nil, nodata: nil, resolution: 10)],
+                                 resolution: 5, crs: nil, gridFromFirstSource: false)
+        let warped = try openRaster([s.image], recipe: recipe).info
+        #expect(warped.bands[0].dataType == .float32 && warped.bands[0].fileType == .uint16)
+        #expect(SceneProfile(info: warped).dataType == "UInt16")
+        for trained in ["UInt16", "Float32"] {
+            var i = try inputs(s, profile: SceneProfile(bandCount: 4, dataType: trained, pixelSize: 5))
+            i.recipe = recipe
+            let run = try predict(s, inputs: i)
+            #expect(run.width == 96 && run.height == 80, "\(trained): \(run.width)×\(run.height)")
+        }
+        var other = try inputs(s, profile: SceneProfile(bandCount: 4, dataType: "Byte", pixelSize: 5))
+        other.recipe = recipe
+        let error = #expect(throws: RasterError.self) { try predict(s, inputs: other) }
+        #expect(error?.description.contains("data type UInt16 (16-bit integer) but the model was trained on Byte") == true, "\(String(describing: error))")
+    }
+
     /// A band whose mean lies far from the training statistics is named in a warning.
     @Test func shiftedBandMeansAreReported() throws {
         let s = try SyntheticScene(in: dir.path, width: 150, height: 110, bands: 4)
