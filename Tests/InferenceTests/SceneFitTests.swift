@@ -87,6 +87,20 @@ import Tiling
         #expect(error?.description.contains("data type UInt16 (16-bit integer) but the model was trained on Byte") == true, "\(String(describing: error))")
     }
 
+    /// A model trained in degrees given a scene in metres (10 m pixels against a 0.0001 training
+    /// resolution, 100 000×) is refused before any grid is made, naming both and the gdalwarp fix
+    /// (it was "resolution: … gives a …×… grid; give the resolution in metres", a key the user
+    /// never gave).
+    @Test func aSceneInOtherUnitsThanTheTrainingResolutionIsRefused() throws {
+        let s = try SyntheticScene(in: dir.path, name: "utm", width: 48, height: 40, bands: 4)
+        let recipe = SceneRecipe(sources: [.init(name: nil, bands: 4, resampling: nil, nodata: nil, resolution: 0.0001)],
+                                 resolution: 0.0001, crs: nil, gridFromFirstSource: true)
+        let error = #expect(throws: RasterError.self) { try openRaster([s.image], recipe: recipe) }
+        let text = error?.description ?? ""
+        #expect(text.contains(s.image) && text.contains("training resolution, 0.0001") && text.contains("10 metre (EPSG:32617), 100000× that"), "\(text)")
+        #expect(text.contains("gdalwarp -t_srs <training CRS> -tr 0.0001 0.0001"), "\(text)")
+    }
+
     /// A band whose mean lies far from the training statistics is named in a warning.
     @Test func shiftedBandMeansAreReported() throws {
         let s = try SyntheticScene(in: dir.path, width: 150, height: 110, bands: 4)
