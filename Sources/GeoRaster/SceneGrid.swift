@@ -112,6 +112,9 @@ public struct GridSpec: Codable, Sendable, Hashable {
     /// other units, would otherwise become a map of its pixels times this squared (a 128² scene
     /// in 2-unit pixels onto 0.000269° made a 949,927² grid).
     public static let maximumRefinement = 16.0
+    /// Most a resolution may coarsen the first source's pixels per side: beyond it the grid is
+    /// a few pixels over the scene (a resolution of 30 read as degrees over a scene in degrees).
+    public static let maximumCoarsening = 1000.0
 
     /// The scene grid for sources whose first is `first`.
     public func resolve(first: RasterInfo) throws -> RasterGrid {
@@ -164,6 +167,11 @@ public struct GridSpec: Codable, Sendable, Hashable {
         }
         if let e = try first.grid.extent(in: target) {
             let pixel = max((e.maxX - e.minX) / Double(first.width), (e.maxY - e.minY) / Double(first.height)), refinement = pixel / resolution
+            guard refinement >= 1 / Self.maximumCoarsening else {
+                throw RasterError(.gridMismatch, path: first.path,
+                                  problem: "its pixels (\(RasterGrid.fmt(pixel)) \(units)) are 1/\(RasterGrid.fmt((1 / refinement).rounded())) of the resolution \(RasterGrid.fmt(resolution)) per side: reading it onto that grid would leave \(RasterGrid.fmt(w))×\(RasterGrid.fmt(h)) pixels of its \(first.width)×\(first.height)",
+                                  hint: "Check the raster's georeferencing and the resolution's units (a model's is its training resolution)")
+            }
             guard refinement <= Self.maximumRefinement else {
                 throw RasterError(.gridMismatch, path: first.path,
                                   problem: "its pixels (\(RasterGrid.fmt(pixel)) \(units)) are \(RasterGrid.fmt(refinement.rounded()))× the resolution \(RasterGrid.fmt(resolution)) per side: reading it onto that grid would make \(RasterGrid.fmt(w))×\(RasterGrid.fmt(h)) pixels of its \(first.width)×\(first.height)",

@@ -178,14 +178,18 @@ public func openRaster(_ paths: [String], recipe: SceneRecipe?) throws -> any Ra
 
 extension SceneRecipe {
     /// Refuses a scene whose pixels are more than `GridSpec.maximumRefinement` times the
-    /// training resolution in its own CRS's units (the resolution is in the training CRS's
-    /// units unless the recipe names a CRS): most often another unit, a scene in metres for a
-    /// model trained in degrees or the reverse, which no resampling fixes.
+    /// training resolution in its own CRS's units, or less than 1/`GridSpec.maximumCoarsening`
+    /// of it (the resolution is in the training CRS's units unless the recipe names a CRS):
+    /// most often another unit, a scene in metres for a model trained in degrees or the
+    /// reverse, which no resampling fixes.
     func checkUnits(of first: RasterInfo) throws {
-        guard crs == nil, let resolution, let own = first.grid.pixelSize, own / resolution > GridSpec.maximumRefinement else { return }
+        guard crs == nil, let resolution, let own = first.grid.pixelSize,
+              own / resolution > GridSpec.maximumRefinement || resolution / own > GridSpec.maximumCoarsening else { return }
+        let ratio = own > resolution ? "\(RasterGrid.fmt((own / resolution).rounded()))× that" : "1/\(RasterGrid.fmt((resolution / own).rounded())) of that"
+
         let units = first.crs.map { $0.linearUnits ?? ($0.isGeographic ? "degrees" : "map units") } ?? "pixels"
         throw RasterError(.gridMismatch, path: first.path,
-                          problem: "the model reads scenes onto its training resolution, \(resolution) in its training CRS's units; this scene's pixels are \(RasterGrid.fmt(own)) \(units)\(first.crs.map { " (\($0.shortName))" } ?? ""), \(RasterGrid.fmt((own / resolution).rounded()))× that",
-                          hint: "If the units differ (a model trained in degrees, a scene in metres, or the reverse), reproject the scene to the training data's CRS first (gdalwarp -t_srs <training CRS> -tr \(resolution) \(resolution)); otherwise the scene is far coarser than the training data: resample it yourself (gdalwarp -tr \(resolution) \(resolution)) to map it anyway")
+                          problem: "the model reads scenes onto its training resolution, \(resolution) in its training CRS's units; this scene's pixels are \(RasterGrid.fmt(own)) \(units)\(first.crs.map { " (\($0.shortName))" } ?? ""), \(ratio)",
+                          hint: "If the units differ (a model trained in degrees, a scene in metres, or the reverse), reproject the scene to the training data's CRS first (gdalwarp -t_srs <training CRS> -tr \(resolution) \(resolution)); otherwise the scene is far \(own > resolution ? "coarser" : "finer") than the training data: resample it yourself (gdalwarp -tr \(resolution) \(resolution)) to map it anyway")
     }
 }

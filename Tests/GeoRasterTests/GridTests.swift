@@ -152,6 +152,12 @@ struct GridTests {
         #expect(error?.description.contains("gdalwarp -tr 0.5 0.5") == true, "\(String(describing: error))")
         let fine = try BandStack(sources: [SourceSpec(files: [scene.image])], grid: GridSpec(resolution: 0.625))  // 16×
         #expect(fine.info.width == 1536 && fine.info.height == 1280)
+        // And one that would coarsen them more than 1000× (a grid of a pixel or two) likewise.
+        let coarse = #expect(throws: RasterError.self) {
+            try BandStack(sources: [SourceSpec(files: [scene.image])], grid: GridSpec(resolution: 20_000))
+        }
+        #expect(coarse?.description.contains("1/2000 of the resolution 20000") == true, "\(String(describing: coarse))")
+        #expect(try BandStack(sources: [SourceSpec(files: [scene.image])], grid: GridSpec(resolution: 500)).info.width == 2)
     }
 }
 

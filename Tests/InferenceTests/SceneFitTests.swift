@@ -99,6 +99,10 @@ import Tiling
         let text = error?.description ?? ""
         #expect(text.contains(s.image) && text.contains("training resolution, 0.0001") && text.contains("10 metre (EPSG:32617), 100000× that"), "\(text)")
         #expect(text.contains("gdalwarp -t_srs <training CRS> -tr 0.0001 0.0001"), "\(text)")
+        // The reverse (a resolution of 30 000 over 10 m pixels: a scene of 1 × 1 pixels) too.
+        let coarse = SceneRecipe(sources: recipe.sources, resolution: 30_000, crs: nil, gridFromFirstSource: false)
+        let e2 = #expect(throws: RasterError.self) { try openRaster([s.image], recipe: coarse) }
+        #expect(e2?.description.contains("10 metre (EPSG:32617), 1/3000 of that") == true, "\(String(describing: e2))")
     }
 
     /// A band whose mean lies far from the training statistics is named in a warning.
