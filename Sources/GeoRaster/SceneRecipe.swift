@@ -68,12 +68,16 @@ public struct SceneRecipe: Codable, Sendable, Hashable {
     public var crs: String?
     /// Whether the scene grid was the first source's (no `grid:` / `resolution:`).
     public var gridFromFirstSource: Bool
+    /// The training grid's CRS ("EPSG:4326", or its WKT), the units of `resolution`; nil in
+    /// bundles made before it was kept.
+    public var trainingCRS: String?
 
-    public init(sources: [Source], resolution: Double?, crs: String?, gridFromFirstSource: Bool) {
+    public init(sources: [Source], resolution: Double?, crs: String?, gridFromFirstSource: Bool, trainingCRS: String? = nil) {
         self.sources = sources
         self.resolution = resolution
         self.crs = crs
         self.gridFromFirstSource = gridFromFirstSource
+        self.trainingCRS = trainingCRS
     }
 
     /// The recipe of a scene opened from `specs` on the grid `grid` said.
@@ -84,7 +88,8 @@ public struct SceneRecipe: Codable, Sendable, Hashable {
             sources.append(Source(name: s.name, bands: info.dataBandIndices.count, resampling: s.resampling, nodata: s.nodata,
                                   resolution: info.grid.pixelSize))
         }
-        self.init(sources: sources, resolution: scene.grid.pixelSize, crs: grid.crs, gridFromFirstSource: grid.isDefault)
+        self.init(sources: sources, resolution: scene.grid.pixelSize, crs: grid.crs, gridFromFirstSource: grid.isDefault,
+                  trainingCRS: scene.crs.map { $0.epsg.map { "EPSG:\($0)" } ?? $0.wkt })
     }
 
     /// The sources' band names when every source has one (a folder is then one scene's band files).
@@ -188,8 +193,9 @@ extension SceneRecipe {
         let ratio = own > resolution ? "\(RasterGrid.fmt((own / resolution).rounded()))× that" : "1/\(RasterGrid.fmt((resolution / own).rounded())) of that"
 
         let units = first.crs.map { $0.linearUnits ?? ($0.isGeographic ? "degrees" : "map units") } ?? "pixels"
+        let training = trainingCRS.map { $0.hasPrefix("EPSG:") ? $0 : "'\($0)'" } ?? "<training CRS>"
         throw RasterError(.gridMismatch, path: first.path,
                           problem: "the model reads scenes onto its training resolution, \(resolution) in its training CRS's units; this scene's pixels are \(RasterGrid.fmt(own)) \(units)\(first.crs.map { " (\($0.shortName))" } ?? ""), \(ratio)",
-                          hint: "If the units differ (a model trained in degrees, a scene in metres, or the reverse), reproject the scene to the training data's CRS first (gdalwarp -t_srs <training CRS> -tr \(resolution) \(resolution)); otherwise the scene is far \(own > resolution ? "coarser" : "finer") than the training data: resample it yourself (gdalwarp -tr \(resolution) \(resolution)) to map it anyway")
+                          hint: "If the units differ (a model trained in degrees, a scene in metres, or the reverse), reproject the scene to the training data's CRS first (gdalwarp -t_srs \(training) -tr \(resolution) \(resolution)); otherwise the scene is far \(own > resolution ? "coarser" : "finer") than the training data: resample it yourself (gdalwarp -tr \(resolution) \(resolution)) to map it anyway")
     }
 }

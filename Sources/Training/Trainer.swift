@@ -322,8 +322,9 @@ public final class Trainer {
         let classes = scenes[0].classMap
         lines.append("classes \(classes.classes.map { "\($0.value)=\($0.name)" }) ignore \(classes.ignoreValues)")
         lines += dataIdentity
-        // How band sources were put together (grid, resampling, nodata) changes the pixels too.
-        lines.append("recipe \(json(scenes.map(\.recipe)))")
+        // How band sources were put together (grid, resampling, nodata) changes the pixels too;
+        // the training CRS kept for messages is the files' own (their identities cover it).
+        lines.append("recipe \(json(scenes.map { scene in scene.recipe.map { var r = $0; r.trainingCRS = nil; return r } }))")
         lines.append("patches \(data.train.count)/\(data.validation.count)")
         // How patches are cached and read does not change the result (PatchPrefetcher).
         var settings = options

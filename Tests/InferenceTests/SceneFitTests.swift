@@ -99,6 +99,13 @@ import Tiling
         let text = error?.description ?? ""
         #expect(text.contains(s.image) && text.contains("training resolution, 0.0001") && text.contains("10 metre (EPSG:32617), 100000× that"), "\(text)")
         #expect(text.contains("gdalwarp -t_srs <training CRS> -tr 0.0001 0.0001"), "\(text)")
+        // Bundles now keep the training grid's CRS, and the fix names it.
+        let trained = try SceneRecipe(specs: [SourceSpec(files: [s.image])], grid: GridSpec(), scene: Dataset(path: s.image).info)
+        #expect(trained.trainingCRS == "EPSG:32617")
+        var degrees = recipe
+        degrees.trainingCRS = "EPSG:4326"
+        let named = #expect(throws: RasterError.self) { try openRaster([s.image], recipe: degrees) }
+        #expect(named?.description.contains("gdalwarp -t_srs EPSG:4326 -tr 0.0001 0.0001") == true, "\(String(describing: named))")
         // The reverse (a resolution of 30 000 over 10 m pixels: a scene of 1 × 1 pixels) too.
         let coarse = SceneRecipe(sources: recipe.sources, resolution: 30_000, crs: nil, gridFromFirstSource: false)
         let e2 = #expect(throws: RasterError.self) { try openRaster([s.image], recipe: coarse) }
