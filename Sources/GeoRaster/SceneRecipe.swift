@@ -191,7 +191,6 @@ extension SceneRecipe {
         guard crs == nil, let resolution, let own = first.grid.pixelSize,
               own / resolution > GridSpec.maximumRefinement || resolution / own > GridSpec.maximumCoarsening else { return }
         let ratio = own > resolution ? "\(RasterGrid.fmt((own / resolution).rounded()))× that" : "1/\(RasterGrid.fmt((resolution / own).rounded())) of that"
-
         let units = first.crs.map { $0.linearUnits ?? ($0.isGeographic ? "degrees" : "map units") } ?? "pixels"
         let training = trainingCRS.map { $0.hasPrefix("EPSG:") ? $0 : "'\($0)'" } ?? "<training CRS>"
         throw RasterError(.gridMismatch, path: first.path,
