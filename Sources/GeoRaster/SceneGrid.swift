@@ -41,7 +41,7 @@ extension RasterGrid {
     public func resamplingSummary(of other: RasterGrid) -> String {
         var parts: [String] = []
         if let a = pixelSize, let b = other.pixelSize, abs(a - b) > 1e-9 * a {
-            let unit = { (g: RasterGrid) in g.crs?.linearUnits ?? (g.crs?.isGeographic == true ? "degree" : "unit") }
+            let unit = { (g: RasterGrid) in g.crs?.unitName ?? "unit" }
             parts.append("pixels \(Self.fmt(b)) \(unit(other)) → \(Self.fmt(a)) \(unit(self))")
         }
         if let a = crs, let b = other.crs, !a.isSame(as: b) { parts.append("CRS \(b.shortName) → \(a.shortName)") }
@@ -160,11 +160,9 @@ public struct GridSpec: Codable, Sendable, Hashable {
             area = e
         }
         let w = ((area.maxX - area.minX) / resolution - 1e-6).rounded(.up), h = ((area.maxY - area.minY) / resolution - 1e-6).rounded(.up)
-        let units = target?.linearUnits ?? (target?.isGeographic == true ? "degrees" : "map units")
-        guard w >= 1, h >= 1, w <= Double(Self.maximumSide), h <= Double(Self.maximumSide) else {
-            throw RasterError(.invalidArgument, path: "resolution", problem: "resolution \(RasterGrid.fmt(resolution)) over \(area) gives a \(RasterGrid.fmt(w))×\(RasterGrid.fmt(h)) grid",
-                              hint: "Give the resolution in the units of \(target?.shortName ?? "the CRS") (\(units)); at most \(Self.maximumSide) pixels a side")
-        }
+        let units = target?.unitName ?? "unit"
+        // The source's scale first: it names the file and the factor where the grid's size alone
+        // would blame a `resolution:` key (a model's training resolution comes from its bundle).
         if let e = try first.grid.extent(in: target) {
             let pixel = max((e.maxX - e.minX) / Double(first.width), (e.maxY - e.minY) / Double(first.height)), refinement = pixel / resolution
             guard refinement >= 1 / Self.maximumCoarsening else {
@@ -177,6 +175,10 @@ public struct GridSpec: Codable, Sendable, Hashable {
                                   problem: "its pixels (\(RasterGrid.fmt(pixel)) \(units)) are \(RasterGrid.fmt(refinement.rounded()))× the resolution \(RasterGrid.fmt(resolution)) per side: reading it onto that grid would make \(RasterGrid.fmt(w))×\(RasterGrid.fmt(h)) pixels of its \(first.width)×\(first.height)",
                                   hint: "Check the raster's georeferencing and the resolution's units (a model's is its training resolution); to map it anyway, resample it yourself first (gdalwarp -tr \(resolution) \(resolution))")
             }
+        }
+        guard w >= 1, h >= 1, w <= Double(Self.maximumSide), h <= Double(Self.maximumSide) else {
+            throw RasterError(.invalidArgument, path: "resolution", problem: "resolution \(RasterGrid.fmt(resolution)) over \(area) gives a \(RasterGrid.fmt(w))×\(RasterGrid.fmt(h)) grid",
+                              hint: "Give the resolution in the units of \(target?.shortName ?? "the CRS") (\(units)); at most \(Self.maximumSide) pixels a side")
         }
         return RasterGrid(width: Int(w), height: Int(h),
                           geoTransform: GeoTransform(originX: area.minX, pixelWidth: resolution, originY: area.maxY, pixelHeight: -resolution),

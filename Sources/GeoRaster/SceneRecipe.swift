@@ -72,6 +72,11 @@ public struct SceneRecipe: Codable, Sendable, Hashable {
     /// bundles made before it was kept.
     public var trainingCRS: String?
 
+    /// Bundles are written in snake case: "training_crs" reads back as "trainingCrs".
+    enum CodingKeys: String, CodingKey {
+        case sources, resolution, crs, gridFromFirstSource, trainingCRS = "trainingCrs"
+    }
+
     public init(sources: [Source], resolution: Double?, crs: String?, gridFromFirstSource: Bool, trainingCRS: String? = nil) {
         self.sources = sources
         self.resolution = resolution
@@ -115,10 +120,16 @@ public struct SceneRecipe: Codable, Sendable, Hashable {
     }
 
     /// The grid of a new scene: the first source's when training used it and the pixel size
-    /// matches; otherwise the training resolution over the first source's area.
+    /// matches; otherwise the training resolution over the first source's area, in the first
+    /// source's CRS, or in the training CRS where the two measure in other units (a scene in
+    /// metres for a model trained in degrees: its resolution means nothing in metres).
     public func grid(firstSource: RasterInfo) -> GridSpec {
         guard let resolution else { return GridSpec() }
         if gridFromFirstSource, let own = firstSource.grid.pixelSize, abs(own - resolution) <= 1e-6 * resolution { return GridSpec() }
+        if crs == nil, let trainingCRS, let own = firstSource.crs, let trained = try? SpatialReference(userInput: trainingCRS),
+           trained.unitName != own.unitName {
+            return GridSpec(resolution: resolution, crs: trainingCRS)
+        }
         return GridSpec(resolution: resolution, crs: crs)
     }
 }
@@ -177,24 +188,5 @@ public func openRaster(_ paths: [String], recipe: SceneRecipe?) throws -> any Ra
         throw RasterError(.invalidArgument, path: "(none)", problem: "the scene lists no file", hint: "Give the scene's band files")
     }
     let first = try firstSource.open().info
-    try recipe.checkUnits(of: first)
     return try openScene(sources, grid: recipe.grid(firstSource: first))
-}
-
-extension SceneRecipe {
-    /// Refuses a scene whose pixels are more than `GridSpec.maximumRefinement` times the
-    /// training resolution in its own CRS's units, or less than 1/`GridSpec.maximumCoarsening`
-    /// of it (the resolution is in the training CRS's units unless the recipe names a CRS):
-    /// most often another unit, a scene in metres for a model trained in degrees or the
-    /// reverse, which no resampling fixes.
-    func checkUnits(of first: RasterInfo) throws {
-        guard crs == nil, let resolution, let own = first.grid.pixelSize,
-              own / resolution > GridSpec.maximumRefinement || resolution / own > GridSpec.maximumCoarsening else { return }
-        let ratio = own > resolution ? "\(RasterGrid.fmt((own / resolution).rounded()))× that" : "1/\(RasterGrid.fmt((resolution / own).rounded())) of that"
-        let units = first.crs.map { $0.linearUnits ?? ($0.isGeographic ? "degrees" : "map units") } ?? "pixels"
-        let training = trainingCRS.map { $0.hasPrefix("EPSG:") ? $0 : "'\($0)'" } ?? "<training CRS>"
-        throw RasterError(.gridMismatch, path: first.path,
-                          problem: "the model reads scenes onto its training resolution, \(resolution) in its training CRS's units; this scene's pixels are \(RasterGrid.fmt(own)) \(units)\(first.crs.map { " (\($0.shortName))" } ?? ""), \(ratio)",
-                          hint: "If the units differ (a model trained in degrees, a scene in metres, or the reverse), reproject the scene to the training data's CRS first (gdalwarp -t_srs \(training) -tr \(resolution) \(resolution)); otherwise the scene is far \(own > resolution ? "coarser" : "finer") than the training data: resample it yourself (gdalwarp -tr \(resolution) \(resolution)) to map it anyway")
-    }
 }

@@ -13,6 +13,8 @@ public struct SpatialReference: Hashable, Sendable, Codable {
     public var isGeographic: Bool
     /// Linear unit name of a projected CRS, e.g. "metre".
     public var linearUnits: String?
+    /// The unit of its coordinates for messages: "metre", "degree", else "unit".
+    public var unitName: String { linearUnits ?? (isGeographic ? "degree" : "unit") }
     /// For a CRS without an authority code: the closest EPSG entry GDAL finds and its
     /// confidence in percent (`gdalsrsinfo -e`); `epsg` is set only when that reaches 90.
     public var closestEPSG: Int?

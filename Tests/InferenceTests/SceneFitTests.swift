@@ -87,29 +87,34 @@ import Tiling
         #expect(error?.description.contains("data type UInt16 (16-bit integer) but the model was trained on Byte") == true, "\(String(describing: error))")
     }
 
-    /// A model trained in degrees given a scene in metres (10 m pixels against a 0.0001 training
-    /// resolution, 100 000×) is refused before any grid is made, naming both and the gdalwarp fix
-    /// (it was "resolution: … gives a …×… grid; give the resolution in metres", a key the user
-    /// never gave).
-    @Test func aSceneInOtherUnitsThanTheTrainingResolutionIsRefused() throws {
+    /// A model trained in degrees given a scene in metres (10 m pixels, a 0.0001° training
+    /// resolution): a bundle that keeps its training CRS reads the scene onto that CRS at that
+    /// resolution (it was refused as "resolution: … gives a …×… grid; give the resolution in
+    /// metres", a key the user never gave); an older bundle, which does not know the training
+    /// CRS, refuses it naming the file, the factor and the gdalwarp fix. A resolution that would
+    /// coarsen the scene 3000× is refused too.
+    @Test func aSceneInOtherUnitsIsReadOntoTheTrainingCRS() throws {
         let s = try SyntheticScene(in: dir.path, name: "utm", width: 48, height: 40, bands: 4)
-        let recipe = SceneRecipe(sources: [.init(name: nil, bands: 4, resampling: nil, nodata: nil, resolution: 0.0001)],
-                                 resolution: 0.0001, crs: nil, gridFromFirstSource: true)
-        let error = #expect(throws: RasterError.self) { try openRaster([s.image], recipe: recipe) }
-        let text = error?.description ?? ""
-        #expect(text.contains(s.image) && text.contains("training resolution, 0.0001") && text.contains("10 metre (EPSG:32617), 100000× that"), "\(text)")
-        #expect(text.contains("gdalwarp -t_srs <training CRS> -tr 0.0001 0.0001"), "\(text)")
-        // Bundles now keep the training grid's CRS, and the fix names it.
         let trained = try SceneRecipe(specs: [SourceSpec(files: [s.image])], grid: GridSpec(), scene: Dataset(path: s.image).info)
         #expect(trained.trainingCRS == "EPSG:32617")
-        var degrees = recipe
-        degrees.trainingCRS = "EPSG:4326"
-        let named = #expect(throws: RasterError.self) { try openRaster([s.image], recipe: degrees) }
-        #expect(named?.description.contains("gdalwarp -t_srs EPSG:4326 -tr 0.0001 0.0001") == true, "\(String(describing: named))")
-        // The reverse (a resolution of 30 000 over 10 m pixels: a scene of 1 × 1 pixels) too.
-        let coarse = SceneRecipe(sources: recipe.sources, resolution: 30_000, crs: nil, gridFromFirstSource: false)
+        let encoder = JSONEncoder(), decoder = JSONDecoder()
+        (encoder.keyEncodingStrategy, decoder.keyDecodingStrategy) = (.convertToSnakeCase, .convertFromSnakeCase)  // as bundles are
+        let json = try encoder.encode(trained)
+        #expect(String(decoding: json, as: UTF8.self).contains("\"training_crs\":\"EPSG:32617\""))
+        #expect(try decoder.decode(SceneRecipe.self, from: json) == trained, "the training CRS survives the bundle")
+        var degrees = SceneRecipe(sources: [.init(name: nil, bands: 4, resampling: nil, nodata: nil, resolution: 0.0001)],
+                                  resolution: 0.0001, crs: nil, gridFromFirstSource: true, trainingCRS: "EPSG:4326")
+        let read = try openRaster([s.image], recipe: degrees).info
+        #expect(read.crs?.epsg == 4326 && read.geoTransform?.pixelWidth == 0.0001, "\(String(describing: read.crs)) \(String(describing: read.geoTransform))")
+        #expect(read.width > 40 && read.width < 60, "480 m of scene at 0.0001° (about 8.4 m at 40° N): \(read.width)")
+        degrees.trainingCRS = nil
+        let error = #expect(throws: RasterError.self) { try openRaster([s.image], recipe: degrees) }
+        let text = error?.description ?? ""
+        #expect(text.contains(s.image) && text.contains("its pixels (10 metre) are 100000× the resolution 0.0001"), "\(text)")
+        #expect(text.contains("gdalwarp -tr 0.0001 0.0001"), "\(text)")
+        let coarse = SceneRecipe(sources: degrees.sources, resolution: 30_000, crs: nil, gridFromFirstSource: false, trainingCRS: "EPSG:32617")
         let e2 = #expect(throws: RasterError.self) { try openRaster([s.image], recipe: coarse) }
-        #expect(e2?.description.contains("10 metre (EPSG:32617), 1/3000 of that") == true, "\(String(describing: e2))")
+        #expect(e2?.description.contains("its pixels (10 metre) are 1/3000 of the resolution 30000") == true, "\(String(describing: e2))")
     }
 
     /// A band whose mean lies far from the training statistics is named in a warning.
